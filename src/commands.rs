@@ -1,0 +1,73 @@
+//! One module per command: arguments in, domain calls, output out.
+
+mod fetch;
+mod init;
+mod lock;
+mod status;
+mod update;
+
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+
+use crate::cli::{Cli, Command};
+use crate::printer::Printer;
+use crate::sync;
+use crate::workspace::{Workspace, WorkspaceOptions};
+
+/// What every command gets besides its own arguments.
+pub struct Globals {
+    pub workspace: WorkspaceOptions,
+    pub jobs: usize,
+    pub offline: bool,
+    pub locked: bool,
+}
+
+impl Globals {
+    pub fn workspace(&self) -> Result<Workspace> {
+        Workspace::discover(&self.workspace)
+    }
+
+    pub fn sync_options(&self, mode: sync::Mode) -> sync::Options {
+        sync::Options {
+            mode,
+            offline: self.offline,
+            locked: self.locked,
+            jobs: self.jobs,
+        }
+    }
+}
+
+pub fn dispatch(cli: Cli, printer: &Printer) -> Result<()> {
+    if let Some(dir) = &cli.dir {
+        std::env::set_current_dir(dir).with_context(|| format!("cannot change to {}", dir.display()))?;
+    }
+    let jobs = cli
+        .jobs
+        .filter(|j| *j > 0)
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+    let globals = Globals {
+        workspace: WorkspaceOptions {
+            manifest: cli.manifest,
+            sets: cli.sets,
+        },
+        jobs,
+        offline: cli.offline,
+        locked: cli.locked,
+    };
+    match cli.command {
+        Command::Init(args) => init::run(&globals, args, printer),
+        Command::Fetch(args) => fetch::run(&globals, args, printer),
+        Command::Update(args) => update::run(&globals, args, printer),
+        Command::Lock(args) => lock::run(&globals, args, printer),
+        Command::Status(args) => status::run(&globals, args, printer),
+    }
+}
+
+/// `    Finished 6 component(s) in 0.84s`
+fn finished(printer: &Printer, what: &str, count: usize, started: Instant) {
+    printer.status(
+        "Finished",
+        format!("{what} {count} component(s) in {:.2}s", started.elapsed().as_secs_f64()),
+    );
+}

@@ -1,0 +1,19 @@
+use std::time::Instant;
+
+use anyhow::Result;
+
+use super::{finished, Globals};
+use crate::cli::UpdateArgs;
+use crate::printer::Printer;
+use crate::sync::{self, Mode};
+
+pub fn run(globals: &Globals, args: UpdateArgs, printer: &Printer) -> Result<()> {
+    let started = Instant::now();
+    let ws = globals.workspace()?;
+    let _lock = ws.lock_exclusive(printer)?;
+    let mode = Mode::Update { force: args.force };
+    let outcome = sync::run(&ws, &args.components, args.all, &globals.sync_options(mode), printer)?;
+    finished(printer, "updated", outcome.components.len(), started);
+    printer.json(&serde_json::json!({ "command": "update", "lock_changed": outcome.lock_changed, "components": outcome.components }));
+    Ok(())
+}

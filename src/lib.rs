@@ -1,0 +1,62 @@
+//! sultana: the Xen Project's external trees, fetched, built, packed and gated.
+
+mod cli;
+mod commands;
+pub mod error;
+pub mod fault;
+pub mod fsutil;
+pub mod git;
+pub mod lock;
+pub mod manifest;
+pub mod parallel;
+pub mod printer;
+pub mod process;
+pub mod sync;
+pub mod timefmt;
+pub mod validate;
+pub mod workspace;
+
+use clap::Parser;
+
+use crate::printer::{Printer, Verbosity};
+
+/// Parse the command line, run the command, and return the exit code.
+pub fn run() -> i32 {
+    let cli = match cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                error::EXIT_ERROR
+            } else {
+                error::EXIT_OK
+            };
+        }
+    };
+    let verbosity = match (cli.quiet, cli.verbose) {
+        (true, _) => Verbosity::Quiet,
+        (false, 0) => Verbosity::Normal,
+        _ => Verbosity::Verbose,
+    };
+    let printer = Printer::new(verbosity, cli.json);
+    match commands::dispatch(cli, &printer) {
+        Ok(()) => error::EXIT_OK,
+        Err(err) => {
+            let code = error::exit_code(&err);
+            let mut chain = err.chain().map(|c| c.to_string());
+            let head = chain.next().unwrap_or_default();
+            let causes: Vec<String> = chain.collect();
+            let mut text = head.clone();
+            for cause in &causes {
+                text.push_str(&format!("\n  caused by: {cause}"));
+            }
+            printer.error(&text);
+            if !printer.json_printed() {
+                printer.json(&serde_json::json!({
+                    "error": { "message": head, "causes": causes, "exit_code": code }
+                }));
+            }
+            code
+        }
+    }
+}

@@ -1,0 +1,230 @@
+//! `sultana.toml`: what the user wants (intent), validated before anything runs.
+
+mod ordered;
+mod overrides;
+mod raw;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+pub use overrides::{apply_local_file, apply_set, LOCAL_FILE_NAME};
+
+use crate::validate;
+
+pub const FILE_NAME: &str = "sultana.toml";
+
+/// Manifests shipped inside the binary, by the name `init --from` accepts.
+pub const SHIPPED: &[(&str, &str)] = &[("xen-unstable", include_str!("../manifests/xen-unstable.toml"))];
+pub const DEFAULT_NAME: &str = "xen-unstable";
+
+pub fn shipped(name: &str) -> Option<&'static str> {
+    SHIPPED.iter().find(|(n, _)| *n == name).map(|(_, text)| *text)
+}
+
+/// An error in a manifest-like file, pointing at the offending spot.
+#[derive(Debug, thiserror::Error)]
+pub enum ManifestError {
+    #[error("{file}:{line}:{column}: {message}")]
+    At {
+        file: String,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    #[error("{0}")]
+    Other(String),
+}
+
+/// Where a manifest's text came from, for error messages.
+#[derive(Clone, Debug)]
+pub struct Source<'a> {
+    pub name: String,
+    pub text: &'a str,
+}
+
+impl Source<'_> {
+    pub fn error(&self, span: Range<usize>, message: impl Into<String>) -> ManifestError {
+        let (line, column) = line_column(self.text, span.start);
+        ManifestError::At {
+            file: self.name.clone(),
+            line,
+            column,
+            message: message.into(),
+        }
+    }
+
+    pub fn toml_error(&self, err: toml::de::Error) -> ManifestError {
+        let message = err.message().trim().to_string();
+        match err.span() {
+            Some(span) => self.error(span, message),
+            None => ManifestError::Other(format!("{}: {message}", self.name)),
+        }
+    }
+}
+
+fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(text.len());
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rfind('\n').map_or(offset, |nl| offset - nl - 1) + 1;
+    (line, column)
+}
+
+#[derive(Clone, Debug)]
+pub struct Manifest {
+    /// The file it was read from; `None` for the embedded default.
+    pub file: Option<PathBuf>,
+    pub display_name: String,
+    pub workspace_name: String,
+    pub tarball: Option<Tarball>,
+    /// In dependency order (dependencies first), ties by name.
+    pub components: Vec<Component>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Tarball {
+    pub root: String,
+    pub name: String,
+    pub formats: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Component {
+    pub name: String,
+    pub url: String,
+    pub mirrors: Vec<String>,
+    pub revision: String,
+    /// Checkout location relative to the workspace.
+    pub path: PathBuf,
+    /// Where the tree sits inside the root component's tree.
+    pub intree: Option<PathBuf>,
+    pub recipe: String,
+    pub depends: Vec<String>,
+    pub enabled: bool,
+    pub submodules: bool,
+    /// `sultana.local.toml` says: use this checkout, never fetch or reset it.
+    pub local: Option<PathBuf>,
+}
+
+impl Manifest {
+    pub fn parse(text: &str, name: &str, file: Option<PathBuf>) -> Result<Manifest, ManifestError> {
+        let source = Source {
+            name: name.to_string(),
+            text,
+        };
+        let raw: raw::RawManifest = toml::from_str(text).map_err(|e| source.toml_error(e))?;
+        raw.validate(&source, file)
+    }
+
+    pub fn load(path: &Path) -> anyhow::Result<Manifest> {
+        let text = std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+        Ok(Manifest::parse(
+            &text,
+            &path.display().to_string(),
+            Some(path.to_path_buf()),
+        )?)
+    }
+
+    pub fn embedded_default() -> Manifest {
+        let text = shipped(DEFAULT_NAME).unwrap_or_default();
+        // The shipped manifest is checked by a unit test; failing here is a build defect.
+        Manifest::parse(text, &format!("<embedded {DEFAULT_NAME}.toml>"), None)
+            .unwrap_or_else(|e| panic!("embedded manifest is invalid: {e}"))
+    }
+
+    pub fn component(&self, name: &str) -> Option<&Component> {
+        self.components.iter().find(|c| c.name == name)
+    }
+
+    pub fn component_mut(&mut self, name: &str) -> Option<&mut Component> {
+        self.components.iter_mut().find(|c| c.name == name)
+    }
+
+    pub fn root(&self) -> Option<&Component> {
+        self.tarball.as_ref().and_then(|t| self.component(&t.root))
+    }
+
+    /// Components named on the command line (or every enabled one), checked
+    /// to exist. `all` includes disabled components.
+    pub fn select(&self, names: &[String], all: bool) -> Result<Vec<&Component>, ManifestError> {
+        if names.is_empty() {
+            return Ok(self.components.iter().filter(|c| all || c.enabled).collect());
+        }
+        let mut picked = BTreeSet::new();
+        for name in names {
+            if self.component(name).is_none() {
+                let known: Vec<_> = self.components.iter().map(|c| c.name.as_str()).collect();
+                return Err(ManifestError::Other(format!(
+                    "no component `{name}` in {} (it has: {})",
+                    self.display_name,
+                    known.join(", ")
+                )));
+            }
+            picked.insert(name.as_str());
+        }
+        Ok(self
+            .components
+            .iter()
+            .filter(|c| picked.contains(c.name.as_str()))
+            .collect())
+    }
+}
+
+impl fmt::Display for Component {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.name)
+    }
+}
+
+/// Order components so that every dependency comes before its dependents,
+/// keeping file order otherwise; report a cycle as the chain of names.
+fn topo_order(entries: &[(String, Vec<String>)]) -> Result<Vec<String>, Vec<String>> {
+    #[derive(Clone, Copy, PartialEq)]
+    enum Mark {
+        Visiting,
+        Done,
+    }
+    let deps: BTreeMap<&str, &Vec<String>> = entries.iter().map(|(name, deps)| (name.as_str(), deps)).collect();
+    fn visit(
+        name: &str,
+        deps: &BTreeMap<&str, &Vec<String>>,
+        marks: &mut BTreeMap<String, Mark>,
+        stack: &mut Vec<String>,
+        out: &mut Vec<String>,
+    ) -> Result<(), Vec<String>> {
+        match marks.get(name) {
+            Some(Mark::Done) => return Ok(()),
+            Some(Mark::Visiting) => {
+                let start = stack.iter().position(|n| n == name).unwrap_or(0);
+                let mut cycle = stack[start..].to_vec();
+                cycle.push(name.to_string());
+                return Err(cycle);
+            }
+            None => {}
+        }
+        marks.insert(name.to_string(), Mark::Visiting);
+        stack.push(name.to_string());
+        for dep in deps.get(name).into_iter().flat_map(|d| d.iter()) {
+            visit(dep, deps, marks, stack, out)?;
+        }
+        stack.pop();
+        marks.insert(name.to_string(), Mark::Done);
+        out.push(name.to_string());
+        Ok(())
+    }
+    let mut marks = BTreeMap::new();
+    let mut out = Vec::new();
+    for (name, _) in entries {
+        visit(name, &deps, &mut marks, &mut Vec::new(), &mut out)?;
+    }
+    Ok(out)
+}
+
+fn check_path(path: &str, allow_dot: bool) -> Result<PathBuf, String> {
+    validate::check_rel_path(path, allow_dot)
+}
+
+#[cfg(test)]
+mod tests;

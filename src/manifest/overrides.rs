@@ -1,0 +1,127 @@
+//! Per-user overrides: `sultana.local.toml` (untracked) and `--set COMP.KEY=VALUE`.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::ordered::Ordered;
+use super::{Manifest, ManifestError, Source};
+use crate::validate;
+
+pub const LOCAL_FILE_NAME: &str = "sultana.local.toml";
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLocal {
+    #[serde(default)]
+    components: Ordered<Spanned<RawOverride>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawOverride {
+    url: Option<Spanned<String>>,
+    revision: Option<Spanned<String>>,
+    /// Your own checkout (absolute, or relative to the workspace).
+    path: Option<Spanned<String>>,
+    enabled: Option<bool>,
+}
+
+/// Apply `sultana.local.toml` from `workspace` when it exists.
+pub fn apply_local_file(manifest: &mut Manifest, workspace: &Path) -> anyhow::Result<bool> {
+    let file = workspace.join(LOCAL_FILE_NAME);
+    let text = match std::fs::read_to_string(&file) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => anyhow::bail!("cannot read {}: {e}", file.display()),
+    };
+    let source = Source {
+        name: file.display().to_string(),
+        text: &text,
+    };
+    let raw: RawLocal = toml::from_str(&text).map_err(|e| source.toml_error(e))?;
+    for (name, entry) in raw.components.0 {
+        let span = entry.span();
+        let entry = entry.into_inner();
+        let component = manifest.component_mut(name.get_ref()).ok_or_else(|| {
+            source.error(
+                name.span(),
+                format!("no component `{}` in the manifest", name.get_ref()),
+            )
+        })?;
+        if let Some(path) = entry.path {
+            if entry.url.is_some() || entry.revision.is_some() {
+                return Err(source
+                    .error(
+                        span,
+                        "`path` means \"use my checkout\"; it cannot be combined with `url` or `revision`",
+                    )
+                    .into());
+            }
+            component.local = Some(local_path(workspace, path.get_ref()).map_err(|m| source.error(path.span(), m))?);
+        }
+        if let Some(url) = entry.url {
+            validate::check_url(url.get_ref()).map_err(|m| source.error(url.span(), m))?;
+            component.url = url.into_inner();
+            component.mirrors.clear();
+        }
+        if let Some(revision) = entry.revision {
+            validate::check_revision(revision.get_ref()).map_err(|m| source.error(revision.span(), m))?;
+            component.revision = revision.into_inner();
+        }
+        if let Some(enabled) = entry.enabled {
+            component.enabled = enabled;
+        }
+    }
+    Ok(true)
+}
+
+fn local_path(workspace: &Path, path: &str) -> Result<PathBuf, String> {
+    if path.is_empty() || path.chars().any(|c| c.is_control()) {
+        return Err(format!("invalid path `{}`", path.escape_debug()));
+    }
+    let path = Path::new(path);
+    Ok(if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        workspace.join(path)
+    })
+}
+
+/// Apply one `--set COMP.KEY=VALUE`.
+pub fn apply_set(manifest: &mut Manifest, workspace: &Path, setting: &str) -> Result<(), ManifestError> {
+    let fail = |m: String| ManifestError::Other(format!("--set {setting}: {m}"));
+    let (key, value) = setting
+        .split_once('=')
+        .ok_or_else(|| fail("expected COMP.KEY=VALUE".into()))?;
+    let (name, field) = key
+        .split_once('.')
+        .ok_or_else(|| fail("expected COMP.KEY=VALUE".into()))?;
+    let component = manifest
+        .component_mut(name)
+        .ok_or_else(|| fail(format!("no component `{name}`")))?;
+    match field {
+        "url" => {
+            validate::check_url(value).map_err(fail)?;
+            component.url = value.to_string();
+            component.mirrors.clear();
+        }
+        "revision" => {
+            validate::check_revision(value).map_err(fail)?;
+            component.revision = value.to_string();
+        }
+        "path" => component.local = Some(local_path(workspace, value).map_err(fail)?),
+        "enabled" => {
+            component.enabled = value
+                .parse()
+                .map_err(|_| fail(format!("`{value}` is not true or false")))?
+        }
+        _ => {
+            return Err(fail(format!(
+                "unknown key `{field}` (use url, revision, path or enabled)"
+            )))
+        }
+    }
+    Ok(())
+}

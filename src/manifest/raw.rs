@@ -1,0 +1,262 @@
+//! The manifest as written, with spans, and its validation into [`Manifest`].
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::ordered::Ordered;
+use super::{check_path, topo_order, Component, Manifest, ManifestError, Source, Tarball};
+use crate::validate;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawManifest {
+    workspace: Option<RawWorkspace>,
+    tarball: Option<Spanned<RawTarball>>,
+    #[serde(default)]
+    components: Ordered<Spanned<RawComponent>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWorkspace {
+    name: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTarball {
+    root: Spanned<String>,
+    name: Option<Spanned<String>>,
+    formats: Option<Vec<Spanned<String>>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawComponent {
+    url: Option<Spanned<String>>,
+    #[serde(default)]
+    mirrors: Vec<Spanned<String>>,
+    revision: Option<Spanned<String>>,
+    path: Option<Spanned<String>>,
+    intree: Option<Spanned<String>>,
+    recipe: Option<Spanned<String>>,
+    #[serde(default)]
+    depends: Vec<Spanned<String>>,
+    enabled: Option<bool>,
+    submodules: Option<bool>,
+}
+
+fn at<T>(source: &Source, value: &Spanned<T>, message: String) -> ManifestError {
+    source.error(value.span(), message)
+}
+
+impl RawManifest {
+    pub fn validate(self, source: &Source, file: Option<PathBuf>) -> Result<Manifest, ManifestError> {
+        let workspace_name = match self.workspace.and_then(|w| w.name) {
+            Some(name) => {
+                validate::check_name(name.get_ref()).map_err(|m| at(source, &name, m))?;
+                name.into_inner()
+            }
+            None => file
+                .as_ref()
+                .and_then(|f| f.canonicalize().ok())
+                .and_then(|f| {
+                    f.parent()
+                        .and_then(|d| d.file_name())
+                        .map(|n| n.to_string_lossy().into_owned())
+                })
+                .unwrap_or_else(|| "workspace".into()),
+        };
+
+        let tarball_root = self.tarball.as_ref().map(|t| t.get_ref().root.get_ref().clone());
+        let mut components = Vec::new();
+        let mut spans = BTreeMap::new();
+        for (name, raw) in self.components.0 {
+            validate::check_name(name.get_ref()).map_err(|m| at(source, &name, m))?;
+            let span = raw.span();
+            let is_root = tarball_root.as_deref() == Some(name.get_ref().as_str());
+            let component = raw
+                .into_inner()
+                .validate(source, name.get_ref(), span.clone(), is_root)?;
+            spans.insert(component.name.clone(), span);
+            components.push(component);
+        }
+
+        // Two components in one place, or one inside another, would fight.
+        for (i, a) in components.iter().enumerate() {
+            for b in &components[i + 1..] {
+                let (outer, inner) = if b.path.starts_with(&a.path) { (a, b) } else { (b, a) };
+                if inner.path.starts_with(&outer.path) && outer.path != Path::new(".") {
+                    let message = if a.path == b.path {
+                        format!(
+                            "components `{}` and `{}` both use path `{}`",
+                            a.name,
+                            b.name,
+                            a.path.display()
+                        )
+                    } else {
+                        format!(
+                            "path `{}` of `{}` is inside path `{}` of `{}`",
+                            inner.path.display(),
+                            inner.name,
+                            outer.path.display(),
+                            outer.name
+                        )
+                    };
+                    return Err(source.error(spans[&b.name].clone(), message));
+                }
+            }
+        }
+
+        let tarball = match self.tarball {
+            None => None,
+            Some(t) => Some(validate_tarball(source, t.into_inner(), &components)?),
+        };
+
+        let entries: Vec<(String, Vec<String>)> =
+            components.iter().map(|c| (c.name.clone(), c.depends.clone())).collect();
+        for component in &components {
+            for dep in &component.depends {
+                if !spans.contains_key(dep) {
+                    return Err(source.error(
+                        spans[&component.name].clone(),
+                        format!("`{}` depends on `{dep}`, which is not a component", component.name),
+                    ));
+                }
+                if dep == &component.name {
+                    return Err(source.error(
+                        spans[&component.name].clone(),
+                        format!("`{}` depends on itself", component.name),
+                    ));
+                }
+            }
+        }
+        let order = topo_order(&entries).map_err(|cycle| {
+            source.error(
+                spans[&cycle[0]].clone(),
+                format!("dependency cycle: {}", cycle.join(" -> ")),
+            )
+        })?;
+        let mut by_name: BTreeMap<String, Component> = components.into_iter().map(|c| (c.name.clone(), c)).collect();
+        let components = order.iter().filter_map(|n| by_name.remove(n)).collect();
+
+        Ok(Manifest {
+            file,
+            display_name: source.name.clone(),
+            workspace_name,
+            tarball,
+            components,
+        })
+    }
+}
+
+fn validate_tarball(source: &Source, raw: RawTarball, components: &[Component]) -> Result<Tarball, ManifestError> {
+    if !components.iter().any(|c| &c.name == raw.root.get_ref()) {
+        return Err(at(
+            source,
+            &raw.root,
+            format!("tarball root `{}` is not a component", raw.root.get_ref()),
+        ));
+    }
+    let name = match raw.name {
+        Some(name) => {
+            let ok = !name.get_ref().is_empty()
+                && name
+                    .get_ref()
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_.+{}".contains(c));
+            if !ok {
+                return Err(at(
+                    source,
+                    &name,
+                    format!(
+                        "tarball name `{}` may only use letters, digits, `-_.+` and `{{desc}}`",
+                        name.get_ref()
+                    ),
+                ));
+            }
+            name.into_inner()
+        }
+        None => format!("{}-{{desc}}", raw.root.get_ref()),
+    };
+    let mut formats = Vec::new();
+    for format in raw
+        .formats
+        .unwrap_or_else(|| vec![Spanned::new(0..0, "gz".to_string())])
+    {
+        if !["gz", "xz", "zst"].contains(&format.get_ref().as_str()) {
+            return Err(at(
+                source,
+                &format,
+                format!("tarball format `{}` is not one of gz, xz, zst", format.get_ref()),
+            ));
+        }
+        formats.push(format.into_inner());
+    }
+    Ok(Tarball {
+        root: raw.root.into_inner(),
+        name,
+        formats,
+    })
+}
+
+impl RawComponent {
+    fn validate(
+        self,
+        source: &Source,
+        name: &str,
+        span: std::ops::Range<usize>,
+        is_root: bool,
+    ) -> Result<Component, ManifestError> {
+        let url = self
+            .url
+            .ok_or_else(|| source.error(span.clone(), format!("component `{name}` has no `url`")))?;
+        validate::check_url(url.get_ref()).map_err(|m| at(source, &url, m))?;
+        let revision = self
+            .revision
+            .ok_or_else(|| source.error(span.clone(), format!("component `{name}` has no `revision`")))?;
+        validate::check_revision(revision.get_ref()).map_err(|m| at(source, &revision, m))?;
+        let mut mirrors = Vec::new();
+        for mirror in self.mirrors {
+            validate::check_url(mirror.get_ref()).map_err(|m| at(source, &mirror, m))?;
+            mirrors.push(mirror.into_inner());
+        }
+        let path = match self.path {
+            Some(p) => check_path(p.get_ref(), is_root).map_err(|m| at(source, &p, m))?,
+            None => PathBuf::from(name),
+        };
+        let intree = match self.intree {
+            Some(p) => Some(check_path(p.get_ref(), false).map_err(|m| at(source, &p, m))?),
+            None => None,
+        };
+        let recipe = match self.recipe {
+            Some(r) => {
+                validate::check_name(r.get_ref())
+                    .map_err(|_| at(source, &r, format!("invalid recipe name `{}`", r.get_ref())))?;
+                r.into_inner()
+            }
+            None => name.to_string(),
+        };
+        let mut depends = Vec::new();
+        for dep in self.depends {
+            validate::check_name(dep.get_ref()).map_err(|m| at(source, &dep, m))?;
+            depends.push(dep.into_inner());
+        }
+        Ok(Component {
+            name: name.to_string(),
+            url: url.into_inner(),
+            mirrors,
+            revision: revision.into_inner(),
+            path,
+            intree,
+            recipe,
+            depends,
+            enabled: self.enabled.unwrap_or(true),
+            submodules: self.submodules.unwrap_or(false),
+            local: None,
+        })
+    }
+}

@@ -1,0 +1,176 @@
+//! The one output path: cargo-style status lines on stderr, progress bars on a
+//! terminal, one JSON document on stdout with `--json`.
+
+use std::fmt::Display;
+use std::io::{IsTerminal, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde::Serialize;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Verbosity {
+    Quiet,
+    Normal,
+    Verbose,
+}
+
+#[derive(Clone)]
+pub struct Printer {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    verbosity: Verbosity,
+    json: bool,
+    color: bool,
+    bars: Option<MultiProgress>,
+    json_printed: AtomicBool,
+}
+
+impl Printer {
+    pub fn new(verbosity: Verbosity, json: bool) -> Printer {
+        let terminal = std::io::stderr().is_terminal();
+        let color = terminal && std::env::var_os("NO_COLOR").is_none();
+        let bars = (terminal && verbosity != Verbosity::Quiet)
+            .then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr()));
+        Printer {
+            inner: Arc::new(Inner {
+                verbosity,
+                json,
+                color,
+                bars,
+                json_printed: AtomicBool::new(false),
+            }),
+        }
+    }
+
+    /// A printer that writes nothing but errors (for library callers and tests).
+    pub fn quiet() -> Printer {
+        Printer::new(Verbosity::Quiet, false)
+    }
+
+    pub fn is_json(&self) -> bool {
+        self.inner.json
+    }
+
+    pub fn verbosity(&self) -> Verbosity {
+        self.inner.verbosity
+    }
+
+    /// `    Fetching xen from https://…` — the verb right-aligned like cargo's.
+    pub fn status(&self, verb: &str, message: impl Display) {
+        if self.inner.verbosity == Verbosity::Quiet {
+            return;
+        }
+        let verb = if self.inner.color {
+            format!("\x1b[1;32m{verb:>12}\x1b[0m")
+        } else {
+            format!("{verb:>12}")
+        };
+        self.line(&format!("{verb} {message}"));
+    }
+
+    /// Shown only with `-v`.
+    pub fn verbose(&self, verb: &str, message: impl Display) {
+        if self.inner.verbosity == Verbosity::Verbose {
+            self.status(verb, message);
+        }
+    }
+
+    pub fn warn(&self, message: impl Display) {
+        let head = if self.inner.color {
+            "\x1b[1;33mwarning\x1b[0m"
+        } else {
+            "warning"
+        };
+        self.line(&format!("{head}: {message}"));
+    }
+
+    pub fn error(&self, message: impl Display) {
+        let head = if self.inner.color {
+            "\x1b[1;31merror\x1b[0m"
+        } else {
+            "error"
+        };
+        self.line(&format!("{head}: {message}"));
+    }
+
+    /// Plain text meant for stdout (tables, reports); suppressed with `--json`.
+    pub fn out(&self, text: impl Display) {
+        if self.inner.json {
+            return;
+        }
+        let mut stdout = std::io::stdout().lock();
+        let _ = writeln!(stdout, "{text}");
+    }
+
+    pub fn json<T: Serialize>(&self, value: &T) {
+        if !self.inner.json {
+            return;
+        }
+        self.inner.json_printed.store(true, Ordering::SeqCst);
+        let mut stdout = std::io::stdout().lock();
+        match serde_json::to_string_pretty(value) {
+            Ok(text) => {
+                let _ = writeln!(stdout, "{text}");
+            }
+            Err(e) => self.error(format!("cannot encode JSON output: {e}")),
+        }
+    }
+
+    /// Whether the one JSON document has been written already.
+    pub fn json_printed(&self) -> bool {
+        self.inner.json_printed.load(Ordering::SeqCst)
+    }
+
+    /// A progress bar for one long task; a no-op off a terminal.
+    pub fn progress(&self, prefix: &str) -> Progress {
+        let bar = self.inner.bars.as_ref().map(|bars| {
+            let bar = bars.add(ProgressBar::new(0));
+            bar.set_style(
+                ProgressStyle::with_template("{prefix:>12.cyan.bold} [{bar:30}] {pos}/{len} {msg}")
+                    .unwrap_or_else(|_| ProgressStyle::default_bar())
+                    .progress_chars("=> "),
+            );
+            bar.set_prefix(prefix.to_string());
+            bar
+        });
+        Progress { bar }
+    }
+
+    fn line(&self, text: &str) {
+        match &self.inner.bars {
+            Some(bars) if !bars.is_hidden() => {
+                let _ = bars.println(text);
+            }
+            _ => {
+                let mut stderr = std::io::stderr().lock();
+                let _ = writeln!(stderr, "{text}");
+            }
+        }
+    }
+}
+
+pub struct Progress {
+    bar: Option<ProgressBar>,
+}
+
+impl Progress {
+    pub fn update(&self, done: u64, total: u64, message: &str) {
+        if let Some(bar) = &self.bar {
+            bar.set_length(total);
+            bar.set_position(done);
+            bar.set_message(message.to_string());
+        }
+    }
+}
+
+impl Drop for Progress {
+    fn drop(&mut self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}

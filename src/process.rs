@@ -1,0 +1,237 @@
+//! The one place subprocesses run: output goes to a log file, and a failure
+//! reports the command line, the exit status and the tail of the log.
+
+use std::collections::VecDeque;
+use std::ffi::{OsStr, OsString};
+use std::fs::File;
+use std::io::{BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+
+const TAIL_LINES: usize = 20;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProcessError {
+    #[error("`{tool}` is not installed (Debian package: {package})")]
+    ToolMissing { tool: String, package: String },
+    #[error("`{command}` failed ({status}){}\n{tail}", log.as_ref().map(|l| format!("; full log: {}", l.display())).unwrap_or_default())]
+    Failed {
+        command: String,
+        status: String,
+        log: Option<PathBuf>,
+        tail: String,
+    },
+    #[error("cannot run `{command}`: {source}")]
+    Io { command: String, source: std::io::Error },
+}
+
+#[derive(Clone, Debug)]
+pub struct Cmd {
+    program: OsString,
+    package: String,
+    args: Vec<OsString>,
+    cwd: Option<PathBuf>,
+    env: Vec<(OsString, OsString)>,
+    log: Option<PathBuf>,
+}
+
+impl Cmd {
+    /// `package` is the Debian package that provides `program`, for the
+    /// missing-tool message.
+    pub fn new(program: impl AsRef<OsStr>, package: &str) -> Cmd {
+        Cmd {
+            program: program.as_ref().to_owned(),
+            package: package.to_string(),
+            args: Vec::new(),
+            cwd: None,
+            env: Vec::new(),
+            log: None,
+        }
+    }
+
+    pub fn arg(mut self, arg: impl AsRef<OsStr>) -> Cmd {
+        self.args.push(arg.as_ref().to_owned());
+        self
+    }
+
+    pub fn args<I: IntoIterator<Item = S>, S: AsRef<OsStr>>(mut self, args: I) -> Cmd {
+        self.args.extend(args.into_iter().map(|a| a.as_ref().to_owned()));
+        self
+    }
+
+    pub fn cwd(mut self, dir: impl Into<PathBuf>) -> Cmd {
+        self.cwd = Some(dir.into());
+        self
+    }
+
+    pub fn env(mut self, key: impl AsRef<OsStr>, value: impl AsRef<OsStr>) -> Cmd {
+        self.env.push((key.as_ref().to_owned(), value.as_ref().to_owned()));
+        self
+    }
+
+    /// Append all output (stdout and stderr) to this file.
+    pub fn log(mut self, path: impl Into<PathBuf>) -> Cmd {
+        self.log = Some(path.into());
+        self
+    }
+
+    /// The command line as a user would type it.
+    pub fn display(&self) -> String {
+        std::iter::once(&self.program)
+            .chain(&self.args)
+            .map(|a| shell_quote(&a.to_string_lossy()))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    /// Run to completion; each output line (split at `\n` or `\r`, as progress
+    /// meters write) goes to `on_line` and to the log.
+    pub fn run_with(&self, mut on_line: impl FnMut(&str)) -> Result<(), ProcessError> {
+        let program = which::which(&self.program).map_err(|_| ProcessError::ToolMissing {
+            tool: self.program.to_string_lossy().into_owned(),
+            package: self.package.clone(),
+        })?;
+        let io_err = |source| ProcessError::Io {
+            command: self.display(),
+            source,
+        };
+        let mut expr = duct::cmd(program, &self.args)
+            .stderr_to_stdout()
+            .stdin_null()
+            .unchecked();
+        if let Some(dir) = &self.cwd {
+            expr = expr.dir(dir);
+        }
+        for (key, value) in &self.env {
+            expr = expr.env(key, value);
+        }
+        let mut log = match &self.log {
+            Some(path) => {
+                if let Some(dir) = path.parent() {
+                    std::fs::create_dir_all(dir).map_err(io_err)?;
+                }
+                let mut file = BufWriter::new(File::options().create(true).append(true).open(path).map_err(io_err)?);
+                let _ = writeln!(file, "$ {}", self.display());
+                Some(file)
+            }
+            None => None,
+        };
+        let mut reader = expr.reader().map_err(io_err)?;
+        let mut tail: VecDeque<String> = VecDeque::new();
+        let mut pending = Vec::new();
+        let mut buf = [0u8; 8192];
+        loop {
+            let n = reader.read(&mut buf).map_err(io_err)?;
+            if n == 0 {
+                break;
+            }
+            if let Some(log) = log.as_mut() {
+                let _ = log.write_all(&buf[..n]);
+            }
+            for &byte in &buf[..n] {
+                if byte == b'\n' || byte == b'\r' {
+                    let line = String::from_utf8_lossy(&pending).into_owned();
+                    pending.clear();
+                    if line.trim().is_empty() {
+                        continue;
+                    }
+                    on_line(&line);
+                    if byte == b'\n' {
+                        if tail.len() == TAIL_LINES {
+                            tail.pop_front();
+                        }
+                        tail.push_back(line);
+                    }
+                } else {
+                    pending.push(byte);
+                }
+            }
+        }
+        if !pending.is_empty() {
+            tail.push_back(String::from_utf8_lossy(&pending).into_owned());
+        }
+        if let Some(log) = log.as_mut() {
+            let _ = log.flush();
+        }
+        let output = reader.try_wait().map_err(io_err)?;
+        let status = output.map(|o| o.status);
+        match status {
+            Some(status) if status.success() => Ok(()),
+            other => Err(ProcessError::Failed {
+                command: self.display(),
+                status: other.map_or("killed".into(), describe_status),
+                log: self.log.clone(),
+                tail: tail.iter().map(|l| format!("  | {l}")).collect::<Vec<_>>().join("\n"),
+            }),
+        }
+    }
+
+    pub fn run(&self) -> Result<(), ProcessError> {
+        self.run_with(|_| {})
+    }
+}
+
+fn describe_status(status: std::process::ExitStatus) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    match (status.code(), status.signal()) {
+        (Some(code), _) => format!("exit status {code}"),
+        (None, Some(signal)) => format!("killed by signal {signal}"),
+        _ => status.to_string(),
+    }
+}
+
+fn shell_quote(arg: &str) -> String {
+    if !arg.is_empty()
+        && arg
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./=:+,@%^".contains(c))
+    {
+        arg.to_string()
+    } else {
+        format!("'{}'", arg.replace('\'', r"'\''"))
+    }
+}
+
+/// Where a log file for `what` goes under a workspace's state folder.
+pub fn log_path(state_dir: &Path, what: &str) -> PathBuf {
+    state_dir.join("logs").join(format!("{what}.log"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failure_reports_command_status_and_tail() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("x.log");
+        let err = Cmd::new("sh", "dash")
+            .args(["-c", "echo one; echo two >&2; exit 3"])
+            .log(&log)
+            .run()
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("`sh -c 'echo one; echo two >&2; exit 3'` failed (exit status 3)"),
+            "{err}"
+        );
+        assert!(err.contains("  | one\n  | two"), "{err}");
+        assert!(std::fs::read_to_string(&log).unwrap().contains("two"));
+    }
+
+    #[test]
+    fn missing_tool_names_the_package() {
+        let err = Cmd::new("sultana-no-such-tool", "sultana-pkg").run().unwrap_err();
+        assert!(matches!(err, ProcessError::ToolMissing { .. }));
+        assert!(err.to_string().contains("sultana-pkg"));
+    }
+
+    #[test]
+    fn progress_lines_split_on_carriage_returns() {
+        let mut lines = Vec::new();
+        Cmd::new("printf", "coreutils")
+            .arg("a 1\\ra 2\\nb\\n")
+            .run_with(|l| lines.push(l.to_string()))
+            .unwrap();
+        assert_eq!(lines, ["a 1", "a 2", "b"]);
+    }
+}

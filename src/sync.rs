@@ -1,0 +1,618 @@
+//! Bringing a workspace to its pins: resolve intents (phase 1, parallel),
+//! write the lock (phase 2), move checkouts and submodules (phase 3, parallel).
+//! Shared by `fetch`, `update` and `lock`.
+
+use std::path::Path;
+
+use anyhow::{anyhow, bail, Context, Result};
+use serde::Serialize;
+
+use crate::error::CheckFailed;
+use crate::git::{self, submodule, Cache, Checkout, Dirt, MoveMode, Oid, ResolveError, RevKind, Store, TreeState};
+use crate::lock::{Lock, LockEntry};
+use crate::manifest::Component;
+use crate::parallel;
+use crate::printer::Printer;
+use crate::process;
+use crate::workspace::{SourceKind, Workspace};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Missing clones, checkouts to the lock; resolve only what the lock lacks.
+    Fetch,
+    /// Ask every remote again, re-resolve, move checkouts.
+    Update { force: bool },
+    /// Re-resolve into the lock; leave checkouts alone.
+    Lock,
+}
+
+#[derive(Clone, Debug)]
+pub struct Options {
+    pub mode: Mode,
+    pub offline: bool,
+    pub locked: bool,
+    pub jobs: usize,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Action {
+    Cloned,
+    Moved,
+    Fresh,
+    /// Not moved: it has local changes (fetch never touches those).
+    LeftDirty,
+    /// `lock`: checkouts are not touched.
+    Locked,
+    Local,
+    Intree,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    pub name: String,
+    pub source: SourceKind,
+    pub path: String,
+    pub revision: String,
+    pub commit: Option<String>,
+    pub describe: Option<String>,
+    /// The locked commit before this run, when it changed.
+    pub previous: Option<String>,
+    /// Commits between the old and new pin (update), when known.
+    pub new_commits: Option<usize>,
+    pub action: Action,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backup: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Outcome {
+    pub lock_changed: bool,
+    pub components: Vec<Report>,
+}
+
+struct Resolution<'a> {
+    component: &'a Component,
+    entry: LockEntry,
+    kind: Option<RevKind>,
+    previous: Option<LockEntry>,
+}
+
+pub fn run(ws: &Workspace, names: &[String], all: bool, options: &Options, printer: &Printer) -> Result<Outcome> {
+    let selected = ws.manifest.select(names, all)?;
+    let cache = Cache::locate()?;
+    let old_lock = ws.load_lock()?;
+    let git_components: Vec<&Component> = selected
+        .iter()
+        .copied()
+        .filter(|c| ws.source(c) == SourceKind::Git)
+        .collect();
+    for component in &git_components {
+        ws.check_tree_is_git(component)?;
+    }
+
+    if options.locked && options.mode == Mode::Fetch {
+        let stale: Vec<&str> = git_components
+            .iter()
+            .filter(|c| !old_lock.get(&c.name).is_some_and(|e| e.matches(c)))
+            .map(|c| c.name.as_str())
+            .collect();
+        if !stale.is_empty() {
+            return Err(CheckFailed(format!(
+                "sultana.lock has no current pin for {} and --locked forbids changing it; run `sultana lock`",
+                stale.join(", ")
+            ))
+            .into());
+        }
+    }
+    if let Mode::Update { force: false } = options.mode {
+        refuse_dirty(ws, &cache, &git_components, printer)?;
+    }
+
+    // Phase 1: resolve.
+    let resolved = parallel::map(options.jobs, &git_components, |component| {
+        resolve(ws, &cache, component, old_lock.get(&component.name), options, printer)
+            .with_context(|| format!("cannot resolve `{}`", component.name))
+    });
+    let mut resolutions = Vec::new();
+    let mut errors = Vec::new();
+    for result in resolved {
+        match result {
+            Ok(r) => resolutions.push(r),
+            Err(e) => errors.push(e),
+        }
+    }
+    if let Some(first) = errors.into_iter().next() {
+        return Err(first);
+    }
+
+    // Phase 2: the lock.
+    let mut new_lock = old_lock.clone();
+    new_lock.entries.retain(|name, _| ws.manifest.component(name).is_some());
+    for r in &resolutions {
+        new_lock.entries.insert(r.entry.name.clone(), r.entry.clone());
+    }
+    let lock_changed = new_lock.entries != old_lock.entries;
+    if lock_changed {
+        if options.locked {
+            let changed: Vec<&str> = resolutions
+                .iter()
+                .filter(|r| old_lock.get(&r.entry.name) != Some(&r.entry))
+                .map(|r| r.entry.name.as_str())
+                .collect();
+            return Err(CheckFailed(format!(
+                "sultana.lock would change (for {}) but --locked was given",
+                if changed.is_empty() {
+                    "removed components".to_string()
+                } else {
+                    changed.join(", ")
+                }
+            ))
+            .into());
+        }
+        new_lock.save(&ws.lock_path())?;
+        crate::fault::point("after-lock-write");
+    }
+
+    // Phase 3: checkouts.
+    let mut reports = parallel::map(options.jobs, &resolutions, |r| {
+        place(ws, &cache, r, options, printer).with_context(|| format!("cannot check out `{}`", r.component.name))
+    })
+    .into_iter()
+    .collect::<Result<Vec<_>>>()?;
+
+    for component in selected.iter().filter(|c| ws.source(c) != SourceKind::Git) {
+        reports.push(other_source_report(ws, component, &new_lock, printer));
+    }
+    let order = |name: &str| ws.manifest.components.iter().position(|c| c.name == name);
+    reports.sort_by_key(|r| order(&r.name));
+
+    let dirty: Vec<String> = reports
+        .iter()
+        .filter(|r| r.action == Action::LeftDirty)
+        .map(|r| format!("{} ({})", r.name, r.path))
+        .collect();
+    let outcome = Outcome {
+        lock_changed,
+        components: reports,
+    };
+    if !dirty.is_empty() {
+        printer.json(&outcome);
+        bail!(
+            "left as they were because they have local changes: {}\n\
+             Commit or stash the changes, or run `sultana update --force NAME` to save them under refs/sultana/backup/ and move on",
+            dirty.join(", ")
+        );
+    }
+    Ok(outcome)
+}
+
+fn sources(component: &Component) -> Vec<String> {
+    component
+        .mirrors
+        .iter()
+        .cloned()
+        .chain([component.url.clone()])
+        .collect()
+}
+
+fn fetch_store(
+    ws: &Workspace,
+    store: &Store,
+    component: &Component,
+    want: Option<Oid>,
+    printer: &Printer,
+) -> Result<()> {
+    printer.status("Fetching", format!("{} from {}", component.name, store.url));
+    let progress = printer.progress(&component.name);
+    let log = process::log_path(&ws.state_dir(), &format!("fetch-{}", component.name));
+    let used = store.fetch(&sources(component), want, &log, printer, &progress)?;
+    if used != component.url {
+        printer.verbose("Fetched", format!("{} from mirror {used}", component.name));
+    }
+    Ok(())
+}
+
+fn offline_error(component: &Component, what: &str) -> anyhow::Error {
+    anyhow!(
+        "component `{}` needs the network ({what}), but --offline was given; run once without --offline, or add a reachable mirror",
+        component.name
+    )
+}
+
+fn resolve<'a>(
+    ws: &Workspace,
+    cache: &Cache,
+    component: &'a Component,
+    previous: Option<&LockEntry>,
+    options: &Options,
+    printer: &Printer,
+) -> Result<Resolution<'a>> {
+    let store = cache.store(&component.url, printer)?;
+    let pinned = previous.filter(|e| e.matches(component) && options.mode == Mode::Fetch);
+    if let Some(entry) = pinned {
+        let commit = Oid::from_str(&entry.commit)?;
+        if !store.has_commit(commit) {
+            if options.offline {
+                return Err(offline_error(
+                    component,
+                    &format!("commit {} is not in the cache", entry.short()),
+                ));
+            }
+            fetch_store(ws, &store, component, Some(commit), printer)?;
+        }
+        return Ok(Resolution {
+            component,
+            entry: entry.clone(),
+            kind: None,
+            previous: previous.cloned(),
+        });
+    }
+
+    let rev = component.revision.as_str();
+    let want = crate::validate::is_full_sha(rev)
+        .then(|| Oid::from_str(rev).ok())
+        .flatten();
+    let must_fetch = match options.mode {
+        Mode::Fetch => store.resolve_needs_fetch(rev),
+        Mode::Update { .. } | Mode::Lock => true,
+    };
+    let mut fetched = false;
+    if must_fetch && !options.offline {
+        fetch_store(ws, &store, component, want, printer)?;
+        fetched = true;
+    }
+    let resolved = match store.resolve(rev) {
+        Ok(r) => r,
+        Err(e @ (ResolveError::MissingCommit { .. } | ResolveError::NotFound { .. })) if options.offline => {
+            return Err(offline_error(component, &e.to_string()));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if !fetched {
+        if let RevKind::Branch(branch) = &resolved.kind {
+            printer.warn(format!(
+                "{}: branch `{branch}` resolved from the cache (offline); it may be behind the remote",
+                component.name
+            ));
+        }
+    }
+    let entry = LockEntry {
+        name: component.name.clone(),
+        url: component.url.clone(),
+        revision: component.revision.clone(),
+        commit: resolved.commit.to_string(),
+        describe: store.describe(resolved.commit),
+        source: None,
+    };
+    if previous.map(|p| &p.commit) != Some(&entry.commit) {
+        printer.status(
+            "Resolved",
+            format!("{} {} to {} ({})", component.name, rev, entry.short(), entry.describe),
+        );
+    }
+    Ok(Resolution {
+        component,
+        entry,
+        kind: Some(resolved.kind),
+        previous: previous.cloned(),
+    })
+}
+
+/// Refuse `update` without `--force` when any checkout holds local work.
+fn refuse_dirty(ws: &Workspace, cache: &Cache, components: &[&Component], printer: &Printer) -> Result<()> {
+    let mut dirty = Vec::new();
+    for component in components {
+        let path = ws.tree_path(component);
+        if git::tree_state(&path) != TreeState::Git {
+            continue;
+        }
+        let checkout = Checkout::open(&path)?;
+        checkout.repair()?;
+        let store = cache.store(&component.url, printer)?;
+        let dirt = dirt_recursive(cache, &checkout, &component.url, Some(&store), printer)?;
+        if !dirt.is_clean() {
+            dirty.push(format!(
+                "  {} ({}): {}",
+                component.name,
+                ws.display_path(&path),
+                dirt.summary()
+            ));
+        }
+    }
+    if dirty.is_empty() {
+        return Ok(());
+    }
+    bail!(
+        "refusing to update checkouts with local work:\n{}\n\
+         Commit or stash it, or run `sultana update --force` to save it as a commit under refs/sultana/backup/ first",
+        dirty.join("\n")
+    )
+}
+
+/// A checkout's dirt including that of its submodule checkouts.
+pub fn dirt_recursive(
+    cache: &Cache,
+    checkout: &Checkout,
+    url: &str,
+    store: Option<&Store>,
+    printer: &Printer,
+) -> Result<Dirt> {
+    let mut dirt = checkout.dirt(store)?;
+    let Some(head) = checkout.head() else { return Ok(dirt) };
+    for sub in submodule::list(checkout.repo(), head, url).unwrap_or_default() {
+        let path = checkout.path.join(&sub.path);
+        if git::tree_state(&path) != TreeState::Git {
+            continue;
+        }
+        let sub_checkout = Checkout::open(&path)?;
+        let sub_store = cache.store(&sub.url, printer)?;
+        if !dirt_recursive(cache, &sub_checkout, &sub.url, Some(&sub_store), printer)?.is_clean() {
+            dirt.submodules.push(sub.path.display().to_string());
+        }
+    }
+    Ok(dirt)
+}
+
+fn place(ws: &Workspace, cache: &Cache, r: &Resolution, options: &Options, printer: &Printer) -> Result<Report> {
+    let component = r.component;
+    let path = ws.tree_path(component);
+    let commit = Oid::from_str(&r.entry.commit)?;
+    let changed_pin = r.previous.as_ref().filter(|p| p.commit != r.entry.commit);
+    let mut report = Report {
+        name: component.name.clone(),
+        source: SourceKind::Git,
+        path: ws.display_path(&path),
+        revision: component.revision.clone(),
+        commit: Some(r.entry.commit.clone()),
+        describe: Some(r.entry.describe.clone()),
+        previous: changed_pin.map(|p| p.commit.clone()),
+        new_commits: None,
+        action: Action::Fresh,
+        backup: None,
+        note: None,
+    };
+    let store = cache.store(&component.url, printer)?;
+    if let Some(previous) = changed_pin.and_then(|p| Oid::from_str(&p.commit).ok()) {
+        if let Ok((ahead, behind)) = store.repo().graph_ahead_behind(commit, previous) {
+            report.new_commits = Some(ahead);
+            let range = format!("{}..{}", &previous.to_string()[..12], r.entry.short());
+            let extra = if behind > 0 {
+                format!(", {behind} dropped: not a fast-forward")
+            } else {
+                String::new()
+            };
+            printer.status(
+                "Updating",
+                format!("{} {range} ({} new commit(s){extra})", component.name, ahead),
+            );
+        }
+    }
+    if options.mode == Mode::Lock {
+        report.action = Action::Locked;
+        return Ok(report);
+    }
+    let force = matches!(options.mode, Mode::Update { force: true });
+    let placed = place_tree(
+        cache,
+        &path,
+        &component.url,
+        &store,
+        commit,
+        force,
+        printer,
+        &component.name,
+    )?;
+    report.action = placed.action;
+    report.backup = placed.backup;
+    let checkout = Checkout::open(&path)?;
+    if let Some(RevKind::Branch(branch)) = &r.kind {
+        checkout.set_remote_branch(branch, commit)?;
+    }
+    if component.submodules && placed.action != Action::LeftDirty {
+        let log = process::log_path(&ws.state_dir(), &format!("fetch-{}-submodules", component.name));
+        sync_submodules(
+            cache,
+            &log,
+            &checkout,
+            &component.url,
+            commit,
+            force,
+            options.offline,
+            printer,
+            0,
+        )?;
+    }
+    let shown = format!("{} {} ({})", component.name, r.entry.short(), r.entry.describe);
+    match report.action {
+        Action::Cloned => printer.status("Checked out", format!("{shown} into {}", report.path)),
+        Action::Moved => printer.status("Moved", shown),
+        Action::Fresh => printer.verbose("Fresh", shown),
+        Action::LeftDirty => printer.warn(format!(
+            "{} has local changes; left at its current commit instead of {}",
+            report.path,
+            r.entry.short()
+        )),
+        _ => {}
+    }
+    if let Some(backup) = &report.backup {
+        printer.status(
+            "Saved",
+            format!(
+                "local work of {} as {backup}; restore it with: git -C {} checkout -b rescued {backup}",
+                component.name,
+                path.display()
+            ),
+        );
+    }
+    Ok(report)
+}
+
+struct Placed {
+    action: Action,
+    backup: Option<String>,
+}
+
+/// Make the tree at `path` a checkout of `commit`, creating, moving or (with
+/// local work) leaving it; with `force`, local work is saved first.
+#[allow(clippy::too_many_arguments)]
+fn place_tree(
+    cache: &Cache,
+    path: &Path,
+    url: &str,
+    store: &Store,
+    commit: Oid,
+    force: bool,
+    printer: &Printer,
+    label: &str,
+) -> Result<Placed> {
+    match git::tree_state(path) {
+        TreeState::Missing => {
+            Checkout::create(path, store, url, commit)?;
+            Ok(Placed {
+                action: Action::Cloned,
+                backup: None,
+            })
+        }
+        TreeState::Other => bail!("{} exists but is not a git checkout; move it away", path.display()),
+        TreeState::Git => {
+            let checkout = Checkout::open(path)?;
+            if checkout.repair()? {
+                printer.status(
+                    "Repaired",
+                    format!("{label}: finished a checkout an earlier run left half done"),
+                );
+            }
+            if checkout.head() == Some(commit) {
+                return Ok(Placed {
+                    action: Action::Fresh,
+                    backup: None,
+                });
+            }
+            let dirt = dirt_recursive(cache, &checkout, url, Some(store), printer)?;
+            if dirt.is_clean() {
+                checkout.move_to(commit, MoveMode::Safe)?;
+                return Ok(Placed {
+                    action: Action::Moved,
+                    backup: None,
+                });
+            }
+            if !force {
+                return Ok(Placed {
+                    action: Action::LeftDirty,
+                    backup: None,
+                });
+            }
+            let reason = format!("sultana: local work in {} before moving to {commit}", path.display());
+            let backup = checkout.backup(&reason)?;
+            checkout.move_to(commit, MoveMode::Force)?;
+            Ok(Placed {
+                action: Action::Moved,
+                backup: Some(backup),
+            })
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn sync_submodules(
+    cache: &Cache,
+    log: &Path,
+    parent: &Checkout,
+    parent_url: &str,
+    commit: Oid,
+    force: bool,
+    offline: bool,
+    printer: &Printer,
+    depth: usize,
+) -> Result<()> {
+    if depth > 8 {
+        bail!("submodules nest deeper than 8 levels under {}", parent.path.display());
+    }
+    for sub in submodule::list(parent.repo(), commit, parent_url)? {
+        let store = cache.store(&sub.url, printer)?;
+        if !store.has_commit(sub.commit) {
+            if offline {
+                bail!(
+                    "submodule {} needs commit {} from {}, which is not in the cache, but --offline was given",
+                    sub.path.display(),
+                    sub.commit,
+                    sub.url
+                );
+            }
+            printer.status("Fetching", format!("submodule {} from {}", sub.path.display(), sub.url));
+            let progress = printer.progress(&sub.name);
+            store.fetch(
+                std::slice::from_ref(&sub.url),
+                Some(sub.commit),
+                log,
+                printer,
+                &progress,
+            )?;
+        }
+        let path = parent.path.join(&sub.path);
+        let label = format!("submodule {}", sub.path.display());
+        let placed = place_tree(cache, &path, &sub.url, &store, sub.commit, force, printer, &label)?;
+        if placed.action == Action::LeftDirty {
+            printer.warn(format!("{} has local changes; left as it is", path.display()));
+            continue;
+        }
+        if let Some(backup) = placed.backup {
+            printer.status("Saved", format!("local work of {} as {backup}", path.display()));
+        }
+        let mut config = parent.repo().config()?;
+        config.set_str(&format!("submodule.{}.url", sub.name), &sub.url)?;
+        config.set_bool(&format!("submodule.{}.active", sub.name), true)?;
+        let checkout = Checkout::open(&path)?;
+        sync_submodules(
+            cache,
+            log,
+            &checkout,
+            &sub.url,
+            sub.commit,
+            force,
+            offline,
+            printer,
+            depth + 1,
+        )?;
+    }
+    Ok(())
+}
+
+fn other_source_report(ws: &Workspace, component: &Component, lock: &Lock, printer: &Printer) -> Report {
+    let source = ws.source(component);
+    let path = ws.tree_path(component);
+    let (commit, action) = match source {
+        SourceKind::Local => {
+            let head = Checkout::open(&path).ok().and_then(|c| c.head()).map(|h| h.to_string());
+            printer.verbose("Local", format!("{} uses {} as it is", component.name, path.display()));
+            (head, Action::Local)
+        }
+        _ => {
+            printer.verbose(
+                "Intree",
+                format!(
+                    "{} is inside the root tree at {}",
+                    component.name,
+                    ws.display_path(&path)
+                ),
+            );
+            (lock.get(&component.name).map(|e| e.commit.clone()), Action::Intree)
+        }
+    };
+    Report {
+        name: component.name.clone(),
+        source,
+        path: ws.display_path(&path),
+        revision: component.revision.clone(),
+        describe: lock.get(&component.name).map(|e| e.describe.clone()),
+        commit,
+        previous: None,
+        new_commits: None,
+        action,
+        backup: None,
+        note: None,
+    }
+}

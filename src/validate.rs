@@ -1,0 +1,230 @@
+//! Rules for values that come from manifests, locks and upstream trees. They
+//! are data, never options or commands: each rule runs before any git call.
+
+use std::path::{Component, Path, PathBuf};
+
+/// Component names: `[a-z0-9][a-z0-9_-]*`, at most 64 characters.
+pub fn check_name(name: &str) -> Result<(), String> {
+    let mut chars = name.chars();
+    let first_ok = matches!(chars.next(), Some('a'..='z' | '0'..='9'));
+    let rest_ok = chars.all(|c| matches!(c, 'a'..='z' | '0'..='9' | '_' | '-'));
+    if first_ok && rest_ok && name.len() <= 64 {
+        Ok(())
+    } else {
+        Err(format!(
+            "invalid component name `{name}`: use lower-case letters, digits, `-` and `_`, starting with a letter or digit"
+        ))
+    }
+}
+
+/// Git URLs. Refused: option-like values, `transport::address` forms (`ext::`
+/// runs commands, `fd::` reads descriptors), unknown schemes and relative paths.
+pub fn check_url(url: &str) -> Result<(), String> {
+    if url.is_empty() {
+        return Err("empty URL".into());
+    }
+    if url.starts_with('-') {
+        return Err(format!("URL `{url}` looks like a command-line option"));
+    }
+    if let Some(pos) = url.find("::") {
+        let transport = &url[..pos];
+        if !transport.is_empty()
+            && transport
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+        {
+            return Err(format!(
+                "URL `{url}` uses the `{transport}::` transport, which is not allowed"
+            ));
+        }
+    }
+    if let Some(c) = url.chars().find(|c| c.is_control() || c.is_whitespace()) {
+        return Err(format!("URL `{}` contains the character {c:?}", url.escape_debug()));
+    }
+    if let Some((scheme, rest)) = url.split_once("://") {
+        const SCHEMES: &[&str] = &["https", "http", "git", "ssh", "git+ssh", "ssh+git", "file"];
+        if !SCHEMES.contains(&scheme.to_ascii_lowercase().as_str()) {
+            return Err(format!(
+                "URL `{url}` has scheme `{scheme}`; use one of {}",
+                SCHEMES.join(", ")
+            ));
+        }
+        if rest.is_empty() {
+            return Err(format!("URL `{url}` has nothing after `{scheme}://`"));
+        }
+        return Ok(());
+    }
+    if url.starts_with('/') {
+        return Ok(()); // a local mirror
+    }
+    // scp-like `user@host:path`
+    if let Some((host, path)) = url.split_once(':') {
+        if !host.is_empty() && !host.contains('/') && !path.is_empty() {
+            return Ok(());
+        }
+    }
+    Err(format!(
+        "URL `{url}` is neither a URL nor an absolute path (write file:///… for a local repository)"
+    ))
+}
+
+/// Revisions: a branch, tag or full commit id, never anything git could read
+/// as an option or a revision expression.
+pub fn check_revision(rev: &str) -> Result<(), String> {
+    if rev.is_empty() {
+        return Err("empty revision".into());
+    }
+    if rev.starts_with('-') {
+        return Err(format!("revision `{rev}` looks like a command-line option"));
+    }
+    if is_full_sha(rev) {
+        return Ok(());
+    }
+    let as_ref = if rev.starts_with("refs/") {
+        rev.to_string()
+    } else {
+        format!("refs/heads/{rev}")
+    };
+    if rev.contains("..") || rev.contains("@{") || !git2::Reference::is_valid_name(&as_ref) {
+        return Err(format!(
+            "revision `{}` is not a valid branch, tag or 40-hex commit",
+            rev.escape_debug()
+        ));
+    }
+    Ok(())
+}
+
+pub fn is_full_sha(rev: &str) -> bool {
+    rev.len() == 40 && rev.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// Looks like an abbreviated commit id (which we refuse: it can become
+/// ambiguous as history grows).
+pub fn is_short_sha(rev: &str) -> bool {
+    (4..40).contains(&rev.len()) && rev.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// A path inside the workspace or a tree: relative, no `..`, no `.git`.
+/// `.` alone is accepted only when `allow_dot` is set.
+pub fn check_rel_path(path: &str, allow_dot: bool) -> Result<PathBuf, String> {
+    if path.is_empty() {
+        return Err("empty path".into());
+    }
+    if path.chars().any(|c| c.is_control() || c == '\\') {
+        return Err(format!(
+            "path `{}` contains a control character or backslash",
+            path.escape_debug()
+        ));
+    }
+    let p = Path::new(path);
+    if p.is_absolute() {
+        return Err(format!(
+            "path `{path}` is absolute; paths are relative to the workspace"
+        ));
+    }
+    let mut out = PathBuf::new();
+    for part in p.components() {
+        match part {
+            Component::Normal(name) => {
+                if name.eq_ignore_ascii_case(".git") {
+                    return Err(format!("path `{path}` goes into a `.git` folder"));
+                }
+                out.push(name);
+            }
+            Component::CurDir => {}
+            Component::ParentDir => {
+                return Err(format!(
+                    "path `{path}` contains `..`; it must stay inside the workspace"
+                ))
+            }
+            Component::RootDir | Component::Prefix(_) => {
+                return Err(format!(
+                    "path `{path}` is absolute; paths are relative to the workspace"
+                ))
+            }
+        }
+    }
+    if out.as_os_str().is_empty() {
+        if allow_dot {
+            return Ok(PathBuf::from("."));
+        }
+        return Err(format!("path `{path}` names the workspace itself"));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls() {
+        for ok in [
+            "https://xenbits.xen.org/git-http/xen.git",
+            "git://xenbits.xen.org/xen.git",
+            "file:///srv/git/xen.git",
+            "/srv/git/xen.git",
+            "git@github.com:xapi-project/blktap.git",
+        ] {
+            assert!(check_url(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            "-uhelp",
+            "--upload-pack=touch /tmp/x",
+            "ext::sh -c touch% /tmp/pwned",
+            "ext::sh",
+            "fd::17",
+            "gopher://x/y",
+            "relative/path",
+            "https://x/y z",
+            "https://",
+        ] {
+            assert!(check_url(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn revisions() {
+        for ok in [
+            "master",
+            "v4.0.8",
+            "rel-1.17.0",
+            "stable/4.19",
+            "refs/tags/v1",
+            &"a".repeat(40),
+        ] {
+            assert!(check_revision(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "", "-f", "--all", "a..b", "HEAD@{1}", "x y", "a~1", "a^", "a:b", "foo.lock",
+        ] {
+            assert!(check_revision(bad).is_err(), "{bad}");
+        }
+        assert!(is_short_sha("26ceb2d"));
+        assert!(!is_short_sha("master"));
+    }
+
+    #[test]
+    fn paths() {
+        assert_eq!(
+            check_rel_path("tools/qemu-xen", false).unwrap(),
+            PathBuf::from("tools/qemu-xen")
+        );
+        assert_eq!(check_rel_path("./xen/", false).unwrap(), PathBuf::from("xen"));
+        assert!(check_rel_path(".", false).is_err());
+        assert_eq!(check_rel_path(".", true).unwrap(), PathBuf::from("."));
+        for bad in ["", "/etc", "../x", "a/../../b", "a/.git/hooks", ".GIT", "a\\b"] {
+            assert!(check_rel_path(bad, false).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn names() {
+        assert!(check_name("qemu-xen").is_ok());
+        assert!(check_name("mini_os2").is_ok());
+        for bad in ["", "Xen", "-x", "_x", "a b", "a/b", "é"] {
+            assert!(check_name(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,164 @@
+//! The workspace: where `sultana.toml` lives (or the current folder with the
+//! embedded default), its lock file, its state folder and its components'
+//! sources.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use serde::Serialize;
+
+use crate::fsutil::FileLock;
+use crate::git::{self, TreeState};
+use crate::lock::{self, Lock};
+use crate::manifest::{self, Component, Manifest};
+use crate::printer::Printer;
+
+#[derive(Clone, Debug, Default)]
+pub struct WorkspaceOptions {
+    /// `--manifest PATH`
+    pub manifest: Option<PathBuf>,
+    /// `--set COMP.KEY=VALUE`, in order.
+    pub sets: Vec<String>,
+}
+
+pub struct Workspace {
+    pub root: PathBuf,
+    pub manifest: Manifest,
+}
+
+/// Where a component's tree comes from, in DESIGN.md's priority order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SourceKind {
+    /// Your own checkout (`sultana.local.toml` path): never fetched or reset.
+    Local,
+    /// A copy inside the root tree (a release tarball): no git, no network.
+    Intree,
+    /// A checkout sultana manages.
+    Git,
+}
+
+impl std::fmt::Display for SourceKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            SourceKind::Local => "local",
+            SourceKind::Intree => "intree",
+            SourceKind::Git => "git",
+        })
+    }
+}
+
+impl Workspace {
+    /// Find the workspace from the current folder (after `-C`).
+    pub fn discover(options: &WorkspaceOptions) -> Result<Workspace> {
+        let cwd = std::env::current_dir().context("cannot read the current folder")?;
+        let (root, mut manifest) = match &options.manifest {
+            Some(path) => {
+                let path = cwd.join(path);
+                let manifest = Manifest::load(&path)?;
+                let root = path.parent().map(Path::to_path_buf).unwrap_or(cwd);
+                (root, manifest)
+            }
+            None => match find_upwards(&cwd) {
+                Some(path) => {
+                    let manifest = Manifest::load(&path)?;
+                    (path.parent().map(Path::to_path_buf).unwrap_or(cwd), manifest)
+                }
+                None => (cwd, Manifest::embedded_default()),
+            },
+        };
+        manifest::apply_local_file(&mut manifest, &root)?;
+        for setting in &options.sets {
+            manifest::apply_set(&mut manifest, &root, setting)?;
+        }
+        Ok(Workspace { root, manifest })
+    }
+
+    pub fn lock_path(&self) -> PathBuf {
+        self.root.join(lock::FILE_NAME)
+    }
+
+    pub fn state_dir(&self) -> PathBuf {
+        self.root.join(".sultana")
+    }
+
+    pub fn load_lock(&self) -> Result<Lock> {
+        Lock::load(&self.lock_path())
+    }
+
+    /// Serialise runs that change this workspace; released on drop or death.
+    pub fn lock_exclusive(&self, printer: &Printer) -> Result<FileLock> {
+        FileLock::exclusive(&self.state_dir().join("workspace.lock"), "the workspace", printer)
+    }
+
+    /// Where the component's tree is on disk.
+    pub fn tree_path(&self, component: &Component) -> PathBuf {
+        if let Some(local) = &component.local {
+            return local.clone();
+        }
+        if let Some(dir) = self.intree_dir(component) {
+            return dir;
+        }
+        self.root.join(&component.path)
+    }
+
+    pub fn source(&self, component: &Component) -> SourceKind {
+        if component.local.is_some() {
+            SourceKind::Local
+        } else if self.intree_dir(component).is_some() {
+            SourceKind::Intree
+        } else if component.path == Path::new(".") {
+            // The workspace itself is the root tree and a git checkout: it is
+            // the developer's own, never reset by sultana.
+            SourceKind::Local
+        } else {
+            SourceKind::Git
+        }
+    }
+
+    /// The component's copy inside the root tree, when one is there and is
+    /// not a git checkout of its own.
+    fn intree_dir(&self, component: &Component) -> Option<PathBuf> {
+        let root = self.manifest.root()?;
+        let root_dir = self.root.join(&root.path);
+        let dir = if root.name == component.name {
+            if root.path != Path::new(".") {
+                return None;
+            }
+            root_dir
+        } else {
+            root_dir.join(component.intree.as_ref()?)
+        };
+        (git::tree_state(&dir) == TreeState::Other).then_some(dir)
+    }
+
+    /// A user-facing path for messages: relative to the workspace when inside it.
+    pub fn display_path(&self, path: &Path) -> String {
+        path.strip_prefix(&self.root)
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|_| path.display().to_string())
+    }
+
+    pub fn check_tree_is_git(&self, component: &Component) -> Result<()> {
+        let path = self.tree_path(component);
+        if git::tree_state(&path) == TreeState::Other {
+            bail!(
+                "{} (component `{}`) exists but is not a git checkout; move it away, or use it as is with \
+                 `path = \"{}\"` under [components.{}] in {}",
+                self.display_path(&path),
+                component.name,
+                path.display(),
+                component.name,
+                manifest::LOCAL_FILE_NAME
+            );
+        }
+        Ok(())
+    }
+}
+
+fn find_upwards(start: &Path) -> Option<PathBuf> {
+    start
+        .ancestors()
+        .map(|dir| dir.join(manifest::FILE_NAME))
+        .find(|candidate| candidate.is_file())
+}

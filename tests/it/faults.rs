@@ -1,0 +1,165 @@
+//! Killed runs: the next run finishes the job, nothing half-made is trusted,
+//! nothing of the user's is lost. Concurrent runs.
+
+use std::time::{Duration, Instant};
+
+use crate::support::*;
+
+fn crash(ctx: &TestContext, point: &str, args: &[&str]) {
+    let output = ctx
+        .command(&ctx.work, args)
+        .env("SULTANA_TEST_CRASH_AT", point)
+        .output()
+        .unwrap();
+    assert_eq!(
+        output.status.code(),
+        None,
+        "expected death at {point}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[test]
+fn killed_before_the_checkout_is_in_place_the_next_fetch_finishes() {
+    let ctx = TestContext::new();
+    let up = ctx.upstream("up");
+    ctx.write("sultana.toml", &manifest(&[("up", &up.url(), "master")]));
+    crash(&ctx, "checkout-before-rename", &["fetch"]);
+    assert!(
+        !ctx.work.join("up").exists(),
+        "a half-made checkout is never at its path"
+    );
+    assert!(ctx.work.join(".up.sultana-new").exists());
+    ctx.sultana(&["fetch"]).success();
+    assert!(!ctx.work.join(".up.sultana-new").exists());
+    assert_eq!(ctx.head("up"), up.head());
+}
+
+#[test]
+fn killed_between_lock_write_and_checkout() {
+    let ctx = TestContext::new();
+    let up = ctx.upstream("up");
+    ctx.write("sultana.toml", &manifest(&[("up", &up.url(), "master")]));
+    crash(&ctx, "after-lock-write", &["fetch"]);
+    assert_eq!(ctx.lock_commit("up"), up.head().to_string());
+    ctx.sultana(&["fetch"]).success();
+    assert_eq!(ctx.head("up"), up.head());
+}
+
+#[test]
+fn killed_in_the_middle_of_a_move_the_next_run_repairs_it() {
+    for point in ["move-after-marker", "move-before-head"] {
+        let ctx = TestContext::new();
+        let up = ctx.upstream("up");
+        up.commit(&[("a.c", "one\n"), ("b.c", "one\n")], "one");
+        ctx.write("sultana.toml", &manifest(&[("up", &up.url(), "master")]));
+        ctx.sultana(&["fetch"]).success();
+        let new = up.commit(&[("a.c", "two\n"), ("c.c", "new\n")], "two");
+        crash(&ctx, point, &["update"]);
+        // Whatever state the kill left, the next update completes cleanly and
+        // does not mistake its own half-done move for local work.
+        ctx.sultana(&["update"]).success().stderr_lacks("refusing");
+        assert_eq!(ctx.head("up"), new, "{point}");
+        assert_eq!(ctx.read("up/a.c"), "two\n");
+        assert_eq!(ctx.read("up/c.c"), "new\n");
+        let json = ctx.sultana(&["status", "--json"]).success().json();
+        assert_eq!(json["components"][0]["state"], "clean", "{point}: {json}");
+    }
+}
+
+#[test]
+fn kill_9_at_many_moments_of_a_fetch_then_rerun() {
+    let ctx = TestContext::new();
+    let up = ctx.upstream("big");
+    let files: Vec<(String, String)> = (0..3000)
+        .map(|i| {
+            (
+                format!("dir{}/file{i}.c", i % 50),
+                format!("/* {i} */\n{}\n", "int x;\n".repeat(i % 40)),
+            )
+        })
+        .collect();
+    let refs: Vec<(&str, &str)> = files.iter().map(|(p, c)| (p.as_str(), c.as_str())).collect();
+    up.commit(&refs, "big tree");
+    ctx.write("sultana.toml", &manifest(&[("big", &up.url(), "master")]));
+    // Kill moments spread over a fetch; wherever each lands, the rerun must
+    // end in exactly the uninterrupted state.
+    for delay_ms in [5u64, 40, 90, 160, 250, 400] {
+        let _ = std::fs::remove_dir_all(ctx.work.join("big"));
+        let _ = std::fs::remove_file(ctx.work.join("sultana.lock"));
+        let _ = std::fs::remove_dir_all(&ctx.cache);
+        let mut child = ctx.command(&ctx.work, &["fetch"]).spawn().unwrap();
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        let _ = child.kill();
+        let _ = child.wait();
+        ctx.sultana(&["fetch"]).success();
+        assert_eq!(ctx.head("big"), up.head(), "after a kill at {delay_ms} ms");
+        assert_eq!(ctx.lock_commit("big"), up.head().to_string());
+        let json = ctx.sultana(&["status", "--json"]).success().json();
+        assert_eq!(
+            json["components"][0]["state"], "clean",
+            "after a kill at {delay_ms} ms: {json}"
+        );
+        assert_eq!(ctx.read("big/dir7/file2507.c"), files[2507].1);
+    }
+}
+
+#[test]
+fn two_workspaces_fetch_one_url_at_once() {
+    let ctx = TestContext::new();
+    let up = ctx.upstream("shared");
+    for i in 0..20 {
+        up.commit(&[(&format!("f{i}") as &str, "x")], "more");
+    }
+    let a = ctx.dir("wa");
+    let b = ctx.dir("wb");
+    let text = manifest(&[("shared", &up.url(), "master")]);
+    std::fs::write(a.join("sultana.toml"), &text).unwrap();
+    std::fs::write(b.join("sultana.toml"), &text).unwrap();
+    let first = ctx.command(&a, &["fetch"]).spawn().unwrap();
+    let second = ctx.command(&b, &["fetch"]).spawn().unwrap();
+    for (child, dir) in [(first, &a), (second, &b)] {
+        let output = child.wait_with_output().unwrap();
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        assert_eq!(head_of(&dir.join("shared")), up.head());
+    }
+    let stores: Vec<_> = std::fs::read_dir(ctx.cache.join("sultana/git"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.ends_with(".lock"))
+        .collect();
+    assert_eq!(stores.len(), 1, "one store per URL: {stores:?}");
+}
+
+#[test]
+fn a_second_run_on_one_workspace_waits_for_the_first() {
+    let ctx = TestContext::new();
+    let up = ctx.upstream("up");
+    ctx.write("sultana.toml", &manifest(&[("up", &up.url(), "master")]));
+    let lock_path = ctx.work.join(".sultana/workspace.lock");
+    std::fs::create_dir_all(lock_path.parent().unwrap()).unwrap();
+    let held = std::fs::File::create(&lock_path).unwrap();
+    held.lock().unwrap();
+
+    let child = ctx
+        .command(&ctx.work, &["fetch"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    std::thread::sleep(Duration::from_millis(700));
+    assert!(
+        !ctx.work.join("up").exists(),
+        "it must wait while the workspace is locked"
+    );
+    held.unlock().unwrap();
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("Blocking waiting for file lock on the workspace"),
+        "{stderr}"
+    );
+    assert!(started.elapsed() >= Duration::from_millis(700));
+    assert_eq!(ctx.head("up"), up.head());
+}

@@ -1,0 +1,125 @@
+//! Hostile and broken manifests: exit 2, one line naming file:line:column,
+//! nothing executed, nothing written.
+
+use crate::support::*;
+
+fn assert_refused(ctx: &TestContext, text: &str, needle: &str) {
+    ctx.write("sultana.toml", text);
+    let run = ctx.sultana(&["fetch"]).code(2).stderr_has(needle);
+    let first = run.stderr.lines().next().unwrap_or_default().to_string();
+    assert!(first.starts_with("error: "), "{}", run.stderr);
+    assert!(
+        !run.stderr.contains("panicked") && !run.stderr.contains("RUST_BACKTRACE"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        files_below(&ctx.work),
+        vec!["sultana.toml".to_string()],
+        "nothing written"
+    );
+    assert!(files_below(&ctx.cache).is_empty(), "nothing cached");
+}
+
+#[test]
+fn hostile_manifest_values_are_refused_before_any_git_call() {
+    let ctx = TestContext::new();
+    let pwned = ctx.root.join("pwned");
+    let up = ctx.upstream("up");
+    let url = up.url();
+    let component = |body: &str| format!("[components.x]\n{body}\n");
+    let cases: Vec<(String, &str)> = vec![
+        (component(&format!("url = \"ext::sh -c touch% {}\"\nrevision = \"master\"", pwned.display())), "sultana.toml:2:7: URL `ext::sh"),
+        (component("url = \"fd::7\"\nrevision = \"master\""), "`fd::` transport"),
+        (component("url = \"--upload-pack=touch /tmp/x\"\nrevision = \"master\""), "looks like a command-line option"),
+        (component(&format!("url = \"{url}\"\nrevision = \"--upload-pack=touch {}\"", pwned.display())), "sultana.toml:3:12: revision"),
+        (component(&format!("url = \"{url}\"\nrevision = \"-b\"")), "looks like a command-line option"),
+        (component(&format!("url = \"{url}\"\nrevision = \"HEAD~1\"")), "not a valid branch"),
+        (component(&format!("url = \"{url}\"\nrevision = \"master\"\npath = \"/etc\"")), "sultana.toml:4:8: path `/etc` is absolute"),
+        (component(&format!("url = \"{url}\"\nrevision = \"master\"\npath = \"../outside\"")), "contains `..`"),
+        (component(&format!("url = \"{url}\"\nrevision = \"master\"\npath = \"a/.git/hooks\"")), "`.git` folder"),
+        (component(&format!("url = \"{url}\"\nrevision = \"master\"\nintree = \"../../x\"")), "contains `..`"),
+        (component(&format!("url = \"{url}\"\nrevision = \"master\"\nhooks = \"rm -rf /\"")), "sultana.toml:4:1: unknown field `hooks`"),
+        (component(&format!("url = \"{url}\"\nrevision = 7")), "sultana.toml:3:12:"),
+        (component(&format!("url = \"{url}\"\nrevision = \"master\"\nmirrors = [\"ext::sh\"]")), "transport"),
+        (component(&format!("url = \"{url}\"")), "has no `revision`"),
+        (component("revision = \"master\""), "has no `url`"),
+        (format!("[components.Bad]\nurl = \"{url}\"\nrevision = \"master\"\n"), "sultana.toml:1:13: invalid component name"),
+        (format!("[components.a]\nurl = \"{url}\"\nrevision = \"master\"\ndepends = [\"b\"]\n[components.b]\nurl = \"{url}\"\nrevision = \"master\"\ndepends = [\"a\"]\n"), "dependency cycle: a -> b -> a"),
+        (format!("[components.a]\nurl = \"{url}\"\nrevision = \"master\"\npath = \"x\"\n[components.b]\nurl = \"{url}\"\nrevision = \"master\"\npath = \"x\"\n"), "both use path `x`"),
+        (format!("[components.a]\nurl = \"{url}\"\nrevision = \"master\"\n[components.a]\nurl = \"{url}\"\n"), "sultana.toml:4:"),
+        ("[workspace\nname = 1\n".to_string(), "sultana.toml:1:"),
+        ("[tarball]\nroot = \"nothing\"\n".to_string(), "tarball root `nothing` is not a component"),
+    ];
+    for (text, needle) in &cases {
+        assert_refused(&ctx, text, needle);
+    }
+    assert!(!pwned.exists(), "a manifest value was executed");
+}
+
+#[test]
+fn hostile_lock_and_local_override_values_are_refused() {
+    let ctx = TestContext::new();
+    let up = ctx.upstream("up");
+    ctx.write("sultana.toml", &manifest(&[("up", &up.url(), "master")]));
+    let commit = up.head();
+    ctx.write(
+        "sultana.lock",
+        &format!(
+            "[[component]]\nname = \"up\"\nurl = \"ext::sh -c id\"\nrevision = \"master\"\ncommit = \"{commit}\"\n"
+        ),
+    );
+    ctx.sultana(&["fetch"])
+        .code(2)
+        .stderr_has("sultana.lock:3:7:")
+        .stderr_has("transport");
+    ctx.write(
+        "sultana.lock",
+        "[[component]]\nname = \"up\"\nurl = \"https://h/x\"\nrevision = \"master\"\ncommit = \"abc\"\n",
+    );
+    ctx.sultana(&["fetch"]).code(2).stderr_has("40-hex");
+    std::fs::remove_file(ctx.work.join("sultana.lock")).unwrap();
+
+    ctx.write("sultana.local.toml", "[components.up]\nrevision = \"--all\"\n");
+    ctx.sultana(&["fetch"]).code(2).stderr_has("sultana.local.toml:2:12:");
+    ctx.write("sultana.local.toml", "[components.nope]\nrevision = \"master\"\n");
+    ctx.sultana(&["fetch"]).code(2).stderr_has("no component `nope`");
+    ctx.write(
+        "sultana.local.toml",
+        "[components.up]\npath = \"/x\"\nurl = \"https://h/x\"\n",
+    );
+    ctx.sultana(&["fetch"]).code(2).stderr_has("cannot be combined");
+    std::fs::remove_file(ctx.work.join("sultana.local.toml")).unwrap();
+
+    for bad in [
+        "up.revision=-x",
+        "up.url=ext::sh",
+        "up.colour=red",
+        "nope.revision=x",
+        "junk",
+    ] {
+        ctx.sultana(&["fetch", "--set", bad]).code(2).stderr_has("--set");
+    }
+    assert!(!ctx.work.join("up").exists());
+}
+
+#[test]
+fn a_path_occupied_by_something_else_is_not_overwritten() {
+    let ctx = TestContext::new();
+    let up = ctx.upstream("up");
+    ctx.write("sultana.toml", &manifest(&[("up", &up.url(), "master")]));
+    ctx.write("up/precious.txt", "mine\n");
+    ctx.sultana(&["fetch"])
+        .code(2)
+        .stderr_has("exists but is not a git checkout");
+    assert_eq!(ctx.read("up/precious.txt"), "mine\n");
+}
+
+#[test]
+fn bad_command_lines_exit_2_and_help_exits_0() {
+    let ctx = TestContext::new();
+    ctx.sultana(&["frobnicate"]).code(2);
+    ctx.sultana(&["fetch", "--no-such-flag"]).code(2);
+    ctx.sultana(&["--help"]).success().stdout_has("fetch");
+    ctx.sultana(&["help", "update"]).success().stdout_has("--force");
+}

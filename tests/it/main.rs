@@ -1,0 +1,12 @@
+//! The one integration-test binary: real git repositories in temp folders,
+//! the real `sultana` binary.
+
+mod support;
+
+mod cli;
+mod faults;
+mod fetch;
+mod hostile;
+mod sources;
+mod submodules;
+mod update;

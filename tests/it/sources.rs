@@ -1,0 +1,73 @@
+//! Component sources other than a managed checkout: local overrides, intree
+//! copies; and the command-line override.
+
+use crate::support::*;
+
+#[test]
+fn a_local_override_is_used_and_never_touched() {
+    let ctx = TestContext::new();
+    let up = ctx.upstream("up");
+    let mine = ctx.upstream("my-checkout");
+    ctx.write("sultana.toml", &manifest(&[("up", &up.url(), "master")]));
+    ctx.write(
+        "sultana.local.toml",
+        &format!("[components.up]\npath = \"{}\"\n", mine.path.display()),
+    );
+    std::fs::write(mine.path.join("README"), "uncommitted edit\n").unwrap();
+    let before = mine.head();
+    ctx.sultana(&["update", "--force"]).success();
+    assert_eq!(mine.head(), before);
+    assert_eq!(
+        std::fs::read_to_string(mine.path.join("README")).unwrap(),
+        "uncommitted edit\n"
+    );
+    assert!(!ctx.work.join("up").exists());
+    let json = ctx.sultana(&["status", "--json"]).success().json();
+    assert_eq!(json["components"][0]["source"], "local");
+    assert_eq!(json["components"][0]["state"], "dirty");
+}
+
+#[test]
+fn an_intree_copy_needs_no_git_and_no_network() {
+    let ctx = TestContext::new();
+    let text = "[tarball]\nroot = \"xen\"\n\n\
+        [components.xen]\nurl = \"https://example.invalid/xen.git\"\nrevision = \"master\"\npath = \".\"\n\n\
+        [components.blktap]\nurl = \"https://example.invalid/blktap.git\"\nrevision = \"v4.0.8\"\nintree = \"tools/blktap\"\n";
+    ctx.write("sultana.toml", text);
+    ctx.write("tools/blktap/Makefile", "all:\n");
+    ctx.write("xen/Makefile", "all:\n");
+    let run = ctx.sultana(&["fetch", "--offline", "--json"]).success();
+    let json = run.json();
+    let actions: Vec<_> = json["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["action"].clone())
+        .collect();
+    assert_eq!(actions, ["intree", "intree"], "{json}");
+    let status = ctx.sultana(&["status"]).success();
+    assert!(
+        status
+            .stdout
+            .lines()
+            .any(|l| l.starts_with("blktap") && l.contains("intree")),
+        "{}",
+        status.stdout
+    );
+    assert!(files_below(&ctx.cache).is_empty());
+}
+
+#[test]
+fn set_overrides_a_revision_on_the_command_line() {
+    let ctx = TestContext::new();
+    let up = ctx.upstream("up");
+    let master = up.head();
+    up.switch_new_branch("stable");
+    let stable = up.commit(&[("s", "stable")], "stable");
+    up.switch("master");
+    ctx.write("sultana.toml", &manifest(&[("up", &up.url(), "master")]));
+    ctx.sultana(&["fetch", "--set", "up.revision=stable"]).success();
+    assert_eq!(ctx.head("up"), stable);
+    ctx.sultana(&["fetch"]).success();
+    assert_eq!(ctx.head("up"), master);
+}

@@ -1,0 +1,79 @@
+//! Submodules (qemu-xen's way): fetched through the cache, recursively.
+
+use crate::support::*;
+
+fn manifest_with_submodules(url: &str) -> String {
+    format!("[components.qemu]\nurl = \"{url}\"\nrevision = \"master\"\nsubmodules = true\n")
+}
+
+#[test]
+fn submodules_are_fetched_and_checked_out_recursively() {
+    let ctx = TestContext::new();
+    let inner = ctx.upstream("inner");
+    let inner_v1 = inner.commit(&[("inner.c", "inner v1\n")], "inner v1");
+    let middle = ctx.upstream("middle");
+    middle.add_submodule("inner", "deps/inner", "../inner", inner_v1);
+    let middle_v1 = middle.head();
+    let top = ctx.upstream("top");
+    top.add_submodule("middle", "ext/middle", "../middle", middle_v1);
+    ctx.write("sultana.toml", &manifest_with_submodules(&top.url()));
+
+    ctx.sultana(&["fetch"]).success().stderr_has("submodule ext/middle");
+    assert_eq!(ctx.head("qemu/ext/middle"), middle_v1);
+    assert_eq!(ctx.head("qemu/ext/middle/deps/inner"), inner_v1);
+    assert_eq!(ctx.read("qemu/ext/middle/deps/inner/inner.c"), "inner v1\n");
+    ctx.sultana(&["status"]).success().stdout_has("clean");
+
+    // The parent moves its gitlink: update moves the submodule with it.
+    let inner_v2 = inner.commit(&[("inner.c", "inner v2\n")], "inner v2");
+    middle.bump_submodule("deps/inner", inner_v2);
+    top.bump_submodule("ext/middle", middle.head());
+    ctx.sultana(&["update"]).success();
+    assert_eq!(ctx.read("qemu/ext/middle/deps/inner/inner.c"), "inner v2\n");
+
+    // Local work inside a submodule blocks the update like any other.
+    ctx.write("qemu/ext/middle/deps/inner/inner.c", "hack\n");
+    top.commit(&[("x", "x")], "unrelated");
+    ctx.sultana(&["update"])
+        .code(2)
+        .stderr_has("changes in submodule(s) ext/middle");
+
+    // A second workspace gets everything from the cache, offline.
+    let second = ctx.dir("second");
+    for file in ["sultana.toml", "sultana.lock"] {
+        std::fs::copy(ctx.work.join(file), second.join(file)).unwrap();
+    }
+    ctx.sultana_in(&second, &["fetch", "--offline"]).success();
+    assert_eq!(
+        std::fs::read_to_string(second.join("qemu/ext/middle/deps/inner/inner.c")).unwrap(),
+        "inner v2\n"
+    );
+}
+
+#[test]
+fn hostile_submodule_paths_and_urls_are_refused() {
+    let ctx = TestContext::new();
+    let inner = ctx.upstream("inner");
+    let top = ctx.upstream("top");
+    top.add_submodule("evil", "sub", "../inner", inner.head());
+    // .gitmodules is upstream data: it claims the submodule lives outside.
+    top.commit(
+        &[(
+            ".gitmodules",
+            "[submodule \"evil\"]\n\tpath = ../escape\n\turl = ../inner\n",
+        )],
+        "evil",
+    );
+    ctx.write("sultana.toml", &manifest_with_submodules(&top.url()));
+    ctx.sultana(&["fetch"])
+        .code(2)
+        .stderr_has("submodule `evil`")
+        .stderr_has("..");
+    assert!(!ctx.root.join("escape").exists());
+
+    let top2 = ctx.upstream("top2");
+    top2.add_submodule("evil", "sub", "ext::sh -c touch% pwned", inner.head());
+    ctx.write("sultana.toml", &manifest_with_submodules(&top2.url()));
+    std::fs::remove_dir_all(ctx.work.join("qemu")).ok();
+    ctx.sultana(&["fetch"]).code(2).stderr_has("transport");
+}

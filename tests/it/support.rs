@@ -1,0 +1,341 @@
+//! Test support: every test gets its own temp root, HOME, XDG cache,
+//! workspace and upstream repositories made with git2.
+
+#![allow(dead_code)]
+
+use std::cell::Cell;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use git2::{IndexEntry, IndexTime, Oid, Repository, RepositoryInitOptions, Signature, Time};
+
+pub struct TestContext {
+    _root: tempfile::TempDir,
+    pub root: PathBuf,
+    pub home: PathBuf,
+    pub cache: PathBuf,
+    /// The default workspace (current folder of `sultana` runs).
+    pub work: PathBuf,
+    pub upstreams: PathBuf,
+}
+
+impl TestContext {
+    pub fn new() -> TestContext {
+        let dir = tempfile::Builder::new()
+            .prefix("sultana-it-")
+            .tempdir()
+            .expect("temp dir");
+        let root = dir.path().canonicalize().expect("canonical temp dir");
+        let ctx = TestContext {
+            home: root.join("home"),
+            cache: root.join("cache"),
+            work: root.join("work"),
+            upstreams: root.join("upstreams"),
+            root,
+            _root: dir,
+        };
+        for d in [&ctx.home, &ctx.cache, &ctx.work, &ctx.upstreams] {
+            std::fs::create_dir_all(d).expect("mkdir");
+        }
+        ctx
+    }
+
+    /// A new upstream repository with one commit (`README` = `name`).
+    pub fn upstream(&self, name: &str) -> Upstream {
+        let path = self.upstreams.join(name);
+        let mut options = RepositoryInitOptions::new();
+        options.initial_head("master");
+        let repo = Repository::init_opts(&path, &options).expect("init upstream");
+        let upstream = Upstream {
+            repo,
+            path,
+            clock: Cell::new(1_700_000_000),
+        };
+        upstream.commit(&[("README", name)], "initial");
+        upstream
+    }
+
+    pub fn sultana(&self, args: &[&str]) -> Run {
+        self.sultana_in(&self.work, args)
+    }
+
+    pub fn sultana_in(&self, dir: &Path, args: &[&str]) -> Run {
+        let output = self.command(dir, args).output().expect("run sultana");
+        Run::new(args, output)
+    }
+
+    /// The command, ready to spawn (for tests that kill or race it).
+    pub fn command(&self, dir: &Path, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_sultana"));
+        cmd.args(args)
+            .current_dir(dir)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", &self.home)
+            .env("XDG_CACHE_HOME", &self.cache)
+            .env("XDG_CONFIG_HOME", self.home.join(".config"))
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("LANG", "C")
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    pub fn write(&self, relative: &str, text: &str) -> PathBuf {
+        let path = self.work.join(relative);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    pub fn read(&self, relative: &str) -> String {
+        std::fs::read_to_string(self.work.join(relative)).unwrap_or_else(|e| panic!("read {relative}: {e}"))
+    }
+
+    /// A new empty folder under the temp root (a second workspace).
+    pub fn dir(&self, name: &str) -> PathBuf {
+        let path = self.root.join(name);
+        std::fs::create_dir_all(&path).unwrap();
+        path
+    }
+
+    /// HEAD commit of a checkout in the workspace.
+    pub fn head(&self, relative: &str) -> Oid {
+        head_of(&self.work.join(relative))
+    }
+
+    pub fn lock_commit(&self, name: &str) -> String {
+        lock_commit_in(&self.work, name)
+    }
+}
+
+pub fn head_of(path: &Path) -> Oid {
+    let repo = Repository::open(path).unwrap_or_else(|e| panic!("open {}: {e}", path.display()));
+    let id = repo.head().unwrap().peel_to_commit().unwrap().id();
+    id
+}
+
+pub fn lock_commit_in(workspace: &Path, name: &str) -> String {
+    let text = std::fs::read_to_string(workspace.join("sultana.lock")).expect("sultana.lock");
+    let value: toml::Value = text.parse().unwrap();
+    value["component"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"].as_str() == Some(name))
+        .unwrap_or_else(|| panic!("{name} not locked:\n{text}"))["commit"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+pub struct Upstream {
+    pub repo: Repository,
+    pub path: PathBuf,
+    clock: Cell<i64>,
+}
+
+impl Upstream {
+    pub fn url(&self) -> String {
+        format!("file://{}", self.path.display())
+    }
+
+    fn signature(&self) -> Signature<'static> {
+        let t = self.clock.get() + 60;
+        self.clock.set(t);
+        Signature::new("Upstream Dev", "dev@example.org", &Time::new(t, 0)).unwrap()
+    }
+
+    /// Commit `files` (path, content) on top of HEAD.
+    pub fn commit(&self, files: &[(&str, &str)], message: &str) -> Oid {
+        let mut index = self.repo.index().unwrap();
+        for (path, content) in files {
+            let full = self.path.join(path);
+            std::fs::create_dir_all(full.parent().unwrap()).unwrap();
+            std::fs::write(&full, content).unwrap();
+            index.add_path(Path::new(path)).unwrap();
+        }
+        self.commit_index(&mut index, message)
+    }
+
+    fn commit_index(&self, index: &mut git2::Index, message: &str) -> Oid {
+        index.write().unwrap();
+        let tree = self.repo.find_tree(index.write_tree().unwrap()).unwrap();
+        let sig = self.signature();
+        let parent = self.repo.head().ok().and_then(|h| h.peel_to_commit().ok());
+        let parents: Vec<&git2::Commit> = parent.iter().collect();
+        self.repo
+            .commit(Some("HEAD"), &sig, &sig, message, &tree, &parents)
+            .unwrap()
+    }
+
+    /// Record `sub` at `commit` as a submodule at `path` with `.gitmodules` url `url`.
+    pub fn add_submodule(&self, name: &str, path: &str, url: &str, commit: Oid) -> Oid {
+        let gitmodules = self.path.join(".gitmodules");
+        let mut text = std::fs::read_to_string(&gitmodules).unwrap_or_default();
+        text.push_str(&format!("[submodule \"{name}\"]\n\tpath = {path}\n\turl = {url}\n"));
+        std::fs::write(&gitmodules, text).unwrap();
+        let mut index = self.repo.index().unwrap();
+        index.add_path(Path::new(".gitmodules")).unwrap();
+        self.set_gitlink(&mut index, path, commit);
+        self.commit_index(&mut index, &format!("add submodule {name}"))
+    }
+
+    /// Move an existing submodule's gitlink to `commit`.
+    pub fn bump_submodule(&self, path: &str, commit: Oid) -> Oid {
+        let mut index = self.repo.index().unwrap();
+        self.set_gitlink(&mut index, path, commit);
+        self.commit_index(&mut index, &format!("bump {path}"))
+    }
+
+    fn set_gitlink(&self, index: &mut git2::Index, path: &str, commit: Oid) {
+        let entry = IndexEntry {
+            ctime: IndexTime::new(0, 0),
+            mtime: IndexTime::new(0, 0),
+            dev: 0,
+            ino: 0,
+            mode: 0o160000,
+            uid: 0,
+            gid: 0,
+            file_size: 0,
+            id: commit,
+            flags: 0,
+            flags_extended: 0,
+            path: path.as_bytes().to_vec(),
+        };
+        index.add(&entry).unwrap();
+    }
+
+    pub fn tag(&self, name: &str, annotated: bool) -> Oid {
+        let head = self.repo.head().unwrap().peel(git2::ObjectType::Commit).unwrap();
+        if annotated {
+            self.repo.tag(name, &head, &self.signature(), name, false).unwrap()
+        } else {
+            self.repo.tag_lightweight(name, &head, false).unwrap()
+        }
+    }
+
+    /// Create `name` at HEAD and switch HEAD to it.
+    pub fn switch_new_branch(&self, name: &str) {
+        let head = self.repo.head().unwrap().peel_to_commit().unwrap();
+        self.repo.branch(name, &head, false).unwrap();
+        self.repo.set_head(&format!("refs/heads/{name}")).unwrap();
+    }
+
+    pub fn switch(&self, name: &str) {
+        self.repo.set_head(&format!("refs/heads/{name}")).unwrap();
+        self.repo
+            .checkout_head(Some(git2::build::CheckoutBuilder::new().force()))
+            .unwrap();
+    }
+
+    pub fn head(&self) -> Oid {
+        self.repo.head().unwrap().peel_to_commit().unwrap().id()
+    }
+}
+
+/// The result of one `sultana` run.
+pub struct Run {
+    pub args: String,
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn new(args: &[&str], output: Output) -> Run {
+        Run {
+            args: args.join(" "),
+            code: output.status.code(),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+
+    fn context(&self) -> String {
+        format!(
+            "sultana {}\nexit: {:?}\n--- stdout\n{}\n--- stderr\n{}",
+            self.args, self.code, self.stdout, self.stderr
+        )
+    }
+
+    #[track_caller]
+    pub fn success(self) -> Run {
+        assert_eq!(self.code, Some(0), "expected success\n{}", self.context());
+        self
+    }
+
+    #[track_caller]
+    pub fn code(self, code: i32) -> Run {
+        assert_eq!(self.code, Some(code), "expected exit {code}\n{}", self.context());
+        self
+    }
+
+    #[track_caller]
+    pub fn stderr_has(self, needle: &str) -> Run {
+        assert!(
+            self.stderr.contains(needle),
+            "stderr lacks {needle:?}\n{}",
+            self.context()
+        );
+        self
+    }
+
+    #[track_caller]
+    pub fn stderr_lacks(self, needle: &str) -> Run {
+        assert!(
+            !self.stderr.contains(needle),
+            "stderr has {needle:?}\n{}",
+            self.context()
+        );
+        self
+    }
+
+    #[track_caller]
+    pub fn stdout_has(self, needle: &str) -> Run {
+        assert!(
+            self.stdout.contains(needle),
+            "stdout lacks {needle:?}\n{}",
+            self.context()
+        );
+        self
+    }
+
+    #[track_caller]
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("stdout is not JSON ({e})\n{}", self.context()))
+    }
+}
+
+/// A manifest with one `[components.NAME]` table per (name, url, revision).
+pub fn manifest(components: &[(&str, &str, &str)]) -> String {
+    let mut text = String::from("[workspace]\nname = \"test\"\n");
+    for (name, url, revision) in components {
+        text.push_str(&format!(
+            "\n[components.{name}]\nurl = \"{url}\"\nrevision = \"{revision}\"\n"
+        ));
+    }
+    text
+}
+
+/// Every file below `dir` (not `.git`), relative, sorted — to prove nothing
+/// was written where it should not be.
+pub fn files_below(dir: &Path) -> Vec<String> {
+    fn walk(base: &Path, dir: &Path, out: &mut Vec<String>) {
+        let Ok(entries) = std::fs::read_dir(dir) else { return };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if entry.file_name() == ".git" {
+                continue;
+            }
+            if path.is_dir() {
+                walk(base, &path, out);
+            } else {
+                out.push(path.strip_prefix(base).unwrap().display().to_string());
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out);
+    out.sort();
+    out
+}
