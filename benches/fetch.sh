@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# Whole-command benchmark of `sultana fetch` against the Xen-style baseline,
+# on the same local upstreams in the same run (issue 2's goals):
+#   cold fetch                      <= 1.0x  baseline cold
+#   second workspace, warm cache    <= 0.15x baseline cold
+#   fetch with everything at its pin < 0.1 s, no network
+# Baseline per tree (scripts/git-checkout.sh): git clone URL DIR.tmp;
+#   git fetch origin REV; git checkout -b dummy FETCH_HEAD; mv DIR.tmp DIR.
+# Update baseline (subtree-force-update): git fetch origin; git reset --hard REV.
+#
+# Usage: benches/fetch.sh [UPSTREAM_REPO...]
+#   With no argument, four synthetic upstreams of realistic size are generated
+#   (one xen-sized). Pass real repositories fetched by hand to measure those.
+# Env: SULTANA (binary, default target/release/sultana), BENCH_DIR (scratch).
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+sultana=${SULTANA:-$here/target/release/sultana}
+[ -x "$sultana" ] || (cd "$here" && cargo build --release --locked -q)
+scratch=${BENCH_DIR:-$(mktemp -d /tmp/sultana-bench.XXXXXX)}
+mkdir -p "$scratch"
+export GIT_CONFIG_NOSYSTEM=1 HOME="$scratch/home" LANG=C
+mkdir -p "$HOME"
+
+now() { date +%s.%N; }
+elapsed() { echo "$(now) - $1" | bc; }
+ratio() { echo "scale=3; $1 / $2" | bc; }
+
+synth() { # name files commits
+    local dir="$scratch/upstreams/$1.git"
+    [ -d "$dir" ] && { echo "$dir"; return; }
+    git init -q --bare "$dir"
+    python3 - "$2" "$3" <<'PY' | git -C "$dir" fast-import --quiet
+import random, sys
+files, commits = int(sys.argv[1]), int(sys.argv[2])
+rng = random.Random(42)
+words = [("w%d" % i) for i in range(5000)]
+def blob(i, rev):
+    body = "\n".join(" ".join(rng.choice(words) for _ in range(12)) for _ in range(20 + i % 80))
+    return ("/* file %d rev %d */\n%s\n" % (i, rev, body)).encode()
+out = sys.stdout.buffer
+t = 1600000000
+for c in range(commits):
+    t += 3600
+    out.write(b"commit refs/heads/master\n")
+    out.write(b"committer Dev <dev@example.org> %d +0000\n" % t)
+    msg = b"change %d" % c
+    out.write(b"data %d\n%s\n" % (len(msg), msg))
+    touched = range(files) if c == 0 else [rng.randrange(files) for _ in range(4)]
+    for i in touched:
+        data = blob(i, c)
+        out.write(b"M 644 inline dir%d/file%d.c\ndata %d\n%s\n" % (i % 97, i, len(data), data))
+    if c % 500 == 499:
+        out.write(b"reset refs/tags/v%d\nfrom refs/heads/master\n\n" % (c // 500))
+PY
+    echo "$dir"
+}
+
+if [ $# -gt 0 ]; then
+    upstreams=("$@")
+else
+    echo "generating synthetic upstreams in $scratch/upstreams ..." >&2
+    upstreams=("$(synth xen 6000 6000)" "$(synth blktap 600 1500)" "$(synth seabios 400 1200)" "$(synth mini-os 250 800)")
+fi
+
+manifest="$scratch/sultana.toml"
+echo '[workspace]' >"$manifest"; echo 'name = "bench"' >>"$manifest"
+names=()
+for repo in "${upstreams[@]}"; do
+    name=$(basename "$(dirname "$repo")" | tr '+' '-' | tr 'A-Z' 'a-z')
+    [ "$(basename "$repo")" != repo ] && name=$(basename "$repo" .git)
+    names+=("$name")
+    printf '\n[components.%s]\nurl = "file://%s"\nrevision = "master"\n' "$name" "$repo" >>"$manifest"
+done
+echo "trees: ${names[*]}" >&2
+for repo in "${upstreams[@]}"; do
+    echo "  $(basename "$(dirname "$repo")")/$(basename "$repo"): $(git -C "$repo" count-objects -vH | sed -n 's/size-pack: //p') packed, $(git -C "$repo" rev-list --count master) commits" >&2
+done
+
+# --- baseline, cold
+rm -rf "$scratch/base"; mkdir -p "$scratch/base"
+t=$(now)
+for i in "${!upstreams[@]}"; do
+    d="$scratch/base/${names[$i]}"
+    git clone -q "file://${upstreams[$i]}" "$d.tmp"
+    git -C "$d.tmp" fetch -q origin master
+    git -C "$d.tmp" checkout -q -b dummy FETCH_HEAD
+    mv "$d.tmp" "$d"
+done
+base_cold=$(elapsed "$t")
+
+# --- sultana, cold (empty cache)
+export XDG_CACHE_HOME="$scratch/cache"
+rm -rf "$XDG_CACHE_HOME" "$scratch/ws1"; mkdir -p "$scratch/ws1"; cp "$manifest" "$scratch/ws1/"
+t=$(now); "$sultana" -q -C "$scratch/ws1" fetch; sultana_cold=$(elapsed "$t")
+
+# --- sultana, second workspace on the warm cache (manifest + lock copied)
+rm -rf "$scratch/ws2"; mkdir -p "$scratch/ws2"; cp "$scratch/ws1/sultana.toml" "$scratch/ws1/sultana.lock" "$scratch/ws2/"
+t=$(now); "$sultana" -q -C "$scratch/ws2" fetch; sultana_warm=$(elapsed "$t")
+
+# --- no-op fetch, upstreams unreachable to prove no network is used
+for repo in "${upstreams[@]}"; do mv "$repo" "$repo.away"; done
+best=999
+for _ in 1 2 3 4 5; do
+    t=$(now); "$sultana" -q -C "$scratch/ws1" fetch; e=$(elapsed "$t")
+    [ "$(echo "$e < $best" | bc)" = 1 ] && best=$e
+done
+for repo in "${upstreams[@]}"; do mv "$repo.away" "$repo"; done
+sultana_noop=$best
+
+# --- update with nothing new: baseline fetch + reset --hard vs sultana update
+t=$(now)
+for n in "${names[@]}"; do git -C "$scratch/base/$n" fetch -q origin; git -C "$scratch/base/$n" reset -q --hard origin/master; done
+base_update=$(elapsed "$t")
+t=$(now); "$sultana" -q -C "$scratch/ws1" update; sultana_update=$(elapsed "$t")
+
+printf '\n%-44s %9s %9s %7s %s\n' "measure" "baseline" "sultana" "ratio" "goal"
+printf '%-44s %8.2fs %8.2fs %7s %s\n' "cold fetch" "$base_cold" "$sultana_cold" "$(ratio "$sultana_cold" "$base_cold")" "<= 1.0"
+printf '%-44s %8.2fs %8.2fs %7s %s\n' "second workspace, warm cache (vs base cold)" "$base_cold" "$sultana_warm" "$(ratio "$sultana_warm" "$base_cold")" "<= 0.15"
+printf '%-44s %9s %8.3fs %7s %s\n' "fetch, all at pin, upstreams unreachable" "-" "$sultana_noop" "-" "< 0.1 s"
+printf '%-44s %8.2fs %8.2fs %7s %s\n' "update, nothing new" "$base_update" "$sultana_update" "$(ratio "$sultana_update" "$base_update")" "-"
+echo "disk: baseline $(du -sh "$scratch/base" | cut -f1), sultana workspace $(du -sh "$scratch/ws2" | cut -f1) + cache $(du -sh "$XDG_CACHE_HOME" | cut -f1) shared"
