@@ -62,6 +62,90 @@ pub enum Command {
     /// Show each component's source, intent, pin and checkout state
     #[command(after_help = "Example: sultana status --json")]
     Status(StatusArgs),
+    /// Build components in dependency order into dist/<component> (like `subdir-all-*`)
+    #[command(after_help = "Example: sultana build --with-system-blktap=/usr xen")]
+    Build(BuildArgs),
+    /// Install what `build` staged (like `subdir-install-*`)
+    #[command(after_help = "Example: sultana install --destdir /tmp/root")]
+    Install(InstallArgs),
+    /// Remove build outputs
+    #[command(after_help = "Example: sultana clean blktap")]
+    Clean(CleanArgs),
+    /// Remove build outputs and the checkouts sultana manages
+    #[command(after_help = "Example: sultana distclean --force")]
+    Distclean(DistcleanArgs),
+    /// List (or apt-get install) the Debian build dependencies of enabled components
+    #[command(after_help = "Example: sultana deps --install")]
+    Deps(DepsArgs),
+    /// Look for components installed on the system, and the kernel's blktap support
+    #[command(after_help = "Example: sultana detect --with-system-blktap=/usr/local")]
+    Detect(DetectArgs),
+}
+
+/// `--with-system COMP[=PREFIX]`, `--without-system COMP` and the blktap aliases.
+#[derive(Debug, Args, Clone, Default)]
+pub struct SystemArgs {
+    /// Use the installed COMP instead of building it (error if not found), optionally under PREFIX
+    #[arg(long = "with-system", value_name = "COMP[=PREFIX]")]
+    pub with_system: Vec<String>,
+    /// Always build COMP
+    #[arg(long = "without-system", value_name = "COMP")]
+    pub without_system: Vec<String>,
+    /// Same as --with-system blktap[=PREFIX]
+    #[arg(long = "with-system-blktap", value_name = "PREFIX", num_args = 0..=1, default_missing_value = "", require_equals = true)]
+    pub with_system_blktap: Option<String>,
+    /// Same as --without-system blktap
+    #[arg(long = "without-system-blktap")]
+    pub without_system_blktap: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    /// Components to build, with their dependencies (default: every enabled one)
+    pub components: Vec<String>,
+    #[command(flatten)]
+    pub system: SystemArgs,
+    /// Kernel headers for kbuild components (default: SULTANA_KERNEL_HEADERS,
+    /// the running kernel's, else the newest /usr/src/linux-headers-*)
+    #[arg(long, value_name = "DIR")]
+    pub kernel_headers: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct InstallArgs {
+    /// Components to install (default: every enabled one)
+    pub components: Vec<String>,
+    /// Install under DIR instead of /
+    #[arg(long, value_name = "DIR")]
+    pub destdir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct CleanArgs {
+    /// Components to clean (default: all)
+    pub components: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct DistcleanArgs {
+    /// Remove checkouts with local work too, after saving it in the cache
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DepsArgs {
+    /// Install them with apt-get (needs root on Debian)
+    #[arg(long)]
+    pub install: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DetectArgs {
+    /// Components to look for (default: every enabled one)
+    pub components: Vec<String>,
+    #[command(flatten)]
+    pub system: SystemArgs,
 }
 
 #[derive(Debug, Args)]

@@ -1,7 +1,12 @@
 //! One module per command: arguments in, domain calls, output out.
 
+mod build;
+mod clean;
+mod deps;
+mod detect;
 mod fetch;
 mod init;
+mod install;
 mod lock;
 mod status;
 mod update;
@@ -61,6 +66,12 @@ pub fn dispatch(cli: Cli, printer: &Printer) -> Result<()> {
         Command::Update(args) => update::run(&globals, args, printer),
         Command::Lock(args) => lock::run(&globals, args, printer),
         Command::Status(args) => status::run(&globals, args, printer),
+        Command::Build(args) => build::run(&globals, args, printer),
+        Command::Install(args) => install::run(&globals, args, printer),
+        Command::Clean(args) => clean::run(&globals, args, printer),
+        Command::Distclean(args) => clean::run_distclean(&globals, args, printer),
+        Command::Deps(args) => deps::run(&globals, args, printer),
+        Command::Detect(args) => detect::run(&globals, args, printer),
     }
 }
 
@@ -70,4 +81,27 @@ fn finished(printer: &Printer, what: &str, count: usize, started: Instant) {
         "Finished",
         format!("{what} {count} component(s) in {:.2}s", started.elapsed().as_secs_f64()),
     );
+}
+
+/// Turn the `--with-system…` flags into the build's choice.
+fn system_choice(args: &crate::cli::SystemArgs) -> crate::build::SystemChoice {
+    let mut choice = crate::build::SystemChoice::default();
+    for item in &args.with_system {
+        let (name, prefix) = match item.split_once('=') {
+            Some((name, prefix)) => (name, Some(std::path::PathBuf::from(prefix))),
+            None => (item.as_str(), None),
+        };
+        choice
+            .with
+            .insert(name.to_string(), prefix.filter(|p| !p.as_os_str().is_empty()));
+    }
+    if let Some(prefix) = &args.with_system_blktap {
+        let prefix = (!prefix.is_empty()).then(|| std::path::PathBuf::from(prefix));
+        choice.with.insert("blktap".into(), prefix);
+    }
+    choice.without.extend(args.without_system.iter().cloned());
+    if args.without_system_blktap {
+        choice.without.insert("blktap".into());
+    }
+    choice
 }

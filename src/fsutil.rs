@@ -88,3 +88,23 @@ pub fn is_empty_dir(path: &Path) -> bool {
         .map(|mut entries| entries.next().is_none())
         .unwrap_or(false)
 }
+
+/// Copy a folder recursively, keeping symlinks as symlinks and file modes.
+pub fn copy_tree(from: &Path, to: &Path) -> io::Result<()> {
+    fs::create_dir_all(to)?;
+    for entry in fs::read_dir(from)? {
+        let entry = entry?;
+        let source = entry.path();
+        let target = to.join(entry.file_name());
+        let meta = fs::symlink_metadata(&source)?;
+        if meta.file_type().is_symlink() {
+            remove_all(&target)?;
+            std::os::unix::fs::symlink(fs::read_link(&source)?, &target)?;
+        } else if meta.is_dir() {
+            copy_tree(&source, &target)?;
+        } else {
+            fs::copy(&source, &target)?;
+        }
+    }
+    Ok(())
+}

@@ -1,7 +1,9 @@
 //! sultana: the Xen Project's external trees, fetched, built, packed and gated.
 
+pub mod build;
 mod cli;
 mod commands;
+pub mod detect;
 pub mod error;
 pub mod fault;
 pub mod fsutil;
@@ -11,6 +13,7 @@ pub mod manifest;
 pub mod parallel;
 pub mod printer;
 pub mod process;
+pub mod recipe;
 pub mod sync;
 pub mod timefmt;
 pub mod validate;

@@ -78,6 +78,8 @@ pub struct Manifest {
     pub file: Option<PathBuf>,
     pub display_name: String,
     pub workspace_name: String,
+    /// The install prefix builds are configured for (`[workspace] prefix`).
+    pub prefix: String,
     pub tarball: Option<Tarball>,
     /// In dependency order (dependencies first), ties by name.
     pub components: Vec<Component>,

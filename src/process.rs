@@ -31,6 +31,7 @@ pub struct Cmd {
     args: Vec<OsString>,
     cwd: Option<PathBuf>,
     env: Vec<(OsString, OsString)>,
+    env_remove: Vec<OsString>,
     log: Option<PathBuf>,
 }
 
@@ -44,6 +45,7 @@ impl Cmd {
             args: Vec::new(),
             cwd: None,
             env: Vec::new(),
+            env_remove: Vec::new(),
             log: None,
         }
     }
@@ -68,6 +70,11 @@ impl Cmd {
         self
     }
 
+    pub fn env_remove(mut self, key: impl AsRef<OsStr>) -> Cmd {
+        self.env_remove.push(key.as_ref().to_owned());
+        self
+    }
+
     /// Append all output (stdout and stderr) to this file.
     pub fn log(mut self, path: impl Into<PathBuf>) -> Cmd {
         self.log = Some(path.into());
@@ -86,10 +93,20 @@ impl Cmd {
     /// Run to completion; each output line (split at `\n` or `\r`, as progress
     /// meters write) goes to `on_line` and to the log.
     pub fn run_with(&self, mut on_line: impl FnMut(&str)) -> Result<(), ProcessError> {
-        let program = which::which(&self.program).map_err(|_| ProcessError::ToolMissing {
+        let missing = || ProcessError::ToolMissing {
             tool: self.program.to_string_lossy().into_owned(),
             package: self.package.clone(),
-        })?;
+        };
+        // A path (`./autogen.sh`) is the step's own file, relative to its folder.
+        let program = if self.program.to_string_lossy().contains('/') {
+            let path = match &self.cwd {
+                Some(dir) => dir.join(&self.program),
+                None => PathBuf::from(&self.program),
+            };
+            path.exists().then_some(path).ok_or_else(missing)?
+        } else {
+            which::which(&self.program).map_err(|_| missing())?
+        };
         let io_err = |source| ProcessError::Io {
             command: self.display(),
             source,
@@ -100,6 +117,9 @@ impl Cmd {
             .unchecked();
         if let Some(dir) = &self.cwd {
             expr = expr.dir(dir);
+        }
+        for key in &self.env_remove {
+            expr = expr.env_remove(key);
         }
         for (key, value) in &self.env {
             expr = expr.env(key, value);

@@ -23,6 +23,7 @@ pub struct RawManifest {
 #[serde(deny_unknown_fields)]
 struct RawWorkspace {
     name: Option<Spanned<String>>,
+    prefix: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -55,7 +56,30 @@ fn at<T>(source: &Source, value: &Spanned<T>, message: String) -> ManifestError 
 
 impl RawManifest {
     pub fn validate(self, source: &Source, file: Option<PathBuf>) -> Result<Manifest, ManifestError> {
-        let workspace_name = match self.workspace.and_then(|w| w.name) {
+        let (ws_name, ws_prefix) = match self.workspace {
+            Some(w) => (w.name, w.prefix),
+            None => (None, None),
+        };
+        let prefix = match ws_prefix {
+            Some(p) => {
+                let ok = p.get_ref().starts_with('/')
+                    && !p.get_ref().split('/').any(|part| part == "..")
+                    && !p.get_ref().chars().any(|c| c.is_control() || c.is_whitespace());
+                if !ok {
+                    return Err(at(
+                        source,
+                        &p,
+                        format!(
+                            "prefix `{}` must be an absolute path without `..` or spaces",
+                            p.get_ref()
+                        ),
+                    ));
+                }
+                p.get_ref().trim_end_matches('/').to_string()
+            }
+            None => "/usr/local".to_string(),
+        };
+        let workspace_name = match ws_name {
             Some(name) => {
                 validate::check_name(name.get_ref()).map_err(|m| at(source, &name, m))?;
                 name.into_inner()
@@ -147,6 +171,7 @@ impl RawManifest {
             file,
             display_name: source.name.clone(),
             workspace_name,
+            prefix,
             tarball,
             components,
         })

@@ -1,0 +1,633 @@
+//! Building components in dependency order, independent ones in parallel,
+//! each installed into its staging folder `dist/<component>` (DESTDIR) and
+//! skipped when nothing that goes into it changed.
+
+mod clean;
+mod fingerprint;
+mod install;
+pub mod kbuild;
+mod steps;
+
+pub use clean::{clean, distclean};
+pub use install::install;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Instant;
+
+use anyhow::{anyhow, bail, Context, Result};
+use serde::Serialize;
+
+use crate::detect::{self, Detection};
+use crate::fsutil;
+use crate::git::{self, Checkout};
+use crate::manifest::Component;
+use crate::parallel;
+use crate::printer::Printer;
+use crate::process::{Cmd, ProcessError};
+use crate::recipe::{render, Recipe, Vars};
+use crate::sync;
+use crate::workspace::{SourceKind, Workspace};
+use steps::{Action, Step};
+
+/// `--with-system COMP[=PREFIX]` and `--without-system COMP`.
+#[derive(Clone, Debug, Default)]
+pub struct SystemChoice {
+    pub with: BTreeMap<String, Option<PathBuf>>,
+    pub without: BTreeSet<String>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Options {
+    pub jobs: usize,
+    pub offline: bool,
+    pub locked: bool,
+    pub system: SystemChoice,
+    pub kernel_headers: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Built,
+    Fresh,
+    System,
+    Failed,
+    Blocked,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct UnitReport {
+    pub name: String,
+    pub status: Status,
+    pub seconds: f64,
+    /// Where its files are now: the staging prefix, or the system prefix.
+    pub prefix: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub step: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub blocked_by: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub logs: Option<PathBuf>,
+    #[serde(skip)]
+    pub tool_missing: bool,
+}
+
+/// What a finished dependency gives its dependents.
+#[derive(Clone, Debug)]
+struct Provided {
+    prefix: PathBuf,
+    runtime_prefix: String,
+    libdir: PathBuf,
+    src: Option<PathBuf>,
+    stamp: String,
+    exports: (String, String),
+}
+
+struct Unit<'a> {
+    component: &'a Component,
+    recipe: Option<Recipe>,
+    system: Option<Detection>,
+    deps: Vec<String>,
+}
+
+pub fn staging_root(ws: &Workspace, name: &str) -> PathBuf {
+    ws.root.join("dist").join(name)
+}
+
+pub fn build_dir(ws: &Workspace, name: &str) -> PathBuf {
+    ws.root.join("build").join(name)
+}
+
+fn stamp_path(ws: &Workspace, name: &str) -> PathBuf {
+    ws.state_dir().join("build").join(format!("{name}.stamp"))
+}
+
+fn log_dir(ws: &Workspace, name: &str) -> PathBuf {
+    ws.state_dir().join("logs").join("build").join(name)
+}
+
+/// The components a build of `names` involves: those and, transitively,
+/// their enabled dependencies (manifest `depends` and recipe `depends`).
+pub fn closure<'a>(ws: &'a Workspace, names: &[String]) -> Result<Vec<&'a Component>> {
+    let roots = ws.manifest.select(names, false)?;
+    let mut wanted: BTreeSet<String> = roots.iter().map(|c| c.name.clone()).collect();
+    let mut queue: Vec<&Component> = roots;
+    while let Some(component) = queue.pop() {
+        for dep in dependencies(ws, component)? {
+            if wanted.insert(dep.clone()) {
+                if let Some(c) = ws.manifest.component(&dep) {
+                    queue.push(c);
+                }
+            }
+        }
+    }
+    Ok(ws
+        .manifest
+        .components
+        .iter()
+        .filter(|c| wanted.contains(&c.name))
+        .collect())
+}
+
+/// Enabled dependencies of a component, from the manifest and its recipe.
+fn dependencies(ws: &Workspace, component: &Component) -> Result<Vec<String>> {
+    let mut deps: Vec<String> = component.depends.clone();
+    if let Ok(recipe) = Recipe::load(&ws.root, &component.recipe) {
+        deps.extend(
+            recipe
+                .depends
+                .iter()
+                .filter(|d| ws.manifest.component(d).is_some())
+                .cloned(),
+        );
+    }
+    deps.retain(|d| ws.manifest.component(d).is_some_and(|c| c.enabled));
+    deps.sort();
+    deps.dedup();
+    Ok(deps)
+}
+
+/// Probe the components asked for with `--with-system`; an error lists what
+/// is missing.
+pub fn resolve_system(ws: &Workspace, choice: &SystemChoice) -> Result<BTreeMap<String, Detection>> {
+    for name in choice.with.keys().chain(choice.without.iter()) {
+        if ws.manifest.component(name).is_none() {
+            bail!(
+                "--with-system/--without-system {name}: no such component in {}",
+                ws.manifest.display_name
+            );
+        }
+    }
+    if let Some(both) = choice.with.keys().find(|n| choice.without.contains(*n)) {
+        bail!("{both} is given both --with-system and --without-system");
+    }
+    let mut found = BTreeMap::new();
+    for (name, prefix) in &choice.with {
+        let component = ws
+            .manifest
+            .component(name)
+            .ok_or_else(|| anyhow!("no component {name}"))?;
+        let recipe = Recipe::load(&ws.root, &component.recipe)?;
+        if recipe.probe.is_empty() {
+            bail!("--with-system {name}: its recipe has no probes, so an installed copy cannot be recognised");
+        }
+        let detection = detect::detect(name, &recipe, prefix.as_deref());
+        if !detection.found() {
+            let place = prefix.as_ref().map_or_else(
+                || format!("the standard places ({})", detect::STANDARD_PREFIXES.join(", ")),
+                |p| p.display().to_string(),
+            );
+            bail!(
+                "--with-system {name}: not found in {place}; missing: {}",
+                detection.missing().join(", ")
+            );
+        }
+        found.insert(name.clone(), detection);
+    }
+    Ok(found)
+}
+
+pub fn run(ws: &Workspace, names: &[String], options: &Options, printer: &Printer) -> Result<Vec<UnitReport>> {
+    let systems = resolve_system(ws, &options.system)?;
+    let components = closure(ws, names)?;
+
+    // Sources first (like `fetch`): everything that is not taken from the system.
+    let to_fetch: Vec<String> = components
+        .iter()
+        .filter(|c| !systems.contains_key(&c.name))
+        .map(|c| c.name.clone())
+        .collect();
+    if !to_fetch.is_empty() {
+        let sync_options = sync::Options {
+            mode: sync::Mode::Fetch,
+            offline: options.offline,
+            locked: options.locked,
+            jobs: options.jobs,
+        };
+        sync::run(ws, &to_fetch, true, &sync_options, printer)?;
+    }
+
+    let mut units = Vec::new();
+    for component in &components {
+        let system = systems.get(&component.name).cloned();
+        let recipe = match system {
+            Some(_) => None,
+            None => Some(Recipe::load(&ws.root, &component.recipe)?),
+        };
+        let deps = dependencies(ws, component)?
+            .into_iter()
+            .filter(|d| components.iter().any(|c| &c.name == d))
+            .collect();
+        units.push(Unit {
+            component,
+            recipe,
+            system,
+            deps,
+        });
+    }
+
+    let headers = if units
+        .iter()
+        .any(|u| u.recipe.as_ref().is_some_and(|r| r.kind == crate::recipe::Kind::Kbuild))
+    {
+        let headers = kbuild::headers(options.kernel_headers.as_deref())?;
+        printer.status(
+            "Using",
+            format!(
+                "kernel headers {} ({}; release {})",
+                headers.dir.display(),
+                headers.reason,
+                headers.release
+            ),
+        );
+        Some(headers)
+    } else {
+        None
+    };
+
+    // Waves of components whose dependencies are all done.
+    let mut level: BTreeMap<String, usize> = BTreeMap::new();
+    for unit in &units {
+        let l = unit.deps.iter().filter_map(|d| level.get(d)).max().map_or(0, |l| l + 1);
+        level.insert(unit.component.name.clone(), l);
+    }
+    let provided: Mutex<BTreeMap<String, Provided>> = Mutex::new(BTreeMap::new());
+    let reports: Mutex<Vec<UnitReport>> = Mutex::new(Vec::new());
+    let max_level = level.values().copied().max().unwrap_or(0);
+    for wave in 0..=max_level {
+        let members: Vec<&Unit> = units.iter().filter(|u| level[&u.component.name] == wave).collect();
+        let parallel_units = members.len().min(options.jobs).max(1);
+        let jobs_each = (options.jobs / parallel_units).max(1);
+        parallel::map(parallel_units, &members, |unit| {
+            let report = build_unit(
+                ws,
+                unit,
+                &provided,
+                &reports,
+                jobs_each,
+                options,
+                headers.as_ref(),
+                printer,
+            );
+            if let Ok(mut all) = reports.lock() {
+                all.push(report);
+            }
+        });
+    }
+    let mut reports = reports.into_inner().map_err(|_| anyhow!("a build thread panicked"))?;
+    let order = |name: &str| ws.manifest.components.iter().position(|c| c.name == name);
+    reports.sort_by_key(|r| order(&r.name));
+    Ok(reports)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn build_unit(
+    ws: &Workspace,
+    unit: &Unit,
+    provided: &Mutex<BTreeMap<String, Provided>>,
+    reports: &Mutex<Vec<UnitReport>>,
+    jobs: usize,
+    options: &Options,
+    headers: Option<&kbuild::Headers>,
+    printer: &Printer,
+) -> UnitReport {
+    let name = unit.component.name.clone();
+    let started = Instant::now();
+    let mut report = UnitReport {
+        name: name.clone(),
+        status: Status::Failed,
+        seconds: 0.0,
+        prefix: None,
+        step: None,
+        error: None,
+        blocked_by: None,
+        logs: None,
+        tool_missing: false,
+    };
+    let failed_dep = reports.lock().ok().and_then(|all| {
+        all.iter()
+            .find(|r| unit.deps.contains(&r.name) && matches!(r.status, Status::Failed | Status::Blocked))
+            .map(|r| r.name.clone())
+    });
+    if let Some(dep) = failed_dep {
+        printer.warn(format!("{name} not built: its dependency {dep} failed"));
+        report.status = Status::Blocked;
+        report.blocked_by = Some(dep);
+        return report;
+    }
+    let deps: BTreeMap<String, Provided> = match provided.lock() {
+        Ok(all) => unit
+            .deps
+            .iter()
+            .filter_map(|d| all.get(d).map(|p| (d.clone(), p.clone())))
+            .collect(),
+        Err(_) => BTreeMap::new(),
+    };
+
+    let result = match (&unit.system, &unit.recipe) {
+        (Some(detection), _) => Ok(system_unit(ws, unit.component, detection, &mut report)),
+        (None, Some(recipe)) => build_recipe(
+            ws,
+            unit.component,
+            recipe,
+            &deps,
+            jobs,
+            options,
+            headers,
+            printer,
+            &mut report,
+        ),
+        (None, None) => Err(anyhow!("{name}: no recipe")),
+    };
+    report.seconds = started.elapsed().as_secs_f64();
+    match result {
+        Ok(p) => {
+            if report.status == Status::Built {
+                printer.status("Built", format!("{name} in {:.1}s", report.seconds));
+            }
+            report.prefix = Some(p.prefix.clone());
+            if let Ok(mut all) = provided.lock() {
+                all.insert(name.clone(), p);
+            }
+        }
+        Err(e) => {
+            report.status = Status::Failed;
+            report.tool_missing = e
+                .chain()
+                .any(|c| matches!(c.downcast_ref::<ProcessError>(), Some(ProcessError::ToolMissing { .. })));
+            let step = report.step.clone().unwrap_or_else(|| "setup".into());
+            printer.error(format!("{name} failed at {step}: {e:#}"));
+            report.error = Some(format!("{e:#}"));
+        }
+    }
+    report
+}
+
+fn system_unit(ws: &Workspace, component: &Component, detection: &Detection, report: &mut UnitReport) -> Provided {
+    let prefix = detection.prefix.clone().unwrap_or_default();
+    let libdir = detection.libdir.clone().unwrap_or_else(|| prefix.join("lib"));
+    let recipe = Recipe::load(&ws.root, &component.recipe).ok();
+    let mut vars = Vars::new();
+    vars.insert("prefix".into(), prefix.display().to_string());
+    vars.insert("libdir".into(), libdir.display().to_string());
+    let exports = recipe.map_or((String::new(), String::new()), |r| {
+        (
+            render(&r.exports.cflags, &vars).unwrap_or_default(),
+            render(&r.exports.libs, &vars).unwrap_or_default(),
+        )
+    });
+    let found: Vec<String> = detection
+        .probes
+        .iter()
+        .filter_map(|p| p.found.as_ref())
+        .map(|p| p.display().to_string())
+        .collect();
+    report.status = Status::System;
+    Provided {
+        runtime_prefix: prefix.display().to_string(),
+        stamp: fingerprint::combine(&["system", &prefix.display().to_string(), &found.join("\n")]),
+        prefix,
+        libdir,
+        src: None,
+        exports,
+    }
+}
+
+fn describe_of(ws: &Workspace, component: &Component) -> String {
+    if let Some(entry) = ws.load_lock().ok().and_then(|l| l.get(&component.name).cloned()) {
+        if ws.source(component) != SourceKind::Local {
+            return entry.describe;
+        }
+    }
+    Checkout::open(&ws.tree_path(component))
+        .ok()
+        .and_then(|c| c.head())
+        .map(git::short)
+        .unwrap_or_else(|| component.revision.clone())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn build_recipe(
+    ws: &Workspace,
+    component: &Component,
+    recipe: &Recipe,
+    deps: &BTreeMap<String, Provided>,
+    jobs: usize,
+    options: &Options,
+    headers: Option<&kbuild::Headers>,
+    printer: &Printer,
+    report: &mut UnitReport,
+) -> Result<Provided> {
+    let name = &component.name;
+    let src = ws.tree_path(component);
+    if !src.is_dir() {
+        bail!("its source {} is missing; run `sultana fetch {name}`", src.display());
+    }
+    let build = build_dir(ws, name);
+    let staging = staging_root(ws, name);
+    let prefix = ws.manifest.prefix.clone();
+    let stage_prefix = PathBuf::from(format!("{}{prefix}", staging.display()));
+    let describe = describe_of(ws, component);
+
+    let mut vars = Vars::new();
+    let mut set = |k: &str, v: String| {
+        vars.insert(k.to_string(), v);
+    };
+    set("name", name.clone());
+    set("prefix", prefix.clone());
+    set("libdir", format!("{prefix}/lib"));
+    set("libexecdir", format!("{prefix}/libexec"));
+    set("src", src.display().to_string());
+    set("build", build.display().to_string());
+    set("destdir", staging.display().to_string());
+    set("describe", describe.clone());
+    set("version", describe.strip_prefix('v').unwrap_or(&describe).to_string());
+    set("jobs", "{jobs}".into());
+    set("offline", options.offline.to_string());
+    if let Some(h) = headers {
+        set("kernel_headers", h.dir.display().to_string());
+        set("kernel_release", h.release.clone());
+    }
+    for (dep, p) in deps {
+        set(&format!("dep.{dep}.prefix"), p.prefix.display().to_string());
+        set(&format!("dep.{dep}.runtime_prefix"), p.runtime_prefix.clone());
+        set(&format!("dep.{dep}.libdir"), p.libdir.display().to_string());
+        set(&format!("dep.{dep}.cflags"), p.exports.0.clone());
+        set(&format!("dep.{dep}.libs"), p.exports.1.clone());
+        if let Some(s) = &p.src {
+            set(&format!("dep.{dep}.src"), s.display().to_string());
+        }
+    }
+    let present: Vec<String> = deps.keys().cloned().collect();
+    for dep in &present {
+        for path in recipe.dep_require.get(dep).into_iter().flatten() {
+            let path = render(path, &vars).map_err(|e| anyhow!("{}: {e}", recipe.origin))?;
+            if !Path::new(&path).exists() {
+                bail!("{name} needs {path} from {dep}, which is not there (did {dep}'s build install it?)");
+            }
+        }
+    }
+    let mut env: Vec<(String, String)> = Vec::new();
+    for (key, value) in &recipe.env {
+        env.push((
+            key.clone(),
+            render(value, &vars).map_err(|e| anyhow!("{}: {e}", recipe.origin))?,
+        ));
+    }
+
+    // Everything that goes into the build, with {jobs} left symbolic so
+    // changing -j does not rebuild.
+    let planned = steps::plan(recipe, &vars, &present)?;
+    let mut inputs: Vec<String> = vec![
+        env!("CARGO_PKG_VERSION").into(),
+        recipe.text.clone(),
+        prefix.clone(),
+        describe.clone(),
+        format!("{env:?}"),
+    ];
+    inputs.extend(planned.iter().map(Step::describe));
+    inputs.extend(deps.iter().map(|(d, p)| format!("{d}={}", p.stamp)));
+    let static_inputs = fingerprint::combine(&inputs.iter().map(String::as_str).collect::<Vec<_>>());
+    let stamp_file = stamp_path(ws, name);
+    let exports = |vars: &Vars| -> (String, String) {
+        let mut v = vars.clone();
+        v.insert("prefix".into(), stage_prefix.display().to_string());
+        v.insert("libdir".into(), stage_prefix.join("lib").display().to_string());
+        (
+            render(&recipe.exports.cflags, &v).unwrap_or_default(),
+            render(&recipe.exports.libs, &v).unwrap_or_default(),
+        )
+    };
+    let exported = exports(&vars);
+    let provide = |stamp: String| Provided {
+        prefix: stage_prefix.clone(),
+        runtime_prefix: prefix.clone(),
+        libdir: stage_prefix.join("lib"),
+        src: Some(src.clone()),
+        stamp,
+        exports: exported.clone(),
+    };
+
+    let current = fingerprint::combine(&[&static_inputs, &fingerprint::tree(&src)?]);
+    if staging.is_dir() && std::fs::read_to_string(&stamp_file).ok().as_deref() == Some(current.as_str()) {
+        printer.verbose("Fresh", name);
+        report.status = Status::Fresh;
+        return Ok(provide(current));
+    }
+
+    // Build for real, with the real job count and a temporary staging folder.
+    let _ = std::fs::remove_file(&stamp_file);
+    let logs = log_dir(ws, name);
+    fsutil::remove_all(&logs)?;
+    report.logs = Some(logs.clone());
+    std::fs::create_dir_all(&build).with_context(|| format!("cannot create {}", build.display()))?;
+    let new_staging = ws.root.join("dist").join(format!(".{name}.new"));
+    fsutil::remove_all(&new_staging)?;
+    vars.insert("jobs".into(), jobs.to_string());
+    let run_steps = steps::plan(recipe, &vars, &present)?;
+    vars.insert("destdir".into(), new_staging.display().to_string());
+    let install_steps = steps::plan(recipe, &vars, &present)?;
+
+    printer.status(
+        "Building",
+        format!("{name} {describe} ({:?}, -j{jobs})", recipe.kind).to_lowercase(),
+    );
+    let progress = printer.progress(name);
+    let total = run_steps.len();
+    for (i, (step, install_variant)) in run_steps.iter().zip(install_steps.iter()).enumerate() {
+        let step = if step.install { install_variant } else { step };
+        report.step = Some(step.name.clone());
+        progress.update(i as u64, total as u64, &step.name);
+        let log = logs.join(format!("{:02}-{}.log", i + 1, step.name));
+        execute(step, &env, &log).with_context(|| format!("step {}", step.name))?;
+        crate::fault::point("build-after-step");
+    }
+    drop(progress);
+    if !new_staging.exists() {
+        std::fs::create_dir_all(&new_staging)?;
+    }
+    fsutil::remove_all(&staging)?;
+    std::fs::rename(&new_staging, &staging).with_context(|| format!("cannot move {} into place", staging.display()))?;
+    let stamp = fingerprint::combine(&[&static_inputs, &fingerprint::tree(&src)?]);
+    fsutil::atomic_write(&stamp_file, stamp.as_bytes())?;
+    report.step = None;
+    report.status = Status::Built;
+    Ok(provide(stamp))
+}
+
+fn execute(step: &Step, env: &[(String, String)], log: &Path) -> Result<()> {
+    match &step.action {
+        Action::Run { argv, dir } => {
+            std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+            let (program, args) = argv.split_first().ok_or_else(|| anyhow!("empty command"))?;
+            let mut cmd = Cmd::new(program, tool_package(program)).args(args).cwd(dir).log(log);
+            // A parent make's jobserver must not leak into ours.
+            for key in ["MAKEFLAGS", "MFLAGS", "MAKELEVEL"] {
+                cmd = cmd.env_remove(key);
+            }
+            for (key, value) in env {
+                cmd = cmd.env(key, value);
+            }
+            cmd.run()?;
+        }
+        Action::CopyModuleSource { from } => {
+            for (src, dst) in from {
+                fsutil::remove_all(dst)?;
+                fsutil::copy_tree(src, dst)?;
+            }
+        }
+        Action::CheckModules { modules, release } => {
+            for module in modules {
+                if !module.is_file() {
+                    bail!("the build did not produce {}", module.display());
+                }
+                let magic = kbuild::vermagic(module)?;
+                if &magic != release {
+                    bail!(
+                        "{} is for kernel {magic}, not {release} (vermagic mismatch)",
+                        module.display()
+                    );
+                }
+            }
+        }
+        Action::InstallModules { modules, target } => {
+            std::fs::create_dir_all(target)?;
+            for module in modules {
+                let name = module.file_name().ok_or_else(|| anyhow!("bad module path"))?;
+                std::fs::copy(module, target.join(name))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The Debian package that provides a build tool, for the missing-tool message.
+pub fn tool_package(program: &str) -> &'static str {
+    match Path::new(program)
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or(program)
+    {
+        "make" => "make",
+        "gcc" | "cc" => "gcc",
+        "g++" | "c++" => "g++",
+        "autoreconf" | "autoconf" | "autoheader" => "autoconf",
+        "automake" | "aclocal" => "automake",
+        "libtoolize" | "libtool" => "libtool",
+        "cargo" | "rustc" => "cargo",
+        "pkg-config" => "pkgconf",
+        "python3" => "python3",
+        "ninja" => "ninja-build",
+        "nasm" => "nasm",
+        "iasl" => "acpica-tools",
+        "git" => "git",
+        "sh" | "bash" => "bash",
+        "install" | "cp" | "rm" | "printf" => "coreutils",
+        _ if program.contains('/') => "none: it is a file of the component's source",
+        _ => "unknown: install the tool that provides it",
+    }
+}

@@ -1,0 +1,122 @@
+//! `clean` (build outputs) and `distclean` (also the checkouts).
+
+use anyhow::{bail, Result};
+
+use super::{build_dir, log_dir, staging_root, stamp_path};
+use crate::fsutil;
+use crate::git::{self, Cache, Checkout, TreeState};
+use crate::printer::Printer;
+use crate::process::Cmd;
+use crate::recipe::{BuildDir, Recipe};
+use crate::workspace::{SourceKind, Workspace};
+
+pub fn clean(ws: &Workspace, names: &[String], printer: &Printer) -> Result<Vec<String>> {
+    let mut cleaned = Vec::new();
+    for component in ws.manifest.select(names, true)? {
+        let name = &component.name;
+        for path in [
+            build_dir(ws, name),
+            staging_root(ws, name),
+            stamp_path(ws, name),
+            log_dir(ws, name),
+        ] {
+            fsutil::remove_all(&path)?;
+        }
+        let src = ws.tree_path(component);
+        if let Ok(recipe) = Recipe::load(&ws.root, &component.recipe) {
+            if let (BuildDir::InTree, Some(argv), true) = (recipe.build_dir(), &recipe.clean, src.is_dir()) {
+                if let Some((program, args)) = argv.split_first() {
+                    let run = Cmd::new(program, super::tool_package(program))
+                        .args(args)
+                        .cwd(&src)
+                        .run();
+                    if let Err(e) = run {
+                        printer.warn(format!(
+                            "{name}: `{}` in {} failed: {}",
+                            argv.join(" "),
+                            src.display(),
+                            e.to_string().lines().next().unwrap_or_default()
+                        ));
+                    }
+                }
+            }
+        }
+        printer.status("Cleaned", name);
+        cleaned.push(name.clone());
+    }
+    Ok(cleaned)
+}
+
+/// Remove build outputs and the checkouts sultana manages. A checkout with
+/// local work is refused, or with `force` saved first into the cache store
+/// (which outlives the checkout) under `refs/sultana/backup/<name>/…`.
+pub fn distclean(ws: &Workspace, force: bool, printer: &Printer) -> Result<Vec<String>> {
+    let cache = Cache::locate()?;
+    let managed: Vec<_> = ws
+        .manifest
+        .components
+        .iter()
+        .filter(|c| ws.source(c) == SourceKind::Git)
+        .collect();
+    let mut dirty = Vec::new();
+    for component in &managed {
+        let path = ws.tree_path(component);
+        if git::tree_state(&path) != TreeState::Git {
+            continue;
+        }
+        let checkout = Checkout::open(&path)?;
+        let store = cache.existing_store(&component.url);
+        let dirt = crate::sync::dirt_recursive(&cache, &checkout, &component.url, store.as_ref(), printer)?;
+        if !dirt.is_clean() {
+            dirty.push((component, checkout, dirt));
+        }
+    }
+    if !dirty.is_empty() && !force {
+        let list: Vec<String> = dirty
+            .iter()
+            .map(|(c, _, d)| format!("  {} ({}): {}", c.name, ws.display_path(&ws.tree_path(c)), d.summary()))
+            .collect();
+        bail!(
+            "refusing to remove checkouts with local work:\n{}\nCommit it, or run `sultana distclean --force` to save it in the cache first",
+            list.join("\n")
+        );
+    }
+    for (component, checkout, _) in &dirty {
+        let store = cache.store(&component.url, printer)?;
+        let saved = checkout.backup(&format!("sultana: local work in {} before distclean", component.name))?;
+        let target = format!(
+            "refs/sultana/backup/{}/{}",
+            component.name,
+            saved.trim_start_matches("refs/sultana/backup/")
+        );
+        Cmd::new("git", "git")
+            .arg("-C")
+            .arg(&checkout.path)
+            .args(["push", "--quiet", "--"])
+            .arg(&store.dir)
+            .arg(format!("{saved}:{target}"))
+            .run()?;
+        printer.status(
+            "Saved",
+            format!(
+                "local work of {} in the cache as {target}; restore it after `sultana fetch` with: git -C {} fetch {} {target} && git -C {} checkout -b rescued FETCH_HEAD",
+                component.name,
+                checkout.path.display(),
+                store.dir.display(),
+                checkout.path.display()
+            ),
+        );
+    }
+    let mut removed = clean(ws, &[], printer)?;
+    for component in managed {
+        let path = ws.tree_path(component);
+        if git::tree_state(&path) == TreeState::Git {
+            fsutil::remove_all(&path)?;
+            printer.status("Removed", ws.display_path(&path));
+            removed.push(component.name.clone());
+        }
+    }
+    fsutil::remove_all(&ws.root.join("build"))?;
+    fsutil::remove_all(&ws.root.join("dist"))?;
+    Ok(removed)
+}

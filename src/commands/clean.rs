@@ -1,0 +1,22 @@
+use anyhow::Result;
+
+use super::Globals;
+use crate::build;
+use crate::cli::{CleanArgs, DistcleanArgs};
+use crate::printer::Printer;
+
+pub fn run(globals: &Globals, args: CleanArgs, printer: &Printer) -> Result<()> {
+    let ws = globals.workspace()?;
+    let _lock = ws.lock_exclusive(printer)?;
+    let cleaned = build::clean(&ws, &args.components, printer)?;
+    printer.json(&serde_json::json!({ "command": "clean", "components": cleaned }));
+    Ok(())
+}
+
+pub fn run_distclean(globals: &Globals, args: DistcleanArgs, printer: &Printer) -> Result<()> {
+    let ws = globals.workspace()?;
+    let _lock = ws.lock_exclusive(printer)?;
+    let removed = build::distclean(&ws, args.force, printer)?;
+    printer.json(&serde_json::json!({ "command": "distclean", "components": removed }));
+    Ok(())
+}

@@ -1,0 +1,61 @@
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use anyhow::{bail, Result};
+
+use super::Globals;
+use crate::cli::DepsArgs;
+use crate::printer::Printer;
+use crate::process::{self, Cmd};
+use crate::recipe::Recipe;
+
+pub fn run(globals: &Globals, args: DepsArgs, printer: &Printer) -> Result<()> {
+    let ws = globals.workspace()?;
+    let mut packages = BTreeSet::new();
+    for component in ws.manifest.components.iter().filter(|c| c.enabled) {
+        let recipe = Recipe::load(&ws.root, &component.recipe)?;
+        packages.extend(recipe.build_deps.debian.iter().cloned());
+    }
+    let packages: Vec<String> = packages.into_iter().collect();
+    printer.json(&serde_json::json!({ "command": "deps", "debian": packages, "install": args.install }));
+    if !args.install {
+        printer.out(packages.join("\n"));
+        return Ok(());
+    }
+    if !Path::new("/etc/debian_version").exists() {
+        bail!(
+            "`deps --install` uses apt-get and this is not Debian; install these by hand: {}",
+            packages.join(" ")
+        );
+    }
+    if !is_root() {
+        bail!(
+            "`deps --install` needs root: run `sudo sultana deps --install`, or `sudo apt-get install {}`",
+            packages.join(" ")
+        );
+    }
+    printer.status(
+        "Installing",
+        format!("{} Debian package(s) with apt-get", packages.len()),
+    );
+    let log = process::log_path(&ws.state_dir(), "deps");
+    Cmd::new("apt-get", "apt")
+        .args(["install", "-y", "--no-install-recommends"])
+        .args(&packages)
+        .env("DEBIAN_FRONTEND", "noninteractive")
+        .log(&log)
+        .run()?;
+    printer.status("Installed", packages.join(" "));
+    Ok(())
+}
+
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .map(|l| l.split_whitespace().nth(2) == Some("0"))
+        })
+        .unwrap_or(false)
+}

@@ -1,0 +1,239 @@
+//! Recipes: how a component is built, found on the system and (later) tested.
+//! Shipped recipes are compiled in; a workspace's `recipes/<name>.toml` wins.
+
+mod template;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use serde::Deserialize;
+
+pub use template::{render, render_all, Vars};
+
+use crate::manifest::Source;
+
+/// Shipped recipes, by name.
+pub const SHIPPED: &[(&str, &str)] = &[
+    ("blktap", include_str!("../recipes/blktap.toml")),
+    ("blktap-module", include_str!("../recipes/blktap-module.toml")),
+    ("mini-os", include_str!("../recipes/mini-os.toml")),
+    ("ovmf", include_str!("../recipes/ovmf.toml")),
+    ("qemu-xen", include_str!("../recipes/qemu-xen.toml")),
+    ("seabios", include_str!("../recipes/seabios.toml")),
+    ("xen", include_str!("../recipes/xen.toml")),
+];
+
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    Autotools,
+    Make,
+    Cargo,
+    Kbuild,
+    Command,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum BuildDir {
+    /// In the source folder (projects without VPATH support).
+    InTree,
+    /// In `build/<component>`.
+    OutOfTree,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Recipe {
+    #[serde(skip)]
+    pub name: String,
+    /// Where the recipe came from, for messages.
+    #[serde(skip)]
+    pub origin: String,
+    /// The recipe text, part of every build's fingerprint.
+    #[serde(skip)]
+    pub text: String,
+    pub kind: Kind,
+    #[serde(default)]
+    pub description: String,
+    pub build_dir: Option<BuildDir>,
+    /// Extra dependencies, used when those components are in the manifest.
+    #[serde(default)]
+    pub depends: Vec<String>,
+    /// Commands run in the source folder before anything else.
+    #[serde(default)]
+    pub prepare: Vec<Vec<String>>,
+    /// autotools: run in the source folder, e.g. `./autogen.sh`.
+    pub bootstrap: Option<Vec<String>>,
+    /// autotools: arguments of `{src}/configure`.
+    #[serde(default)]
+    pub configure: Vec<String>,
+    /// Configure arguments added when the named component is part of the build.
+    #[serde(default)]
+    pub dep_configure: BTreeMap<String, Vec<String>>,
+    /// Paths that must exist before the build when the named component is
+    /// part of it (e.g. what Xen's configure takes on trust).
+    #[serde(default)]
+    pub dep_require: BTreeMap<String, Vec<String>>,
+    /// make arguments for the build (default `-j{jobs}`).
+    pub make: Option<Vec<String>>,
+    /// make arguments for the install (default `install DESTDIR={destdir}`).
+    pub install: Option<Vec<String>>,
+    /// Run in the source folder by `sultana clean` (in-tree builds).
+    pub clean: Option<Vec<String>>,
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// command: the build commands, in the build folder.
+    #[serde(default)]
+    pub commands: Vec<Vec<String>>,
+    /// command: the install commands (write under `{destdir}{prefix}`).
+    #[serde(default)]
+    pub install_commands: Vec<Vec<String>>,
+    pub kbuild: Option<Kbuild>,
+    #[serde(default)]
+    pub build_deps: BuildDeps,
+    #[serde(default)]
+    pub exports: Exports,
+    #[serde(default)]
+    pub probe: Vec<Probe>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BuildDeps {
+    #[serde(default)]
+    pub debian: Vec<String>,
+}
+
+/// What dependents see as `{dep.NAME.cflags}` and `{dep.NAME.libs}`.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Exports {
+    #[serde(default)]
+    pub cflags: String,
+    #[serde(default)]
+    pub libs: String,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Kbuild {
+    /// The module's folder inside the source.
+    pub dir: String,
+    /// Extra folders copied beside it (headers), relative to the source.
+    #[serde(default)]
+    pub copy: Vec<String>,
+    #[serde(default)]
+    pub args: Vec<String>,
+    /// The `.ko` files the build must produce, relative to `dir`.
+    pub modules: Vec<String>,
+}
+
+/// A typed check that a component is installed under a prefix.
+#[derive(Clone, Debug, Deserialize, serde::Serialize, PartialEq, Eq)]
+#[serde(tag = "type", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum Probe {
+    /// `lib<name>.so` (or `.a`) in a library folder.
+    Library { name: String },
+    /// A header under `include/`.
+    Header { path: String },
+    /// An executable in `bin/`, `sbin/` or `libexec/`.
+    Program { name: String },
+    /// Any file, relative to the prefix.
+    File { path: String },
+    /// A pkg-config module, optionally with a minimum version.
+    PkgConfig {
+        module: String,
+        min_version: Option<String>,
+    },
+}
+
+impl std::fmt::Display for Probe {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Probe::Library { name } => write!(f, "library lib{name}"),
+            Probe::Header { path } => write!(f, "header {path}"),
+            Probe::Program { name } => write!(f, "program {name}"),
+            Probe::File { path } => write!(f, "file {path}"),
+            Probe::PkgConfig { module, min_version } => match min_version {
+                Some(v) => write!(f, "pkg-config {module} >= {v}"),
+                None => write!(f, "pkg-config {module}"),
+            },
+        }
+    }
+}
+
+impl Recipe {
+    pub fn parse(name: &str, text: &str, origin: &str) -> Result<Recipe, crate::manifest::ManifestError> {
+        let source = Source {
+            name: origin.to_string(),
+            text,
+        };
+        let mut recipe: Recipe = toml::from_str(text).map_err(|e| source.toml_error(e))?;
+        recipe.name = name.to_string();
+        recipe.origin = origin.to_string();
+        recipe.text = text.to_string();
+        if recipe.kind == Kind::Kbuild && recipe.kbuild.is_none() {
+            return Err(crate::manifest::ManifestError::Other(format!(
+                "{origin}: kind = \"kbuild\" needs a [kbuild] table"
+            )));
+        }
+        Ok(recipe)
+    }
+
+    /// The workspace's `recipes/<name>.toml`, else the shipped one.
+    pub fn load(workspace: &Path, name: &str) -> Result<Recipe> {
+        let file = workspace.join("recipes").join(format!("{name}.toml"));
+        if file.is_file() {
+            let text = std::fs::read_to_string(&file).with_context(|| format!("cannot read {}", file.display()))?;
+            return Ok(Recipe::parse(name, &text, &file.display().to_string())?);
+        }
+        let text = SHIPPED
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, t)| *t)
+            .with_context(|| {
+                format!(
+                    "no recipe `{name}`: write {} (see the shipped recipes for examples)",
+                    file.display()
+                )
+            })?;
+        Ok(Recipe::parse(name, text, &format!("<shipped recipes/{name}.toml>"))?)
+    }
+
+    pub fn build_dir(&self) -> BuildDir {
+        self.build_dir.unwrap_or(match self.kind {
+            Kind::Autotools | Kind::Cargo | Kind::Kbuild => BuildDir::OutOfTree,
+            Kind::Make | Kind::Command => BuildDir::InTree,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shipped_recipes_parse() {
+        for (name, text) in SHIPPED {
+            let recipe = Recipe::parse(name, text, name).unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert!(!recipe.description.is_empty(), "{name} has a description");
+        }
+        let blktap = Recipe::load(Path::new("/nonexistent"), "blktap").unwrap();
+        assert_eq!(blktap.build_dir(), BuildDir::InTree);
+        assert!(blktap.build_deps.debian.contains(&"libcmocka-dev".to_string()));
+    }
+
+    #[test]
+    fn unknown_keys_are_refused_with_a_position() {
+        let e = Recipe::parse("x", "kind = \"make\"\nmakee = []\n", "recipes/x.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("recipes/x.toml:2:1:"), "{e}");
+        let e = Recipe::parse("x", "kind = \"scons\"\n", "recipes/x.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("recipes/x.toml:1:8"), "{e}");
+    }
+}
