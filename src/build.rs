@@ -72,8 +72,9 @@ pub struct UnitReport {
     pub blocked_by: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub logs: Option<PathBuf>,
+    /// A missing tool or a recipe problem (exit 2), not a failing build (exit 1).
     #[serde(skip)]
-    pub tool_missing: bool,
+    pub config_error: bool,
 }
 
 /// What a finished dependency gives its dependents.
@@ -306,7 +307,7 @@ fn build_unit(
         error: None,
         blocked_by: None,
         logs: None,
-        tool_missing: false,
+        config_error: false,
     };
     let failed_dep = reports.lock().ok().and_then(|all| {
         all.iter()
@@ -356,9 +357,11 @@ fn build_unit(
         }
         Err(e) => {
             report.status = Status::Failed;
-            report.tool_missing = e
+            let tool_missing = e
                 .chain()
                 .any(|c| matches!(c.downcast_ref::<ProcessError>(), Some(ProcessError::ToolMissing { .. })));
+            // Before any step ran, the recipe or its setup is at fault.
+            report.config_error = tool_missing || report.step.is_none();
             let step = report.step.clone().unwrap_or_else(|| "setup".into());
             printer.error(format!("{name} failed at {step}: {e:#}"));
             report.error = Some(format!("{e:#}"));

@@ -89,11 +89,14 @@ pub fn is_empty_dir(path: &Path) -> bool {
         .unwrap_or(false)
 }
 
-/// Copy a folder recursively, keeping symlinks as symlinks and file modes.
+/// Copy a folder recursively (not `.git`), keeping symlinks and file modes.
 pub fn copy_tree(from: &Path, to: &Path) -> io::Result<()> {
     fs::create_dir_all(to)?;
     for entry in fs::read_dir(from)? {
         let entry = entry?;
+        if entry.file_name() == ".git" {
+            continue;
+        }
         let source = entry.path();
         let target = to.join(entry.file_name());
         let meta = fs::symlink_metadata(&source)?;

@@ -6,6 +6,7 @@ mod commands;
 pub mod detect;
 pub mod error;
 pub mod fault;
+pub mod fixtures;
 pub mod fsutil;
 pub mod git;
 pub mod lock;

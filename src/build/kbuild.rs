@@ -43,18 +43,30 @@ pub fn headers(explicit: Option<&Path>) -> Result<Headers> {
             )
         }
     };
+    let release = release_of(&dir)?;
+    Ok(Headers { dir, release, reason })
+}
+
+/// The release modules built here get in their vermagic: `UTS_RELEASE`
+/// (Debian's `include/config/kernel.release` holds the upstream version).
+fn release_of(dir: &Path) -> Result<String> {
+    let uts = dir.join("include/generated/utsrelease.h");
+    if let Ok(text) = std::fs::read_to_string(&uts) {
+        if let Some(release) = text.lines().find_map(|l| l.strip_prefix("#define UTS_RELEASE ")) {
+            return Ok(release.trim().trim_matches('"').to_string());
+        }
+    }
     let release_file = dir.join("include/config/kernel.release");
-    let release = std::fs::read_to_string(&release_file)
+    Ok(std::fs::read_to_string(&release_file)
         .with_context(|| {
             format!(
                 "{} is not a prepared kernel header tree (no {})",
                 dir.display(),
-                release_file.display()
+                uts.display()
             )
         })?
         .trim()
-        .to_string();
-    Ok(Headers { dir, release, reason })
+        .to_string())
 }
 
 fn newest_installed(root: &Path) -> Option<PathBuf> {

@@ -58,7 +58,7 @@ pub fn run(globals: &Globals, args: BuildArgs, printer: &Printer) -> Result<()> 
         })
         .collect();
     let message = format!("build failed: {}", names.join(", "));
-    if failed.iter().any(|r| r.tool_missing) {
+    if failed.iter().any(|r| r.config_error) {
         return Err(anyhow!(message));
     }
     Err(CheckFailed(message).into())

@@ -77,7 +77,36 @@ impl TestContext {
             .env("GIT_CONFIG_NOSYSTEM", "1")
             .env("LANG", "C")
             .stdin(Stdio::null());
+        // rustup's cargo proxy finds its toolchains through these, not HOME.
+        let real_home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default();
+        for (var, default) in [("RUSTUP_HOME", ".rustup"), ("CARGO_HOME", ".cargo")] {
+            match std::env::var_os(var) {
+                Some(value) => {
+                    cmd.env(var, value);
+                }
+                None if real_home.join(default).is_dir() => {
+                    cmd.env(var, real_home.join(default));
+                }
+                None => {}
+            }
+        }
+        if let Some(toolchain) = std::env::var_os("RUSTUP_TOOLCHAIN") {
+            cmd.env("RUSTUP_TOOLCHAIN", toolchain);
+        }
         cmd
+    }
+
+    /// The demo's fixture upstreams, manifest and recipes in the workspace.
+    pub fn fixture_workspace(&self) -> Vec<(&'static str, PathBuf)> {
+        let clock = sultana::fixtures::Clock::default();
+        let upstreams = sultana::fixtures::create_upstreams(&self.upstreams, &clock).unwrap();
+        std::fs::write(
+            self.work.join("sultana.toml"),
+            sultana::fixtures::manifest(&self.upstreams),
+        )
+        .unwrap();
+        sultana::fixtures::write_recipes(&self.work).unwrap();
+        upstreams
     }
 
     pub fn write(&self, relative: &str, text: &str) -> PathBuf {
@@ -338,4 +367,46 @@ pub fn files_below(dir: &Path) -> Vec<String> {
     walk(dir, dir, &mut out);
     out.sort();
     out
+}
+
+/// Whether `tool` is on PATH. Missing: skipped with the reason locally, but
+/// a failure under CI, which must never skip silently.
+pub fn require(tool: &str, why: &str) -> bool {
+    if which(tool) {
+        return true;
+    }
+    let message = format!("`{tool}` is not installed; it is needed for {why}");
+    if std::env::var_os("CI").is_some() {
+        panic!("{message} (CI is set: install it in .ci/run)");
+    }
+    eprintln!("skipped: {message}");
+    false
+}
+
+/// Whether a path exists; same skip rule as `require`.
+pub fn require_path(path: &Path, why: &str) -> bool {
+    if path.exists() {
+        return true;
+    }
+    let message = format!("{} does not exist; it is needed for {why}", path.display());
+    if std::env::var_os("CI").is_some() {
+        panic!("{message} (CI is set: install it in .ci/run)");
+    }
+    eprintln!("skipped: {message}");
+    false
+}
+
+fn which(tool: &str) -> bool {
+    std::env::var_os("PATH")
+        .map(|paths| std::env::split_paths(&paths).any(|dir| dir.join(tool).is_file()))
+        .unwrap_or(false)
+}
+
+/// Run a built program and return its stdout.
+pub fn run_program(path: &Path) -> String {
+    let output = Command::new(path)
+        .output()
+        .unwrap_or_else(|e| panic!("run {}: {e}", path.display()));
+    assert!(output.status.success(), "{} failed", path.display());
+    String::from_utf8_lossy(&output.stdout).into_owned()
 }

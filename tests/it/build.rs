@@ -1,0 +1,326 @@
+//! `build`, `install`, `clean`, `distclean`, `detect`, `deps` on real
+//! autotools, make, cargo and kbuild fixture projects.
+
+use std::path::{Path, PathBuf};
+
+use crate::support::*;
+
+fn toolchain_present() -> bool {
+    require("autoreconf", "the autotools fixture (Debian autoconf, automake)")
+        && require("automake", "the autotools fixture")
+        && require("make", "every fixture build")
+        && require("gcc", "every fixture build")
+        && require("cargo", "the cargo fixture")
+}
+
+fn staged(ctx: &TestContext, component: &str, path: &str) -> PathBuf {
+    ctx.work.join("dist").join(component).join("usr/local").join(path)
+}
+
+fn statuses(run: &Run) -> Vec<(String, String)> {
+    run.json()["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["name"].as_str().unwrap().to_string(),
+                c["status"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+fn status_of(run: &Run, name: &str) -> String {
+    statuses(run)
+        .into_iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, s)| s)
+        .unwrap_or_default()
+}
+
+#[test]
+fn builds_in_dependency_order_and_rebuilds_only_what_changed() {
+    if !toolchain_present() {
+        return;
+    }
+    let ctx = TestContext::new();
+    ctx.fixture_workspace();
+    let run = ctx.sultana(&["build", "-j2", "--json"]).success();
+    for name in ["libfix", "tool", "rusty", "root"] {
+        assert_eq!(status_of(&run, name), "built", "{}", run.stderr);
+    }
+    assert!(staged(&ctx, "libfix", "include/fix.h").is_file());
+    assert!(staged(&ctx, "libfix", "lib/libfix.a").is_file());
+    assert_eq!(
+        run_program(&staged(&ctx, "root", "bin/rootapp")),
+        "rootapp: 2 + 3 = 5\n"
+    );
+    assert_eq!(run_program(&staged(&ctx, "tool", "bin/fixtool")), "fixtool 1.0\n");
+    assert_eq!(run_program(&staged(&ctx, "rusty", "bin/rusty")), "rusty 0.1.0\n");
+    // Out of tree for autotools; one log per step.
+    assert!(ctx.work.join("build/libfix/Makefile").is_file());
+    assert!(ctx.work.join(".sultana/logs/build/libfix/02-configure.log").is_file());
+    // The fixture's own test suite passes in the build folder.
+    let check = std::process::Command::new("make")
+        .arg("check")
+        .current_dir(ctx.work.join("build/libfix"))
+        .output()
+        .unwrap();
+    assert!(check.status.success(), "{}", String::from_utf8_lossy(&check.stdout));
+    // Building leaves the checkouts clean (outputs are ignored or out of tree).
+    let status = ctx.sultana(&["status", "--json"]).success().json();
+    for row in status["components"].as_array().unwrap() {
+        assert_eq!(row["state"], "clean", "{row}");
+    }
+
+    let again = ctx.sultana(&["build", "--json"]).success();
+    assert!(
+        statuses(&again).iter().all(|(_, s)| s == "fresh"),
+        "{:?}",
+        statuses(&again)
+    );
+
+    // A change in the library rebuilds it and its dependent, nothing else.
+    ctx.write(
+        "libfix/fix.c",
+        "#include \"fix.h\"\n/* faster */\nint fix_add(int a, int b) { return b + a; }\n",
+    );
+    let after = ctx.sultana(&["build", "--json"]).success();
+    assert_eq!(status_of(&after, "libfix"), "built");
+    assert_eq!(status_of(&after, "root"), "built");
+    assert_eq!(status_of(&after, "tool"), "fresh");
+    assert_eq!(status_of(&after, "rusty"), "fresh");
+    // So does a change of recipe; -j does not count.
+    let recipe = ctx
+        .read("recipes/tool.toml")
+        .replace("make = [\"-j{jobs}\"]", "make = [\"-j{jobs}\", \"CFLAGS=-O1\"]");
+    ctx.write("recipes/tool.toml", &recipe);
+    let after = ctx.sultana(&["build", "-j1", "--json"]).success();
+    assert_eq!(status_of(&after, "tool"), "built");
+    assert_eq!(status_of(&after, "libfix"), "fresh");
+
+    // install --destdir puts exactly the staged files there.
+    let root = ctx.dir("root-fs");
+    ctx.sultana(&["install", "--destdir", root.to_str().unwrap()])
+        .success()
+        .stderr_has("Installed libfix");
+    assert_eq!(run_program(&root.join("usr/local/bin/fixtool")), "fixtool 1.0\n");
+    assert!(root.join("usr/local/include/fix.h").is_file());
+
+    // clean removes the outputs; the next build rebuilds.
+    ctx.sultana(&["clean", "tool"]).success();
+    assert!(!ctx.work.join("dist/tool").exists());
+    let after = ctx.sultana(&["build", "--json"]).success();
+    assert_eq!(status_of(&after, "tool"), "built");
+}
+
+#[test]
+fn a_dependent_builds_against_a_system_copy_too() {
+    if !toolchain_present() {
+        return;
+    }
+    let ctx = TestContext::new();
+    ctx.fixture_workspace();
+    ctx.sultana(&["build", "libfix"]).success();
+    let prefix_root = ctx.dir("installed");
+    ctx.sultana(&["install", "libfix", "--destdir", prefix_root.to_str().unwrap()])
+        .success();
+    let prefix = prefix_root.join("usr/local");
+
+    // A second workspace takes libfix from the "system" and never fetches it.
+    let second = ctx.dir("second");
+    std::fs::copy(ctx.work.join("sultana.toml"), second.join("sultana.toml")).unwrap();
+    sultana::fixtures::write_recipes(&second).unwrap();
+    let with = format!("libfix={}", prefix.display());
+    let run = ctx
+        .sultana_in(&second, &["build", "root", "--with-system", &with, "--json"])
+        .success();
+    assert_eq!(status_of(&run, "libfix"), "system");
+    assert_eq!(status_of(&run, "root"), "built");
+    assert!(!second.join("libfix").exists(), "a system component is not fetched");
+    assert_eq!(
+        run_program(&second.join("dist/root/usr/local/bin/rootapp")),
+        "rootapp: 2 + 3 = 5\n"
+    );
+
+    ctx.sultana_in(&second, &["detect", "libfix", "--with-system", &with])
+        .success()
+        .stdout_has(&format!("found in {}", prefix.display()));
+    let missing = ctx.dir("empty-prefix");
+    let bad = format!("libfix={}", missing.display());
+    ctx.sultana_in(&second, &["build", "root", "--with-system", &bad])
+        .code(2)
+        .stderr_has("not found in")
+        .stderr_has("library libfix, header fix.h");
+    ctx.sultana_in(&second, &["build", "--with-system-blktap"])
+        .code(2)
+        .stderr_has("blktap: no such component");
+    ctx.sultana_in(
+        &second,
+        &["build", "--with-system", &with, "--without-system", "libfix"],
+    )
+    .code(2)
+    .stderr_has("both");
+}
+
+#[test]
+fn a_failed_configure_blocks_its_dependents_but_not_the_rest() {
+    if !toolchain_present() {
+        return;
+    }
+    let ctx = TestContext::new();
+    ctx.fixture_workspace();
+    let recipe = ctx.read("recipes/libfix.toml").replace(
+        "\"--libdir={libdir}\"]",
+        "\"--libdir={libdir}\", \"CC=/nonexistent/cc\"]",
+    );
+    ctx.write("recipes/libfix.toml", &recipe);
+    let run = ctx.sultana(&["build", "--json"]).code(1);
+    assert_eq!(status_of(&run, "libfix"), "failed");
+    assert_eq!(status_of(&run, "root"), "blocked");
+    assert_eq!(status_of(&run, "tool"), "built");
+    assert_eq!(status_of(&run, "rusty"), "built");
+    let run = run
+        .stderr_has("libfix failed at configure")
+        .stderr_has("failed (exit status")
+        .stderr_has("  | ")
+        .stderr_has("root not built: its dependency libfix failed");
+    assert!(run.stderr.contains("configure.log"), "{}", run.stderr);
+    assert!(!ctx.work.join("dist/libfix").exists(), "nothing half-installed");
+}
+
+#[test]
+fn a_missing_tool_is_named_with_its_package() {
+    let ctx = TestContext::new();
+    let up = ctx.upstream("thing");
+    ctx.write("sultana.toml", &manifest(&[("thing", &up.url(), "master")]));
+    ctx.write(
+        "recipes/thing.toml",
+        "description = \"x\"\nkind = \"command\"\ncommands = [[\"sultana-no-such-tool\", \"--x\"]]\n",
+    );
+    ctx.sultana(&["build"])
+        .code(2)
+        .stderr_has("`sultana-no-such-tool` is not installed");
+    ctx.write(
+        "recipes/thing.toml",
+        "description = \"x\"\nkind = \"make\"\nmakee = []\n",
+    );
+    ctx.sultana(&["build"]).code(2).stderr_has("recipes/thing.toml:3:1:");
+    ctx.write(
+        "recipes/thing.toml",
+        "description = \"x\"\nkind = \"command\"\ncommands = [[\"echo\", \"{dep.nothing.prefix}\"]]\n",
+    );
+    ctx.sultana(&["build"]).code(2).stderr_has("not part of this build");
+}
+
+#[test]
+fn a_kbuild_module_builds_against_the_debian_headers() {
+    let headers = std::fs::read_dir("/usr/src").ok().and_then(|d| {
+        d.flatten()
+            .map(|e| e.path())
+            .find(|p| p.to_string_lossy().ends_with("-amd64"))
+    });
+    let Some(headers) = headers
+        .or_else(|| require_path(Path::new("/usr/src/linux-headers-amd64"), "the kbuild fixture").then(PathBuf::new))
+    else {
+        return;
+    };
+    if !require("make", "the kbuild fixture") || !require("gcc", "the kbuild fixture") {
+        return;
+    }
+    let ctx = TestContext::new();
+    let clock = sultana::fixtures::Clock::default();
+    let path = ctx.upstreams.join("hello-module");
+    sultana::fixtures::create(&path, &sultana::fixtures::hello_module(), &clock).unwrap();
+    ctx.write(
+        "sultana.toml",
+        &manifest(&[("hello-module", &format!("file://{}", path.display()), "master")]),
+    );
+    sultana::fixtures::write_recipes(&ctx.work).unwrap();
+    let uts = std::fs::read_to_string(headers.join("include/generated/utsrelease.h")).unwrap();
+    let release = uts.split('"').nth(1).unwrap().to_string();
+    let run = ctx
+        .sultana(&["build", "--kernel-headers", headers.to_str().unwrap()])
+        .success()
+        .stderr_has("Using kernel headers");
+    let module = ctx.work.join(format!(
+        "dist/hello-module/lib/modules/{}/extra/hello.ko",
+        release.trim()
+    ));
+    assert!(module.is_file(), "{}", run.stderr);
+    ctx.sultana(&["build", "--json"]).success();
+    ctx.sultana(&["clean"]).success();
+    ctx.sultana(&["build", "--kernel-headers", "/nonexistent"])
+        .code(2)
+        .stderr_has("not a prepared kernel header tree");
+}
+
+#[test]
+fn distclean_refuses_local_work_and_force_saves_it_in_the_cache() {
+    let ctx = TestContext::new();
+    let up = ctx.upstream("up");
+    ctx.write("sultana.toml", &manifest(&[("up", &up.url(), "master")]));
+    ctx.sultana(&["fetch"]).success();
+    ctx.write("up/mine.txt", "precious\n");
+    ctx.sultana(&["distclean"])
+        .code(2)
+        .stderr_has("refusing to remove")
+        .stderr_has("1 untracked file(s)");
+    assert_eq!(ctx.read("up/mine.txt"), "precious\n");
+    let run = ctx
+        .sultana(&["distclean", "--force"])
+        .success()
+        .stderr_has("restore it after `sultana fetch`");
+    assert!(!ctx.work.join("up").exists());
+    // The saved commit is in the cache store, holding the file.
+    let store = std::fs::read_dir(ctx.cache.join("sultana/git"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.is_dir())
+        .unwrap();
+    let repo = git2::Repository::open_bare(&store).unwrap();
+    let saved = repo
+        .references_glob("refs/sultana/backup/up/*")
+        .unwrap()
+        .next()
+        .expect("a backup ref")
+        .unwrap();
+    let tree = saved.peel_to_commit().unwrap().tree().unwrap();
+    let blob = repo.find_blob(tree.get_name("mine.txt").unwrap().id()).unwrap();
+    assert_eq!(blob.content(), b"precious\n", "{}", run.stderr);
+}
+
+#[test]
+fn deps_lists_the_debian_packages_of_enabled_components() {
+    let ctx = TestContext::new();
+    let run = ctx.sultana(&["deps", "--json"]).success();
+    let packages: Vec<String> = run.json()["debian"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_str().unwrap().to_string())
+        .collect();
+    for expected in ["libcmocka-dev", "libaio-dev", "autoconf", "libyajl-dev"] {
+        assert!(packages.contains(&expected.to_string()), "{packages:?}");
+    }
+    assert!(
+        !packages.contains(&"nasm".to_string()),
+        "ovmf is disabled by default: {packages:?}"
+    );
+    let plain = ctx.sultana(&["deps"]).success();
+    assert!(plain.stdout.lines().any(|l| l == "uuid-dev"), "{}", plain.stdout);
+}
+
+#[test]
+fn detect_reports_kernel_support() {
+    let ctx = TestContext::new();
+    let json = ctx.sultana(&["detect", "blktap", "--json"]).success().json();
+    assert!(
+        json["kernel"]["release"].as_str().is_some_and(|r| !r.is_empty()),
+        "{json}"
+    );
+    assert!(json["kernel"]["gntdev_grant_copy"].is_boolean());
+    assert_eq!(json["components"][0]["component"], "blktap");
+}
