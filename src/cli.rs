@@ -15,7 +15,7 @@ use clap::{ArgAction, Args, Parser, Subcommand};
 pub struct Cli {
     /// Run as if started in DIR
     #[arg(short = 'C', value_name = "DIR", global = true)]
-    pub dir: Option<PathBuf>,
+    pub chdir: Option<PathBuf>,
     /// Use this manifest instead of searching for sultana.toml
     #[arg(long, value_name = "PATH", global = true)]
     pub manifest: Option<PathBuf>,
@@ -46,6 +46,9 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// See the whole job on small local upstreams, no network needed
+    #[command(after_help = "Example: sultana demo /tmp/sultana-demo")]
+    Demo(DemoArgs),
     /// Write sultana.toml (default: the embedded xen-unstable manifest)
     #[command(after_help = "Example: sultana init --from xen-unstable")]
     Init(InitArgs),
@@ -146,6 +149,16 @@ pub struct DetectArgs {
     pub components: Vec<String>,
     #[command(flatten)]
     pub system: SystemArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// A new or empty folder (default: a new temporary folder, kept)
+    #[arg(value_name = "DIR")]
+    pub folder: Option<PathBuf>,
+    /// Only create the upstream repositories and the workspace
+    #[arg(long)]
+    pub setup_only: bool,
 }
 
 #[derive(Debug, Args)]

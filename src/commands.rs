@@ -2,6 +2,7 @@
 
 mod build;
 mod clean;
+mod demo;
 mod deps;
 mod detect;
 mod fetch;
@@ -44,7 +45,7 @@ impl Globals {
 }
 
 pub fn dispatch(cli: Cli, printer: &Printer) -> Result<()> {
-    if let Some(dir) = &cli.dir {
+    if let Some(dir) = &cli.chdir {
         std::env::set_current_dir(dir).with_context(|| format!("cannot change to {}", dir.display()))?;
     }
     let jobs = cli
@@ -61,6 +62,7 @@ pub fn dispatch(cli: Cli, printer: &Printer) -> Result<()> {
         locked: cli.locked,
     };
     match cli.command {
+        Command::Demo(args) => demo::run(args, printer),
         Command::Init(args) => init::run(&globals, args, printer),
         Command::Fetch(args) => fetch::run(&globals, args, printer),
         Command::Update(args) => update::run(&globals, args, printer),
