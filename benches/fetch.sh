@@ -7,6 +7,7 @@
 # Baseline per tree (scripts/git-checkout.sh): git clone URL DIR.tmp;
 #   git fetch origin REV; git checkout -b dummy FETCH_HEAD; mv DIR.tmp DIR.
 # Update baseline (subtree-force-update): git fetch origin; git reset --hard REV.
+# The cold measures are medians of ROUNDS (default 3) alternated runs.
 #
 # Usage: benches/fetch.sh [UPSTREAM_REPO...]
 #   With no argument, four synthetic upstreams of realistic size are generated
@@ -76,22 +77,28 @@ for repo in "${upstreams[@]}"; do
     echo "  $(basename "$(dirname "$repo")")/$(basename "$repo"): $(git -C "$repo" count-objects -vH | sed -n 's/size-pack: //p') packed, $(git -C "$repo" rev-list --count master) commits" >&2
 done
 
-# --- baseline, cold
-rm -rf "$scratch/base"; mkdir -p "$scratch/base"
-t=$(now)
-for i in "${!upstreams[@]}"; do
-    d="$scratch/base/${names[$i]}"
-    git clone -q "file://${upstreams[$i]}" "$d.tmp"
-    git -C "$d.tmp" fetch -q origin master
-    git -C "$d.tmp" checkout -q -b dummy FETCH_HEAD
-    mv "$d.tmp" "$d"
-done
-base_cold=$(elapsed "$t")
-
-# --- sultana, cold (empty cache)
+# --- cold: baseline and sultana alternated ROUNDS times (default 3), medians
+# reported, since one cold run of a large tree varies by several percent.
+median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 export XDG_CACHE_HOME="$scratch/cache"
-rm -rf "$XDG_CACHE_HOME" "$scratch/ws1"; mkdir -p "$scratch/ws1"; cp "$manifest" "$scratch/ws1/"
-t=$(now); "$sultana" -q -C "$scratch/ws1" fetch; sultana_cold=$(elapsed "$t")
+base_runs=(); sultana_runs=()
+for _ in $(seq "${ROUNDS:-3}"); do
+    rm -rf "$scratch/base"; mkdir -p "$scratch/base"
+    t=$(now)
+    for i in "${!upstreams[@]}"; do
+        d="$scratch/base/${names[$i]}"
+        git clone -q "file://${upstreams[$i]}" "$d.tmp"
+        git -C "$d.tmp" fetch -q origin master
+        git -C "$d.tmp" checkout -q -b dummy FETCH_HEAD
+        mv "$d.tmp" "$d"
+    done
+    base_runs+=("$(elapsed "$t")")
+    rm -rf "$XDG_CACHE_HOME" "$scratch/ws1"; mkdir -p "$scratch/ws1"; cp "$manifest" "$scratch/ws1/"
+    t=$(now); "$sultana" -q -C "$scratch/ws1" fetch; sultana_runs+=("$(elapsed "$t")")
+done
+base_cold=$(median "${base_runs[@]}")
+sultana_cold=$(median "${sultana_runs[@]}")
+echo "cold runs: baseline ${base_runs[*]}; sultana ${sultana_runs[*]}" >&2
 
 # --- sultana, second workspace on the warm cache (manifest + lock copied)
 rm -rf "$scratch/ws2"; mkdir -p "$scratch/ws2"; cp "$scratch/ws1/sultana.toml" "$scratch/ws1/sultana.lock" "$scratch/ws2/"

@@ -158,6 +158,9 @@ impl Store {
         progress: &Progress,
     ) -> Result<String> {
         let _lock = lock_store(&self.dir, &self.url, printer)?;
+        // What a killed first fill left beside the store (under the lock, so
+        // never another run's clone in progress).
+        let _ = fsutil::remove_all(&self.clone_dir());
         let mut failures = Vec::new();
         for source in sources {
             match self.fetch_from(source, want, log, progress) {
@@ -175,7 +178,15 @@ impl Store {
 
     fn fetch_from(&self, source: &str, want: Option<Oid>, log: &Path, progress: &Progress) -> Result<()> {
         let already = want.is_some_and(|oid| self.has_commit(oid));
-        retry(|| self.git_fetch(source, &["--prune"], REFSPECS, log, progress))?;
+        let mut filled = false;
+        if self.is_empty()? {
+            retry(|| self.fill_by_clone(source, log, progress))?;
+            filled = !self.is_empty()?;
+        }
+        // A clone that brought no refs (an empty upstream) gets a normal fetch.
+        if !filled {
+            retry(|| self.git_fetch(source, &["--prune"], REFSPECS, log, progress))?;
+        }
         self.repo.odb()?.refresh()?;
         if let Some(oid) = want.filter(|oid| !already && !self.has_commit(*oid)) {
             // A commit on no branch or tag: ask for the id itself (servers
@@ -187,6 +198,71 @@ impl Store {
                 bail!("commit {oid} is not there (not on any branch or tag, and the server will not send it by id)");
             }
         }
+        Ok(())
+    }
+
+    fn clone_dir(&self) -> PathBuf {
+        let mut name = self.dir.as_os_str().to_owned();
+        name.push(".clone");
+        PathBuf::from(name)
+    }
+
+    /// Whether the store has no refs yet (its first fill).
+    fn is_empty(&self) -> Result<bool> {
+        Ok(self.repo.references()?.next().is_none())
+    }
+
+    /// The first fill of a store: `git clone --bare` (the same heads and tags
+    /// as REFSPECS) into a folder beside it, then its packs and refs moved in.
+    /// A clone trusts its self-contained pack and skips the connectivity walk
+    /// that `git fetch` does over the whole history (about 1 s on xen.git).
+    /// Killed half way, the store holds packs without refs: the next run
+    /// fetches normally.
+    fn fill_by_clone(&self, source: &str, log: &Path, progress: &Progress) -> Result<(), ProcessError> {
+        let tmp = self.clone_dir();
+        let io = |command: &str, source: std::io::Error| ProcessError::Io {
+            command: command.to_string(),
+            source,
+        };
+        fsutil::remove_all(&tmp).map_err(|e| io("remove the clone folder", e))?;
+        let mut phase = String::new();
+        Cmd::new("git", "git")
+            .args(["-c", "protocol.ext.allow=never", "-c", "protocol.fd.allow=never"])
+            .args(["clone", "--bare", "--no-hardlinks", "--progress", "--"])
+            .arg(source)
+            .arg(&tmp)
+            .env("GIT_TERMINAL_PROMPT", "0")
+            .log(log)
+            .run_with(|line| {
+                if let Some((done, total, name)) = parse_progress(line) {
+                    if name != phase {
+                        phase = name.to_string();
+                    }
+                    progress.update(done, total, &phase);
+                }
+            })?;
+        let packs = tmp.join("objects/pack");
+        let target = self.dir.join("objects/pack");
+        std::fs::create_dir_all(&target).map_err(|e| io("create objects/pack", e))?;
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&packs)
+            .map_err(|e| io("read the clone's packs", e))?
+            .flatten()
+            .map(|e| e.path())
+            .collect();
+        // A pack counts once its .idx is there: move the .pack first.
+        files.sort_by_key(|f| (f.extension().is_none_or(|e| e != "pack"), f.clone()));
+        for file in files {
+            if let Some(name) = file.file_name() {
+                std::fs::rename(&file, target.join(name)).map_err(|e| io("move a pack into the store", e))?;
+            }
+        }
+        let refs = tmp.join("packed-refs");
+        if refs.exists() {
+            std::fs::rename(&refs, self.dir.join("packed-refs"))
+                .map_err(|e| io("move packed-refs into the store", e))?;
+        }
+        crate::fault::point("cache-after-clone-fill");
+        let _ = fsutil::remove_all(&tmp);
         Ok(())
     }
 

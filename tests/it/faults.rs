@@ -36,6 +36,33 @@ fn killed_before_the_checkout_is_in_place_the_next_fetch_finishes() {
 }
 
 #[test]
+fn killed_after_the_first_fill_of_the_cache_the_next_fetch_finishes() {
+    let ctx = TestContext::new();
+    let up = ctx.upstream("up");
+    up.tag("v1", true);
+    let tip = up.commit(&[("a.c", "two\n")], "two");
+    ctx.write("sultana.toml", &manifest(&[("up", &up.url(), "master")]));
+    // Packs moved into the store, its refs too, the clone folder not yet removed.
+    crash(&ctx, "cache-after-clone-fill", &["fetch"]);
+    assert!(!ctx.work.join("up").exists());
+    ctx.sultana(&["fetch"]).success();
+    assert_eq!(ctx.head("up"), tip);
+    let stores: Vec<_> = std::fs::read_dir(ctx.cache.join("sultana/git"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(!stores.iter().any(|s| s.ends_with(".clone")), "{stores:?}");
+    // The store holds the upstream's tags as well as its branches.
+    let json = ctx.sultana(&["status", "--json"]).success().json();
+    assert_eq!(
+        json["components"][0]["locked_describe"],
+        "v1-1-g".to_string() + &tip.to_string()[..7],
+        "{json}"
+    );
+}
+
+#[test]
 fn killed_between_lock_write_and_checkout() {
     let ctx = TestContext::new();
     let up = ctx.upstream("up");
