@@ -48,7 +48,7 @@ if [ $# -ge 1 ]; then
         && ./configure --prefix=/usr/local --libdir=/usr/local/lib --libexecdir=/usr/local/libexec \
              "CFLAGS=-g -O2 -Wno-error=stringop-truncation" >/dev/null \
         && make -j"$(nproc)" >/dev/null 2>&1 \
-        && make install DESTDIR="$scratch/hand-stage" SYSTEMD_SERVICE_DIR=/usr/local/lib/systemd/system >/dev/null)
+        && make install DESTDIR="$scratch/hand-stage" SYSTEMD_SERVICE_DIR=/usr/local/lib/systemd/system >/dev/null 2>&1)
     hand=$(elapsed "$t")
     # Through sultana (sources fetched first, not timed).
     rm -rf "$scratch/bt"; mkdir -p "$scratch/bt"

@@ -515,7 +515,13 @@ fn build_recipe(
         exports: exported.clone(),
     };
 
-    let current = fingerprint::combine(&[&static_inputs, &fingerprint::tree(&src)?]);
+    // A root tree that is the workspace itself holds sultana's own folders.
+    let skip: &[&str] = if src == ws.root {
+        &["build", "dist", ".sultana"]
+    } else {
+        &[]
+    };
+    let current = fingerprint::combine(&[&static_inputs, &fingerprint::tree(&src, skip)?]);
     if staging.is_dir() && std::fs::read_to_string(&stamp_file).ok().as_deref() == Some(current.as_str()) {
         printer.verbose("Fresh", name);
         report.status = Status::Fresh;
@@ -555,7 +561,7 @@ fn build_recipe(
     }
     fsutil::remove_all(&staging)?;
     std::fs::rename(&new_staging, &staging).with_context(|| format!("cannot move {} into place", staging.display()))?;
-    let stamp = fingerprint::combine(&[&static_inputs, &fingerprint::tree(&src)?]);
+    let stamp = fingerprint::combine(&[&static_inputs, &fingerprint::tree(&src, skip)?]);
     fsutil::atomic_write(&stamp_file, stamp.as_bytes())?;
     report.step = None;
     report.status = Status::Built;

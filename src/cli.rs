@@ -80,6 +80,15 @@ pub enum Command {
     /// List (or apt-get install) the Debian build dependencies of enabled components
     #[command(after_help = "Example: sultana deps --install")]
     Deps(DepsArgs),
+    /// Make the release tarball: the root tree with every external tree inlined (like `mktarball`)
+    #[command(after_help = "Example: sultana tarball --desc 4.21.0 --format gz --format xz")]
+    Tarball(TarballArgs),
+    /// Make a tarball again from the lock inside it and compare byte for byte
+    #[command(
+        name = "verify-tarball",
+        after_help = "Example: sultana verify-tarball dist/xen-4.21.0.tar.gz"
+    )]
+    VerifyTarball(VerifyTarballArgs),
     /// Look for components installed on the system, and the kernel's blktap support
     #[command(after_help = "Example: sultana detect --with-system-blktap=/usr/local")]
     Detect(DetectArgs),
@@ -149,6 +158,30 @@ pub struct DetectArgs {
     pub components: Vec<String>,
     #[command(flatten)]
     pub system: SystemArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct TarballArgs {
+    /// Components to inline besides the root (default: every enabled one with an `intree` path)
+    pub components: Vec<String>,
+    /// The {desc} of the name (default: `git describe --tags` of the root's pinned commit)
+    #[arg(long, value_name = "D")]
+    pub desc: Option<String>,
+    /// Where to write the tarballs and SHA256SUMS (default: dist/)
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// gz, xz or zst; repeat for several (default: the manifest's [tarball] formats)
+    #[arg(long = "format", value_name = "F")]
+    pub formats: Vec<String>,
+    /// A component taken from the system is left out of the tarball
+    #[command(flatten)]
+    pub system: SystemArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyTarballArgs {
+    /// The tarball (.tar.gz, .tar.xz or .tar.zst)
+    pub file: PathBuf,
 }
 
 #[derive(Debug, Args)]

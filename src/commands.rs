@@ -10,6 +10,7 @@ mod init;
 mod install;
 mod lock;
 mod status;
+mod tarball;
 mod update;
 
 use std::time::Instant;
@@ -74,6 +75,8 @@ pub fn dispatch(cli: Cli, printer: &Printer) -> Result<()> {
         Command::Distclean(args) => clean::run_distclean(&globals, args, printer),
         Command::Deps(args) => deps::run(&globals, args, printer),
         Command::Detect(args) => detect::run(&globals, args, printer),
+        Command::Tarball(args) => tarball::run(&globals, args, printer),
+        Command::VerifyTarball(args) => tarball::run_verify(&globals, args, printer),
     }
 }
 

@@ -21,7 +21,14 @@ pub fn atomic_write(path: &Path, contents: &[u8]) -> Result<()> {
         .prefix(".sultana-tmp-")
         .tempfile_in(dir)
         .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
+    // tempfile makes 0600 files: keep the mode of the file replaced, else
+    // the usual 0644 (a lock or SHA256SUMS is for everyone to read).
+    let mode = fs::metadata(path).map(|m| m.permissions()).unwrap_or_else(|_| {
+        use std::os::unix::fs::PermissionsExt;
+        fs::Permissions::from_mode(0o644)
+    });
     tmp.write_all(contents)
+        .and_then(|_| tmp.as_file().set_permissions(mode))
         .and_then(|_| tmp.as_file().sync_all())
         .with_context(|| format!("cannot write {}", path.display()))?;
     tmp.persist(path)

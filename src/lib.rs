@@ -17,6 +17,7 @@ pub mod printer;
 pub mod process;
 pub mod recipe;
 pub mod sync;
+pub mod tarball;
 pub mod timefmt;
 pub mod validate;
 pub mod workspace;

@@ -93,20 +93,7 @@ impl Cmd {
     /// Run to completion; each output line (split at `\n` or `\r`, as progress
     /// meters write) goes to `on_line` and to the log.
     pub fn run_with(&self, mut on_line: impl FnMut(&str)) -> Result<(), ProcessError> {
-        let missing = || ProcessError::ToolMissing {
-            tool: self.program.to_string_lossy().into_owned(),
-            package: self.package.clone(),
-        };
-        // A path (`./autogen.sh`) is the step's own file, relative to its folder.
-        let program = if self.program.to_string_lossy().contains('/') {
-            let path = match &self.cwd {
-                Some(dir) => dir.join(&self.program),
-                None => PathBuf::from(&self.program),
-            };
-            path.exists().then_some(path).ok_or_else(missing)?
-        } else {
-            which::which(&self.program).map_err(|_| missing())?
-        };
+        let program = self.resolve_program()?;
         let io_err = |source| ProcessError::Io {
             command: self.display(),
             source,
@@ -187,6 +174,73 @@ impl Cmd {
 
     pub fn run(&self) -> Result<(), ProcessError> {
         self.run_with(|_| {})
+    }
+
+    /// Run to completion and return its standard output exactly; standard
+    /// error goes to the log and, on failure, into the error.
+    pub fn output(&self) -> Result<Vec<u8>, ProcessError> {
+        let program = self.resolve_program()?;
+        let io_err = |source| ProcessError::Io {
+            command: self.display(),
+            source,
+        };
+        let mut expr = duct::cmd(program, &self.args)
+            .stdout_capture()
+            .stderr_capture()
+            .stdin_null()
+            .unchecked();
+        if let Some(dir) = &self.cwd {
+            expr = expr.dir(dir);
+        }
+        for key in &self.env_remove {
+            expr = expr.env_remove(key);
+        }
+        for (key, value) in &self.env {
+            expr = expr.env(key, value);
+        }
+        let output = expr.run().map_err(io_err)?;
+        if let Some(path) = &self.log {
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir).map_err(io_err)?;
+            }
+            let mut file = File::options().create(true).append(true).open(path).map_err(io_err)?;
+            let _ = writeln!(file, "$ {}", self.display());
+            let _ = file.write_all(&output.stderr);
+        }
+        if output.status.success() {
+            return Ok(output.stdout);
+        }
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let lines: Vec<&str> = stderr.lines().collect();
+        let tail = lines[lines.len().saturating_sub(TAIL_LINES)..]
+            .iter()
+            .map(|l| format!("  | {l}"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        Err(ProcessError::Failed {
+            command: self.display(),
+            status: describe_status(output.status),
+            log: self.log.clone(),
+            tail,
+        })
+    }
+
+    /// The program to start: a path (`./autogen.sh`) is the step's own file,
+    /// relative to its folder; a name is looked up on PATH.
+    fn resolve_program(&self) -> Result<PathBuf, ProcessError> {
+        let missing = || ProcessError::ToolMissing {
+            tool: self.program.to_string_lossy().into_owned(),
+            package: self.package.clone(),
+        };
+        if self.program.to_string_lossy().contains('/') {
+            let path = match &self.cwd {
+                Some(dir) => dir.join(&self.program),
+                None => PathBuf::from(&self.program),
+            };
+            path.exists().then_some(path).ok_or_else(missing)
+        } else {
+            which::which(&self.program).map_err(|_| missing())
+        }
     }
 }
 

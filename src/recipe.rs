@@ -72,6 +72,11 @@ pub struct Recipe {
     /// Configure arguments added when the named component is part of the build.
     #[serde(default)]
     pub dep_configure: BTreeMap<String, Vec<String>>,
+    /// Configure arguments added when the named component is not part of the
+    /// build (disabled, or not in the manifest), e.g. so that Xen's configure
+    /// does not go and clone it.
+    #[serde(default)]
+    pub dep_absent: BTreeMap<String, Vec<String>>,
     /// Paths that must exist before the build when the named component is
     /// part of it (e.g. what Xen's configure takes on trust).
     #[serde(default)]

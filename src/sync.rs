@@ -24,6 +24,17 @@ pub enum Mode {
     Update { force: bool },
     /// Re-resolve into the lock; leave checkouts alone.
     Lock,
+    /// Like `Fetch` for the lock and the cache (pins kept, missing ones
+    /// resolved, commits fetched into the cache), but checkouts are left
+    /// alone: what `tarball` needs, reading trees from the cache.
+    Resolve,
+}
+
+impl Mode {
+    /// Keeps existing pins and resolves only what the lock lacks.
+    fn keeps_pins(self) -> bool {
+        matches!(self, Mode::Fetch | Mode::Resolve)
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -93,7 +104,7 @@ pub fn run(ws: &Workspace, names: &[String], all: bool, options: &Options, print
         ws.check_tree_is_git(component)?;
     }
 
-    if options.locked && options.mode == Mode::Fetch {
+    if options.locked && options.mode.keeps_pins() {
         let stale: Vec<&str> = git_components
             .iter()
             .filter(|c| !old_lock.get(&c.name).is_some_and(|e| e.matches(c)))
@@ -231,7 +242,7 @@ fn resolve<'a>(
     printer: &Printer,
 ) -> Result<Resolution<'a>> {
     let store = cache.store(&component.url, printer)?;
-    let pinned = previous.filter(|e| e.matches(component) && options.mode == Mode::Fetch);
+    let pinned = previous.filter(|e| e.matches(component) && options.mode.keeps_pins());
     if let Some(entry) = pinned {
         let commit = Oid::from_str(&entry.commit)?;
         if !store.has_commit(commit) {
@@ -256,7 +267,7 @@ fn resolve<'a>(
         .then(|| Oid::from_str(rev).ok())
         .flatten();
     let must_fetch = match options.mode {
-        Mode::Fetch => store.resolve_needs_fetch(rev),
+        Mode::Fetch | Mode::Resolve => store.resolve_needs_fetch(rev),
         Mode::Update { .. } | Mode::Lock => true,
     };
     let mut fetched = false;
@@ -390,7 +401,7 @@ fn place(ws: &Workspace, cache: &Cache, r: &Resolution, options: &Options, print
             );
         }
     }
-    if options.mode == Mode::Lock {
+    if matches!(options.mode, Mode::Lock | Mode::Resolve) {
         report.action = Action::Locked;
         return Ok(report);
     }

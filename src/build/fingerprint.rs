@@ -10,10 +10,18 @@ use std::path::Path;
 use sha2::{Digest, Sha256};
 
 /// Paths, sizes, modification times, modes and link targets of every file
-/// below `dir`, skipping `.git` folders.
-pub fn tree(dir: &Path) -> std::io::Result<String> {
+/// below `dir`, skipping `.git` folders and the top-level folders named in
+/// `skip` (a workspace's own `build/`, `dist/` and `.sultana/` when the root
+/// tree is the workspace itself, as in an unpacked release tarball).
+pub fn tree(dir: &Path, skip: &[&str]) -> std::io::Result<String> {
     let mut entries = Vec::new();
-    walk(dir, dir, &mut entries)?;
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        if skip.iter().any(|s| entry.file_name() == *s) {
+            continue;
+        }
+        walk_entry(dir, &entry, &mut entries)?;
+    }
     entries.sort();
     let mut hash = Sha256::new();
     for entry in entries {
@@ -25,26 +33,30 @@ pub fn tree(dir: &Path) -> std::io::Result<String> {
 
 fn walk(base: &Path, dir: &Path, out: &mut Vec<String>) -> std::io::Result<()> {
     for entry in fs::read_dir(dir)? {
-        let entry = entry?;
-        if entry.file_name() == ".git" {
-            continue;
-        }
-        let path = entry.path();
-        let meta = fs::symlink_metadata(&path)?;
-        let rel = path.strip_prefix(base).unwrap_or(&path).display().to_string();
-        if meta.is_dir() {
-            walk(base, &path, out)?;
-        } else if meta.file_type().is_symlink() {
-            out.push(format!("{rel}\0link\0{}", fs::read_link(&path)?.display()));
-        } else {
-            out.push(format!(
-                "{rel}\0{}\0{}.{}\0{:o}",
-                meta.len(),
-                meta.mtime(),
-                meta.mtime_nsec(),
-                meta.mode()
-            ));
-        }
+        walk_entry(base, &entry?, out)?;
+    }
+    Ok(())
+}
+
+fn walk_entry(base: &Path, entry: &fs::DirEntry, out: &mut Vec<String>) -> std::io::Result<()> {
+    if entry.file_name() == ".git" {
+        return Ok(());
+    }
+    let path = entry.path();
+    let meta = fs::symlink_metadata(&path)?;
+    let rel = path.strip_prefix(base).unwrap_or(&path).display().to_string();
+    if meta.is_dir() {
+        walk(base, &path, out)?;
+    } else if meta.file_type().is_symlink() {
+        out.push(format!("{rel}\0link\0{}", fs::read_link(&path)?.display()));
+    } else {
+        out.push(format!(
+            "{rel}\0{}\0{}.{}\0{:o}",
+            meta.len(),
+            meta.mtime(),
+            meta.mtime_nsec(),
+            meta.mode()
+        ));
     }
     Ok(())
 }
@@ -71,10 +83,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         fs::write(dir.path().join("a.c"), "1").unwrap();
         fs::create_dir(dir.path().join(".git")).unwrap();
-        let before = tree(dir.path()).unwrap();
+        let before = tree(dir.path(), &[]).unwrap();
         fs::write(dir.path().join(".git/HEAD"), "x").unwrap();
-        assert_eq!(tree(dir.path()).unwrap(), before);
+        assert_eq!(tree(dir.path(), &[]).unwrap(), before);
+        fs::create_dir(dir.path().join("dist")).unwrap();
+        fs::write(dir.path().join("dist/out"), "x").unwrap();
+        assert_eq!(tree(dir.path(), &["dist"]).unwrap(), before);
         fs::write(dir.path().join("a.c"), "22").unwrap();
-        assert_ne!(tree(dir.path()).unwrap(), before);
+        assert_ne!(tree(dir.path(), &["dist"]).unwrap(), before);
     }
 }

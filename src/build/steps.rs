@@ -90,6 +90,11 @@ pub fn plan(recipe: &Recipe, vars: &Vars, present: &[String]) -> Result<Vec<Step
                     configure.extend(r(args)?);
                 }
             }
+            for (dep, args) in &recipe.dep_absent {
+                if !present.contains(dep) {
+                    configure.extend(r(args)?);
+                }
+            }
             steps.push(Step::run("configure", configure, &dir, false));
             steps.push(Step::run("make", make(&recipe.make, &default_make)?, &dir, false));
         }

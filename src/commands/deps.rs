@@ -39,12 +39,28 @@ pub fn run(globals: &Globals, args: DepsArgs, printer: &Printer) -> Result<()> {
         format!("{} Debian package(s) with apt-get", packages.len()),
     );
     let log = process::log_path(&ws.state_dir(), "deps");
-    Cmd::new("apt-get", "apt")
-        .args(["install", "-y", "--no-install-recommends"])
-        .args(&packages)
-        .env("DEBIAN_FRONTEND", "noninteractive")
-        .log(&log)
-        .run()?;
+    let install = || {
+        Cmd::new("apt-get", "apt")
+            .args(["install", "-y", "--no-install-recommends"])
+            .args(&packages)
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .log(&log)
+            .run()
+    };
+    if let Err(first) = install() {
+        // Stale package lists are the usual cause ("unmet dependencies",
+        // "unable to locate package"): refresh them once and try again.
+        printer.warn(format!(
+            "apt-get install failed; refreshing the package lists and trying once more\n{}",
+            first.to_string().lines().last().unwrap_or_default()
+        ));
+        Cmd::new("apt-get", "apt")
+            .args(["update", "-q"])
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .log(&log)
+            .run()?;
+        install()?;
+    }
     printer.status("Installed", packages.join(" "));
     Ok(())
 }

@@ -10,4 +10,5 @@ mod fetch;
 mod hostile;
 mod sources;
 mod submodules;
+mod tarball;
 mod update;

@@ -59,6 +59,28 @@ impl TestContext {
         self.sultana_in(&self.work, args)
     }
 
+    /// A run under `sh -c 'umask U; exec sultana …'` with extra variables.
+    pub fn sultana_with(&self, dir: &Path, umask: &str, env: &[(&str, &str)], args: &[&str]) -> Run {
+        let inner = self.command(dir, args);
+        let mut cmd = Command::new("sh");
+        cmd.arg("-c")
+            .arg(format!("umask {umask}; exec \"$0\" \"$@\""))
+            .arg(inner.get_program())
+            .args(args)
+            .current_dir(dir)
+            .env_clear()
+            .stdin(Stdio::null());
+        for (key, value) in inner.get_envs() {
+            if let Some(value) = value {
+                cmd.env(key, value);
+            }
+        }
+        for (key, value) in env {
+            cmd.env(key, value);
+        }
+        Run::new(args, cmd.output().expect("run sultana"))
+    }
+
     pub fn sultana_in(&self, dir: &Path, args: &[&str]) -> Run {
         let output = self.command(dir, args).output().expect("run sultana");
         Run::new(args, output)
@@ -182,6 +204,37 @@ impl Upstream {
             std::fs::create_dir_all(full.parent().unwrap()).unwrap();
             std::fs::write(&full, content).unwrap();
             index.add_path(Path::new(path)).unwrap();
+        }
+        self.commit_index(&mut index, message)
+    }
+
+    /// Commit one file whose path is raw bytes (e.g. not UTF-8), with a mode.
+    pub fn commit_raw(&self, path: &[u8], content: &[u8], mode: u32, message: &str) -> Oid {
+        use std::os::unix::ffi::OsStrExt;
+        let mut index = self.repo.index().unwrap();
+        let blob = self.repo.blob(content).unwrap();
+        let entry = IndexEntry {
+            ctime: IndexTime::new(0, 0),
+            mtime: IndexTime::new(0, 0),
+            dev: 0,
+            ino: 0,
+            mode,
+            uid: 0,
+            gid: 0,
+            file_size: content.len() as u32,
+            id: blob,
+            flags: 0,
+            flags_extended: 0,
+            path: path.to_vec(),
+        };
+        index.add(&entry).unwrap();
+        let full = self.path.join(std::ffi::OsStr::from_bytes(path));
+        std::fs::create_dir_all(full.parent().unwrap()).unwrap();
+        if mode == 0o120000 {
+            let _ = std::fs::remove_file(&full);
+            std::os::unix::fs::symlink(std::ffi::OsStr::from_bytes(content), &full).unwrap();
+        } else {
+            std::fs::write(&full, content).unwrap();
         }
         self.commit_index(&mut index, message)
     }

@@ -1,0 +1,101 @@
+use std::time::Instant;
+
+use anyhow::{bail, Result};
+
+use super::{system_choice, Globals};
+use crate::build;
+use crate::cli::{TarballArgs, VerifyTarballArgs};
+use crate::error::CheckFailed;
+use crate::printer::Printer;
+use crate::tarball::{self, Format};
+
+pub fn run(globals: &Globals, args: TarballArgs, printer: &Printer) -> Result<()> {
+    let started = Instant::now();
+    let ws = globals.workspace()?;
+    let _lock = ws.lock_exclusive(printer)?;
+    let mut formats = Vec::new();
+    for text in &args.formats {
+        match Format::parse(text) {
+            Some(format) => formats.push(format),
+            None => bail!("--format {text}: use gz, xz or zst"),
+        }
+    }
+    // What the system provides is not inlined.
+    let system = build::resolve_system(&ws, &system_choice(&args.system))?;
+    let mut components = args.components.clone();
+    if !system.is_empty() {
+        if components.is_empty() {
+            components = ws
+                .manifest
+                .components
+                .iter()
+                .filter(|c| c.enabled && c.intree.is_some())
+                .map(|c| c.name.clone())
+                .collect();
+        }
+        components.retain(|c| !system.contains_key(c));
+        for name in system.keys() {
+            printer.status("Leaving out", format!("{name} (taken from the system)"));
+        }
+    }
+    let options = tarball::Options {
+        desc: args.desc,
+        out: args
+            .out
+            .map(|o| std::env::current_dir().map(|d| d.join(o)).unwrap_or_default()),
+        formats,
+        components,
+        offline: globals.offline,
+        locked: globals.locked,
+        jobs: globals.jobs,
+    };
+    let outcome = tarball::run(&ws, &options, printer)?;
+    for file in &outcome.files {
+        printer.status(
+            "Packed",
+            format!(
+                "{} ({} bytes, sha256 {})",
+                ws.display_path(&file.path),
+                file.bytes,
+                &file.sha256[..16]
+            ),
+        );
+    }
+    let inside: Vec<String> = outcome
+        .components
+        .iter()
+        .map(|c| format!("{} {} at {}", c.name, c.describe, c.at))
+        .collect();
+    printer.out(format!("{}/: {}", outcome.top, inside.join("; ")));
+    printer.status(
+        "Finished",
+        format!("{} entries in {:.2}s", outcome.entries, started.elapsed().as_secs_f64()),
+    );
+    printer.json(&serde_json::json!({ "command": "tarball", "tarball": outcome }));
+    Ok(())
+}
+
+pub fn run_verify(globals: &Globals, args: VerifyTarballArgs, printer: &Printer) -> Result<()> {
+    let options = tarball::VerifyOptions {
+        offline: globals.offline,
+        jobs: globals.jobs,
+    };
+    let verdict = tarball::verify(&args.file, &options, printer)?;
+    printer.json(&serde_json::json!({ "command": "verify-tarball", "verdict": verdict }));
+    match &verdict.difference {
+        None => {
+            printer.out(format!(
+                "{}: identical to what its lock gives ({} entries, sha256 {})",
+                args.file.display(),
+                verdict.entries,
+                verdict.sha256
+            ));
+            Ok(())
+        }
+        Some(difference) => Err(CheckFailed(format!(
+            "{} differs from what its lock gives: {difference}",
+            args.file.display()
+        ))
+        .into()),
+    }
+}

@@ -1,0 +1,423 @@
+//! `verify-tarball FILE`: make the tarball again from the manifest and lock
+//! inside it (fetching commits the cache lacks) and compare byte for byte;
+//! on a difference, name the first entry that differs.
+
+use std::fs::File;
+use std::io::{self, BufReader, Read, Seek, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{anyhow, bail, Context, Result};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use super::compress::{Format, ParallelWriter};
+use super::tree;
+use super::{add_extras, archive, embedded, hex, ExtraFile, Hashing, Inlined, Part, Plan, Repos};
+use crate::git::{Cache, Oid};
+use crate::lock::Lock;
+use crate::manifest::Manifest;
+use crate::printer::Printer;
+
+#[derive(Clone, Debug, Default)]
+pub struct VerifyOptions {
+    pub offline: bool,
+    pub jobs: usize,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Verdict {
+    pub file: PathBuf,
+    pub identical: bool,
+    pub top: String,
+    pub format: Format,
+    pub entries: usize,
+    pub sha256: String,
+    /// The first difference, when not identical.
+    pub difference: Option<String>,
+    pub components: Vec<Inlined>,
+}
+
+/// What the first reading of the tarball keeps.
+struct Given {
+    top: String,
+    manifest: Vec<u8>,
+    lock: Vec<u8>,
+    /// Files under `recipes/`: written by sultana from the workspace, not
+    /// from git, so taken as they are.
+    recipes: Vec<ExtraFile>,
+}
+
+pub fn verify(file: &Path, options: &VerifyOptions, printer: &Printer) -> Result<Verdict> {
+    let format = sniff(file)?;
+    let name = file.display().to_string();
+    let given = read_given(file, format)?;
+    let manifest_name = format!("{name}:{}/sultana.toml", given.top);
+    let manifest_text =
+        String::from_utf8(given.manifest.clone()).map_err(|_| anyhow!("{manifest_name} is not UTF-8 text"))?;
+    let manifest = Manifest::parse(&manifest_text, &manifest_name, None)?;
+    let lock_text = String::from_utf8(given.lock.clone())
+        .map_err(|_| anyhow!("{name}: {}/sultana.lock is not UTF-8 text", given.top))?;
+    let lock = Lock::parse(&lock_text, &format!("{name}:{}/sultana.lock", given.top))?;
+    let tarball = manifest
+        .tarball
+        .clone()
+        .ok_or_else(|| anyhow!("{manifest_name} has no [tarball] table: not a tarball sultana made"))?;
+    let desc = desc_of(&given.top, &tarball.name).ok_or_else(|| {
+        anyhow!(
+            "{name}: its folder `{}` does not match the name pattern `{}`",
+            given.top,
+            tarball.name
+        )
+    })?;
+    printer.status("Verifying", format!("{name} ({}, description {desc})", given.top));
+
+    let cache = Cache::locate()?;
+    let log = cache
+        .root()
+        .parent()
+        .unwrap_or(cache.root())
+        .join("logs")
+        .join("verify-tarball.log");
+    let mut parts = Vec::new();
+    let mut entries = Vec::new();
+    let mut components: Vec<&crate::manifest::Component> = manifest.components.iter().collect();
+    components.sort_by_key(|c| (c.name != tarball.root, c.name.clone()));
+    for component in &components {
+        let entry = lock
+            .get(&component.name)
+            .ok_or_else(|| anyhow!("{name}: its lock has no entry for `{}`", component.name))?;
+        let commit = Oid::from_str(&entry.commit)?;
+        let at = if component.name == tarball.root {
+            Vec::new()
+        } else {
+            component
+                .intree
+                .as_ref()
+                .ok_or_else(|| anyhow!("{manifest_name}: `{}` has no intree path", component.name))?
+                .to_string_lossy()
+                .into_owned()
+                .into_bytes()
+        };
+        let store = cache.store(&component.url, printer)?;
+        if !store.has_commit(commit) {
+            if options.offline {
+                bail!(
+                    "`{}` needs commit {commit} from {}, which is not in the cache, but --offline was given",
+                    component.name,
+                    component.url
+                );
+            }
+            let sources: Vec<String> = component
+                .mirrors
+                .iter()
+                .cloned()
+                .chain([component.url.clone()])
+                .collect();
+            printer.status("Fetching", format!("{} from {}", component.name, component.url));
+            let progress = printer.progress(&component.name);
+            store.fetch(&sources, Some(commit), &log, printer, &progress)?;
+        }
+        parts.push(Part {
+            name: component.name.clone(),
+            url: component.url.clone(),
+            commit,
+            repo_dir: store.dir.clone(),
+            at: at.clone(),
+            submodules: component.submodules,
+        });
+        entries.push(Inlined {
+            name: component.name.clone(),
+            at: if at.is_empty() {
+                ".".into()
+            } else {
+                String::from_utf8_lossy(&at).into_owned()
+            },
+            commit: entry.commit.clone(),
+            describe: entry.describe.clone(),
+        });
+    }
+    let lock_entries: Vec<_> = lock.entries.values().cloned().collect();
+    let mut repos = Repos::new(cache, options.offline, log, printer.clone());
+    let mtime = super::commit_time(repos.open_dir(&parts[0].repo_dir)?, parts[0].commit, &parts[0].url)?;
+    let plan = Plan {
+        top: given.top.clone(),
+        mtime,
+        parts,
+        extra: vec![
+            (
+                b"sultana.toml".to_vec(),
+                embedded::manifest_text(&given.top, &manifest, &tarball, &components).into_bytes(),
+                false,
+            ),
+            (
+                b"sultana.lock".to_vec(),
+                embedded::lock_text(&lock_entries).into_bytes(),
+                false,
+            ),
+        ],
+    };
+    let mut rebuilt = plan.git_entries(&mut repos)?;
+    let mut extra = plan.extra.clone();
+    extra.extend(
+        given
+            .recipes
+            .iter()
+            .filter(|(path, _, _)| !rebuilt.contains_key(path))
+            .cloned(),
+    );
+    add_extras(&mut rebuilt, &extra)?;
+
+    // The tar stream again, kept for comparing entries, and compressed the
+    // same way for comparing the bytes of the file.
+    let tar = tempfile::tempfile().context("cannot create a temporary file")?;
+    let compressed = ParallelWriter::new(
+        format,
+        options.jobs,
+        Hashing {
+            inner: io::sink(),
+            hash: Sha256::new(),
+        },
+    );
+    let archive = archive::Archive {
+        top: &plan.top,
+        mtime: plan.mtime,
+        entries: &rebuilt,
+        repos: &repos.repos,
+    };
+    let progress = printer.progress("Verifying");
+    let both = archive.write(Both(io::BufWriter::new(tar), compressed), |done, total| {
+        progress.update(done, total, "entries")
+    })?;
+    drop(progress);
+    let Both(buffered, compressed) = both;
+    let mut tar = buffered
+        .into_inner()
+        .map_err(|e| anyhow!("cannot write a temporary file: {}", e.error()))?;
+    let rebuilt_sha = hex(&compressed.finish()?.0.hash.finalize());
+    let given_sha = sha256_of(file)?;
+
+    let difference = if rebuilt_sha == given_sha {
+        None
+    } else {
+        tar.rewind()?;
+        let given_reader = format.decoder(BufReader::new(File::open(file)?))?;
+        Some(first_difference(given_reader, BufReader::new(tar))?.unwrap_or_else(|| {
+            "every entry is the same, but the compressed bytes differ (compressed by another tool or sultana version)"
+                .to_string()
+        }))
+    };
+    Ok(Verdict {
+        file: file.to_path_buf(),
+        identical: difference.is_none(),
+        top: plan.top,
+        format,
+        entries: rebuilt.len(),
+        sha256: given_sha,
+        difference,
+        components: entries,
+    })
+}
+
+struct Both<A: Write, B: Write>(A, B);
+
+impl<A: Write, B: Write> Write for Both<A, B> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.write_all(buf)?;
+        self.1.write_all(buf)?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.0.flush()?;
+        self.1.flush()
+    }
+}
+
+fn sniff(file: &Path) -> Result<Format> {
+    let mut magic = [0u8; 6];
+    let mut f = File::open(file).with_context(|| format!("cannot open {}", file.display()))?;
+    let n = f.read(&mut magic)?;
+    Format::sniff(&magic[..n]).ok_or_else(|| anyhow!("{} is not a gzip, xz or zstd compressed tarball", file.display()))
+}
+
+fn sha256_of(file: &Path) -> Result<String> {
+    let mut hash = Sha256::new();
+    let mut f = File::open(file).with_context(|| format!("cannot open {}", file.display()))?;
+    io::copy(&mut f, &mut hash)?;
+    Ok(hex(&hash.finalize()))
+}
+
+/// `xen-{desc}` and `xen-4.21.0` give `4.21.0`.
+fn desc_of(top: &str, pattern: &str) -> Option<String> {
+    let (before, after) = pattern.split_once("{desc}")?;
+    let desc = top.strip_prefix(before)?.strip_suffix(after)?;
+    (!desc.is_empty()).then(|| desc.to_string())
+}
+
+/// Read the whole tarball once: its top folder, manifest, lock and recipes,
+/// and refuse entries a tarball of sultana's never has.
+fn read_given(file: &Path, format: Format) -> Result<Given> {
+    let name = file.display().to_string();
+    let reader = format.decoder(BufReader::new(File::open(file)?))?;
+    let mut archive = tar::Archive::new(reader);
+    let mut top: Option<Vec<u8>> = None;
+    let mut manifest = None;
+    let mut lock = None;
+    let mut recipes = Vec::new();
+    for entry in archive
+        .entries()
+        .with_context(|| format!("{name} is not a tar archive"))?
+    {
+        let mut entry = entry.with_context(|| format!("{name}: a damaged tar entry"))?;
+        let path = entry.path_bytes().into_owned();
+        let trimmed: Vec<u8> = path.strip_suffix(b"/").unwrap_or(&path).to_vec();
+        check_entry_path(&trimmed).map_err(|m| anyhow!("{name}: entry `{}` {m}", String::from_utf8_lossy(&path)))?;
+        let (first, rest) = match trimmed.iter().position(|b| *b == b'/') {
+            Some(i) => (trimmed[..i].to_vec(), trimmed[i + 1..].to_vec()),
+            None => (trimmed.clone(), Vec::new()),
+        };
+        match &top {
+            None => top = Some(first.clone()),
+            Some(t) if *t != first => bail!(
+                "{name}: entry `{}` is outside the tarball's folder `{}`",
+                String::from_utf8_lossy(&path),
+                String::from_utf8_lossy(t)
+            ),
+            _ => {}
+        }
+        if entry.header().entry_type().is_symlink() {
+            let target = entry.link_name_bytes().map(|t| t.into_owned()).unwrap_or_default();
+            tree::check_symlink(&rest, &target)
+                .map_err(|m| anyhow!("{name}: symlink `{}` {m}", String::from_utf8_lossy(&path)))?;
+        }
+        let kind = entry.header().entry_type();
+        if kind.is_file() {
+            let executable = entry.header().mode().unwrap_or(0o644) & 0o111 != 0;
+            if rest == b"sultana.toml" {
+                manifest = Some(read_all(&mut entry)?);
+            } else if rest == b"sultana.lock" {
+                lock = Some(read_all(&mut entry)?);
+            } else if rest.starts_with(b"recipes/") {
+                recipes.push((rest.clone(), read_all(&mut entry)?, executable));
+            }
+        }
+    }
+    let top = top.ok_or_else(|| anyhow!("{name} is an empty archive"))?;
+    let top = String::from_utf8(top).map_err(|_| anyhow!("{name}: its folder name is not UTF-8"))?;
+    Ok(Given {
+        manifest: manifest.ok_or_else(|| anyhow!("{name} has no {top}/sultana.toml: not a tarball sultana made"))?,
+        lock: lock.ok_or_else(|| anyhow!("{name} has no {top}/sultana.lock: not a tarball sultana made"))?,
+        top,
+        recipes,
+    })
+}
+
+fn read_all(entry: &mut impl Read) -> Result<Vec<u8>> {
+    let mut out = Vec::new();
+    entry.read_to_end(&mut out)?;
+    Ok(out)
+}
+
+/// A relative path whose parts stay inside.
+fn check_entry_path(path: &[u8]) -> Result<(), String> {
+    if path.starts_with(b"/") {
+        return Err("is an absolute path".into());
+    }
+    for part in path.split(|b| *b == b'/') {
+        if part == b".." {
+            return Err("climbs out of the archive with `..`".into());
+        }
+        if part.eq_ignore_ascii_case(b".git") {
+            return Err("is a `.git` entry".into());
+        }
+    }
+    if path.is_empty() {
+        return Err("has an empty path".into());
+    }
+    Ok(())
+}
+
+/// What is compared of a header besides the path.
+type Fields = (
+    tar::EntryType,
+    Option<u32>,
+    Option<u64>,
+    Option<u64>,
+    Option<u64>,
+    Option<Vec<u8>>,
+    Option<Vec<u8>>,
+    Option<Vec<u8>>,
+    u64,
+);
+
+fn fields<R: Read>(e: &tar::Entry<R>) -> Fields {
+    let h = e.header();
+    (
+        h.entry_type(),
+        h.mode().ok(),
+        h.mtime().ok(),
+        h.uid().ok(),
+        h.gid().ok(),
+        h.username_bytes().map(<[u8]>::to_vec),
+        h.groupname_bytes().map(<[u8]>::to_vec),
+        e.link_name_bytes().map(|l| l.into_owned()),
+        e.size(),
+    )
+}
+
+/// Walk both tar streams in step and describe the first entry that differs.
+fn first_difference<A: Read, B: Read>(given: A, rebuilt: B) -> Result<Option<String>> {
+    let mut given = tar::Archive::new(given);
+    let mut rebuilt = tar::Archive::new(rebuilt);
+    let mut a = given.entries()?;
+    let mut b = rebuilt.entries()?;
+    loop {
+        match (a.next(), b.next()) {
+            (None, None) => return Ok(None),
+            (Some(entry), None) => {
+                let entry = entry?;
+                return Ok(Some(format!(
+                    "`{}` is in the tarball but not in what its lock gives",
+                    String::from_utf8_lossy(&entry.path_bytes())
+                )));
+            }
+            (None, Some(entry)) => {
+                let entry = entry?;
+                return Ok(Some(format!(
+                    "`{}` is missing from the tarball",
+                    String::from_utf8_lossy(&entry.path_bytes())
+                )));
+            }
+            (Some(x), Some(y)) => {
+                let mut x = x?;
+                let mut y = y?;
+                let path = String::from_utf8_lossy(&x.path_bytes()).into_owned();
+                if x.path_bytes() != y.path_bytes() {
+                    return Ok(Some(format!(
+                        "at `{path}` the tarball has a different entry than `{}`",
+                        String::from_utf8_lossy(&y.path_bytes())
+                    )));
+                }
+                let (fx, fy) = (fields(&x), fields(&y));
+                if fx != fy {
+                    return Ok(Some(format!(
+                        "`{path}`: its header differs (type, mode, time, owner, link or size): {fx:?} instead of {fy:?}"
+                    )));
+                }
+                if read_all(&mut x)? != read_all(&mut y)? {
+                    return Ok(Some(format!("`{path}`: its content differs")));
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn desc_from_the_folder_name() {
+        assert_eq!(super::desc_of("xen-4.21.0", "xen-{desc}").as_deref(), Some("4.21.0"));
+        assert_eq!(super::desc_of("a-1-b", "a-{desc}-b").as_deref(), Some("1"));
+        assert_eq!(super::desc_of("qemu-1", "xen-{desc}"), None);
+    }
+}
