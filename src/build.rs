@@ -530,6 +530,9 @@ fn build_recipe(
 
     // Build for real, with the real job count and a temporary staging folder.
     let _ = std::fs::remove_file(&stamp_file);
+    if ws.source(component) == SourceKind::Git && !recipe.ignore.is_empty() {
+        exclude_outputs(&src, &recipe.ignore)?;
+    }
     let logs = log_dir(ws, name);
     fsutil::remove_all(&logs)?;
     report.logs = Some(logs.clone());
@@ -566,6 +569,32 @@ fn build_recipe(
     report.step = None;
     report.status = Status::Built;
     Ok(provide(stamp))
+}
+
+/// Add `patterns` to the checkout's `.git/info/exclude` (once each).
+fn exclude_outputs(src: &Path, patterns: &[String]) -> Result<()> {
+    let Ok(checkout) = Checkout::open(src) else {
+        return Ok(());
+    };
+    let file = checkout.repo().path().join("info").join("exclude");
+    let current = std::fs::read_to_string(&file).unwrap_or_default();
+    let missing: Vec<&String> = patterns
+        .iter()
+        .filter(|p| !current.lines().any(|l| l == p.as_str()))
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let mut text = current;
+    if !text.is_empty() && !text.ends_with('\n') {
+        text.push('\n');
+    }
+    text.push_str("# written by the build (sultana recipe `ignore`)\n");
+    for pattern in missing {
+        text.push_str(pattern);
+        text.push('\n');
+    }
+    fsutil::atomic_write(&file, text.as_bytes())
 }
 
 fn execute(step: &Step, env: &[(String, String)], log: &Path) -> Result<()> {

@@ -47,7 +47,9 @@ pub fn tool() -> Project {
     Project {
         name: "tool",
         files: vec![
-            text("Makefile", "PREFIX ?= /usr/local\nall: fixtool\nfixtool: fixtool.c\n\t$(CC) $(CFLAGS) -o $@ fixtool.c\ninstall: fixtool\n\tinstall -D -m 0755 fixtool $(DESTDIR)$(PREFIX)/bin/fixtool\nclean:\n\trm -f fixtool\n.PHONY: all install clean\n"),
+            // BUILD-INFO is written in the source and not in .gitignore (like
+            // SeaBIOS's .version): the recipe's `ignore` keeps the tree clean.
+            text("Makefile", "PREFIX ?= /usr/local\nall: fixtool\nfixtool: fixtool.c\n\t$(CC) $(CFLAGS) -o $@ fixtool.c\n\techo built > BUILD-INFO\ninstall: fixtool\n\tinstall -D -m 0755 fixtool $(DESTDIR)$(PREFIX)/bin/fixtool\nclean:\n\trm -f fixtool BUILD-INFO\n.PHONY: all install clean\n"),
             text("fixtool.c", "#include <stdio.h>\nint main(void) { puts(\"fixtool 1.0\"); return 0; }\n"),
             text(".gitignore", "/fixtool\n"),
         ],
@@ -55,7 +57,8 @@ pub fn tool() -> Project {
 kind = \"make\"\n\
 make = [\"-j{jobs}\"]\n\
 install = [\"install\", \"DESTDIR={destdir}\", \"PREFIX={prefix}\"]\n\
-clean = [\"make\", \"clean\"]\n\n\
+clean = [\"make\", \"clean\"]\n\
+ignore = [\"/BUILD-INFO\"]\n\n\
 [build_deps]\ndebian = [\"gcc\", \"make\"]\n\n\
 [[probe]]\ntype = \"program\"\nname = \"fixtool\"\n",
     }

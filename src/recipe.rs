@@ -87,6 +87,11 @@ pub struct Recipe {
     pub install: Option<Vec<String>>,
     /// Run in the source folder by `sultana clean` (in-tree builds).
     pub clean: Option<Vec<String>>,
+    /// Files an in-tree build writes that the project's `.gitignore` does not
+    /// cover (git patterns): added to a managed checkout's `.git/info/exclude`
+    /// so that building does not count as local work.
+    #[serde(default)]
+    pub ignore: Vec<String>,
     #[serde(default)]
     pub env: BTreeMap<String, String>,
     /// command: the build commands, in the build folder.
