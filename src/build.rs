@@ -135,9 +135,9 @@ pub fn closure<'a>(ws: &'a Workspace, names: &[String]) -> Result<Vec<&'a Compon
 }
 
 /// Enabled dependencies of a component, from the manifest and its recipe.
-fn dependencies(ws: &Workspace, component: &Component) -> Result<Vec<String>> {
+pub(crate) fn dependencies(ws: &Workspace, component: &Component) -> Result<Vec<String>> {
     let mut deps: Vec<String> = component.depends.clone();
-    if let Ok(recipe) = Recipe::load(&ws.root, &component.recipe) {
+    if let Ok(recipe) = ws.recipe(component) {
         deps.extend(
             recipe
                 .depends
@@ -172,7 +172,7 @@ pub fn resolve_system(ws: &Workspace, choice: &SystemChoice) -> Result<BTreeMap<
             .manifest
             .component(name)
             .ok_or_else(|| anyhow!("no component {name}"))?;
-        let recipe = Recipe::load(&ws.root, &component.recipe)?;
+        let recipe = ws.recipe(component)?;
         if recipe.probe.is_empty() {
             bail!("--with-system {name}: its recipe has no probes, so an installed copy cannot be recognised");
         }
@@ -217,7 +217,7 @@ pub fn run(ws: &Workspace, names: &[String], options: &Options, printer: &Printe
         let system = systems.get(&component.name).cloned();
         let recipe = match system {
             Some(_) => None,
-            None => Some(Recipe::load(&ws.root, &component.recipe)?),
+            None => Some(ws.recipe(component)?),
         };
         let deps = dependencies(ws, component)?
             .into_iter()
@@ -373,7 +373,7 @@ fn build_unit(
 fn system_unit(ws: &Workspace, component: &Component, detection: &Detection, report: &mut UnitReport) -> Provided {
     let prefix = detection.prefix.clone().unwrap_or_default();
     let libdir = detection.libdir.clone().unwrap_or_else(|| prefix.join("lib"));
-    let recipe = Recipe::load(&ws.root, &component.recipe).ok();
+    let recipe = ws.recipe(component).ok();
     let mut vars = Vars::new();
     vars.insert("prefix".into(), prefix.display().to_string());
     vars.insert("libdir".into(), libdir.display().to_string());

@@ -89,6 +89,13 @@ pub enum Command {
         after_help = "Example: sultana verify-tarball dist/xen-4.21.0.tar.gz"
     )]
     VerifyTarball(VerifyTarballArgs),
+    /// Push gate: test the candidate tip of COMP against the tested revisions of everything else,
+    /// advance its pin when nothing regressed (like osstest's push gates)
+    #[command(after_help = "Example: sultana gate blktap --push --junit gate.xml")]
+    Gate(GateArgs),
+    /// Find the first commit of COMP at which a job fails (like osstest's bisector)
+    #[command(after_help = "Example: sultana bisect blktap --test tapdisk-nbd --good v4.0.7")]
+    Bisect(BisectArgs),
     /// Look for components installed on the system, and the kernel's blktap support
     #[command(after_help = "Example: sultana detect --with-system-blktap=/usr/local")]
     Detect(DetectArgs),
@@ -176,6 +183,61 @@ pub struct TarballArgs {
     /// A component taken from the system is left out of the tarball
     #[command(flatten)]
     pub system: SystemArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct GateArgs {
+    /// The component to gate
+    pub component: String,
+    /// Test this revision (default: the tip of the component's revision in the manifest)
+    #[arg(long, value_name = "REF")]
+    pub candidate: Option<String>,
+    /// Compare against this revision (default: the component's commit in sultana.lock)
+    #[arg(long, value_name = "REF")]
+    pub baseline: Option<String>,
+    /// Advance the component's commit in sultana.lock when nothing blocks
+    #[arg(long)]
+    pub push: bool,
+    /// With --push, also push the commit to REMOTE:REF (REMOTE a URL or `origin`)
+    #[arg(long, value_name = "REMOTE:REF", requires = "push")]
+    pub push_ref: Option<String>,
+    /// Failures these osstest allow-file patterns match do not block
+    #[arg(long, value_name = "FILE")]
+    pub allow: Option<PathBuf>,
+    /// Write the flight's results as JUnit XML
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+    /// Write osstest's machine-readable summary (also kept in .sultana/flights/N/summary)
+    #[arg(long, value_name = "FILE")]
+    pub summary: Option<PathBuf>,
+    /// Run a flight even when the candidate is the tested revision (records a baseline)
+    #[arg(long)]
+    pub always: bool,
+    #[command(flatten)]
+    pub system: SystemArgs,
+    /// Kernel headers for kbuild components
+    #[arg(long, value_name = "DIR")]
+    pub kernel_headers: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct BisectArgs {
+    /// The component whose history is searched
+    pub component: String,
+    /// The job: a test name of the component's recipe, or test-COMP-NAME, or build-COMP
+    #[arg(long, value_name = "NAME")]
+    pub test: String,
+    /// A revision where it passes (default: the component's commit in sultana.lock)
+    #[arg(long, value_name = "REV")]
+    pub good: Option<String>,
+    /// A revision where it fails (default: the tip of the component's revision)
+    #[arg(long, value_name = "REV")]
+    pub bad: Option<String>,
+    #[command(flatten)]
+    pub system: SystemArgs,
+    /// Kernel headers for kbuild components
+    #[arg(long, value_name = "DIR")]
+    pub kernel_headers: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

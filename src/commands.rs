@@ -6,6 +6,7 @@ mod demo;
 mod deps;
 mod detect;
 mod fetch;
+mod gate;
 mod init;
 mod install;
 mod lock;
@@ -76,6 +77,8 @@ pub fn dispatch(cli: Cli, printer: &Printer) -> Result<()> {
         Command::Deps(args) => deps::run(&globals, args, printer),
         Command::Detect(args) => detect::run(&globals, args, printer),
         Command::Tarball(args) => tarball::run(&globals, args, printer),
+        Command::Gate(args) => gate::run(&globals, args, printer),
+        Command::Bisect(args) => gate::run_bisect(&globals, args, printer),
         Command::VerifyTarball(args) => tarball::run_verify(&globals, args, printer),
     }
 }

@@ -15,6 +15,8 @@ pub struct Project {
     pub name: &'static str,
     pub files: Vec<File>,
     pub recipe: &'static str,
+    /// Test scripts for `recipes/tests/<name>/`: (file name, content).
+    pub tests: Vec<(&'static str, &'static str)>,
 }
 
 fn text(path: &'static str, content: &str) -> File {
@@ -39,7 +41,19 @@ configure = [\"--prefix={prefix}\", \"--libdir={libdir}\"]\n\n\
 [build_deps]\ndebian = [\"gcc\", \"make\", \"autoconf\", \"automake\"]\n\n\
 [exports]\ncflags = \"-I{prefix}/include\"\nlibs = \"-L{libdir} -lfix\"\n\n\
 [[probe]]\ntype = \"library\"\nname = \"fix\"\n\n\
-[[probe]]\ntype = \"header\"\npath = \"fix.h\"\n",
+[[probe]]\ntype = \"header\"\npath = \"fix.h\"\n\n\
+[[test]]\nname = \"check\"\ndescription = \"the library's own suite: make check in the build folder\"\ntimeout = 120\n\n\
+[[test]]\nname = \"disk\"\ndescription = \"a disk image made and read back with qemu-img and qemu-io, sized by the library\"\ntimeout = 120\n",
+        tests: vec![
+            (
+                "check.sh",
+                "#!/bin/bash\n# The library's own test suite, in its build folder.\ncd \"$SULTANA_BUILD\" || exit 99\nmake check >\"$SULTANA_WORK/check.log\" 2>&1 && exit 0\ncat \"$SULTANA_WORK/check.log\" test-suite.log 2>/dev/null | tail -n 20\nexit 1\n",
+            ),
+            (
+                "disk.sh",
+                "#!/bin/bash\n# A qcow2 image whose size in MiB the staged library computes (fix_add(2, 3)),\n# written and read back with qemu-io.\nset -u\ncommand -v qemu-img >/dev/null || { echo \"skip: qemu-img is not installed (Debian package qemu-utils)\"; exit 77; }\ncd \"$SULTANA_WORK\" || exit 99\nprintf '#include <stdio.h>\\n#include <fix.h>\\nint main(void) { printf(\"%%d\\\\n\", fix_add(2, 3)); return 0; }\\n' > size.c\ncc -I\"$SULTANA_PREFIX/include\" -o size size.c -L\"$SULTANA_PREFIX/lib\" -lfix || exit 99\nmib=$(./size)\nqemu-img create -q -f qcow2 disk.qcow2 \"${mib}M\" || exit 1\nout=$(qemu-io -c 'write -P 0x42 0 1M' -c 'read -P 0x42 0 1M' disk.qcow2) || exit 1\necho \"$out\"\ncase $out in *'Pattern verification failed'*) exit 1 ;; esac\nbytes=$(qemu-img info disk.qcow2 | sed -n 's/^virtual size: .*(\\([0-9]*\\) bytes)$/\\1/p')\n[ \"$bytes\" = $((5 * 1024 * 1024)) ] || { echo \"FAIL: the image is $bytes bytes, not 5 MiB\"; exit 1; }\necho \"disk: ${mib} MiB image written and read back\"\n",
+            ),
+        ],
     }
 }
 
@@ -60,7 +74,12 @@ install = [\"install\", \"DESTDIR={destdir}\", \"PREFIX={prefix}\"]\n\
 clean = [\"make\", \"clean\"]\n\
 ignore = [\"/BUILD-INFO\"]\n\n\
 [build_deps]\ndebian = [\"gcc\", \"make\"]\n\n\
-[[probe]]\ntype = \"program\"\nname = \"fixtool\"\n",
+[[probe]]\ntype = \"program\"\nname = \"fixtool\"\n\n\
+[[test]]\nname = \"version\"\ndescription = \"the installed fixtool prints its version\"\ntimeout = 60\n",
+        tests: vec![(
+            "version.sh",
+            "#!/bin/bash\n# The staged program runs and says what it is.\nout=$(\"$SULTANA_PREFIX/bin/fixtool\") || { echo \"FAIL: fixtool exited $?\"; exit 1; }\necho \"$out\"\ncase $out in \"fixtool \"[0-9]*) exit 0 ;; esac\necho \"FAIL: unexpected output\"\nexit 1\n",
+        )],
     }
 }
 
@@ -74,6 +93,7 @@ pub fn rusty() -> Project {
             text(".gitignore", "/target\n"),
         ],
         recipe: "description = \"rusty: a cargo project with no dependencies (fixture)\"\nkind = \"cargo\"\n\n[build_deps]\ndebian = [\"cargo\"]\n",
+        tests: Vec::new(),
     }
 }
 
@@ -87,6 +107,7 @@ pub fn hello_module() -> Project {
         recipe: "description = \"hello-module: a kbuild hello-world module (fixture)\"\n\
 kind = \"kbuild\"\n\n[kbuild]\ndir = \"module\"\nmodules = [\"hello.ko\"]\n\n\
 [build_deps]\ndebian = [\"gcc\", \"make\", \"linux-headers-amd64\"]\n",
+        tests: Vec::new(),
     }
 }
 
@@ -95,7 +116,9 @@ pub fn root() -> Project {
     Project {
         name: "root",
         files: vec![
-            text("Makefile", "PREFIX ?= /usr/local\nall: rootapp\nrootapp: main.c\n\t$(CC) $(CFLAGS) $(FIX_CFLAGS) -o $@ main.c $(FIX_LIBS)\ninstall: rootapp\n\tinstall -D -m 0755 rootapp $(DESTDIR)$(PREFIX)/bin/rootapp\nclean:\n\trm -f rootapp\n.PHONY: all install clean\n"),
+            // Always relinked: the library it links comes from outside the tree
+            // (and `install` installs what `all` made, with its flags).
+            text("Makefile", "PREFIX ?= /usr/local\nall: rootapp\nrootapp: main.c FORCE\n\t$(CC) $(CFLAGS) $(FIX_CFLAGS) -o $@ main.c $(FIX_LIBS)\ninstall:\n\tinstall -D -m 0755 rootapp $(DESTDIR)$(PREFIX)/bin/rootapp\nclean:\n\trm -f rootapp\nFORCE:\n.PHONY: all install clean FORCE\n"),
             text("main.c", "#include <stdio.h>\n#include <fix.h>\nint main(void) { printf(\"rootapp: 2 + 3 = %d\\n\", fix_add(2, 3)); return 0; }\n"),
             text("README", "The root tree: the external trees are inlined under tools/ and extras/ in a release tarball.\n"),
             ("tools/version.sh", "#!/bin/sh\necho 1.0\n".to_string(), true),
@@ -107,7 +130,12 @@ make = [\"-j{jobs}\", \"FIX_CFLAGS={dep.libfix.cflags}\", \"FIX_LIBS={dep.libfix
 install = [\"install\", \"DESTDIR={destdir}\", \"PREFIX={prefix}\"]\n\
 clean = [\"make\", \"clean\"]\n\n\
 [build_deps]\ndebian = [\"gcc\", \"make\"]\n\n\
-[[probe]]\ntype = \"program\"\nname = \"rootapp\"\n",
+[[probe]]\ntype = \"program\"\nname = \"rootapp\"\n\n\
+[[test]]\nname = \"app\"\ndescription = \"the root program adds with the library it was built against\"\ntimeout = 60\n",
+        tests: vec![(
+            "app.sh",
+            "#!/bin/bash\n# The root program, linked with libfix, adds correctly.\nout=$(\"$SULTANA_PREFIX/bin/rootapp\") || { echo \"FAIL: rootapp exited $?\"; exit 1; }\necho \"$out\"\n[ \"$out\" = \"rootapp: 2 + 3 = 5\" ] || { echo \"FAIL: wrong sum\"; exit 1; }\n",
+        )],
     }
 }
 
@@ -192,7 +220,7 @@ pub fn manifest(upstreams: &Path) -> String {
     let url = |name: &str| format!("file://{}", upstreams.join(name).display());
     format!(
         "[workspace]\nname = \"demo\"\n\n[tarball]\nroot = \"root\"\nname = \"root-{{desc}}\"\nformats = [\"gz\"]\n\n\
-[components.libfix]\nurl = \"{}\"\nrevision = \"v1.0\"\nintree = \"extras/libfix\"\n\n\
+[components.libfix]\nurl = \"{}\"\nrevision = \"master\"\nintree = \"extras/libfix\"\n\n\
 [components.tool]\nurl = \"{}\"\nrevision = \"master\"\nintree = \"tools/tool\"\n\n\
 [components.rusty]\nurl = \"{}\"\nrevision = \"master\"\nintree = \"tools/rusty\"\n\n\
 [components.root]\nurl = \"{}\"\nrevision = \"master\"\ndepends = [\"libfix\", \"tool\", \"rusty\"]\n",
@@ -209,6 +237,9 @@ pub fn write_recipes(workspace: &Path) -> Result<()> {
     std::fs::create_dir_all(&dir)?;
     for project in [libfix(), tool(), rusty(), root(), hello_module()] {
         crate::fsutil::atomic_write(&dir.join(format!("{}.toml", project.name)), project.recipe.as_bytes())?;
+        for (file, content) in &project.tests {
+            crate::fsutil::atomic_write(&dir.join("tests").join(project.name).join(file), content.as_bytes())?;
+        }
     }
     Ok(())
 }

@@ -9,6 +9,7 @@ pub mod error;
 pub mod fault;
 pub mod fixtures;
 pub mod fsutil;
+pub mod gate;
 pub mod git;
 pub mod lock;
 pub mod manifest;

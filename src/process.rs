@@ -24,6 +24,15 @@ pub enum ProcessError {
     Io { command: String, source: std::io::Error },
 }
 
+/// How a command given a time limit ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ended {
+    Exited(i32),
+    Signaled(i32),
+    /// Still running at the limit: stopped with its process group.
+    TimedOut,
+}
+
 #[derive(Clone, Debug)]
 pub struct Cmd {
     program: OsString,
@@ -225,6 +234,79 @@ impl Cmd {
         })
     }
 
+    /// Run with a time limit in its own process group, all output appended
+    /// to the log. At the limit the group gets SIGTERM (so scripts can clean
+    /// up) and, 5 s later, SIGKILL; whatever of the group is left when the
+    /// command ends is killed too.
+    pub fn run_limited(&self, limit: std::time::Duration) -> Result<Ended, ProcessError> {
+        use std::os::unix::process::CommandExt;
+        let program = self.resolve_program()?;
+        let io_err = |source| ProcessError::Io {
+            command: self.display(),
+            source,
+        };
+        let log = self.log.clone().unwrap_or_else(|| PathBuf::from("/dev/null"));
+        if let Some(dir) = log.parent() {
+            std::fs::create_dir_all(dir).map_err(io_err)?;
+        }
+        let mut file = File::options().create(true).append(true).open(&log).map_err(io_err)?;
+        let _ = writeln!(file, "$ {}", self.display());
+        let mut expr = duct::cmd(program, &self.args)
+            .stdout_file(file)
+            .stderr_to_stdout()
+            .stdin_null()
+            .unchecked()
+            .before_spawn(|command| {
+                command.process_group(0);
+                Ok(())
+            });
+        if let Some(dir) = &self.cwd {
+            expr = expr.dir(dir);
+        }
+        for key in &self.env_remove {
+            expr = expr.env_remove(key);
+        }
+        for (key, value) in &self.env {
+            expr = expr.env(key, value);
+        }
+        let handle = expr.start().map_err(io_err)?;
+        let group = handle.pids().first().copied().unwrap_or(0) as i32;
+        let deadline = std::time::Instant::now() + limit;
+        let mut timed_out = false;
+        let status = loop {
+            if let Some(output) = handle.try_wait().map_err(io_err)? {
+                break Some(output.status);
+            }
+            if std::time::Instant::now() >= deadline {
+                timed_out = true;
+                signal_group(group, libc::SIGTERM);
+                let grace = std::time::Instant::now() + std::time::Duration::from_secs(5);
+                while std::time::Instant::now() < grace {
+                    if handle.try_wait().map_err(io_err)?.is_some() {
+                        break;
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                signal_group(group, libc::SIGKILL);
+                let _ = handle.wait();
+                break None;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        };
+        // Background children the command left in its group.
+        signal_group(group, libc::SIGKILL);
+        if timed_out {
+            return Ok(Ended::TimedOut);
+        }
+        use std::os::unix::process::ExitStatusExt;
+        Ok(
+            match status.and_then(|s| s.code().map(Ended::Exited).or(s.signal().map(Ended::Signaled))) {
+                Some(ended) => ended,
+                None => Ended::Signaled(0),
+            },
+        )
+    }
+
     /// The program to start: a path (`./autogen.sh`) is the step's own file,
     /// relative to its folder; a name is looked up on PATH.
     fn resolve_program(&self) -> Result<PathBuf, ProcessError> {
@@ -265,6 +347,15 @@ fn shell_quote(arg: &str) -> String {
     }
 }
 
+fn signal_group(group: i32, signal: i32) {
+    if group > 1 {
+        // SAFETY: killpg only sends a signal; a group that is gone is ESRCH.
+        unsafe {
+            libc::killpg(group, signal);
+        }
+    }
+}
+
 /// Where a log file for `what` goes under a workspace's state folder.
 pub fn log_path(state_dir: &Path, what: &str) -> PathBuf {
     state_dir.join("logs").join(format!("{what}.log"))
@@ -290,6 +381,33 @@ mod tests {
         );
         assert!(err.contains("  | one\n  | two"), "{err}");
         assert!(std::fs::read_to_string(&log).unwrap().contains("two"));
+    }
+
+    #[test]
+    fn a_time_limit_stops_the_whole_group() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("t.log");
+        let marker = dir.path().join("cleaned");
+        // A background child in the group, and a TERM trap that records it ran.
+        let script = format!(
+            "trap 'touch {}; exit 1' TERM; sleep 300 & echo started; wait",
+            marker.display()
+        );
+        let started = std::time::Instant::now();
+        let ended = Cmd::new("bash", "bash")
+            .args(["-c", &script])
+            .log(&log)
+            .run_limited(std::time::Duration::from_millis(500))
+            .unwrap();
+        assert_eq!(ended, Ended::TimedOut);
+        assert!(started.elapsed() < std::time::Duration::from_secs(10));
+        assert!(marker.exists(), "the script's TERM trap ran");
+        assert!(std::fs::read_to_string(&log).unwrap().contains("started"));
+        let ended = Cmd::new("sh", "dash")
+            .args(["-c", "exit 77"])
+            .run_limited(std::time::Duration::from_secs(30))
+            .unwrap();
+        assert_eq!(ended, Ended::Exited(77));
     }
 
     #[test]

@@ -24,6 +24,31 @@ pub const SHIPPED: &[(&str, &str)] = &[
     ("xen", include_str!("../recipes/xen.toml")),
 ];
 
+/// Shipped test scripts: (recipe, file name, content).
+pub const SHIPPED_TESTS: &[(&str, &str, &str)] = &[
+    (
+        "blktap",
+        "mock-tests.sh",
+        include_str!("../recipes/tests/blktap/mock-tests.sh"),
+    ),
+    ("blktap", "vhd.sh", include_str!("../recipes/tests/blktap/vhd.sh")),
+    (
+        "blktap",
+        "tapdisk-nbd.sh",
+        include_str!("../recipes/tests/blktap/tapdisk-nbd.sh"),
+    ),
+    (
+        "blktap-module",
+        "kmod-build.sh",
+        include_str!("../recipes/tests/blktap-module/kmod-build.sh"),
+    ),
+    (
+        "blktap-module",
+        "kmod-load.sh",
+        include_str!("../recipes/tests/blktap-module/kmod-load.sh"),
+    ),
+];
+
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Kind {
@@ -107,6 +132,36 @@ pub struct Recipe {
     pub exports: Exports,
     #[serde(default)]
     pub probe: Vec<Probe>,
+    /// Test suites run by `gate` and `bisect` (`[[test]]`).
+    #[serde(default, rename = "test")]
+    pub tests: Vec<TestSpec>,
+}
+
+/// One test of a recipe: a script in `recipes/tests/<recipe>/`, run with
+/// SULTANA_PREFIX, SULTANA_SRC, SULTANA_BUILD and SULTANA_WORK set; exit 0
+/// pass, 77 skip, 99 broken, anything else fail.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TestSpec {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    /// The script's file name (default `<name>.sh`).
+    pub script: Option<String>,
+    /// Seconds before the test is stopped and counted as failed (default 900).
+    pub timeout: Option<u64>,
+}
+
+impl TestSpec {
+    pub const DEFAULT_TIMEOUT: u64 = 900;
+
+    pub fn script_name(&self) -> String {
+        self.script.clone().unwrap_or_else(|| format!("{}.sh", self.name))
+    }
+
+    pub fn timeout(&self) -> u64 {
+        self.timeout.unwrap_or(Self::DEFAULT_TIMEOUT)
+    }
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -189,6 +244,27 @@ impl Recipe {
                 "{origin}: kind = \"kbuild\" needs a [kbuild] table"
             )));
         }
+        let mut seen = std::collections::BTreeSet::new();
+        for test in &recipe.tests {
+            let bad = |what: String| crate::manifest::ManifestError::Other(format!("{origin}: [[test]] {what}"));
+            crate::validate::check_name(&test.name).map_err(&bad)?;
+            if !seen.insert(test.name.clone()) {
+                return Err(bad(format!("`{}` is declared twice", test.name)));
+            }
+            let script = test.script_name();
+            let plain = !script.is_empty()
+                && !script.starts_with('.')
+                && script.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
+            if !plain {
+                return Err(bad(format!(
+                    "`{}`: script `{script}` must be a file name in recipes/tests/{name}/",
+                    test.name
+                )));
+            }
+            if test.timeout == Some(0) {
+                return Err(bad(format!("`{}`: timeout must be at least 1 second", test.name)));
+            }
+        }
         Ok(recipe)
     }
 
@@ -212,6 +288,38 @@ impl Recipe {
         Ok(Recipe::parse(name, text, &format!("<shipped recipes/{name}.toml>"))?)
     }
 
+    /// A test's script: the workspace's `recipes/tests/<recipe>/<script>`,
+    /// else the shipped one. Returns where it came from and its text.
+    pub fn test_script(&self, recipes_root: &Path, test: &TestSpec) -> Result<(String, Vec<u8>)> {
+        let script = test.script_name();
+        let file = recipes_root
+            .join("recipes")
+            .join("tests")
+            .join(&self.name)
+            .join(&script);
+        if file.is_file() {
+            let text = std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
+            return Ok((file.display().to_string(), text));
+        }
+        SHIPPED_TESTS
+            .iter()
+            .find(|(recipe, name, _)| *recipe == self.name && *name == script)
+            .map(|(_, _, text)| {
+                (
+                    format!("<shipped recipes/tests/{}/{script}>", self.name),
+                    text.as_bytes().to_vec(),
+                )
+            })
+            .with_context(|| {
+                format!(
+                    "test `{}` of recipe `{}`: no script {}",
+                    test.name,
+                    self.name,
+                    file.display()
+                )
+            })
+    }
+
     pub fn build_dir(&self) -> BuildDir {
         self.build_dir.unwrap_or(match self.kind {
             Kind::Autotools | Kind::Cargo | Kind::Kbuild => BuildDir::OutOfTree,
@@ -232,6 +340,16 @@ mod tests {
         }
         let blktap = Recipe::load(Path::new("/nonexistent"), "blktap").unwrap();
         assert_eq!(blktap.build_dir(), BuildDir::InTree);
+        let tests: Vec<&str> = blktap.tests.iter().map(|t| t.name.as_str()).collect();
+        assert_eq!(tests, ["mock-tests", "vhd", "tapdisk-nbd"]);
+        for (name, _) in SHIPPED {
+            let recipe = Recipe::load(Path::new("/nonexistent"), name).unwrap();
+            for test in &recipe.tests {
+                recipe
+                    .test_script(Path::new("/nonexistent"), test)
+                    .unwrap_or_else(|e| panic!("{name}: {e}"));
+            }
+        }
         assert!(blktap.build_deps.debian.contains(&"libcmocka-dev".to_string()));
     }
 

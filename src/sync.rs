@@ -28,12 +28,15 @@ pub enum Mode {
     /// resolved, commits fetched into the cache), but checkouts are left
     /// alone: what `tarball` needs, reading trees from the cache.
     Resolve,
+    /// Like `Fetch`, for checkouts that are sultana's own scratch (a gate's
+    /// area): moved by force, their local state not saved.
+    Scratch,
 }
 
 impl Mode {
     /// Keeps existing pins and resolves only what the lock lacks.
     fn keeps_pins(self) -> bool {
-        matches!(self, Mode::Fetch | Mode::Resolve)
+        matches!(self, Mode::Fetch | Mode::Resolve | Mode::Scratch)
     }
 }
 
@@ -209,7 +212,7 @@ fn sources(component: &Component) -> Vec<String> {
         .collect()
 }
 
-fn fetch_store(
+pub(crate) fn fetch_store(
     ws: &Workspace,
     store: &Store,
     component: &Component,
@@ -267,7 +270,7 @@ fn resolve<'a>(
         .then(|| Oid::from_str(rev).ok())
         .flatten();
     let must_fetch = match options.mode {
-        Mode::Fetch | Mode::Resolve => store.resolve_needs_fetch(rev),
+        Mode::Fetch | Mode::Resolve | Mode::Scratch => store.resolve_needs_fetch(rev),
         Mode::Update { .. } | Mode::Lock => true,
     };
     let mut fetched = false;
@@ -405,7 +408,11 @@ fn place(ws: &Workspace, cache: &Cache, r: &Resolution, options: &Options, print
         report.action = Action::Locked;
         return Ok(report);
     }
-    let force = matches!(options.mode, Mode::Update { force: true });
+    let force = match options.mode {
+        Mode::Update { force: true } => OnLocalWork::Save,
+        Mode::Scratch => OnLocalWork::Discard,
+        _ => OnLocalWork::Leave,
+    };
     let placed = place_tree(
         cache,
         &path,
@@ -466,8 +473,19 @@ struct Placed {
     backup: Option<String>,
 }
 
+/// What moving a checkout does with local work in it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum OnLocalWork {
+    /// Leave the checkout where it is (fetch, update without --force).
+    Leave,
+    /// Save it under refs/sultana/backup/, then move (update --force).
+    Save,
+    /// Move over it: a scratch checkout holds nobody's work.
+    Discard,
+}
+
 /// Make the tree at `path` a checkout of `commit`, creating, moving or (with
-/// local work) leaving it; with `force`, local work is saved first.
+/// local work) leaving it, as `force` says.
 #[allow(clippy::too_many_arguments)]
 fn place_tree(
     cache: &Cache,
@@ -475,7 +493,7 @@ fn place_tree(
     url: &str,
     store: &Store,
     commit: Oid,
-    force: bool,
+    force: OnLocalWork,
     printer: &Printer,
     label: &str,
 ) -> Result<Placed> {
@@ -502,6 +520,15 @@ fn place_tree(
                     backup: None,
                 });
             }
+            if force == OnLocalWork::Discard {
+                // Nobody's work is here, and no build output of another
+                // commit may stay: start clean.
+                checkout.move_to(commit, MoveMode::Scrub)?;
+                return Ok(Placed {
+                    action: Action::Moved,
+                    backup: None,
+                });
+            }
             let dirt = dirt_recursive(cache, &checkout, url, Some(store), printer)?;
             if dirt.is_clean() {
                 checkout.move_to(commit, MoveMode::Safe)?;
@@ -510,7 +537,7 @@ fn place_tree(
                     backup: None,
                 });
             }
-            if !force {
+            if force == OnLocalWork::Leave {
                 return Ok(Placed {
                     action: Action::LeftDirty,
                     backup: None,
@@ -534,7 +561,7 @@ fn sync_submodules(
     parent: &Checkout,
     parent_url: &str,
     commit: Oid,
-    force: bool,
+    force: OnLocalWork,
     offline: bool,
     printer: &Printer,
     depth: usize,

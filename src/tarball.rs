@@ -375,7 +375,7 @@ fn check_desc(desc: &str) -> Result<()> {
 /// inside, so the unpacked tree builds with the same recipes.
 fn workspace_recipes(ws: &Workspace, components: &[&Component]) -> Result<Vec<ExtraFile>> {
     let mut out = Vec::new();
-    let dir = ws.root.join("recipes");
+    let dir = ws.recipes_root.join("recipes");
     let mut recipes: Vec<&str> = components.iter().map(|c| c.recipe.as_str()).collect();
     recipes.sort();
     recipes.dedup();

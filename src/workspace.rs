@@ -24,6 +24,9 @@ pub struct WorkspaceOptions {
 pub struct Workspace {
     pub root: PathBuf,
     pub manifest: Manifest,
+    /// The folder whose `recipes/` overrides the shipped recipes: the root,
+    /// except for derived workspaces (a gate's scratch area uses its parent's).
+    pub recipes_root: PathBuf,
 }
 
 /// Where a component's tree comes from, in DESIGN.md's priority order.
@@ -71,7 +74,16 @@ impl Workspace {
         for setting in &options.sets {
             manifest::apply_set(&mut manifest, &root, setting)?;
         }
-        Ok(Workspace { root, manifest })
+        Ok(Workspace {
+            recipes_root: root.clone(),
+            root,
+            manifest,
+        })
+    }
+
+    /// The recipe a component is built with (workspace override first).
+    pub fn recipe(&self, component: &Component) -> Result<crate::recipe::Recipe> {
+        crate::recipe::Recipe::load(&self.recipes_root, &component.recipe)
     }
 
     pub fn lock_path(&self) -> PathBuf {

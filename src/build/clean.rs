@@ -7,7 +7,7 @@ use crate::fsutil;
 use crate::git::{self, Cache, Checkout, TreeState};
 use crate::printer::Printer;
 use crate::process::Cmd;
-use crate::recipe::{BuildDir, Recipe};
+use crate::recipe::BuildDir;
 use crate::workspace::{SourceKind, Workspace};
 
 pub fn clean(ws: &Workspace, names: &[String], printer: &Printer) -> Result<Vec<String>> {
@@ -23,7 +23,7 @@ pub fn clean(ws: &Workspace, names: &[String], printer: &Printer) -> Result<Vec<
             fsutil::remove_all(&path)?;
         }
         let src = ws.tree_path(component);
-        if let Ok(recipe) = Recipe::load(&ws.root, &component.recipe) {
+        if let Ok(recipe) = ws.recipe(component) {
             if let (BuildDir::InTree, Some(argv), true) = (recipe.build_dir(), &recipe.clean, src.is_dir()) {
                 if let Some((program, args)) = argv.split_first() {
                     let run = Cmd::new(program, super::tool_package(program))

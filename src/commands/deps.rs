@@ -7,13 +7,12 @@ use super::Globals;
 use crate::cli::DepsArgs;
 use crate::printer::Printer;
 use crate::process::{self, Cmd};
-use crate::recipe::Recipe;
 
 pub fn run(globals: &Globals, args: DepsArgs, printer: &Printer) -> Result<()> {
     let ws = globals.workspace()?;
     let mut packages = BTreeSet::new();
     for component in ws.manifest.components.iter().filter(|c| c.enabled) {
-        let recipe = Recipe::load(&ws.root, &component.recipe)?;
+        let recipe = ws.recipe(component)?;
         packages.extend(recipe.build_deps.debian.iter().cloned());
     }
     let packages: Vec<String> = packages.into_iter().collect();

@@ -4,7 +4,6 @@ use super::{system_choice, Globals};
 use crate::cli::DetectArgs;
 use crate::detect;
 use crate::printer::Printer;
-use crate::recipe::Recipe;
 
 pub fn run(globals: &Globals, args: DetectArgs, printer: &Printer) -> Result<()> {
     let ws = globals.workspace()?;
@@ -21,7 +20,7 @@ pub fn run(globals: &Globals, args: DetectArgs, printer: &Printer) -> Result<()>
     let mut rows = Vec::new();
     let mut lines = Vec::new();
     for component in ws.manifest.select(&names, true)? {
-        let recipe = Recipe::load(&ws.root, &component.recipe)?;
+        let recipe = ws.recipe(component)?;
         if recipe.probe.is_empty() {
             lines.push(format!("{:<14} no probes in its recipe", component.name));
             continue;

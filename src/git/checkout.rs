@@ -40,6 +40,8 @@ pub enum MoveMode {
     Safe,
     /// Overwrite tracked changes and remove untracked files (after a backup).
     Force,
+    /// Force, and remove ignored files too: a scratch checkout starts clean.
+    Scrub,
 }
 
 /// Local state that a move would lose.
@@ -196,6 +198,7 @@ impl Checkout {
         match mode {
             MoveMode::Safe => builder.safe(),
             MoveMode::Force => builder.force().remove_untracked(true),
+            MoveMode::Scrub => builder.force().remove_untracked(true).remove_ignored(true),
         };
         self.repo
             .checkout_tree(commit.as_object(), Some(&mut builder))

@@ -7,6 +7,7 @@ mod build;
 mod cli;
 mod faults;
 mod fetch;
+mod gate;
 mod hostile;
 mod sources;
 mod submodules;

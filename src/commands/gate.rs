@@ -1,0 +1,85 @@
+use anyhow::Result;
+
+use super::{system_choice, Globals};
+use crate::cli::{BisectArgs, GateArgs};
+use crate::error::CheckFailed;
+use crate::gate::{self, BisectOptions, Settings};
+use crate::printer::Printer;
+
+pub fn run(globals: &Globals, args: GateArgs, printer: &Printer) -> Result<()> {
+    let ws = globals.workspace()?;
+    let _lock = ws.lock_exclusive(printer)?;
+    let cwd = std::env::current_dir()?;
+    let options = gate::Options {
+        component: args.component,
+        candidate: args.candidate,
+        baseline: args.baseline,
+        push: args.push,
+        push_ref: args.push_ref,
+        allow: args.allow.map(|p| cwd.join(p)),
+        junit: args.junit.map(|p| cwd.join(p)),
+        summary: args.summary.map(|p| cwd.join(p)),
+        always: args.always,
+        locked: globals.locked,
+        settings: Settings {
+            jobs: globals.jobs,
+            offline: globals.offline,
+            system: system_choice(&args.system),
+            kernel_headers: args.kernel_headers,
+        },
+    };
+    let outcome = gate::run(&ws, &options, printer)?;
+    printer.json(&serde_json::json!({ "command": "gate", "gate": outcome }));
+    if let Some(why) = &outcome.not_pushed {
+        printer.warn(format!("not pushed: {why}"));
+    }
+    if outcome.blocking() {
+        let report = outcome.report.as_ref();
+        let what: Vec<String> = report
+            .map(|r| {
+                r.blocking()
+                    .iter()
+                    .map(|f| format!("{} {}", f.job, f.summary))
+                    .collect()
+            })
+            .unwrap_or_default();
+        return Err(CheckFailed(format!(
+            "the gate of {} failed in flight {}: {}",
+            outcome.component,
+            report.map_or(0, |r| r.flight),
+            what.join("; ")
+        ))
+        .into());
+    }
+    Ok(())
+}
+
+pub fn run_bisect(globals: &Globals, args: BisectArgs, printer: &Printer) -> Result<()> {
+    let ws = globals.workspace()?;
+    let _lock = ws.lock_exclusive(printer)?;
+    let options = BisectOptions {
+        component: args.component,
+        test: args.test,
+        good: args.good,
+        bad: args.bad,
+        locked: globals.locked,
+        settings: Settings {
+            jobs: globals.jobs,
+            offline: globals.offline,
+            system: system_choice(&args.system),
+            kernel_headers: args.kernel_headers,
+        },
+    };
+    let outcome = gate::bisect(&ws, &options, printer)?;
+    printer.json(&serde_json::json!({ "command": "bisect", "bisect": outcome }));
+    let reused = outcome.tried.iter().filter(|t| t.reused).count();
+    printer.out(format!(
+        "{}\n({} build(s) run, {} result(s) reused from earlier flights)",
+        outcome.message, outcome.builds, reused
+    ));
+    if outcome.reproduced {
+        Ok(())
+    } else {
+        Err(CheckFailed(outcome.message).into())
+    }
+}

@@ -1,0 +1,456 @@
+//! The push gate (osstest's cr-daily-branch for one tree): the candidate
+//! revision of a component is tested against the tested (locked) revisions
+//! of everything else, each failure classified against the flight that
+//! tested the baseline, and the pin advanced only when nothing blocks.
+
+mod bisect;
+
+mod classify;
+mod db;
+mod flight;
+mod report;
+
+use std::path::PathBuf;
+
+use anyhow::{anyhow, bail, Context, Result};
+use serde::Serialize;
+
+pub use bisect::{bisect, BisectOptions, BisectOutcome};
+pub use classify::AllowList;
+pub use db::{FlightDb, Revision};
+pub use flight::Settings;
+pub use report::FlightReport;
+
+use crate::build;
+use crate::git::{self, Cache, Checkout, Oid, Store};
+use crate::lock::Lock;
+use crate::manifest::Component;
+use crate::printer::Printer;
+use crate::process::{self, Cmd};
+use crate::sync;
+use crate::workspace::{SourceKind, Workspace};
+
+pub struct Options {
+    pub component: String,
+    pub candidate: Option<String>,
+    pub baseline: Option<String>,
+    pub push: bool,
+    /// `REMOTE:REF`: also push the commit there (like `xen-tested-master`).
+    pub push_ref: Option<String>,
+    pub allow: Option<PathBuf>,
+    pub junit: Option<PathBuf>,
+    pub summary: Option<PathBuf>,
+    /// Run a flight even when the candidate is the locked commit.
+    pub always: bool,
+    pub locked: bool,
+    pub settings: Settings,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Outcome {
+    pub component: String,
+    pub up_to_date: bool,
+    pub candidate: Revision,
+    pub baseline: Revision,
+    /// The flight that tested the baseline in this run, when none had before.
+    pub baseline_report: Option<FlightReport>,
+    pub report: Option<FlightReport>,
+    pub pushed: bool,
+    pub pushed_ref: Option<String>,
+    /// Why a push that was asked for did not happen.
+    pub not_pushed: Option<String>,
+}
+
+impl Outcome {
+    pub fn blocking(&self) -> bool {
+        self.report.as_ref().is_some_and(|r| !r.blocking().is_empty())
+    }
+}
+
+pub fn db_path(ws: &Workspace) -> PathBuf {
+    ws.state_dir().join("flights.db")
+}
+
+/// Revisions from the command line are data: checked before any git call.
+fn check_revisions(revisions: &[&Option<String>]) -> Result<()> {
+    for rev in revisions.iter().filter_map(|r| r.as_deref()) {
+        crate::validate::check_revision(rev).map_err(|m| anyhow!(m))?;
+    }
+    Ok(())
+}
+
+pub fn run(ws: &Workspace, options: &Options, printer: &Printer) -> Result<Outcome> {
+    check_revisions(&[&options.candidate, &options.baseline])?;
+    let component = gated_component(ws, &options.component)?;
+    let allow = match &options.allow {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+            AllowList::parse(&text, &path.display().to_string())?
+        }
+        None => AllowList::default(),
+    };
+    let push_target = match &options.push_ref {
+        Some(spec) => Some(parse_push_ref(spec, component)?),
+        None => None,
+    };
+    let involved = involved(ws, &component.name)?;
+    let pins = pin_everything(ws, &involved, options.locked, &options.settings, printer)?;
+    let cache = Cache::locate()?;
+    let store = cache.store(&component.url, printer)?;
+    refresh(
+        ws,
+        &store,
+        component,
+        options.candidate.as_deref(),
+        &options.settings,
+        printer,
+    )?;
+    let candidate = revision_of(
+        &store,
+        component,
+        options.candidate.as_deref().unwrap_or(&component.revision),
+    )?;
+    let baseline = match &options.baseline {
+        Some(rev) => revision_of(&store, component, rev)?,
+        None => pins
+            .iter()
+            .find(|r| r.component == component.name)
+            .cloned()
+            .ok_or_else(|| anyhow!("`{}` has no pin in sultana.lock", component.name))?,
+    };
+    let mut outcome = Outcome {
+        component: component.name.clone(),
+        up_to_date: candidate.commit == baseline.commit,
+        candidate: candidate.clone(),
+        baseline: baseline.clone(),
+        baseline_report: None,
+        report: None,
+        pushed: false,
+        pushed_ref: None,
+        not_pushed: None,
+    };
+    if outcome.up_to_date && !options.always {
+        printer.status(
+            "Up to date",
+            format!("{} {} is the tested revision", component.name, baseline.describe),
+        );
+        return Ok(outcome);
+    }
+
+    let with = |rev: &Revision| -> Vec<Revision> {
+        pins.iter()
+            .map(|r| {
+                if r.component == component.name {
+                    rev.clone()
+                } else {
+                    r.clone()
+                }
+            })
+            .collect()
+    };
+    let db = FlightDb::open(&db_path(ws))?;
+    let baseline_revisions = with(&baseline);
+    let mut baseline_flight = db.newest_with(&db::revisions_key(&baseline_revisions), None, None)?;
+    let mut tested_baseline_now = false;
+    if baseline_flight.is_none() && !outcome.up_to_date {
+        printer.status(
+            "Baseline",
+            format!(
+                "no flight has tested {} {} yet: testing it first",
+                component.name, baseline.describe
+            ),
+        );
+        let report = fly_and_report(
+            ws,
+            &db,
+            "baseline",
+            component,
+            &baseline,
+            &baseline,
+            baseline_revisions,
+            None,
+            &allow,
+            options,
+            printer,
+        )?;
+        baseline_flight = Some(report.flight);
+        tested_baseline_now = true;
+        outcome.baseline_report = Some(report);
+    }
+    let kind = if outcome.up_to_date { "baseline" } else { "gate" };
+    let report = fly_and_report(
+        ws,
+        &db,
+        kind,
+        component,
+        &candidate,
+        &baseline,
+        with(&candidate),
+        baseline_flight,
+        &allow,
+        options,
+        printer,
+    )?;
+    if let Some(path) = &options.junit {
+        crate::fsutil::atomic_write(path, report.junit().as_bytes())?;
+    }
+    if let Some(path) = &options.summary {
+        crate::fsutil::atomic_write(path, report.summary().as_bytes())?;
+    }
+
+    if options.push {
+        let blocking = report.blocking();
+        outcome.not_pushed = if outcome.up_to_date {
+            Some("the candidate is the tested revision already".into())
+        } else if !blocking.is_empty() {
+            let what: Vec<String> = blocking.iter().map(|f| format!("{} {}", f.job, f.summary)).collect();
+            Some(format!("blocked by {}", what.join("; ")))
+        } else if tested_baseline_now {
+            Some(
+                "no earlier flight had tested the baseline; it was tested in this run, so run the gate again to push"
+                    .into(),
+            )
+        } else {
+            None
+        };
+        if outcome.not_pushed.is_none() {
+            push(ws, component, &candidate, &store, push_target.as_ref(), printer)?;
+            db.mark_pushed(report.flight)?;
+            outcome.pushed = true;
+            outcome.pushed_ref = push_target.map(|(url, r)| format!("{url} {r}"));
+        }
+    }
+    outcome.report = Some(report);
+    Ok(outcome)
+}
+
+/// A component a gate can test: one sultana fetches with git.
+fn gated_component<'a>(ws: &'a Workspace, name: &str) -> Result<&'a Component> {
+    let component = ws.manifest.select(&[name.to_string()], true)?[0];
+    match ws.source(component) {
+        SourceKind::Git => Ok(component),
+        SourceKind::Local => bail!(
+            "`{name}` is your own checkout (a local override): a gate tests revisions of its upstream; remove the override from sultana.local.toml"
+        ),
+        SourceKind::Intree => bail!("`{name}` is an in-tree copy (a release tarball): it has no history to gate"),
+    }
+}
+
+/// The component, everything that depends on it (what it could break), and
+/// what those need to build.
+pub fn involved(ws: &Workspace, name: &str) -> Result<Vec<String>> {
+    let mut wanted = vec![name.to_string()];
+    for other in ws.manifest.components.iter().filter(|c| c.enabled && c.name != name) {
+        let closure: Vec<String> = build::closure(ws, std::slice::from_ref(&other.name))?
+            .iter()
+            .map(|c| c.name.clone())
+            .collect();
+        if closure.iter().any(|c| c == name) {
+            wanted.push(other.name.clone());
+        }
+    }
+    Ok(build::closure(ws, &wanted)?.iter().map(|c| c.name.clone()).collect())
+}
+
+/// The locked revision of every involved component (pins added to the lock
+/// when missing, checkouts untouched); a local override counts at its HEAD.
+fn pin_everything(
+    ws: &Workspace,
+    names: &[String],
+    locked: bool,
+    settings: &Settings,
+    printer: &Printer,
+) -> Result<Vec<Revision>> {
+    let options = sync::Options {
+        mode: sync::Mode::Resolve,
+        offline: settings.offline,
+        locked,
+        jobs: settings.jobs,
+    };
+    sync::run(ws, names, true, &options, printer)?;
+    let lock = ws.load_lock()?;
+    let mut out = Vec::new();
+    for name in names {
+        let component = ws
+            .manifest
+            .component(name)
+            .context("involved component left the manifest")?;
+        let revision = match ws.source(component) {
+            SourceKind::Git => {
+                let entry = lock
+                    .get(name)
+                    .with_context(|| format!("`{name}` has no pin in sultana.lock"))?;
+                Revision {
+                    component: name.clone(),
+                    commit: entry.commit.clone(),
+                    describe: entry.describe.clone(),
+                }
+            }
+            SourceKind::Local => {
+                let path = ws.tree_path(component);
+                let head = Checkout::open(&path)?
+                    .head()
+                    .with_context(|| format!("{} has no commit", path.display()))?;
+                Revision {
+                    component: name.clone(),
+                    commit: head.to_string(),
+                    describe: git::short(head),
+                }
+            }
+            SourceKind::Intree => bail!("`{name}` is an in-tree copy: a gate needs git checkouts"),
+        };
+        out.push(revision);
+    }
+    Ok(out)
+}
+
+/// Ask the remote what its branches say now (the candidate is their tip).
+fn refresh(
+    ws: &Workspace,
+    store: &Store,
+    component: &Component,
+    candidate: Option<&str>,
+    settings: &Settings,
+    printer: &Printer,
+) -> Result<()> {
+    if settings.offline {
+        return Ok(());
+    }
+    let want = candidate
+        .filter(|c| crate::validate::is_full_sha(c))
+        .and_then(|c| Oid::from_str(c).ok());
+    sync::fetch_store(ws, store, component, want, printer)
+}
+
+pub(crate) fn revision_of(store: &Store, component: &Component, rev: &str) -> Result<Revision> {
+    crate::validate::check_revision(rev).map_err(|m| anyhow!("{}: {m}", component.name))?;
+    let resolved = store
+        .resolve(rev)
+        .with_context(|| format!("cannot resolve `{rev}` of {}", component.name))?;
+    Ok(Revision {
+        component: component.name.clone(),
+        commit: resolved.commit.to_string(),
+        describe: store.describe(resolved.commit),
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn fly_and_report(
+    ws: &Workspace,
+    db: &FlightDb,
+    kind: &'static str,
+    component: &Component,
+    candidate: &Revision,
+    baseline: &Revision,
+    revisions: Vec<Revision>,
+    baseline_flight: Option<i64>,
+    allow: &AllowList,
+    options: &Options,
+    printer: &Printer,
+) -> Result<FlightReport> {
+    let plan = flight::Plan {
+        kind,
+        component: component.name.clone(),
+        candidate: candidate.commit.clone(),
+        baseline: baseline.commit.clone(),
+        revisions: revisions.clone(),
+        only_job: None,
+    };
+    let flown = flight::fly(ws, db, &plan, &options.settings, baseline_flight, printer)?;
+    let findings = classify::classify(db, flown.id, &flown.jobs, baseline_flight, allow)?;
+    let outcome = classify::outcome(&findings).to_string();
+    db.finish(flown.id, &outcome)?;
+    let report = FlightReport {
+        flight: flown.id,
+        kind: kind.into(),
+        component: component.name.clone(),
+        candidate: candidate.clone(),
+        baseline: baseline.clone(),
+        baseline_flight,
+        revisions,
+        jobs: flown.jobs,
+        findings,
+        outcome,
+    };
+    let dir = flight::flight_dir(ws, flown.id);
+    crate::fsutil::atomic_write(&dir.join("summary"), report.summary().as_bytes())?;
+    crate::fsutil::atomic_write(&dir.join("junit.xml"), report.junit().as_bytes())?;
+    printer.out(report.human());
+    Ok(report)
+}
+
+/// `REMOTE:REF` → (URL, full ref). REMOTE is a URL, or `origin` for the
+/// component's own.
+fn parse_push_ref(spec: &str, component: &Component) -> Result<(String, String)> {
+    let (remote, reference) = spec
+        .rsplit_once(':')
+        .filter(|(r, f)| !r.is_empty() && !f.is_empty())
+        .ok_or_else(|| anyhow!("--push-ref `{spec}`: write REMOTE:REF, e.g. origin:xen-tested-master"))?;
+    let url = if remote == "origin" {
+        component.url.clone()
+    } else {
+        crate::validate::check_url(remote).map_err(|m| anyhow!("--push-ref: {m}"))?;
+        remote.to_string()
+    };
+    let full = if reference.starts_with("refs/") {
+        reference.to_string()
+    } else {
+        format!("refs/heads/{reference}")
+    };
+    let ok = !reference.starts_with(['-', '/'])
+        && !full.contains("..")
+        && !full.ends_with('/')
+        && !full.ends_with(".lock")
+        && full.chars().all(|c| c.is_ascii_alphanumeric() || "/._-".contains(c));
+    if !ok {
+        bail!("--push-ref: `{reference}` is not a usable ref name");
+    }
+    Ok((url, full))
+}
+
+/// Advance the pin: the component's commit in sultana.lock (the rest of the
+/// file as it was), and the ref when asked.
+fn push(
+    ws: &Workspace,
+    component: &Component,
+    candidate: &Revision,
+    store: &Store,
+    target: Option<&(String, String)>,
+    printer: &Printer,
+) -> Result<()> {
+    if let Some((url, reference)) = target {
+        let log = process::log_path(&ws.state_dir(), &format!("push-{}", component.name));
+        Cmd::new("git", "git")
+            .args(["-c", "protocol.ext.allow=never", "-c", "protocol.fd.allow=never"])
+            .arg("--git-dir")
+            .arg(&store.dir)
+            .arg("push")
+            .arg("--")
+            .arg(url)
+            .arg(format!("{}:{reference}", candidate.commit))
+            .env("GIT_TERMINAL_PROMPT", "0")
+            .log(&log)
+            .run()
+            .with_context(|| format!("cannot push {} to {reference} of {url}", candidate.commit))?;
+        printer.status("Pushed", format!("{} to {reference} of {url}", &candidate.commit[..12]));
+    }
+    let mut lock: Lock = ws.load_lock()?;
+    let entry = lock
+        .entries
+        .get_mut(&component.name)
+        .ok_or_else(|| anyhow!("`{}` is not in sultana.lock", component.name))?;
+    let old = entry.commit.clone();
+    entry.commit = candidate.commit.clone();
+    entry.describe = candidate.describe.clone();
+    lock.save(&ws.lock_path())?;
+    printer.status(
+        "Pushed",
+        format!(
+            "{} {}..{} into sultana.lock (run `sultana fetch` to move your checkout)",
+            component.name,
+            &old[..12],
+            &candidate.commit[..12]
+        ),
+    );
+    Ok(())
+}

@@ -1,0 +1,346 @@
+//! `bisect COMP --test JOB`: the first bad commit of COMP for one job, by
+//! binary search over its first-parent history (osstest's
+//! cs-bisection-step). A commit whose flight history already has a result
+//! for the job with the same other revisions is not built again; the answer
+//! is given only once it reproduces: the job fails at the commit and passes
+//! at its parent, both seen in real flights.
+
+use anyhow::{anyhow, bail, Context, Result};
+use serde::Serialize;
+
+use super::db::{self, FlightDb, Revision};
+use super::flight::{self, Plan, Settings};
+use super::{gated_component, involved, pin_everything, refresh, revision_of};
+
+use crate::git::{Cache, Oid};
+use crate::printer::Printer;
+use crate::workspace::Workspace;
+
+pub struct BisectOptions {
+    pub component: String,
+    /// A job (`build-X`, `test-X-Y`) or a test name of the component's recipe.
+    pub test: String,
+    pub good: Option<String>,
+    pub bad: Option<String>,
+    pub locked: bool,
+    pub settings: Settings,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Tried {
+    pub commit: String,
+    pub describe: String,
+    pub status: String,
+    pub flight: i64,
+    /// Taken from an earlier flight, not run again.
+    pub reused: bool,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct BisectOutcome {
+    pub component: String,
+    pub job: String,
+    pub good: Revision,
+    pub bad: Revision,
+    pub first_bad: Option<Revision>,
+    pub first_bad_subject: Option<String>,
+    /// The parent it passes at.
+    pub last_good: Option<Revision>,
+    pub reproduced: bool,
+    /// Flights run (each one builds), against results reused.
+    pub builds: usize,
+    pub tried: Vec<Tried>,
+    pub message: String,
+}
+
+pub fn bisect(ws: &Workspace, options: &BisectOptions, printer: &Printer) -> Result<BisectOutcome> {
+    super::check_revisions(&[&options.good, &options.bad])?;
+    let component = gated_component(ws, &options.component)?;
+    let names = involved(ws, &component.name)?;
+    let job = job_name(ws, &component.name, &names, &options.test)?;
+    let pins = pin_everything(ws, &names, options.locked, &options.settings, printer)?;
+    let cache = Cache::locate()?;
+    let store = cache.store(&component.url, printer)?;
+    refresh(
+        ws,
+        &store,
+        component,
+        options.bad.as_deref(),
+        &options.settings,
+        printer,
+    )?;
+    let good = match &options.good {
+        Some(rev) => revision_of(&store, component, rev)?,
+        None => pins
+            .iter()
+            .find(|r| r.component == component.name)
+            .cloned()
+            .context("no pin for the component")?,
+    };
+    let bad = revision_of(&store, component, options.bad.as_deref().unwrap_or(&component.revision))?;
+    if good.commit == bad.commit {
+        bail!("the good and bad revisions are the same commit {}", good.commit);
+    }
+
+    // First-parent history from bad back to good.
+    let repo = store.repo();
+    let good_oid = Oid::from_str(&good.commit)?;
+    let mut chain = Vec::new();
+    let mut at = repo.find_commit(Oid::from_str(&bad.commit)?)?;
+    while at.id() != good_oid {
+        chain.push(at.id());
+        if chain.len() > 100_000 {
+            bail!(
+                "{} is not within 100000 first-parent commits of {}",
+                good.commit,
+                bad.commit
+            );
+        }
+        at = at.parent(0).map_err(|_| {
+            anyhow!(
+                "{} ({}) is not a first-parent ancestor of {} ({}); give --good a commit on {}'s first-parent history",
+                &good.commit[..12],
+                good.describe,
+                &bad.commit[..12],
+                bad.describe,
+                bad.describe
+            )
+        })?;
+    }
+    chain.reverse();
+    printer.status(
+        "Bisecting",
+        format!(
+            "{job}: {} commit(s) of {} between {} (good) and {} (bad)",
+            chain.len(),
+            component.name,
+            good.describe,
+            bad.describe
+        ),
+    );
+
+    let db = FlightDb::open(&super::db_path(ws))?;
+    let mut tester = Tester {
+        ws,
+        db: &db,
+        component: &component.name,
+        job: &job,
+        pins: &pins,
+        baseline: &good,
+        settings: &options.settings,
+        printer,
+        builds: 0,
+        tried: Vec::new(),
+    };
+    let rev = |oid: Oid| Revision {
+        component: component.name.clone(),
+        commit: oid.to_string(),
+        describe: store.describe(oid),
+    };
+    let mut outcome = BisectOutcome {
+        component: component.name.clone(),
+        job: job.clone(),
+        good: good.clone(),
+        bad: bad.clone(),
+        first_bad: None,
+        first_bad_subject: None,
+        last_good: None,
+        reproduced: false,
+        builds: 0,
+        tried: Vec::new(),
+        message: String::new(),
+    };
+    let finish = |mut outcome: BisectOutcome, tester: Tester, message: String| {
+        outcome.builds = tester.builds;
+        outcome.tried = tester.tried;
+        outcome.message = message;
+        outcome
+    };
+
+    let at_good = tester.status(&good)?;
+    if at_good != "pass" {
+        let message = format!(
+            "{job} does not pass at the good commit {} ({at_good}): nothing to bisect",
+            good.describe
+        );
+        return Ok(finish(outcome, tester, message));
+    }
+    let at_bad = tester.status(&bad)?;
+    if !is_bad(&at_bad) {
+        let message = format!(
+            "{job} does not fail at the bad commit {} ({at_bad}): it does not reproduce",
+            bad.describe
+        );
+        return Ok(finish(outcome, tester, message));
+    }
+
+    // Invariant: chain[lo] passes (lo = -1 is `good`), chain[hi] fails.
+    let mut lo: isize = -1;
+    let mut hi: isize = chain.len() as isize - 1;
+    let mut untestable = std::collections::BTreeSet::new();
+    while hi - lo > 1 {
+        let Some(mid) = pick(lo, hi, &untestable) else { break };
+        let status = tester.status(&rev(chain[mid as usize]))?;
+        if status == "pass" {
+            lo = mid;
+        } else if is_bad(&status) {
+            hi = mid;
+        } else {
+            untestable.insert(mid);
+        }
+    }
+    let first = rev(chain[hi as usize]);
+    let parent = if hi == 0 {
+        good.clone()
+    } else {
+        rev(chain[hi as usize - 1])
+    };
+    let subject = repo
+        .find_commit(Oid::from_str(&first.commit)?)
+        .ok()
+        .and_then(|c| c.summary().map(str::to_string));
+    let seen = |r: &Revision, want: &dyn Fn(&str) -> bool| {
+        tester.tried.iter().any(|t| t.commit == r.commit && want(&t.status))
+    };
+    outcome.reproduced = hi - lo == 1 && seen(&first, &is_bad) && seen(&parent, &|s| s == "pass");
+    let message = if outcome.reproduced {
+        format!(
+            "first bad commit: {} ({}) {}: {job} fails there and passes at its parent {}",
+            &first.commit[..12],
+            first.describe,
+            subject.as_deref().unwrap_or(""),
+            parent.describe
+        )
+    } else {
+        format!(
+            "{job}: could not narrow it down past untestable commits; the first bad commit is between {} and {}",
+            parent.describe, first.describe
+        )
+    };
+    outcome.first_bad = Some(first);
+    outcome.first_bad_subject = subject;
+    outcome.last_good = Some(parent);
+    Ok(finish(outcome, tester, message))
+}
+
+fn is_bad(status: &str) -> bool {
+    status == "fail" || status == "broken"
+}
+
+/// The middle of (lo, hi), or the nearest testable commit to it.
+fn pick(lo: isize, hi: isize, untestable: &std::collections::BTreeSet<isize>) -> Option<isize> {
+    let mid = lo + (hi - lo) / 2;
+    (0..hi - lo)
+        .flat_map(|d| [mid + d, mid - d])
+        .find(|m| *m > lo && *m < hi && !untestable.contains(m))
+}
+
+/// `build-X`, `test-X-Y`, or a test name of the component's recipe (or of
+/// one of its dependents' when only one has it).
+fn job_name(ws: &Workspace, component: &str, involved: &[String], name: &str) -> Result<String> {
+    let mut known = Vec::new();
+    for comp in involved {
+        known.push(flight::build_job(comp));
+        if let Some(c) = ws.manifest.component(comp) {
+            for test in ws.recipe(c)?.tests {
+                known.push(flight::test_job(comp, &test.name));
+            }
+        }
+    }
+    if known.iter().any(|k| k == name) {
+        return Ok(name.to_string());
+    }
+    let own = flight::test_job(component, name);
+    if known.contains(&own) {
+        return Ok(own);
+    }
+    let others: Vec<&String> = known
+        .iter()
+        .filter(|k| k.ends_with(&format!("-{name}")) && k.starts_with("test-"))
+        .collect();
+    match others.as_slice() {
+        [one] => Ok(one.to_string()),
+        _ => bail!(
+            "no job `{name}` in {component}'s flights; they are: {}",
+            known.join(", ")
+        ),
+    }
+}
+
+/// Runs (or looks up) the job at one commit of the component.
+struct Tester<'a> {
+    ws: &'a Workspace,
+    db: &'a FlightDb,
+    component: &'a str,
+    job: &'a str,
+    pins: &'a [Revision],
+    baseline: &'a Revision,
+    settings: &'a Settings,
+    printer: &'a Printer,
+    builds: usize,
+    tried: Vec<Tried>,
+}
+
+impl Tester<'_> {
+    fn status(&mut self, at: &Revision) -> Result<String> {
+        let revisions: Vec<Revision> = self
+            .pins
+            .iter()
+            .map(|r| {
+                if r.component == self.component {
+                    at.clone()
+                } else {
+                    r.clone()
+                }
+            })
+            .collect();
+        let key = db::revisions_key(&revisions);
+        if let Some(flight) = self.db.newest_with(&key, Some(self.job), None)? {
+            if let Some(status) = self.db.job_status(flight, self.job)? {
+                self.printer.status(
+                    "Known",
+                    format!("{} at {}: {status} (flight {flight})", self.job, at.describe),
+                );
+                self.tried.push(Tried {
+                    commit: at.commit.clone(),
+                    describe: at.describe.clone(),
+                    status: status.clone(),
+                    flight,
+                    reused: true,
+                });
+                return Ok(status);
+            }
+        }
+        let plan = Plan {
+            kind: "bisect",
+            component: self.component.to_string(),
+            candidate: at.commit.clone(),
+            baseline: self.baseline.commit.clone(),
+            revisions,
+            only_job: Some(self.job.to_string()),
+        };
+        let flown = flight::fly(self.ws, self.db, &plan, self.settings, None, self.printer)?;
+        if flown.built {
+            self.builds += 1;
+        }
+        let status = flown
+            .jobs
+            .iter()
+            .find(|j| j.job == self.job)
+            .map(|j| j.status.clone())
+            .unwrap_or_else(|| "blocked".into());
+        self.db.finish(flown.id, &status)?;
+        self.printer.status(
+            "Tried",
+            format!("{} at {}: {status} (flight {})", self.job, at.describe, flown.id),
+        );
+        self.tried.push(Tried {
+            commit: at.commit.clone(),
+            describe: at.describe.clone(),
+            status: status.clone(),
+            flight: flown.id,
+            reused: false,
+        });
+        Ok(status)
+    }
+}

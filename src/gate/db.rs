@@ -1,0 +1,295 @@
+//! The flight history: `.sultana/flights.db` (SQLite), like osstest's
+//! database reduced to what a push gate needs: flights with every revision
+//! they tested, their jobs, and the steps of each job.
+
+use std::path::Path;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, Result};
+use rusqlite::{params, Connection, OptionalExtension};
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS flights (
+    flight    INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind      TEXT NOT NULL,        -- gate | baseline | bisect
+    component TEXT NOT NULL,        -- the tree under test
+    candidate TEXT NOT NULL,        -- its commit in this flight
+    baseline  TEXT NOT NULL,        -- its tested (locked) commit
+    revisions TEXT NOT NULL,        -- every revision: 'name=commit ...', sorted
+    started   REAL NOT NULL,
+    finished  REAL,                 -- NULL while running, or if killed
+    outcome   TEXT NOT NULL DEFAULT 'running',
+    pushed    INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS flights_by_revisions ON flights (revisions);
+CREATE TABLE IF NOT EXISTS revisions (
+    flight    INTEGER NOT NULL REFERENCES flights (flight),
+    component TEXT NOT NULL,
+    commit_id TEXT NOT NULL,
+    describe  TEXT NOT NULL,
+    PRIMARY KEY (flight, component)
+);
+CREATE TABLE IF NOT EXISTS jobs (
+    flight    INTEGER NOT NULL REFERENCES flights (flight),
+    job       TEXT NOT NULL,        -- build-<comp> | test-<comp>-<test>
+    component TEXT NOT NULL,
+    kind      TEXT NOT NULL,        -- build | test
+    status    TEXT NOT NULL,        -- pass | fail | broken | skip | blocked
+    seconds   REAL NOT NULL,
+    PRIMARY KEY (flight, job)
+);
+CREATE TABLE IF NOT EXISTS steps (
+    flight    INTEGER NOT NULL REFERENCES flights (flight),
+    job       TEXT NOT NULL,
+    stepno    INTEGER NOT NULL,
+    testid    TEXT NOT NULL,
+    status    TEXT NOT NULL,
+    seconds   REAL NOT NULL,
+    log       TEXT,
+    detail    TEXT NOT NULL DEFAULT '',
+    PRIMARY KEY (flight, job, stepno)
+);
+";
+
+pub struct FlightDb {
+    conn: Connection,
+}
+
+/// One revision a flight tested.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Revision {
+    pub component: String,
+    pub commit: String,
+    pub describe: String,
+}
+
+/// `name=commit` pairs, sorted: what identifies "the same trees".
+pub fn revisions_key(revisions: &[Revision]) -> String {
+    let mut pairs: Vec<String> = revisions
+        .iter()
+        .map(|r| format!("{}={}", r.component, r.commit))
+        .collect();
+    pairs.sort();
+    pairs.join(" ")
+}
+
+pub fn now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+/// A job as the history keeps it.
+#[derive(Clone, Debug)]
+pub struct JobRow<'a> {
+    pub job: &'a str,
+    pub component: &'a str,
+    pub kind: &'a str,
+    pub status: &'a str,
+    pub seconds: f64,
+}
+
+#[derive(Clone, Debug)]
+pub struct StepRow {
+    pub stepno: i64,
+    pub testid: String,
+    pub status: String,
+    pub seconds: f64,
+    pub log: Option<String>,
+    pub detail: String,
+}
+
+impl FlightDb {
+    /// Open (creating it if need be). Flights a killed run left `running`
+    /// are marked `interrupted`: no later classification trusts them.
+    pub fn open(path: &Path) -> Result<FlightDb> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        }
+        let conn =
+            Connection::open(path).with_context(|| format!("cannot open the flight history {}", path.display()))?;
+        conn.busy_timeout(std::time::Duration::from_secs(30))?;
+        conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON;")?;
+        conn.execute_batch(SCHEMA)
+            .with_context(|| format!("{} is not a sultana flight history", path.display()))?;
+        conn.execute("UPDATE flights SET outcome = 'interrupted' WHERE finished IS NULL", [])?;
+        Ok(FlightDb { conn })
+    }
+
+    pub fn begin(
+        &self,
+        kind: &str,
+        component: &str,
+        candidate: &str,
+        baseline: &str,
+        revisions: &[Revision],
+    ) -> Result<i64> {
+        let tx = self.conn.unchecked_transaction()?;
+        tx.execute(
+            "INSERT INTO flights (kind, component, candidate, baseline, revisions, started) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![kind, component, candidate, baseline, revisions_key(revisions), now()],
+        )?;
+        let flight = tx.last_insert_rowid();
+        for r in revisions {
+            tx.execute(
+                "INSERT INTO revisions (flight, component, commit_id, describe) VALUES (?1, ?2, ?3, ?4)",
+                params![flight, r.component, r.commit, r.describe],
+            )?;
+        }
+        tx.commit()?;
+        Ok(flight)
+    }
+
+    /// A job and its steps, in one transaction.
+    pub fn record_job(&self, flight: i64, row: &JobRow, steps: &[StepRow]) -> Result<()> {
+        let job = row.job;
+        let tx = self.conn.unchecked_transaction()?;
+        tx.execute(
+            "INSERT OR REPLACE INTO jobs (flight, job, component, kind, status, seconds) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![flight, job, row.component, row.kind, row.status, row.seconds],
+        )?;
+        tx.execute("DELETE FROM steps WHERE flight = ?1 AND job = ?2", params![flight, job])?;
+        for s in steps {
+            tx.execute(
+                "INSERT INTO steps (flight, job, stepno, testid, status, seconds, log, detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![flight, job, s.stepno, s.testid, s.status, s.seconds, s.log, s.detail],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    pub fn finish(&self, flight: i64, outcome: &str) -> Result<()> {
+        self.conn.execute(
+            "UPDATE flights SET finished = ?2, outcome = ?3 WHERE flight = ?1",
+            params![flight, now(), outcome],
+        )?;
+        Ok(())
+    }
+
+    pub fn mark_pushed(&self, flight: i64) -> Result<()> {
+        self.conn
+            .execute("UPDATE flights SET pushed = 1 WHERE flight = ?1", params![flight])?;
+        Ok(())
+    }
+
+    /// The newest finished flight that tested exactly these revisions and
+    /// ran `job` (any job when None), other than `except`.
+    pub fn newest_with(&self, key: &str, job: Option<&str>, except: Option<i64>) -> Result<Option<i64>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT f.flight FROM flights f
+                 WHERE f.revisions = ?1 AND f.finished IS NOT NULL AND f.flight != ?2
+                   AND (?3 IS NULL OR EXISTS (SELECT 1 FROM jobs j WHERE j.flight = f.flight AND j.job = ?3))
+                 ORDER BY f.flight DESC LIMIT 1",
+                params![key, except.unwrap_or(-1), job],
+                |row| row.get(0),
+            )
+            .optional()?)
+    }
+
+    pub fn job_status(&self, flight: i64, job: &str) -> Result<Option<String>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT status FROM jobs WHERE flight = ?1 AND job = ?2",
+                params![flight, job],
+                |row| row.get(0),
+            )
+            .optional()?)
+    }
+
+    /// Whether `job` ever passed in a finished flight other than `except`.
+    pub fn ever_passed(&self, job: &str, except: i64) -> Result<bool> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT 1 FROM jobs j JOIN flights f USING (flight)
+                 WHERE j.job = ?1 AND j.status = 'pass' AND f.finished IS NOT NULL AND f.flight != ?2 LIMIT 1",
+                params![job, except],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_some())
+    }
+
+    pub fn steps(&self, flight: i64, job: &str) -> Result<Vec<StepRow>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT stepno, testid, status, seconds, log, detail FROM steps WHERE flight = ?1 AND job = ?2 ORDER BY stepno",
+        )?;
+        let rows = stmt.query_map(params![flight, job], |row| {
+            Ok(StepRow {
+                stepno: row.get(0)?,
+                testid: row.get(1)?,
+                status: row.get(2)?,
+                seconds: row.get(3)?,
+                log: row.get(4)?,
+                detail: row.get(5)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    /// Counts for messages and tests: (flights, jobs, steps).
+    pub fn counts(&self) -> Result<(i64, i64, i64)> {
+        let count = |table: &str| -> Result<i64> {
+            Ok(self
+                .conn
+                .query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |row| row.get(0))?)
+        };
+        Ok((count("flights")?, count("jobs")?, count("steps")?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rev(component: &str, commit: &str) -> Revision {
+        Revision {
+            component: component.into(),
+            commit: commit.into(),
+            describe: commit.into(),
+        }
+    }
+
+    #[test]
+    fn history_finds_the_flight_of_the_same_revisions() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = FlightDb::open(&dir.path().join("flights.db")).unwrap();
+        let base = [rev("a", "1"), rev("b", "2")];
+        let cand = [rev("b", "2"), rev("a", "3")];
+        let f1 = db.begin("baseline", "a", "1", "1", &base).unwrap();
+        let row = |status| JobRow {
+            job: "test-a-x",
+            component: "a",
+            kind: "test",
+            status,
+            seconds: 1.0,
+        };
+        db.record_job(f1, &row("pass"), &[]).unwrap();
+        db.finish(f1, "perfect").unwrap();
+        let f2 = db.begin("gate", "a", "3", "1", &cand).unwrap();
+        db.record_job(f2, &row("fail"), &[]).unwrap();
+        assert_eq!(db.newest_with(&revisions_key(&base), None, None).unwrap(), Some(f1));
+        assert_eq!(
+            db.newest_with(&revisions_key(&cand), None, None).unwrap(),
+            None,
+            "f2 is unfinished"
+        );
+        assert_eq!(db.job_status(f1, "test-a-x").unwrap().as_deref(), Some("pass"));
+        assert!(db.ever_passed("test-a-x", f2).unwrap());
+        assert!(!db.ever_passed("test-a-x", f1).unwrap());
+        drop(db);
+        // A run killed in flight 2: reopening marks it interrupted.
+        let db = FlightDb::open(&dir.path().join("flights.db")).unwrap();
+        let outcome: String = db
+            .conn
+            .query_row("SELECT outcome FROM flights WHERE flight = ?1", [f2], |r| r.get(0))
+            .unwrap();
+        assert_eq!(outcome, "interrupted");
+        assert_eq!(db.counts().unwrap(), (2, 2, 0));
+    }
+}

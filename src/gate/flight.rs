@@ -1,0 +1,507 @@
+//! One flight: every involved tree at its revision in the gate's scratch area
+//! (`.sultana/gate/`, checkouts borrowing the shared cache), the build jobs in
+//! dependency order, then every test of every recipe involved, one at a
+//! time. Each job and step goes into the flight history as it ends.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+
+use super::classify::JobOutcome;
+use super::db::{FlightDb, JobRow, Revision, StepRow};
+use crate::build::{self, Status, UnitReport};
+use crate::fsutil;
+use crate::lock::{Lock, LockEntry};
+use crate::printer::Printer;
+use crate::process::{Cmd, Ended};
+use crate::recipe::{BuildDir, TestSpec};
+use crate::sync;
+use crate::workspace::Workspace;
+
+/// What a flight tests.
+pub struct Plan {
+    pub kind: &'static str,
+    /// The tree under test and its commits in this flight and in the lock.
+    pub component: String,
+    pub candidate: String,
+    pub baseline: String,
+    /// Every involved tree at its revision.
+    pub revisions: Vec<Revision>,
+    /// Run only this job (and the builds it needs): bisect.
+    pub only_job: Option<String>,
+}
+
+/// What the build engine is given besides the trees.
+pub struct Settings {
+    pub jobs: usize,
+    pub offline: bool,
+    pub system: build::SystemChoice,
+    pub kernel_headers: Option<PathBuf>,
+}
+
+pub struct Flown {
+    pub id: i64,
+    pub jobs: Vec<JobOutcome>,
+    /// Whether the builds ran (not all found up to date).
+    pub built: bool,
+}
+
+/// The gate's scratch workspace: the same manifest and recipes, its own
+/// checkouts, builds and lock under `.sultana/gate/`.
+pub fn area(ws: &Workspace) -> Workspace {
+    Workspace {
+        root: ws.state_dir().join("gate"),
+        manifest: ws.manifest.clone(),
+        recipes_root: ws.recipes_root.clone(),
+    }
+}
+
+pub fn flight_dir(ws: &Workspace, id: i64) -> PathBuf {
+    ws.state_dir().join("flights").join(id.to_string())
+}
+
+pub fn build_job(component: &str) -> String {
+    format!("build-{component}")
+}
+
+pub fn test_job(component: &str, test: &str) -> String {
+    format!("test-{component}-{test}")
+}
+
+/// Run the flight; `baseline_flight` is where a failing test is looked up
+/// to decide whether it is worth a second run (flakiness).
+pub fn fly(
+    ws: &Workspace,
+    db: &FlightDb,
+    plan: &Plan,
+    settings: &Settings,
+    baseline_flight: Option<i64>,
+    printer: &Printer,
+) -> Result<Flown> {
+    let id = db.begin(
+        plan.kind,
+        &plan.component,
+        &plan.candidate,
+        &plan.baseline,
+        &plan.revisions,
+    )?;
+    let dir = flight_dir(ws, id);
+    fsutil::remove_all(&dir)?;
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let shown: Vec<String> = plan
+        .revisions
+        .iter()
+        .map(|r| format!("{} {}", r.component, r.describe))
+        .collect();
+    printer.status("Flight", format!("{id} ({}): {}", plan.kind, shown.join(", ")));
+
+    let scratch = area(ws);
+    pin(&scratch, plan, settings, printer)?;
+
+    // Which components to build: all involved, or what the one job needs.
+    let names: Vec<String> = match &plan.only_job {
+        Some(job) => vec![owner_of(job, plan)?],
+        None => plan.revisions.iter().map(|r| r.component.clone()).collect(),
+    };
+    let options = build::Options {
+        jobs: settings.jobs,
+        offline: settings.offline,
+        locked: true,
+        system: settings.system.clone(),
+        kernel_headers: settings.kernel_headers.clone(),
+    };
+    let reports = build::run(&scratch, &names, &options, printer)?;
+    let built = reports.iter().any(|r| r.status == Status::Built);
+
+    let mut outcomes = Vec::new();
+    for report in &reports {
+        outcomes.push(record_build(db, id, &dir, report)?);
+    }
+
+    let headers = settings
+        .kernel_headers
+        .clone()
+        .or_else(|| build::kbuild::headers(None).ok().map(|h| h.dir));
+    for report in &reports {
+        let component = scratch
+            .manifest
+            .component(&report.name)
+            .context("a built component left the manifest")?;
+        let recipe = scratch.recipe(component)?;
+        for test in &recipe.tests {
+            let job = test_job(&report.name, &test.name);
+            if plan.only_job.as_ref().is_some_and(|j| *j != job) {
+                continue;
+            }
+            let outcome = if matches!(report.status, Status::Failed | Status::Blocked) {
+                let outcome = JobOutcome {
+                    job: job.clone(),
+                    component: report.name.clone(),
+                    kind: "test".into(),
+                    status: "blocked".into(),
+                    testid: test.name.clone(),
+                    seconds: 0.0,
+                    flaky: false,
+                    detail: format!("{} did not pass", build_job(&report.name)),
+                    log: None,
+                };
+                record(db, id, &outcome, &[])?;
+                outcome
+            } else {
+                let run = TestRun {
+                    ws,
+                    scratch: &scratch,
+                    flight: id,
+                    dir: &dir,
+                    report,
+                    reports: &reports,
+                    headers: headers.as_deref(),
+                    jobs: settings.jobs,
+                };
+                run.run(db, &recipe, test, baseline_flight, printer)?
+            };
+            outcomes.push(outcome);
+        }
+    }
+    Ok(Flown {
+        id,
+        jobs: outcomes,
+        built,
+    })
+}
+
+/// The component whose build or test `job` is.
+fn owner_of(job: &str, plan: &Plan) -> Result<String> {
+    let mut names: Vec<&str> = plan.revisions.iter().map(|r| r.component.as_str()).collect();
+    // Longest names first: `test-blktap-module-x` is blktap-module's.
+    names.sort_by_key(|n| std::cmp::Reverse(n.len()));
+    for name in names {
+        if job == build_job(name) || job.starts_with(&format!("test-{name}-")) {
+            return Ok(name.to_string());
+        }
+    }
+    anyhow::bail!("`{job}` is not a job of this flight")
+}
+
+/// Put the scratch area's checkouts at the plan's revisions.
+fn pin(scratch: &Workspace, plan: &Plan, settings: &Settings, printer: &Printer) -> Result<()> {
+    let mut lock = Lock::default();
+    for r in &plan.revisions {
+        let component = scratch
+            .manifest
+            .component(&r.component)
+            .with_context(|| format!("no component `{}`", r.component))?;
+        lock.entries.insert(
+            r.component.clone(),
+            LockEntry {
+                name: r.component.clone(),
+                url: component.url.clone(),
+                revision: component.revision.clone(),
+                commit: r.commit.clone(),
+                describe: r.describe.clone(),
+                source: None,
+            },
+        );
+    }
+    lock.save(&scratch.lock_path())?;
+    let names: Vec<String> = plan.revisions.iter().map(|r| r.component.clone()).collect();
+    let options = sync::Options {
+        mode: sync::Mode::Scratch,
+        offline: settings.offline,
+        locked: true,
+        jobs: settings.jobs,
+    };
+    sync::run(scratch, &names, true, &options, printer)?;
+    Ok(())
+}
+
+/// A build job from the build engine's report, its step logs kept in the
+/// flight's folder (the next flight's build writes over the originals).
+fn record_build(db: &FlightDb, id: i64, dir: &Path, report: &UnitReport) -> Result<JobOutcome> {
+    let job = build_job(&report.name);
+    let mut steps = Vec::new();
+    let kept = dir.join(&job);
+    if let Some(logs) = &report.logs {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(logs)
+            .map(|d| d.flatten().map(|e| e.path()).collect())
+            .unwrap_or_default();
+        files.sort();
+        std::fs::create_dir_all(&kept)?;
+        for (i, file) in files.iter().enumerate() {
+            let name = file
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let copy = kept.join(&name);
+            let _ = std::fs::copy(file, &copy);
+            let testid = name
+                .trim_end_matches(".log")
+                .split_once('-')
+                .map(|(_, step)| step.to_string())
+                .unwrap_or(name.clone());
+            let failed = report.status == Status::Failed && i + 1 == files.len();
+            steps.push(StepRow {
+                stepno: i as i64 + 1,
+                testid,
+                status: if failed { "fail" } else { "pass" }.into(),
+                seconds: 0.0,
+                log: Some(copy.display().to_string()),
+                detail: String::new(),
+            });
+        }
+    }
+    let (status, testid, detail) = match report.status {
+        Status::Built => ("pass", "build".to_string(), format!("built in {:.1}s", report.seconds)),
+        Status::Fresh => (
+            "pass",
+            "build".to_string(),
+            "up to date (built by an earlier flight)".to_string(),
+        ),
+        Status::System => ("pass", "build".to_string(), "taken from the system".to_string()),
+        Status::Blocked => (
+            "blocked",
+            "build".to_string(),
+            format!(
+                "{} did not pass",
+                build_job(report.blocked_by.as_deref().unwrap_or("?"))
+            ),
+        ),
+        Status::Failed => (
+            if report.config_error { "broken" } else { "fail" },
+            report.step.clone().unwrap_or_else(|| "setup".into()),
+            report
+                .error
+                .as_deref()
+                .and_then(|e| e.lines().next())
+                .unwrap_or_default()
+                .to_string(),
+        ),
+    };
+    if steps.is_empty() {
+        steps.push(StepRow {
+            stepno: 1,
+            testid: testid.clone(),
+            status: status.into(),
+            seconds: report.seconds,
+            log: None,
+            detail: detail.clone(),
+        });
+    }
+    let outcome = JobOutcome {
+        job,
+        component: report.name.clone(),
+        kind: "build".into(),
+        status: status.into(),
+        testid,
+        seconds: report.seconds,
+        flaky: false,
+        detail,
+        log: Some(kept.display().to_string()),
+    };
+    record(db, id, &outcome, &steps)?;
+    Ok(outcome)
+}
+
+fn record(db: &FlightDb, id: i64, outcome: &JobOutcome, steps: &[StepRow]) -> Result<()> {
+    let row = JobRow {
+        job: &outcome.job,
+        component: &outcome.component,
+        kind: &outcome.kind,
+        status: &outcome.status,
+        seconds: outcome.seconds,
+    };
+    db.record_job(id, &row, steps)
+}
+
+/// One test script of one built component.
+struct TestRun<'a> {
+    ws: &'a Workspace,
+    scratch: &'a Workspace,
+    flight: i64,
+    dir: &'a Path,
+    report: &'a UnitReport,
+    reports: &'a [UnitReport],
+    headers: Option<&'a Path>,
+    jobs: usize,
+}
+
+impl TestRun<'_> {
+    fn run(
+        &self,
+        db: &FlightDb,
+        recipe: &crate::recipe::Recipe,
+        test: &TestSpec,
+        baseline_flight: Option<i64>,
+        printer: &Printer,
+    ) -> Result<JobOutcome> {
+        let name = &self.report.name;
+        let job = test_job(name, &test.name);
+        printer.status("Testing", format!("{job} ({})", test.description));
+        let (origin, script) = recipe.test_script(&self.ws.recipes_root, test)?;
+        let script_file = self
+            .dir
+            .join("scripts")
+            .join(format!("{}-{}", recipe.name, test.script_name()));
+        fsutil::atomic_write(&script_file, &script)?;
+
+        let first = self.once(&job, test, &script_file, &origin, 1)?;
+        let mut steps = vec![first.clone()];
+        let mut status = first.status.clone();
+        let mut flaky = false;
+        // A failure where the baseline passed gets one more run: passing then
+        // makes it flaky, not a regression.
+        if status == "fail" {
+            let passed_before = match baseline_flight {
+                Some(base) => db.job_status(base, &job)?.as_deref() == Some("pass"),
+                None => false,
+            };
+            if passed_before {
+                printer.status("Retrying", format!("{job}: it passed at the baseline"));
+                let again = self.once(&job, test, &script_file, &origin, 2)?;
+                if again.status == "pass" {
+                    flaky = true;
+                    status = "pass".into();
+                }
+                steps.push(again);
+            }
+        }
+        let seconds: f64 = steps.iter().map(|s| s.seconds).sum();
+        let last = steps.last().cloned().unwrap_or(first);
+        let detail = if flaky {
+            "flaky: failed, then passed when run again".to_string()
+        } else {
+            steps[0].detail.clone()
+        };
+        let outcome = JobOutcome {
+            job: job.clone(),
+            component: name.clone(),
+            kind: "test".into(),
+            status: status.clone(),
+            testid: test.name.clone(),
+            seconds,
+            flaky,
+            detail,
+            log: last.log.clone(),
+        };
+        record(db, self.flight, &outcome, &steps)?;
+        let verb = match status.as_str() {
+            "pass" if flaky => "Flaky",
+            "pass" => "Passed",
+            "skip" => "Skipped",
+            "broken" => "Broken",
+            _ => "Failed",
+        };
+        let mut message = format!("{job} in {seconds:.1}s");
+        if status != "pass" || flaky {
+            message.push_str(&format!(": {}", outcome.detail));
+        }
+        if status == "pass" && !flaky {
+            printer.status(verb, message);
+        } else {
+            printer.warn(format!("{verb} {message}"));
+        }
+        Ok(outcome)
+    }
+
+    /// Run the script once; automake's exit codes.
+    fn once(&self, job: &str, test: &TestSpec, script: &Path, origin: &str, attempt: i64) -> Result<StepRow> {
+        let suffix = if attempt > 1 {
+            format!(".{attempt}")
+        } else {
+            String::new()
+        };
+        let log = self.dir.join(format!("{job}{suffix}.log"));
+        let work = self.dir.join("work").join(format!("{job}{suffix}"));
+        fsutil::remove_all(&work)?;
+        std::fs::create_dir_all(&work)?;
+        std::fs::write(&log, format!("# {job}: {origin}\n"))?;
+        let cmd = self.command(test, script, &work, &log);
+        let started = Instant::now();
+        let ended = cmd.run_limited(Duration::from_secs(test.timeout()))?;
+        let seconds = started.elapsed().as_secs_f64();
+        let tail = last_line(&log);
+        let (status, detail) = match ended {
+            Ended::Exited(0) => ("pass", String::new()),
+            Ended::Exited(77) => ("skip", tail),
+            Ended::Exited(99) => ("broken", format!("broken (exit 99): {tail}")),
+            Ended::Exited(code) => ("fail", format!("exit {code}: {tail}")),
+            Ended::Signaled(signal) => ("fail", format!("killed by signal {signal}: {tail}")),
+            Ended::TimedOut => ("fail", format!("timed out after {}s", test.timeout())),
+        };
+        Ok(StepRow {
+            stepno: attempt,
+            testid: if attempt > 1 {
+                format!("{} (again)", test.name)
+            } else {
+                test.name.clone()
+            },
+            status: status.into(),
+            seconds,
+            log: Some(log.display().to_string()),
+            detail,
+        })
+    }
+
+    fn command(&self, test: &TestSpec, script: &Path, work: &Path, log: &Path) -> Cmd {
+        let scratch = self.scratch;
+        let component = scratch.manifest.component(&self.report.name);
+        let src = component.map(|c| scratch.tree_path(c)).unwrap_or_default();
+        let in_tree = component
+            .and_then(|c| scratch.recipe(c).ok())
+            .is_some_and(|r| r.build_dir() == BuildDir::InTree);
+        let build_dir = if in_tree {
+            src.clone()
+        } else {
+            build::build_dir(scratch, &self.report.name)
+        };
+        let prefix = self.report.prefix.clone().unwrap_or_default();
+        let mut env: BTreeMap<String, String> = BTreeMap::new();
+        let mut set = |k: &str, v: String| {
+            env.insert(k.to_string(), v);
+        };
+        set("SULTANA_PREFIX", prefix.display().to_string());
+        set(
+            "SULTANA_DESTDIR",
+            build::staging_root(scratch, &self.report.name).display().to_string(),
+        );
+        set("SULTANA_RUNTIME_PREFIX", scratch.manifest.prefix.clone());
+        set("SULTANA_SRC", src.display().to_string());
+        set("SULTANA_BUILD", build_dir.display().to_string());
+        set("SULTANA_WORK", work.display().to_string());
+        set("SULTANA_JOBS", self.jobs.to_string());
+        set("SULTANA_COMPONENT", self.report.name.clone());
+        set("SULTANA_TEST", test.name.clone());
+        set("SULTANA_FLIGHT", self.flight.to_string());
+        if let Some(headers) = self.headers {
+            set("SULTANA_KERNEL_HEADERS", headers.display().to_string());
+        }
+        for other in self.reports {
+            if let Some(p) = &other.prefix {
+                let var = format!("SULTANA_DEP_{}_PREFIX", other.name.to_uppercase().replace('-', "_"));
+                set(&var, p.display().to_string());
+            }
+        }
+        let mut cmd = Cmd::new("bash", "bash").arg(script).cwd(work).log(log);
+        for key in ["MAKEFLAGS", "MFLAGS", "MAKELEVEL"] {
+            cmd = cmd.env_remove(key);
+        }
+        for (key, value) in env {
+            cmd = cmd.env(key, value);
+        }
+        cmd
+    }
+}
+
+/// The last non-empty line a test printed (its skip reason, or its failure).
+fn last_line(log: &Path) -> String {
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty() && !l.starts_with("$ ") && !l.starts_with("# "))
+        .unwrap_or_default()
+        .trim()
+        .to_string()
+}
