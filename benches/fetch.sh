@@ -67,7 +67,7 @@ manifest="$scratch/sultana.toml"
 echo '[workspace]' >"$manifest"; echo 'name = "bench"' >>"$manifest"
 names=()
 for repo in "${upstreams[@]}"; do
-    name=$(basename "$(dirname "$repo")" | tr '+' '-' | tr 'A-Z' 'a-z')
+    name=$(basename "$(dirname "$repo")" | tr '+' '-' | tr '[:upper:]' '[:lower:]')
     [ "$(basename "$repo")" != repo ] && name=$(basename "$repo" .git)
     names+=("$name")
     printf '\n[components.%s]\nurl = "file://%s"\nrevision = "master"\n' "$name" "$repo" >>"$manifest"

@@ -4,13 +4,43 @@ use std::path::PathBuf;
 
 use clap::{ArgAction, Args, Parser, Subcommand};
 
+/// `sultana --help`: the commands grouped by job (clap lists them flat).
+/// A unit test checks every command appears here.
+pub const COMMAND_GROUPS: &str = "\
+Trees:
+  init            Write sultana.toml (default: the embedded xen-unstable manifest)
+  fetch           Clone what is missing, check out the locked commits (*-dir-find)
+  update          Move pins to the branch tips, saving local work (subtree-force-update)
+  lock            Resolve intents into sultana.lock without moving checkouts
+  status          Each tree's source, intent, pin and state
+Build:
+  build           Build in dependency order into dist/<component>
+  install         Install what `build` staged
+  clean           Remove build outputs
+  distclean       Remove build outputs and the checkouts sultana manages
+  deps            List (or apt-get install) the Debian build dependencies
+  detect          Find components installed on the system, and kernel blktap support
+Release:
+  tarball         The release tarball with every external tree inlined (mktarball)
+  verify-tarball  Make a tarball again from its lock and compare byte for byte
+Push gate:
+  gate            Test a candidate revision and advance its pin when nothing regressed
+  bisect          Find the first commit at which a job fails
+Help:
+  demo            The whole job on small local upstreams, no network needed
+  completions     Shell completions (bash, zsh, fish)
+  man             The manual page
+  help            Help on a command";
+
 #[derive(Debug, Parser)]
 #[command(
     name = "sultana",
     version,
     about = "Manage the Xen Project's external trees: fetch pinned revisions, build, tarball, gate",
     long_about = None,
-    after_help = "Start with `sultana init && sultana fetch`, or see `sultana help <command>`."
+    help_template = "{about-with-newline}\n{usage-heading} {usage}\n\nCommands:\n{before-help}Options:\n{options}\n{after-help}",
+    before_help = COMMAND_GROUPS,
+    after_help = "New here? `sultana demo` shows the whole job without network. Then\n`sultana init && sultana build` in an empty folder, or `sultana help <command>`."
 )]
 pub struct Cli {
     /// Run as if started in DIR
@@ -96,6 +126,12 @@ pub enum Command {
     /// Find the first commit of COMP at which a job fails (like osstest's bisector)
     #[command(after_help = "Example: sultana bisect blktap --test tapdisk-nbd --good v4.0.7")]
     Bisect(BisectArgs),
+    /// Print shell completions for bash, zsh or fish
+    #[command(after_help = "Example: sultana completions bash > /etc/bash_completion.d/sultana")]
+    Completions(CompletionsArgs),
+    /// Print the manual page (roff), or write it into a folder
+    #[command(after_help = "Example: sultana man | man -l -")]
+    Man(ManArgs),
     /// Look for components installed on the system, and the kernel's blktap support
     #[command(after_help = "Example: sultana detect --with-system-blktap=/usr/local")]
     Detect(DetectArgs),
@@ -247,6 +283,20 @@ pub struct VerifyTarballArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// bash, zsh or fish
+    #[arg(value_parser = ["bash", "zsh", "fish"])]
+    pub shell: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Write sultana.1 into DIR instead of printing it
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
 pub struct DemoArgs {
     /// A new or empty folder (default: a new temporary folder, kept)
     #[arg(value_name = "DIR")]
@@ -295,4 +345,45 @@ pub struct LockArgs {
 pub struct StatusArgs {
     /// Components to show (default: all)
     pub components: Vec<String>,
+}
+
+/// The clap command, for completions and the manual page.
+pub fn command() -> clap::Command {
+    <Cli as clap::CommandFactory>::command()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_grouped_name_is_a_command() {
+        let names: Vec<String> = super::command()
+            .get_subcommands()
+            .map(|s| s.get_name().to_string())
+            .collect();
+        for line in super::COMMAND_GROUPS.lines().filter(|l| l.starts_with("  ")) {
+            let name = line.split_whitespace().next().unwrap_or_default();
+            assert!(
+                name == "help" || names.iter().any(|n| n == name),
+                "`{name}` is not a command"
+            );
+        }
+    }
+
+    #[test]
+    fn every_command_is_in_the_grouped_help() {
+        for sub in super::command().get_subcommands() {
+            let line = format!("\n  {:<16}", sub.get_name());
+            assert!(
+                super::COMMAND_GROUPS.contains(line.trim_end()),
+                "`{}` is missing from COMMAND_GROUPS",
+                sub.get_name()
+            );
+            assert!(
+                sub.get_after_help()
+                    .is_some_and(|h| h.to_string().contains("Example: sultana ")),
+                "`{}` has no example",
+                sub.get_name()
+            );
+        }
+    }
 }

@@ -5,6 +5,7 @@ mod clean;
 mod demo;
 mod deps;
 mod detect;
+mod docs;
 mod fetch;
 mod gate;
 mod init;
@@ -46,6 +47,8 @@ impl Globals {
     }
 }
 
+pub use docs::man_page;
+
 pub fn dispatch(cli: Cli, printer: &Printer) -> Result<()> {
     if let Some(dir) = &cli.chdir {
         std::env::set_current_dir(dir).with_context(|| format!("cannot change to {}", dir.display()))?;
@@ -78,6 +81,8 @@ pub fn dispatch(cli: Cli, printer: &Printer) -> Result<()> {
         Command::Detect(args) => detect::run(&globals, args, printer),
         Command::Tarball(args) => tarball::run(&globals, args, printer),
         Command::Gate(args) => gate::run(&globals, args, printer),
+        Command::Completions(args) => docs::completions(args),
+        Command::Man(args) => docs::man(args, printer),
         Command::Bisect(args) => gate::run_bisect(&globals, args, printer),
         Command::VerifyTarball(args) => tarball::run_verify(&globals, args, printer),
     }

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 
 use crate::fixtures::{self, Clock};
 use crate::printer::Printer;
@@ -19,7 +19,7 @@ pub struct Demo {
 /// Make the upstream repositories and an initialised workspace under `dir`.
 pub fn setup(dir: &Path) -> Result<Demo> {
     if dir.exists() && std::fs::read_dir(dir)?.next().is_some() {
-        anyhow::bail!(
+        bail!(
             "{} is not empty; give `sultana demo` a new or empty folder",
             dir.display()
         );
@@ -38,66 +38,140 @@ pub fn setup(dir: &Path) -> Result<Demo> {
     })
 }
 
+/// Runs demo steps as a user would type them, in the workspace.
+struct Steps<'a> {
+    exe: PathBuf,
+    demo: &'a Demo,
+    printer: &'a Printer,
+    count: usize,
+}
+
+impl Steps<'_> {
+    /// Show the title and the command line, run it, indent its output;
+    /// `expect` is the exit code this step should end with.
+    fn run(&mut self, title: &str, args: &[&str], expect: i32) -> Result<()> {
+        self.count += 1;
+        self.printer
+            .out(format!("\n── {}. {title}\n$ sultana {}", self.count, args.join(" ")));
+        let code = Cmd::new(&self.exe, "sultana")
+            .args(args)
+            .cwd(&self.demo.workspace)
+            .env("NO_COLOR", "1")
+            .env_remove("SULTANA_TEST_CRASH_AT")
+            .run_with_code(|line| self.printer.out(format!("  {line}")))?;
+        if code != Some(expect) {
+            bail!(
+                "the demo step `sultana {}` ended with {} instead of {expect}",
+                args.join(" "),
+                code.map_or("a signal".to_string(), |c| format!("exit {c}"))
+            );
+        }
+        Ok(())
+    }
+
+    /// Something that happens upstream, between two steps.
+    fn upstream(&mut self, repo: &str, path: &'static str, content: &str, message: &str) -> Result<()> {
+        self.printer.out(format!("\n   (upstream, {repo}: \"{message}\")"));
+        fixtures::commit(
+            &self.demo.upstreams.join(repo),
+            &[(path, content.to_string(), false)],
+            message,
+            &Clock::default(),
+        )?;
+        Ok(())
+    }
+}
+
 /// Run each step as a user would type it, in the workspace.
 pub fn run(demo: &Demo, printer: &Printer) -> Result<()> {
     let exe = std::env::current_exe().context("cannot find the sultana binary")?;
-    let manifest = demo.dir.join("demo.toml");
-    let step = |title: &str, args: &[&str]| -> Result<()> {
-        printer.out(format!("\n# {title}\n$ sultana {}", args.join(" ")));
-        Cmd::new(&exe, "sultana")
-            .args(args)
-            .cwd(&demo.workspace)
-            .env("NO_COLOR", "1")
-            .run_with(|line| printer.out(format!("  {line}")))
-            .with_context(|| format!("the demo step `sultana {}` failed", args.join(" ")))
+    let mut steps = Steps {
+        exe,
+        demo,
+        printer,
+        count: 0,
     };
+    let manifest = demo.dir.join("demo.toml").display().to_string();
+    let out = demo.dir.join("releases").display().to_string();
     printer.out(format!(
-        "sultana demo: upstream repositories in {}\n(an autotools library with `make check`, a make-only tool, a cargo project,\n and a root tree that links the library), workspace in {}",
+        "sultana demo: upstream repositories in {}\n\
+         (an autotools library with `make check`, a make-only tool, a cargo project,\n \
+         and a root tree that links the library); the workspace is {}",
         demo.upstreams.display(),
         demo.workspace.display()
     ));
-    step(
-        "Write the manifest (here from the demo's; by default the embedded xen-unstable one)",
-        &["init", "--from", &manifest.display().to_string()],
+    steps.run(
+        "Write the manifest (by default `sultana init` writes the embedded xen-unstable one)",
+        &["init", "--from", &manifest],
+        0,
     )?;
-    step(
-        "Clone every tree at its pin into the workspace, through the shared cache",
-        &["fetch"],
-    )?;
-    step("See each tree's source, intent, pin and state", &["status"])?;
-    step(
-        "Build in dependency order; independent components in parallel",
+    steps.run("Clone every tree at its pin, through the shared cache", &["fetch"], 0)?;
+    steps.run("Each tree's source, intent, pin and state", &["status"], 0)?;
+    steps.run(
+        "Build in dependency order, independent trees in parallel",
         &["build"],
+        0,
     )?;
-    step("Nothing changed: nothing is rebuilt", &["build"])?;
-
-    // Upstream moves on: update shows the range and moves the pin.
-    let clock = Clock::default();
-    fixtures::commit(
-        &demo.upstreams.join("tool"),
-        &[(
-            "fixtool.c",
-            "#include <stdio.h>\nint main(void) { puts(\"fixtool 1.1\"); return 0; }\n".to_string(),
-            false,
-        )],
+    steps.run("Nothing changed: nothing is rebuilt", &["build"], 0)?;
+    steps.run(
+        "A release tarball: the root tree with the others inlined (like mktarball)",
+        &["tarball", "--out", &out],
+        0,
+    )?;
+    let tarball = demo.dir.join("releases").join("root-v1.0.tar.gz").display().to_string();
+    steps.run(
+        "Anyone can check it: made again from the lock inside, byte for byte",
+        &["verify-tarball", &tarball],
+        0,
+    )?;
+    steps.run(
+        "The push gate of libfix records a tested baseline first",
+        &["gate", "libfix", "--always"],
+        0,
+    )?;
+    steps.upstream(
+        "libfix",
+        "fix.c",
+        "#include \"fix.h\"\n/* reviewed */\nint fix_add(int a, int b) { return a + b; }\n",
+        "libfix: a reviewed change",
+    )?;
+    steps.run(
+        "The gate tests the new commit with everything that uses it, and pushes the pin",
+        &["gate", "libfix", "--push"],
+        0,
+    )?;
+    steps.upstream(
+        "libfix",
+        "fix.c",
+        "#include \"fix.h\"\nint fix_add(int a, int b) { return a + b + 1; }\n",
+        "libfix: off by one",
+    )?;
+    steps.run(
+        "A regression: the gate refuses to push it (exit 1) and says what broke",
+        &["gate", "libfix", "--push"],
+        1,
+    )?;
+    steps.upstream(
+        "tool",
+        "fixtool.c",
+        "#include <stdio.h>\nint main(void) { puts(\"fixtool 1.1\"); return 0; }\n",
         "tool: version 1.1",
-        &clock,
     )?;
-    step(
-        "The tool's upstream got a new commit: move the pins (like make subtree-force-update)",
-        &["update"],
+    steps.run(
+        "Move the pins to the branch tips (like make subtree-force-update)",
+        &["update", "tool"],
+        0,
     )?;
-    step(
-        "The tool and the root tree that depends on it are rebuilt; the rest is fresh",
-        &["build"],
-    )?;
-    step(
+    steps.run("Only what changed is rebuilt", &["build"], 0)?;
+    steps.run(
         "Install what was built into a staging root",
         &["install", "--destdir", &demo.dir.join("root-fs").display().to_string()],
+        0,
     )?;
-
     printer.out(format!(
-        "\nDone. Everything is in {}. Next, against the real Xen trees (needs the network):\n  mkdir xen-ws && cd xen-ws && sultana init && sultana build",
+        "\nDone: everything is in {}.\n\
+         Next, the real Xen trees (needs the network to reach them):\n  \
+         mkdir xen-ws && cd xen-ws && sultana init && sultana build",
         demo.dir.display()
     ));
     Ok(())

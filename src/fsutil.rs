@@ -58,14 +58,24 @@ impl FileLock {
             .truncate(false)
             .open(path)
             .with_context(|| format!("cannot open lock file {}", path.display()))?;
-        match file.try_lock() {
-            Ok(()) => {}
-            Err(fs::TryLockError::WouldBlock) => {
-                printer.status("Blocking", format!("waiting for file lock on {what}"));
-                file.lock().with_context(|| format!("cannot lock {}", path.display()))?;
-            }
-            Err(fs::TryLockError::Error(e)) => {
-                return Err(e).with_context(|| format!("cannot lock {}", path.display()));
+        // A moment's contention is not worth a message: a child that another
+        // thread forks holds a copy of the descriptor until it execs.
+        let mut tries = 0;
+        loop {
+            match file.try_lock() {
+                Ok(()) => break,
+                Err(fs::TryLockError::WouldBlock) if tries < 20 => {
+                    tries += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+                Err(fs::TryLockError::WouldBlock) => {
+                    printer.status("Blocking", format!("waiting for file lock on {what}"));
+                    file.lock().with_context(|| format!("cannot lock {}", path.display()))?;
+                    break;
+                }
+                Err(fs::TryLockError::Error(e)) => {
+                    return Err(e).with_context(|| format!("cannot lock {}", path.display()));
+                }
             }
         }
         Ok(FileLock {

@@ -18,7 +18,7 @@ use serde::Serialize;
 pub use bisect::{bisect, BisectOptions, BisectOutcome};
 pub use classify::AllowList;
 pub use db::{FlightDb, Revision};
-pub use flight::Settings;
+pub use flight::{flight_dir, Settings};
 pub use report::FlightReport;
 
 use crate::build;

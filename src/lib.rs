@@ -27,6 +27,23 @@ use clap::Parser;
 
 use crate::printer::{Printer, Verbosity};
 
+/// Whether the command line (without the program name) is one sultana
+/// accepts; the error clap would print otherwise. For documentation tests.
+pub fn accepts(args: &[&str]) -> Result<(), String> {
+    use clap::Parser;
+    let argv = std::iter::once("sultana").chain(args.iter().copied());
+    match cli::Cli::try_parse_from(argv) {
+        Ok(_) => Ok(()),
+        Err(e) if !e.use_stderr() => Ok(()), // --help, --version
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// The manual page as `sultana man` prints it (roff).
+pub fn man_page() -> anyhow::Result<Vec<u8>> {
+    commands::man_page()
+}
+
 /// Parse the command line, run the command, and return the exit code.
 pub fn run() -> i32 {
     let cli = match cli::Cli::try_parse() {

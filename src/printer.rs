@@ -72,6 +72,20 @@ impl Printer {
         self.line(&format!("{verb} {message}"));
     }
 
+    /// A status line whose verb says something went wrong (`Failed`,
+    /// `Skipped`): yellow rather than green, shown unless `-q`.
+    pub fn trouble(&self, verb: &str, message: impl Display) {
+        if self.inner.verbosity == Verbosity::Quiet {
+            return;
+        }
+        let verb = if self.inner.color {
+            format!("\x1b[1;33m{verb:>12}\x1b[0m")
+        } else {
+            format!("{verb:>12}")
+        };
+        self.line(&format!("{verb} {message}"));
+    }
+
     /// Shown only with `-v`.
     pub fn verbose(&self, verb: &str, message: impl Display) {
         if self.inner.verbosity == Verbosity::Verbose {

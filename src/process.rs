@@ -101,7 +101,30 @@ impl Cmd {
 
     /// Run to completion; each output line (split at `\n` or `\r`, as progress
     /// meters write) goes to `on_line` and to the log.
-    pub fn run_with(&self, mut on_line: impl FnMut(&str)) -> Result<(), ProcessError> {
+    pub fn run_with(&self, on_line: impl FnMut(&str)) -> Result<(), ProcessError> {
+        let (status, tail) = self.stream(on_line)?;
+        match status {
+            Some(status) if status.success() => Ok(()),
+            other => Err(ProcessError::Failed {
+                command: self.display(),
+                status: other.map_or("killed".into(), describe_status),
+                log: self.log.clone(),
+                tail: tail.iter().map(|l| format!("  | {l}")).collect::<Vec<_>>().join("\n"),
+            }),
+        }
+    }
+
+    /// Like `run_with`, but a non-zero exit is an answer, not an error:
+    /// returns the exit code (None when killed by a signal).
+    pub fn run_with_code(&self, on_line: impl FnMut(&str)) -> Result<Option<i32>, ProcessError> {
+        let (status, _) = self.stream(on_line)?;
+        Ok(status.and_then(|s| s.code()))
+    }
+
+    fn stream(
+        &self,
+        mut on_line: impl FnMut(&str),
+    ) -> Result<(Option<std::process::ExitStatus>, VecDeque<String>), ProcessError> {
         let program = self.resolve_program()?;
         let io_err = |source| ProcessError::Io {
             command: self.display(),
@@ -169,16 +192,7 @@ impl Cmd {
             let _ = log.flush();
         }
         let output = reader.try_wait().map_err(io_err)?;
-        let status = output.map(|o| o.status);
-        match status {
-            Some(status) if status.success() => Ok(()),
-            other => Err(ProcessError::Failed {
-                command: self.display(),
-                status: other.map_or("killed".into(), describe_status),
-                log: self.log.clone(),
-                tail: tail.iter().map(|l| format!("  | {l}")).collect::<Vec<_>>().join("\n"),
-            }),
-        }
+        Ok((output.map(|o| o.status), tail))
     }
 
     pub fn run(&self) -> Result<(), ProcessError> {

@@ -10,6 +10,7 @@ pub fn run(globals: &Globals, args: GateArgs, printer: &Printer) -> Result<()> {
     let ws = globals.workspace()?;
     let _lock = ws.lock_exclusive(printer)?;
     let cwd = std::env::current_dir()?;
+    let asked_push = args.push;
     let options = gate::Options {
         component: args.component,
         candidate: args.candidate,
@@ -31,7 +32,9 @@ pub fn run(globals: &Globals, args: GateArgs, printer: &Printer) -> Result<()> {
     let outcome = gate::run(&ws, &options, printer)?;
     printer.json(&serde_json::json!({ "command": "gate", "gate": outcome }));
     if let Some(why) = &outcome.not_pushed {
-        printer.warn(format!("not pushed: {why}"));
+        if !outcome.blocking() {
+            printer.warn(format!("not pushed: {why}"));
+        }
     }
     if outcome.blocking() {
         let report = outcome.report.as_ref();
@@ -43,11 +46,13 @@ pub fn run(globals: &Globals, args: GateArgs, printer: &Printer) -> Result<()> {
                     .collect()
             })
             .unwrap_or_default();
+        let flight = report.map_or(0, |r| r.flight);
         return Err(CheckFailed(format!(
-            "the gate of {} failed in flight {}: {}",
+            "the gate of {} failed in flight {flight}{}: {}\nlogs: {}",
             outcome.component,
-            report.map_or(0, |r| r.flight),
-            what.join("; ")
+            if asked_push { ", not pushed" } else { "" },
+            what.join("; "),
+            gate::flight_dir(&ws, flight).display()
         ))
         .into());
     }

@@ -253,7 +253,7 @@ fn record_build(db: &FlightDb, id: i64, dir: &Path, report: &UnitReport) -> Resu
         }
     }
     let (status, testid, detail) = match report.status {
-        Status::Built => ("pass", "build".to_string(), format!("built in {:.1}s", report.seconds)),
+        Status::Built => ("pass", "build".to_string(), String::new()),
         Status::Fresh => (
             "pass",
             "build".to_string(),
@@ -339,7 +339,26 @@ impl TestRun<'_> {
         let name = &self.report.name;
         let job = test_job(name, &test.name);
         printer.status("Testing", format!("{job} ({})", test.description));
-        let (origin, script) = recipe.test_script(&self.ws.recipes_root, test)?;
+        let (origin, script) = match recipe.test_script(&self.ws.recipes_root, test) {
+            Ok(found) => found,
+            Err(e) => {
+                // The flight goes on; this job is broken, not the gate.
+                let outcome = JobOutcome {
+                    job: job.clone(),
+                    component: name.clone(),
+                    kind: "test".into(),
+                    status: "broken".into(),
+                    testid: test.name.clone(),
+                    seconds: 0.0,
+                    flaky: false,
+                    detail: format!("{e:#}"),
+                    log: None,
+                };
+                record(db, self.flight, &outcome, &[])?;
+                printer.trouble("Broken", format!("{job}: {e:#}"));
+                return Ok(outcome);
+            }
+        };
         let script_file = self
             .dir
             .join("scripts")
@@ -400,7 +419,7 @@ impl TestRun<'_> {
         if status == "pass" && !flaky {
             printer.status(verb, message);
         } else {
-            printer.warn(format!("{verb} {message}"));
+            printer.trouble(verb, message);
         }
         Ok(outcome)
     }
@@ -423,7 +442,8 @@ impl TestRun<'_> {
         let seconds = started.elapsed().as_secs_f64();
         let tail = last_line(&log);
         let (status, detail) = match ended {
-            Ended::Exited(0) => ("pass", String::new()),
+            // What the test says of how it ran (e.g. with a preload).
+            Ended::Exited(0) => ("pass", notes(&log)),
             Ended::Exited(77) => ("skip", tail),
             Ended::Exited(99) => ("broken", format!("broken (exit 99): {tail}")),
             Ended::Exited(code) => ("fail", format!("exit {code}: {tail}")),
@@ -492,6 +512,16 @@ impl TestRun<'_> {
         }
         cmd
     }
+}
+
+/// The `note: …` lines a test printed.
+fn notes(log: &Path) -> String {
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.strip_prefix("note: "))
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// The last non-empty line a test printed (its skip reason, or its failure).

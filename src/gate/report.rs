@@ -54,7 +54,7 @@ impl FlightReport {
         for job in &self.jobs {
             let note = match self.finding(&job.job) {
                 Some(f) => f.summary.clone(),
-                None => String::new(),
+                None => job.detail.clone(),
             };
             let _ = writeln!(
                 out,

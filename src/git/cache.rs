@@ -173,7 +173,12 @@ impl Store {
                 }
             }
         }
-        bail!("could not fetch {}:\n  {}", self.url, failures.join("\n  "))
+        bail!(
+            "could not fetch {}:\n  {}\n  (no network here? `sultana demo` shows the whole job without it, and a `mirrors` \
+             entry in sultana.toml gives another place to fetch from)",
+            self.url,
+            failures.join("\n  ")
+        )
     }
 
     fn fetch_from(&self, source: &str, want: Option<Oid>, log: &Path, progress: &Progress) -> Result<()> {

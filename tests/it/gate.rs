@@ -169,7 +169,7 @@ fn the_gate_pushes_a_good_candidate_and_refuses_a_regression() {
             "--json",
         ])
         .code(1)
-        .stderr_has("not pushed: blocked by test-libfix-check REGR. vs. 2");
+        .stderr_has("the gate of libfix failed in flight 3, not pushed: test-libfix-check REGR. vs. 2");
     let gate = &run.json()["gate"];
     assert_eq!(gate["pushed"], false);
     assert_eq!(ctx.lock_commit("libfix"), good, "the pin stays");

@@ -5,6 +5,7 @@ mod support;
 
 mod build;
 mod cli;
+mod docs;
 mod faults;
 mod fetch;
 mod gate;

@@ -1,0 +1,312 @@
+//! The documentation cannot rot: every `sultana` command in README.md is one
+//! the CLI accepts, and the README's command blocks run, in order, in a
+//! workspace shaped like Xen's (xen, blktap, qemu-xen, seabios) whose trees
+//! are the fixture projects. The shipped man page is current; completions
+//! and the grouped help work.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::support::*;
+
+fn readme() -> String {
+    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap()
+}
+
+/// The lines of the README's ```sh blocks.
+fn command_lines(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut inside = false;
+    for line in text.lines() {
+        if line.starts_with("```") {
+            inside = line == "```sh";
+            continue;
+        }
+        if inside && !line.trim().is_empty() {
+            out.push(line.trim().to_string());
+        }
+    }
+    out
+}
+
+/// Every `sultana …` in the README: in command blocks (split at `&&`) and in
+/// inline code.
+fn sultana_commands(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for line in command_lines(text) {
+        for part in line.split("&&") {
+            let part = part.trim();
+            if part.starts_with("sultana ") || part == "sultana" {
+                out.push(part.to_string());
+            }
+        }
+    }
+    for span in text.split('`').skip(1).step_by(2) {
+        if let Some(rest) = span.strip_prefix("sultana ") {
+            if !rest.contains('…') && !rest.contains('|') && !rest.contains("COMMAND") && !rest.contains('<') {
+                out.push(span.to_string());
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn every_readme_command_is_accepted_by_the_cli() {
+    let commands = sultana_commands(&readme());
+    assert!(commands.len() > 30, "{commands:?}");
+    for command in commands {
+        let args: Vec<&str> = command.split_whitespace().skip(1).collect();
+        if let Err(e) = sultana::accepts(&args) {
+            panic!("README shows `{command}`, which sultana refuses:\n{e}");
+        }
+    }
+}
+
+fn fixture_commit(dir: &Path, path: &'static str, content: &str, message: &str) {
+    let clock = sultana::fixtures::Clock::default();
+    sultana::fixtures::commit(dir, &[(path, content.to_string(), false)], message, &clock).unwrap();
+}
+
+/// xen, blktap, qemu-xen and seabios as the README names them, made of the
+/// fixture projects (root, libfix, tool, rusty) with recipes to match.
+fn xen_shaped_workspace(ctx: &TestContext) {
+    let clock = sultana::fixtures::Clock::default();
+    let upstreams = sultana::fixtures::create_upstreams(&ctx.upstreams, &clock).unwrap();
+    let url = |name: &str| {
+        let path = &upstreams.iter().find(|(n, _)| *n == name).unwrap().1;
+        format!("file://{}", path.display())
+    };
+    ctx.write(
+        "sultana.toml",
+        &format!(
+            "[workspace]\nname = \"xen-unstable\"\n\n[tarball]\nroot = \"xen\"\nname = \"xen-{{desc}}\"\n\n\
+             [components.xen]\nurl = \"{}\"\nrevision = \"master\"\ndepends = [\"qemu-xen\", \"seabios\", \"blktap\"]\n\n\
+             [components.qemu-xen]\nurl = \"{}\"\nrevision = \"master\"\nintree = \"tools/qemu-xen\"\nsubmodules = true\n\n\
+             [components.seabios]\nurl = \"{}\"\nrevision = \"master\"\nintree = \"tools/firmware/seabios-dir\"\n\n\
+             [components.blktap]\nurl = \"{}\"\nrevision = \"master\"\nintree = \"tools/blktap\"\n",
+            url("root"),
+            url("tool"),
+            url("rusty"),
+            url("libfix")
+        ),
+    );
+    let dir = ctx.work.join("recipes");
+    let rename = |from: &str| from.replace("{dep.libfix.", "{dep.blktap.");
+    std::fs::create_dir_all(dir.join("tests/blktap")).unwrap();
+    std::fs::write(dir.join("xen.toml"), rename(sultana::fixtures::root().recipe)).unwrap();
+    std::fs::write(dir.join("qemu-xen.toml"), sultana::fixtures::tool().recipe).unwrap();
+    for (name, project) in [
+        ("xen", sultana::fixtures::root()),
+        ("qemu-xen", sultana::fixtures::tool()),
+    ] {
+        std::fs::create_dir_all(dir.join("tests").join(name)).unwrap();
+        for (file, content) in &project.tests {
+            std::fs::write(dir.join("tests").join(name).join(file), content).unwrap();
+        }
+    }
+    std::fs::write(dir.join("seabios.toml"), sultana::fixtures::rusty().recipe).unwrap();
+    // blktap: the library, with its tests under blktap's names.
+    let libfix = sultana::fixtures::libfix();
+    let recipe = libfix.recipe.split("[[test]]").next().unwrap().to_string();
+    let mut recipe = recipe;
+    for name in ["mock-tests", "vhd", "tapdisk-nbd"] {
+        recipe.push_str(&format!("[[test]]\nname = \"{name}\"\ntimeout = 120\n\n"));
+    }
+    std::fs::write(dir.join("blktap.toml"), recipe).unwrap();
+    let check = libfix.tests.iter().find(|(f, _)| *f == "check.sh").unwrap().1;
+    let disk = libfix.tests.iter().find(|(f, _)| *f == "disk.sh").unwrap().1;
+    std::fs::write(dir.join("tests/blktap/mock-tests.sh"), check).unwrap();
+    std::fs::write(dir.join("tests/blktap/vhd.sh"), disk).unwrap();
+    std::fs::write(dir.join("tests/blktap/tapdisk-nbd.sh"), check).unwrap();
+}
+
+/// Run a README line with `sh -c`, sultana on PATH, in `dir`.
+fn shell(ctx: &TestContext, dir: &Path, line: &str) -> std::process::Output {
+    let exe = PathBuf::from(env!("CARGO_BIN_EXE_sultana"));
+    let path = format!(
+        "{}:{}",
+        exe.parent().unwrap().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let mut cmd = ctx.command(dir, &[]);
+    let envs: Vec<(std::ffi::OsString, std::ffi::OsString)> = cmd
+        .get_envs()
+        .filter_map(|(k, v)| v.map(|v| (k.to_owned(), v.to_owned())))
+        .collect();
+    let mut sh = Command::new("sh");
+    sh.arg("-c").arg(line).current_dir(dir).env_clear();
+    for (k, v) in envs {
+        sh.env(k, v);
+    }
+    sh.env("PATH", path).env("TMPDIR", ctx.root.join("tmp"));
+    let _ = &mut cmd;
+    sh.output().unwrap()
+}
+
+#[test]
+fn the_readme_runs() {
+    if !require("autoreconf", "the autotools fixture (Debian autoconf, automake)")
+        || !require("make", "the fixture builds")
+        || !require("gcc", "the fixture builds")
+        || !require("cargo", "the cargo fixture")
+        || !require("qemu-img", "the fixture's disk test (Debian qemu-utils)")
+        || !require("tar", "unpacking the tarball")
+    {
+        return;
+    }
+    let ctx = TestContext::new();
+    std::fs::create_dir_all(ctx.root.join("tmp")).unwrap();
+    xen_shaped_workspace(&ctx);
+    let libfix = ctx.upstreams.join("libfix");
+    let mut ran = 0;
+    for line in command_lines(&readme()) {
+        // Only what cannot run here is not run; each says why.
+        let why_not = if line.starts_with("sudo apt-get") {
+            Some("installs packages and sultana itself (.ci/run does that part)")
+        } else if line.starts_with("cargo test") {
+            Some("is this very test suite")
+        } else if line.contains("sultana init && sultana build") {
+            Some("needs the network to reach the real trees")
+        } else if line.contains("--with-system-blktap=/usr/local") {
+            Some("needs blktap installed under /usr/local")
+        } else {
+            None
+        };
+        if let Some(why) = why_not {
+            eprintln!("not run: `{line}` {why}");
+            continue;
+        }
+        // What happens upstream between the README's gate commands.
+        if line.starts_with("sultana gate blktap --push --junit") {
+            fixture_commit(
+                &libfix,
+                "fix.c",
+                "#include \"fix.h\"\n/* reviewed */\nint fix_add(int a, int b) { return a + b; }\n",
+                "good",
+            );
+        }
+        if line.starts_with("sultana bisect") {
+            fixture_commit(&libfix, "NEWS", "1.1\n", "news");
+            fixture_commit(
+                &libfix,
+                "fix.c",
+                "#include \"fix.h\"\nint fix_add(int a, int b) { return a + b + 1; }\n",
+                "off by one",
+            );
+            fixture_commit(&libfix, "NEWS", "1.2\n", "more news");
+        }
+        if line.contains("--allow allow.blktap") {
+            ctx.write("allow.blktap", "test-blktap-@@\ntest-xen-app\n");
+        }
+        let line = line.replace(" /tmp/", &format!(" {}/tmp/", ctx.root.display()));
+        let output = shell(&ctx, &ctx.work, &line);
+        assert!(
+            output.status.success(),
+            "README line `{line}` failed ({:?}):\n--- stdout\n{}\n--- stderr\n{}",
+            output.status.code(),
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        ran += 1;
+    }
+    assert!(ran >= 15, "ran only {ran} README lines");
+    // What those lines did is what the README says they do.
+    let gate = std::fs::read_to_string(ctx.work.join("gate.summary")).unwrap();
+    assert!(gate.contains("perfect"), "{gate}");
+    let upstream = git2::Repository::open(&libfix).unwrap();
+    let pushed = upstream.find_reference("refs/heads/xen-tested-master").unwrap();
+    assert_eq!(pushed.target().unwrap().to_string(), ctx.lock_commit("blktap"));
+    assert!(
+        ctx.work.join("xen-4.21.0/dist/xen/usr/local/bin/rootapp").is_file(),
+        "the unpacked tarball was built"
+    );
+    // The README's `sultana init` in an empty folder writes the embedded manifest.
+    let empty = ctx.dir("xen-ws");
+    let output = shell(&ctx, &empty, "sultana init");
+    assert!(output.status.success());
+    assert!(std::fs::read_to_string(empty.join("sultana.toml"))
+        .unwrap()
+        .contains("xapi-project/blktap"));
+    // And the demo ran (first README line's last command) in the test's TMPDIR.
+    let output = shell(&ctx, &ctx.root, "sultana demo");
+    let out = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{out}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    for expected in [
+        "$ sultana fetch",
+        "$ sultana tarball",
+        "identical to what its lock gives",
+        "Pushed libfix",
+        "Regressions :-(",
+        "Done: everything is in",
+    ] {
+        assert!(out.contains(expected), "demo output lacks {expected:?}:\n{out}");
+    }
+}
+
+#[test]
+fn the_shipped_man_page_is_current() {
+    let shipped = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("man/sultana.1")).unwrap_or_default();
+    let now = sultana::man_page().unwrap();
+    assert!(
+        shipped == now,
+        "man/sultana.1 is stale: run `cargo run -- man --out man` and commit it"
+    );
+}
+
+#[test]
+fn completions_and_grouped_help() {
+    let ctx = TestContext::new();
+    for shell in ["bash", "zsh", "fish"] {
+        let run = ctx.sultana(&["completions", shell]).success();
+        assert!(run.stdout.contains("verify-tarball"), "{shell}");
+    }
+    ctx.sultana(&["completions", "tcsh"]).code(2);
+    let help = ctx.sultana(&["--help"]).success();
+    for group in ["Trees:", "Build:", "Release:", "Push gate:"] {
+        assert!(help.stdout.contains(group), "{}", help.stdout);
+    }
+    ctx.sultana(&["help", "gate"])
+        .success()
+        .stdout_has("Example: sultana gate blktap");
+    ctx.sultana(&["man"]).success().stdout_has(".TH sultana 1");
+}
+
+/// Every shell script the project ships (recipe tests, CI and osstest
+/// scripts) passes shellcheck.
+#[test]
+fn shipped_scripts_pass_shellcheck() {
+    if !require("shellcheck", "checking the shipped shell scripts (Debian shellcheck)") {
+        return;
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut scripts = Vec::new();
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                walk(&path, out);
+            } else if path.extension().is_some_and(|e| e == "sh")
+                || std::fs::read_to_string(&path).is_ok_and(|t| {
+                    t.starts_with("#!/bin/sh") || t.starts_with("#!/bin/bash") || t.starts_with("#!/usr/bin/env bash")
+                })
+            {
+                out.push(path);
+            }
+        }
+    }
+    for dir in ["recipes", "ci", "osstest", "benches", ".ci"] {
+        walk(&root.join(dir), &mut scripts);
+    }
+    assert!(scripts.len() >= 5, "{scripts:?}");
+    let output = Command::new("shellcheck").arg("-x").args(&scripts).output().unwrap();
+    assert!(
+        output.status.success(),
+        "shellcheck:\n{}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+}
