@@ -26,6 +26,8 @@ Release:
 Push gate:
   gate            Test a candidate revision and advance its pin when nothing regressed
   bisect          Find the first commit at which a job fails
+Xen's make:
+  config-mk       Read Config.mk pins into a manifest, or print them as make variables
 Help:
   demo            The whole job on small local upstreams, no network needed
   completions     Shell completions (bash, zsh, fish)
@@ -126,6 +128,13 @@ pub enum Command {
     /// Find the first commit of COMP at which a job fails (like osstest's bisector)
     #[command(after_help = "Example: sultana bisect blktap --test tapdisk-nbd --good v4.0.7")]
     Bisect(BisectArgs),
+    /// Read Xen's Config.mk pins into a manifest, or print the manifest's pins as make variables
+    #[command(
+        name = "config-mk",
+        subcommand,
+        after_help = "Example: sultana config-mk import ../xen/Config.mk"
+    )]
+    ConfigMk(ConfigMkCommand),
     /// Print shell completions for bash, zsh or fish
     #[command(after_help = "Example: sultana completions bash > /etc/bash_completion.d/sultana")]
     Completions(CompletionsArgs),
@@ -280,6 +289,29 @@ pub struct BisectArgs {
 pub struct VerifyTarballArgs {
     /// The tarball (.tar.gz, .tar.xz or .tar.zst)
     pub file: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigMkCommand {
+    /// Write sultana.toml from the *_UPSTREAM_URL / *_UPSTREAM_REVISION pins of a Config.mk or .config
+    #[command(after_help = "Example: sultana config-mk import ~/src/xen/Config.mk")]
+    Import(ConfigMkImportArgs),
+    /// Print `VAR ?= value` lines Xen's make and osstest's .config accept
+    /// (with --locked: the resolved commits)
+    #[command(after_help = "Example: sultana --locked config-mk export >> xen/.config")]
+    Export,
+}
+
+#[derive(Debug, Args)]
+pub struct ConfigMkImportArgs {
+    /// Xen's Config.mk, or a .config with the same variables
+    pub file: PathBuf,
+    /// Where to write the manifest (default: sultana.toml here)
+    #[arg(long, value_name = "PATH")]
+    pub out: Option<PathBuf>,
+    /// Overwrite an existing manifest
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Args)]

@@ -2,6 +2,7 @@
 
 mod build;
 mod clean;
+mod config_mk;
 mod demo;
 mod deps;
 mod detect;
@@ -26,6 +27,7 @@ use crate::workspace::{Workspace, WorkspaceOptions};
 
 /// What every command gets besides its own arguments.
 pub struct Globals {
+    pub printer: Printer,
     pub workspace: WorkspaceOptions,
     pub jobs: usize,
     pub offline: bool,
@@ -34,7 +36,11 @@ pub struct Globals {
 
 impl Globals {
     pub fn workspace(&self) -> Result<Workspace> {
-        Workspace::discover(&self.workspace)
+        let ws = Workspace::discover(&self.workspace)?;
+        for note in &ws.notes {
+            self.printer.status("Using", note);
+        }
+        Ok(ws)
     }
 
     pub fn sync_options(&self, mode: sync::Mode) -> sync::Options {
@@ -58,9 +64,11 @@ pub fn dispatch(cli: Cli, printer: &Printer) -> Result<()> {
         .filter(|j| *j > 0)
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
     let globals = Globals {
+        printer: printer.clone(),
         workspace: WorkspaceOptions {
             manifest: cli.manifest,
             sets: cli.sets,
+            env_sets: crate::config_mk::environment_sets(|name| std::env::var(name).ok()),
         },
         jobs,
         offline: cli.offline,
@@ -81,6 +89,7 @@ pub fn dispatch(cli: Cli, printer: &Printer) -> Result<()> {
         Command::Detect(args) => detect::run(&globals, args, printer),
         Command::Tarball(args) => tarball::run(&globals, args, printer),
         Command::Gate(args) => gate::run(&globals, args, printer),
+        Command::ConfigMk(command) => config_mk::run(&globals, command, printer),
         Command::Completions(args) => docs::completions(args),
         Command::Man(args) => docs::man(args, printer),
         Command::Bisect(args) => gate::run_bisect(&globals, args, printer),

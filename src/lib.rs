@@ -3,6 +3,7 @@
 pub mod build;
 mod cli;
 mod commands;
+pub mod config_mk;
 pub mod demo;
 pub mod detect;
 pub mod error;

@@ -16,7 +16,11 @@ use crate::validate;
 pub const FILE_NAME: &str = "sultana.toml";
 
 /// Manifests shipped inside the binary, by the name `init --from` accepts.
-pub const SHIPPED: &[(&str, &str)] = &[("xen-unstable", include_str!("../manifests/xen-unstable.toml"))];
+pub const SHIPPED: &[(&str, &str)] = &[
+    ("xen-unstable", include_str!("../manifests/xen-unstable.toml")),
+    ("xen-4.21", include_str!("../manifests/xen-4.21.toml")),
+    ("xen-4.20", include_str!("../manifests/xen-4.20.toml")),
+];
 pub const DEFAULT_NAME: &str = "xen-unstable";
 
 pub fn shipped(name: &str) -> Option<&'static str> {

@@ -20,6 +20,10 @@ pub const SHIPPED: &[(&str, &str)] = &[
     ("mini-os", include_str!("../recipes/mini-os.toml")),
     ("ovmf", include_str!("../recipes/ovmf.toml")),
     ("qemu-xen", include_str!("../recipes/qemu-xen.toml")),
+    (
+        "qemu-xen-traditional",
+        include_str!("../recipes/qemu-xen-traditional.toml"),
+    ),
     ("seabios", include_str!("../recipes/seabios.toml")),
     ("xen", include_str!("../recipes/xen.toml")),
 ];

@@ -17,6 +17,12 @@ pub fn check_name(name: &str) -> Result<(), String> {
     }
 }
 
+/// Workspace names: like component names, and dots too (`xen-4.21`).
+pub fn check_workspace_name(name: &str) -> Result<(), String> {
+    check_name(&name.replace('.', "-"))
+        .map_err(|_| format!("invalid workspace name `{name}`: use lower-case letters, digits, `.`, `-` and `_`"))
+}
+
 /// Git URLs. Refused: option-like values, `transport::address` forms (`ext::`
 /// runs commands, `fd::` reads descriptors), unknown schemes and relative paths.
 pub fn check_url(url: &str) -> Result<(), String> {

@@ -19,6 +19,9 @@ pub struct WorkspaceOptions {
     pub manifest: Option<PathBuf>,
     /// `--set COMP.KEY=VALUE`, in order.
     pub sets: Vec<String>,
+    /// Xen's make variables in the environment (`QEMU_UPSTREAM_REVISION=…`),
+    /// as (variable, `COMP.KEY=VALUE`): applied before `--set`.
+    pub env_sets: Vec<(String, String)>,
 }
 
 pub struct Workspace {
@@ -27,6 +30,8 @@ pub struct Workspace {
     /// The folder whose `recipes/` overrides the shipped recipes: the root,
     /// except for derived workspaces (a gate's scratch area uses its parent's).
     pub recipes_root: PathBuf,
+    /// What the user should know about how the manifest was read.
+    pub notes: Vec<String>,
 }
 
 /// Where a component's tree comes from, in DESIGN.md's priority order.
@@ -71,6 +76,15 @@ impl Workspace {
             },
         };
         manifest::apply_local_file(&mut manifest, &root)?;
+        let mut notes = Vec::new();
+        for (var, setting) in &options.env_sets {
+            let component = setting.split('.').next().unwrap_or_default();
+            if manifest.component(component).is_some() {
+                manifest::apply_set(&mut manifest, &root, setting)
+                    .map_err(|e| anyhow::anyhow!("{var} in the environment: {e:#}"))?;
+                notes.push(format!("{var} from the environment: --set {setting}"));
+            }
+        }
         for setting in &options.sets {
             manifest::apply_set(&mut manifest, &root, setting)?;
         }
@@ -78,6 +92,7 @@ impl Workspace {
             recipes_root: root.clone(),
             root,
             manifest,
+            notes,
         })
     }
 

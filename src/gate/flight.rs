@@ -55,6 +55,7 @@ pub fn area(ws: &Workspace) -> Workspace {
         root: ws.state_dir().join("gate"),
         manifest: ws.manifest.clone(),
         recipes_root: ws.recipes_root.clone(),
+        notes: Vec::new(),
     }
 }
 

@@ -81,7 +81,7 @@ impl RawManifest {
         };
         let workspace_name = match ws_name {
             Some(name) => {
-                validate::check_name(name.get_ref()).map_err(|m| at(source, &name, m))?;
+                validate::check_workspace_name(name.get_ref()).map_err(|m| at(source, &name, m))?;
                 name.into_inner()
             }
             None => file

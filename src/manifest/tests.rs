@@ -67,3 +67,33 @@ fn cycles_are_reported_with_their_chain() {
     let e = err(text);
     assert!(e.contains("dependency cycle: a -> b -> c -> a"), "{e}");
 }
+
+#[test]
+fn shipped_manifests_are_valid_and_their_recipes_exist() {
+    for (name, text) in SHIPPED {
+        let m = Manifest::parse(text, name, None).unwrap_or_else(|e| panic!("{name}: {e}"));
+        for c in &m.components {
+            crate::recipe::Recipe::load(Path::new("/nonexistent"), &c.recipe)
+                .unwrap_or_else(|e| panic!("{name}: {}: {e}", c.name));
+        }
+        // What Xen's make knows survives an export and an import.
+        let exported = crate::config_mk::export(&m, None).unwrap();
+        let imported = crate::config_mk::import(&exported, name).unwrap();
+        for pin in imported.pins {
+            let c = m.component(&pin.component).unwrap();
+            assert_eq!(
+                (pin.url.as_str(), pin.revision.as_str()),
+                (c.url.as_str(), c.revision.as_str())
+            );
+        }
+    }
+    let rev = |m: &Manifest, c: &str| m.component(c).unwrap().revision.clone();
+    let m421 = Manifest::parse(shipped("xen-4.21").unwrap(), "xen-4.21", None).unwrap();
+    assert_eq!(rev(&m421, "qemu-xen"), "qemu-xen-4.21.0");
+    assert_eq!(rev(&m421, "seabios"), "rel-1.16.3");
+    assert_eq!(rev(&m421, "mini-os"), "xen-RELEASE-4.21.0");
+    assert!(m421.component("qemu-xen-traditional").is_none());
+    let m420 = Manifest::parse(shipped("xen-4.20").unwrap(), "xen-4.20", None).unwrap();
+    assert_eq!(rev(&m420, "qemu-xen-traditional"), "xen-4.20.0");
+    assert_eq!(rev(&m420, "xen"), "RELEASE-4.20.0");
+}

@@ -5,6 +5,7 @@ mod support;
 
 mod build;
 mod cli;
+mod config_mk;
 mod docs;
 mod faults;
 mod fetch;
