@@ -26,7 +26,9 @@ Release:
 Push gate:
   gate            Test a candidate revision and advance its pin when nothing regressed
   bisect          Find the first commit at which a job fails
-Xen's make:
+Xen and CI:
+  ci              Emit a GitLab CI pipeline for the push gate of a component
+  osstest         Emit osstest's job lines for the push gate of a component
   config-mk       Read Config.mk pins into a manifest, or print them as make variables
 Help:
   demo            The whole job on small local upstreams, no network needed
@@ -128,6 +130,12 @@ pub enum Command {
     /// Find the first commit of COMP at which a job fails (like osstest's bisector)
     #[command(after_help = "Example: sultana bisect blktap --test tapdisk-nbd --good v4.0.7")]
     Bisect(BisectArgs),
+    /// Emit a CI pipeline for the push gate of a component
+    #[command(subcommand, after_help = "Example: sultana ci gitlab blktap > gate.yml")]
+    Ci(CiCommand),
+    /// Emit osstest's job lines for the push gate of a component
+    #[command(subcommand, after_help = "Example: sultana osstest flight blktap --flight 12345")]
+    Osstest(OsstestCommand),
     /// Read Xen's Config.mk pins into a manifest, or print the manifest's pins as make variables
     #[command(
         name = "config-mk",
@@ -258,6 +266,16 @@ pub struct GateArgs {
     /// Run a flight even when the candidate is the tested revision (records a baseline)
     #[arg(long)]
     pub always: bool,
+    /// CI: run only this job of the flight (build-COMP or test-COMP-NAME), leaving its
+    /// result and outputs under .sultana/ci for the deciding job
+    #[arg(long, value_name = "JOB")]
+    pub job: Option<String>,
+    /// CI: with --job, test the baseline or the candidate revisions
+    #[arg(long = "as", value_name = "SET", value_parser = ["baseline", "candidate"], default_value = "candidate", requires = "job")]
+    pub set: String,
+    /// CI: decide from the results the CI jobs left in DIR instead of running a flight
+    #[arg(long, value_name = "DIR", conflicts_with = "job")]
+    pub results: Option<PathBuf>,
     #[command(flatten)]
     pub system: SystemArgs,
     /// Kernel headers for kbuild components
@@ -289,6 +307,48 @@ pub struct BisectArgs {
 pub struct VerifyTarballArgs {
     /// The tarball (.tar.gz, .tar.xz or .tar.zst)
     pub file: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CiCommand {
+    /// A GitLab CI child pipeline: a job per build and test of the flight, then the push decision
+    #[command(after_help = "Example: sultana ci gitlab blktap --candidate origin/master > gate.yml")]
+    Gitlab(CiArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CiArgs {
+    /// The component to gate
+    pub component: String,
+    /// The candidate revision (default: the tip of the component's revision)
+    #[arg(long, value_name = "REF")]
+    pub candidate: Option<String>,
+    /// A parent pipeline's job whose artifacts hold sultana (.sultana-bin/bin/sultana);
+    /// every job fetches it (needs: pipeline: $PARENT_PIPELINE_ID)
+    #[arg(long, value_name = "JOB")]
+    pub parent_job: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OsstestCommand {
+    /// The flight's jobs as `cs-job-create FLIGHT JOB RECIPE name=value ...` lines
+    #[command(after_help = "Example: sultana osstest flight blktap --flight 12345 --arch amd64")]
+    Flight(OsstestFlightArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct OsstestFlightArgs {
+    /// The component to gate
+    pub component: String,
+    /// The candidate revision (default: the tip of the component's revision)
+    #[arg(long, value_name = "REF")]
+    pub candidate: Option<String>,
+    /// The osstest flight number the jobs go into
+    #[arg(long, value_name = "N", default_value = "$flight")]
+    pub flight: String,
+    /// The architecture in the job names
+    #[arg(long, value_name = "ARCH", default_value = "amd64")]
+    pub arch: String,
 }
 
 #[derive(Debug, Subcommand)]

@@ -93,6 +93,8 @@ pub fn dispatch(cli: Cli, printer: &Printer) -> Result<()> {
         Command::Completions(args) => docs::completions(args),
         Command::Man(args) => docs::man(args, printer),
         Command::Bisect(args) => gate::run_bisect(&globals, args, printer),
+        Command::Ci(command) => gate::run_ci(&globals, command, printer),
+        Command::Osstest(command) => gate::run_osstest(&globals, command, printer),
         Command::VerifyTarball(args) => tarball::run_verify(&globals, args, printer),
     }
 }

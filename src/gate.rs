@@ -4,6 +4,7 @@
 //! tested the baseline, and the pin advanced only when nothing blocks.
 
 mod bisect;
+pub mod ci;
 
 mod classify;
 mod db;
@@ -79,7 +80,50 @@ fn check_revisions(revisions: &[&Option<String>]) -> Result<()> {
     Ok(())
 }
 
-pub fn run(ws: &Workspace, options: &Options, printer: &Printer) -> Result<Outcome> {
+/// What every way of running a gate starts from.
+pub(crate) struct Prepared<'a> {
+    pub component: &'a Component,
+    pub allow: AllowList,
+    pub push_target: Option<(String, String)>,
+    /// Every involved component at its locked revision.
+    pub pins: Vec<Revision>,
+    pub store: Store,
+    pub candidate: Revision,
+    pub baseline: Revision,
+}
+
+impl Prepared<'_> {
+    /// The involved revisions with the gated component at `rev`.
+    pub fn with(&self, rev: &Revision) -> Vec<Revision> {
+        self.pins
+            .iter()
+            .map(|r| {
+                if r.component == self.component.name {
+                    rev.clone()
+                } else {
+                    r.clone()
+                }
+            })
+            .collect()
+    }
+}
+
+pub(crate) fn prepare<'a>(ws: &'a Workspace, options: &Options, printer: &Printer) -> Result<Prepared<'a>> {
+    prepare_with(ws, options, false, printer)
+}
+
+/// `light`: for a CI job given the candidate as a full commit id: the pins
+/// are read from sultana.lock and nothing is fetched (a test job or the
+/// deciding job needs no git at all; a build job fetches its own tree).
+pub(crate) fn prepare_with<'a>(
+    ws: &'a Workspace,
+    options: &Options,
+    light: bool,
+    printer: &Printer,
+) -> Result<Prepared<'a>> {
+    if light {
+        return prepare_light(ws, options, printer);
+    }
     check_revisions(&[&options.candidate, &options.baseline])?;
     let component = gated_component(ws, &options.component)?;
     let allow = match &options.allow {
@@ -97,14 +141,20 @@ pub fn run(ws: &Workspace, options: &Options, printer: &Printer) -> Result<Outco
     let pins = pin_everything(ws, &involved, options.locked, &options.settings, printer)?;
     let cache = Cache::locate()?;
     let store = cache.store(&component.url, printer)?;
-    refresh(
-        ws,
-        &store,
-        component,
-        options.candidate.as_deref(),
-        &options.settings,
-        printer,
-    )?;
+    let have_candidate = options
+        .candidate
+        .as_deref()
+        .is_some_and(|c| crate::validate::is_full_sha(c) && Oid::from_str(c).is_ok_and(|o| store.has_commit(o)));
+    if !have_candidate {
+        refresh(
+            ws,
+            &store,
+            component,
+            options.candidate.as_deref(),
+            &options.settings,
+            printer,
+        )?;
+    }
     let candidate = revision_of(
         &store,
         component,
@@ -118,6 +168,26 @@ pub fn run(ws: &Workspace, options: &Options, printer: &Printer) -> Result<Outco
             .cloned()
             .ok_or_else(|| anyhow!("`{}` has no pin in sultana.lock", component.name))?,
     };
+    Ok(Prepared {
+        component,
+        allow,
+        push_target,
+        pins,
+        store,
+        candidate,
+        baseline,
+    })
+}
+
+pub fn run(ws: &Workspace, options: &Options, printer: &Printer) -> Result<Outcome> {
+    let prepared = prepare(ws, options, printer)?;
+    let Prepared {
+        component,
+        ref allow,
+        ref candidate,
+        ref baseline,
+        ..
+    } = prepared;
     let mut outcome = Outcome {
         component: component.name.clone(),
         up_to_date: candidate.commit == baseline.commit,
@@ -137,19 +207,8 @@ pub fn run(ws: &Workspace, options: &Options, printer: &Printer) -> Result<Outco
         return Ok(outcome);
     }
 
-    let with = |rev: &Revision| -> Vec<Revision> {
-        pins.iter()
-            .map(|r| {
-                if r.component == component.name {
-                    rev.clone()
-                } else {
-                    r.clone()
-                }
-            })
-            .collect()
-    };
     let db = FlightDb::open(&db_path(ws))?;
-    let baseline_revisions = with(&baseline);
+    let baseline_revisions = prepared.with(baseline);
     let mut baseline_flight = db.newest_with(&db::revisions_key(&baseline_revisions), None, None)?;
     let mut tested_baseline_now = false;
     if baseline_flight.is_none() && !outcome.up_to_date {
@@ -160,17 +219,28 @@ pub fn run(ws: &Workspace, options: &Options, printer: &Printer) -> Result<Outco
                 component.name, baseline.describe
             ),
         );
-        let report = fly_and_report(
+        let flown = fly(
             ws,
             &db,
             "baseline",
             component,
-            &baseline,
-            &baseline,
-            baseline_revisions,
+            baseline,
+            baseline,
+            baseline_revisions.clone(),
             None,
-            &allow,
             options,
+            printer,
+        )?;
+        let report = conclude_flight(
+            ws,
+            &db,
+            "baseline",
+            &prepared,
+            baseline,
+            baseline_revisions,
+            flown,
+            None,
+            allow,
             printer,
         )?;
         baseline_flight = Some(report.flight);
@@ -178,26 +248,57 @@ pub fn run(ws: &Workspace, options: &Options, printer: &Printer) -> Result<Outco
         outcome.baseline_report = Some(report);
     }
     let kind = if outcome.up_to_date { "baseline" } else { "gate" };
-    let report = fly_and_report(
+    let revisions = prepared.with(candidate);
+    let flown = fly(
         ws,
         &db,
         kind,
         component,
-        &candidate,
-        &baseline,
-        with(&candidate),
+        candidate,
+        baseline,
+        revisions.clone(),
         baseline_flight,
-        &allow,
         options,
         printer,
     )?;
+    let report = conclude_flight(
+        ws,
+        &db,
+        kind,
+        &prepared,
+        candidate,
+        revisions,
+        flown,
+        baseline_flight,
+        allow,
+        printer,
+    )?;
+    let why_not = tested_baseline_now.then(|| {
+        "no earlier flight had tested the baseline; it was tested in this run, so run the gate again to push"
+            .to_string()
+    });
+    finish(ws, &db, &prepared, report, outcome, options, why_not, printer)
+}
+
+/// Write the requested reports and push when asked and nothing blocks;
+/// `why_not` is a reason not to push even so.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn finish(
+    ws: &Workspace,
+    db: &FlightDb,
+    prepared: &Prepared,
+    report: FlightReport,
+    mut outcome: Outcome,
+    options: &Options,
+    why_not: Option<String>,
+    printer: &Printer,
+) -> Result<Outcome> {
     if let Some(path) = &options.junit {
         crate::fsutil::atomic_write(path, report.junit().as_bytes())?;
     }
     if let Some(path) = &options.summary {
         crate::fsutil::atomic_write(path, report.summary().as_bytes())?;
     }
-
     if options.push {
         let blocking = report.blocking();
         outcome.not_pushed = if outcome.up_to_date {
@@ -205,19 +306,21 @@ pub fn run(ws: &Workspace, options: &Options, printer: &Printer) -> Result<Outco
         } else if !blocking.is_empty() {
             let what: Vec<String> = blocking.iter().map(|f| format!("{} {}", f.job, f.summary)).collect();
             Some(format!("blocked by {}", what.join("; ")))
-        } else if tested_baseline_now {
-            Some(
-                "no earlier flight had tested the baseline; it was tested in this run, so run the gate again to push"
-                    .into(),
-            )
         } else {
-            None
+            why_not
         };
         if outcome.not_pushed.is_none() {
-            push(ws, component, &candidate, &store, push_target.as_ref(), printer)?;
+            push(
+                ws,
+                prepared.component,
+                &prepared.candidate,
+                &prepared.store,
+                prepared.push_target.as_ref(),
+                printer,
+            )?;
             db.mark_pushed(report.flight)?;
             outcome.pushed = true;
-            outcome.pushed_ref = push_target.map(|(url, r)| format!("{url} {r}"));
+            outcome.pushed_ref = prepared.push_target.clone().map(|(url, r)| format!("{url} {r}"));
         }
     }
     outcome.report = Some(report);
@@ -234,6 +337,67 @@ fn gated_component<'a>(ws: &'a Workspace, name: &str) -> Result<&'a Component> {
         ),
         SourceKind::Intree => bail!("`{name}` is an in-tree copy (a release tarball): it has no history to gate"),
     }
+}
+
+fn prepare_light<'a>(ws: &'a Workspace, options: &Options, printer: &Printer) -> Result<Prepared<'a>> {
+    check_revisions(&[&options.candidate, &options.baseline])?;
+    let component = gated_component(ws, &options.component)?;
+    let Some(commit) = options.candidate.clone().filter(|c| crate::validate::is_full_sha(c)) else {
+        bail!("a CI job needs --candidate as a full 40-hex commit (the pipeline passes $SULTANA_CANDIDATE)");
+    };
+    let allow = match &options.allow {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+            AllowList::parse(&text, &path.display().to_string())?
+        }
+        None => AllowList::default(),
+    };
+    let push_target = match &options.push_ref {
+        Some(spec) => Some(parse_push_ref(spec, component)?),
+        None => None,
+    };
+    let lock = ws.load_lock()?;
+    let mut pins = Vec::new();
+    for name in involved(ws, &component.name)? {
+        let c = ws
+            .manifest
+            .component(&name)
+            .context("involved component left the manifest")?;
+        let entry = lock.get(&name).filter(|e| e.matches(c)).with_context(|| {
+            format!("`{name}` has no current pin in sultana.lock; run `sultana lock` and commit it")
+        })?;
+        pins.push(Revision {
+            component: name.clone(),
+            commit: entry.commit.clone(),
+            describe: entry.describe.clone(),
+        });
+    }
+    let cache = Cache::locate()?;
+    let store = cache.store(&component.url, printer)?;
+    let describe = Oid::from_str(&commit)
+        .ok()
+        .filter(|o| store.has_commit(*o))
+        .map(|o| store.describe(o))
+        .unwrap_or_else(|| commit[..12].to_string());
+    let candidate = Revision {
+        component: component.name.clone(),
+        commit,
+        describe,
+    };
+    let baseline = pins
+        .iter()
+        .find(|r| r.component == component.name)
+        .cloned()
+        .context("no pin for the component")?;
+    Ok(Prepared {
+        component,
+        allow,
+        push_target,
+        pins,
+        store,
+        candidate,
+        baseline,
+    })
 }
 
 /// The component, everything that depends on it (what it could break), and
@@ -335,7 +499,7 @@ pub(crate) fn revision_of(store: &Store, component: &Component, rev: &str) -> Re
 }
 
 #[allow(clippy::too_many_arguments)]
-fn fly_and_report(
+fn fly(
     ws: &Workspace,
     db: &FlightDb,
     kind: &'static str,
@@ -344,28 +508,44 @@ fn fly_and_report(
     baseline: &Revision,
     revisions: Vec<Revision>,
     baseline_flight: Option<i64>,
-    allow: &AllowList,
     options: &Options,
     printer: &Printer,
-) -> Result<FlightReport> {
+) -> Result<flight::Flown> {
     let plan = flight::Plan {
         kind,
         component: component.name.clone(),
         candidate: candidate.commit.clone(),
         baseline: baseline.commit.clone(),
-        revisions: revisions.clone(),
+        revisions,
         only_job: None,
     };
-    let flown = flight::fly(ws, db, &plan, &options.settings, baseline_flight, printer)?;
+    flight::fly(ws, db, &plan, &options.settings, baseline_flight, printer)
+}
+
+/// Classify a flown flight, close it in the history, keep its summary and
+/// JUnit beside its logs, and show its report.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn conclude_flight(
+    ws: &Workspace,
+    db: &FlightDb,
+    kind: &str,
+    prepared: &Prepared,
+    candidate: &Revision,
+    revisions: Vec<Revision>,
+    flown: flight::Flown,
+    baseline_flight: Option<i64>,
+    allow: &AllowList,
+    printer: &Printer,
+) -> Result<FlightReport> {
     let findings = classify::classify(db, flown.id, &flown.jobs, baseline_flight, allow)?;
     let outcome = classify::outcome(&findings).to_string();
     db.finish(flown.id, &outcome)?;
     let report = FlightReport {
         flight: flown.id,
         kind: kind.into(),
-        component: component.name.clone(),
+        component: prepared.component.name.clone(),
         candidate: candidate.clone(),
-        baseline: baseline.clone(),
+        baseline: prepared.baseline.clone(),
         baseline_flight,
         revisions,
         jobs: flown.jobs,
@@ -419,6 +599,11 @@ fn push(
     printer: &Printer,
 ) -> Result<()> {
     if let Some((url, reference)) = target {
+        let oid = Oid::from_str(&candidate.commit)?;
+        if !store.has_commit(oid) {
+            // A CI deciding job has not fetched anything yet.
+            sync::fetch_store(ws, store, component, Some(oid), printer)?;
+        }
         let log = process::log_path(&ws.state_dir(), &format!("push-{}", component.name));
         Cmd::new("git", "git")
             .args(["-c", "protocol.ext.allow=never", "-c", "protocol.fd.allow=never"])

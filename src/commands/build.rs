@@ -18,6 +18,7 @@ pub fn run(globals: &Globals, args: BuildArgs, printer: &Printer) -> Result<()> 
         locked: globals.locked,
         system: system_choice(&args.system),
         kernel_headers: args.kernel_headers,
+        trusted: Default::default(),
     };
     let reports = build::run(&ws, &args.components, &options, printer)?;
     let mut table = vec![format!(

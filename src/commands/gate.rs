@@ -1,7 +1,7 @@
 use anyhow::Result;
 
 use super::{system_choice, Globals};
-use crate::cli::{BisectArgs, GateArgs};
+use crate::cli::{BisectArgs, CiCommand, GateArgs, OsstestCommand};
 use crate::error::CheckFailed;
 use crate::gate::{self, BisectOptions, Settings};
 use crate::printer::Printer;
@@ -29,7 +29,19 @@ pub fn run(globals: &Globals, args: GateArgs, printer: &Printer) -> Result<()> {
             kernel_headers: args.kernel_headers,
         },
     };
-    let outcome = gate::run(&ws, &options, printer)?;
+    if let Some(job) = &args.job {
+        let set = gate::ci::Set::parse(&args.set).unwrap_or(gate::ci::Set::Candidate);
+        let outcome = gate::ci::run_job(&ws, &options, set, job, printer)?;
+        printer.json(&serde_json::json!({ "command": "gate", "job": outcome }));
+        return match outcome.status.as_str() {
+            "fail" | "broken" => Err(CheckFailed(format!("{job} ({}): {}", outcome.status, outcome.detail)).into()),
+            _ => Ok(()),
+        };
+    }
+    let outcome = match &args.results {
+        Some(dir) => gate::ci::decide(&ws, &options, &cwd.join(dir), printer)?,
+        None => gate::run(&ws, &options, printer)?,
+    };
     printer.json(&serde_json::json!({ "command": "gate", "gate": outcome }));
     if let Some(why) = &outcome.not_pushed {
         if !outcome.blocking() {
@@ -87,4 +99,47 @@ pub fn run_bisect(globals: &Globals, args: BisectArgs, printer: &Printer) -> Res
     } else {
         Err(CheckFailed(outcome.message).into())
     }
+}
+
+fn gate_options(globals: &Globals, component: String, candidate: Option<String>) -> gate::Options {
+    gate::Options {
+        component,
+        candidate,
+        baseline: None,
+        push: false,
+        push_ref: None,
+        allow: None,
+        junit: None,
+        summary: None,
+        always: false,
+        locked: globals.locked,
+        settings: Settings {
+            jobs: globals.jobs,
+            offline: globals.offline,
+            system: Default::default(),
+            kernel_headers: None,
+        },
+    }
+}
+
+pub fn run_ci(globals: &Globals, command: CiCommand, printer: &Printer) -> Result<()> {
+    let CiCommand::Gitlab(args) = command;
+    let ws = globals.workspace()?;
+    let _lock = ws.lock_exclusive(printer)?;
+    let options = gate_options(globals, args.component.clone(), args.candidate.clone());
+    let yaml = gate::ci::gitlab(&ws, &options, args.parent_job.as_deref(), printer)?;
+    printer.json(&serde_json::json!({ "command": "ci gitlab", "yaml": yaml }));
+    printer.out(yaml.trim_end());
+    Ok(())
+}
+
+pub fn run_osstest(globals: &Globals, command: OsstestCommand, printer: &Printer) -> Result<()> {
+    let OsstestCommand::Flight(args) = command;
+    let ws = globals.workspace()?;
+    let _lock = ws.lock_exclusive(printer)?;
+    let options = gate_options(globals, args.component, args.candidate);
+    let lines = gate::ci::osstest_flight(&ws, &options, &args.flight, &args.arch, printer)?;
+    printer.json(&serde_json::json!({ "command": "osstest flight", "lines": lines }));
+    printer.out(lines.trim_end());
+    Ok(())
 }

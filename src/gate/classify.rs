@@ -103,7 +103,7 @@ fn matches(tokens: &[Token], text: &[u8]) -> bool {
 }
 
 /// What became of one job.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
 pub struct JobOutcome {
     pub job: String,
     pub component: String,

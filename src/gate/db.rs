@@ -56,7 +56,7 @@ pub struct FlightDb {
 }
 
 /// One revision a flight tested.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Revision {
     pub component: String,
     pub commit: String,
@@ -90,7 +90,7 @@ pub struct JobRow<'a> {
     pub seconds: f64,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct StepRow {
     pub stepno: i64,
     pub testid: String,

@@ -112,13 +112,16 @@ pub fn fly(
         locked: true,
         system: settings.system.clone(),
         kernel_headers: settings.kernel_headers.clone(),
+        trusted: Default::default(),
     };
     let reports = build::run(&scratch, &names, &options, printer)?;
     let built = reports.iter().any(|r| r.status == Status::Built);
 
     let mut outcomes = Vec::new();
     for report in &reports {
-        outcomes.push(record_build(db, id, &dir, report)?);
+        let (outcome, steps) = build_outcome(&dir, report)?;
+        record(db, id, &outcome, &steps)?;
+        outcomes.push(outcome);
     }
 
     let headers = settings
@@ -136,20 +139,8 @@ pub fn fly(
             if plan.only_job.as_ref().is_some_and(|j| *j != job) {
                 continue;
             }
-            let outcome = if matches!(report.status, Status::Failed | Status::Blocked) {
-                let outcome = JobOutcome {
-                    job: job.clone(),
-                    component: report.name.clone(),
-                    kind: "test".into(),
-                    status: "blocked".into(),
-                    testid: test.name.clone(),
-                    seconds: 0.0,
-                    flaky: false,
-                    detail: format!("{} did not pass", build_job(&report.name)),
-                    log: None,
-                };
-                record(db, id, &outcome, &[])?;
-                outcome
+            let (outcome, steps) = if matches!(report.status, Status::Failed | Status::Blocked) {
+                (blocked_test(&report.name, test), Vec::new())
             } else {
                 let run = TestRun {
                     ws,
@@ -161,8 +152,14 @@ pub fn fly(
                     headers: headers.as_deref(),
                     jobs: settings.jobs,
                 };
-                run.run(db, &recipe, test, baseline_flight, printer)?
+                // A failure where the baseline passed gets one more run.
+                let passed_at_baseline = |job: &str| match baseline_flight {
+                    Some(base) => db.job_status(base, job).ok().flatten().as_deref() == Some("pass"),
+                    None => false,
+                };
+                run.run(&recipe, test, &passed_at_baseline, printer)?
             };
+            record(db, id, &outcome, &steps)?;
             outcomes.push(outcome);
         }
     }
@@ -187,9 +184,19 @@ fn owner_of(job: &str, plan: &Plan) -> Result<String> {
 }
 
 /// Put the scratch area's checkouts at the plan's revisions.
-fn pin(scratch: &Workspace, plan: &Plan, settings: &Settings, printer: &Printer) -> Result<()> {
+pub(super) fn pin(scratch: &Workspace, plan: &Plan, settings: &Settings, printer: &Printer) -> Result<()> {
+    pin_revisions(scratch, &plan.revisions, settings, printer)
+}
+
+/// Put a scratch area's checkouts at these revisions.
+pub fn pin_revisions(
+    scratch: &Workspace,
+    revisions: &[Revision],
+    settings: &Settings,
+    printer: &Printer,
+) -> Result<()> {
     let mut lock = Lock::default();
-    for r in &plan.revisions {
+    for r in revisions {
         let component = scratch
             .manifest
             .component(&r.component)
@@ -207,7 +214,7 @@ fn pin(scratch: &Workspace, plan: &Plan, settings: &Settings, printer: &Printer)
         );
     }
     lock.save(&scratch.lock_path())?;
-    let names: Vec<String> = plan.revisions.iter().map(|r| r.component.clone()).collect();
+    let names: Vec<String> = revisions.iter().map(|r| r.component.clone()).collect();
     let options = sync::Options {
         mode: sync::Mode::Scratch,
         offline: settings.offline,
@@ -218,9 +225,24 @@ fn pin(scratch: &Workspace, plan: &Plan, settings: &Settings, printer: &Printer)
     Ok(())
 }
 
-/// A build job from the build engine's report, its step logs kept in the
-/// flight's folder (the next flight's build writes over the originals).
-fn record_build(db: &FlightDb, id: i64, dir: &Path, report: &UnitReport) -> Result<JobOutcome> {
+/// A test job whose build did not pass.
+pub fn blocked_test(component: &str, test: &TestSpec) -> JobOutcome {
+    JobOutcome {
+        job: test_job(component, &test.name),
+        component: component.to_string(),
+        kind: "test".into(),
+        status: "blocked".into(),
+        testid: test.name.clone(),
+        seconds: 0.0,
+        flaky: false,
+        detail: format!("{} did not pass", build_job(component)),
+        log: None,
+    }
+}
+
+/// A build job from the build engine's report, its step logs kept in `dir`
+/// (the next build writes over the originals).
+pub fn build_outcome(dir: &Path, report: &UnitReport) -> Result<(JobOutcome, Vec<StepRow>)> {
     let job = build_job(&report.name);
     let mut steps = Vec::new();
     let kept = dir.join(&job);
@@ -301,8 +323,7 @@ fn record_build(db: &FlightDb, id: i64, dir: &Path, report: &UnitReport) -> Resu
         detail,
         log: Some(kept.display().to_string()),
     };
-    record(db, id, &outcome, &steps)?;
-    Ok(outcome)
+    Ok((outcome, steps))
 }
 
 fn record(db: &FlightDb, id: i64, outcome: &JobOutcome, steps: &[StepRow]) -> Result<()> {
@@ -317,26 +338,31 @@ fn record(db: &FlightDb, id: i64, outcome: &JobOutcome, steps: &[StepRow]) -> Re
 }
 
 /// One test script of one built component.
-struct TestRun<'a> {
-    ws: &'a Workspace,
-    scratch: &'a Workspace,
-    flight: i64,
-    dir: &'a Path,
-    report: &'a UnitReport,
-    reports: &'a [UnitReport],
-    headers: Option<&'a Path>,
-    jobs: usize,
+pub struct TestRun<'a> {
+    /// Where the recipes come from.
+    pub ws: &'a Workspace,
+    /// Where the trees, builds and staged installs are.
+    pub scratch: &'a Workspace,
+    pub flight: i64,
+    /// Where the scripts and logs go.
+    pub dir: &'a Path,
+    pub report: &'a UnitReport,
+    /// Every component's report (their prefixes for the test).
+    pub reports: &'a [UnitReport],
+    pub headers: Option<&'a Path>,
+    pub jobs: usize,
 }
 
 impl TestRun<'_> {
-    fn run(
+    /// Run the test; a failure for which `worth_again(job)` holds is run a
+    /// second time, and passing then makes it flaky.
+    pub fn run(
         &self,
-        db: &FlightDb,
         recipe: &crate::recipe::Recipe,
         test: &TestSpec,
-        baseline_flight: Option<i64>,
+        worth_again: &dyn Fn(&str) -> bool,
         printer: &Printer,
-    ) -> Result<JobOutcome> {
+    ) -> Result<(JobOutcome, Vec<StepRow>)> {
         let name = &self.report.name;
         let job = test_job(name, &test.name);
         printer.status("Testing", format!("{job} ({})", test.description));
@@ -355,9 +381,8 @@ impl TestRun<'_> {
                     detail: format!("{e:#}"),
                     log: None,
                 };
-                record(db, self.flight, &outcome, &[])?;
                 printer.trouble("Broken", format!("{job}: {e:#}"));
-                return Ok(outcome);
+                return Ok((outcome, Vec::new()));
             }
         };
         let script_file = self
@@ -370,22 +395,15 @@ impl TestRun<'_> {
         let mut steps = vec![first.clone()];
         let mut status = first.status.clone();
         let mut flaky = false;
-        // A failure where the baseline passed gets one more run: passing then
-        // makes it flaky, not a regression.
-        if status == "fail" {
-            let passed_before = match baseline_flight {
-                Some(base) => db.job_status(base, &job)?.as_deref() == Some("pass"),
-                None => false,
-            };
-            if passed_before {
-                printer.status("Retrying", format!("{job}: it passed at the baseline"));
-                let again = self.once(&job, test, &script_file, &origin, 2)?;
-                if again.status == "pass" {
-                    flaky = true;
-                    status = "pass".into();
-                }
-                steps.push(again);
+        // One more run: passing then makes it flaky, not a regression.
+        if status == "fail" && worth_again(&job) {
+            printer.status("Retrying", format!("{job}: it passed at the baseline"));
+            let again = self.once(&job, test, &script_file, &origin, 2)?;
+            if again.status == "pass" {
+                flaky = true;
+                status = "pass".into();
             }
+            steps.push(again);
         }
         let seconds: f64 = steps.iter().map(|s| s.seconds).sum();
         let last = steps.last().cloned().unwrap_or(first);
@@ -405,7 +423,6 @@ impl TestRun<'_> {
             detail,
             log: last.log.clone(),
         };
-        record(db, self.flight, &outcome, &steps)?;
         let verb = match status.as_str() {
             "pass" if flaky => "Flaky",
             "pass" => "Passed",
@@ -422,7 +439,7 @@ impl TestRun<'_> {
         } else {
             printer.trouble(verb, message);
         }
-        Ok(outcome)
+        Ok((outcome, steps))
     }
 
     /// Run the script once; automake's exit codes.

@@ -315,3 +315,32 @@ fn shipped_scripts_pass_shellcheck() {
         String::from_utf8_lossy(&output.stdout)
     );
 }
+
+/// osstest's step scripts are Perl: they pass perlcritic.
+#[test]
+fn osstest_steps_pass_perlcritic() {
+    if !require(
+        "perlcritic",
+        "checking osstest's Perl step scripts (Debian libperl-critic-perl)",
+    ) {
+        return;
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("osstest");
+    let steps: Vec<PathBuf> = std::fs::read_dir(&root)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("ts-")))
+        .collect();
+    assert_eq!(steps.len(), 2, "{steps:?}");
+    let output = Command::new("perlcritic")
+        .arg("--gentle")
+        .args(&steps)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "perlcritic:\n{}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+}

@@ -4,6 +4,7 @@
 mod support;
 
 mod build;
+mod ci;
 mod cli;
 mod config_mk;
 mod docs;

@@ -1,0 +1,345 @@
+//! The gate on CI engines: the GitLab pipeline (golden output, valid YAML,
+//! and a real run under gitlab-ci-local, green and red), the osstest job
+//! lines, osstest's host-side script, and the shipped template.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::support::*;
+
+/// The fixture workspace with a new libfix commit upstream: `(workspace,
+/// candidate)`.
+fn gated_fixture(ctx: &TestContext) -> String {
+    ctx.fixture_workspace();
+    ctx.sultana(&["fetch", "-q"]).success();
+    let clock = sultana::fixtures::Clock::default();
+    sultana::fixtures::commit(
+        &ctx.upstreams.join("libfix"),
+        &[("NEWS", "a change\n".to_string(), false)],
+        "libfix: news",
+        &clock,
+    )
+    .unwrap()
+    .to_string()
+}
+
+fn golden(name: &str, actual: &str) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/golden").join(name);
+    if std::env::var_os("SULTANA_BLESS").is_some() {
+        std::fs::write(&path, actual).unwrap();
+    }
+    let expected = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        expected == actual,
+        "{} differs (SULTANA_BLESS=1 rewrites it):\n{actual}",
+        path.display()
+    );
+}
+
+#[test]
+fn the_gitlab_pipeline_is_stable_valid_and_follows_the_dependencies() {
+    let ctx = TestContext::new();
+    let candidate = gated_fixture(&ctx);
+    let yaml = ctx.sultana(&["ci", "gitlab", "libfix"]).success().stdout;
+    golden("gitlab-libfix.yml", &yaml);
+    assert_eq!(
+        ctx.sultana(&["ci", "gitlab", "libfix"]).success().stdout,
+        yaml,
+        "stable"
+    );
+
+    let doc: serde_yaml::Value = serde_yaml::from_str(&yaml).unwrap();
+    let map = doc.as_mapping().unwrap();
+    assert_eq!(doc["variables"]["SULTANA_CANDIDATE"].as_str(), Some(candidate.as_str()));
+    let stages: Vec<&str> = doc["stages"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap())
+        .collect();
+    let jobs: Vec<&str> = map
+        .keys()
+        .map(|k| k.as_str().unwrap())
+        .filter(|k| !["stages", "variables", "cache"].contains(k))
+        .collect();
+    assert_eq!(jobs.len(), 2 * 8 + 1, "{jobs:?}");
+    for job in &jobs {
+        let spec = &doc[*job];
+        assert!(stages.contains(&spec["stage"].as_str().unwrap()), "{job}");
+        assert!(spec["script"].as_sequence().is_some_and(|s| !s.is_empty()), "{job}");
+        for need in spec["needs"].as_sequence().unwrap() {
+            assert!(jobs.contains(&need.as_str().unwrap()), "{job} needs {need:?}");
+        }
+    }
+    let needs = |job: &str| -> Vec<String> {
+        doc[job]["needs"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .map(|n| n.as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(needs("build-root"), ["build-libfix", "build-tool", "build-rusty"]);
+    assert_eq!(needs("baseline:test-libfix-check"), ["baseline:build-libfix"]);
+    assert_eq!(needs("gate").len(), 16);
+    assert_eq!(
+        doc["test-libfix-check"]["artifacts"]["reports"]["junit"],
+        ".sultana/ci/junit/candidate-test-libfix-check.xml"
+    );
+
+    // With sultana from a parent pipeline, every job fetches it.
+    let child = ctx
+        .sultana(&["ci", "gitlab", "libfix", "--parent-job", "sultana:build"])
+        .success()
+        .stdout;
+    let doc: serde_yaml::Value = serde_yaml::from_str(&child).unwrap();
+    assert_eq!(doc["build-libfix"]["needs"][0]["job"], "sultana:build");
+    assert_eq!(doc["gate"]["needs"][0]["pipeline"], "$PARENT_PIPELINE_ID");
+}
+
+#[test]
+fn the_osstest_flight_lines() {
+    let ctx = TestContext::new();
+    let candidate = gated_fixture(&ctx);
+    let lines = ctx
+        .sultana(&["osstest", "flight", "libfix", "--flight", "4242"])
+        .success()
+        .stdout
+        .replace(&ctx.upstreams.display().to_string(), "@UPSTREAMS@");
+    golden("osstest-libfix.txt", &lines);
+    let jobs: Vec<&str> = lines.lines().filter(|l| l.starts_with("./cs-job-create")).collect();
+    assert_eq!(jobs.len(), 8);
+    for line in &jobs {
+        assert!(line.starts_with("./cs-job-create 4242 "), "{line}");
+        assert!(line.contains(&format!(" revision_libfix={candidate}")), "{line}");
+        assert!(line.contains(" tree_libfix=file://@UPSTREAMS@/libfix"), "{line}");
+    }
+    let check = jobs.iter().find(|l| l.contains(" test-amd64-libfix-check ")).unwrap();
+    assert!(check.contains(" libfixbuildjob=build-amd64-libfix"), "{check}");
+    assert!(check.contains(" sultana_job=test-libfix-check"), "{check}");
+}
+
+/// osstest's host-side script, on real builds: exit codes as osstest's
+/// steps read them.
+#[test]
+fn the_osstest_host_script_maps_results_to_exit_codes() {
+    if !require("autoreconf", "the autotools fixture")
+        || !require("make", "the fixture builds")
+        || !require("gcc", "the fixture builds")
+    {
+        return;
+    }
+    let ctx = TestContext::new();
+    let candidate = gated_fixture(&ctx);
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("osstest/sultana-job");
+    let run = |args: &[&str]| -> i32 {
+        let mut cmd = ctx.command(&ctx.work, &[]);
+        let envs: Vec<_> = cmd
+            .get_envs()
+            .filter_map(|(k, v)| v.map(|v| (k.to_owned(), v.to_owned())))
+            .collect();
+        let mut sh = Command::new("sh");
+        sh.arg(&script).args(args).current_dir(&ctx.work).env_clear();
+        for (k, v) in envs {
+            sh.env(k, v);
+        }
+        sh.env("SULTANA", env!("CARGO_BIN_EXE_sultana"));
+        let _ = &mut cmd;
+        let out = sh.output().unwrap();
+        eprintln!("{}", String::from_utf8_lossy(&out.stderr));
+        out.status.code().unwrap_or(-1)
+    };
+    assert_eq!(run(&["lock"]), 0);
+    assert_eq!(run(&["job", "libfix", "build-libfix", &candidate]), 0);
+    assert_eq!(run(&["job", "libfix", "test-libfix-check", &candidate]), 0);
+    // A test whose build did not run here is blocked: osstest's skip.
+    assert_eq!(run(&["job", "libfix", "test-root-app", &candidate]), 77);
+    assert_eq!(run(&["job", "libfix", "no-such-job", &candidate]), 2);
+    assert_eq!(run(&["bogus"]), 2);
+}
+
+#[test]
+fn the_shipped_template_is_valid_and_its_commands_exist() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(root.join("ci/gitlab-ci.yml")).unwrap();
+    let doc: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
+    assert_eq!(
+        doc["sultana:gate"]["trigger"]["include"][0]["artifact"],
+        "gate-pipeline.yml"
+    );
+    assert_eq!(doc["sultana:gate"]["trigger"]["strategy"], "depend");
+    for var in [
+        "SULTANA_COMPONENT",
+        "SULTANA_CANDIDATE",
+        "SULTANA_PUSH",
+        "SULTANA_PUSH_REF",
+        "SULTANA_ALLOW",
+    ] {
+        assert!(doc["variables"].get(var).is_some(), "{var}");
+        assert!(text.contains(&format!("#   {var}")), "{var} is documented");
+    }
+    assert!(sultana::accepts(&[
+        "--locked",
+        "ci",
+        "gitlab",
+        "blktap",
+        "--parent-job",
+        "sultana:build",
+        "--candidate",
+        "master"
+    ])
+    .is_ok());
+    assert!(sultana::accepts(&[
+        "--locked",
+        "gate",
+        "blktap",
+        "--candidate",
+        "x",
+        "--results",
+        ".sultana/ci",
+        "--push",
+        "--push-ref",
+        "origin:r",
+        "--allow",
+        "a"
+    ])
+    .is_ok());
+}
+
+fn gitlab_ci_local(ctx: &TestContext, dir: &Path) -> (bool, String) {
+    let exe = PathBuf::from(env!("CARGO_BIN_EXE_sultana"));
+    let mut cmd = Command::new("gitlab-ci-local");
+    cmd.args(["--shell-isolation", "--variable"])
+        .arg(format!("SULTANA={}", exe.display()))
+        .current_dir(dir)
+        .env("HOME", &ctx.home)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env_remove("CI");
+    let out = cmd.output().unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+fn git(dir: &Path, args: &[&str], home: &Path) {
+    let out = Command::new("git")
+        .args(["-c", "user.name=ci", "-c", "user.email=ci@example.org"])
+        .args(args)
+        .current_dir(dir)
+        .env("HOME", home)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// For each job, the lines where it started and finished; every job starts
+/// after all it needs have finished.
+fn check_order(output: &str, yaml: &str) {
+    let doc: serde_yaml::Value = serde_yaml::from_str(yaml).unwrap();
+    let line_of = |job: &str, what: &str| -> usize {
+        output
+            .lines()
+            .position(|l| l.starts_with(job) && l[job.len()..].starts_with(' ') && l.contains(what))
+            .unwrap_or_else(|| panic!("{job} never {what}:\n{output}"))
+    };
+    for (job, spec) in doc.as_mapping().unwrap() {
+        let job = job.as_str().unwrap();
+        let Some(needs) = spec.get("needs").and_then(|n| n.as_sequence()) else {
+            continue;
+        };
+        let started = line_of(job, "starting shell");
+        for need in needs {
+            let need = need.as_str().unwrap();
+            // (A failed job's "finished" line comes at the end; its
+            // artifacts are exported as it ends.)
+            assert!(
+                line_of(need, "exported artifacts") < started,
+                "{job} started before {need} finished:\n{output}"
+            );
+        }
+    }
+}
+
+#[test]
+fn the_pipeline_runs_under_gitlab_ci_local_green_then_red() {
+    if !require(
+        "gitlab-ci-local",
+        "running the generated pipeline (npm install -g gitlab-ci-local)",
+    ) || !require("rsync", "gitlab-ci-local's shell isolation")
+        || !require("autoreconf", "the autotools fixture")
+        || !require("qemu-img", "the fixture's disk test")
+    {
+        return;
+    }
+    let ctx = TestContext::new();
+    gated_fixture(&ctx);
+    // The gate's project: the manifest, the lock, the recipes, the pipeline.
+    ctx.write(
+        ".gitignore",
+        "/.sultana/\n/.sultana-cache/\n/.gitlab-ci-local/\n/dist/\n/build/\n/libfix/\n/tool/\n/rusty/\n/root/\n",
+    );
+    let yaml = ctx.sultana(&["ci", "gitlab", "libfix"]).success().stdout;
+    ctx.write(".gitlab-ci.yml", &yaml);
+    git(&ctx.work, &["init", "-q", "-b", "main", "."], &ctx.home);
+    git(
+        &ctx.work,
+        &["remote", "add", "origin", "https://gitlab.example/xen/gate.git"],
+        &ctx.home,
+    );
+    git(&ctx.work, &["add", "-A"], &ctx.home);
+    git(&ctx.work, &["commit", "-q", "-m", "gate libfix"], &ctx.home);
+
+    let (ok, output) = gitlab_ci_local(&ctx, &ctx.work);
+    assert!(ok, "the pipeline failed:\n{output}");
+    check_order(&output, &yaml);
+    assert!(output.contains("PASS  gate"), "{output}");
+    let artifacts = ctx.work.join(".gitlab-ci-local/artifacts");
+    let gate_junit = artifacts.join("gate/.sultana/ci/junit/gate.xml");
+    let junit =
+        std::fs::read_to_string(&gate_junit).unwrap_or_else(|e| panic!("{}: {e}\n{output}", gate_junit.display()));
+    assert!(junit.contains("name=\"test-libfix-disk\""), "{junit}");
+    assert!(artifacts
+        .join("test-libfix-check/.sultana/ci/junit/candidate-test-libfix-check.xml")
+        .is_file());
+    assert!(artifacts
+        .join("build-libfix/.sultana/ci-area/candidate/dist/libfix/usr/local/lib/libfix.a")
+        .is_file());
+    assert!(std::fs::read_to_string(artifacts.join("gate/.sultana/ci/summary"))
+        .unwrap()
+        .contains("perfect"));
+
+    // A candidate that breaks a test turns the pipeline red at the gate.
+    let clock = sultana::fixtures::Clock::default();
+    sultana::fixtures::commit(
+        &ctx.upstreams.join("libfix"),
+        &[(
+            "fix.c",
+            "#include \"fix.h\"\nint fix_add(int a, int b) { return a + b + 1; }\n".to_string(),
+            false,
+        )],
+        "libfix: off by one",
+        &clock,
+    )
+    .unwrap();
+    let yaml = ctx.sultana(&["ci", "gitlab", "libfix"]).success().stdout;
+    ctx.write(".gitlab-ci.yml", &yaml);
+    git(
+        &ctx.work,
+        &["commit", "-q", "-am", "gate the next candidate"],
+        &ctx.home,
+    );
+    std::fs::remove_dir_all(ctx.work.join(".gitlab-ci-local")).unwrap();
+    let (ok, output) = gitlab_ci_local(&ctx, &ctx.work);
+    assert!(!ok, "the pipeline passed a regression:\n{output}");
+    assert!(output.contains("FAIL  gate"), "{output}");
+    assert!(output.contains("REGR. vs."), "{output}");
+    check_order(&output, &yaml);
+}
