@@ -579,6 +579,7 @@ fn build_recipe(
     }
     fsutil::remove_all(&staging)?;
     std::fs::rename(&new_staging, &staging).with_context(|| format!("cannot move {} into place", staging.display()))?;
+    crate::fault::point("build-staged");
     let stamp = fingerprint::combine(&[&static_inputs, &fingerprint::tree(&src, skip)?]);
     fsutil::atomic_write(&stamp_file, stamp.as_bytes())?;
     report.step = None;

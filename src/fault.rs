@@ -1,10 +1,43 @@
-//! Deterministic crash points for the fault-injection tests: with
-//! `SULTANA_TEST_CRASH_AT=<point>` the process dies at that point as abruptly
-//! as under `kill -9` (no destructors, no cleanup).
+//! Deterministic crash points for the fault-injection tests.
+//!
+//! `SULTANA_TEST_CRASH_AT=<point>` (or `<point>#<n>`, the n-th time it is
+//! reached) makes the process die there as abruptly as under `kill -9`: no
+//! destructors, no cleanup. `SULTANA_TEST_TRACE=<file>` appends the name of
+//! every point reached to the file, so a test can list the kill points of a
+//! command before choosing some.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::sync::{Mutex, OnceLock};
+
+fn counts() -> &'static Mutex<HashMap<String, usize>> {
+    static COUNTS: OnceLock<Mutex<HashMap<String, usize>>> = OnceLock::new();
+    COUNTS.get_or_init(|| Mutex::new(HashMap::new()))
+}
 
 pub fn point(name: &str) {
-    if let Some(wanted) = std::env::var_os("SULTANA_TEST_CRASH_AT") {
-        if wanted == name {
+    let crash = std::env::var("SULTANA_TEST_CRASH_AT").ok();
+    let trace = std::env::var_os("SULTANA_TEST_TRACE");
+    if crash.is_none() && trace.is_none() {
+        return;
+    }
+    let n = {
+        let Ok(mut counts) = counts().lock() else { return };
+        let n = counts.entry(name.to_string()).or_insert(0);
+        *n += 1;
+        *n
+    };
+    if let Some(path) = trace {
+        if let Ok(mut file) = std::fs::OpenOptions::new().create(true).append(true).open(path) {
+            let _ = writeln!(file, "{name}#{n}");
+        }
+    }
+    if let Some(wanted) = crash {
+        let (wanted_name, wanted_n) = match wanted.split_once('#') {
+            Some((w, k)) => (w.to_string(), k.parse().unwrap_or(1)),
+            None => (wanted, 1),
+        };
+        if wanted_name == name && wanted_n == n {
             std::process::abort();
         }
     }

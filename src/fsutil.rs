@@ -31,6 +31,7 @@ pub fn atomic_write(path: &Path, contents: &[u8]) -> Result<()> {
         .and_then(|_| tmp.as_file().set_permissions(mode))
         .and_then(|_| tmp.as_file().sync_all())
         .with_context(|| format!("cannot write {}", path.display()))?;
+    crate::fault::point("atomic-write");
     tmp.persist(path)
         .map_err(|e| e.error)
         .with_context(|| format!("cannot replace {}", path.display()))?;

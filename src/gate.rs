@@ -310,6 +310,7 @@ pub(crate) fn finish(
             why_not
         };
         if outcome.not_pushed.is_none() {
+            crate::fault::point("gate-before-push");
             push(
                 ws,
                 prepared.component,

@@ -202,6 +202,7 @@ pub fn run(ws: &Workspace, options: &Options, printer: &Printer) -> Result<Outco
     };
     let out_dir = options.out.clone().unwrap_or_else(|| ws.root.join("dist"));
     let files = write_files(&plan, &tree_entries, &repos, &formats, &out_dir, options.jobs, printer)?;
+    crate::fault::point("tarball-written");
     update_sums(&out_dir, &files)?;
 
     let components = plan
@@ -609,6 +610,15 @@ fn write_files(
     printer: &Printer,
 ) -> Result<Vec<Made>> {
     std::fs::create_dir_all(out_dir).with_context(|| format!("cannot create {}", out_dir.display()))?;
+    // What a killed run left: temporary files (of tarballs, of SHA256SUMS),
+    // never taken for the real thing.
+    let stale = format!(".{}.", plan.top);
+    for entry in std::fs::read_dir(out_dir)?.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with(&stale) || name.starts_with(".sultana-tmp-") {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
     let mut formats = formats.to_vec();
     formats.sort();
     formats.dedup();

@@ -115,7 +115,17 @@ impl Workspace {
 
     /// Serialise runs that change this workspace; released on drop or death.
     pub fn lock_exclusive(&self, printer: &Printer) -> Result<FileLock> {
-        FileLock::exclusive(&self.state_dir().join("workspace.lock"), "the workspace", printer)
+        let lock = FileLock::exclusive(&self.state_dir().join("workspace.lock"), "the workspace", printer)?;
+        // Temporary files of a write a killed run never finished: under the
+        // lock, no other run of this workspace is writing them.
+        for dir in [self.root.clone(), self.state_dir()] {
+            for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+                if entry.file_name().to_string_lossy().starts_with(".sultana-tmp-") {
+                    let _ = std::fs::remove_file(entry.path());
+                }
+            }
+        }
+        Ok(lock)
     }
 
     /// Where the component's tree is on disk.

@@ -327,6 +327,7 @@ pub fn build_outcome(dir: &Path, report: &UnitReport) -> Result<(JobOutcome, Vec
 }
 
 fn record(db: &FlightDb, id: i64, outcome: &JobOutcome, steps: &[StepRow]) -> Result<()> {
+    crate::fault::point("flight-job");
     let row = JobRow {
         job: &outcome.job,
         component: &outcome.component,

@@ -121,6 +121,7 @@ fn create_store(dir: &Path, url: &str) -> Result<()> {
     config.set_bool("core.logAllRefUpdates", false)?;
     drop(repo);
     fs::rename(&tmp, dir).with_context(|| format!("cannot move {} into place", dir.display()))?;
+    crate::fault::point("store-created");
     Ok(())
 }
 
@@ -164,7 +165,10 @@ impl Store {
         let mut failures = Vec::new();
         for source in sources {
             match self.fetch_from(source, want, log, progress) {
-                Ok(()) => return Ok(source.clone()),
+                Ok(()) => {
+                    crate::fault::point("store-fetched");
+                    return Ok(source.clone());
+                }
                 Err(e) => {
                     if sources.len() > 1 {
                         printer.warn(format!("{source}: {}; trying the next source", first_line(&e)));

@@ -37,6 +37,7 @@ impl Archive<'_> {
             path.push(b'/');
             path.extend_from_slice(&entry.path);
             self.append_entry(&mut builder, &path, entry, &mut substituted)?;
+            crate::fault::point("tarball-entry");
             progress(i as u64 + 1, total);
         }
         builder.into_inner().context("cannot finish the tar stream")

@@ -12,6 +12,7 @@ mod faults;
 mod fetch;
 mod gate;
 mod hostile;
+mod killpoints;
 mod sources;
 mod submodules;
 mod tarball;
