@@ -27,7 +27,7 @@ fn seed() -> u64 {
     std::env::var("SULTANA_KILL_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(0x5eed_0f_5017a4a)
+        .unwrap_or(0x0005_eed0_f501_7a4a)
 }
 
 /// Fisher-Yates with a 64-bit LCG: the same pick for the same seed.
