@@ -5,7 +5,7 @@ mod checkout;
 mod resolve;
 pub mod submodule;
 
-pub use cache::{Cache, Store};
+pub use cache::{is_damaged_store, Cache, Store};
 pub use checkout::{tree_state, Checkout, Dirt, MoveMode, TreeState};
 pub use resolve::{ResolveError, Resolved, RevKind};
 

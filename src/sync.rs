@@ -413,7 +413,7 @@ fn place(ws: &Workspace, cache: &Cache, r: &Resolution, options: &Options, print
         Mode::Scratch => OnLocalWork::Discard,
         _ => OnLocalWork::Leave,
     };
-    let placed = place_tree(
+    let placed = match place_tree(
         cache,
         &path,
         &component.url,
@@ -422,7 +422,30 @@ fn place(ws: &Workspace, cache: &Cache, r: &Resolution, options: &Options, print
         force,
         printer,
         &component.name,
-    )?;
+    ) {
+        Err(e) if git::is_damaged_store(&e) && !options.offline => {
+            // Damaged objects in the shared cache: make the store again from
+            // the network, then place the tree once more.
+            printer.warn(format!(
+                "the cache of {} is damaged ({}); fetching it again",
+                component.url,
+                format!("{e:#}").lines().last().unwrap_or_default()
+            ));
+            let log = process::log_path(&ws.state_dir(), &format!("fetch-{}", component.name));
+            let store = cache.rebuild_store(&component.url, &sources(component), Some(commit), &log, printer)?;
+            place_tree(
+                cache,
+                &path,
+                &component.url,
+                &store,
+                commit,
+                force,
+                printer,
+                &component.name,
+            )?
+        }
+        other => other?,
+    };
     report.action = placed.action;
     report.backup = placed.backup;
     let checkout = Checkout::open(&path)?;

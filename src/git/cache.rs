@@ -98,6 +98,60 @@ impl Cache {
     }
 }
 
+impl Cache {
+    /// Replace a damaged store: it is moved aside, made again from `sources`
+    /// (with `want` in it) and only then the damaged copy is removed.
+    /// Checkouts that borrow its objects find them again at the same path.
+    pub fn rebuild_store(
+        &self,
+        url: &str,
+        sources: &[String],
+        want: Option<Oid>,
+        log: &Path,
+        printer: &Printer,
+    ) -> Result<Store> {
+        let dir = self.store_dir(url);
+        {
+            let _lock = lock_store(&dir, url, printer)?;
+            let mut aside = dir.as_os_str().to_owned();
+            aside.push(format!(".damaged-{}", std::process::id()));
+            let aside = PathBuf::from(aside);
+            fsutil::remove_all(&aside)?;
+            if dir.exists() {
+                fs::rename(&dir, &aside).with_context(|| format!("cannot move {} aside", dir.display()))?;
+            }
+            create_store(&dir, url)?;
+            let _ = fsutil::remove_all(&aside);
+        }
+        let store = self.store(url, printer)?;
+        let progress = printer.progress("rebuild");
+        store.fetch(sources, want, log, printer, &progress)?;
+        Ok(store)
+    }
+}
+
+/// Whether an error says objects of a store are damaged or missing (as
+/// opposed to a tree with local work, or a bad revision).
+pub fn is_damaged_store(err: &anyhow::Error) -> bool {
+    if err.chain().any(|c| c.is::<super::checkout::DamagedObjects>()) {
+        return true;
+    }
+    const SIGNS: &[&str] = &[
+        "incorrect data check",
+        "incorrect header check",
+        "invalid distance",
+        "invalid stored block",
+        "invalid block type",
+        "corrupt",
+        "failed to inflate",
+        "object not found",
+        "packfile",
+        "short read",
+    ];
+    let text = format!("{err:#}").to_lowercase();
+    SIGNS.iter().any(|s| text.contains(s))
+}
+
 fn lock_store(dir: &Path, url: &str, printer: &Printer) -> Result<FileLock> {
     let mut name = dir.as_os_str().to_owned();
     name.push(".lock");

@@ -15,6 +15,20 @@ use crate::fsutil;
 /// Written inside `.git` before a move starts, removed when it is done.
 const MOVE_MARKER: &str = "sultana-moving";
 
+/// Objects of the cache store could not be read: damaged (zlib, object
+/// database), not a problem of the tree. `sync` makes the store again.
+#[derive(Debug, thiserror::Error)]
+#[error("damaged objects in the git cache: {0}")]
+pub struct DamagedObjects(pub String);
+
+/// The error, typed as damaged objects when libgit2 says so.
+fn damaged_or(e: git2::Error, other: impl FnOnce(String) -> anyhow::Error) -> anyhow::Error {
+    match e.class() {
+        git2::ErrorClass::Zlib | git2::ErrorClass::Odb => DamagedObjects(super::message(&e)).into(),
+        _ => other(super::message(&e)),
+    }
+}
+
 /// What sits at a component's path.
 #[derive(Debug, PartialEq, Eq)]
 pub enum TreeState {
@@ -131,7 +145,7 @@ impl Checkout {
         let mut checkout = CheckoutBuilder::new();
         checkout.force();
         repo.checkout_tree(target.as_object(), Some(&mut checkout))
-            .map_err(|e| anyhow!("cannot check out {commit}: {}", super::message(&e)))?;
+            .map_err(|e| damaged_or(e, |m| anyhow!("cannot check out {commit}: {m}")))?;
         repo.set_head_detached(commit)?;
         drop(target);
         drop(repo);
@@ -203,11 +217,9 @@ impl Checkout {
         self.repo
             .checkout_tree(commit.as_object(), Some(&mut builder))
             .map_err(|e| {
-                anyhow!(
-                    "cannot check out {target} in {}: {}",
-                    self.path.display(),
-                    super::message(&e)
-                )
+                damaged_or(e, |m| {
+                    anyhow!("cannot check out {target} in {}: {m}", self.path.display())
+                })
             })
     }
 

@@ -190,3 +190,112 @@ fn a_second_run_on_one_workspace_waits_for_the_first() {
     assert!(started.elapsed() >= Duration::from_millis(700));
     assert_eq!(ctx.head("up"), up.head());
 }
+
+/// Objects of the shared cache damaged on disk: the next checkout that needs
+/// them notices, makes the store again from the network, and the trees of
+/// every workspace that borrows from it are whole again.
+#[test]
+fn a_damaged_cache_is_fetched_again() {
+    if !require("git", "finding an object in a pack (git verify-pack)") {
+        return;
+    }
+    let ctx = TestContext::new();
+    let up = ctx.upstream("up");
+    // Text that does not compress to nothing (a pseudo-random walk).
+    let mut state = 7u64;
+    let files: Vec<(String, String)> = (0..30)
+        .map(|i| {
+            let text: String = (0..20_000)
+                .map(|_| {
+                    state = state.wrapping_mul(6364136223846793005).wrapping_add(1);
+                    char::from(b'a' + ((state >> 40) % 26) as u8)
+                })
+                .collect();
+            (format!("f{i}.txt"), text)
+        })
+        .collect();
+    let refs: Vec<(&str, &str)> = files.iter().map(|(p, c)| (p.as_str(), c.as_str())).collect();
+    up.commit(&refs, "thirty files");
+    ctx.write("sultana.toml", &manifest(&[("up", &up.url(), "master")]));
+    ctx.sultana(&["fetch"]).success();
+    let store = std::fs::read_dir(ctx.cache.join("sultana/git"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.is_dir())
+        .unwrap();
+    let pack = std::fs::read_dir(store.join("objects/pack"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|e| e == "pack"))
+        .unwrap();
+    // Damage one blob's compressed bytes in the middle of the pack.
+    let verify = std::process::Command::new("git")
+        .args(["verify-pack", "-v"])
+        .arg(pack.with_extension("idx"))
+        .output()
+        .unwrap();
+    let listing = String::from_utf8_lossy(&verify.stdout);
+    let (size, offset) = listing
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>())
+        .filter(|w| w.get(1) == Some(&"blob") && w.len() >= 5)
+        .map(|w| (w[3].parse::<usize>().unwrap(), w[4].parse::<usize>().unwrap()))
+        .max()
+        .expect("a blob in the pack");
+    let mut bytes = std::fs::read(&pack).unwrap();
+    for i in (offset + 20..offset + size - 10).step_by(40) {
+        bytes[i] ^= 0x55;
+    }
+    std::fs::write(&pack, &bytes).unwrap();
+
+    let second = ctx.dir("second");
+    std::fs::copy(ctx.work.join("sultana.toml"), second.join("sultana.toml")).unwrap();
+    std::fs::copy(ctx.work.join("sultana.lock"), second.join("sultana.lock")).unwrap();
+    ctx.sultana_in(&second, &["fetch"])
+        .success()
+        .stderr_has("is damaged")
+        .stderr_has("fetching it again");
+    for (path, content) in &files {
+        assert_eq!(&std::fs::read_to_string(second.join("up").join(path)).unwrap(), content);
+    }
+    // The first workspace borrows from the same store: whole again too.
+    let first = git2::Repository::open(ctx.work.join("up")).unwrap();
+    let head = first.head().unwrap().peel_to_tree().unwrap();
+    for entry in head.iter() {
+        let blob = first.find_blob(entry.id()).unwrap();
+        assert!(!blob.content().is_empty());
+    }
+}
+
+/// The upstream rewrote its history and the pinned commit is gone: a new
+/// workspace says which commit and where, and leaves nothing half-made.
+#[test]
+fn a_remote_that_lost_the_pinned_commit() {
+    let ctx = TestContext::new();
+    let up = ctx.upstream("up");
+    let pinned = up.commit(&[("a", "1")], "to be lost");
+    ctx.write("sultana.toml", &manifest(&[("up", &up.url(), "master")]));
+    ctx.sultana(&["lock"]).success();
+    // Force the branch back: the pinned commit is on no ref upstream now.
+    let first = up.repo.find_commit(pinned).unwrap().parent(0).unwrap();
+    up.repo
+        .reference("refs/heads/master", first.id(), true, "rewind")
+        .unwrap();
+    up.repo.set_head("refs/heads/master").unwrap();
+    let objects = up.path.join(".git/objects");
+    // And the object itself is gone (a gc after the force-push).
+    let hex = pinned.to_string();
+    let _ = std::fs::remove_file(objects.join(&hex[..2]).join(&hex[2..]));
+    let fresh_cache = ctx.dir("fresh-cache");
+    let output = ctx
+        .command(&ctx.work, &["fetch"])
+        .env("XDG_CACHE_HOME", &fresh_cache)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains(&hex) && stderr.contains("is not there"), "{stderr}");
+    assert!(!ctx.work.join("up").exists(), "no checkout of something else");
+}
