@@ -200,6 +200,12 @@ pub fn run(ws: &Workspace, names: &[String], options: &Options, printer: &Printe
     let systems = resolve_system(ws, &options.system)?;
     let components = closure(ws, names)?;
 
+    // Recipes before any fetch: a broken recipe is refused without network or disk work.
+    let mut recipes = BTreeMap::new();
+    for component in components.iter().filter(|c| !systems.contains_key(&c.name)) {
+        recipes.insert(component.name.clone(), ws.recipe(component)?);
+    }
+
     // Sources first (like `fetch`): everything that is not taken from the system.
     let to_fetch: Vec<String> = components
         .iter()
@@ -219,10 +225,7 @@ pub fn run(ws: &Workspace, names: &[String], options: &Options, printer: &Printe
     let mut units = Vec::new();
     for component in &components {
         let system = systems.get(&component.name).cloned();
-        let recipe = match system {
-            Some(_) => None,
-            None => Some(ws.recipe(component)?),
-        };
+        let recipe = recipes.remove(&component.name);
         let deps = dependencies(ws, component)?
             .into_iter()
             .filter(|d| components.iter().any(|c| &c.name == d))

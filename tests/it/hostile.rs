@@ -1,6 +1,8 @@
 //! Hostile and broken manifests: exit 2, one line naming file:line:column,
 //! nothing executed, nothing written.
 
+use std::path::Path;
+
 use crate::support::*;
 
 fn assert_refused(ctx: &TestContext, text: &str, needle: &str) {
@@ -122,4 +124,83 @@ fn bad_command_lines_exit_2_and_help_exits_0() {
     ctx.sultana(&["fetch", "--no-such-flag"]).code(2);
     ctx.sultana(&["--help"]).success().stdout_has("fetch");
     ctx.sultana(&["help", "update"]).success().stdout_has("--force");
+}
+
+/// Every file of `tests/corpus/hostile/` is placed where its name says
+/// (`manifest-` → sultana.toml, `lock-` → sultana.lock, `local-` →
+/// sultana.local.toml, `recipe-` → recipes/up.toml) and must be refused with
+/// exit 2, one `error:` line holding the file's `# expect:` needle, nothing
+/// executed and nothing written outside the workspace.
+#[test]
+fn the_hostile_corpus_is_refused() {
+    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus/hostile");
+    let mut entries: Vec<_> = std::fs::read_dir(&corpus)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .collect();
+    entries.sort();
+    assert!(entries.len() >= 70, "the corpus lost files");
+    let mut failures = Vec::new();
+    for path in &entries {
+        let file_name = path.file_name().unwrap().to_string_lossy().to_string();
+        let ctx = TestContext::new();
+        let up = ctx.upstream("up");
+        let pwned = ctx.root.join("pwned");
+        let raw = std::fs::read_to_string(path).unwrap();
+        let needle = raw
+            .lines()
+            .next()
+            .and_then(|line| line.strip_prefix("# expect: "))
+            .unwrap_or_else(|| panic!("{file_name}: first line must be `# expect: …`"))
+            .to_string();
+        // The expectation line is dropped so line numbers in needles match the body.
+        let body = raw
+            .split_once('\n')
+            .map(|(_, rest)| rest)
+            .unwrap_or_default()
+            .replace("@URL@", &up.url())
+            .replace("@COMMIT@", &up.head().to_string())
+            .replace("@PWNED@", &pwned.display().to_string());
+        let plain_manifest = manifest(&[("up", &up.url(), "master")]);
+        let (target, command) = match file_name.split('-').next() {
+            Some("manifest") => ("sultana.toml", "fetch"),
+            Some("lock") => ("sultana.lock", "fetch"),
+            Some("local") => ("sultana.local.toml", "fetch"),
+            Some("recipe") => ("recipes/up.toml", "build"),
+            _ => panic!("{file_name}: unknown corpus kind"),
+        };
+        if target != "sultana.toml" {
+            ctx.write("sultana.toml", &plain_manifest);
+        }
+        ctx.write(target, &body);
+        let run = ctx.sultana_with(&ctx.work, "022", &[], &[command]);
+        let first = run.stderr.lines().next().unwrap_or_default();
+        let problems = [
+            (run.code != Some(2), format!("exit {:?}", run.code)),
+            (!first.starts_with("error: "), "first line is not `error:`".into()),
+            (!run.stderr.contains(&needle), format!("no `{needle}`")),
+            (run.stderr.contains("panicked"), "panicked".into()),
+            (pwned.exists(), "a value was executed".into()),
+            (
+                top_level(&ctx.root) != ["cache", "home", "upstreams", "work"],
+                "wrote outside".into(),
+            ),
+            (!files_below(&ctx.cache).is_empty(), "cached before refusing".into()),
+        ];
+        for (bad, what) in problems {
+            if bad {
+                failures.push(format!("{file_name}: {what}\n{}", run.stderr));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+fn top_level(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().to_string())
+        .collect();
+    names.sort();
+    names
 }
