@@ -115,6 +115,7 @@ impl Workspace {
 
     /// Serialise runs that change this workspace; released on drop or death.
     pub fn lock_exclusive(&self, printer: &Printer) -> Result<FileLock> {
+        self.check_confined()?;
         let lock = FileLock::exclusive(&self.state_dir().join("workspace.lock"), "the workspace", printer)?;
         // Temporary files of a write a killed run never finished: under the
         // lock, no other run of this workspace is writing them.
@@ -126,6 +127,52 @@ impl Workspace {
             }
         }
         Ok(lock)
+    }
+
+    /// Refuse to write through a symlink that leads out of the workspace:
+    /// the state folder, `build/`, `dist/` and every managed checkout must
+    /// stay inside it, so a planted link cannot redirect a reset or a build.
+    fn check_confined(&self) -> Result<()> {
+        let Ok(root) = self.root.canonicalize() else {
+            return Ok(());
+        };
+        let mut places: Vec<PathBuf> = vec![".sultana".into(), "build".into(), "dist".into()];
+        places.extend(
+            self.manifest
+                .components
+                .iter()
+                .filter(|c| c.local.is_none() && c.path != Path::new("."))
+                .map(|c| c.path.clone()),
+        );
+        for place in places {
+            let mut walked = self.root.clone();
+            for part in place.components() {
+                walked.push(part);
+                let Ok(meta) = std::fs::symlink_metadata(&walked) else {
+                    break;
+                };
+                if !meta.file_type().is_symlink() {
+                    continue;
+                }
+                let target = std::fs::read_link(&walked).unwrap_or_default();
+                let shown = walked.strip_prefix(&self.root).unwrap_or(&walked).display().to_string();
+                match walked.canonicalize() {
+                    Ok(resolved) if resolved.starts_with(&root) => {}
+                    Ok(resolved) => bail!(
+                        "`{shown}` is a symlink to `{}`, outside the workspace {}; \
+                         sultana writes there, so it will not follow it (remove the link)",
+                        resolved.display(),
+                        self.root.display()
+                    ),
+                    Err(_) => bail!(
+                        "`{shown}` is a symlink to `{}`, which does not exist; \
+                         sultana writes there, so it will not follow it (remove the link)",
+                        target.display()
+                    ),
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Where the component's tree is on disk.

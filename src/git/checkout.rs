@@ -23,9 +23,16 @@ pub struct DamagedObjects(pub String);
 
 /// The error, typed as damaged objects when libgit2 says so.
 fn damaged_or(e: git2::Error, other: impl FnOnce(String) -> anyhow::Error) -> anyhow::Error {
+    let message = super::message(&e);
     match e.class() {
-        git2::ErrorClass::Zlib | git2::ErrorClass::Odb => DamagedObjects(super::message(&e)).into(),
-        _ => other(super::message(&e)),
+        git2::ErrorClass::Zlib | git2::ErrorClass::Odb => DamagedObjects(message).into(),
+        // libgit2 refuses `.git` entries and paths that would leave the
+        // checkout; say plainly that the upstream tree is at fault.
+        _ if message.contains("invalid path") => other(format!(
+            "{message}: the upstream tree has an entry git never checks out \
+             (a `.git` entry or a path leaving the checkout); nothing was written"
+        )),
+        _ => other(message),
     }
 }
 
@@ -133,22 +140,11 @@ impl Checkout {
             .unwrap_or_default();
         let tmp = parent.join(format!(".{name}.sultana-new"));
         fsutil::remove_all(&tmp).with_context(|| format!("cannot remove {}", tmp.display()))?;
-
-        let repo = Repository::init(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
-        let alternates = repo.path().join("objects/info/alternates");
-        fs::write(&alternates, format!("{}\n", store.objects_dir().display()))
-            .with_context(|| format!("cannot write {}", alternates.display()))?;
-        drop(repo);
-        let repo = Repository::open(&tmp)?;
-        repo.remote("origin", url)?;
-        let target = repo.find_commit(commit)?;
-        let mut checkout = CheckoutBuilder::new();
-        checkout.force();
-        repo.checkout_tree(target.as_object(), Some(&mut checkout))
-            .map_err(|e| damaged_or(e, |m| anyhow!("cannot check out {commit}: {m}")))?;
-        repo.set_head_detached(commit)?;
-        drop(target);
-        drop(repo);
+        if let Err(e) = Self::fill(&tmp, store, url, commit) {
+            // A refused or broken tree leaves nothing half-made behind.
+            let _ = fsutil::remove_all(&tmp);
+            return Err(e);
+        }
         crate::fault::point("checkout-before-rename");
         if path.exists() {
             // Only an empty folder gets here (tree_state said Missing).
@@ -156,6 +152,23 @@ impl Checkout {
         }
         fs::rename(&tmp, path).with_context(|| format!("cannot move {} into place", path.display()))?;
         Checkout::open(path)
+    }
+
+    fn fill(tmp: &Path, store: &Store, url: &str, commit: Oid) -> Result<()> {
+        let repo = Repository::init(tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
+        let alternates = repo.path().join("objects/info/alternates");
+        fs::write(&alternates, format!("{}\n", store.objects_dir().display()))
+            .with_context(|| format!("cannot write {}", alternates.display()))?;
+        drop(repo);
+        let repo = Repository::open(tmp)?;
+        repo.remote("origin", url)?;
+        let target = repo.find_commit(commit)?;
+        let mut checkout = CheckoutBuilder::new();
+        checkout.force();
+        repo.checkout_tree(target.as_object(), Some(&mut checkout))
+            .map_err(|e| damaged_or(e, |m| anyhow!("cannot check out {commit}: {m}")))?;
+        repo.set_head_detached(commit)?;
+        Ok(())
     }
 
     pub fn head(&self) -> Option<Oid> {

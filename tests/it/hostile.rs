@@ -204,3 +204,131 @@ fn top_level(dir: &Path) -> Vec<String> {
     names.sort();
     names
 }
+
+/// No `.sultana-new` or other half-made checkout is left in the workspace.
+fn no_half_made_checkouts(ctx: &TestContext) {
+    let leftovers: Vec<String> = top_level(&ctx.work)
+        .into_iter()
+        .filter(|name| name.contains("sultana-new") || name.starts_with(".sultana-tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+#[test]
+fn an_upstream_tree_with_a_git_entry_is_refused_and_nothing_is_written() {
+    let ctx = TestContext::new();
+    let outside = ctx.root.join("outside");
+    std::fs::create_dir(&outside).unwrap();
+    let up = ctx.upstream("up");
+    let good = up.head();
+    ctx.write("sultana.toml", &manifest(&[("up", &up.url(), "master")]));
+    ctx.sultana(&["fetch"]).success();
+
+    let readme = up.blob(b"evil\n");
+    let gitdir = up.blob(format!("gitdir: {}\n", outside.display()).as_bytes());
+    let hook = up.blob(format!("#!/bin/sh\ntouch {}/pwned\n", outside.display()).as_bytes());
+    let hooks = up.raw_tree(&[(0o100755, b"post-checkout", hook)]);
+    let dot_git_dir = up.raw_tree(&[(0o40000, b"hooks", hooks)]);
+    let nested = up.raw_tree(&[(0o100644, b".git", gitdir), (0o100644, b"README", readme)]);
+    let hostile_trees = [
+        (
+            "a `.git` file",
+            up.raw_tree(&[(0o100644, b".git", gitdir), (0o100644, b"README", readme)]),
+        ),
+        (
+            "a `.git` folder with a hook",
+            up.raw_tree(&[(0o40000, b".git", dot_git_dir), (0o100644, b"README", readme)]),
+        ),
+        (
+            "a `.git` file in a subfolder",
+            up.raw_tree(&[(0o100644, b"README", readme), (0o40000, b"sub", nested)]),
+        ),
+    ];
+    for (what, tree) in hostile_trees {
+        let bad = up.commit_tree(tree, what);
+        // An existing checkout moved to it: refused, left where it was.
+        ctx.sultana(&["update"]).code(2).stderr_has("git never checks out");
+        assert_eq!(ctx.head("up"), good, "{what}");
+        assert_eq!(ctx.read("up/README"), "up", "{what}");
+        no_half_made_checkouts(&ctx);
+        // A new checkout of it: refused, nothing placed.
+        let fresh = TestContext::new();
+        fresh.write(
+            "sultana.toml",
+            &format!("[components.up]\nurl = \"{}\"\nrevision = \"{bad}\"\n", up.url()),
+        );
+        fresh.sultana(&["fetch"]).code(2).stderr_has("git never checks out");
+        assert!(!fresh.work.join("up").exists(), "{what}");
+        no_half_made_checkouts(&fresh);
+        assert!(files_below(&outside).is_empty(), "{what}: written outside");
+        // Back to the good commit for the next case.
+        up.repo.reference("refs/heads/master", good, true, "reset").unwrap();
+    }
+}
+
+#[test]
+fn an_upstream_symlink_escaping_the_checkout_is_checked_out_as_a_link_and_never_followed() {
+    let ctx = TestContext::new();
+    let outside = ctx.root.join("outside");
+    std::fs::create_dir(&outside).unwrap();
+    let up = ctx.upstream("up");
+    // A link out of the checkout, and a folder that later becomes such a link
+    // (and back): git must replace the link, never write through it.
+    up.commit(&[("dir/file", "inside\n")], "a folder");
+    ctx.write("sultana.toml", &manifest(&[("up", &up.url(), "master")]));
+    ctx.sultana(&["fetch"]).success();
+    let target = outside.display().to_string();
+    let link = up.blob(target.as_bytes());
+    let readme = up.blob(b"up");
+    up.commit_tree(
+        up.raw_tree(&[(0o100644, b"README", readme), (0o120000, b"dir", link)]),
+        "dir becomes a link out",
+    );
+    ctx.sultana(&["update"]).success();
+    let meta = std::fs::symlink_metadata(ctx.work.join("up/dir")).unwrap();
+    assert!(meta.file_type().is_symlink());
+    let file = up.blob(b"through the link?\n");
+    let dir = up.raw_tree(&[(0o100644, b"file", file)]);
+    up.commit_tree(
+        up.raw_tree(&[(0o100644, b"README", readme), (0o40000, b"dir", dir)]),
+        "dir is a folder again",
+    );
+    ctx.sultana(&["update"]).success();
+    assert!(std::fs::symlink_metadata(ctx.work.join("up/dir")).unwrap().is_dir());
+    assert_eq!(ctx.read("up/dir/file"), "through the link?\n");
+    assert!(files_below(&outside).is_empty(), "written through the link");
+    no_half_made_checkouts(&ctx);
+}
+
+#[test]
+fn symlinked_workspace_folders_pointing_outside_are_refused() {
+    let ctx = TestContext::new();
+    let outside = ctx.root.join("outside");
+    std::fs::create_dir(&outside).unwrap();
+    let up = ctx.upstream("up");
+    let text = format!(
+        "[components.up]\nurl = \"{}\"\nrevision = \"master\"\n\n[components.deep]\nurl = \"{}\"\nrevision = \"master\"\npath = \"sub/deep\"\n",
+        up.url(),
+        up.url()
+    );
+    ctx.write("sultana.toml", &text);
+    for place in ["up", "sub", "build", "dist", ".sultana"] {
+        let link = ctx.work.join(place);
+        std::os::unix::fs::symlink(&outside, &link).unwrap();
+        ctx.sultana(&["fetch"]).code(2).stderr_has(&format!(
+            "`{place}` is a symlink to `{}`, outside the workspace",
+            outside.display()
+        ));
+        assert!(files_below(&outside).is_empty(), "{place}: written outside");
+        std::fs::remove_file(&link).unwrap();
+    }
+    // A dangling link is refused too; a link that stays inside is followed.
+    std::os::unix::fs::symlink(ctx.root.join("nowhere"), ctx.work.join("build")).unwrap();
+    ctx.sultana(&["fetch"]).code(2).stderr_has("which does not exist");
+    std::fs::remove_file(ctx.work.join("build")).unwrap();
+    std::fs::create_dir(ctx.work.join("elsewhere")).unwrap();
+    std::os::unix::fs::symlink("elsewhere", ctx.work.join("sub")).unwrap();
+    ctx.sultana(&["fetch"]).success();
+    assert_eq!(ctx.read("elsewhere/deep/README"), "up");
+    assert!(files_below(&outside).is_empty());
+}

@@ -250,6 +250,34 @@ impl Upstream {
             .unwrap()
     }
 
+    pub fn blob(&self, content: &[u8]) -> Oid {
+        self.repo.blob(content).unwrap()
+    }
+
+    /// A tree object written byte by byte, so names git itself refuses
+    /// (`.git`) can be committed. Entries: (mode, name, id), in git's order.
+    pub fn raw_tree(&self, entries: &[(u32, &[u8], Oid)]) -> Oid {
+        let mut bytes = Vec::new();
+        for (mode, name, id) in entries {
+            bytes.extend(format!("{mode:o} ").as_bytes());
+            bytes.extend(*name);
+            bytes.push(0);
+            bytes.extend(id.as_bytes());
+        }
+        self.repo.odb().unwrap().write(git2::ObjectType::Tree, &bytes).unwrap()
+    }
+
+    /// Commit `tree` on top of HEAD without touching the index or files.
+    pub fn commit_tree(&self, tree: Oid, message: &str) -> Oid {
+        let tree = self.repo.find_tree(tree).unwrap();
+        let sig = self.signature();
+        let parent = self.repo.head().ok().and_then(|h| h.peel_to_commit().ok());
+        let parents: Vec<&git2::Commit> = parent.iter().collect();
+        self.repo
+            .commit(Some("HEAD"), &sig, &sig, message, &tree, &parents)
+            .unwrap()
+    }
+
     /// Record `sub` at `commit` as a submodule at `path` with `.gitmodules` url `url`.
     pub fn add_submodule(&self, name: &str, path: &str, url: &str, commit: Oid) -> Oid {
         let gitmodules = self.path.join(".gitmodules");
