@@ -119,14 +119,16 @@ pub fn import(text: &str, name: &str) -> Result<Imported> {
     for tree in TREES {
         let url_var = format!("{}_URL", tree.prefix);
         let revision_var = format!("{}_REVISION", tree.prefix);
-        let (Some(url), Some(revision)) = (make.get(&url_var), make.get(&revision_var)) else {
+        let (Some((url, url_calls)), Some((revision, revision_calls))) =
+            (make.get_evaluated(&url_var), make.get_evaluated(&revision_var))
+        else {
             continue;
         };
         let (url, revision) = (url.trim().to_string(), revision.trim().to_string());
         if url.is_empty() || revision.is_empty() {
             continue;
         }
-        if url.contains("$(") || revision.contains("$(") {
+        if url_calls || revision_calls {
             bail!("{name}: {url_var} or {revision_var} uses make functions sultana does not evaluate: `{url}` `{revision}`");
         }
         out.pins.push(Pin {
@@ -241,10 +243,15 @@ pub fn export(manifest: &Manifest, lock: Option<&Lock>) -> Result<String> {
                 })?,
             None => component.revision.clone(),
         };
-        out.push_str(&format!("{}_URL ?= {}\n", tree.prefix, component.url));
-        out.push_str(&format!("{}_REVISION ?= {revision}\n", tree.prefix));
+        out.push_str(&format!("{}_URL ?= {}\n", tree.prefix, make_literal(&component.url)));
+        out.push_str(&format!("{}_REVISION ?= {}\n", tree.prefix, make_literal(&revision)));
     }
     Ok(out)
+}
+
+/// A value make reads back as written: `$` and `#` are escaped.
+fn make_literal(value: &str) -> String {
+    value.replace('$', "$$").replace('#', "\\#")
 }
 
 /// `QEMU_UPSTREAM_REVISION=abc sultana …` is `--set qemu-xen.revision=abc`:

@@ -10,8 +10,11 @@ pub mod error;
 pub mod fault;
 pub mod fixtures;
 pub mod fsutil;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod gate;
 pub mod git;
+pub mod glob;
 pub mod lock;
 pub mod manifest;
 pub mod parallel;

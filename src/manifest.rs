@@ -9,7 +9,7 @@ use std::fmt;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
-pub use overrides::{apply_local_file, apply_set, LOCAL_FILE_NAME};
+pub use overrides::{apply_local_file, apply_local_text, apply_set, LOCAL_FILE_NAME};
 
 use crate::validate;
 

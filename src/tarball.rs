@@ -5,7 +5,7 @@
 //! unpacked tree builds offline; `SHA256SUMS` beside it.
 
 mod archive;
-mod attrs;
+pub(crate) mod attrs;
 mod compress;
 mod embedded;
 mod tree;
@@ -22,7 +22,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 pub use compress::Format;
-pub use verify::{verify, Verdict, VerifyOptions};
+pub use verify::{inspect, verify, Verdict, VerifyOptions};
 
 use crate::fsutil;
 use crate::git::{self, Cache, Checkout, Oid, TreeState};

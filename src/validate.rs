@@ -44,7 +44,8 @@ pub fn check_url(url: &str) -> Result<(), String> {
             ));
         }
     }
-    if let Some(c) = url.chars().find(|c| c.is_control() || c.is_whitespace()) {
+    // A backslash has no place in a git URL and ends a line in make.
+    if let Some(c) = url.chars().find(|c| c.is_control() || c.is_whitespace() || *c == '\\') {
         return Err(format!("URL `{}` contains the character {c:?}", url.escape_debug()));
     }
     if let Some((scheme, rest)) = url.split_once("://") {
@@ -85,6 +86,13 @@ pub fn check_revision(rev: &str) -> Result<(), String> {
     }
     if is_full_sha(rev) {
         return Ok(());
+    }
+    // Before libgit2 sees it: a NUL cannot cross into C.
+    if rev.chars().any(|c| c.is_control()) {
+        return Err(format!(
+            "revision `{}` contains a control character",
+            rev.escape_debug()
+        ));
     }
     let as_ref = if rev.starts_with("refs/") {
         rev.to_string()

@@ -190,21 +190,29 @@ impl Makefile {
 
     /// A variable's value, expanded.
     pub fn get(&self, name: &str) -> Option<String> {
-        self.get_depth(name, 0)
+        self.get_depth(name, 0, &mut false)
     }
 
-    fn get_depth(&self, name: &str, depth: usize) -> Option<String> {
+    /// A variable's value, expanded, and whether a function call was left in
+    /// it unevaluated (`$$(` is a literal `$(`, not a call).
+    pub fn get_evaluated(&self, name: &str) -> Option<(String, bool)> {
+        let mut calls = false;
+        let value = self.get_depth(name, 0, &mut calls)?;
+        Some((value, calls))
+    }
+
+    fn get_depth(&self, name: &str, depth: usize, calls: &mut bool) -> Option<String> {
         match self.vars.get(name)? {
             Value::Simple(v) => Some(v.clone()),
-            Value::Recursive(v) => Some(self.expand_depth(v, depth + 1)),
+            Value::Recursive(v) => Some(self.expand_depth(v, depth + 1, calls)),
         }
     }
 
     pub fn expand(&self, text: &str) -> String {
-        self.expand_depth(text, 0)
+        self.expand_depth(text, 0, &mut false)
     }
 
-    fn expand_depth(&self, text: &str, depth: usize) -> String {
+    fn expand_depth(&self, text: &str, depth: usize, calls: &mut bool) -> String {
         if depth > 32 {
             return String::new(); // a reference loop; make would refuse too
         }
@@ -244,16 +252,17 @@ impl Makefile {
                     let inner: String = chars[i + 2..end].iter().collect();
                     if inner.contains(char::is_whitespace) || inner.contains(',') {
                         // A function call: left as written.
+                        *calls = true;
                         out.extend(&chars[i..=end]);
                     } else {
-                        let name = self.expand_depth(&inner, depth + 1);
-                        out.push_str(&self.get_depth(&name, depth + 1).unwrap_or_default());
+                        let name = self.expand_depth(&inner, depth + 1, calls);
+                        out.push_str(&self.get_depth(&name, depth + 1, calls).unwrap_or_default());
                     }
                     i = end + 1;
                 }
                 Some(c) => {
                     // `$X`: a one-letter variable.
-                    out.push_str(&self.get_depth(&c.to_string(), depth + 1).unwrap_or_default());
+                    out.push_str(&self.get_depth(&c.to_string(), depth + 1, calls).unwrap_or_default());
                     i += 2;
                 }
                 None => {
@@ -342,7 +351,7 @@ fn split_assignment(line: &str) -> Option<(&str, &'static str, &str)> {
             _ if level > 0 => {}
             b'=' => {
                 for op in ["::=", ":=", "?=", "+="] {
-                    if i + 1 >= op.len() && &line[i + 1 - op.len()..=i] == op {
+                    if i + 1 >= op.len() && &bytes[i + 1 - op.len()..=i] == op.as_bytes() {
                         return Some((&line[..i + 1 - op.len()], op, &line[i + 1..]));
                     }
                 }

@@ -7,6 +7,7 @@ use anyhow::{bail, Result};
 use serde::Serialize;
 
 use super::db::FlightDb;
+use crate::glob::{self, Token};
 
 /// An osstest allow file: lines `[!]JOB-PATTERN [TESTID-PATTERN]`, where
 /// `@@` matches any run of non-space characters and `@` any run without
@@ -15,15 +16,6 @@ use super::db::FlightDb;
 #[derive(Clone, Debug, Default)]
 pub struct AllowList {
     rules: Vec<String>,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Token {
-    Char(u8),
-    /// `@@`
-    Word,
-    /// `@`
-    Part,
 }
 
 impl AllowList {
@@ -55,51 +47,28 @@ impl AllowList {
 
     pub fn matches(&self, job: &str, testid: &str) -> bool {
         let subject = format!("{job} {testid}");
-        self.rules.iter().any(|rule| {
-            let tokens = tokens(rule);
-            matches(&tokens, subject.as_bytes())
-        })
+        self.rules
+            .iter()
+            .any(|rule| glob::matches(&tokens(rule), subject.as_bytes()))
     }
 }
 
+/// `@@` is any run without a space; `@` any run without space, `-` or `/`.
 fn tokens(rule: &str) -> Vec<Token> {
-    let bytes = rule.as_bytes();
+    let mut bytes = rule.as_bytes();
     let mut out = Vec::new();
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'@' {
-            if bytes.get(i + 1) == Some(&b'@') {
-                out.push(Token::Word);
-                i += 2;
-            } else {
-                out.push(Token::Part);
-                i += 1;
+    while let Some((b, rest)) = bytes.split_first() {
+        bytes = rest;
+        out.push(match b {
+            b'@' if rest.first() == Some(&b'@') => {
+                bytes = &rest[1..];
+                Token::Many { stops: b" " }
             }
-        } else {
-            out.push(Token::Char(bytes[i]));
-            i += 1;
-        }
+            b'@' => Token::Many { stops: b" -/" },
+            other => Token::Byte(*other),
+        });
     }
     out
-}
-
-fn matches(tokens: &[Token], text: &[u8]) -> bool {
-    match tokens.split_first() {
-        None => text.is_empty(),
-        Some((Token::Char(c), rest)) => text.first() == Some(c) && matches(rest, &text[1..]),
-        Some((wild, rest)) => {
-            let stops: &[u8] = if *wild == Token::Word { b" " } else { b" -/" };
-            for i in 0..=text.len() {
-                if matches(rest, &text[i..]) {
-                    return true;
-                }
-                if text.get(i).is_none_or(|c| stops.contains(c)) {
-                    return false;
-                }
-            }
-            false
-        }
-    }
 }
 
 /// What became of one job.

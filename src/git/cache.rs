@@ -231,12 +231,17 @@ impl Store {
                 }
             }
         }
-        bail!(
-            "could not fetch {}:\n  {}\n  (no network here? `sultana demo` shows the whole job without it, and a `mirrors` \
-             entry in sultana.toml gives another place to fetch from)",
-            self.url,
-            failures.join("\n  ")
-        )
+        let hint = if failures.iter().any(|f| f.contains("No space left on device")) {
+            format!(
+                "the disk holding the cache ({}) is full: free some space and run again",
+                self.dir.parent().unwrap_or(&self.dir).display()
+            )
+        } else {
+            "no network here? `sultana demo` shows the whole job without it, and a `mirrors` \
+             entry in sultana.toml gives another place to fetch from"
+                .to_string()
+        };
+        bail!("could not fetch {}:\n  {}\n  ({hint})", self.url, failures.join("\n  "))
     }
 
     fn fetch_from(&self, source: &str, want: Option<Oid>, log: &Path, progress: &Progress) -> Result<()> {
@@ -383,6 +388,8 @@ fn retry(mut attempt: impl FnMut() -> Result<(), ProcessError>) -> Result<()> {
     match attempt() {
         Ok(()) => Ok(()),
         Err(e @ ProcessError::ToolMissing { .. }) => Err(e.into()),
+        // A full disk stays full: say so at once.
+        Err(e @ ProcessError::Failed { .. }) if e.to_string().contains("No space left on device") => Err(e.into()),
         Err(_) => {
             std::thread::sleep(Duration::from_millis(500));
             Ok(attempt()?)

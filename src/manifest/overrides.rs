@@ -36,11 +36,22 @@ pub fn apply_local_file(manifest: &mut Manifest, workspace: &Path) -> anyhow::Re
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
         Err(e) => anyhow::bail!("cannot read {}: {e}", file.display()),
     };
+    apply_local_text(manifest, workspace, &text, &file.display().to_string())?;
+    Ok(true)
+}
+
+/// Apply the text of a `sultana.local.toml` named `name` (for messages).
+pub fn apply_local_text(
+    manifest: &mut Manifest,
+    workspace: &Path,
+    text: &str,
+    name: &str,
+) -> Result<(), ManifestError> {
     let source = Source {
-        name: file.display().to_string(),
-        text: &text,
+        name: name.to_string(),
+        text,
     };
-    let raw: RawLocal = toml::from_str(&text).map_err(|e| source.toml_error(e))?;
+    let raw: RawLocal = toml::from_str(text).map_err(|e| source.toml_error(e))?;
     for (name, entry) in raw.components.0 {
         let span = entry.span();
         let entry = entry.into_inner();
@@ -52,12 +63,10 @@ pub fn apply_local_file(manifest: &mut Manifest, workspace: &Path) -> anyhow::Re
         })?;
         if let Some(path) = entry.path {
             if entry.url.is_some() || entry.revision.is_some() {
-                return Err(source
-                    .error(
-                        span,
-                        "`path` means \"use my checkout\"; it cannot be combined with `url` or `revision`",
-                    )
-                    .into());
+                return Err(source.error(
+                    span,
+                    "`path` means \"use my checkout\"; it cannot be combined with `url` or `revision`",
+                ));
             }
             component.local = Some(local_path(workspace, path.get_ref()).map_err(|m| source.error(path.span(), m))?);
         }
@@ -74,7 +83,7 @@ pub fn apply_local_file(manifest: &mut Manifest, workspace: &Path) -> anyhow::Re
             component.enabled = enabled;
         }
     }
-    Ok(true)
+    Ok(())
 }
 
 fn local_path(workspace: &Path, path: &str) -> Result<PathBuf, String> {

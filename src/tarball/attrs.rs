@@ -3,6 +3,8 @@
 //! `$Format:…$` placeholders). Each `.gitattributes` in the archived tree
 //! applies below its own folder; later lines and deeper files win, as in git.
 
+use crate::glob::{self, Token};
+
 /// One attribute setting from one line.
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct Rule {
@@ -125,51 +127,46 @@ fn trim(mut line: &[u8]) -> &[u8] {
 /// git's wildmatch: `*` (not across `/` when `pathname`), `**` across folders,
 /// `?`, `[…]` classes with ranges and `!`/`^` negation, `\` escapes.
 pub fn wildmatch(pattern: &[u8], text: &[u8], pathname: bool) -> bool {
-    match pattern.split_first() {
-        None => text.is_empty(),
-        Some((b'*', rest)) => {
-            let double = rest.first() == Some(&b'*');
-            if double {
-                let rest = &rest[1..];
-                // `**/` also matches no folder at all.
-                if let Some(after) = rest.strip_prefix(b"/") {
-                    if wildmatch(after, text, pathname) {
-                        return true;
-                    }
-                }
-                (0..=text.len()).any(|i| wildmatch(rest, &text[i..], pathname))
-            } else {
-                for i in 0..=text.len() {
-                    if wildmatch(rest, &text[i..], pathname) {
-                        return true;
-                    }
-                    if pathname && text.get(i) == Some(&b'/') {
-                        return false;
-                    }
-                }
-                false
+    glob::matches(&compile(pattern, pathname), text)
+}
+
+fn compile(mut pattern: &[u8], pathname: bool) -> Vec<Token> {
+    let slash: &'static [u8] = if pathname { b"/" } else { b"" };
+    let mut tokens = Vec::new();
+    while let Some((p, rest)) = pattern.split_first() {
+        pattern = rest;
+        tokens.push(match p {
+            b'*' if rest.starts_with(b"*/") => {
+                pattern = &rest[2..];
+                Token::Folders
             }
-        }
-        Some((b'?', rest)) => match text.split_first() {
-            Some((c, text_rest)) if !(pathname && *c == b'/') => wildmatch(rest, text_rest, pathname),
-            _ => false,
-        },
-        Some((b'[', rest)) => {
-            let Some((c, text_rest)) = text.split_first() else {
-                return false;
-            };
-            match class(rest, *c) {
-                Some((true, after)) if !(pathname && *c == b'/') => wildmatch(after, text_rest, pathname),
-                Some(_) => false,
+            b'*' if rest.starts_with(b"*") => {
+                pattern = &rest[1..];
+                Token::Many { stops: b"" }
+            }
+            b'*' => Token::Many { stops: slash },
+            b'?' => Token::One { stops: slash },
+            b'[' => match class(rest, 0) {
+                Some((_, after)) => {
+                    let mut set = Box::new([false; 256]);
+                    for (c, member) in set.iter_mut().enumerate() {
+                        let c = c as u8;
+                        *member = !slash.contains(&c) && class(rest, c).is_some_and(|(m, _)| m);
+                    }
+                    pattern = after;
+                    Token::Set(set)
+                }
                 // No closing `]`: a literal `[`.
-                None => *c == b'[' && wildmatch(rest, text_rest, pathname),
+                None => Token::Byte(b'['),
+            },
+            b'\\' if !rest.is_empty() => {
+                pattern = &rest[1..];
+                Token::Byte(rest[0])
             }
-        }
-        Some((b'\\', rest)) if !rest.is_empty() => {
-            text.first() == Some(&rest[0]) && wildmatch(&rest[1..], &text[1..], pathname)
-        }
-        Some((p, rest)) => text.first() == Some(p) && wildmatch(rest, &text[1..], pathname),
+            other => Token::Byte(*other),
+        });
     }
+    tokens
 }
 
 /// Match `c` against the class starting after `[`; returns whether it
@@ -225,6 +222,81 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The backtracking matcher this one replaced, as the reference.
+    fn naive(pattern: &[u8], text: &[u8], pathname: bool) -> bool {
+        match pattern.split_first() {
+            None => text.is_empty(),
+            Some((b'*', rest)) => {
+                let double = rest.first() == Some(&b'*');
+                if double {
+                    let rest = &rest[1..];
+                    // `**/` also matches no folder at all.
+                    if let Some(after) = rest.strip_prefix(b"/") {
+                        if naive(after, text, pathname) {
+                            return true;
+                        }
+                    }
+                    (0..=text.len()).any(|i| naive(rest, &text[i..], pathname))
+                } else {
+                    for i in 0..=text.len() {
+                        if naive(rest, &text[i..], pathname) {
+                            return true;
+                        }
+                        if pathname && text.get(i) == Some(&b'/') {
+                            return false;
+                        }
+                    }
+                    false
+                }
+            }
+            Some((b'?', rest)) => match text.split_first() {
+                Some((c, text_rest)) if !(pathname && *c == b'/') => naive(rest, text_rest, pathname),
+                _ => false,
+            },
+            Some((b'[', rest)) => {
+                let Some((c, text_rest)) = text.split_first() else {
+                    return false;
+                };
+                match class(rest, *c) {
+                    Some((true, after)) if !(pathname && *c == b'/') => naive(after, text_rest, pathname),
+                    Some(_) => false,
+                    // No closing `]`: a literal `[`.
+                    None => *c == b'[' && naive(rest, text_rest, pathname),
+                }
+            }
+            Some((b'\\', rest)) if !rest.is_empty() => {
+                text.first() == Some(&rest[0]) && naive(&rest[1..], &text[1..], pathname)
+            }
+            Some((p, rest)) => text.first() == Some(p) && naive(rest, &text[1..], pathname),
+        }
+    }
+
+    #[test]
+    fn compiled_patterns_match_like_backtracking() {
+        // Few letters and many metacharacters, so the tricky cases come up.
+        let alphabet = b"a*/*?[]!-\\";
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = |n: usize| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % n as u64) as usize
+        };
+        for _ in 0..100_000 {
+            let pattern: Vec<u8> = (0..next(8)).map(|_| alphabet[next(alphabet.len())]).collect();
+            let text: Vec<u8> = (0..next(8)).map(|_| b"ab/"[next(3)]).collect();
+            for pathname in [false, true] {
+                assert_eq!(
+                    wildmatch(&pattern, &text, pathname),
+                    naive(&pattern, &text, pathname),
+                    "{:?} {:?} {pathname}",
+                    String::from_utf8_lossy(&pattern),
+                    String::from_utf8_lossy(&text)
+                );
+            }
+        }
+    }
 
     #[test]
     fn wildmatch_like_git() {

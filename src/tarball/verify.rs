@@ -52,12 +52,7 @@ pub fn verify(file: &Path, options: &VerifyOptions, printer: &Printer) -> Result
     let name = file.display().to_string();
     let given = read_given(file, format)?;
     let manifest_name = format!("{name}:{}/sultana.toml", given.top);
-    let manifest_text =
-        String::from_utf8(given.manifest.clone()).map_err(|_| anyhow!("{manifest_name} is not UTF-8 text"))?;
-    let manifest = Manifest::parse(&manifest_text, &manifest_name, None)?;
-    let lock_text = String::from_utf8(given.lock.clone())
-        .map_err(|_| anyhow!("{name}: {}/sultana.lock is not UTF-8 text", given.top))?;
-    let lock = Lock::parse(&lock_text, &format!("{name}:{}/sultana.lock", given.top))?;
+    let (manifest, lock) = parse_given(&given, &name)?;
     let tarball = manifest
         .tarball
         .clone()
@@ -257,8 +252,31 @@ fn desc_of(top: &str, pattern: &str) -> Option<String> {
 /// Read the whole tarball once: its top folder, manifest, lock and recipes,
 /// and refuse entries a tarball of sultana's never has.
 fn read_given(file: &Path, format: Format) -> Result<Given> {
-    let name = file.display().to_string();
     let reader = format.decoder(BufReader::new(File::open(file)?))?;
+    read_given_from(reader, &file.display().to_string())
+}
+
+/// What `verify-tarball` reads of an untrusted archive before any network or
+/// disk work: its entries' paths and links, its folder, manifest and lock.
+/// For fuzzing; `bytes` is a compressed tarball.
+pub fn inspect(bytes: &[u8], name: &str) -> Result<(Manifest, Lock)> {
+    let format = Format::sniff(bytes).ok_or_else(|| anyhow!("{name} is not a gzip, xz or zstd compressed tarball"))?;
+    let given = read_given_from(format.decoder(bytes)?, name)?;
+    parse_given(&given, name)
+}
+
+fn parse_given(given: &Given, name: &str) -> Result<(Manifest, Lock)> {
+    let manifest_name = format!("{name}:{}/sultana.toml", given.top);
+    let manifest_text =
+        std::str::from_utf8(&given.manifest).map_err(|_| anyhow!("{manifest_name} is not UTF-8 text"))?;
+    let manifest = Manifest::parse(manifest_text, &manifest_name, None)?;
+    let lock_text = std::str::from_utf8(&given.lock)
+        .map_err(|_| anyhow!("{name}: {}/sultana.lock is not UTF-8 text", given.top))?;
+    let lock = Lock::parse(lock_text, &format!("{name}:{}/sultana.lock", given.top))?;
+    Ok((manifest, lock))
+}
+
+fn read_given_from<'a>(reader: Box<dyn Read + 'a>, name: &str) -> Result<Given> {
     let mut archive = tar::Archive::new(reader);
     let mut top: Option<Vec<u8>> = None;
     let mut manifest = None;

@@ -1,0 +1,223 @@
+//! Fuzz entry points. Each takes arbitrary bytes, feeds them to one reader of
+//! untrusted input and panics only when a promise breaks: a parser panics,
+//! accepts a value the validation rules refuse, or writes text that reads
+//! back differently. `fuzz/` runs them coverage-guided (`cargo fuzz`, the
+//! long run); the test suite runs them on a mutated seed corpus (the short,
+//! deterministic run).
+
+use std::path::Path;
+
+use crate::config_mk;
+use crate::gate::AllowList;
+use crate::lock::Lock;
+use crate::manifest::{self, Manifest};
+use crate::recipe::{self, Recipe};
+use crate::tarball::{self, attrs};
+use crate::validate;
+
+pub type Target = fn(&[u8]);
+
+/// Every target by name; the names are the folders of `tests/corpus/fuzz/`.
+pub const TARGETS: &[(&str, Target)] = &[
+    ("manifest", manifest),
+    ("lock", lock),
+    ("local", local),
+    ("set", set),
+    ("config_mk", config_mk),
+    ("recipe", recipe),
+    ("allow", allow),
+    ("attrs", attrs),
+    ("tarball", tarball),
+];
+
+pub fn target(name: &str) -> Option<Target> {
+    TARGETS.iter().find(|(n, _)| *n == name).map(|(_, t)| *t)
+}
+
+/// Two inputs from one: before and after the first NUL byte.
+fn split(data: &[u8]) -> (&[u8], &[u8]) {
+    match data.iter().position(|b| *b == 0) {
+        Some(i) => (&data[..i], &data[i + 1..]),
+        None => (data, &[]),
+    }
+}
+
+/// What the rules promise of every component a reader accepted.
+fn assert_valid(manifest: &Manifest) {
+    for c in &manifest.components {
+        assert!(validate::check_name(&c.name).is_ok(), "accepted name {:?}", c.name);
+        assert!(validate::check_url(&c.url).is_ok(), "accepted URL {:?}", c.url);
+        for mirror in &c.mirrors {
+            assert!(validate::check_url(mirror).is_ok(), "accepted mirror {mirror:?}");
+        }
+        assert!(
+            validate::check_revision(&c.revision).is_ok(),
+            "accepted revision {:?}",
+            c.revision
+        );
+        let path = c.path.to_string_lossy();
+        assert!(validate::check_rel_path(&path, true).is_ok(), "accepted path {path:?}");
+        if let Some(intree) = &c.intree {
+            let intree = intree.to_string_lossy();
+            assert!(
+                validate::check_rel_path(&intree, false).is_ok(),
+                "accepted intree {intree:?}"
+            );
+        }
+    }
+}
+
+/// A message for the user names the file it is about.
+fn assert_names(message: &str, file: &str) {
+    assert!(message.contains(file), "error without the file name: {message}");
+}
+
+pub fn manifest(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else { return };
+    match Manifest::parse(text, "sultana.toml", None) {
+        Ok(manifest) => {
+            assert_valid(&manifest);
+            // Xen's make must read back what `config-mk export` writes.
+            if let Ok(exported) = config_mk::export(&manifest, None) {
+                let imported = config_mk::import(&exported, "export")
+                    .unwrap_or_else(|e| panic!("export does not read back: {e:#}\n{exported}"));
+                for pin in &imported.pins {
+                    let c = manifest
+                        .component(&pin.component)
+                        .unwrap_or_else(|| panic!("import invented {}", pin.component));
+                    assert_eq!((&pin.url, &pin.revision), (&c.url, &c.revision), "{exported}");
+                }
+            }
+        }
+        Err(e) => assert_names(&e.to_string(), "sultana.toml"),
+    }
+}
+
+pub fn lock(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else { return };
+    match Lock::parse(text, "sultana.lock") {
+        Ok(lock) => {
+            for entry in lock.entries.values() {
+                assert!(
+                    validate::is_full_sha(&entry.commit),
+                    "accepted commit {:?}",
+                    entry.commit
+                );
+                assert!(validate::check_url(&entry.url).is_ok(), "accepted URL {:?}", entry.url);
+            }
+            // Rendering keeps what was read.
+            let again = Lock::parse(&lock.render(), "rendered")
+                .unwrap_or_else(|e| panic!("a rendered lock does not read back: {e}\n{}", lock.render()));
+            assert_eq!(again.entries, lock.entries);
+        }
+        Err(e) => assert_names(&e.to_string(), "sultana.lock"),
+    }
+}
+
+const BASE_MANIFEST: &str = "[components.up]\nurl = \"https://h/up\"\nrevision = \"master\"\n\n\
+     [components.down]\nurl = \"https://h/down\"\nrevision = \"v1\"\ndepends = [\"up\"]\n";
+
+fn base_manifest() -> Manifest {
+    Manifest::parse(BASE_MANIFEST, "base", None).unwrap_or_else(|e| panic!("{e}"))
+}
+
+pub fn local(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else { return };
+    let mut manifest = base_manifest();
+    match manifest::apply_local_text(&mut manifest, Path::new("/ws"), text, "sultana.local.toml") {
+        Ok(()) => {
+            assert_valid(&manifest);
+            for c in &manifest.components {
+                if let Some(local) = &c.local {
+                    assert!(local.is_absolute(), "relative local path {local:?}");
+                }
+            }
+        }
+        Err(e) => assert_names(&e.to_string(), "sultana.local.toml"),
+    }
+}
+
+pub fn set(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else { return };
+    let mut manifest = base_manifest();
+    match manifest::apply_set(&mut manifest, Path::new("/ws"), text) {
+        Ok(()) => assert_valid(&manifest),
+        Err(e) => assert_names(&e.to_string(), "--set"),
+    }
+}
+
+pub fn config_mk(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else { return };
+    match config_mk::import(text, "Config.mk") {
+        Ok(imported) => {
+            // The manifest `config-mk import` writes is TOML that holds the
+            // values as read: no value can add keys or tables.
+            let written = config_mk::manifest_text(&imported, "Config.mk", None);
+            let doc: toml::Table =
+                toml::from_str(&written).unwrap_or_else(|e| panic!("import wrote broken TOML: {e}\n{written}"));
+            let components = doc.get("components").and_then(|c| c.as_table());
+            for pin in &imported.pins {
+                let entry = components
+                    .and_then(|c| c.get(&pin.component))
+                    .and_then(|c| c.as_table())
+                    .unwrap_or_else(|| panic!("{} missing\n{written}", pin.component));
+                assert_eq!(entry.get("url").and_then(|v| v.as_str()), Some(pin.url.as_str()));
+                assert_eq!(
+                    entry.get("revision").and_then(|v| v.as_str()),
+                    Some(pin.revision.as_str())
+                );
+            }
+        }
+        Err(e) => assert_names(&format!("{e:#}"), "Config.mk"),
+    }
+}
+
+pub fn recipe(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else { return };
+    match Recipe::parse("up", text, "recipes/up.toml") {
+        Ok(recipe) => {
+            // Rendering its arguments never panics, whatever the braces.
+            let vars: recipe::Vars = [("prefix", "/usr"), ("jobs", "2"), ("dep.up.prefix", "/p")]
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            let lists = [Some(&recipe.configure), recipe.make.as_ref(), recipe.install.as_ref()];
+            for arg in lists.into_iter().flatten().flatten() {
+                let _ = recipe::render(arg, &vars);
+            }
+        }
+        Err(e) => assert_names(&e.to_string(), "recipes/up.toml"),
+    }
+}
+
+pub fn allow(data: &[u8]) {
+    let (text, subject) = split(data);
+    let (Ok(text), Ok(subject)) = (std::str::from_utf8(text), std::str::from_utf8(subject)) else {
+        return;
+    };
+    match AllowList::parse(text, "allow") {
+        Ok(list) => {
+            let (job, testid) = subject.split_once(' ').unwrap_or((subject, ""));
+            let _ = list.matches(job, testid);
+        }
+        Err(e) => assert_names(&format!("{e:#}"), "allow"),
+    }
+}
+
+pub fn attrs(data: &[u8]) {
+    let (file, path) = split(data);
+    let mut attributes = attrs::Attributes::default();
+    attributes.add_file(b"", file);
+    attributes.add_file(b"sub", file);
+    for is_dir in [false, true] {
+        let _ = attributes.get(path, is_dir, attrs::Attr::ExportIgnore);
+        let _ = attributes.get(path, is_dir, attrs::Attr::ExportSubst);
+    }
+    let _ = attrs::substitute(file, |format| format.to_vec());
+}
+
+pub fn tarball(data: &[u8]) {
+    if let Ok((manifest, _lock)) = tarball::inspect(data, "x.tar.gz") {
+        assert_valid(&manifest);
+    }
+}
