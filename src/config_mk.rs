@@ -10,7 +10,7 @@ use anyhow::{anyhow, bail, Result};
 
 use crate::lock::Lock;
 use crate::manifest::Manifest;
-pub use make::{Makefile, Unevaluated};
+pub use make::{ExpandError, Expanded, Makefile, Unevaluated};
 
 /// A tree Xen's make knows: its variable prefix and sultana's component.
 pub struct Tree {
@@ -119,12 +119,13 @@ pub fn import(text: &str, name: &str) -> Result<Imported> {
     for tree in TREES {
         let url_var = format!("{}_URL", tree.prefix);
         let revision_var = format!("{}_REVISION", tree.prefix);
-        let (Some((url, url_calls)), Some((revision, revision_calls))) =
-            (make.get_evaluated(&url_var), make.get_evaluated(&revision_var))
-        else {
+        let (Some(url), Some(revision)) = (make.lookup(&url_var), make.lookup(&revision_var)) else {
             continue;
         };
-        let (url, revision) = (url.trim().to_string(), revision.trim().to_string());
+        let url = url.map_err(|e| anyhow!("{name}: {url_var}: {e}"))?;
+        let revision = revision.map_err(|e| anyhow!("{name}: {revision_var}: {e}"))?;
+        let (url_calls, revision_calls) = (url.calls, revision.calls);
+        let (url, revision) = (url.value.trim().to_string(), revision.value.trim().to_string());
         if url.is_empty() || revision.is_empty() {
             continue;
         }

@@ -114,7 +114,7 @@ impl Makefile {
                 }
                 _ if !active => {}
                 "include" | "-include" | "sinclude" | "define" | "endef" | "undefine" | "vpath" | "unexport" => {}
-                _ => self.assignment(trimmed, number),
+                _ => self.assignment(trimmed, number)?,
             }
         }
         if !stack.is_empty() {
@@ -123,7 +123,7 @@ impl Makefile {
         Ok(())
     }
 
-    fn assignment(&mut self, line: &str, number: usize) {
+    fn assignment(&mut self, line: &str, number: usize) -> Result<(), String> {
         let mut line = line;
         loop {
             let (word, rest) = split_word(line);
@@ -135,12 +135,13 @@ impl Makefile {
         }
         // The first operator outside references.
         let Some((name, op, value)) = split_assignment(line) else {
-            return;
+            return Ok(());
         };
         let name = name.trim();
         if name.is_empty() || name.contains(char::is_whitespace) || name.contains('$') {
-            return;
+            return Ok(());
         }
+        let expand = |text: &str| self.expand(text).map_err(|e| format!("line {number}: {name}: {e}"));
         let value = value.trim_start().to_string();
         match op {
             "?=" => {
@@ -148,32 +149,37 @@ impl Makefile {
                     self.vars.insert(name.to_string(), Value::Recursive(value));
                     self.lines.insert(name.to_string(), number);
                 }
-                return;
+                return Ok(());
             }
             "=" => {
                 self.vars.insert(name.to_string(), Value::Recursive(value));
             }
             ":=" | "::=" => {
-                let expanded = self.expand(&value);
+                let expanded = expand(&value)?;
                 self.vars.insert(name.to_string(), Value::Simple(expanded));
             }
             "+=" => {
                 let next = match self.vars.get(name).cloned() {
-                    Some(Value::Simple(old)) => Value::Simple(join(&old, &self.expand(&value))),
+                    Some(Value::Simple(old)) => Value::Simple(join(&old, &expand(&value)?)),
                     Some(Value::Recursive(old)) => Value::Recursive(join(&old, &value)),
                     None => Value::Recursive(value),
                 };
                 self.vars.insert(name.to_string(), next);
             }
-            _ => return,
+            _ => return Ok(()),
         }
         self.lines.insert(name.to_string(), number);
+        Ok(())
     }
 
     fn condition(&mut self, word: &str, rest: &str, number: usize) -> Result<bool, String> {
         let rest = rest.trim();
         if word == "ifdef" || word == "ifndef" {
-            let defined = self.get(rest).is_some_and(|v| !v.is_empty());
+            let defined = match self.lookup(rest) {
+                None => false,
+                Some(Ok(e)) => !e.value.is_empty(),
+                Some(Err(e)) => return Err(format!("line {number}: {rest}: {e}")),
+            };
             return Ok(defined == (word == "ifdef"));
         }
         let (a, b) = condition_args(rest).ok_or_else(|| format!("line {number}: cannot read `{word} {rest}`"))?;
@@ -184,42 +190,66 @@ impl Makefile {
             });
             return Ok(false);
         }
-        let equal = self.expand(&a).trim() == self.expand(&b).trim();
+        let expand = |text: &str| self.expand(text).map_err(|e| format!("line {number}: {e}"));
+        let equal = expand(&a)?.trim() == expand(&b)?.trim();
         Ok(equal == (word == "ifeq"))
     }
 
-    /// A variable's value, expanded.
+    /// A variable's value, expanded; `None` when it is not set or cannot
+    /// be expanded (see [`Makefile::lookup`]).
     pub fn get(&self, name: &str) -> Option<String> {
-        self.get_depth(name, 0, &mut false)
+        self.lookup(name)?.ok().map(|e| e.value)
     }
 
     /// A variable's value, expanded, and whether a function call was left in
-    /// it unevaluated (`$$(` is a literal `$(`, not a call).
-    pub fn get_evaluated(&self, name: &str) -> Option<(String, bool)> {
-        let mut calls = false;
-        let value = self.get_depth(name, 0, &mut calls)?;
-        Some((value, calls))
+    /// it unevaluated (`$$(` is a literal `$(`, not a call). An error when
+    /// make would refuse it too: a variable that references itself, or an
+    /// expansion that grows without bound.
+    pub fn lookup(&self, name: &str) -> Option<Result<Expanded, ExpandError>> {
+        let mut state = Expansion::default();
+        let value = self.get_in(name, &mut state)?;
+        Some(state.finish(value))
     }
 
-    fn get_depth(&self, name: &str, depth: usize, calls: &mut bool) -> Option<String> {
+    /// `text` expanded.
+    pub fn expand(&self, text: &str) -> Result<String, ExpandError> {
+        let mut state = Expansion::default();
+        let value = self.expand_in(text, &mut state);
+        state.finish(value).map(|e| e.value)
+    }
+
+    fn get_in(&self, name: &str, state: &mut Expansion) -> Option<String> {
         match self.vars.get(name)? {
-            Value::Simple(v) => Some(v.clone()),
-            Value::Recursive(v) => Some(self.expand_depth(v, depth + 1, calls)),
+            Value::Simple(v) => {
+                state.charge(v.len());
+                Some(v.clone())
+            }
+            Value::Recursive(v) => {
+                if state.active.iter().any(|a| a == name) {
+                    state.fail(ExpandError::Loop(name.to_string()));
+                    return Some(String::new());
+                }
+                state.active.push(name.to_string());
+                let value = self.expand_in(v, state);
+                state.active.pop();
+                Some(value)
+            }
         }
     }
 
-    pub fn expand(&self, text: &str) -> String {
-        self.expand_depth(text, 0, &mut false)
-    }
-
-    fn expand_depth(&self, text: &str, depth: usize, calls: &mut bool) -> String {
-        if depth > 32 {
-            return String::new(); // a reference loop; make would refuse too
-        }
+    fn expand_in(&self, text: &str, state: &mut Expansion) -> String {
         let mut out = String::new();
+        if state.error.is_some() {
+            return out;
+        }
+        state.depth += 1;
+        if state.depth > MAX_DEPTH {
+            state.fail(ExpandError::TooLarge);
+        }
+        state.charge(text.len());
         let chars: Vec<char> = text.chars().collect();
         let mut i = 0;
-        while i < chars.len() {
+        while i < chars.len() && state.error.is_none() {
             if chars[i] != '$' {
                 out.push(chars[i]);
                 i += 1;
@@ -252,17 +282,17 @@ impl Makefile {
                     let inner: String = chars[i + 2..end].iter().collect();
                     if inner.contains(char::is_whitespace) || inner.contains(',') {
                         // A function call: left as written.
-                        *calls = true;
+                        state.calls = true;
                         out.extend(&chars[i..=end]);
                     } else {
-                        let name = self.expand_depth(&inner, depth + 1, calls);
-                        out.push_str(&self.get_depth(&name, depth + 1, calls).unwrap_or_default());
+                        let name = self.expand_in(&inner, state);
+                        out.push_str(&self.get_in(&name, state).unwrap_or_default());
                     }
                     i = end + 1;
                 }
                 Some(c) => {
                     // `$X`: a one-letter variable.
-                    out.push_str(&self.get_depth(&c.to_string(), depth + 1, calls).unwrap_or_default());
+                    out.push_str(&self.get_in(&c.to_string(), state).unwrap_or_default());
                     i += 2;
                 }
                 None => {
@@ -271,7 +301,63 @@ impl Makefile {
                 }
             }
         }
+        state.depth -= 1;
         out
+    }
+}
+
+/// Nesting of `$(…)` inside names, beyond which expansion stops.
+const MAX_DEPTH: usize = 256;
+/// Characters read and copied while expanding one value: far beyond any
+/// real Config.mk, well before `A = $(B)$(B)` chains exhaust memory or time.
+const MAX_WORK: usize = 4 << 20;
+
+/// A value expanded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Expanded {
+    pub value: String,
+    /// A function call was left in it as written.
+    pub calls: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ExpandError {
+    #[error("recursive variable `{0}` references itself (eventually)")]
+    Loop(String),
+    #[error("expanding it grows past {} MiB or nests too deep", MAX_WORK >> 20)]
+    TooLarge,
+}
+
+#[derive(Default)]
+struct Expansion {
+    calls: bool,
+    /// Recursive variables being expanded, innermost last.
+    active: Vec<String>,
+    depth: usize,
+    work: usize,
+    error: Option<ExpandError>,
+}
+
+impl Expansion {
+    fn charge(&mut self, chars: usize) {
+        self.work = self.work.saturating_add(chars);
+        if self.work > MAX_WORK {
+            self.fail(ExpandError::TooLarge);
+        }
+    }
+
+    fn fail(&mut self, error: ExpandError) {
+        self.error.get_or_insert(error);
+    }
+
+    fn finish(self, value: String) -> Result<Expanded, ExpandError> {
+        match self.error {
+            Some(e) => Err(e),
+            None => Ok(Expanded {
+                value,
+                calls: self.calls,
+            }),
+        }
     }
 }
 
@@ -483,5 +569,32 @@ mod tests {
         assert_eq!(lines, [17, 22]);
         assert!(Makefile::default().read("ifeq (a,b)\n").is_err());
         assert!(Makefile::default().read("endif\n").is_err());
+    }
+
+    #[test]
+    fn self_references_and_runaway_expansions_are_refused_not_followed() {
+        let mut make = Makefile::default();
+        make.read("A = x$(B)\nB = $(A)\nSELF = $(SELF)\n").unwrap();
+        assert_eq!(make.lookup("A"), Some(Err(ExpandError::Loop("A".into()))));
+        assert_eq!(make.lookup("SELF"), Some(Err(ExpandError::Loop("SELF".into()))));
+        assert!(make.get("A").is_none());
+        let err = Makefile::default().read("A = $(A)\nB := $(A)\n").unwrap_err();
+        assert_eq!(err, "line 2: B: recursive variable `A` references itself (eventually)");
+        let err = Makefile::default().read("A = $(A)\nifdef A\nendif\n").unwrap_err();
+        assert!(err.starts_with("line 2: A: recursive"), "{err}");
+
+        // Each level doubles the one below: 2^40 characters if followed.
+        let mut text = String::from("V0 = xxxxxxxx\n");
+        for n in 1..=40 {
+            text.push_str(&format!("V{n} = $(V{m})$(V{m})\n", m = n - 1));
+        }
+        let mut make = Makefile::default();
+        make.read(&text).unwrap();
+        assert_eq!(make.lookup("V40"), Some(Err(ExpandError::TooLarge)));
+        assert_eq!(make.get("V3").map(|v| v.len()), Some(64), "small chains still expand");
+        text.push_str("ifeq ($(V40),x)\nendif\n");
+        assert!(Makefile::default().read(&text).unwrap_err().contains("grows past"));
+        let deep = format!("{}X{}", "$(".repeat(2000), ")".repeat(2000));
+        assert_eq!(Makefile::default().expand(&deep), Err(ExpandError::TooLarge));
     }
 }
