@@ -27,7 +27,7 @@ use crate::git::{self, Cache, Checkout, Oid, Store};
 use crate::lock::Lock;
 use crate::manifest::Component;
 use crate::printer::Printer;
-use crate::process::{self, Cmd};
+use crate::process;
 use crate::sync;
 use crate::workspace::{SourceKind, Workspace};
 
@@ -93,6 +93,37 @@ pub(crate) struct Prepared<'a> {
 }
 
 impl Prepared<'_> {
+    /// An outcome with nothing run yet.
+    pub fn outcome(&self) -> Outcome {
+        Outcome {
+            component: self.component.name.clone(),
+            up_to_date: self.candidate.commit == self.baseline.commit,
+            candidate: self.candidate.clone(),
+            baseline: self.baseline.clone(),
+            baseline_report: None,
+            report: None,
+            pushed: false,
+            pushed_ref: None,
+            not_pushed: None,
+        }
+    }
+
+    /// The candidate is the tested revision and no flight was asked for
+    /// anyway: says so.
+    pub fn nothing_to_test(&self, options: &Options, printer: &Printer) -> bool {
+        if self.candidate.commit != self.baseline.commit || options.always {
+            return false;
+        }
+        printer.status(
+            "Up to date",
+            format!(
+                "{} {} is the tested revision",
+                self.component.name, self.baseline.describe
+            ),
+        );
+        true
+    }
+
     /// The involved revisions with the gated component at `rev`.
     pub fn with(&self, rev: &Revision) -> Vec<Revision> {
         self.pins
@@ -121,9 +152,6 @@ pub(crate) fn prepare_with<'a>(
     light: bool,
     printer: &Printer,
 ) -> Result<Prepared<'a>> {
-    if light {
-        return prepare_light(ws, options, printer);
-    }
     check_revisions(&[&options.candidate, &options.baseline])?;
     let component = gated_component(ws, &options.component)?;
     let allow = match &options.allow {
@@ -137,6 +165,27 @@ pub(crate) fn prepare_with<'a>(
         Some(spec) => Some(parse_push_ref(spec, component)?),
         None => None,
     };
+    let (pins, store, candidate, baseline) = if light {
+        pin_light(ws, component, options, printer)?
+    } else {
+        pin_full(ws, component, options, printer)?
+    };
+    Ok(Prepared {
+        component,
+        allow,
+        push_target,
+        pins,
+        store,
+        candidate,
+        baseline,
+    })
+}
+
+/// The involved pins, the gated component's store, the candidate and the
+/// baseline.
+type Pinned = (Vec<Revision>, Store, Revision, Revision);
+
+fn pin_full(ws: &Workspace, component: &Component, options: &Options, printer: &Printer) -> Result<Pinned> {
     let involved = involved(ws, &component.name)?;
     let pins = pin_everything(ws, &involved, options.locked, &options.settings, printer)?;
     let cache = Cache::locate()?;
@@ -168,15 +217,7 @@ pub(crate) fn prepare_with<'a>(
             .cloned()
             .ok_or_else(|| anyhow!("`{}` has no pin in sultana.lock", component.name))?,
     };
-    Ok(Prepared {
-        component,
-        allow,
-        push_target,
-        pins,
-        store,
-        candidate,
-        baseline,
-    })
+    Ok((pins, store, candidate, baseline))
 }
 
 pub fn run(ws: &Workspace, options: &Options, printer: &Printer) -> Result<Outcome> {
@@ -188,22 +229,8 @@ pub fn run(ws: &Workspace, options: &Options, printer: &Printer) -> Result<Outco
         ref baseline,
         ..
     } = prepared;
-    let mut outcome = Outcome {
-        component: component.name.clone(),
-        up_to_date: candidate.commit == baseline.commit,
-        candidate: candidate.clone(),
-        baseline: baseline.clone(),
-        baseline_report: None,
-        report: None,
-        pushed: false,
-        pushed_ref: None,
-        not_pushed: None,
-    };
-    if outcome.up_to_date && !options.always {
-        printer.status(
-            "Up to date",
-            format!("{} {} is the tested revision", component.name, baseline.describe),
-        );
+    let mut outcome = prepared.outcome();
+    if prepared.nothing_to_test(options, printer) {
         return Ok(outcome);
     }
 
@@ -340,22 +367,9 @@ fn gated_component<'a>(ws: &'a Workspace, name: &str) -> Result<&'a Component> {
     }
 }
 
-fn prepare_light<'a>(ws: &'a Workspace, options: &Options, printer: &Printer) -> Result<Prepared<'a>> {
-    check_revisions(&[&options.candidate, &options.baseline])?;
-    let component = gated_component(ws, &options.component)?;
+fn pin_light(ws: &Workspace, component: &Component, options: &Options, printer: &Printer) -> Result<Pinned> {
     let Some(commit) = options.candidate.clone().filter(|c| crate::validate::is_full_sha(c)) else {
         bail!("a CI job needs --candidate as a full 40-hex commit (the pipeline passes $SULTANA_CANDIDATE)");
-    };
-    let allow = match &options.allow {
-        Some(path) => {
-            let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-            AllowList::parse(&text, &path.display().to_string())?
-        }
-        None => AllowList::default(),
-    };
-    let push_target = match &options.push_ref {
-        Some(spec) => Some(parse_push_ref(spec, component)?),
-        None => None,
     };
     let lock = ws.load_lock()?;
     let mut pins = Vec::new();
@@ -390,15 +404,7 @@ fn prepare_light<'a>(ws: &'a Workspace, options: &Options, printer: &Printer) ->
         .find(|r| r.component == component.name)
         .cloned()
         .context("no pin for the component")?;
-    Ok(Prepared {
-        component,
-        allow,
-        push_target,
-        pins,
-        store,
-        candidate,
-        baseline,
-    })
+    Ok((pins, store, candidate, baseline))
 }
 
 /// The component, everything that depends on it (what it could break), and
@@ -606,15 +612,13 @@ fn push(
             sync::fetch_store(ws, store, component, Some(oid), printer)?;
         }
         let log = process::log_path(&ws.state_dir(), &format!("push-{}", component.name));
-        Cmd::new("git", "git")
-            .args(["-c", "protocol.ext.allow=never", "-c", "protocol.fd.allow=never"])
+        crate::git::transfer_command()
             .arg("--git-dir")
             .arg(&store.dir)
             .arg("push")
             .arg("--")
             .arg(url)
             .arg(format!("{}:{reference}", candidate.commit))
-            .env("GIT_TERMINAL_PROMPT", "0")
             .log(&log)
             .run()
             .with_context(|| format!("cannot push {} to {reference} of {url}", candidate.commit))?;

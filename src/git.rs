@@ -1,4 +1,5 @@
-//! Everything sultana does with git, through libgit2.
+//! Everything sultana does with git: through libgit2, and the git command
+//! for transfers (its protocol support and progress are what users know).
 
 mod cache;
 mod checkout;
@@ -14,6 +15,14 @@ pub use git2::Oid;
 /// libgit2's message without its `; class=Net (12)` suffix.
 pub fn message(err: &git2::Error) -> String {
     err.message().trim_end_matches('.').to_string()
+}
+
+/// The git command for talking to a remote: `ext::` and `fd::` transports
+/// off whatever a URL says, and never a password prompt.
+pub fn transfer_command() -> crate::process::Cmd {
+    crate::process::Cmd::new("git", "git")
+        .args(["-c", "protocol.ext.allow=never", "-c", "protocol.fd.allow=never"])
+        .env("GIT_TERMINAL_PROMPT", "0")
 }
 
 pub fn short(oid: Oid) -> String {

@@ -102,14 +102,14 @@ impl Cmd {
     /// Run to completion; each output line (split at `\n` or `\r`, as progress
     /// meters write) goes to `on_line` and to the log.
     pub fn run_with(&self, on_line: impl FnMut(&str)) -> Result<(), ProcessError> {
-        let (status, tail) = self.stream(on_line)?;
+        let (status, mut tail) = self.stream(on_line)?;
         match status {
             Some(status) if status.success() => Ok(()),
             other => Err(ProcessError::Failed {
                 command: self.display(),
                 status: other.map_or("killed".into(), describe_status),
                 log: self.log.clone(),
-                tail: tail.iter().map(|l| format!("  | {l}")).collect::<Vec<_>>().join("\n"),
+                tail: quote_tail(tail.make_contiguous()),
             }),
         }
     }
@@ -126,32 +126,10 @@ impl Cmd {
         mut on_line: impl FnMut(&str),
     ) -> Result<(Option<std::process::ExitStatus>, VecDeque<String>), ProcessError> {
         let program = self.resolve_program()?;
-        let io_err = |source| ProcessError::Io {
-            command: self.display(),
-            source,
-        };
-        let mut expr = duct::cmd(program, &self.args)
-            .stderr_to_stdout()
-            .stdin_null()
-            .unchecked();
-        if let Some(dir) = &self.cwd {
-            expr = expr.dir(dir);
-        }
-        for key in &self.env_remove {
-            expr = expr.env_remove(key);
-        }
-        for (key, value) in &self.env {
-            expr = expr.env(key, value);
-        }
+        let io_err = |source| self.io_error(source);
+        let expr = self.configured(duct::cmd(program, &self.args).stderr_to_stdout());
         let mut log = match &self.log {
-            Some(path) => {
-                if let Some(dir) = path.parent() {
-                    std::fs::create_dir_all(dir).map_err(io_err)?;
-                }
-                let mut file = BufWriter::new(File::options().create(true).append(true).open(path).map_err(io_err)?);
-                let _ = writeln!(file, "$ {}", self.display());
-                Some(file)
-            }
+            Some(path) => Some(BufWriter::new(self.open_log(path)?)),
             None => None,
         };
         let mut reader = expr.reader().map_err(io_err)?;
@@ -195,23 +173,10 @@ impl Cmd {
         Ok((output.map(|o| o.status), tail))
     }
 
-    pub fn run(&self) -> Result<(), ProcessError> {
-        self.run_with(|_| {})
-    }
-
-    /// Run to completion and return its standard output exactly; standard
-    /// error goes to the log and, on failure, into the error.
-    pub fn output(&self) -> Result<Vec<u8>, ProcessError> {
-        let program = self.resolve_program()?;
-        let io_err = |source| ProcessError::Io {
-            command: self.display(),
-            source,
-        };
-        let mut expr = duct::cmd(program, &self.args)
-            .stdout_capture()
-            .stderr_capture()
-            .stdin_null()
-            .unchecked();
+    /// `expr` with this command's folder and environment, no input, and
+    /// its exit status left to the caller.
+    fn configured(&self, mut expr: duct::Expression) -> duct::Expression {
+        expr = expr.stdin_null().unchecked();
         if let Some(dir) = &self.cwd {
             expr = expr.dir(dir);
         }
@@ -221,30 +186,51 @@ impl Cmd {
         for (key, value) in &self.env {
             expr = expr.env(key, value);
         }
+        expr
+    }
+
+    fn io_error(&self, source: std::io::Error) -> ProcessError {
+        ProcessError::Io {
+            command: self.display(),
+            source,
+        }
+    }
+
+    /// The log opened for appending, headed by the command line.
+    fn open_log(&self, path: &Path) -> Result<File, ProcessError> {
+        let io_err = |source| self.io_error(source);
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(io_err)?;
+        }
+        let mut file = File::options().create(true).append(true).open(path).map_err(io_err)?;
+        let _ = writeln!(file, "$ {}", self.display());
+        Ok(file)
+    }
+
+    pub fn run(&self) -> Result<(), ProcessError> {
+        self.run_with(|_| {})
+    }
+
+    /// Run to completion and return its standard output exactly; standard
+    /// error goes to the log and, on failure, into the error.
+    pub fn output(&self) -> Result<Vec<u8>, ProcessError> {
+        let program = self.resolve_program()?;
+        let io_err = |source| self.io_error(source);
+        let expr = self.configured(duct::cmd(program, &self.args).stdout_capture().stderr_capture());
         let output = expr.run().map_err(io_err)?;
         if let Some(path) = &self.log {
-            if let Some(dir) = path.parent() {
-                std::fs::create_dir_all(dir).map_err(io_err)?;
-            }
-            let mut file = File::options().create(true).append(true).open(path).map_err(io_err)?;
-            let _ = writeln!(file, "$ {}", self.display());
-            let _ = file.write_all(&output.stderr);
+            let _ = self.open_log(path)?.write_all(&output.stderr);
         }
         if output.status.success() {
             return Ok(output.stdout);
         }
         let stderr = String::from_utf8_lossy(&output.stderr);
         let lines: Vec<&str> = stderr.lines().collect();
-        let tail = lines[lines.len().saturating_sub(TAIL_LINES)..]
-            .iter()
-            .map(|l| format!("  | {l}"))
-            .collect::<Vec<_>>()
-            .join("\n");
         Err(ProcessError::Failed {
             command: self.display(),
             status: describe_status(output.status),
             log: self.log.clone(),
-            tail,
+            tail: quote_tail(&lines[lines.len().saturating_sub(TAIL_LINES)..]),
         })
     }
 
@@ -255,34 +241,17 @@ impl Cmd {
     pub fn run_limited(&self, limit: std::time::Duration) -> Result<Ended, ProcessError> {
         use std::os::unix::process::CommandExt;
         let program = self.resolve_program()?;
-        let io_err = |source| ProcessError::Io {
-            command: self.display(),
-            source,
-        };
+        let io_err = |source| self.io_error(source);
         let log = self.log.clone().unwrap_or_else(|| PathBuf::from("/dev/null"));
-        if let Some(dir) = log.parent() {
-            std::fs::create_dir_all(dir).map_err(io_err)?;
-        }
-        let mut file = File::options().create(true).append(true).open(&log).map_err(io_err)?;
-        let _ = writeln!(file, "$ {}", self.display());
-        let mut expr = duct::cmd(program, &self.args)
-            .stdout_file(file)
-            .stderr_to_stdout()
-            .stdin_null()
-            .unchecked()
-            .before_spawn(|command| {
-                command.process_group(0);
-                Ok(())
-            });
-        if let Some(dir) = &self.cwd {
-            expr = expr.dir(dir);
-        }
-        for key in &self.env_remove {
-            expr = expr.env_remove(key);
-        }
-        for (key, value) in &self.env {
-            expr = expr.env(key, value);
-        }
+        let expr = self.configured(
+            duct::cmd(program, &self.args)
+                .stdout_file(self.open_log(&log)?)
+                .stderr_to_stdout()
+                .before_spawn(|command| {
+                    command.process_group(0);
+                    Ok(())
+                }),
+        );
         let handle = expr.start().map_err(io_err)?;
         let group = handle.pids().first().copied().unwrap_or(0) as i32;
         let deadline = std::time::Instant::now() + limit;
@@ -338,6 +307,15 @@ impl Cmd {
             which::which(&self.program).map_err(|_| missing())
         }
     }
+}
+
+/// Output lines as quoted in an error.
+fn quote_tail<S: AsRef<str>>(lines: &[S]) -> String {
+    lines
+        .iter()
+        .map(|l| format!("  | {}", l.as_ref()))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 fn describe_status(status: std::process::ExitStatus) -> String {

@@ -413,16 +413,19 @@ fn place(ws: &Workspace, cache: &Cache, r: &Resolution, options: &Options, print
         Mode::Scratch => OnLocalWork::Discard,
         _ => OnLocalWork::Leave,
     };
-    let placed = match place_tree(
-        cache,
-        &path,
-        &component.url,
-        &store,
-        commit,
-        force,
-        printer,
-        &component.name,
-    ) {
+    let place = |store: &Store| {
+        place_tree(
+            cache,
+            &path,
+            &component.url,
+            store,
+            commit,
+            force,
+            printer,
+            &component.name,
+        )
+    };
+    let placed = match place(&store) {
         Err(e) if git::is_damaged_store(&e) && !options.offline => {
             // Damaged objects in the shared cache: make the store again from
             // the network, then place the tree once more.
@@ -433,16 +436,7 @@ fn place(ws: &Workspace, cache: &Cache, r: &Resolution, options: &Options, print
             ));
             let log = process::log_path(&ws.state_dir(), &format!("fetch-{}", component.name));
             let store = cache.rebuild_store(&component.url, &sources(component), Some(commit), &log, printer)?;
-            place_tree(
-                cache,
-                &path,
-                &component.url,
-                &store,
-                commit,
-                force,
-                printer,
-                &component.name,
-            )?
+            place(&store)?
         }
         other => other?,
     };

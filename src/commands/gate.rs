@@ -1,6 +1,9 @@
+use std::path::PathBuf;
+
 use anyhow::Result;
 
 use super::{system_choice, Globals};
+use crate::build::SystemChoice;
 use crate::cli::{BisectArgs, CiCommand, GateArgs, OsstestCommand};
 use crate::error::CheckFailed;
 use crate::gate::{self, BisectOptions, Settings};
@@ -22,12 +25,7 @@ pub fn run(globals: &Globals, args: GateArgs, printer: &Printer) -> Result<()> {
         summary: args.summary.map(|p| cwd.join(p)),
         always: args.always,
         locked: globals.locked,
-        settings: Settings {
-            jobs: globals.jobs,
-            offline: globals.offline,
-            system: system_choice(&args.system),
-            kernel_headers: args.kernel_headers,
-        },
+        settings: settings(globals, system_choice(&args.system), args.kernel_headers),
     };
     if let Some(job) = &args.job {
         let set = gate::ci::Set::parse(&args.set).unwrap_or(gate::ci::Set::Candidate);
@@ -80,12 +78,7 @@ pub fn run_bisect(globals: &Globals, args: BisectArgs, printer: &Printer) -> Res
         good: args.good,
         bad: args.bad,
         locked: globals.locked,
-        settings: Settings {
-            jobs: globals.jobs,
-            offline: globals.offline,
-            system: system_choice(&args.system),
-            kernel_headers: args.kernel_headers,
-        },
+        settings: settings(globals, system_choice(&args.system), args.kernel_headers),
     };
     let outcome = gate::bisect(&ws, &options, printer)?;
     printer.json(&serde_json::json!({ "command": "bisect", "bisect": outcome }));
@@ -113,12 +106,16 @@ fn gate_options(globals: &Globals, component: String, candidate: Option<String>)
         summary: None,
         always: false,
         locked: globals.locked,
-        settings: Settings {
-            jobs: globals.jobs,
-            offline: globals.offline,
-            system: Default::default(),
-            kernel_headers: None,
-        },
+        settings: settings(globals, Default::default(), None),
+    }
+}
+
+fn settings(globals: &Globals, system: SystemChoice, kernel_headers: Option<PathBuf>) -> Settings {
+    Settings {
+        jobs: globals.jobs,
+        offline: globals.offline,
+        system,
+        kernel_headers,
     }
 }
 

@@ -14,7 +14,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
 use super::classify::JobOutcome;
-use super::db::{FlightDb, JobRow, Revision, StepRow};
+use super::db::{FlightDb, Revision, StepRow};
 use super::flight::{self, build_job, test_job, TestRun};
 use super::{conclude_flight, finish, prepare, prepare_with, Options, Outcome, Prepared};
 use crate::build::{self, Status, UnitReport};
@@ -278,25 +278,8 @@ fn job_junit(result: &JobResult) -> String {
 /// the baseline, then reported and pushed like a local gate.
 pub fn decide(ws: &Workspace, options: &Options, dir: &Path, printer: &Printer) -> Result<Outcome> {
     let prepared = prepare_with(ws, options, true, printer)?;
-    let mut outcome = Outcome {
-        component: prepared.component.name.clone(),
-        up_to_date: prepared.candidate.commit == prepared.baseline.commit,
-        candidate: prepared.candidate.clone(),
-        baseline: prepared.baseline.clone(),
-        baseline_report: None,
-        report: None,
-        pushed: false,
-        pushed_ref: None,
-        not_pushed: None,
-    };
-    if outcome.up_to_date && !options.always {
-        printer.status(
-            "Up to date",
-            format!(
-                "{} {} is the tested revision",
-                prepared.component.name, prepared.baseline.describe
-            ),
-        );
+    let mut outcome = prepared.outcome();
+    if prepared.nothing_to_test(options, printer) {
         return Ok(outcome);
     }
     let db = FlightDb::open(&super::db_path(ws))?;
@@ -422,14 +405,7 @@ fn record_flight(
         revisions,
     )?;
     for (outcome, steps) in results {
-        let row = JobRow {
-            job: &outcome.job,
-            component: &outcome.component,
-            kind: &outcome.kind,
-            status: &outcome.status,
-            seconds: outcome.seconds,
-        };
-        db.record_job(id, &row, steps)?;
+        flight::record(db, id, outcome, steps)?;
     }
     Ok(flight::Flown {
         id,

@@ -326,7 +326,8 @@ pub fn build_outcome(dir: &Path, report: &UnitReport) -> Result<(JobOutcome, Vec
     Ok((outcome, steps))
 }
 
-fn record(db: &FlightDb, id: i64, outcome: &JobOutcome, steps: &[StepRow]) -> Result<()> {
+/// One job's result and steps into flight `id`.
+pub(super) fn record(db: &FlightDb, id: i64, outcome: &JobOutcome, steps: &[StepRow]) -> Result<()> {
     crate::fault::point("flight-job");
     let row = JobRow {
         job: &outcome.job,

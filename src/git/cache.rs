@@ -293,22 +293,11 @@ impl Store {
             source,
         };
         fsutil::remove_all(&tmp).map_err(|e| io("remove the clone folder", e))?;
-        let mut phase = String::new();
-        Cmd::new("git", "git")
-            .args(["-c", "protocol.ext.allow=never", "-c", "protocol.fd.allow=never"])
+        let clone = super::transfer_command()
             .args(["clone", "--bare", "--no-hardlinks", "--progress", "--"])
             .arg(source)
-            .arg(&tmp)
-            .env("GIT_TERMINAL_PROMPT", "0")
-            .log(log)
-            .run_with(|line| {
-                if let Some((done, total, name)) = parse_progress(line) {
-                    if name != phase {
-                        phase = name.to_string();
-                    }
-                    progress.update(done, total, &phase);
-                }
-            })?;
+            .arg(&tmp);
+        run_showing_progress(clone, log, progress)?;
         let packs = tmp.join("objects/pack");
         let target = self.dir.join("objects/pack");
         std::fs::create_dir_all(&target).map_err(|e| io("create objects/pack", e))?;
@@ -342,27 +331,25 @@ impl Store {
         log: &Path,
         progress: &Progress,
     ) -> Result<(), ProcessError> {
-        let mut phase = String::new();
-        Cmd::new("git", "git")
-            .args(["-c", "protocol.ext.allow=never", "-c", "protocol.fd.allow=never"])
+        let fetch = super::transfer_command()
             .arg("--git-dir")
             .arg(&self.dir)
             .args(["fetch", "--no-tags", "--no-write-fetch-head", "--progress"])
             .args(flags)
             .arg("--")
             .arg(source)
-            .args(refspecs)
-            .env("GIT_TERMINAL_PROMPT", "0")
-            .log(log)
-            .run_with(|line| {
-                if let Some((done, total, name)) = parse_progress(line) {
-                    if name != phase {
-                        phase = name.to_string();
-                    }
-                    progress.update(done, total, &phase);
-                }
-            })
+            .args(refspecs);
+        run_showing_progress(fetch, log, progress)
     }
+}
+
+/// Run a git transfer, its progress meter shown on ours.
+fn run_showing_progress(git: Cmd, log: &Path, progress: &Progress) -> Result<(), ProcessError> {
+    git.log(log).run_with(|line| {
+        if let Some((done, total, phase)) = parse_progress(line) {
+            progress.update(done, total, phase);
+        }
+    })
 }
 
 /// `Receiving objects:  45% (1234/5678), 1.2 MiB | 2 MiB/s`

@@ -274,12 +274,7 @@ fn distclean_refuses_local_work_and_force_saves_it_in_the_cache() {
         .stderr_has("restore it after `sultana fetch`");
     assert!(!ctx.work.join("up").exists());
     // The saved commit is in the cache store, holding the file.
-    let store = std::fs::read_dir(ctx.cache.join("sultana/git"))
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .find(|p| p.is_dir())
-        .unwrap();
+    let store = ctx.cache_store();
     let repo = git2::Repository::open_bare(&store).unwrap();
     let saved = repo
         .references_glob("refs/sultana/backup/up/*")

@@ -47,12 +47,11 @@ fn killed_after_the_first_fill_of_the_cache_the_next_fetch_finishes() {
     assert!(!ctx.work.join("up").exists());
     ctx.sultana(&["fetch"]).success();
     assert_eq!(ctx.head("up"), tip);
-    let stores: Vec<_> = std::fs::read_dir(ctx.cache.join("sultana/git"))
-        .unwrap()
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .collect();
-    assert!(!stores.iter().any(|s| s.ends_with(".clone")), "{stores:?}");
+    let stores = ctx.cache_entries();
+    assert!(
+        !stores.iter().any(|s| s.to_string_lossy().ends_with(".clone")),
+        "{stores:?}"
+    );
     // The store holds the upstream's tags as well as its branches.
     let json = ctx.sultana(&["status", "--json"]).success().json();
     assert_eq!(
@@ -150,10 +149,10 @@ fn two_workspaces_fetch_one_url_at_once() {
         assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
         assert_eq!(head_of(&dir.join("shared")), up.head());
     }
-    let stores: Vec<_> = std::fs::read_dir(ctx.cache.join("sultana/git"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| !n.ends_with(".lock"))
+    let stores: Vec<_> = ctx
+        .cache_entries()
+        .into_iter()
+        .filter(|p| !p.to_string_lossy().ends_with(".lock"))
         .collect();
     assert_eq!(stores.len(), 1, "one store per URL: {stores:?}");
 }
@@ -218,12 +217,7 @@ fn a_damaged_cache_is_fetched_again() {
     up.commit(&refs, "thirty files");
     ctx.write("sultana.toml", &manifest(&[("up", &up.url(), "master")]));
     ctx.sultana(&["fetch"]).success();
-    let store = std::fs::read_dir(ctx.cache.join("sultana/git"))
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .find(|p| p.is_dir())
-        .unwrap();
+    let store = ctx.cache_store();
     let pack = std::fs::read_dir(store.join("objects/pack"))
         .unwrap()
         .flatten()

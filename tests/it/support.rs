@@ -59,6 +59,23 @@ impl TestContext {
         self.sultana_in(&self.work, args)
     }
 
+    /// What the shared git cache holds: stores, their locks, clone folders.
+    pub fn cache_entries(&self) -> Vec<PathBuf> {
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(self.cache.join("sultana/git"))
+            .expect("the git cache exists")
+            .map(|e| e.expect("a cache entry").path())
+            .collect();
+        entries.sort();
+        entries
+    }
+
+    /// The one store in the cache (a test with one upstream).
+    pub fn cache_store(&self) -> PathBuf {
+        let stores: Vec<PathBuf> = self.cache_entries().into_iter().filter(|p| p.is_dir()).collect();
+        assert_eq!(stores.len(), 1, "one store in the cache: {stores:?}");
+        stores[0].clone()
+    }
+
     /// A run under `sh -c 'umask U; exec sultana …'` with extra variables.
     pub fn sultana_with(&self, dir: &Path, umask: &str, env: &[(&str, &str)], args: &[&str]) -> Run {
         let inner = self.command(dir, args);
