@@ -1,8 +1,8 @@
 //! Deterministic crash points for the fault-injection tests.
 //!
 //! `SULTANA_TEST_CRASH_AT=<point>` (or `<point>#<n>`, the n-th time it is
-//! reached) makes the process die there as abruptly as under `kill -9`: no
-//! destructors, no cleanup. `SULTANA_TEST_TRACE=<file>` appends the name of
+//! reached) makes the process die there by SIGKILL, exactly as under
+//! `kill -9`: no destructors, no cleanup, no core file. `SULTANA_TEST_TRACE=<file>` appends the name of
 //! every point reached to the file, so a test can list the kill points of a
 //! command before choosing some.
 
@@ -15,12 +15,20 @@ fn counts() -> &'static Mutex<HashMap<String, usize>> {
     COUNTS.get_or_init(|| Mutex::new(HashMap::new()))
 }
 
+/// Whether fault injection is on at all (read once: points sit in loops).
+fn active() -> bool {
+    static ACTIVE: OnceLock<bool> = OnceLock::new();
+    *ACTIVE.get_or_init(|| {
+        std::env::var_os("SULTANA_TEST_CRASH_AT").is_some() || std::env::var_os("SULTANA_TEST_TRACE").is_some()
+    })
+}
+
 pub fn point(name: &str) {
-    let crash = std::env::var("SULTANA_TEST_CRASH_AT").ok();
-    let trace = std::env::var_os("SULTANA_TEST_TRACE");
-    if crash.is_none() && trace.is_none() {
+    if !active() {
         return;
     }
+    let crash = std::env::var("SULTANA_TEST_CRASH_AT").ok();
+    let trace = std::env::var_os("SULTANA_TEST_TRACE");
     let n = {
         let Ok(mut counts) = counts().lock() else { return };
         let n = counts.entry(name.to_string()).or_insert(0);
@@ -38,6 +46,10 @@ pub fn point(name: &str) {
             None => (wanted, 1),
         };
         if wanted_name == name && wanted_n == n {
+            // SAFETY: sends a signal to this very process.
+            unsafe {
+                libc::kill(libc::getpid(), libc::SIGKILL);
+            }
             std::process::abort();
         }
     }

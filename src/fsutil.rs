@@ -100,6 +100,22 @@ pub fn remove_all(path: &Path) -> io::Result<()> {
     }
 }
 
+/// Read a whole file of untrusted size, refusing one larger than `max` bytes
+/// (an `InvalidData` error) without reading more than that into memory.
+pub fn read_bounded(path: &Path, max: u64) -> io::Result<Vec<u8>> {
+    use std::io::Read;
+    let file = File::open(path)?;
+    let mut out = Vec::new();
+    file.take(max + 1).read_to_end(&mut out)?;
+    if out.len() as u64 > max {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("{} is larger than {max} bytes", path.display()),
+        ));
+    }
+    Ok(out)
+}
+
 /// True when `path` is a folder with nothing in it.
 pub fn is_empty_dir(path: &Path) -> bool {
     fs::read_dir(path)

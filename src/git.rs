@@ -7,7 +7,7 @@ mod resolve;
 pub mod submodule;
 
 pub use cache::{is_damaged_store, Cache, Store};
-pub use checkout::{tree_state, Checkout, Dirt, MoveMode, TreeState};
+pub use checkout::{preview, tree_state, Checkout, Dirt, InterruptedMove, MoveMode, TreeState};
 pub use resolve::{ResolveError, Resolved, RevKind};
 
 pub use git2::Oid;

@@ -327,7 +327,8 @@ fn describe_status(status: std::process::ExitStatus) -> String {
     }
 }
 
-fn shell_quote(arg: &str) -> String {
+/// Quote one word for a POSIX shell (printed commands a user pastes).
+pub fn shell_quote(arg: &str) -> String {
     if !arg.is_empty()
         && arg
             .chars()

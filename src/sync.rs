@@ -2,6 +2,8 @@
 //! write the lock (phase 2), move checkouts and submodules (phase 3, parallel).
 //! Shared by `fetch`, `update` and `lock`.
 
+pub mod backup;
+
 use std::path::Path;
 
 use anyhow::{anyhow, bail, Context, Result};
@@ -324,9 +326,8 @@ fn refuse_dirty(ws: &Workspace, cache: &Cache, components: &[&Component], printe
             continue;
         }
         let checkout = Checkout::open(&path)?;
-        checkout.repair()?;
         let store = cache.store(&component.url, printer)?;
-        let dirt = dirt_recursive(cache, &checkout, &component.url, Some(&store), printer)?;
+        let dirt = dirt_recursive(cache, &checkout, &component.url, Some(&store), None, printer)?;
         if !dirt.is_clean() {
             dirty.push(format!(
                 "  {} ({}): {}",
@@ -346,15 +347,17 @@ fn refuse_dirty(ws: &Workspace, cache: &Cache, components: &[&Component], printe
     )
 }
 
-/// A checkout's dirt including that of its submodule checkouts.
+/// A checkout's dirt including that of its submodule checkouts; with
+/// `target`, the ignored files a move there would overwrite count too.
 pub fn dirt_recursive(
     cache: &Cache,
     checkout: &Checkout,
     url: &str,
     store: Option<&Store>,
+    target: Option<Oid>,
     printer: &Printer,
 ) -> Result<Dirt> {
-    let mut dirt = checkout.dirt(store)?;
+    let mut dirt = checkout.dirt(store, target)?;
     let Some(head) = checkout.head() else { return Ok(dirt) };
     for sub in submodule::list(checkout.repo(), head, url).unwrap_or_default() {
         let path = checkout.path.join(&sub.path);
@@ -363,7 +366,7 @@ pub fn dirt_recursive(
         }
         let sub_checkout = Checkout::open(&path)?;
         let sub_store = cache.store(&sub.url, printer)?;
-        if !dirt_recursive(cache, &sub_checkout, &sub.url, Some(&sub_store), printer)?.is_clean() {
+        if !dirt_recursive(cache, &sub_checkout, &sub.url, Some(&sub_store), None, printer)?.is_clean() {
             dirt.submodules.push(sub.path.display().to_string());
         }
     }
@@ -415,14 +418,17 @@ fn place(ws: &Workspace, cache: &Cache, r: &Resolution, options: &Options, print
     };
     let place = |store: &Store| {
         place_tree(
-            cache,
             &path,
-            &component.url,
-            store,
-            commit,
-            force,
-            printer,
-            &component.name,
+            &Placement {
+                cache,
+                url: &component.url,
+                store,
+                commit,
+                force,
+                label: &component.name,
+                backup_label: &component.name,
+                printer,
+            },
         )
     };
     let placed = match place(&store) {
@@ -441,24 +447,24 @@ fn place(ws: &Workspace, cache: &Cache, r: &Resolution, options: &Options, print
         other => other?,
     };
     report.action = placed.action;
-    report.backup = placed.backup;
+    report.note = placed.note.clone();
+    report.backup = placed.saved.last().map(|s| s.reference.clone());
     let checkout = Checkout::open(&path)?;
     if let Some(RevKind::Branch(branch)) = &r.kind {
         checkout.set_remote_branch(branch, commit)?;
     }
+    backup::print_saved(printer, &component.name, &placed.saved);
     if component.submodules && placed.action != Action::LeftDirty {
         let log = process::log_path(&ws.state_dir(), &format!("fetch-{}-submodules", component.name));
-        sync_submodules(
+        SubmoduleSync {
             cache,
-            &log,
-            &checkout,
-            &component.url,
-            commit,
+            log: &log,
             force,
-            options.offline,
+            offline: options.offline,
+            component: &component.name,
             printer,
-            0,
-        )?;
+        }
+        .run(&checkout, &component.url, commit, 0)?;
     }
     let shown = format!("{} {} ({})", component.name, r.entry.short(), r.entry.describe);
     match report.action {
@@ -466,28 +472,32 @@ fn place(ws: &Workspace, cache: &Cache, r: &Resolution, options: &Options, print
         Action::Moved => printer.status("Moved", shown),
         Action::Fresh => printer.verbose("Fresh", shown),
         Action::LeftDirty => printer.warn(format!(
-            "{} has local changes; left at its current commit instead of {}",
+            "{} has local work ({}); left at its current commit instead of {}",
             report.path,
+            report.note.as_deref().unwrap_or("local changes"),
             r.entry.short()
         )),
         _ => {}
-    }
-    if let Some(backup) = &report.backup {
-        printer.status(
-            "Saved",
-            format!(
-                "local work of {} as {backup}; restore it with: git -C {} checkout -b rescued {backup}",
-                component.name,
-                path.display()
-            ),
-        );
     }
     Ok(report)
 }
 
 struct Placed {
     action: Action,
-    backup: Option<String>,
+    /// Why a tree was left as it was.
+    note: Option<String>,
+    /// What was saved before the move (the checkout's own backup last).
+    saved: Vec<backup::Saved>,
+}
+
+impl Placed {
+    fn plain(action: Action) -> Placed {
+        Placed {
+            action,
+            note: None,
+            saved: Vec::new(),
+        }
+    }
 }
 
 /// What moving a checkout does with local work in it.
@@ -501,139 +511,196 @@ enum OnLocalWork {
     Discard,
 }
 
-/// Make the tree at `path` a checkout of `commit`, creating, moving or (with
-/// local work) leaving it, as `force` says.
-#[allow(clippy::too_many_arguments)]
-fn place_tree(
-    cache: &Cache,
-    path: &Path,
-    url: &str,
-    store: &Store,
+/// What placing one tree (a component's or a submodule's) needs.
+struct Placement<'a> {
+    cache: &'a Cache,
+    url: &'a str,
+    store: &'a Store,
     commit: Oid,
     force: OnLocalWork,
-    printer: &Printer,
-    label: &str,
-) -> Result<Placed> {
+    /// The component's name, or `submodule PATH`.
+    label: &'a str,
+    /// The name for backup refs in the cache store.
+    backup_label: &'a str,
+    printer: &'a Printer,
+}
+
+/// Make the tree at `path` a checkout of `p.commit`, creating, moving or
+/// (with local work) leaving it, as `p.force` says.
+fn place_tree(path: &Path, p: &Placement) -> Result<Placed> {
     match git::tree_state(path) {
         TreeState::Missing => {
-            Checkout::create(path, store, url, commit)?;
-            Ok(Placed {
-                action: Action::Cloned,
-                backup: None,
-            })
+            Checkout::create(path, p.store, p.url, p.commit)?;
+            Ok(Placed::plain(Action::Cloned))
         }
         TreeState::Other => bail!("{} exists but is not a git checkout; move it away", path.display()),
         TreeState::Git => {
             let checkout = Checkout::open(path)?;
-            if checkout.repair()? {
-                printer.status(
+            let mut saved = Vec::new();
+            if let Some(interrupted) = checkout.interrupted_move()? {
+                let earlier = interrupted
+                    .backup
+                    .as_deref()
+                    .map(|b| format!("; the work saved before it is in {b}"))
+                    .unwrap_or_default();
+                if !interrupted.local_work.is_empty() && p.force == OnLocalWork::Leave {
+                    p.printer.warn(format!(
+                        "{}: a move an interrupted run left half done, and {} file(s) changed since ({}); \
+                         left as it is{earlier}. Run `sultana update --force {}` to save them and finish the move",
+                        p.label,
+                        interrupted.local_work.len(),
+                        git::preview(&interrupted.local_work),
+                        p.backup_label,
+                    ));
+                    return Ok(Placed {
+                        note: Some(format!(
+                            "half moved by an interrupted run, {} file(s) changed since",
+                            interrupted.local_work.len()
+                        )),
+                        ..Placed::plain(Action::LeftDirty)
+                    });
+                }
+                if !interrupted.local_work.is_empty() && p.force == OnLocalWork::Save {
+                    saved = save(
+                        &checkout,
+                        p,
+                        "sultana: work done in a checkout an interrupted move left half done",
+                        &[],
+                    )?;
+                }
+                checkout.finish_move(&interrupted)?;
+                p.printer.status(
                     "Repaired",
-                    format!("{label}: finished a checkout an earlier run left half done"),
+                    format!("{}: finished a move an earlier run left half done{earlier}", p.label),
                 );
             }
-            if checkout.head() == Some(commit) {
+            if checkout.head() == Some(p.commit) {
                 return Ok(Placed {
                     action: Action::Fresh,
-                    backup: None,
+                    note: None,
+                    saved,
                 });
             }
-            if force == OnLocalWork::Discard {
+            if p.force == OnLocalWork::Discard {
                 // Nobody's work is here, and no build output of another
                 // commit may stay: start clean.
-                checkout.move_to(commit, MoveMode::Scrub)?;
-                return Ok(Placed {
-                    action: Action::Moved,
-                    backup: None,
-                });
+                checkout.move_to(p.commit, MoveMode::Scrub, None)?;
+                return Ok(Placed::plain(Action::Moved));
             }
-            let dirt = dirt_recursive(cache, &checkout, url, Some(store), printer)?;
+            let dirt = dirt_recursive(p.cache, &checkout, p.url, Some(p.store), Some(p.commit), p.printer)?;
             if dirt.is_clean() {
-                checkout.move_to(commit, MoveMode::Safe)?;
+                checkout.move_to(p.commit, MoveMode::Safe, None)?;
                 return Ok(Placed {
                     action: Action::Moved,
-                    backup: None,
+                    note: None,
+                    saved,
                 });
             }
-            if force == OnLocalWork::Leave {
+            if p.force == OnLocalWork::Leave {
                 return Ok(Placed {
                     action: Action::LeftDirty,
-                    backup: None,
+                    note: Some(dirt.summary()),
+                    saved,
                 });
             }
-            let reason = format!("sultana: local work in {} before moving to {commit}", path.display());
-            let backup = checkout.backup(&reason)?;
-            checkout.move_to(commit, MoveMode::Force)?;
+            let reason = format!(
+                "sultana: local work in {} before moving to {}",
+                path.display(),
+                p.commit
+            );
+            saved.extend(save(&checkout, p, &reason, &dirt.ignored)?);
+            let backup = saved.last().map(|s| s.reference.clone());
+            checkout.move_to(p.commit, MoveMode::Force, backup.as_deref())?;
             Ok(Placed {
                 action: Action::Moved,
-                backup: Some(backup),
+                note: None,
+                saved,
             })
         }
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn sync_submodules(
-    cache: &Cache,
-    log: &Path,
-    parent: &Checkout,
-    parent_url: &str,
-    commit: Oid,
+fn save(checkout: &Checkout, p: &Placement, reason: &str, ignored: &[String]) -> Result<Vec<backup::Saved>> {
+    backup::save_local_work(
+        &backup::SaveRequest {
+            cache: p.cache,
+            checkout,
+            url: p.url,
+            label: p.backup_label,
+            reason,
+            ignored,
+        },
+        p.printer,
+    )
+}
+
+/// Bring the submodules of `parent` (at `commit`) to the commits it records.
+struct SubmoduleSync<'a> {
+    cache: &'a Cache,
+    log: &'a Path,
     force: OnLocalWork,
     offline: bool,
-    printer: &Printer,
-    depth: usize,
-) -> Result<()> {
-    if depth > 8 {
-        bail!("submodules nest deeper than 8 levels under {}", parent.path.display());
-    }
-    for sub in submodule::list(parent.repo(), commit, parent_url)? {
-        let store = cache.store(&sub.url, printer)?;
-        if !store.has_commit(sub.commit) {
-            if offline {
-                bail!(
-                    "submodule {} needs commit {} from {}, which is not in the cache, but --offline was given",
-                    sub.path.display(),
-                    sub.commit,
-                    sub.url
-                );
+    /// The component's name, for backup refs.
+    component: &'a str,
+    printer: &'a Printer,
+}
+
+impl SubmoduleSync<'_> {
+    fn run(&self, parent: &Checkout, parent_url: &str, commit: Oid, depth: usize) -> Result<()> {
+        if depth > 8 {
+            bail!("submodules nest deeper than 8 levels under {}", parent.path.display());
+        }
+        let printer = self.printer;
+        for sub in submodule::list(parent.repo(), commit, parent_url)? {
+            let store = self.cache.store(&sub.url, printer)?;
+            if !store.has_commit(sub.commit) {
+                if self.offline {
+                    bail!(
+                        "submodule {} needs commit {} from {}, which is not in the cache, but --offline was given",
+                        sub.path.display(),
+                        sub.commit,
+                        sub.url
+                    );
+                }
+                printer.status("Fetching", format!("submodule {} from {}", sub.path.display(), sub.url));
+                let progress = printer.progress(&sub.name);
+                store.fetch(
+                    std::slice::from_ref(&sub.url),
+                    Some(sub.commit),
+                    self.log,
+                    printer,
+                    &progress,
+                )?;
             }
-            printer.status("Fetching", format!("submodule {} from {}", sub.path.display(), sub.url));
-            let progress = printer.progress(&sub.name);
-            store.fetch(
-                std::slice::from_ref(&sub.url),
-                Some(sub.commit),
-                log,
-                printer,
-                &progress,
+            let path = parent.path.join(&sub.path);
+            let label = format!("submodule {}", sub.path.display());
+            let backup_label = format!("{}/{}", self.component, sub.path.display());
+            let placed = place_tree(
+                &path,
+                &Placement {
+                    cache: self.cache,
+                    url: &sub.url,
+                    store: &store,
+                    commit: sub.commit,
+                    force: self.force,
+                    label: &label,
+                    backup_label: &backup_label,
+                    printer,
+                },
             )?;
+            if placed.action == Action::LeftDirty {
+                printer.warn(format!("{} has local changes; left as it is", path.display()));
+                continue;
+            }
+            backup::print_saved(printer, &label, &placed.saved);
+            let mut config = parent.repo().config()?;
+            config.set_str(&format!("submodule.{}.url", sub.name), &sub.url)?;
+            config.set_bool(&format!("submodule.{}.active", sub.name), true)?;
+            let checkout = Checkout::open(&path)?;
+            self.run(&checkout, &sub.url, sub.commit, depth + 1)?;
         }
-        let path = parent.path.join(&sub.path);
-        let label = format!("submodule {}", sub.path.display());
-        let placed = place_tree(cache, &path, &sub.url, &store, sub.commit, force, printer, &label)?;
-        if placed.action == Action::LeftDirty {
-            printer.warn(format!("{} has local changes; left as it is", path.display()));
-            continue;
-        }
-        if let Some(backup) = placed.backup {
-            printer.status("Saved", format!("local work of {} as {backup}", path.display()));
-        }
-        let mut config = parent.repo().config()?;
-        config.set_str(&format!("submodule.{}.url", sub.name), &sub.url)?;
-        config.set_bool(&format!("submodule.{}.active", sub.name), true)?;
-        let checkout = Checkout::open(&path)?;
-        sync_submodules(
-            cache,
-            log,
-            &checkout,
-            &sub.url,
-            sub.commit,
-            force,
-            offline,
-            printer,
-            depth + 1,
-        )?;
+        Ok(())
     }
-    Ok(())
 }
 
 fn other_source_report(ws: &Workspace, component: &Component, lock: &Lock, printer: &Printer) -> Report {

@@ -329,7 +329,7 @@ fn pin_of(
 
 fn warn_local_changes(ws: &Workspace, cache: &Cache, component: &Component, checkout: &Checkout, printer: &Printer) {
     let store = cache.existing_store(&component.url);
-    if let Ok(dirt) = checkout.dirt(store.as_ref()) {
+    if let Ok(dirt) = checkout.dirt(store.as_ref(), None) {
         if dirt.changed > 0 || dirt.untracked > 0 {
             printer.warn(format!(
                 "{} has local changes ({}); they are not in the tarball, which is made from commits",

@@ -133,9 +133,6 @@ impl Workspace {
     /// the state folder, `build/`, `dist/` and every managed checkout must
     /// stay inside it, so a planted link cannot redirect a reset or a build.
     fn check_confined(&self) -> Result<()> {
-        let Ok(root) = self.root.canonicalize() else {
-            return Ok(());
-        };
         let mut places: Vec<PathBuf> = vec![".sultana".into(), "build".into(), "dist".into()];
         places.extend(
             self.manifest
@@ -145,31 +142,46 @@ impl Workspace {
                 .map(|c| c.path.clone()),
         );
         for place in places {
-            let mut walked = self.root.clone();
-            for part in place.components() {
-                walked.push(part);
-                let Ok(meta) = std::fs::symlink_metadata(&walked) else {
-                    break;
-                };
-                if !meta.file_type().is_symlink() {
-                    continue;
-                }
-                let target = std::fs::read_link(&walked).unwrap_or_default();
-                let shown = walked.strip_prefix(&self.root).unwrap_or(&walked).display().to_string();
-                match walked.canonicalize() {
-                    Ok(resolved) if resolved.starts_with(&root) => {}
-                    Ok(resolved) => bail!(
-                        "`{shown}` is a symlink to `{}`, outside the workspace {}; \
-                         sultana writes there, so it will not follow it (remove the link)",
-                        resolved.display(),
-                        self.root.display()
-                    ),
-                    Err(_) => bail!(
-                        "`{shown}` is a symlink to `{}`, which does not exist; \
-                         sultana writes there, so it will not follow it (remove the link)",
-                        target.display()
-                    ),
-                }
+            self.check_inside(&self.root.join(place))?;
+        }
+        Ok(())
+    }
+
+    /// Refuse a path below the workspace that sultana is about to write or
+    /// delete under when any of its folders, at any level, is a symlink
+    /// leading out of the workspace (or nowhere): `build/xen`,
+    /// `.sultana/logs/…`, `dist/<comp>` as much as `build` itself.
+    pub fn check_inside(&self, path: &Path) -> Result<()> {
+        let Ok(root) = self.root.canonicalize() else {
+            return Ok(());
+        };
+        let Ok(below) = path.strip_prefix(&self.root) else {
+            return Ok(());
+        };
+        let mut walked = self.root.clone();
+        for part in below.components() {
+            walked.push(part);
+            let Ok(meta) = std::fs::symlink_metadata(&walked) else {
+                break;
+            };
+            if !meta.file_type().is_symlink() {
+                continue;
+            }
+            let target = std::fs::read_link(&walked).unwrap_or_default();
+            let shown = walked.strip_prefix(&self.root).unwrap_or(&walked).display().to_string();
+            match walked.canonicalize() {
+                Ok(resolved) if resolved.starts_with(&root) => {}
+                Ok(resolved) => bail!(
+                    "`{shown}` is a symlink to `{}`, outside the workspace {}; \
+                     sultana writes there, so it will not follow it (remove the link)",
+                    resolved.display(),
+                    self.root.display()
+                ),
+                Err(_) => bail!(
+                    "`{shown}` is a symlink to `{}`, which does not exist; \
+                     sultana writes there, so it will not follow it (remove the link)",
+                    target.display()
+                ),
             }
         }
         Ok(())

@@ -1,5 +1,7 @@
 //! `clean` (build outputs) and `distclean` (also the checkouts).
 
+use std::fs;
+
 use anyhow::{bail, Result};
 
 use super::{build_dir, log_dir, staging_root, stamp_path};
@@ -14,13 +16,22 @@ pub fn clean(ws: &Workspace, names: &[String], printer: &Printer) -> Result<Vec<
     let mut cleaned = Vec::new();
     for component in ws.manifest.select(names, true)? {
         let name = &component.name;
-        for path in [
+        let outputs = [
             build_dir(ws, name),
             staging_root(ws, name),
             stamp_path(ws, name),
             log_dir(ws, name),
-        ] {
-            fsutil::remove_all(&path)?;
+        ];
+        // Only what sultana built is cleaned: an upstream's own `clean`
+        // target never runs in a tree it did not build.
+        let built = outputs.iter().any(|p| fs::symlink_metadata(p).is_ok());
+        if !built {
+            printer.verbose("Clean", format!("{name}: nothing built"));
+            continue;
+        }
+        for path in &outputs {
+            ws.check_inside(path)?;
+            fsutil::remove_all(path)?;
         }
         let src = ws.tree_path(component);
         if let Ok(recipe) = ws.recipe(component) {
@@ -66,7 +77,7 @@ pub fn distclean(ws: &Workspace, force: bool, printer: &Printer) -> Result<Vec<S
         }
         let checkout = Checkout::open(&path)?;
         let store = cache.existing_store(&component.url);
-        let dirt = crate::sync::dirt_recursive(&cache, &checkout, &component.url, store.as_ref(), printer)?;
+        let dirt = crate::sync::dirt_recursive(&cache, &checkout, &component.url, store.as_ref(), None, printer)?;
         if !dirt.is_clean() {
             dirty.push((component, checkout, dirt));
         }
@@ -81,31 +92,19 @@ pub fn distclean(ws: &Workspace, force: bool, printer: &Printer) -> Result<Vec<S
             list.join("\n")
         );
     }
-    for (component, checkout, _) in &dirty {
-        let store = cache.store(&component.url, printer)?;
-        let saved = checkout.backup(&format!("sultana: local work in {} before distclean", component.name))?;
-        let target = format!(
-            "refs/sultana/backup/{}/{}",
-            component.name,
-            saved.trim_start_matches("refs/sultana/backup/")
-        );
-        Cmd::new("git", "git")
-            .arg("-C")
-            .arg(&checkout.path)
-            .args(["push", "--quiet", "--"])
-            .arg(&store.dir)
-            .arg(format!("{saved}:{target}"))
-            .run()?;
-        printer.status(
-            "Saved",
-            format!(
-                "local work of {} in the cache as {target}; restore it after `sultana fetch` with: git -C {} fetch {} {target} && git -C {} checkout -b rescued FETCH_HEAD",
-                component.name,
-                checkout.path.display(),
-                store.dir.display(),
-                checkout.path.display()
-            ),
-        );
+    for (component, checkout, dirt) in &dirty {
+        let saved = crate::sync::backup::save_local_work(
+            &crate::sync::backup::SaveRequest {
+                cache: &cache,
+                checkout,
+                url: &component.url,
+                label: &component.name,
+                reason: &format!("sultana: local work in {} before distclean", component.name),
+                ignored: &dirt.ignored,
+            },
+            printer,
+        )?;
+        crate::sync::backup::print_saved(printer, &component.name, &saved);
     }
     let mut removed = clean(ws, &[], printer)?;
     for component in managed {

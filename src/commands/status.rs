@@ -26,6 +26,10 @@ struct Row {
     behind: Option<usize>,
     /// The lock pins a different revision than the manifest asks for.
     lock_stale: bool,
+    /// Local work sultana saved from this checkout, oldest first.
+    backups: Vec<String>,
+    /// The target of a move a killed run left half done.
+    interrupted_move: Option<String>,
 }
 
 pub fn run(globals: &Globals, args: StatusArgs, printer: &Printer) -> Result<()> {
@@ -53,6 +57,8 @@ pub fn run(globals: &Globals, args: StatusArgs, printer: &Printer) -> Result<()>
             ahead: None,
             behind: None,
             lock_stale: source == SourceKind::Git && entry.is_some_and(|e| !e.matches(component)),
+            backups: Vec::new(),
+            interrupted_move: None,
         };
         match git::tree_state(&path) {
             TreeState::Missing => {}
@@ -67,8 +73,10 @@ pub fn run(globals: &Globals, args: StatusArgs, printer: &Printer) -> Result<()>
                 let checkout = Checkout::open(&path)?;
                 row.checkout_commit = checkout.head().map(|h| h.to_string());
                 row.branch = checkout.branch();
+                row.backups = checkout.backups();
+                row.interrupted_move = checkout.interrupted_move()?.map(|m| m.to.to_string());
                 let store = cache.existing_store(&component.url);
-                let dirt = dirt_recursive(&cache, &checkout, &component.url, store.as_ref(), printer)?;
+                let dirt = dirt_recursive(&cache, &checkout, &component.url, store.as_ref(), None, printer)?;
                 row.state = if dirt.is_clean() { "clean" } else { "dirty" };
                 row.dirt = Some(dirt);
                 if let Some(locked) = entry.and_then(|e| git::Oid::from_str(&e.commit).ok()) {
@@ -116,6 +124,15 @@ fn table(rows: &[Row]) -> String {
         }
         if row.checkout_commit.is_some() && row.checkout_commit != row.locked_commit && row.ahead.is_none() {
             state.push_str(", not at the locked commit");
+        }
+        if let Some(to) = &row.interrupted_move {
+            state.push_str(&format!(", half moved to {} by an interrupted run", &to[..12]));
+        }
+        if let Some(newest) = row.backups.last() {
+            state.push_str(&format!(", saved work: {newest}"));
+            if row.backups.len() > 1 {
+                state.push_str(&format!(" (+{} older)", row.backups.len() - 1));
+            }
         }
         if row.lock_stale {
             state.push_str(", lock is for another revision: run `sultana fetch`");

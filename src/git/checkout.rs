@@ -12,8 +12,23 @@ use git2::{Repository, RepositoryState, Signature, Status, StatusOptions};
 use super::{Oid, Store};
 use crate::fsutil;
 
-/// Written inside `.git` before a move starts, removed when it is done.
+/// Written inside `.git` before a move starts, removed when it is done. It
+/// names the commit moved from, the commit moved to and the backup taken
+/// first, so a later run knows exactly what the move could have written.
 const MOVE_MARKER: &str = "sultana-moving";
+
+/// A move that a killed run left half done.
+#[derive(Clone, Debug)]
+pub struct InterruptedMove {
+    /// HEAD when the move started (None for a marker of an older sultana).
+    pub from: Option<Oid>,
+    pub to: Oid,
+    /// The backup the interrupted run made before moving, if it made one.
+    pub backup: Option<String>,
+    /// Paths whose content is neither the `from` nor the `to` commit's and
+    /// that finishing the move would change: work done after the kill.
+    pub local_work: Vec<String>,
+}
 
 /// Objects of the cache store could not be read: damaged (zlib, object
 /// database), not a problem of the tree. `sync` makes the store again.
@@ -76,6 +91,11 @@ pub struct Dirt {
     pub in_progress: bool,
     /// Submodule paths that are dirty themselves.
     pub submodules: Vec<String>,
+    /// Ignored files (the upstream's .gitignore covers them) that the move
+    /// would overwrite or delete: local work too.
+    pub ignored: Vec<String>,
+    /// A move a killed run left half done, with work done in the tree since.
+    pub interrupted: bool,
 }
 
 impl Dirt {
@@ -99,6 +119,16 @@ impl Dirt {
         }
         if !self.submodules.is_empty() {
             parts.push(format!("changes in submodule(s) {}", self.submodules.join(", ")));
+        }
+        if !self.ignored.is_empty() {
+            parts.push(format!(
+                "{} ignored file(s) the new commit tracks ({})",
+                self.ignored.len(),
+                preview(&self.ignored)
+            ));
+        }
+        if self.interrupted {
+            parts.push("a move an interrupted run left half done".to_string());
         }
         parts.join(", ")
     }
@@ -185,32 +215,129 @@ impl Checkout {
         head.is_branch().then(|| head.shorthand().map(str::to_string)).flatten()
     }
 
-    /// Finish a move that a killed run left half done. Returns whether one was.
-    pub fn repair(&self) -> Result<bool> {
+    /// The move a killed run left half done, if any, with the work done in
+    /// the tree since (see `InterruptedMove::local_work`). A marker whose
+    /// HEAD is neither end of the move means the developer moved HEAD by
+    /// hand: the marker is dropped and the tree is judged as it is.
+    pub fn interrupted_move(&self) -> Result<Option<InterruptedMove>> {
         let marker = self.repo.path().join(MOVE_MARKER);
-        let Ok(text) = fs::read_to_string(&marker) else {
-            return Ok(false);
+        let text = match fsutil::read_bounded(&marker, 4096) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e).with_context(|| format!("cannot read {}", marker.display())),
         };
-        let target = Oid::from_str(text.trim())
-            .map_err(|_| anyhow!("{} is corrupt; remove it and run again", marker.display()))?;
-        // Every difference from HEAD was made by the interrupted move (it only
-        // starts on a clean tree), so forcing is safe.
-        self.checkout(target, MoveMode::Force)?;
-        self.repo.set_head_detached(target)?;
-        fsutil::remove_all(&marker)?;
-        Ok(true)
+        let corrupt = || anyhow!("{} is corrupt; remove it and run again", marker.display());
+        let text = String::from_utf8(text).map_err(|_| corrupt())?;
+        let (mut from, mut to, mut backup) = (None, None, None);
+        for line in text.lines() {
+            match line.split_once(' ') {
+                Some(("from", v)) => from = Some(Oid::from_str(v).map_err(|_| corrupt())?),
+                Some(("to", v)) => to = Some(Oid::from_str(v).map_err(|_| corrupt())?),
+                Some(("backup", v)) => backup = Some(v.to_string()),
+                // The marker of an older sultana: the target alone.
+                None if to.is_none() => to = Some(Oid::from_str(line.trim()).map_err(|_| corrupt())?),
+                _ => return Err(corrupt()),
+            }
+        }
+        let to = to.ok_or_else(corrupt)?;
+        let head = self.head();
+        let from = from.or(head);
+        if head != from && head != Some(to) {
+            fsutil::remove_all(&marker)?;
+            return Ok(None);
+        }
+        let local_work = self.work_outside(from, to)?;
+        Ok(Some(InterruptedMove {
+            from,
+            to,
+            backup,
+            local_work,
+        }))
     }
 
-    /// Move HEAD (detached) and the tree to `target`.
-    pub fn move_to(&self, target: Oid, mode: MoveMode) -> Result<()> {
+    /// Paths that finishing a move from `from` to `to` would change and whose
+    /// content neither commit has.
+    fn work_outside(&self, from: Option<Oid>, to: Oid) -> Result<Vec<String>> {
+        let tree_of = |oid: Option<Oid>| -> Result<Option<git2::Tree<'_>>> {
+            match oid {
+                Some(oid) => Ok(Some(self.repo.find_commit(oid)?.tree()?)),
+                None => Ok(None),
+            }
+        };
+        let (from_tree, to_tree) = (tree_of(from)?, tree_of(Some(to))?);
+        let blob_at = |tree: &Option<git2::Tree<'_>>, path: &str| {
+            tree.as_ref()
+                .and_then(|t| t.get_path(Path::new(path)).ok())
+                .filter(|e| e.kind() == Some(git2::ObjectType::Blob))
+                .map(|e| e.id())
+        };
+        let mut options = StatusOptions::new();
+        options
+            .include_untracked(true)
+            .recurse_untracked_dirs(true)
+            .include_ignored(true)
+            .recurse_ignored_dirs(true)
+            .exclude_submodules(true);
+        let statuses = self.repo.statuses(Some(&mut options))?;
+        let mut out = Vec::new();
+        for entry in statuses.iter() {
+            let Some(path) = entry.path() else { continue };
+            let Some(content) = worktree_blob(&self.path.join(path)) else {
+                // Nothing on disk: nothing to lose.
+                continue;
+            };
+            let (was, will) = (blob_at(&from_tree, path), blob_at(&to_tree, path));
+            if Some(content) == was || Some(content) == will {
+                continue;
+            }
+            // Finishing overwrites ignored files only where `to` tracks them.
+            if entry.status().is_ignored() && will.is_none() {
+                continue;
+            }
+            out.push(path.to_string());
+        }
+        Ok(out)
+    }
+
+    /// Finish an interrupted move: the tree, the index and HEAD at `to`.
+    /// Callers save `local_work` first, or have none.
+    pub fn finish_move(&self, interrupted: &InterruptedMove) -> Result<()> {
+        self.checkout(interrupted.to, MoveMode::Force)?;
+        self.repo.set_head_detached(interrupted.to)?;
+        fsutil::remove_all(&self.repo.path().join(MOVE_MARKER))?;
+        Ok(())
+    }
+
+    /// Move HEAD (detached) and the tree to `target`. `backup` is the backup
+    /// taken just before, recorded so an interrupted move can name it.
+    pub fn move_to(&self, target: Oid, mode: MoveMode, backup: Option<&str>) -> Result<()> {
         let marker = self.repo.path().join(MOVE_MARKER);
-        fsutil::atomic_write(&marker, format!("{target}\n").as_bytes())?;
+        let mut text = String::new();
+        if let Some(from) = self.head() {
+            text.push_str(&format!("from {from}\n"));
+        }
+        text.push_str(&format!("to {target}\n"));
+        if let Some(backup) = backup {
+            text.push_str(&format!("backup {backup}\n"));
+        }
+        fsutil::atomic_write(&marker, text.as_bytes())?;
         crate::fault::point("move-after-marker");
         self.checkout(target, mode)?;
         crate::fault::point("move-before-head");
         self.repo.set_head_detached(target)?;
         fsutil::remove_all(&marker)?;
         Ok(())
+    }
+
+    /// The backups kept in this checkout, oldest first.
+    pub fn backups(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .repo
+            .references_glob("refs/sultana/backup/*")
+            .map(|refs| refs.flatten().filter_map(|r| r.name().map(str::to_string)).collect())
+            .unwrap_or_default();
+        names.sort();
+        names
     }
 
     fn checkout(&self, target: Oid, mode: MoveMode) -> Result<()> {
@@ -222,10 +349,22 @@ impl Checkout {
             )
         })?;
         let mut builder = CheckoutBuilder::new();
+        // A kill point per file written: a move killed half way through.
+        builder.progress(|path, _, _| {
+            if path.is_some() {
+                crate::fault::point("move-file");
+            }
+        });
         match mode {
             MoveMode::Safe => builder.safe(),
             MoveMode::Force => builder.force().remove_untracked(true),
             MoveMode::Scrub => builder.force().remove_untracked(true).remove_ignored(true),
+        };
+        match mode {
+            // Ignored files the target tracks were checked first (`dirt`):
+            // never overwrite one behind that check's back.
+            MoveMode::Safe => builder.overwrite_ignored(false),
+            MoveMode::Force | MoveMode::Scrub => builder.overwrite_ignored(true),
         };
         self.repo
             .checkout_tree(commit.as_object(), Some(&mut builder))
@@ -233,12 +372,23 @@ impl Checkout {
                 damaged_or(e, |m| {
                     anyhow!("cannot check out {target} in {}: {m}", self.path.display())
                 })
-            })
+            })?;
+        if mode != MoveMode::Safe {
+            // A forced move leaves the index exactly the target's: entries a
+            // developer removed with `git rm --cached` come back, so nothing
+            // shows as deleted and untracked at once.
+            let mut index = self.repo.index()?;
+            index.read_tree(&commit.tree()?)?;
+            index.write()?;
+        }
+        Ok(())
     }
 
     /// What a move would lose, not counting submodules (see `submodule::dirt`).
     /// `upstream` is the cache store: a HEAD it lacks is local work.
-    pub fn dirt(&self, upstream: Option<&Store>) -> Result<Dirt> {
+    /// With `target`, ignored files that moving there would overwrite or
+    /// delete count too.
+    pub fn dirt(&self, upstream: Option<&Store>, target: Option<Oid>) -> Result<Dirt> {
         let mut dirt = Dirt::default();
         let mut options = StatusOptions::new();
         options
@@ -264,16 +414,78 @@ impl Checkout {
             dirt.local_commits = !store.has_commit(head);
         }
         dirt.in_progress = self.repo.state() != RepositoryState::Clean;
+        if let Some(target) = target.filter(|t| Some(*t) != self.head()) {
+            dirt.ignored = self.ignored_at_risk(target)?;
+        }
+        if let Some(interrupted) = self.interrupted_move()? {
+            // What the interrupted move wrote is not local work; what was
+            // done in the tree since is.
+            dirt.changed = interrupted.local_work.len();
+            dirt.untracked = 0;
+            dirt.interrupted = !interrupted.local_work.is_empty();
+        }
         Ok(dirt)
+    }
+
+    /// Ignored files that a move to `target` would overwrite (it tracks the
+    /// path with other content) or delete (it has a file where a folder of
+    /// theirs is).
+    fn ignored_at_risk(&self, target: Oid) -> Result<Vec<String>> {
+        let tree = self.repo.find_commit(target)?.tree()?;
+        let mut options = StatusOptions::new();
+        options
+            .include_untracked(false)
+            .include_ignored(true)
+            .recurse_ignored_dirs(true)
+            .exclude_submodules(true);
+        let statuses = self.repo.statuses(Some(&mut options))?;
+        let mut out = Vec::new();
+        for entry in statuses.iter().filter(|e| e.status().is_ignored()) {
+            let Some(path) = entry.path() else { continue };
+            let rel = Path::new(path);
+            let at_risk = match tree.get_path(rel) {
+                Ok(tracked) => worktree_blob(&self.path.join(rel)) != Some(tracked.id()),
+                Err(_) => rel.ancestors().skip(1).any(|dir| {
+                    !dir.as_os_str().is_empty()
+                        && tree
+                            .get_path(dir)
+                            .is_ok_and(|e| e.kind() != Some(git2::ObjectType::Tree))
+                }),
+            };
+            if at_risk {
+                out.push(path.to_string());
+            }
+        }
+        Ok(out)
     }
 
     /// Save HEAD plus every tracked and untracked (not ignored) change as a
     /// commit under `refs/sultana/backup/<stamp>`; returns the ref.
-    pub fn backup(&self, reason: &str) -> Result<String> {
+    /// `ignored` are ignored files to save too (those a move puts at risk);
+    /// `gitlinks` point nested checkouts at their own backups.
+    pub fn backup(&self, reason: &str, ignored: &[String], gitlinks: &[(PathBuf, Oid)]) -> Result<String> {
         let mut index = self.repo.index()?;
         let saved = (|| -> Result<Oid, git2::Error> {
-            index.add_all(["*"].iter(), git2::IndexAddOption::DEFAULT, None)?;
+            let nested: Vec<&Path> = gitlinks.iter().map(|(p, _)| p.as_path()).collect();
+            // Nested checkouts are recorded below as gitlinks, never added
+            // file by file.
+            let mut skip_nested = |path: &Path, _: &[u8]| -> i32 {
+                if nested.iter().any(|n| path.starts_with(n)) {
+                    1
+                } else {
+                    0
+                }
+            };
+            index.add_all(["*"].iter(), git2::IndexAddOption::DEFAULT, Some(&mut skip_nested))?;
             index.update_all(["*"].iter(), None)?;
+            for path in ignored {
+                index.add_path(Path::new(path))?;
+            }
+            for (path, oid) in gitlinks {
+                let _ = index.remove_dir(path, 0);
+                let _ = index.remove_path(path);
+                index.add(&gitlink_entry(path, *oid))?;
+            }
             let tree = self.repo.find_tree(index.write_tree()?)?;
             let signature = Signature::now("sultana", "sultana@localhost")?;
             let parent = self.repo.head().ok().and_then(|h| h.peel_to_commit().ok());
@@ -289,6 +501,7 @@ impl Checkout {
                 super::message(&e)
             )
         })?;
+        crate::fault::point("backup-before-ref");
         let stamp = crate::timefmt::utc_stamp(std::time::SystemTime::now());
         let mut name = format!("refs/sultana/backup/{stamp}");
         let mut n = 1;
@@ -315,4 +528,47 @@ impl Checkout {
         }
         Ok(())
     }
+}
+
+/// The blob id of what is on disk at `path` (a symlink's target text for a
+/// link), or None when nothing readable is there.
+fn worktree_blob(path: &Path) -> Option<Oid> {
+    let meta = fs::symlink_metadata(path).ok()?;
+    if meta.file_type().is_symlink() {
+        let target = fs::read_link(path).ok()?;
+        use std::os::unix::ffi::OsStrExt;
+        Oid::hash_object(git2::ObjectType::Blob, target.as_os_str().as_bytes()).ok()
+    } else if meta.is_file() {
+        Oid::hash_file(git2::ObjectType::Blob, path).ok()
+    } else {
+        None
+    }
+}
+
+fn gitlink_entry(path: &Path, oid: Oid) -> git2::IndexEntry {
+    use std::os::unix::ffi::OsStrExt;
+    let zero = git2::IndexTime::new(0, 0);
+    git2::IndexEntry {
+        ctime: zero,
+        mtime: zero,
+        dev: 0,
+        ino: 0,
+        mode: 0o160000,
+        uid: 0,
+        gid: 0,
+        file_size: 0,
+        id: oid,
+        flags: 0,
+        flags_extended: 0,
+        path: path.as_os_str().as_bytes().to_vec(),
+    }
+}
+
+/// The first few paths of a list, for a one-line summary.
+pub fn preview(paths: &[String]) -> String {
+    let mut text = paths.iter().take(3).cloned().collect::<Vec<_>>().join(", ");
+    if paths.len() > 3 {
+        text.push_str(&format!(", … {} more", paths.len() - 3));
+    }
+    text
 }

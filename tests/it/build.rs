@@ -271,7 +271,7 @@ fn distclean_refuses_local_work_and_force_saves_it_in_the_cache() {
     let run = ctx
         .sultana(&["distclean", "--force"])
         .success()
-        .stderr_has("restore it after `sultana fetch`");
+        .stderr_has("restore it with: git init -q");
     assert!(!ctx.work.join("up").exists());
     // The saved commit is in the cache store, holding the file.
     let store = ctx.cache_store();

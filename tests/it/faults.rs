@@ -5,16 +5,16 @@ use std::time::{Duration, Instant};
 
 use crate::support::*;
 
-fn crash(ctx: &TestContext, point: &str, args: &[&str]) {
+pub fn crash(ctx: &TestContext, point: &str, args: &[&str]) {
     let output = ctx
         .command(&ctx.work, args)
         .env("SULTANA_TEST_CRASH_AT", point)
         .output()
         .unwrap();
     assert_eq!(
-        output.status.code(),
-        None,
-        "expected death at {point}: {}",
+        std::os::unix::process::ExitStatusExt::signal(&output.status),
+        Some(9),
+        "expected death by SIGKILL at {point}: {}",
         String::from_utf8_lossy(&output.stderr)
     );
 }

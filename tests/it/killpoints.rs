@@ -90,9 +90,9 @@ fn exercise(scenario: &Scenario) -> usize {
         (scenario.setup)(&ctx);
         let killed = run_killed(&ctx, scenario.command, point);
         assert_eq!(
-            killed.status.code(),
-            None,
-            "{}: the run did not die at {point}: {}",
+            std::os::unix::process::ExitStatusExt::signal(&killed.status),
+            Some(9),
+            "{}: the run did not die by SIGKILL at {point}: {}",
             scenario.name,
             String::from_utf8_lossy(&killed.stderr)
         );

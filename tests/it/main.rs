@@ -18,4 +18,5 @@ mod killpoints;
 mod sources;
 mod submodules;
 mod tarball;
+mod trust;
 mod update;
