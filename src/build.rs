@@ -552,10 +552,14 @@ fn build_recipe(
         exclude_outputs(&src, &recipe.ignore)?;
     }
     let logs = log_dir(ws, name);
+    let new_staging = ws.root.join("dist").join(format!(".{name}.new"));
+    // Every folder written or deleted below, at every level, stays inside.
+    for dir in [&logs, &build, &new_staging, &staging, &stamp_file] {
+        ws.check_inside(dir)?;
+    }
     fsutil::remove_all(&logs)?;
     report.logs = Some(logs.clone());
     std::fs::create_dir_all(&build).with_context(|| format!("cannot create {}", build.display()))?;
-    let new_staging = ws.root.join("dist").join(format!(".{name}.new"));
     fsutil::remove_all(&new_staging)?;
     vars.insert("jobs".into(), jobs.to_string());
     let run_steps = steps::plan(recipe, &vars, &present)?;

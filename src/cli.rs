@@ -307,6 +307,10 @@ pub struct BisectArgs {
 pub struct VerifyTarballArgs {
     /// The tarball (.tar.gz, .tar.xz or .tar.zst)
     pub file: PathBuf,
+    /// Also fetch from the mirrors the tarball's own manifest names (by
+    /// default only from each component's url: the tarball is what is checked)
+    #[arg(long)]
+    pub use_mirrors: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -244,15 +244,32 @@ pub fn export(manifest: &Manifest, lock: Option<&Lock>) -> Result<String> {
                 })?,
             None => component.revision.clone(),
         };
-        out.push_str(&format!("{}_URL ?= {}\n", tree.prefix, make_literal(&component.url)));
-        out.push_str(&format!("{}_REVISION ?= {}\n", tree.prefix, make_literal(&revision)));
+        let url = crate::validate::redact_url(&component.url);
+        for (var, value) in [
+            (format!("{}_URL", tree.prefix), url.as_str()),
+            (format!("{}_REVISION", tree.prefix), revision.as_str()),
+        ] {
+            shell_safe(&var, value)?;
+            out.push_str(&format!("{var} ?= {value}\n"));
+        }
     }
     Ok(out)
 }
 
-/// A value make reads back as written: `$` and `#` are escaped.
-fn make_literal(value: &str) -> String {
-    value.replace('$', "$$").replace('#', "\\#")
+/// Xen's make hands `*_UPSTREAM_*` to the shell unquoted (`git checkout
+/// $(QEMU_UPSTREAM_REVISION)`): a value with a character the shell or make
+/// would split or expand is refused rather than exported. Git ref names and
+/// urls may hold such characters; no real pin needs them.
+fn shell_safe(var: &str, value: &str) -> Result<()> {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || "-_./:+,@%~=".contains(c);
+    if let Some(c) = value.chars().find(|c| !allowed(*c)) {
+        return Err(anyhow!(
+            "{var} would be `{}`, which holds the character {c:?}: Xen's make passes it to the shell unquoted, \
+             so it is not exported; pin a commit id or a plainer name",
+            value.escape_debug()
+        ));
+    }
+    Ok(())
 }
 
 /// `QEMU_UPSTREAM_REVISION=abc sultana …` is `--set qemu-xen.revision=abc`:

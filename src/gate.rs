@@ -490,18 +490,18 @@ fn refresh(
     let want = candidate
         .filter(|c| crate::validate::is_full_sha(c))
         .and_then(|c| Oid::from_str(c).ok());
-    sync::fetch_store(ws, store, component, want, printer)
+    sync::fetch_store(ws, store, component, want, printer).map(|_| ())
 }
 
 pub(crate) fn revision_of(store: &Store, component: &Component, rev: &str) -> Result<Revision> {
     crate::validate::check_revision(rev).map_err(|m| anyhow!("{}: {m}", component.name))?;
-    let resolved = store
-        .resolve(rev)
+    let (resolved, source) = store
+        .resolve_among(rev, &sync::sources(component))
         .with_context(|| format!("cannot resolve `{rev}` of {}", component.name))?;
     Ok(Revision {
         component: component.name.clone(),
         commit: resolved.commit.to_string(),
-        describe: store.describe(resolved.commit),
+        describe: store.describe_from(resolved.commit, &source),
     })
 }
 

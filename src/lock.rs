@@ -32,7 +32,7 @@ pub struct LockEntry {
 impl LockEntry {
     /// The entry still pins what the manifest asks for.
     pub fn matches(&self, component: &Component) -> bool {
-        self.url == component.url && self.revision == component.revision
+        validate::redact_url(&self.url) == validate::redact_url(&component.url) && self.revision == component.revision
     }
 
     pub fn short(&self) -> &str {
@@ -142,7 +142,8 @@ impl Lock {
         for entry in self.entries.values() {
             let mut table = old.remove(&entry.name).unwrap_or_default();
             set(&mut table, "name", &entry.name);
-            set(&mut table, "url", &entry.url);
+            // Credentials of a url never reach a file meant to be committed.
+            set(&mut table, "url", &validate::redact_url(&entry.url));
             set(&mut table, "revision", &entry.revision);
             set(&mut table, "commit", &entry.commit);
             set(&mut table, "describe", &entry.describe);

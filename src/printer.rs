@@ -116,6 +116,7 @@ impl Printer {
         if self.inner.json {
             return;
         }
+        let text = clean(&text.to_string());
         let mut stdout = std::io::stdout().lock();
         let _ = writeln!(stdout, "{text}");
     }
@@ -128,6 +129,8 @@ impl Printer {
         let mut stdout = std::io::stdout().lock();
         match serde_json::to_string_pretty(value) {
             Ok(text) => {
+                // JSON escapes control characters itself; credentials it keeps.
+                let text = crate::validate::redact_credentials(&text);
                 let _ = writeln!(stdout, "{text}");
             }
             Err(e) => self.error(format!("cannot encode JSON output: {e}")),
@@ -155,6 +158,7 @@ impl Printer {
     }
 
     fn line(&self, text: &str) {
+        let text = &clean(text);
         match &self.inner.bars {
             Some(bars) if !bars.is_hidden() => {
                 let _ = bars.println(text);
@@ -186,5 +190,59 @@ impl Drop for Progress {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
         }
+    }
+}
+
+/// What may reach a terminal: credentials stripped from urls, control
+/// characters (from tree entry names, tarball names, upstream messages)
+/// escaped, except line breaks, tabs and the printer's own colours.
+fn clean(text: &str) -> String {
+    let text = crate::validate::redact_credentials(text);
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        // The printer's own colour codes: ESC [ digits ; m
+        if c == '\x1b' && chars.peek() == Some(&'[') {
+            let tail: String = chars.clone().take(8).collect();
+            if let Some(end) = tail.find('m') {
+                if tail[1..end].chars().all(|d| d.is_ascii_digit() || d == ';') {
+                    out.push(c);
+                    for _ in 0..=end {
+                        out.extend(chars.next());
+                    }
+                    continue;
+                }
+            }
+        }
+        if c.is_control() && c != '\n' && c != '\t' {
+            out.push_str(&c.escape_default().to_string());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// A name from a tree or a tarball, safe to show: control characters escaped.
+pub fn escape(text: &str) -> String {
+    text.chars()
+        .flat_map(|c| {
+            if c.is_control() {
+                c.escape_default().collect::<Vec<_>>()
+            } else {
+                vec![c]
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn control_characters_are_escaped_and_colours_kept() {
+        assert_eq!(super::clean("a\x1b]0;pwned\x07b"), "a\\u{1b}]0;pwned\\u{7}b");
+        assert_eq!(super::clean("\x1b[1;32mok\x1b[0m x"), "\x1b[1;32mok\x1b[0m x");
+        assert_eq!(super::clean("line\nnext\ttab"), "line\nnext\ttab");
+        assert_eq!(super::clean("https://u:t0k@h/x"), "https://h/x");
     }
 }

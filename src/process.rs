@@ -7,6 +7,8 @@ use std::fs::File;
 use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
+mod groups;
+
 const TAIL_LINES: usize = 20;
 
 #[derive(Debug, thiserror::Error)]
@@ -133,6 +135,7 @@ impl Cmd {
             None => None,
         };
         let mut reader = expr.reader().map_err(io_err)?;
+        let _group = groups::register(reader.pids().first().copied().unwrap_or(0) as i32);
         let mut tail: VecDeque<String> = VecDeque::new();
         let mut pending = Vec::new();
         let mut buf = [0u8; 8192];
@@ -176,7 +179,17 @@ impl Cmd {
     /// `expr` with this command's folder and environment, no input, and
     /// its exit status left to the caller.
     fn configured(&self, mut expr: duct::Expression) -> duct::Expression {
-        expr = expr.stdin_null().unchecked();
+        use std::os::unix::process::CommandExt;
+        // Each command in a group of its own, which sultana stops on
+        // SIGINT/SIGTERM (see `groups`).
+        expr = expr.stdin_null().unchecked().before_spawn(|command| {
+            command.process_group(0);
+            Ok(())
+        });
+        if self.program == "git" {
+            // Its messages are parsed (progress, "No space left", …).
+            expr = expr.env("LC_ALL", "C");
+        }
         if let Some(dir) = &self.cwd {
             expr = expr.dir(dir);
         }
@@ -217,7 +230,9 @@ impl Cmd {
         let program = self.resolve_program()?;
         let io_err = |source| self.io_error(source);
         let expr = self.configured(duct::cmd(program, &self.args).stdout_capture().stderr_capture());
-        let output = expr.run().map_err(io_err)?;
+        let handle = expr.start().map_err(io_err)?;
+        let _group = groups::register(handle.pids().first().copied().unwrap_or(0) as i32);
+        let output = handle.into_output().map_err(io_err)?;
         if let Some(path) = &self.log {
             let _ = self.open_log(path)?.write_all(&output.stderr);
         }
@@ -239,21 +254,17 @@ impl Cmd {
     /// up) and, 5 s later, SIGKILL; whatever of the group is left when the
     /// command ends is killed too.
     pub fn run_limited(&self, limit: std::time::Duration) -> Result<Ended, ProcessError> {
-        use std::os::unix::process::CommandExt;
         let program = self.resolve_program()?;
         let io_err = |source| self.io_error(source);
         let log = self.log.clone().unwrap_or_else(|| PathBuf::from("/dev/null"));
         let expr = self.configured(
             duct::cmd(program, &self.args)
                 .stdout_file(self.open_log(&log)?)
-                .stderr_to_stdout()
-                .before_spawn(|command| {
-                    command.process_group(0);
-                    Ok(())
-                }),
+                .stderr_to_stdout(),
         );
         let handle = expr.start().map_err(io_err)?;
         let group = handle.pids().first().copied().unwrap_or(0) as i32;
+        let _registered = groups::register(group);
         let deadline = std::time::Instant::now() + limit;
         let mut timed_out = false;
         let status = loop {

@@ -3,6 +3,7 @@
 //! Shared by `fetch`, `update` and `lock`.
 
 pub mod backup;
+pub mod pin_check;
 
 use std::path::Path;
 
@@ -205,7 +206,8 @@ pub fn run(ws: &Workspace, names: &[String], all: bool, options: &Options, print
     Ok(outcome)
 }
 
-fn sources(component: &Component) -> Vec<String> {
+/// Where a component is fetched from, in order: its mirrors, then its url.
+pub(crate) fn sources(component: &Component) -> Vec<String> {
     component
         .mirrors
         .iter()
@@ -220,7 +222,7 @@ pub(crate) fn fetch_store(
     component: &Component,
     want: Option<Oid>,
     printer: &Printer,
-) -> Result<()> {
+) -> Result<String> {
     printer.status("Fetching", format!("{} from {}", component.name, store.url));
     let progress = printer.progress(&component.name);
     let log = process::log_path(&ws.state_dir(), &format!("fetch-{}", component.name));
@@ -228,7 +230,7 @@ pub(crate) fn fetch_store(
     if used != component.url {
         printer.verbose("Fetched", format!("{} from mirror {used}", component.name));
     }
-    Ok(())
+    Ok(used)
 }
 
 fn offline_error(component: &Component, what: &str) -> anyhow::Error {
@@ -259,6 +261,23 @@ fn resolve<'a>(
             }
             fetch_store(ws, &store, component, Some(commit), printer)?;
         }
+        // A pin is trusted only as what its revision names.
+        let verdict = pin_check::check(&store, &sources(component), entry);
+        match verdict {
+            pin_check::PinCheck::TagDiffers { .. } => {
+                return Err(CheckFailed(format!(
+                    "{}: {}; fix sultana.lock, or run `sultana update {}` to resolve it again",
+                    component.name,
+                    verdict.describe(entry),
+                    component.name
+                ))
+                .into())
+            }
+            pin_check::PinCheck::NotOnBranch { .. } => {
+                printer.warn(format!("{}: {}", component.name, verdict.describe(entry)))
+            }
+            _ => {}
+        }
         return Ok(Resolution {
             component,
             entry: entry.clone(),
@@ -271,22 +290,28 @@ fn resolve<'a>(
     let want = crate::validate::is_full_sha(rev)
         .then(|| Oid::from_str(rev).ok())
         .flatten();
+    let all_sources = sources(component);
     let must_fetch = match options.mode {
-        Mode::Fetch | Mode::Resolve | Mode::Scratch => store.resolve_needs_fetch(rev),
+        Mode::Fetch | Mode::Resolve | Mode::Scratch => store.resolve_needs_fetch(rev, &all_sources),
         Mode::Update { .. } | Mode::Lock => true,
     };
+    // Names are taken from the source just fetched, else from the first of
+    // this workspace's own sources that has them: never from a mirror some
+    // other workspace named.
+    let mut lookup = all_sources.clone();
     let mut fetched = false;
     if must_fetch && !options.offline {
-        fetch_store(ws, &store, component, want, printer)?;
+        lookup = vec![fetch_store(ws, &store, component, want, printer)?];
         fetched = true;
     }
-    let resolved = match store.resolve(rev) {
+    let resolved = match store.resolve_among(rev, &lookup) {
         Ok(r) => r,
         Err(e @ (ResolveError::MissingCommit { .. } | ResolveError::NotFound { .. })) if options.offline => {
             return Err(offline_error(component, &e.to_string()));
         }
         Err(e) => return Err(e.into()),
     };
+    let (resolved, source) = resolved;
     if !fetched {
         if let RevKind::Branch(branch) = &resolved.kind {
             printer.warn(format!(
@@ -300,7 +325,7 @@ fn resolve<'a>(
         url: component.url.clone(),
         revision: component.revision.clone(),
         commit: resolved.commit.to_string(),
-        describe: store.describe(resolved.commit),
+        describe: store.describe_from(resolved.commit, &source),
         source: None,
     };
     if previous.map(|p| &p.commit) != Some(&entry.commit) {
@@ -629,6 +654,7 @@ fn save(checkout: &Checkout, p: &Placement, reason: &str, ignored: &[String]) ->
             label: p.backup_label,
             reason,
             ignored,
+            removing: false,
         },
         p.printer,
     )

@@ -8,6 +8,7 @@ mod archive;
 pub(crate) mod attrs;
 mod compress;
 mod embedded;
+mod links;
 mod tree;
 mod verify;
 
@@ -463,8 +464,26 @@ impl Plan {
             )?;
         }
         add_parents(&mut out)?;
+        check_links(&out)?;
         Ok(out)
     }
+}
+
+/// Every symlink of the tarball resolved through the others: none leaves it.
+fn check_links(out: &BTreeMap<Vec<u8>, Entry>) -> Result<()> {
+    let symlinks: BTreeMap<Vec<u8>, Vec<u8>> = out
+        .iter()
+        .filter_map(|(path, e)| match &e.kind {
+            Kind::Symlink { target } => Some((path.clone(), target.clone())),
+            _ => None,
+        })
+        .collect();
+    links::check_all(&symlinks, out.keys().map(Vec::as_slice)).map_err(|(path, m)| {
+        anyhow!(
+            "the tree has a symlink that is refused: `{}` {m}",
+            crate::printer::escape(&String::from_utf8_lossy(&path))
+        )
+    })
 }
 
 /// Files sultana writes, and the folders they need.

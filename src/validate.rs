@@ -242,3 +242,69 @@ mod tests {
         }
     }
 }
+
+/// A url with any `user:password@` (or `token@`) of an http(s) or similar
+/// url removed: what sultana prints or writes. ssh's `git@host:path` and
+/// `ssh://git@host/` keep their user name, which is no secret; a password
+/// never stays.
+pub fn redact_url(url: &str) -> String {
+    redact_credentials(url)
+}
+
+/// Every `scheme://userinfo@` in a text reduced to `scheme://` (for ssh
+/// urls, to the user name alone): for messages, JSON, files and logs.
+pub fn redact_credentials(text: &str) -> String {
+    if !text.contains("://") {
+        return text.to_string();
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(pos) = rest.find("://") {
+        let scheme_start = rest[..pos]
+            .rfind(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.')))
+            .map_or(0, |i| i + 1);
+        let scheme = &rest[scheme_start..pos];
+        out.push_str(&rest[..pos + 3]);
+        let after = &rest[pos + 3..];
+        let end = after
+            .find(|c: char| c.is_whitespace() || "/?#\"'`<>()[]{},;".contains(c))
+            .unwrap_or(after.len());
+        let authority = &after[..end];
+        match authority.rfind('@') {
+            Some(at) => {
+                let userinfo = &authority[..at];
+                let ssh = scheme.to_ascii_lowercase().contains("ssh");
+                if ssh && !userinfo.contains(':') {
+                    out.push_str(&authority[..=at]);
+                } else if ssh {
+                    let user = userinfo.split(':').next().unwrap_or_default();
+                    out.push_str(user);
+                    out.push('@');
+                }
+                out.push_str(&authority[at + 1..]);
+            }
+            None => out.push_str(authority),
+        }
+        rest = &after[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod redact_tests {
+    use super::redact_credentials as r;
+
+    #[test]
+    fn credentials_are_stripped() {
+        assert_eq!(r("https://user:tok3n@h/x.git"), "https://h/x.git");
+        assert_eq!(r("https://tok3n@h/x.git"), "https://h/x.git");
+        assert_eq!(r("fetching `https://u:p@h/x` failed"), "fetching `https://h/x` failed");
+        assert_eq!(r("ssh://git@h/x"), "ssh://git@h/x");
+        assert_eq!(r("ssh://git:secret@h/x"), "ssh://git@h/x");
+        assert_eq!(r("git@h:x.git"), "git@h:x.git");
+        assert_eq!(r("a https://u:p@h b https://v:q@i/"), "a https://h b https://i/");
+        assert_eq!(r("file:///srv/a@b/x"), "file:///srv/a@b/x");
+        assert_eq!(r("plain text"), "plain text");
+    }
+}

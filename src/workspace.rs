@@ -133,7 +133,17 @@ impl Workspace {
     /// the state folder, `build/`, `dist/` and every managed checkout must
     /// stay inside it, so a planted link cannot redirect a reset or a build.
     fn check_confined(&self) -> Result<()> {
-        let mut places: Vec<PathBuf> = vec![".sultana".into(), "build".into(), "dist".into()];
+        let mut places: Vec<PathBuf> = vec![
+            ".sultana/logs".into(),
+            ".sultana/gate".into(),
+            "build".into(),
+            "dist".into(),
+        ];
+        for component in &self.manifest.components {
+            places.push(Path::new("build").join(&component.name));
+            places.push(Path::new("dist").join(&component.name));
+            places.push(Path::new(".sultana/logs").join(&component.name));
+        }
         places.extend(
             self.manifest
                 .components

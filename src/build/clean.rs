@@ -101,6 +101,7 @@ pub fn distclean(ws: &Workspace, force: bool, printer: &Printer) -> Result<Vec<S
                 label: &component.name,
                 reason: &format!("sultana: local work in {} before distclean", component.name),
                 ignored: &dirt.ignored,
+                removing: true,
             },
             printer,
         )?;

@@ -5,7 +5,9 @@ use anyhow::Result;
 use super::{finished, Globals};
 use crate::cli::LockArgs;
 use crate::error::CheckFailed;
+use crate::git::Cache;
 use crate::printer::Printer;
+use crate::sync::pin_check::{self, PinCheck};
 use crate::sync::{self, Mode};
 use crate::workspace::{SourceKind, Workspace};
 
@@ -22,18 +24,20 @@ pub fn run(globals: &Globals, args: LockArgs, printer: &Printer) -> Result<()> {
     Ok(())
 }
 
-/// Every enabled git component pinned at its current intent; nothing stale.
-/// Reads files only: no network, no git.
+/// Every enabled git component pinned at its current intent, and each pin
+/// what its revision names in the cache; nothing stale. No network.
 fn check(ws: &Workspace, printer: &Printer) -> Result<()> {
     let lock = ws.load_lock()?;
+    let cache = Cache::locate()?;
     let mut problems = Vec::new();
+    let mut verdicts = serde_json::Map::new();
     for component in ws.manifest.components.iter().filter(|c| c.enabled) {
         if ws.source(component) != SourceKind::Git {
             continue;
         }
         match lock.get(&component.name) {
             None => problems.push(format!("{}: not in sultana.lock", component.name)),
-            Some(entry) if entry.url != component.url => problems.push(format!(
+            Some(entry) if !entry.matches(component) && entry.revision == component.revision => problems.push(format!(
                 "{}: locked from {} but the manifest says {}",
                 component.name, entry.url, component.url
             )),
@@ -41,7 +45,23 @@ fn check(ws: &Workspace, printer: &Printer) -> Result<()> {
                 "{}: locked for revision `{}` but the manifest says `{}`",
                 component.name, entry.revision, component.revision
             )),
-            Some(_) => {}
+            Some(entry) => match cache.existing_store(&component.url) {
+                Some(store) => {
+                    let verdict = pin_check::check(&store, &sync::sources(component), entry);
+                    if verdict.contradicts() {
+                        problems.push(format!("{}: {}", component.name, verdict.describe(entry)));
+                    } else if let PinCheck::Unknown { .. } = verdict {
+                        printer.warn(format!("{}: {}", component.name, verdict.describe(entry)));
+                    } else {
+                        printer.verbose("Checked", format!("{}: {}", component.name, verdict.describe(entry)));
+                    }
+                    verdicts.insert(component.name.clone(), serde_json::to_value(&verdict)?);
+                }
+                None => printer.warn(format!(
+                    "{}: not in the git cache, so its commit was not checked against `{}`; run `sultana fetch` first",
+                    component.name, entry.revision
+                )),
+            },
         }
     }
     for name in lock.entries.keys() {
@@ -50,14 +70,14 @@ fn check(ws: &Workspace, printer: &Printer) -> Result<()> {
         }
     }
     printer.json(
-        &serde_json::json!({ "command": "lock", "check": true, "ok": problems.is_empty(), "problems": problems }),
+        &serde_json::json!({ "command": "lock", "check": true, "ok": problems.is_empty(), "problems": problems, "pins": verdicts }),
     );
     if problems.is_empty() {
         printer.status("Checked", "sultana.lock pins every enabled component's revision");
         return Ok(());
     }
     Err(CheckFailed(format!(
-        "sultana.lock is out of date; run `sultana lock`:\n  {}",
+        "sultana.lock does not hold: run `sultana lock`, or `sultana update NAME` for a wrong pin:\n  {}",
         problems.join("\n  ")
     ))
     .into())

@@ -30,6 +30,8 @@ struct Row {
     backups: Vec<String>,
     /// The target of a move a killed run left half done.
     interrupted_move: Option<String>,
+    /// The lock's commit contradicts its revision in the cache.
+    pin_contradiction: Option<String>,
 }
 
 pub fn run(globals: &Globals, args: StatusArgs, printer: &Printer) -> Result<()> {
@@ -59,7 +61,14 @@ pub fn run(globals: &Globals, args: StatusArgs, printer: &Printer) -> Result<()>
             lock_stale: source == SourceKind::Git && entry.is_some_and(|e| !e.matches(component)),
             backups: Vec::new(),
             interrupted_move: None,
+            pin_contradiction: None,
         };
+        if let (SourceKind::Git, Some(entry), Some(store)) = (source, entry, cache.existing_store(&component.url)) {
+            let verdict = crate::sync::pin_check::check(&store, &crate::sync::sources(component), entry);
+            if verdict.contradicts() {
+                row.pin_contradiction = Some(verdict.describe(entry));
+            }
+        }
         match git::tree_state(&path) {
             TreeState::Missing => {}
             TreeState::Other => {
@@ -133,6 +142,9 @@ fn table(rows: &[Row]) -> String {
             if row.backups.len() > 1 {
                 state.push_str(&format!(" (+{} older)", row.backups.len() - 1));
             }
+        }
+        if let Some(contradiction) = &row.pin_contradiction {
+            state.push_str(&format!(", WRONG PIN: {contradiction}"));
         }
         if row.lock_stale {
             state.push_str(", lock is for another revision: run `sultana fetch`");

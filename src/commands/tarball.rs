@@ -78,6 +78,7 @@ pub fn run(globals: &Globals, args: TarballArgs, printer: &Printer) -> Result<()
 pub fn run_verify(globals: &Globals, args: VerifyTarballArgs, printer: &Printer) -> Result<()> {
     let options = tarball::VerifyOptions {
         offline: globals.offline,
+        use_mirrors: args.use_mirrors,
         jobs: globals.jobs,
     };
     let verdict = tarball::verify(&args.file, &options, printer)?;

@@ -76,9 +76,18 @@ fn result_file(ws: &Workspace, set: Set, job: &str) -> PathBuf {
     results_dir(ws).join(set.name()).join(format!("{job}.json"))
 }
 
+/// A result file is CI data: read only up to this size.
+const MAX_RESULT_BYTES: u64 = 4 << 20;
+
 fn read_result(path: &Path) -> Result<JobResult> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    serde_json::from_str(&text).with_context(|| format!("{} is not a job result sultana wrote", path.display()))
+    let bytes = crate::fsutil::read_bounded(path, MAX_RESULT_BYTES)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    serde_json::from_slice(&bytes).with_context(|| format!("{} is not a job result sultana wrote", path.display()))
+}
+
+/// The first characters of an id from a result file, safe to print.
+fn shown_id(id: &str) -> String {
+    crate::printer::escape(&id.chars().take(12).collect::<String>())
 }
 
 /// Run one job of the flight and leave its result; returns its outcome.
@@ -377,11 +386,20 @@ fn load(
             bail!(
                 "{} is the result of another gate ({} {} as {}), not of {} {}",
                 path.display(),
-                result.component,
-                &result.candidate[..result.candidate.len().min(12)],
+                crate::printer::escape(&result.component),
+                shown_id(&result.candidate),
                 result.set.name(),
                 prepared.component.name,
-                &prepared.candidate.commit[..12]
+                shown_id(&prepared.candidate.commit)
+            );
+        }
+        // A result stands for the job whose file it is, and only that one.
+        if result.outcome.job != *job || result.outcome.component != *component {
+            bail!(
+                "{} claims to be the result of job `{}` of `{}`, not of `{job}`: refused",
+                path.display(),
+                crate::printer::escape(&result.outcome.job),
+                crate::printer::escape(&result.outcome.component)
             );
         }
         out.push((result.outcome, result.steps));

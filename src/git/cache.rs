@@ -16,6 +16,20 @@ use crate::process::{Cmd, ProcessError};
 
 const REFSPECS: &[&str] = &["+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*"];
 
+/// Where a store keeps the names (branches, tags) a source told it. The
+/// store's own url keeps git's usual places; each mirror gets its own, so a
+/// name learned from a mirror never resolves a name for the url or another
+/// mirror. Objects are shared: they are named by their content.
+pub fn namespace_of(store_url: &str, source: &str) -> String {
+    if source == store_url {
+        "refs/".to_string()
+    } else {
+        let hash = Sha256::digest(source.as_bytes());
+        let hex: String = hash.iter().take(8).map(|b| format!("{b:02x}")).collect();
+        format!("refs/mirrors/{hex}/")
+    }
+}
+
 pub struct Cache {
     root: PathBuf,
 }
@@ -247,7 +261,13 @@ impl Store {
     fn fetch_from(&self, source: &str, want: Option<Oid>, log: &Path, progress: &Progress) -> Result<()> {
         let already = want.is_some_and(|oid| self.has_commit(oid));
         let mut filled = false;
-        if self.is_empty()? {
+        let namespace = namespace_of(&self.url, source);
+        if namespace != "refs/" {
+            let heads = format!("+refs/heads/*:{namespace}heads/*");
+            let tags = format!("+refs/tags/*:{namespace}tags/*");
+            retry(|| self.git_fetch(source, &["--prune"], &[heads.as_str(), tags.as_str()], log, progress))?;
+            filled = true;
+        } else if self.is_empty()? {
             retry(|| self.fill_by_clone(source, log, progress))?;
             filled = !self.is_empty()?;
         }

@@ -45,21 +45,56 @@ impl ResolveError {
 }
 
 impl Store {
-    /// Resolve `rev` against what the store holds now (no network).
+    /// Resolve `rev` against the names the store's own url gave (no network).
     pub fn resolve(&self, rev: &str) -> Result<Resolved, ResolveError> {
-        resolve_in(&self.repo, rev, &self.url)
+        resolve_in(&self.repo, rev, &self.url, "refs/")
     }
 
-    /// Whether resolving `rev` must ask the remote first: a branch always
-    /// (it moves), a tag or commit only when the store does not have it yet.
-    pub fn resolve_needs_fetch(&self, rev: &str) -> bool {
+    /// Resolve `rev` against the names `source` gave the store.
+    pub fn resolve_from(&self, rev: &str, source: &str) -> Result<Resolved, ResolveError> {
+        resolve_in(&self.repo, rev, source, &super::cache::namespace_of(&self.url, source))
+    }
+
+    /// Resolve `rev` with the names of the first of `sources` that knows it
+    /// (a workspace's mirrors, then its url): the resolution and that source.
+    /// Failing everywhere, the error of the last source.
+    pub fn resolve_among(&self, rev: &str, sources: &[String]) -> Result<(Resolved, String), ResolveError> {
+        let mut last = None;
+        for source in sources {
+            match self.resolve_from(rev, source) {
+                Ok(resolved) => return Ok((resolved, source.clone())),
+                Err(e) if e.may_need_fetch() => last = Some(e),
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| ResolveError::NotFound {
+            rev: rev.to_string(),
+            url: self.url.clone(),
+        }))
+    }
+
+    /// Whether resolving `rev` must ask a source first: a branch always
+    /// (it moves), a tag or commit only when no source's names have it yet.
+    pub fn resolve_needs_fetch(&self, rev: &str, sources: &[String]) -> bool {
         !matches!(
-            self.resolve(rev),
-            Ok(Resolved {
-                kind: RevKind::Tag(_) | RevKind::Commit,
-                ..
-            })
+            self.resolve_among(rev, sources),
+            Ok((
+                Resolved {
+                    kind: RevKind::Tag(_) | RevKind::Commit,
+                    ..
+                },
+                _
+            ))
         )
+    }
+
+    /// `git describe --tags` of a commit with the tags `source` gave.
+    pub fn describe_from(&self, oid: Oid, source: &str) -> String {
+        let namespace = super::cache::namespace_of(&self.url, source);
+        if namespace == "refs/" {
+            return self.describe(oid);
+        }
+        describe_with_tags(&self.repo, oid, &format!("{namespace}tags/")).unwrap_or_else(|| super::short(oid))
     }
 
     /// `git describe --tags` of a commit, or its short id when no tag reaches it.
@@ -73,7 +108,47 @@ impl Store {
     }
 }
 
-pub fn resolve_in(repo: &Repository, rev: &str, url: &str) -> Result<Resolved, ResolveError> {
+/// `git describe --tags` over the tags below `prefix` (a mirror's names):
+/// git's rule, the tag with the fewest commits between it and `oid`, the
+/// first met walking back in time on a tie.
+fn describe_with_tags(repo: &Repository, oid: Oid, prefix: &str) -> Option<String> {
+    let mut tags: std::collections::HashMap<Oid, Vec<String>> = std::collections::HashMap::new();
+    for reference in repo.references_glob(&format!("{prefix}*")).ok()?.flatten() {
+        let (Some(name), Ok(target)) = (reference.name(), reference.peel(ObjectType::Commit)) else {
+            continue;
+        };
+        tags.entry(target.id())
+            .or_default()
+            .push(name.trim_start_matches(prefix).to_string());
+    }
+    let mut walk = repo.revwalk().ok()?;
+    walk.set_sorting(git2::Sort::TOPOLOGICAL | git2::Sort::TIME).ok()?;
+    walk.push(oid).ok()?;
+    let mut best: Option<(usize, String, Oid)> = None;
+    let mut seen = 0;
+    for commit in walk.flatten() {
+        let Some(names) = tags.get(&commit) else { continue };
+        let mut names = names.clone();
+        names.sort();
+        let depth = repo.graph_ahead_behind(oid, commit).ok()?.0;
+        if best.as_ref().is_none_or(|(d, _, _)| depth < *d) {
+            best = Some((depth, names[0].clone(), commit));
+        }
+        seen += 1;
+        // git looks at 10 candidates at most.
+        if seen == 10 {
+            break;
+        }
+    }
+    let (depth, name, _) = best?;
+    Some(if depth == 0 {
+        name
+    } else {
+        format!("{name}-{depth}-g{}", &oid.to_string()[..7])
+    })
+}
+
+pub fn resolve_in(repo: &Repository, rev: &str, url: &str, namespace: &str) -> Result<Resolved, ResolveError> {
     let git_err = |e: git2::Error| ResolveError::Git {
         rev: rev.to_string(),
         url: url.to_string(),
@@ -102,15 +177,17 @@ pub fn resolve_in(repo: &Repository, rev: &str, url: &str) -> Result<Resolved, R
             Err(e) => Err(git_err(e)),
         }
     };
+    let heads = format!("{namespace}heads/");
+    let tags = format!("{namespace}tags/");
     if let Some(name) = rev.strip_prefix("refs/heads/") {
-        if let Some(commit) = peel(rev)? {
+        if let Some(commit) = peel(&format!("{heads}{name}"))? {
             return Ok(Resolved {
                 commit,
                 kind: RevKind::Branch(name.to_string()),
             });
         }
     } else if let Some(name) = rev.strip_prefix("refs/tags/") {
-        if let Some(commit) = peel(rev)? {
+        if let Some(commit) = peel(&format!("{tags}{name}"))? {
             return Ok(Resolved {
                 commit,
                 kind: RevKind::Tag(name.to_string()),
@@ -122,8 +199,8 @@ pub fn resolve_in(repo: &Repository, rev: &str, url: &str) -> Result<Resolved, R
             names.push(stripped);
         }
         for name in names {
-            let branch = peel(&format!("refs/heads/{name}"))?;
-            let tag = peel(&format!("refs/tags/{name}"))?;
+            let branch = peel(&format!("{heads}{name}"))?;
+            let tag = peel(&format!("{tags}{name}"))?;
             match (branch, tag) {
                 (Some(_), Some(_)) => {
                     return Err(ResolveError::Ambiguous {

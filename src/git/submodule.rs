@@ -60,6 +60,14 @@ pub fn list(repo: &Repository, commit: Oid, parent_url: &str) -> Result<Vec<Subm
             .map_err(|_| anyhow!("{parent_url}: .gitmodules submodule `{name}` has no url"))?;
         let url = resolve_url(parent_url, &raw_url);
         validate::check_url(&url).map_err(|m| anyhow!("{parent_url}: .gitmodules submodule `{name}`: {m}"))?;
+        // git's rule (protocol.file.allow=user): a remote tree's
+        // .gitmodules never reaches repositories on this machine.
+        if is_local_url(&url) && !is_local_url(parent_url) {
+            return Err(anyhow!(
+                "{parent_url}: .gitmodules submodule `{name}` points at a repository on this machine ({url}); \
+                 a tree fetched from elsewhere may not pull in local repositories (git's protocol.file.allow=user)"
+            ));
+        }
         out.push(Submodule {
             name,
             path,
@@ -69,6 +77,22 @@ pub fn list(repo: &Repository, commit: Oid, parent_url: &str) -> Result<Vec<Subm
     }
     out.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(out)
+}
+
+/// A url that git fetches with its file transport: `file://`, or a path.
+pub fn is_local_url(url: &str) -> bool {
+    if url.starts_with("file:") {
+        return true;
+    }
+    if url.contains("://") {
+        return false;
+    }
+    // scp-like `host:path` is ssh; a `:` after the first `/` is a path's.
+    match (url.find(':'), url.find('/')) {
+        (Some(colon), Some(slash)) => slash < colon,
+        (Some(_), None) => false,
+        (None, _) => true,
+    }
 }
 
 /// Resolve a `.gitmodules` URL relative to the parent's (`../dtc.git`).
@@ -98,6 +122,23 @@ pub fn resolve_url(parent: &str, url: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::resolve_url;
+
+    #[test]
+    fn local_urls() {
+        use super::is_local_url;
+        for local in [
+            "file:///srv/x.git",
+            "/home/x/private.git",
+            "../x.git",
+            "x.git",
+            "./a/b:c",
+        ] {
+            assert!(is_local_url(local), "{local}");
+        }
+        for remote in ["https://h/x.git", "git@h:group/p.git", "ssh://h/x", "git://h/x"] {
+            assert!(!is_local_url(remote), "{remote}");
+        }
+    }
 
     #[test]
     fn relative_urls() {

@@ -24,7 +24,8 @@ pub struct Saved {
     /// The cache store holding it too, and the ref there.
     pub store: PathBuf,
     pub store_ref: String,
-    /// Whether it is a checkout nested inside the one being saved.
+    /// Whether it is a checkout nested inside the one being saved, or one
+    /// about to be removed: restored from the cache store either way.
     pub nested: bool,
 }
 
@@ -56,6 +57,8 @@ pub struct SaveRequest<'a> {
     pub reason: &'a str,
     /// Ignored files to save too.
     pub ignored: &'a [String],
+    /// The checkout is removed next (distclean): restore from the store.
+    pub removing: bool,
 }
 
 /// Save the checkout and every checkout nested in it. The list ends with the
@@ -84,6 +87,7 @@ pub fn save_local_work(request: &SaveRequest, printer: &Printer) -> Result<Vec<S
                 label: &label,
                 reason: request.reason,
                 ignored: &[],
+                removing: request.removing,
             },
             printer,
         )?;
@@ -120,7 +124,7 @@ pub fn save_local_work(request: &SaveRequest, printer: &Printer) -> Result<Vec<S
         reference,
         store: store.dir.clone(),
         store_ref,
-        nested: false,
+        nested: request.removing,
     });
     Ok(saved)
 }
@@ -128,7 +132,7 @@ pub fn save_local_work(request: &SaveRequest, printer: &Printer) -> Result<Vec<S
 /// Print where each saved tree went and how to bring it back.
 pub fn print_saved(printer: &Printer, label: &str, saved: &[Saved]) {
     for s in saved {
-        let what = if s.nested {
+        let what = if s.path != saved.last().map_or(s.path.clone(), |l| l.path.clone()) {
             format!("local work of {}", s.path.display())
         } else {
             format!("local work of {label}")

@@ -37,9 +37,17 @@ pub fn manifest_text(top: &str, manifest: &Manifest, tarball: &Tarball, componen
     for component in &components {
         let is_root = component.name == tarball.root;
         out.push_str(&format!("\n[components.{}]\n", component.name));
-        out.push_str(&format!("url = {}\n", quote(&component.url)));
+        out.push_str(&format!(
+            "url = {}\n",
+            quote(&crate::validate::redact_url(&component.url))
+        ));
         if !component.mirrors.is_empty() {
-            out.push_str(&format!("mirrors = {}\n", list(&component.mirrors)));
+            let mirrors: Vec<String> = component
+                .mirrors
+                .iter()
+                .map(|m| crate::validate::redact_url(m))
+                .collect();
+            out.push_str(&format!("mirrors = {}\n", list(&mirrors)));
         }
         out.push_str(&format!("revision = {}\n", quote(&component.revision)));
         if is_root {

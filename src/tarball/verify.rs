@@ -21,6 +21,8 @@ use crate::printer::Printer;
 #[derive(Clone, Debug, Default)]
 pub struct VerifyOptions {
     pub offline: bool,
+    /// Fetch from mirrors named inside the tarball too.
+    pub use_mirrors: bool,
     pub jobs: usize,
 }
 
@@ -102,12 +104,14 @@ pub fn verify(file: &Path, options: &VerifyOptions, printer: &Printer) -> Result
                     component.url
                 );
             }
-            let sources: Vec<String> = component
-                .mirrors
-                .iter()
-                .cloned()
-                .chain([component.url.clone()])
-                .collect();
+            // The mirrors come from the tarball under test: data, not a
+            // place to fetch from unless the user says so.
+            let mirrors = if options.use_mirrors {
+                component.mirrors.clone()
+            } else {
+                Vec::new()
+            };
+            let sources: Vec<String> = mirrors.into_iter().chain([component.url.clone()]).collect();
             printer.status("Fetching", format!("{} from {}", component.name, component.url));
             let progress = printer.progress(&component.name);
             store.fetch(&sources, Some(commit), &log, printer, &progress)?;
@@ -279,6 +283,9 @@ fn parse_given(given: &Given, name: &str) -> Result<(Manifest, Lock)> {
 fn read_given_from<'a>(reader: Box<dyn Read + 'a>, name: &str) -> Result<Given> {
     let mut archive = tar::Archive::new(reader);
     let mut top: Option<Vec<u8>> = None;
+    let mut symlinks = std::collections::BTreeMap::new();
+    let mut paths: Vec<Vec<u8>> = Vec::new();
+    let mut embedded_bytes = 0u64;
     let mut manifest = None;
     let mut lock = None;
     let mut recipes = Vec::new();
@@ -287,6 +294,9 @@ fn read_given_from<'a>(reader: Box<dyn Read + 'a>, name: &str) -> Result<Given> 
         .with_context(|| format!("{name} is not a tar archive"))?
     {
         let mut entry = entry.with_context(|| format!("{name}: a damaged tar entry"))?;
+        if paths.len() >= MAX_ENTRIES {
+            bail!("{name} has more than {MAX_ENTRIES} entries: not a release tarball sultana made");
+        }
         let path = entry.path_bytes().into_owned();
         let trimmed: Vec<u8> = path.strip_suffix(b"/").unwrap_or(&path).to_vec();
         check_entry_path(&trimmed).map_err(|m| anyhow!("{name}: entry `{}` {m}", String::from_utf8_lossy(&path)))?;
@@ -307,19 +317,41 @@ fn read_given_from<'a>(reader: Box<dyn Read + 'a>, name: &str) -> Result<Given> 
             let target = entry.link_name_bytes().map(|t| t.into_owned()).unwrap_or_default();
             tree::check_symlink(&rest, &target)
                 .map_err(|m| anyhow!("{name}: symlink `{}` {m}", String::from_utf8_lossy(&path)))?;
+            symlinks.insert(rest.clone(), target);
+        }
+        if !rest.is_empty() {
+            paths.push(rest.clone());
         }
         let kind = entry.header().entry_type();
         if kind.is_file() {
             let executable = entry.header().mode().unwrap_or(0o644) & 0o111 != 0;
+            let shown = String::from_utf8_lossy(&path).into_owned();
+            let mut read = |entry: &mut tar::Entry<'_, _>| -> Result<Vec<u8>> {
+                let content = read_bounded(entry, &shown)?;
+                embedded_bytes += content.len() as u64;
+                if embedded_bytes > MAX_EMBEDDED_TOTAL {
+                    bail!("{name}: its manifest, lock and recipes take more than {MAX_EMBEDDED_TOTAL} bytes");
+                }
+                Ok(content)
+            };
             if rest == b"sultana.toml" {
-                manifest = Some(read_all(&mut entry)?);
+                manifest = Some(read(&mut entry)?);
             } else if rest == b"sultana.lock" {
-                lock = Some(read_all(&mut entry)?);
+                lock = Some(read(&mut entry)?);
             } else if rest.starts_with(b"recipes/") {
-                recipes.push((rest.clone(), read_all(&mut entry)?, executable));
+                let content = read(&mut entry)?;
+                recipes.push((rest.clone(), content, executable));
             }
         }
     }
+    // Links are resolved through each other, as the kernel would after
+    // unpacking: a chain that leaves the folder is refused.
+    super::links::check_all(&symlinks, paths.iter().map(Vec::as_slice)).map_err(|(path, m)| {
+        anyhow!(
+            "{name}: symlink or entry `{}` {m}",
+            crate::printer::escape(&String::from_utf8_lossy(&path))
+        )
+    })?;
     let top = top.ok_or_else(|| anyhow!("{name} is an empty archive"))?;
     let top = String::from_utf8(top).map_err(|_| anyhow!("{name}: its folder name is not UTF-8"))?;
     Ok(Given {
@@ -330,9 +362,52 @@ fn read_given_from<'a>(reader: Box<dyn Read + 'a>, name: &str) -> Result<Given> 
     })
 }
 
-fn read_all(entry: &mut impl Read) -> Result<Vec<u8>> {
+/// The most entries a tarball under verification may have (a Xen release
+/// has some twenty thousand): a bound on the memory its list of paths takes.
+const MAX_ENTRIES: usize = 2_000_000;
+/// The most one embedded file (manifest, lock, a recipe or its script) may
+/// take: such files are a few KiB.
+const MAX_EMBEDDED_FILE: u64 = 1 << 20;
+/// The most all embedded files together may take.
+const MAX_EMBEDDED_TOTAL: u64 = 16 << 20;
+
+/// Whether two readers give the same bytes, compared a block at a time (an
+/// entry may be large: never read whole).
+fn same_content(x: &mut impl Read, y: &mut impl Read) -> Result<bool> {
+    let (mut a, mut b) = (vec![0u8; 64 * 1024], vec![0u8; 64 * 1024]);
+    loop {
+        let n = read_full(x, &mut a)?;
+        let m = read_full(y, &mut b)?;
+        if n != m || a[..n] != b[..m] {
+            return Ok(false);
+        }
+        if n == 0 {
+            return Ok(true);
+        }
+    }
+}
+
+fn read_full(r: &mut impl Read, buf: &mut [u8]) -> Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match r.read(&mut buf[filled..])? {
+            0 => break,
+            n => filled += n,
+        }
+    }
+    Ok(filled)
+}
+
+/// An embedded file, read into memory only up to MAX_EMBEDDED_FILE bytes.
+fn read_bounded(entry: &mut impl Read, shown: &str) -> Result<Vec<u8>> {
     let mut out = Vec::new();
-    entry.read_to_end(&mut out)?;
+    entry.take(MAX_EMBEDDED_FILE + 1).read_to_end(&mut out)?;
+    if out.len() as u64 > MAX_EMBEDDED_FILE {
+        bail!(
+            "`{}` is larger than {MAX_EMBEDDED_FILE} bytes: too large for a file sultana embeds; refused",
+            crate::printer::escape(shown)
+        );
+    }
     Ok(out)
 }
 
@@ -422,7 +497,7 @@ fn first_difference<A: Read, B: Read>(given: A, rebuilt: B) -> Result<Option<Str
                         "`{path}`: its header differs (type, mode, time, owner, link or size): {fx:?} instead of {fy:?}"
                     )));
                 }
-                if read_all(&mut x)? != read_all(&mut y)? {
+                if !same_content(&mut x, &mut y)? {
                     return Ok(Some(format!("`{path}`: its content differs")));
                 }
             }

@@ -298,3 +298,297 @@ fn a_forced_move_leaves_the_index_at_the_new_commit() {
     assert_eq!(json["components"][0]["state"], "clean", "{json}");
     ctx.sultana(&["update"]).success();
 }
+
+fn git_env(ctx: &TestContext, script: &str) {
+    sh(ctx, script);
+}
+
+#[test]
+fn a_mirror_never_names_commits_for_another_workspace() {
+    let ctx = TestContext::new();
+    let up = ctx.upstream("up");
+    let good = up.commit(&[("a.c", "good\n")], "good");
+    up.tag("v1", false);
+    // A hostile mirror: the same history, plus its own v1.
+    let mirror = ctx.upstreams.join("mirror");
+    git_env(
+        &ctx,
+        &format!(
+            "git clone -q {} {m} && cd {m} && echo evil > a.c && git commit -qam evil && git tag -f v1 >/dev/null",
+            up.path.display(),
+            m = mirror.display()
+        ),
+    );
+    let with_mirror = format!(
+        "[components.up]\nurl = \"{}\"\nmirrors = [\"file://{}\"]\nrevision = \"v1\"\n",
+        up.url(),
+        mirror.display()
+    );
+    let first = ctx.dir("trusting");
+    std::fs::write(first.join("sultana.toml"), &with_mirror).unwrap();
+    ctx.sultana_in(&first, &["fetch"]).success();
+    assert_ne!(
+        lock_commit_in(&first, "up"),
+        good.to_string(),
+        "it trusts its own mirror"
+    );
+
+    // Another workspace on the same cache, without the mirror.
+    ctx.write("sultana.toml", &manifest(&[("up", &up.url(), "v1")]));
+    ctx.sultana(&["fetch"]).success();
+    assert_eq!(ctx.lock_commit("up"), good.to_string());
+    assert_eq!(ctx.read("up/a.c"), "good\n");
+    ctx.sultana(&["lock", "--check"]).success();
+    // Offline, from the cache alone, still the url's own tag.
+    std::fs::remove_file(ctx.work.join("sultana.lock")).unwrap();
+    std::fs::remove_dir_all(ctx.work.join("up")).unwrap();
+    ctx.sultana(&["--offline", "fetch"]).success();
+    assert_eq!(ctx.lock_commit("up"), good.to_string());
+}
+
+#[test]
+fn a_lock_that_contradicts_its_revision_is_caught() {
+    let ctx = TestContext::new();
+    let up = ctx.upstream("up");
+    let tagged = up.commit(&[("a.c", "tagged\n")], "tagged");
+    up.tag("v1", true);
+    up.switch_new_branch("other");
+    let elsewhere = up.commit(&[("a.c", "other branch\n")], "elsewhere");
+    up.switch("master");
+    ctx.write("sultana.toml", &manifest(&[("up", &up.url(), "v1")]));
+    ctx.sultana(&["fetch"]).success();
+    ctx.sultana(&["lock", "--check"]).success();
+    let lock = ctx
+        .read("sultana.lock")
+        .replace(&tagged.to_string(), &elsewhere.to_string());
+    ctx.write("sultana.lock", &lock);
+    ctx.sultana(&["lock", "--check"])
+        .code(1)
+        .stderr_has("up: sultana.lock pins")
+        .stderr_has("tag `v1`");
+    ctx.sultana(&["fetch"]).code(1).stderr_has("tag `v1`");
+    ctx.sultana(&["--locked", "fetch"]).code(1);
+    ctx.sultana(&["status"]).success().stdout_has("WRONG PIN");
+
+    // A branch pin must be in the branch's history.
+    ctx.write("sultana.toml", &manifest(&[("up", &up.url(), "master")]));
+    ctx.sultana(&["lock"]).success();
+    ctx.sultana(&["lock", "--check"]).success();
+    let lock = ctx.read("sultana.lock");
+    let master = ctx.lock_commit("up");
+    ctx.write("sultana.lock", &lock.replace(&master, &elsewhere.to_string()));
+    ctx.sultana(&["lock", "--check"])
+        .code(1)
+        .stderr_has("not in the branch's history");
+}
+
+#[test]
+fn credentials_in_a_url_are_never_written_or_printed() {
+    let ctx = TestContext::new();
+    let up = ctx.upstream("up");
+    up.tag("v1", false);
+    // The url carries a token; the mirror is what answers.
+    let url = "https://builder:s3cr3t-t0ken@127.0.0.1:9/up.git";
+    ctx.write(
+        "sultana.toml",
+        &format!(
+            "[tarball]\nroot = \"up\"\nname = \"up-{{desc}}\"\n\n[components.up]\nurl = \"{url}\"\nmirrors = [\"{}\"]\nrevision = \"v1\"\n",
+            up.url()
+        ),
+    );
+    let mut seen = String::new();
+    for args in [
+        &["fetch"][..],
+        &["status"],
+        &["status", "--json"],
+        &["-v", "update"],
+        &["tarball", "--out", "dist-out"],
+        &["config-mk", "export"],
+    ] {
+        let run = ctx.sultana(args);
+        seen.push_str(&run.stdout);
+        seen.push_str(&run.stderr);
+    }
+    // An error that names the url.
+    let run = ctx.sultana(&["--set", "up.mirrors=[]", "update"]);
+    seen.push_str(&run.stderr);
+    seen.push_str(&ctx.read("sultana.lock"));
+    for file in files_below(&ctx.work.join(".sultana")) {
+        seen.push_str(&std::fs::read_to_string(ctx.work.join(".sultana").join(&file)).unwrap_or_default());
+    }
+    let tarball = std::fs::read_dir(ctx.work.join("dist-out"))
+        .unwrap()
+        .flatten()
+        .find(|e| e.file_name().to_string_lossy().ends_with(".tar.gz"))
+        .expect("a tarball")
+        .path();
+    let mut text = Vec::new();
+    std::io::Read::read_to_end(
+        &mut flate2::read::GzDecoder::new(std::fs::File::open(&tarball).unwrap()),
+        &mut text,
+    )
+    .unwrap();
+    seen.push_str(&String::from_utf8_lossy(&text));
+    assert!(!seen.contains("s3cr3t"), "the token leaked:\n{seen}");
+    assert!(seen.contains("https://127.0.0.1:9/up.git"), "{seen}");
+}
+
+#[test]
+fn config_mk_export_refuses_values_the_shell_would_run() {
+    let ctx = TestContext::new();
+    let up = ctx.upstream("blktap");
+    ctx.write(
+        "sultana.toml",
+        &format!(
+            "[components.blktap]\nurl = \"{}\"\nrevision = \"x;touch${{IFS}}pwned;#\"\n",
+            up.url()
+        ),
+    );
+    ctx.sultana(&["config-mk", "export"])
+        .code(2)
+        .stderr_has("BLKTAP_UPSTREAM_REVISION")
+        .stderr_has("';'");
+}
+
+#[test]
+fn symlink_chains_out_of_the_tree_are_refused_in_tarballs() {
+    let ctx = TestContext::new();
+    let up = ctx.upstream("up");
+    let readme = up.blob(b"up");
+    let dot = up.blob(b".");
+    let esc = up.blob(b"self/self/../..");
+    up.commit_tree(
+        up.raw_tree(&[
+            (0o100644, b"README", readme),
+            (0o120000, b"esc", esc),
+            (0o120000, b"self", dot),
+        ]),
+        "a chain out",
+    );
+    ctx.write(
+        "sultana.toml",
+        &format!(
+            "[tarball]\nroot = \"up\"\nname = \"up-{{desc}}\"\n\n[components.up]\nurl = \"{}\"\nrevision = \"master\"\n",
+            up.url()
+        ),
+    );
+    ctx.sultana(&["tarball"])
+        .code(2)
+        .stderr_has("`esc`")
+        .stderr_has("outside the tree");
+    assert!(!ctx.work.join("dist").exists() || files_below(&ctx.work.join("dist")).is_empty());
+
+    // A forged tarball with the same chain is refused by verify-tarball.
+    let forged = ctx.root.join("forged.tar.gz");
+    let mut builder = tar::Builder::new(flate2::write::GzEncoder::new(
+        std::fs::File::create(&forged).unwrap(),
+        flate2::Compression::default(),
+    ));
+    for (path, target) in [("up-1/self", "."), ("up-1/esc", "self/self/../..")] {
+        let mut header = tar::Header::new_gnu();
+        header.set_entry_type(tar::EntryType::Symlink);
+        header.set_size(0);
+        header.set_mode(0o777);
+        builder.append_link(&mut header, path, target).unwrap();
+    }
+    builder.into_inner().unwrap().finish().unwrap();
+    ctx.sultana(&["verify-tarball", forged.to_str().unwrap()])
+        .code(2)
+        .stderr_has("outside the tree");
+}
+
+#[test]
+fn verify_tarball_reads_embedded_files_in_bounded_memory() {
+    let ctx = TestContext::new();
+    let forged = ctx.root.join("bomb.tar.gz");
+    let mut builder = tar::Builder::new(flate2::write::GzEncoder::new(
+        std::fs::File::create(&forged).unwrap(),
+        flate2::Compression::best(),
+    ));
+    let huge = vec![b'#'; 64 << 20];
+    let mut header = tar::Header::new_gnu();
+    header.set_size(huge.len() as u64);
+    header.set_mode(0o644);
+    builder
+        .append_data(&mut header, "x-1/sultana.toml", huge.as_slice())
+        .unwrap();
+    builder.into_inner().unwrap().finish().unwrap();
+    assert!(std::fs::metadata(&forged).unwrap().len() < 1 << 20, "a small file");
+    ctx.sultana(&["verify-tarball", forged.to_str().unwrap()])
+        .code(2)
+        .stderr_has("larger than");
+}
+
+#[test]
+fn clean_never_runs_an_upstream_clean_in_a_tree_it_did_not_build() {
+    let ctx = TestContext::new();
+    let up = ctx.upstream("up");
+    up.commit(
+        &[("Makefile", "all:\n\ttrue\nclean:\n\ttouch cleaned-by-make\n")],
+        "make",
+    );
+    ctx.write("sultana.toml", &manifest(&[("up", &up.url(), "master")]));
+    ctx.write(
+        "recipes/up.toml",
+        "kind = \"make\"\nmake = [\"all\"]\ninstall = [\"all\"]\nclean = [\"make\", \"clean\"]\n",
+    );
+    ctx.sultana(&["fetch"]).success();
+    ctx.sultana(&["clean"]).success();
+    assert!(!ctx.work.join("up/cleaned-by-make").exists());
+}
+
+#[test]
+fn planted_symlinks_below_build_and_logs_are_refused() {
+    let ctx = TestContext::new();
+    let up = ctx.upstream("up");
+    ctx.write("sultana.toml", &manifest(&[("up", &up.url(), "master")]));
+    ctx.sultana(&["fetch"]).success();
+    let outside = ctx.dir("outside");
+    std::fs::write(outside.join("precious"), "keep\n").unwrap();
+    std::fs::create_dir_all(ctx.work.join("build")).unwrap();
+    std::os::unix::fs::symlink(&outside, ctx.work.join("build/up")).unwrap();
+    ctx.write("recipes/up.toml", "kind = \"command\"\ncommands = [[\"true\"]]\n");
+    for args in [&["clean"][..], &["build"], &["fetch"]] {
+        ctx.sultana(args).code(2).stderr_has("outside the workspace");
+    }
+    assert_eq!(files_below(&outside), ["precious"]);
+    std::fs::remove_file(ctx.work.join("build/up")).unwrap();
+    let _ = std::fs::remove_dir_all(ctx.work.join(".sultana/logs"));
+    std::os::unix::fs::symlink(&outside, ctx.work.join(".sultana/logs")).unwrap();
+    ctx.sultana(&["build"]).code(2).stderr_has("outside the workspace");
+    assert_eq!(files_below(&outside), ["precious"]);
+}
+
+#[test]
+fn sigterm_stops_every_process_group_sultana_started() {
+    let ctx = TestContext::new();
+    let up = ctx.upstream("up");
+    let pidfile = ctx.root.join("child.pid");
+    up.commit(
+        &[(
+            "Makefile",
+            &format!("all:\n\tsh -c 'echo $$$$ > {}; exec sleep 300'\n", pidfile.display()),
+        )],
+        "slow",
+    );
+    ctx.write("sultana.toml", &manifest(&[("up", &up.url(), "master")]));
+    ctx.write("recipes/up.toml", "kind = \"make\"\nmake = [\"all\"]\n");
+    ctx.sultana(&["fetch"]).success();
+    let mut child = ctx.command(&ctx.work, &["build"]).spawn().unwrap();
+    let started = std::time::Instant::now();
+    while !pidfile.exists() && started.elapsed() < std::time::Duration::from_secs(60) {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let pid: i32 = std::fs::read_to_string(&pidfile).unwrap().trim().parse().unwrap();
+    // SAFETY: signals to processes this test started.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let status = child.wait().unwrap();
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&status),
+        Some(libc::SIGTERM)
+    );
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    // SAFETY: signal 0 only asks whether the process exists.
+    let alive = unsafe { libc::kill(pid, 0) } == 0;
+    assert!(!alive, "the build's sleep {pid} outlived sultana");
+}
