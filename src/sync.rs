@@ -590,7 +590,8 @@ fn place_tree(path: &Path, p: &Placement) -> Result<Placed> {
                         &checkout,
                         p,
                         "sultana: work done in a checkout an interrupted move left half done",
-                        &[],
+                        // Ignored files among them too (add_all skips those).
+                        &interrupted.local_work,
                     )?;
                 }
                 checkout.finish_move(&interrupted)?;

@@ -265,12 +265,6 @@ impl Checkout {
             }
         };
         let (from_tree, to_tree) = (tree_of(from)?, tree_of(Some(to))?);
-        let blob_at = |tree: &Option<git2::Tree<'_>>, path: &str| {
-            tree.as_ref()
-                .and_then(|t| t.get_path(Path::new(path)).ok())
-                .filter(|e| e.kind() == Some(git2::ObjectType::Blob))
-                .map(|e| e.id())
-        };
         let mut options = StatusOptions::new();
         options
             .include_untracked(true)
@@ -279,22 +273,33 @@ impl Checkout {
             .recurse_ignored_dirs(true)
             .exclude_submodules(true);
         let statuses = self.repo.statuses(Some(&mut options))?;
+        let entry_at = |tree: &Option<git2::Tree<'_>>, path: &Path| {
+            tree.as_ref()
+                .and_then(|t| t.get_path(path).ok())
+                .filter(|e| e.kind() == Some(git2::ObjectType::Blob))
+                .map(|e| (e.id(), e.filemode() == 0o100755))
+        };
         let mut out = Vec::new();
         for entry in statuses.iter() {
-            let Some(path) = entry.path() else { continue };
-            let Some(content) = worktree_blob(&self.path.join(path)) else {
+            use std::os::unix::ffi::OsStrExt;
+            // Names need not be UTF-8: work with the bytes.
+            let rel = Path::new(std::ffi::OsStr::from_bytes(entry.path_bytes()));
+            let Some(content) = worktree_blob(&self.path.join(rel)) else {
                 // Nothing on disk: nothing to lose.
                 continue;
             };
-            let (was, will) = (blob_at(&from_tree, path), blob_at(&to_tree, path));
-            if Some(content) == was || Some(content) == will {
+            let executable = is_executable(&self.path.join(rel));
+            let here = Some((content, executable));
+            let (was, will) = (entry_at(&from_tree, rel), entry_at(&to_tree, rel));
+            if here == was || here == will {
                 continue;
             }
-            // Finishing overwrites ignored files only where `to` tracks them.
-            if entry.status().is_ignored() && will.is_none() {
+            // Finishing overwrites or deletes an ignored file only where
+            // `to` has something at its path or a file where its folder is.
+            if entry.status().is_ignored() && !to_tree.as_ref().is_some_and(|t| occupies(t, rel)) {
                 continue;
             }
-            out.push(path.to_string());
+            out.push(rel.to_string_lossy().into_owned());
         }
         Ok(out)
     }
@@ -445,12 +450,7 @@ impl Checkout {
             let rel = Path::new(path);
             let at_risk = match tree.get_path(rel) {
                 Ok(tracked) => worktree_blob(&self.path.join(rel)) != Some(tracked.id()),
-                Err(_) => rel.ancestors().skip(1).any(|dir| {
-                    !dir.as_os_str().is_empty()
-                        && tree
-                            .get_path(dir)
-                            .is_ok_and(|e| e.kind() != Some(git2::ObjectType::Tree))
-                }),
+                Err(_) => occupies(&tree, rel),
             };
             if at_risk {
                 out.push(path.to_string());
@@ -479,7 +479,11 @@ impl Checkout {
             index.add_all(["*"].iter(), git2::IndexAddOption::DEFAULT, Some(&mut skip_nested))?;
             index.update_all(["*"].iter(), None)?;
             for path in ignored {
-                index.add_path(Path::new(path))?;
+                // A name shown lossily (not UTF-8) is not found as such;
+                // add_all took it already, unless ignored.
+                if self.path.join(path).exists() {
+                    index.add_path(Path::new(path))?;
+                }
             }
             for (path, oid) in gitlinks {
                 let _ = index.remove_dir(path, 0);
@@ -543,6 +547,23 @@ fn worktree_blob(path: &Path) -> Option<Oid> {
     } else {
         None
     }
+}
+
+/// Whether `tree` has an entry at `rel`, or something other than a folder
+/// at one of its parents (a move there replaces or deletes what is at `rel`).
+fn occupies(tree: &git2::Tree<'_>, rel: &Path) -> bool {
+    tree.get_path(rel).is_ok()
+        || rel.ancestors().skip(1).any(|dir| {
+            !dir.as_os_str().is_empty()
+                && tree
+                    .get_path(dir)
+                    .is_ok_and(|e| e.kind() != Some(git2::ObjectType::Tree))
+        })
+}
+
+fn is_executable(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    fs::symlink_metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
 fn gitlink_entry(path: &Path, oid: Oid) -> git2::IndexEntry {

@@ -103,7 +103,14 @@ pub fn save_local_work(request: &SaveRequest, printer: &Printer) -> Result<Vec<S
     let checkout = request.checkout;
     let reference = checkout.backup(request.reason, request.ignored, &gitlinks)?;
     let store = request.cache.store(request.url, printer)?;
-    let stamp = reference.trim_start_matches("refs/sultana/backup/");
+    // The commit's id in the name: never a name taken twice in a store that
+    // other workspaces' checkouts save into too.
+    let oid = checkout.repo().refname_to_id(&reference)?;
+    let stamp = format!(
+        "{}-{}",
+        reference.trim_start_matches("refs/sultana/backup/"),
+        &oid.to_string()[..12]
+    );
     let mut store_ref = format!("refs/sultana/backup/{}/{stamp}", request.label);
     if !git2::Reference::is_valid_name(&store_ref) {
         store_ref = format!("refs/sultana/backup/{stamp}");

@@ -1,6 +1,7 @@
 //! What sultana guarantees about a developer's work: a killed move, ignored
 //! files, submodules and the index never lose it.
 
+use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 use git2::Repository;
@@ -591,4 +592,57 @@ fn sigterm_stops_every_process_group_sultana_started() {
     // SAFETY: signal 0 only asks whether the process exists.
     let alive = unsafe { libc::kill(pid, 0) } == 0;
     assert!(!alive, "the build's sleep {pid} outlived sultana");
+}
+
+#[test]
+fn work_after_a_killed_move_in_ignored_files_modes_and_odd_names_is_never_repaired_over() {
+    let ctx = TestContext::new();
+    let up = ctx.upstream("up");
+    up.commit(
+        &[
+            (".gitignore", "gen.txt\nbuild/\n"),
+            ("a.txt", "one\n"),
+            ("s.sh", "echo\n"),
+        ],
+        "one",
+    );
+    ctx.write("sultana.toml", &manifest(&[("up", &up.url(), "master")]));
+    ctx.sultana(&["fetch"]).success();
+    // The new commit tracks gen.txt and puts a file where build/ was.
+    up.commit(
+        &[("gen.txt", "upstream\n"), ("build", "a file now\n"), ("a.txt", "two\n")],
+        "two",
+    );
+    crash(&ctx, "move-after-marker", &["update"]);
+    ctx.write("up/gen.txt", "MYWORK\n");
+    ctx.write("up/build/out.o", "OBJ\n");
+    let script = ctx.work.join("up/s.sh");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let odd = ctx.work.join("up").join(std::ffi::OsStr::from_bytes(b"caf\xe9"));
+    std::fs::write(&odd, "odd name\n").unwrap();
+
+    ctx.sultana(&["update"]).code(2);
+    ctx.sultana(&["fetch"]).code(2).stderr_lacks("Repaired");
+    assert_eq!(ctx.read("up/gen.txt"), "MYWORK\n");
+    assert_eq!(ctx.read("up/build/out.o"), "OBJ\n");
+    assert!(odd.exists());
+
+    ctx.sultana(&["update", "--force"]).success();
+    let repo = Repository::open(ctx.work.join("up")).unwrap();
+    let saved = backups(&repo);
+    let last = saved.last().expect("a backup");
+    assert_eq!(blob_at(&repo, last, "gen.txt").as_deref(), Some("MYWORK\n"));
+    assert_eq!(blob_at(&repo, last, "build/out.o").as_deref(), Some("OBJ\n"));
+    let tree = repo
+        .revparse_single(last)
+        .unwrap()
+        .peel_to_commit()
+        .unwrap()
+        .tree()
+        .unwrap();
+    assert!(tree
+        .get_path(Path::new(std::ffi::OsStr::from_bytes(b"caf\xe9")))
+        .is_ok());
+    assert_eq!(tree.get_path(Path::new("s.sh")).unwrap().filemode(), 0o100755);
 }
