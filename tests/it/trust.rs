@@ -185,9 +185,9 @@ fn ignored_files_the_new_commit_tracks_are_local_work() {
     );
 }
 
-#[test]
-fn a_dropped_submodule_keeps_its_commits_and_files() {
-    let ctx = TestContext::new();
+/// A workspace whose component `top` has a submodule at ext/sub, fetched:
+/// the upstream of `top`, and the submodule's checkout.
+fn fetched_with_a_submodule(ctx: &TestContext) -> (Upstream, std::path::PathBuf) {
     let sub = ctx.upstream("sub");
     let top = ctx.upstream("top");
     top.add_submodule("sub", "ext/sub", "../sub", sub.head());
@@ -199,7 +199,13 @@ fn a_dropped_submodule_keeps_its_commits_and_files() {
         ),
     );
     ctx.sultana(&["fetch"]).success();
-    let sub_path = ctx.work.join("top/ext/sub");
+    (top, ctx.work.join("top/ext/sub"))
+}
+
+#[test]
+fn a_dropped_submodule_keeps_its_commits_and_files() {
+    let ctx = TestContext::new();
+    let (top, sub_path) = fetched_with_a_submodule(&ctx);
     // A local commit, an edit and a new file in the submodule.
     sh(
         &ctx,
@@ -252,18 +258,7 @@ fn a_dropped_submodule_keeps_its_commits_and_files() {
 #[test]
 fn distclean_force_saves_work_inside_submodules() {
     let ctx = TestContext::new();
-    let sub = ctx.upstream("sub");
-    let top = ctx.upstream("top");
-    top.add_submodule("sub", "ext/sub", "../sub", sub.head());
-    ctx.write(
-        "sultana.toml",
-        &format!(
-            "[components.top]\nurl = \"{}\"\nrevision = \"master\"\nsubmodules = true\n",
-            top.url()
-        ),
-    );
-    ctx.sultana(&["fetch"]).success();
-    let sub_path = ctx.work.join("top/ext/sub");
+    let (_top, sub_path) = fetched_with_a_submodule(&ctx);
     ctx.write("top/ext/sub/README", "edited in the submodule\n");
     ctx.write("top/ext/sub/new.c", "new in the submodule\n");
     ctx.sultana(&["distclean"]).code(2).stderr_has("submodule");
