@@ -100,19 +100,19 @@ struct Unit<'a> {
 }
 
 pub fn staging_root(ws: &Workspace, name: &str) -> PathBuf {
-    ws.root.join("dist").join(name)
+    ws.build_paths(name).staging
 }
 
 pub fn build_dir(ws: &Workspace, name: &str) -> PathBuf {
-    ws.root.join("build").join(name)
+    ws.build_paths(name).build
 }
 
 fn stamp_path(ws: &Workspace, name: &str) -> PathBuf {
-    ws.state_dir().join("build").join(format!("{name}.stamp"))
+    ws.build_paths(name).stamp
 }
 
 fn log_dir(ws: &Workspace, name: &str) -> PathBuf {
-    ws.state_dir().join("logs").join("build").join(name)
+    ws.build_paths(name).logs
 }
 
 /// The components a build of `names` involves: those and, transitively,
@@ -197,6 +197,8 @@ pub fn resolve_system(ws: &Workspace, choice: &SystemChoice) -> Result<BTreeMap<
 }
 
 pub fn run(ws: &Workspace, names: &[String], options: &Options, printer: &Printer) -> Result<Vec<UnitReport>> {
+    // Also for a gate's scratch workspace, which takes no workspace lock.
+    ws.check_confined()?;
     let systems = resolve_system(ws, &options.system)?;
     let components = closure(ws, names)?;
 
@@ -552,11 +554,7 @@ fn build_recipe(
         exclude_outputs(&src, &recipe.ignore)?;
     }
     let logs = log_dir(ws, name);
-    let new_staging = ws.root.join("dist").join(format!(".{name}.new"));
-    // Every folder written or deleted below, at every level, stays inside.
-    for dir in [&logs, &build, &new_staging, &staging, &stamp_file] {
-        ws.check_inside(dir)?;
-    }
+    let new_staging = ws.build_paths(name).staging_new;
     fsutil::remove_all(&logs)?;
     report.logs = Some(logs.clone());
     std::fs::create_dir_all(&build).with_context(|| format!("cannot create {}", build.display()))?;

@@ -262,7 +262,12 @@ pub fn export(manifest: &Manifest, lock: Option<&Lock>) -> Result<String> {
 /// urls may hold such characters; no real pin needs them.
 fn shell_safe(var: &str, value: &str) -> Result<()> {
     let allowed = |c: char| c.is_ascii_alphanumeric() || "-_./:+,@%~=".contains(c);
-    if let Some(c) = value.chars().find(|c| !allowed(*c)) {
+    // `~` expands at the start of a word only.
+    let refused = value
+        .chars()
+        .find(|c| !allowed(*c))
+        .or(value.chars().next().filter(|c| *c == '~'));
+    if let Some(c) = refused {
         return Err(anyhow!(
             "{var} would be `{}`, which holds the character {c:?}: Xen's make passes it to the shell unquoted, \
              so it is not exported; pin a commit id or a plainer name",

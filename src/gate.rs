@@ -194,7 +194,9 @@ fn pin_full(ws: &Workspace, component: &Component, options: &Options, printer: &
         .candidate
         .as_deref()
         .is_some_and(|c| crate::validate::is_full_sha(c) && Oid::from_str(c).is_ok_and(|o| store.has_commit(o)));
-    if !have_candidate {
+    let sources = if have_candidate {
+        sync::sources(component)
+    } else {
         refresh(
             ws,
             &store,
@@ -202,15 +204,16 @@ fn pin_full(ws: &Workspace, component: &Component, options: &Options, printer: &
             options.candidate.as_deref(),
             &options.settings,
             printer,
-        )?;
-    }
+        )?
+    };
     let candidate = revision_of(
         &store,
         component,
         options.candidate.as_deref().unwrap_or(&component.revision),
+        &sources,
     )?;
     let baseline = match &options.baseline {
-        Some(rev) => revision_of(&store, component, rev)?,
+        Some(rev) => revision_of(&store, component, rev, &sources)?,
         None => pins
             .iter()
             .find(|r| r.component == component.name)
@@ -476,6 +479,9 @@ fn pin_everything(
 }
 
 /// Ask the remote what its branches say now (the candidate is their tip).
+/// Returns the sources whose names to resolve with: the one that answered,
+/// so a mirror's stale names never stand for the fresh ones; offline, the
+/// component's own sources in order.
 fn refresh(
     ws: &Workspace,
     store: &Store,
@@ -483,20 +489,21 @@ fn refresh(
     candidate: Option<&str>,
     settings: &Settings,
     printer: &Printer,
-) -> Result<()> {
+) -> Result<Vec<String>> {
     if settings.offline {
-        return Ok(());
+        return Ok(sync::sources(component));
     }
     let want = candidate
         .filter(|c| crate::validate::is_full_sha(c))
         .and_then(|c| Oid::from_str(c).ok());
-    sync::fetch_store(ws, store, component, want, printer).map(|_| ())
+    Ok(vec![sync::fetch_store(ws, store, component, want, printer)?])
 }
 
-pub(crate) fn revision_of(store: &Store, component: &Component, rev: &str) -> Result<Revision> {
+/// `rev` of `component` resolved with the names of `sources` (see `refresh`).
+pub(crate) fn revision_of(store: &Store, component: &Component, rev: &str, sources: &[String]) -> Result<Revision> {
     crate::validate::check_revision(rev).map_err(|m| anyhow!("{}: {m}", component.name))?;
     let (resolved, source) = store
-        .resolve_among(rev, &sync::sources(component))
+        .resolve_among(rev, sources)
         .with_context(|| format!("cannot resolve `{rev}` of {}", component.name))?;
     Ok(Revision {
         component: component.name.clone(),

@@ -23,6 +23,7 @@ pub fn transfer_command() -> crate::process::Cmd {
     crate::process::Cmd::new("git", "git")
         .args(["-c", "protocol.ext.allow=never", "-c", "protocol.fd.allow=never"])
         .env("GIT_TERMINAL_PROMPT", "0")
+        .in_foreground()
 }
 
 pub fn short(oid: Oid) -> String {

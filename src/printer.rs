@@ -69,7 +69,7 @@ impl Printer {
         } else {
             format!("{verb:>12}")
         };
-        self.line(&format!("{verb} {message}"));
+        self.line(&format!("{verb} {}", clean(&message.to_string())));
     }
 
     /// A status line whose verb says something went wrong (`Failed`,
@@ -83,7 +83,7 @@ impl Printer {
         } else {
             format!("{verb:>12}")
         };
-        self.line(&format!("{verb} {message}"));
+        self.line(&format!("{verb} {}", clean(&message.to_string())));
     }
 
     /// Shown only with `-v`.
@@ -99,7 +99,7 @@ impl Printer {
         } else {
             "warning"
         };
-        self.line(&format!("{head}: {message}"));
+        self.line(&format!("{head}: {}", clean(&message.to_string())));
     }
 
     pub fn error(&self, message: impl Display) {
@@ -108,7 +108,7 @@ impl Printer {
         } else {
             "error"
         };
-        self.line(&format!("{head}: {message}"));
+        self.line(&format!("{head}: {}", clean(&message.to_string())));
     }
 
     /// Plain text meant for stdout (tables, reports); suppressed with `--json`.
@@ -158,7 +158,6 @@ impl Printer {
     }
 
     fn line(&self, text: &str) {
-        let text = &clean(text);
         match &self.inner.bars {
             Some(bars) if !bars.is_hidden() => {
                 let _ = bars.println(text);
@@ -195,42 +194,16 @@ impl Drop for Progress {
 
 /// What may reach a terminal: credentials stripped from urls, control
 /// characters (from tree entry names, tarball names, upstream messages)
-/// escaped, except line breaks, tabs and the printer's own colours.
+/// escaped, except line breaks and tabs. Applied to messages before the
+/// printer adds its own colours.
 fn clean(text: &str) -> String {
-    let text = crate::validate::redact_credentials(text);
-    let mut out = String::with_capacity(text.len());
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        // The printer's own colour codes: ESC [ digits ; m
-        if c == '\x1b' && chars.peek() == Some(&'[') {
-            let tail: String = chars.clone().take(8).collect();
-            if let Some(end) = tail.find('m') {
-                if tail[1..end].chars().all(|d| d.is_ascii_digit() || d == ';') {
-                    out.push(c);
-                    for _ in 0..=end {
-                        out.extend(chars.next());
-                    }
-                    continue;
-                }
-            }
-        }
-        if c.is_control() && c != '\n' && c != '\t' {
-            out.push_str(&c.escape_default().to_string());
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
-/// A name from a tree or a tarball, safe to show: control characters escaped.
-pub fn escape(text: &str) -> String {
-    text.chars()
-        .flat_map(|c| {
-            if c.is_control() {
-                c.escape_default().collect::<Vec<_>>()
+    crate::validate::redact_credentials(text)
+        .chars()
+        .map(|c| {
+            if c.is_control() && c != '\n' && c != '\t' {
+                c.escape_default().to_string()
             } else {
-                vec![c]
+                c.to_string()
             }
         })
         .collect()
@@ -241,7 +214,6 @@ mod tests {
     #[test]
     fn control_characters_are_escaped_and_colours_kept() {
         assert_eq!(super::clean("a\x1b]0;pwned\x07b"), "a\\u{1b}]0;pwned\\u{7}b");
-        assert_eq!(super::clean("\x1b[1;32mok\x1b[0m x"), "\x1b[1;32mok\x1b[0m x");
         assert_eq!(super::clean("line\nnext\ttab"), "line\nnext\ttab");
         assert_eq!(super::clean("https://u:t0k@h/x"), "https://h/x");
     }

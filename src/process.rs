@@ -44,6 +44,8 @@ pub struct Cmd {
     env: Vec<(OsString, OsString)>,
     env_remove: Vec<OsString>,
     log: Option<PathBuf>,
+    /// Left in sultana's process group (see `in_foreground`).
+    foreground: bool,
 }
 
 impl Cmd {
@@ -58,6 +60,7 @@ impl Cmd {
             env: Vec::new(),
             env_remove: Vec::new(),
             log: None,
+            foreground: false,
         }
     }
 
@@ -83,6 +86,15 @@ impl Cmd {
 
     pub fn env_remove(mut self, key: impl AsRef<OsStr>) -> Cmd {
         self.env_remove.push(key.as_ref().to_owned());
+        self
+    }
+
+    /// Stay in sultana's process group, where the terminal is: ssh may ask
+    /// for a passphrase or a host key there, which a command in a group of
+    /// its own could not (it would be stopped by SIGTTIN). It is still
+    /// stopped on SIGINT/SIGTERM, alone.
+    pub fn in_foreground(mut self) -> Cmd {
+        self.foreground = true;
         self
     }
 
@@ -135,7 +147,7 @@ impl Cmd {
             None => None,
         };
         let mut reader = expr.reader().map_err(io_err)?;
-        let _group = groups::register(reader.pids().first().copied().unwrap_or(0) as i32);
+        let _group = self.register(reader.pids().first().copied());
         let mut tail: VecDeque<String> = VecDeque::new();
         let mut pending = Vec::new();
         let mut buf = [0u8; 8192];
@@ -144,11 +156,12 @@ impl Cmd {
             if n == 0 {
                 break;
             }
-            if let Some(log) = log.as_mut() {
-                let _ = log.write_all(&buf[..n]);
-            }
             for &byte in &buf[..n] {
                 if byte == b'\n' || byte == b'\r' {
+                    if let Some(log) = log.as_mut() {
+                        let _ = log.write_all(&redacted(&pending));
+                        let _ = log.write_all(&[byte]);
+                    }
                     let line = String::from_utf8_lossy(&pending).into_owned();
                     pending.clear();
                     if line.trim().is_empty() {
@@ -167,6 +180,9 @@ impl Cmd {
             }
         }
         if !pending.is_empty() {
+            if let Some(log) = log.as_mut() {
+                let _ = log.write_all(&redacted(&pending));
+            }
             tail.push_back(String::from_utf8_lossy(&pending).into_owned());
         }
         if let Some(log) = log.as_mut() {
@@ -182,10 +198,13 @@ impl Cmd {
         use std::os::unix::process::CommandExt;
         // Each command in a group of its own, which sultana stops on
         // SIGINT/SIGTERM (see `groups`).
-        expr = expr.stdin_null().unchecked().before_spawn(|command| {
-            command.process_group(0);
-            Ok(())
-        });
+        expr = expr.stdin_null().unchecked();
+        if !self.foreground {
+            expr = expr.before_spawn(|command| {
+                command.process_group(0);
+                Ok(())
+            });
+        }
         if self.program == "git" {
             // Its messages are parsed (progress, "No space left", …).
             expr = expr.env("LC_ALL", "C");
@@ -202,6 +221,16 @@ impl Cmd {
         expr
     }
 
+    /// Remember the started command, to stop it on SIGINT/SIGTERM.
+    fn register(&self, pid: Option<u32>) -> Option<groups::Registered> {
+        let pid = pid? as i32;
+        groups::register(if self.foreground {
+            groups::Started::Process(pid)
+        } else {
+            groups::Started::Group(pid)
+        })
+    }
+
     fn io_error(&self, source: std::io::Error) -> ProcessError {
         ProcessError::Io {
             command: self.display(),
@@ -216,7 +245,7 @@ impl Cmd {
             std::fs::create_dir_all(dir).map_err(io_err)?;
         }
         let mut file = File::options().create(true).append(true).open(path).map_err(io_err)?;
-        let _ = writeln!(file, "$ {}", self.display());
+        let _ = writeln!(file, "$ {}", crate::validate::redact_credentials(&self.display()));
         Ok(file)
     }
 
@@ -231,10 +260,10 @@ impl Cmd {
         let io_err = |source| self.io_error(source);
         let expr = self.configured(duct::cmd(program, &self.args).stdout_capture().stderr_capture());
         let handle = expr.start().map_err(io_err)?;
-        let _group = groups::register(handle.pids().first().copied().unwrap_or(0) as i32);
+        let _group = self.register(handle.pids().first().copied());
         let output = handle.into_output().map_err(io_err)?;
         if let Some(path) = &self.log {
-            let _ = self.open_log(path)?.write_all(&output.stderr);
+            let _ = self.open_log(path)?.write_all(&redacted(&output.stderr));
         }
         if output.status.success() {
             return Ok(output.stdout);
@@ -264,7 +293,7 @@ impl Cmd {
         );
         let handle = expr.start().map_err(io_err)?;
         let group = handle.pids().first().copied().unwrap_or(0) as i32;
-        let _registered = groups::register(group);
+        let _registered = groups::register(groups::Started::Group(group));
         let deadline = std::time::Instant::now() + limit;
         let mut timed_out = false;
         let status = loop {
@@ -317,6 +346,15 @@ impl Cmd {
         } else {
             which::which(&self.program).map_err(|_| missing())
         }
+    }
+}
+
+/// A line of a command's output as it goes to a log: credentials of urls
+/// stripped (git may print a url as it was given).
+fn redacted(line: &[u8]) -> Vec<u8> {
+    match std::str::from_utf8(line) {
+        Ok(text) if text.contains("://") => crate::validate::redact_credentials(text).into_bytes(),
+        _ => line.to_vec(),
     }
 }
 

@@ -11,6 +11,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use serde::Serialize;
 
 use crate::error::CheckFailed;
+use crate::fsutil;
 use crate::git::{self, submodule, Cache, Checkout, Dirt, MoveMode, Oid, ResolveError, RevKind, Store, TreeState};
 use crate::lock::{Lock, LockEntry};
 use crate::manifest::Component;
@@ -264,7 +265,7 @@ fn resolve<'a>(
         // A pin is trusted only as what its revision names.
         let verdict = pin_check::check(&store, &sources(component), entry);
         match verdict {
-            pin_check::PinCheck::TagDiffers { .. } => {
+            pin_check::PinCheck::TagDiffers { .. } | pin_check::PinCheck::CommitDiffers => {
                 return Err(CheckFailed(format!(
                     "{}: {}; fix sultana.lock, or run `sultana update {}` to resolve it again",
                     component.name,
@@ -593,6 +594,7 @@ fn place_tree(path: &Path, p: &Placement) -> Result<Placed> {
                         // Ignored files among them too (add_all skips those).
                         &interrupted.local_work,
                     )?;
+                    remove_saved_files(path, &interrupted.local_work)?;
                 }
                 checkout.finish_move(&interrupted)?;
                 p.printer.status(
@@ -635,6 +637,7 @@ fn place_tree(path: &Path, p: &Placement) -> Result<Placed> {
                 p.commit
             );
             saved.extend(save(&checkout, p, &reason, &dirt.ignored)?);
+            remove_saved_files(path, &dirt.ignored)?;
             let backup = saved.last().map(|s| s.reference.clone());
             checkout.move_to(p.commit, MoveMode::Force, backup.as_deref())?;
             Ok(Placed {
@@ -646,7 +649,25 @@ fn place_tree(path: &Path, p: &Placement) -> Result<Placed> {
     }
 }
 
-fn save(checkout: &Checkout, p: &Placement, reason: &str, ignored: &[String]) -> Result<Vec<backup::Saved>> {
+/// Files just saved that a forced move would not remove itself (ignored
+/// ones) and that may stand where the new commit needs a folder. Nested
+/// repositories are left where they are.
+fn remove_saved_files(root: &Path, paths: &[std::path::PathBuf]) -> Result<()> {
+    for rel in paths {
+        let path = root.join(rel);
+        if std::fs::symlink_metadata(&path).is_ok_and(|m| !m.is_dir()) {
+            fsutil::remove_all(&path)?;
+        }
+    }
+    Ok(())
+}
+
+fn save(
+    checkout: &Checkout,
+    p: &Placement,
+    reason: &str,
+    ignored: &[std::path::PathBuf],
+) -> Result<Vec<backup::Saved>> {
     backup::save_local_work(
         &backup::SaveRequest {
             cache: p.cache,

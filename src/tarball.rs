@@ -481,7 +481,7 @@ fn check_links(out: &BTreeMap<Vec<u8>, Entry>) -> Result<()> {
     links::check_all(&symlinks, out.keys().map(Vec::as_slice)).map_err(|(path, m)| {
         anyhow!(
             "the tree has a symlink that is refused: `{}` {m}",
-            crate::printer::escape(&String::from_utf8_lossy(&path))
+            String::from_utf8_lossy(&path)
         )
     })
 }

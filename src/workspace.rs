@@ -34,6 +34,18 @@ pub struct Workspace {
     pub notes: Vec<String>,
 }
 
+/// The places a component's build writes (see `Workspace::build_paths`).
+pub struct BuildPaths {
+    /// Out-of-tree build folder.
+    pub build: PathBuf,
+    /// The staged prefix, and the one being made before it replaces it.
+    pub staging: PathBuf,
+    pub staging_new: PathBuf,
+    /// What the last build was made from.
+    pub stamp: PathBuf,
+    pub logs: PathBuf,
+}
+
 /// Where a component's tree comes from, in DESIGN.md's priority order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -132,17 +144,11 @@ impl Workspace {
     /// Refuse to write through a symlink that leads out of the workspace:
     /// the state folder, `build/`, `dist/` and every managed checkout must
     /// stay inside it, so a planted link cannot redirect a reset or a build.
-    fn check_confined(&self) -> Result<()> {
-        let mut places: Vec<PathBuf> = vec![
-            ".sultana/logs".into(),
-            ".sultana/gate".into(),
-            "build".into(),
-            "dist".into(),
-        ];
+    pub fn check_confined(&self) -> Result<()> {
+        let mut places: Vec<PathBuf> = vec![".sultana/logs".into(), ".sultana/gate".into()];
         for component in &self.manifest.components {
-            places.push(Path::new("build").join(&component.name));
-            places.push(Path::new("dist").join(&component.name));
-            places.push(Path::new(".sultana/logs").join(&component.name));
+            let paths = self.build_paths(&component.name);
+            places.extend([paths.build, paths.staging, paths.staging_new, paths.stamp, paths.logs]);
         }
         places.extend(
             self.manifest
@@ -157,11 +163,23 @@ impl Workspace {
         Ok(())
     }
 
+    /// Where sultana builds a component: every folder and file it writes or
+    /// deletes for it (checked by `lock_exclusive`, used by the build).
+    pub fn build_paths(&self, name: &str) -> BuildPaths {
+        BuildPaths {
+            build: self.root.join("build").join(name),
+            staging: self.root.join("dist").join(name),
+            staging_new: self.root.join("dist").join(format!(".{name}.new")),
+            stamp: self.state_dir().join("build").join(format!("{name}.stamp")),
+            logs: self.state_dir().join("logs").join("build").join(name),
+        }
+    }
+
     /// Refuse a path below the workspace that sultana is about to write or
     /// delete under when any of its folders, at any level, is a symlink
     /// leading out of the workspace (or nowhere): `build/xen`,
     /// `.sultana/logs/…`, `dist/<comp>` as much as `build` itself.
-    pub fn check_inside(&self, path: &Path) -> Result<()> {
+    fn check_inside(&self, path: &Path) -> Result<()> {
         let Ok(root) = self.root.canonicalize() else {
             return Ok(());
         };

@@ -9,6 +9,7 @@ use crate::git::Cache;
 use crate::printer::Printer;
 use crate::sync::pin_check::{self, PinCheck};
 use crate::sync::{self, Mode};
+use crate::validate;
 use crate::workspace::{SourceKind, Workspace};
 
 pub fn run(globals: &Globals, args: LockArgs, printer: &Printer) -> Result<()> {
@@ -37,10 +38,12 @@ fn check(ws: &Workspace, printer: &Printer) -> Result<()> {
         }
         match lock.get(&component.name) {
             None => problems.push(format!("{}: not in sultana.lock", component.name)),
-            Some(entry) if !entry.matches(component) && entry.revision == component.revision => problems.push(format!(
-                "{}: locked from {} but the manifest says {}",
-                component.name, entry.url, component.url
-            )),
+            Some(entry) if validate::redact_url(&entry.url) != validate::redact_url(&component.url) => {
+                problems.push(format!(
+                    "{}: locked from {} but the manifest says {}",
+                    component.name, entry.url, component.url
+                ))
+            }
             Some(entry) if entry.revision != component.revision => problems.push(format!(
                 "{}: locked for revision `{}` but the manifest says `{}`",
                 component.name, entry.revision, component.revision

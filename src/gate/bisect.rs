@@ -61,7 +61,7 @@ pub fn bisect(ws: &Workspace, options: &BisectOptions, printer: &Printer) -> Res
     let pins = pin_everything(ws, &names, options.locked, &options.settings, printer)?;
     let cache = Cache::locate()?;
     let store = cache.store(&component.url, printer)?;
-    refresh(
+    let sources = refresh(
         ws,
         &store,
         component,
@@ -70,14 +70,19 @@ pub fn bisect(ws: &Workspace, options: &BisectOptions, printer: &Printer) -> Res
         printer,
     )?;
     let good = match &options.good {
-        Some(rev) => revision_of(&store, component, rev)?,
+        Some(rev) => revision_of(&store, component, rev, &sources)?,
         None => pins
             .iter()
             .find(|r| r.component == component.name)
             .cloned()
             .context("no pin for the component")?,
     };
-    let bad = revision_of(&store, component, options.bad.as_deref().unwrap_or(&component.revision))?;
+    let bad = revision_of(
+        &store,
+        component,
+        options.bad.as_deref().unwrap_or(&component.revision),
+        &sources,
+    )?;
     if good.commit == bad.commit {
         bail!("the good and bad revisions are the same commit {}", good.commit);
     }

@@ -85,9 +85,10 @@ fn read_result(path: &Path) -> Result<JobResult> {
     serde_json::from_slice(&bytes).with_context(|| format!("{} is not a job result sultana wrote", path.display()))
 }
 
-/// The first characters of an id from a result file, safe to print.
+/// The first characters of an id from a result file (by characters: it is
+/// data, and may hold multibyte ones). The printer escapes what it shows.
 fn shown_id(id: &str) -> String {
-    crate::printer::escape(&id.chars().take(12).collect::<String>())
+    id.chars().take(12).collect()
 }
 
 /// Run one job of the flight and leave its result; returns its outcome.
@@ -386,7 +387,7 @@ fn load(
             bail!(
                 "{} is the result of another gate ({} {} as {}), not of {} {}",
                 path.display(),
-                crate::printer::escape(&result.component),
+                result.component,
                 shown_id(&result.candidate),
                 result.set.name(),
                 prepared.component.name,
@@ -398,8 +399,8 @@ fn load(
             bail!(
                 "{} claims to be the result of job `{}` of `{}`, not of `{job}`: refused",
                 path.display(),
-                crate::printer::escape(&result.outcome.job),
-                crate::printer::escape(&result.outcome.component)
+                result.outcome.job,
+                result.outcome.component
             );
         }
         out.push((result.outcome, result.steps));

@@ -27,7 +27,7 @@ pub struct InterruptedMove {
     pub backup: Option<String>,
     /// Paths whose content is neither the `from` nor the `to` commit's and
     /// that finishing the move would change: work done after the kill.
-    pub local_work: Vec<String>,
+    pub local_work: Vec<PathBuf>,
 }
 
 /// Objects of the cache store could not be read: damaged (zlib, object
@@ -92,8 +92,9 @@ pub struct Dirt {
     /// Submodule paths that are dirty themselves.
     pub submodules: Vec<String>,
     /// Ignored files (the upstream's .gitignore covers them) that the move
-    /// would overwrite or delete: local work too.
-    pub ignored: Vec<String>,
+    /// would overwrite or delete: local work too. Names need not be UTF-8.
+    #[serde(serialize_with = "lossy_paths")]
+    pub ignored: Vec<PathBuf>,
     /// A move a killed run left half done, with work done in the tree since.
     pub interrupted: bool,
 }
@@ -218,7 +219,7 @@ impl Checkout {
     /// The move a killed run left half done, if any, with the work done in
     /// the tree since (see `InterruptedMove::local_work`). A marker whose
     /// HEAD is neither end of the move means the developer moved HEAD by
-    /// hand: the marker is dropped and the tree is judged as it is.
+    /// hand: the tree is judged as it is (the next move replaces the marker).
     pub fn interrupted_move(&self) -> Result<Option<InterruptedMove>> {
         let marker = self.repo.path().join(MOVE_MARKER);
         let text = match fsutil::read_bounded(&marker, 4096) {
@@ -243,7 +244,6 @@ impl Checkout {
         let head = self.head();
         let from = from.or(head);
         if head != from && head != Some(to) {
-            fsutil::remove_all(&marker)?;
             return Ok(None);
         }
         let local_work = self.work_outside(from, to)?;
@@ -257,7 +257,7 @@ impl Checkout {
 
     /// Paths that finishing a move from `from` to `to` would change and whose
     /// content neither commit has.
-    fn work_outside(&self, from: Option<Oid>, to: Oid) -> Result<Vec<String>> {
+    fn work_outside(&self, from: Option<Oid>, to: Oid) -> Result<Vec<PathBuf>> {
         let tree_of = |oid: Option<Oid>| -> Result<Option<git2::Tree<'_>>> {
             match oid {
                 Some(oid) => Ok(Some(self.repo.find_commit(oid)?.tree()?)),
@@ -281,11 +281,14 @@ impl Checkout {
         };
         let mut out = Vec::new();
         for entry in statuses.iter() {
-            use std::os::unix::ffi::OsStrExt;
-            // Names need not be UTF-8: work with the bytes.
-            let rel = Path::new(std::ffi::OsStr::from_bytes(entry.path_bytes()));
+            let rel = bytes_path(entry.path_bytes());
             let Some(content) = worktree_blob(&self.path.join(rel)) else {
-                // Nothing on disk: nothing to lose.
+                // A folder listed whole is a repository of its own nested
+                // here (git never looks inside): someone's work. Nothing on
+                // disk is nothing to lose.
+                if self.path.join(rel).is_dir() {
+                    out.push(rel.to_path_buf());
+                }
                 continue;
             };
             let executable = is_executable(&self.path.join(rel));
@@ -299,7 +302,7 @@ impl Checkout {
             if entry.status().is_ignored() && !to_tree.as_ref().is_some_and(|t| occupies(t, rel)) {
                 continue;
             }
-            out.push(rel.to_string_lossy().into_owned());
+            out.push(rel.to_path_buf());
         }
         Ok(out)
     }
@@ -361,15 +364,11 @@ impl Checkout {
             }
         });
         match mode {
-            MoveMode::Safe => builder.safe(),
-            MoveMode::Force => builder.force().remove_untracked(true),
-            MoveMode::Scrub => builder.force().remove_untracked(true).remove_ignored(true),
-        };
-        match mode {
             // Ignored files the target tracks were checked first (`dirt`):
             // never overwrite one behind that check's back.
-            MoveMode::Safe => builder.overwrite_ignored(false),
-            MoveMode::Force | MoveMode::Scrub => builder.overwrite_ignored(true),
+            MoveMode::Safe => builder.safe().overwrite_ignored(false),
+            MoveMode::Force => builder.force().remove_untracked(true),
+            MoveMode::Scrub => builder.force().remove_untracked(true).remove_ignored(true),
         };
         self.repo
             .checkout_tree(commit.as_object(), Some(&mut builder))
@@ -432,40 +431,91 @@ impl Checkout {
         Ok(dirt)
     }
 
-    /// Ignored files that a move to `target` would overwrite (it tracks the
-    /// path with other content) or delete (it has a file where a folder of
-    /// theirs is).
-    fn ignored_at_risk(&self, target: Oid) -> Result<Vec<String>> {
-        let tree = self.repo.find_commit(target)?.tree()?;
-        let mut options = StatusOptions::new();
-        options
-            .include_untracked(false)
-            .include_ignored(true)
-            .recurse_ignored_dirs(true)
-            .exclude_submodules(true);
-        let statuses = self.repo.statuses(Some(&mut options))?;
+    /// Ignored files that a move to `target` would overwrite (it brings a
+    /// file to their path with other content) or delete (it brings a file
+    /// where a folder of theirs is). Only the paths the move writes are
+    /// looked at, not every build output of the tree.
+    fn ignored_at_risk(&self, target: Oid) -> Result<Vec<PathBuf>> {
+        let Some(head) = self.head() else { return Ok(Vec::new()) };
+        let old = self.repo.find_commit(head)?.tree()?;
+        let new = self.repo.find_commit(target)?.tree()?;
+        let diff = self.repo.diff_tree_to_tree(Some(&old), Some(&new), None)?;
         let mut out = Vec::new();
-        for entry in statuses.iter().filter(|e| e.status().is_ignored()) {
-            let Some(path) = entry.path() else { continue };
-            let rel = Path::new(path);
-            let at_risk = match tree.get_path(rel) {
-                Ok(tracked) => worktree_blob(&self.path.join(rel)) != Some(tracked.id()),
-                Err(_) => occupies(&tree, rel),
+        for delta in diff.deltas() {
+            let Some(rel) = delta.new_file().path() else { continue };
+            if delta.new_file().id().is_zero() {
+                continue; // deleted by the move: tracked, plain dirt covers it
+            }
+            // A file on disk where the move needs a folder.
+            for dir in rel.ancestors().skip(1).filter(|d| !d.as_os_str().is_empty()) {
+                let is_file = fs::symlink_metadata(self.path.join(dir)).is_ok_and(|m| !m.is_dir());
+                if is_file && old.get_path(dir).is_err() && self.repo.is_path_ignored(dir)? {
+                    out.push(dir.to_path_buf());
+                }
+            }
+            let on_disk = self.path.join(rel);
+            let Ok(meta) = fs::symlink_metadata(&on_disk) else {
+                continue;
             };
-            if at_risk {
-                out.push(path.to_string());
+            let tracked_file = old
+                .get_path(rel)
+                .is_ok_and(|e| e.kind() == Some(git2::ObjectType::Blob));
+            if tracked_file {
+                continue; // tracked now: plain dirt covers it
+            }
+            if meta.is_dir() {
+                self.ignored_below(rel, &mut out)?;
+            } else if worktree_blob(&on_disk) != Some(delta.new_file().id()) && self.repo.is_path_ignored(rel)? {
+                out.push(rel.to_path_buf());
             }
         }
+        out.sort();
+        out.dedup();
         Ok(out)
     }
 
+    /// Ignored files below the folder `rel` (not in nested repositories).
+    fn ignored_below(&self, rel: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+        for entry in fs::read_dir(self.path.join(rel))?.flatten() {
+            let child = rel.join(entry.file_name());
+            let Ok(kind) = entry.file_type() else { continue };
+            if kind.is_dir() {
+                if !self.path.join(&child).join(".git").exists() {
+                    self.ignored_below(&child, out)?;
+                }
+            } else if self.repo.is_path_ignored(&child)? {
+                out.push(child);
+            }
+        }
+        Ok(())
+    }
+
     /// Save HEAD plus every tracked and untracked (not ignored) change as a
-    /// commit under `refs/sultana/backup/<stamp>`; returns the ref.
+    /// commit under `refs/sultana/backup/<stamp>`; returns the ref. Its
+    /// first parent is HEAD; a second one, when the index differed from
+    /// HEAD, holds what was staged.
     /// `ignored` are ignored files to save too (those a move puts at risk);
     /// `gitlinks` point nested checkouts at their own backups.
-    pub fn backup(&self, reason: &str, ignored: &[String], gitlinks: &[(PathBuf, Oid)]) -> Result<String> {
+    pub fn backup(&self, reason: &str, ignored: &[PathBuf], gitlinks: &[(PathBuf, Oid)]) -> Result<String> {
         let mut index = self.repo.index()?;
         let saved = (|| -> Result<Oid, git2::Error> {
+            let signature = Signature::now("sultana", "sultana@localhost")?;
+            let head = self.repo.head().ok().and_then(|h| h.peel_to_commit().ok());
+            // What was staged, as git stash keeps it: a second parent, so a
+            // staged version that differs from the file on disk stays
+            // reachable. An index with conflicts has no tree to keep.
+            let staged = match index.write_tree() {
+                Ok(tree) if head.as_ref().is_none_or(|h| h.tree_id() != tree) => {
+                    let tree = self.repo.find_tree(tree)?;
+                    let parents: Vec<&git2::Commit> = head.iter().collect();
+                    let message = format!("index of: {reason}");
+                    let id = self
+                        .repo
+                        .commit(None, &signature, &signature, &message, &tree, &parents)?;
+                    Some(self.repo.find_commit(id)?)
+                }
+                _ => None,
+            };
             let nested: Vec<&Path> = gitlinks.iter().map(|(p, _)| p.as_path()).collect();
             // Nested checkouts are recorded below as gitlinks, never added
             // file by file.
@@ -479,10 +529,9 @@ impl Checkout {
             index.add_all(["*"].iter(), git2::IndexAddOption::DEFAULT, Some(&mut skip_nested))?;
             index.update_all(["*"].iter(), None)?;
             for path in ignored {
-                // A name shown lossily (not UTF-8) is not found as such;
-                // add_all took it already, unless ignored.
-                if self.path.join(path).exists() {
-                    index.add_path(Path::new(path))?;
+                // Nested repositories are saved on their own (gitlinks).
+                if !self.path.join(path).is_dir() {
+                    index.add_path(path)?;
                 }
             }
             for (path, oid) in gitlinks {
@@ -491,9 +540,7 @@ impl Checkout {
                 index.add(&gitlink_entry(path, *oid))?;
             }
             let tree = self.repo.find_tree(index.write_tree()?)?;
-            let signature = Signature::now("sultana", "sultana@localhost")?;
-            let parent = self.repo.head().ok().and_then(|h| h.peel_to_commit().ok());
-            let parents: Vec<&git2::Commit> = parent.iter().collect();
+            let parents: Vec<&git2::Commit> = head.iter().chain(staged.iter()).collect();
             self.repo.commit(None, &signature, &signature, reason, &tree, &parents)
         })();
         // The index above was changed in memory only; drop those changes.
@@ -585,9 +632,24 @@ fn gitlink_entry(path: &Path, oid: Oid) -> git2::IndexEntry {
     }
 }
 
+/// A path as git gives it: bytes, not necessarily UTF-8.
+fn bytes_path(bytes: &[u8]) -> &Path {
+    use std::os::unix::ffi::OsStrExt;
+    Path::new(std::ffi::OsStr::from_bytes(bytes))
+}
+
+fn lossy_paths<S: serde::Serializer>(paths: &[PathBuf], serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.collect_seq(paths.iter().map(|p| p.to_string_lossy()))
+}
+
 /// The first few paths of a list, for a one-line summary.
-pub fn preview(paths: &[String]) -> String {
-    let mut text = paths.iter().take(3).cloned().collect::<Vec<_>>().join(", ");
+pub fn preview(paths: &[PathBuf]) -> String {
+    let mut text = paths
+        .iter()
+        .take(3)
+        .map(|p| p.to_string_lossy())
+        .collect::<Vec<_>>()
+        .join(", ");
     if paths.len() > 3 {
         text.push_str(&format!(", … {} more", paths.len() - 3));
     }

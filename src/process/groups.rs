@@ -4,7 +4,9 @@
 
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 
-/// Slots for the groups alive at once (jobs × nested steps is far below).
+/// Slots for the processes alive at once (jobs × nested steps is far
+/// below). A slot holds a process group id, or minus the pid of a process
+/// left in sultana's own group.
 const SLOTS: usize = 256;
 static GROUPS: [AtomicI32; SLOTS] = [const { AtomicI32::new(0) }; SLOTS];
 static INSTALLED: AtomicBool = AtomicBool::new(false);
@@ -18,15 +20,26 @@ impl Drop for Registered {
     }
 }
 
-/// Remember a process group to stop on SIGINT/SIGTERM.
-pub fn register(group: i32) -> Option<Registered> {
-    if group <= 1 {
-        return None;
-    }
+/// What to stop on SIGINT/SIGTERM.
+#[derive(Clone, Copy, Debug)]
+pub enum Started {
+    /// A command in a process group of its own (the group's id).
+    Group(i32),
+    /// A command left in sultana's group, for the terminal (its pid).
+    Process(i32),
+}
+
+/// Remember a started command to stop on SIGINT/SIGTERM.
+pub fn register(started: Started) -> Option<Registered> {
+    let value = match started {
+        Started::Group(group) if group > 1 => group,
+        Started::Process(pid) if pid > 1 => -pid,
+        _ => return None,
+    };
     install();
     for (i, slot) in GROUPS.iter().enumerate() {
         if slot
-            .compare_exchange(0, group, Ordering::SeqCst, Ordering::SeqCst)
+            .compare_exchange(0, value, Ordering::SeqCst, Ordering::SeqCst)
             .is_ok()
         {
             return Some(Registered(i));
@@ -47,14 +60,24 @@ fn install() {
     }
 }
 
+/// Send `signal` to what a slot holds: its group, or its one process.
+///
+/// SAFETY: async-signal-safe (kill, killpg).
+unsafe fn send(value: i32, signal: libc::c_int) -> bool {
+    if value > 1 {
+        libc::killpg(value, signal) == 0
+    } else if value < -1 {
+        libc::kill(-value, signal) == 0
+    } else {
+        false
+    }
+}
+
 extern "C" fn on_signal(signal: libc::c_int) {
     // SAFETY: async-signal-safe calls only; see `install`.
     unsafe {
         for slot in &GROUPS {
-            let group = slot.load(Ordering::SeqCst);
-            if group > 1 {
-                libc::killpg(group, libc::SIGTERM);
-            }
+            send(slot.load(Ordering::SeqCst), libc::SIGTERM);
         }
         // A moment for TERM traps to clean up, reaping as they end.
         let pause = libc::timespec {
@@ -64,13 +87,13 @@ extern "C" fn on_signal(signal: libc::c_int) {
         for _ in 0..60 {
             let mut alive = false;
             for slot in &GROUPS {
-                let group = slot.load(Ordering::SeqCst);
-                if group > 1 {
-                    while libc::waitpid(-group, std::ptr::null_mut(), libc::WNOHANG) > 0 {}
-                    if libc::killpg(group, 0) == 0 {
-                        alive = true;
-                    }
+                let value = slot.load(Ordering::SeqCst);
+                // waitpid's own spelling: -group for a group, pid for one.
+                let wait_for = -value;
+                if !(-1..=1).contains(&value) {
+                    while libc::waitpid(wait_for, std::ptr::null_mut(), libc::WNOHANG) > 0 {}
                 }
+                alive |= send(value, 0);
             }
             if !alive {
                 break;
@@ -78,10 +101,7 @@ extern "C" fn on_signal(signal: libc::c_int) {
             libc::nanosleep(&pause, std::ptr::null_mut());
         }
         for slot in &GROUPS {
-            let group = slot.load(Ordering::SeqCst);
-            if group > 1 {
-                libc::killpg(group, libc::SIGKILL);
-            }
+            send(slot.load(Ordering::SeqCst), libc::SIGKILL);
         }
         // Die of the signal itself, as the caller expects.
         libc::signal(signal, libc::SIG_DFL);

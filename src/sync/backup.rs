@@ -12,7 +12,6 @@ use anyhow::{Context, Result};
 
 use crate::git::{Cache, Checkout};
 use crate::printer::Printer;
-use crate::process::Cmd;
 
 /// One saved checkout.
 #[derive(Clone, Debug)]
@@ -56,7 +55,7 @@ pub struct SaveRequest<'a> {
     pub label: &'a str,
     pub reason: &'a str,
     /// Ignored files to save too.
-    pub ignored: &'a [String],
+    pub ignored: &'a [PathBuf],
     /// The checkout is removed next (distclean): restore from the store.
     pub removing: bool,
 }
@@ -117,7 +116,7 @@ pub fn save_local_work(request: &SaveRequest, printer: &Printer) -> Result<Vec<S
     }
     // The store outlives the checkout: its objects (local commits included)
     // and a ref to them go there too.
-    Cmd::new("git", "git")
+    crate::git::transfer_command()
         .arg("-C")
         .arg(&checkout.path)
         .args(["push", "--quiet", "--no-verify", "--"])
@@ -136,18 +135,19 @@ pub fn save_local_work(request: &SaveRequest, printer: &Printer) -> Result<Vec<S
     Ok(saved)
 }
 
-/// Print where each saved tree went and how to bring it back.
+/// Print where each saved tree went and how to bring it back: the nested
+/// ones by their folder, the checkout itself (last) as `label`.
 pub fn print_saved(printer: &Printer, label: &str, saved: &[Saved]) {
-    for s in saved {
-        let what = if s.path != saved.last().map_or(s.path.clone(), |l| l.path.clone()) {
-            format!("local work of {}", s.path.display())
+    for (i, s) in saved.iter().enumerate() {
+        let what = if i + 1 == saved.len() {
+            label.to_string()
         } else {
-            format!("local work of {label}")
+            s.path.display().to_string()
         };
         printer.status(
             "Saved",
             format!(
-                "{what} as {} (also {} in the cache); restore it with: {}",
+                "local work of {what} as {} (also {} in the cache); restore it with: {}",
                 s.reference,
                 s.store_ref,
                 s.restore_command()

@@ -18,6 +18,8 @@ pub enum PinCheck {
     NotOnBranch { branch: String, tip: String },
     /// The tag names another commit than the pin.
     TagDiffers { tag: String, commit: String },
+    /// The revision is a commit id, and the lock pins another commit.
+    CommitDiffers,
     /// The cache cannot say (never fetched, or the revision is unknown there).
     Unknown { reason: String },
 }
@@ -25,7 +27,10 @@ pub enum PinCheck {
 impl PinCheck {
     /// A pin that cannot be what its revision says.
     pub fn contradicts(&self) -> bool {
-        matches!(self, PinCheck::NotOnBranch { .. } | PinCheck::TagDiffers { .. })
+        matches!(
+            self,
+            PinCheck::NotOnBranch { .. } | PinCheck::TagDiffers { .. } | PinCheck::CommitDiffers
+        )
     }
 
     pub fn describe(&self, entry: &LockEntry) -> String {
@@ -45,6 +50,11 @@ impl PinCheck {
                 "sultana.lock pins {} for tag `{tag}`, but the tag is commit {}",
                 entry.short(),
                 &commit[..12.min(commit.len())]
+            ),
+            PinCheck::CommitDiffers => format!(
+                "sultana.lock pins {} for revision {}, another commit",
+                entry.short(),
+                entry.revision
             ),
             PinCheck::Unknown { reason } => format!("not verified: {reason}"),
         }
@@ -70,10 +80,7 @@ pub fn check(store: &Store, sources: &[String], entry: &LockEntry) -> PinCheck {
             tag,
             commit: resolved.commit.to_string(),
         },
-        RevKind::Commit => PinCheck::TagDiffers {
-            tag: entry.revision.clone(),
-            commit: resolved.commit.to_string(),
-        },
+        RevKind::Commit => PinCheck::CommitDiffers,
         RevKind::Branch(branch) => {
             let on_branch = store.repo().graph_descendant_of(resolved.commit, pin).unwrap_or(false);
             if on_branch {

@@ -1,4 +1,4 @@
-//! Symlinks of a tree resolved as the kernel resolves them: one link's
+//! Symlinks of a tarball resolved as the kernel resolves them: one link's
 //! target text may look harmless (`esc -> self/self/../..`) and still leave
 //! the tree through another link (`self -> .`). Every link of a tarball is
 //! followed through every other, and one that leads outside is refused.
@@ -37,31 +37,38 @@ pub fn check_all<'a>(
     Ok(())
 }
 
+/// One link on its own: its target text must stay inside the tree.
+pub fn check_one(path: &[u8], target: &[u8]) -> Result<(), String> {
+    resolve(&BTreeMap::new(), path, target)
+}
+
 /// Follow the link at `path` to its end, every link on the way included.
 fn resolve(links: &BTreeMap<Vec<u8>, Vec<u8>>, path: &[u8], target: &[u8]) -> Result<(), String> {
-    let outside = || {
-        format!(
-            "points to `{}`, which leads outside the tree once its links are followed",
-            String::from_utf8_lossy(target)
-        )
-    };
-    if target.starts_with(b"/") {
-        return Err(format!(
-            "points to the absolute path `{}`, outside the tree",
-            String::from_utf8_lossy(target)
-        ));
+    let shown = String::from_utf8_lossy(target);
+    if target.is_empty() {
+        return Err("has an empty target".into());
     }
+    if target.starts_with(b"/") {
+        return Err(format!("points to the absolute path `{shown}`, outside the tarball"));
+    }
+    let mut hops = 0;
+    let outside = |hops: usize| {
+        if hops == 0 {
+            format!("points to `{shown}`, outside the tarball")
+        } else {
+            format!("points to `{shown}`, which leads outside the tree once its links are followed")
+        }
+    };
     // The link's own folder, then its target's parts still to walk.
     let mut at: Vec<&[u8]> = path.split(|b| *b == b'/').collect();
     at.pop();
     let mut pending: VecDeque<&[u8]> = target.split(|b| *b == b'/').collect();
-    let mut hops = 0;
     while let Some(part) = pending.pop_front() {
         match part {
             b"" | b"." => continue,
             b".." => {
                 if at.pop().is_none() {
-                    return Err(outside());
+                    return Err(outside(hops));
                 }
                 continue;
             }
@@ -71,13 +78,10 @@ fn resolve(links: &BTreeMap<Vec<u8>, Vec<u8>>, path: &[u8], target: &[u8]) -> Re
         if let Some(next) = links.get(&joined) {
             hops += 1;
             if hops > MAX_HOPS {
-                return Err(format!(
-                    "points to `{}` through a loop of symlinks",
-                    String::from_utf8_lossy(target)
-                ));
+                return Err(format!("points to `{shown}` through a loop of symlinks"));
             }
             if next.starts_with(b"/") {
-                return Err(outside());
+                return Err(outside(hops));
             }
             at.pop();
             for piece in next.split(|b| *b == b'/').rev() {

@@ -346,12 +346,8 @@ fn read_given_from<'a>(reader: Box<dyn Read + 'a>, name: &str) -> Result<Given> 
     }
     // Links are resolved through each other, as the kernel would after
     // unpacking: a chain that leaves the folder is refused.
-    super::links::check_all(&symlinks, paths.iter().map(Vec::as_slice)).map_err(|(path, m)| {
-        anyhow!(
-            "{name}: symlink or entry `{}` {m}",
-            crate::printer::escape(&String::from_utf8_lossy(&path))
-        )
-    })?;
+    super::links::check_all(&symlinks, paths.iter().map(Vec::as_slice))
+        .map_err(|(path, m)| anyhow!("{name}: symlink or entry `{}` {m}", String::from_utf8_lossy(&path)))?;
     let top = top.ok_or_else(|| anyhow!("{name} is an empty archive"))?;
     let top = String::from_utf8(top).map_err(|_| anyhow!("{name}: its folder name is not UTF-8"))?;
     Ok(Given {
@@ -405,7 +401,7 @@ fn read_bounded(entry: &mut impl Read, shown: &str) -> Result<Vec<u8>> {
     if out.len() as u64 > MAX_EMBEDDED_FILE {
         bail!(
             "`{}` is larger than {MAX_EMBEDDED_FILE} bytes: too large for a file sultana embeds; refused",
-            crate::printer::escape(shown)
+            shown
         );
     }
     Ok(out)

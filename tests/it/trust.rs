@@ -405,9 +405,17 @@ fn credentials_in_a_url_are_never_written_or_printed() {
         seen.push_str(&run.stdout);
         seen.push_str(&run.stderr);
     }
-    // An error that names the url.
-    let run = ctx.sultana(&["--set", "up.mirrors=[]", "update"]);
+    // Without the mirror the url itself is tried: git's command line and its
+    // error name it, in the log and in the message.
+    let with_mirror = ctx.read("sultana.toml");
+    ctx.write(
+        "sultana.toml",
+        &with_mirror.replace(&format!("mirrors = [\"{}\"]\n", up.url()), ""),
+    );
+    let run = ctx.sultana(&["update"]).code(2).stderr_has("127.0.0.1:9");
     seen.push_str(&run.stderr);
+    let run = ctx.sultana(&["--json", "update"]).code(2);
+    seen.push_str(&run.stdout);
     seen.push_str(&ctx.read("sultana.lock"));
     for file in files_below(&ctx.work.join(".sultana")) {
         seen.push_str(&std::fs::read_to_string(ctx.work.join(".sultana").join(&file)).unwrap_or_default());
@@ -640,4 +648,95 @@ fn work_after_a_killed_move_in_ignored_files_modes_and_odd_names_is_never_repair
         .get_path(Path::new(std::ffi::OsStr::from_bytes(b"caf\xe9")))
         .is_ok());
     assert_eq!(tree.get_path(Path::new("s.sh")).unwrap().filemode(), 0o100755);
+}
+
+#[test]
+fn a_repository_nested_after_a_killed_move_is_never_removed() {
+    let ctx = TestContext::new();
+    let up = ctx.upstream("up");
+    up.commit(&[("a.txt", "one\n")], "one");
+    ctx.write("sultana.toml", &manifest(&[("up", &up.url(), "master")]));
+    ctx.sultana(&["fetch"]).success();
+    up.commit(&[("a.txt", "two\n")], "two");
+    crash(&ctx, "move-after-marker", &["update"]);
+    let nested = ctx.work.join("up/mine");
+    sh(
+        &ctx,
+        &format!(
+            "git init -q {n} && cd {n} && echo mine > mine.c && git add mine.c && git commit -qm mine && echo draft > draft.txt",
+            n = nested.display()
+        ),
+    );
+    ctx.sultana(&["fetch"]).code(2);
+    assert_eq!(std::fs::read_to_string(nested.join("draft.txt")).unwrap(), "draft\n");
+    let run = ctx.sultana(&["update", "--force"]).success();
+    assert_eq!(ctx.read("up/a.txt"), "two\n");
+    if !nested.join("draft.txt").exists() {
+        sh(&ctx, &restore_command(&run.stderr, &nested));
+    }
+    assert_eq!(std::fs::read_to_string(nested.join("draft.txt")).unwrap(), "draft\n");
+    assert_eq!(std::fs::read_to_string(nested.join("mine.c")).unwrap(), "mine\n");
+}
+
+#[test]
+fn ignored_files_where_the_move_needs_a_folder_or_a_file_are_local_work() {
+    let ctx = TestContext::new();
+    let up = ctx.upstream("up");
+    up.commit(&[(".gitignore", "*.log\nnotes\n"), ("gen/keep.c", "tracked\n")], "one");
+    ctx.write("sultana.toml", &manifest(&[("up", &up.url(), "master")]));
+    ctx.sultana(&["fetch"]).success();
+    // An ignored file where the new commit puts a folder, and ignored files
+    // in a tracked folder that the new commit turns into a file.
+    ctx.write("up/notes", "my notes\n");
+    ctx.write("up/gen/run.log", "a log I want\n");
+    let readme = up.blob(b"up");
+    let inside = up.blob(b"upstream\n");
+    let notes_dir = up.raw_tree(&[(0o100644, b"todo", inside)]);
+    let ignore = up.blob(b"*.log\nnotes\n");
+    let gen_file = up.blob(b"gen is a file now\n");
+    up.commit_tree(
+        up.raw_tree(&[
+            (0o100644, b".gitignore", ignore),
+            (0o100644, b"README", readme),
+            (0o100644, b"gen", gen_file),
+            (0o40000, b"notes", notes_dir),
+        ]),
+        "folders and files swap",
+    );
+    ctx.sultana(&["update"])
+        .code(2)
+        .stderr_has("notes")
+        .stderr_has("gen/run.log");
+    assert_eq!(ctx.read("up/notes"), "my notes\n");
+    ctx.sultana(&["update", "--force"]).success();
+    let checkout = Repository::open(ctx.work.join("up")).unwrap();
+    let saved = backups(&checkout);
+    assert_eq!(blob_at(&checkout, &saved[0], "notes").as_deref(), Some("my notes\n"));
+    assert_eq!(
+        blob_at(&checkout, &saved[0], "gen/run.log").as_deref(),
+        Some("a log I want\n")
+    );
+}
+
+#[test]
+fn staged_content_that_differs_from_the_file_is_kept_too() {
+    let ctx = TestContext::new();
+    let up = ctx.upstream("up");
+    up.commit(&[("b.txt", "one\n")], "one");
+    ctx.write("sultana.toml", &manifest(&[("up", &up.url(), "master")]));
+    ctx.sultana(&["fetch"]).success();
+    ctx.write("up/b.txt", "STAGED\n");
+    let checkout = Repository::open(ctx.work.join("up")).unwrap();
+    let mut index = checkout.index().unwrap();
+    index.add_path(Path::new("b.txt")).unwrap();
+    index.write().unwrap();
+    ctx.write("up/b.txt", "WORKTREE\n");
+    up.commit(&[("b.txt", "two\n")], "two");
+    ctx.sultana(&["update", "--force"]).success();
+    let saved = backups(&checkout);
+    assert_eq!(blob_at(&checkout, &saved[0], "b.txt").as_deref(), Some("WORKTREE\n"));
+    assert_eq!(
+        blob_at(&checkout, &format!("{}^2", saved[0]), "b.txt").as_deref(),
+        Some("STAGED\n")
+    );
 }
