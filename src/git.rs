@@ -3,6 +3,7 @@
 
 mod cache;
 mod checkout;
+pub mod links;
 mod resolve;
 pub mod submodule;
 

@@ -21,6 +21,7 @@ pub mod parallel;
 pub mod printer;
 pub mod process;
 pub mod recipe;
+pub mod symlinks;
 pub mod sync;
 pub mod tarball;
 pub mod timefmt;

@@ -556,6 +556,7 @@ struct Placement<'a> {
 fn place_tree(path: &Path, p: &Placement) -> Result<Placed> {
     match git::tree_state(path) {
         TreeState::Missing => {
+            git::links::refuse_escaping(p.store.repo(), p.commit, p.url)?;
             Checkout::create(path, p.store, p.url, p.commit)?;
             Ok(Placed::plain(Action::Cloned))
         }
@@ -609,6 +610,7 @@ fn place_tree(path: &Path, p: &Placement) -> Result<Placed> {
                     saved,
                 });
             }
+            git::links::refuse_escaping(p.store.repo(), p.commit, p.url)?;
             if p.force == OnLocalWork::Discard {
                 // Nobody's work is here, and no build output of another
                 // commit may stay: start clean.

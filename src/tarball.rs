@@ -8,7 +8,6 @@ mod archive;
 pub(crate) mod attrs;
 mod compress;
 mod embedded;
-mod links;
 mod tree;
 mod verify;
 
@@ -478,7 +477,7 @@ fn check_links(out: &BTreeMap<Vec<u8>, Entry>) -> Result<()> {
             _ => None,
         })
         .collect();
-    links::check_all(&symlinks, out.keys().map(Vec::as_slice)).map_err(|(path, m)| {
+    crate::symlinks::check_all(&symlinks, out.keys().map(Vec::as_slice)).map_err(|(path, m)| {
         anyhow!(
             "the tree has a symlink that is refused: `{}` {m}",
             String::from_utf8_lossy(&path)

@@ -446,6 +446,9 @@ impl Checkout {
             if delta.new_file().id().is_zero() {
                 continue; // deleted by the move: tracked, plain dirt covers it
             }
+            if rel.components().any(|c| c.as_os_str().eq_ignore_ascii_case(".git")) {
+                continue; // never checked out (the move refuses such a tree)
+            }
             // A file on disk where the move needs a folder.
             for dir in rel.ancestors().skip(1).filter(|d| !d.as_os_str().is_empty()) {
                 let is_file = fs::symlink_metadata(self.path.join(dir)).is_ok_and(|m| !m.is_dir());

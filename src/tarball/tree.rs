@@ -249,7 +249,7 @@ pub fn check_name(name: &[u8]) -> Result<(), String> {
 /// inside that folder: resolved alone here, through the others once all
 /// entries are known (`links::check_all`).
 pub fn check_symlink(path: &[u8], target: &[u8]) -> Result<(), String> {
-    super::links::check_one(path, target)
+    crate::symlinks::check_one(path, target)
 }
 
 #[cfg(test)]

@@ -346,7 +346,7 @@ fn read_given_from<'a>(reader: Box<dyn Read + 'a>, name: &str) -> Result<Given> 
     }
     // Links are resolved through each other, as the kernel would after
     // unpacking: a chain that leaves the folder is refused.
-    super::links::check_all(&symlinks, paths.iter().map(Vec::as_slice))
+    crate::symlinks::check_all(&symlinks, paths.iter().map(Vec::as_slice))
         .map_err(|(path, m)| anyhow!("{name}: symlink or entry `{}` {m}", String::from_utf8_lossy(&path)))?;
     let top = top.ok_or_else(|| anyhow!("{name} is an empty archive"))?;
     let top = String::from_utf8(top).map_err(|_| anyhow!("{name}: its folder name is not UTF-8"))?;

@@ -267,16 +267,17 @@ fn an_upstream_tree_with_a_git_entry_is_refused_and_nothing_is_written() {
 }
 
 #[test]
-fn an_upstream_symlink_escaping_the_checkout_is_checked_out_as_a_link_and_never_followed() {
+fn an_upstream_symlink_escaping_the_checkout_is_refused_and_never_followed() {
     let ctx = TestContext::new();
     let outside = ctx.root.join("outside");
     std::fs::create_dir(&outside).unwrap();
     let up = ctx.upstream("up");
-    // A link out of the checkout, and a folder that later becomes such a link
-    // (and back): git must replace the link, never write through it.
+    // A folder that becomes a link out of the checkout (and back): the link
+    // is refused, so nothing is ever written through it.
     up.commit(&[("dir/file", "inside\n")], "a folder");
     ctx.write("sultana.toml", &manifest(&[("up", &up.url(), "master")]));
     ctx.sultana(&["fetch"]).success();
+    let before = ctx.head("up");
     let target = outside.display().to_string();
     let link = up.blob(target.as_bytes());
     let readme = up.blob(b"up");
@@ -284,9 +285,18 @@ fn an_upstream_symlink_escaping_the_checkout_is_checked_out_as_a_link_and_never_
         up.raw_tree(&[(0o100644, b"README", readme), (0o120000, b"dir", link)]),
         "dir becomes a link out",
     );
-    ctx.sultana(&["update"]).success();
-    let meta = std::fs::symlink_metadata(ctx.work.join("up/dir")).unwrap();
-    assert!(meta.file_type().is_symlink());
+    ctx.sultana(&["update"])
+        .code(2)
+        .stderr_has("symlink that is refused: `dir`");
+    assert_eq!(ctx.head("up"), before, "the checkout did not move");
+    assert!(std::fs::symlink_metadata(ctx.work.join("up/dir")).unwrap().is_dir());
+    // A fresh checkout of it is refused too, and nothing half made is left.
+    let second = ctx.dir("second");
+    std::fs::copy(ctx.work.join("sultana.toml"), second.join("sultana.toml")).unwrap();
+    ctx.sultana_in(&second, &["fetch"])
+        .code(2)
+        .stderr_has("symlink that is refused");
+    assert!(!second.join("up").exists());
     let file = up.blob(b"through the link?\n");
     let dir = up.raw_tree(&[(0o100644, b"file", file)]);
     up.commit_tree(
@@ -297,6 +307,29 @@ fn an_upstream_symlink_escaping_the_checkout_is_checked_out_as_a_link_and_never_
     assert!(std::fs::symlink_metadata(ctx.work.join("up/dir")).unwrap().is_dir());
     assert_eq!(ctx.read("up/dir/file"), "through the link?\n");
     assert!(files_below(&outside).is_empty(), "written through the link");
+    no_half_made_checkouts(&ctx);
+}
+
+#[test]
+fn a_symlink_chain_out_of_an_upstream_tree_is_refused() {
+    let ctx = TestContext::new();
+    let up = ctx.upstream("up");
+    let readme = up.blob(b"up");
+    let dot = up.blob(b".");
+    let esc = up.blob(b"self/self/../..");
+    up.commit_tree(
+        up.raw_tree(&[
+            (0o100644, b"README", readme),
+            (0o120000, b"esc", esc),
+            (0o120000, b"self", dot),
+        ]),
+        "a chain out",
+    );
+    ctx.write("sultana.toml", &manifest(&[("up", &up.url(), "master")]));
+    ctx.sultana(&["fetch"])
+        .code(2)
+        .stderr_has("`esc` points to `self/self/../..`, which leads outside the tree");
+    assert!(!ctx.work.join("up").exists());
     no_half_made_checkouts(&ctx);
 }
 

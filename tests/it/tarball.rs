@@ -498,3 +498,31 @@ fn an_unpacked_tarball_builds_offline() {
     }
     assert!(!empty_cache.join("sultana/git").exists(), "no git store was made");
 }
+
+#[test]
+fn an_unpacked_tree_with_a_symlink_chain_out_is_not_built() {
+    // The root's dependencies build first, then the root is refused.
+    if !require("tar", "unpacking tarballs")
+        || !require("autoreconf", "the autotools fixture (Debian autoconf, automake)")
+        || !require("make", "the fixture builds")
+        || !require("gcc", "the fixture builds")
+        || !require("cargo", "the cargo fixture")
+    {
+        return;
+    }
+    let ctx = TestContext::new();
+    ctx.fixture_workspace();
+    ctx.sultana(&["tarball"]).success();
+    let unpacked = ctx.dir("unpacked");
+    untar(&ctx.work.join("dist/root-v1.0.tar.gz"), &unpacked);
+    let tree = unpacked.join("root-v1.0");
+    // Planted after unpacking (a tarball never verified): a chain out.
+    std::os::unix::fs::symlink(".", tree.join("self")).unwrap();
+    std::os::unix::fs::symlink("self/self/../..", tree.join("esc")).unwrap();
+    let empty_cache = ctx.dir("empty-cache");
+    let env = [("XDG_CACHE_HOME", empty_cache.to_str().unwrap())];
+    ctx.sultana_with(&tree, "022", &env, &["build", "--offline", "root"])
+        .code(2)
+        .stderr_has("symlink that is refused: `esc`");
+    assert!(!tree.join("dist/root").exists());
+}

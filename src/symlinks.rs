@@ -1,9 +1,12 @@
-//! Symlinks of a tarball resolved as the kernel resolves them: one link's
+//! Symlinks of a tree resolved as the kernel resolves them: one link's
 //! target text may look harmless (`esc -> self/self/../..`) and still leave
-//! the tree through another link (`self -> .`). Every link of a tarball is
-//! followed through every other, and one that leads outside is refused.
+//! the tree through another link (`self -> .`). Every link of a tree (a
+//! tarball, an upstream commit before it is checked out, a source folder
+//! before an offline build) is followed through every other, and one that
+//! leads outside is refused.
 
 use std::collections::{BTreeMap, VecDeque};
+use std::path::Path;
 
 /// Links followed in one resolution before giving up, as Linux's MAXSYMLINKS.
 const MAX_HOPS: usize = 40;
@@ -35,6 +38,44 @@ pub fn check_all<'a>(
         resolve(links, path, target).map_err(|m| (path.clone(), m))?;
     }
     Ok(())
+}
+
+/// The symlinks below `root` on disk (path below it -> target), not looking
+/// into `.git` folders nor into the top-level folders named in `skip`; at
+/// most `limit` entries are visited.
+pub fn on_disk(root: &Path, skip: &[&str], limit: usize) -> std::io::Result<BTreeMap<Vec<u8>, Vec<u8>>> {
+    use std::os::unix::ffi::OsStrExt;
+    let mut links = BTreeMap::new();
+    let mut pending = vec![root.to_path_buf()];
+    let mut seen = 0;
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir)? {
+            let entry = entry?;
+            seen += 1;
+            if seen > limit {
+                return Err(std::io::Error::other(format!(
+                    "{} has more than {limit} entries",
+                    root.display()
+                )));
+            }
+            let kind = entry.file_type()?;
+            if kind.is_symlink() {
+                let rel = entry.path();
+                let rel = rel.strip_prefix(root).unwrap_or(&rel);
+                let target = std::fs::read_link(entry.path())?;
+                links.insert(
+                    rel.as_os_str().as_bytes().to_vec(),
+                    target.as_os_str().as_bytes().to_vec(),
+                );
+            } else if kind.is_dir() && entry.file_name() != ".git" {
+                let skipped = dir == root && skip.iter().any(|s| entry.file_name() == *s);
+                if !skipped {
+                    pending.push(entry.path());
+                }
+            }
+        }
+    }
+    Ok(links)
 }
 
 /// One link on its own: its target text must stay inside the tree.
