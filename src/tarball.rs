@@ -8,6 +8,7 @@ mod archive;
 pub(crate) mod attrs;
 mod compress;
 mod embedded;
+mod subst;
 mod tree;
 mod verify;
 

@@ -11,9 +11,8 @@ use anyhow::{anyhow, Context, Result};
 use git2::Repository;
 use tar::{EntryType, Header};
 
-use super::attrs;
 use super::tree::{Entry, Kind};
-use crate::process::Cmd;
+use super::{attrs, subst};
 
 pub struct Archive<'a> {
     /// The top folder, e.g. `xen-4.21.0`.
@@ -31,7 +30,7 @@ impl Archive<'_> {
         let top = self.top.as_bytes().to_vec();
         self.append(&mut builder, &top, &Kind::Dir)?;
         let total = self.entries.len() as u64;
-        let mut substituted = BTreeMap::new();
+        let mut substituted = subst::expand_all(self.entries, self.repos)?;
         for (i, entry) in self.entries.values().enumerate() {
             let mut path = top.clone();
             path.push(b'/');
@@ -48,7 +47,7 @@ impl Archive<'_> {
         builder: &mut tar::Builder<W>,
         path: &[u8],
         entry: &Entry,
-        substituted: &mut BTreeMap<(usize, git2::Oid, Vec<u8>), Vec<u8>>,
+        substituted: &mut subst::Expansions,
     ) -> Result<()> {
         match &entry.kind {
             Kind::File {
@@ -67,7 +66,7 @@ impl Archive<'_> {
                             let key = (entry.repo, *commit, format.to_vec());
                             substituted
                                 .entry(key)
-                                .or_insert_with(|| pretty(repo, *commit, format).unwrap_or_default())
+                                .or_insert_with(|| subst::pretty(repo, *commit, format).unwrap_or_default())
                                 .clone()
                         });
                         self.file(builder, path, &content, mode)
@@ -126,23 +125,4 @@ impl Archive<'_> {
 fn as_path(bytes: &[u8]) -> &Path {
     use std::os::unix::ffi::OsStrExt;
     Path::new(std::ffi::OsStr::from_bytes(bytes))
-}
-
-/// `git log -1 --format=FORMAT COMMIT` in the repository, which is what
-/// `git archive` puts in place of `$Format:FORMAT$` (libgit2 has no pretty
-/// formats). Configuration that would change it is switched off.
-fn pretty(repo: &Repository, commit: git2::Oid, format: &[u8]) -> Result<Vec<u8>> {
-    let format = String::from_utf8_lossy(format).into_owned();
-    Ok(Cmd::new("git", "git")
-        .arg("--git-dir")
-        .arg(repo.path())
-        .args(["-c", "log.showSignature=false", "-c", "i18n.logOutputEncoding=UTF-8"])
-        .args(["log", "-1", "--no-decorate"])
-        // `format:` (not `tformat:`): no newline added, as in git archive.
-        .arg(format!("--pretty=format:{format}"))
-        .arg(commit.to_string())
-        .arg("--")
-        .env("TZ", "UTC")
-        .env("LC_ALL", "C")
-        .output()?)
 }
