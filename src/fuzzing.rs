@@ -28,6 +28,8 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("allow", allow),
     ("attrs", attrs),
     ("tarball", tarball),
+    ("ci_result", ci_result),
+    ("symlinks", symlinks),
 ];
 
 pub fn target(name: &str) -> Option<Target> {
@@ -219,5 +221,93 @@ pub fn attrs(data: &[u8]) {
 pub fn tarball(data: &[u8]) {
     if let Ok((manifest, _lock)) = tarball::inspect(data, "x.tar.gz") {
         assert_valid(&manifest);
+    }
+}
+
+/// A CI job's result file: parsing never panics, and a result is accepted
+/// for exactly the gate, set and job it names.
+pub fn ci_result(data: &[u8]) {
+    use crate::gate::ci::{parse_result, vet, Expected, Set};
+    let Ok(result) = parse_result(data) else { return };
+    let own = Expected {
+        set: result.set,
+        component: &result.component,
+        candidate: &result.candidate,
+        job: &result.outcome.job,
+        job_component: &result.outcome.component,
+    };
+    assert!(vet(&result, &own).is_ok(), "a result refused for its own job");
+    for (set, job) in [(Set::Baseline, "build-x"), (Set::Candidate, "test-x-y")] {
+        let other = Expected {
+            set,
+            component: "x",
+            candidate: "0123456789abcdef0123456789abcdef01234567",
+            job,
+            job_component: "x",
+        };
+        let accepted = vet(&result, &other).is_ok();
+        let same = result.set == set
+            && result.component == "x"
+            && result.candidate == other.candidate
+            && result.outcome.job == job
+            && result.outcome.component == "x";
+        assert_eq!(accepted, same, "a result accepted for another job");
+    }
+}
+
+/// Symlink sets (`path=target` lines): resolution ends (loops are bounded)
+/// and, where the links can be made on disk, a set accepted never has a
+/// link the kernel resolves outside the tree.
+pub fn symlinks(data: &[u8]) {
+    let mut links = std::collections::BTreeMap::new();
+    for line in data.split(|b| *b == b'\n') {
+        let Some(eq) = line.iter().position(|b| *b == b'=') else {
+            continue;
+        };
+        let (path, target) = (&line[..eq], &line[eq + 1..]);
+        let plain = !path.is_empty()
+            && path
+                .split(|b| *b == b'/')
+                .all(|part| !part.is_empty() && part != b"." && part != b".." && !part.contains(&0));
+        if plain && !target.contains(&0) {
+            links.insert(path.to_vec(), target.to_vec());
+        }
+    }
+    // A tree cannot hold a link and an entry below it: such sets are refused.
+    let accepted = crate::symlinks::check_all(&links, links.keys().map(Vec::as_slice)).is_ok();
+    if accepted && !links.is_empty() && links.len() <= 12 && data.len() <= 512 {
+        against_the_kernel(&links);
+    }
+}
+
+/// Make the links in a temporary folder and let the kernel resolve each.
+fn against_the_kernel(links: &std::collections::BTreeMap<Vec<u8>, Vec<u8>>) {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(dir) = tempfile::tempdir() else { return };
+    let Ok(root) = dir.path().join("tree").canonicalize().or_else(|_| {
+        std::fs::create_dir(dir.path().join("tree"))?;
+        dir.path().join("tree").canonicalize()
+    }) else {
+        return;
+    };
+    for (path, target) in links {
+        let at = root.join(std::ffi::OsStr::from_bytes(path));
+        let made = at
+            .parent()
+            .map_or(Ok(()), std::fs::create_dir_all)
+            .and_then(|_| std::os::unix::fs::symlink(std::ffi::OsStr::from_bytes(target), &at));
+        if made.is_err() {
+            return; // a path that is a link and a folder at once: not a tree
+        }
+    }
+    for path in links.keys() {
+        if let Ok(resolved) = root.join(std::ffi::OsStr::from_bytes(path)).canonicalize() {
+            assert!(
+                resolved.starts_with(&root),
+                "accepted, but the kernel resolves `{}` to {}",
+                String::from_utf8_lossy(path),
+                resolved.display()
+            );
+        }
     }
 }

@@ -82,7 +82,45 @@ const MAX_RESULT_BYTES: u64 = 4 << 20;
 fn read_result(path: &Path) -> Result<JobResult> {
     let bytes = crate::fsutil::read_bounded(path, MAX_RESULT_BYTES)
         .with_context(|| format!("cannot read {}", path.display()))?;
-    serde_json::from_slice(&bytes).with_context(|| format!("{} is not a job result sultana wrote", path.display()))
+    parse_result(&bytes).with_context(|| format!("{} is not a job result sultana wrote", path.display()))
+}
+
+/// A job result from a CI engine's artifacts: data, checked by `vet`.
+pub fn parse_result(bytes: &[u8]) -> Result<JobResult> {
+    Ok(serde_json::from_slice(bytes)?)
+}
+
+/// What the deciding job expects of one result file.
+pub struct Expected<'a> {
+    pub set: Set,
+    pub component: &'a str,
+    pub candidate: &'a str,
+    pub job: &'a str,
+    pub job_component: &'a str,
+}
+
+/// A result counts only for the gate, the set and the job it is read for.
+pub fn vet(result: &JobResult, expected: &Expected) -> Result<()> {
+    if result.component != expected.component || result.candidate != expected.candidate || result.set != expected.set {
+        bail!(
+            "it is the result of another gate ({} {} as {}), not of {} {}",
+            result.component,
+            shown_id(&result.candidate),
+            result.set.name(),
+            expected.component,
+            shown_id(expected.candidate)
+        );
+    }
+    // A result stands for the job whose file it is, and only that one.
+    if result.outcome.job != expected.job || result.outcome.component != expected.job_component {
+        bail!(
+            "it claims to be the result of job `{}` of `{}`, not of `{}`",
+            result.outcome.job,
+            result.outcome.component,
+            expected.job
+        );
+    }
+    Ok(())
 }
 
 /// The first characters of an id from a result file (by characters: it is
@@ -380,29 +418,14 @@ fn load(
             continue;
         }
         let result = read_result(&path)?;
-        if result.component != prepared.component.name
-            || result.candidate != prepared.candidate.commit
-            || result.set != set
-        {
-            bail!(
-                "{} is the result of another gate ({} {} as {}), not of {} {}",
-                path.display(),
-                result.component,
-                shown_id(&result.candidate),
-                result.set.name(),
-                prepared.component.name,
-                shown_id(&prepared.candidate.commit)
-            );
-        }
-        // A result stands for the job whose file it is, and only that one.
-        if result.outcome.job != *job || result.outcome.component != *component {
-            bail!(
-                "{} claims to be the result of job `{}` of `{}`, not of `{job}`: refused",
-                path.display(),
-                result.outcome.job,
-                result.outcome.component
-            );
-        }
+        let expected = Expected {
+            set,
+            component: &prepared.component.name,
+            candidate: &prepared.candidate.commit,
+            job,
+            job_component: component,
+        };
+        vet(&result, &expected).with_context(|| format!("{} is refused", path.display()))?;
         out.push((result.outcome, result.steps));
     }
     Ok(out)

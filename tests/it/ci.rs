@@ -343,3 +343,68 @@ fn the_pipeline_runs_under_gitlab_ci_local_green_then_red() {
     assert!(output.contains("REGR. vs."), "{output}");
     check_order(&output, &yaml);
 }
+
+#[test]
+fn a_result_file_counts_only_for_its_own_job() {
+    if !require("autoreconf", "the autotools fixture")
+        || !require("make", "the fixture builds")
+        || !require("gcc", "the fixture builds")
+    {
+        return;
+    }
+    let ctx = TestContext::new();
+    let candidate = gated_fixture(&ctx);
+    for set in ["baseline", "candidate"] {
+        ctx.sultana(&[
+            "--locked",
+            "gate",
+            "libfix",
+            "--job",
+            "build-libfix",
+            "--as",
+            set,
+            "--candidate",
+            &candidate,
+        ]);
+    }
+    let results = ctx.work.join(".sultana/ci");
+    let build = results.join("candidate/build-libfix.json");
+    let good = std::fs::read_to_string(&build).expect("the build job left a result");
+    let decide = || {
+        ctx.sultana(&[
+            "--locked",
+            "gate",
+            "libfix",
+            "--candidate",
+            &candidate,
+            "--results",
+            results.to_str().unwrap(),
+        ])
+    };
+    // The build's result copied in as a test's: refused, not counted.
+    let mut test_jobs: Vec<String> = std::fs::read_dir(results.join("candidate"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("test-"))
+        .collect();
+    test_jobs.sort();
+    let forged = match test_jobs.first() {
+        Some(name) => results.join("candidate").join(name),
+        None => results.join("candidate/test-libfix-check.json"),
+    };
+    std::fs::write(&forged, &good).unwrap();
+    decide()
+        .code(2)
+        .stderr_has("claims to be the result of job `build-libfix`");
+    // A candidate field with multibyte characters: refused, no panic.
+    let mut value: serde_json::Value = serde_json::from_str(&good).unwrap();
+    value["candidate"] = serde_json::Value::String("ééééééééééé\u{1b}]0;x\u{7}".into());
+    std::fs::write(&build, value.to_string()).unwrap();
+    std::fs::remove_file(&forged).unwrap();
+    decide()
+        .code(2)
+        .stderr_has("result of another gate")
+        .stderr_lacks("panicked")
+        .stderr_lacks("\u{1b}");
+}
