@@ -457,10 +457,14 @@ fn place(ws: &Workspace, cache: &Cache, r: &Resolution, options: &Options, print
             },
         )
     };
-    let placed = match place(&store) {
+    let first = place(&store);
+    let placed = match first {
         Err(e) if git::is_damaged_store(&e) && !options.offline => {
             // Damaged objects in the shared cache: make the store again from
-            // the network, then place the tree once more.
+            // the network, then place the tree once more. The damaged store's
+            // handle goes first: libgit2 shares open packs by path, and its
+            // would stand for the new store's.
+            drop(store);
             printer.warn(format!(
                 "the cache of {} is damaged ({}); fetching it again",
                 component.url,

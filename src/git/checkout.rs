@@ -443,8 +443,10 @@ impl Checkout {
         let mut out = Vec::new();
         for delta in diff.deltas() {
             let Some(rel) = delta.new_file().path() else { continue };
-            if delta.new_file().id().is_zero() {
-                continue; // deleted by the move: tracked, plain dirt covers it
+            if delta.new_file().id().is_zero() || delta.new_file().mode() == git2::FileMode::Commit {
+                // Deleted by the move (tracked: plain dirt covers it), or a
+                // submodule (its own checkout, judged on its own).
+                continue;
             }
             if rel.components().any(|c| c.as_os_str().eq_ignore_ascii_case(".git")) {
                 continue; // never checked out (the move refuses such a tree)
@@ -479,13 +481,14 @@ impl Checkout {
 
     /// Ignored files below the folder `rel` (not in nested repositories).
     fn ignored_below(&self, rel: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+        if self.path.join(rel).join(".git").exists() {
+            return Ok(()); // a repository of its own: saved as such
+        }
         for entry in fs::read_dir(self.path.join(rel))?.flatten() {
             let child = rel.join(entry.file_name());
             let Ok(kind) = entry.file_type() else { continue };
             if kind.is_dir() {
-                if !self.path.join(&child).join(".git").exists() {
-                    self.ignored_below(&child, out)?;
-                }
+                self.ignored_below(&child, out)?;
             } else if self.repo.is_path_ignored(&child)? {
                 out.push(child);
             }

@@ -77,3 +77,71 @@ fn hostile_submodule_paths_and_urls_are_refused() {
     std::fs::remove_dir_all(ctx.work.join("qemu")).ok();
     ctx.sultana(&["fetch"]).code(2).stderr_has("transport");
 }
+
+/// `git daemon` serving `base` on a free loopback port, stopped on drop.
+struct Daemon(std::process::Child, u16);
+
+impl Daemon {
+    fn serve(base: &std::path::Path) -> Option<Daemon> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .ok()?
+            .local_addr()
+            .ok()?
+            .port();
+        // The daemon itself (not `git daemon`, which leaves it behind when
+        // killed), from the exec path of the git on PATH.
+        let exec_path = std::process::Command::new("git").arg("--exec-path").output().ok()?;
+        let exec_path = String::from_utf8(exec_path.stdout).ok()?;
+        let child = std::process::Command::new(std::path::Path::new(exec_path.trim()).join("git-daemon"))
+            .args(["--export-all", "--listen=127.0.0.1", "--reuseaddr"])
+            .arg(format!("--port={port}"))
+            .arg(format!("--base-path={}", base.display()))
+            .arg(base)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .ok()?;
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return Some(Daemon(child, port));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        None
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn a_remote_tree_never_pulls_in_a_local_repository_as_a_submodule() {
+    let ctx = TestContext::new();
+    let private = ctx.upstream("private");
+    private.commit(&[("secret.txt", "private\n")], "private");
+    let top = ctx.upstream("top");
+    top.add_submodule(
+        "private",
+        "ext/private",
+        &private.path.display().to_string(),
+        private.head(),
+    );
+    let daemon = Daemon::serve(&ctx.upstreams).expect("git daemon on loopback");
+    let remote = format!("git://127.0.0.1:{}/top", daemon.1);
+    ctx.write("sultana.toml", &manifest_with_submodules(&remote));
+    ctx.sultana(&["fetch"])
+        .code(2)
+        .stderr_has("points at a repository on this machine");
+    assert!(!ctx.work.join("qemu/ext/private/secret.txt").exists());
+    // Given as a local url itself, the same tree may use local submodules.
+    ctx.write("sultana.toml", &manifest_with_submodules(&top.url()));
+    let _ = std::fs::remove_dir_all(ctx.work.join("qemu"));
+    let _ = std::fs::remove_file(ctx.work.join("sultana.lock"));
+    ctx.sultana(&["fetch"]).success();
+    assert_eq!(ctx.read("qemu/ext/private/secret.txt"), "private\n");
+}
