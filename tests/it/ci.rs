@@ -9,6 +9,13 @@ use crate::support::*;
 
 /// The fixture workspace with a new libfix commit upstream: `(workspace,
 /// candidate)`.
+/// What the gated fixture's builds need.
+fn fixture_tools() -> bool {
+    require("autoreconf", "the autotools fixture")
+        && require("make", "the fixture builds")
+        && require("gcc", "the fixture builds")
+}
+
 fn gated_fixture(ctx: &TestContext) -> String {
     ctx.fixture_workspace();
     ctx.sultana(&["fetch", "-q"]).success();
@@ -123,10 +130,7 @@ fn the_osstest_flight_lines() {
 /// steps read them.
 #[test]
 fn the_osstest_host_script_maps_results_to_exit_codes() {
-    if !require("autoreconf", "the autotools fixture")
-        || !require("make", "the fixture builds")
-        || !require("gcc", "the fixture builds")
-    {
+    if !fixture_tools() {
         return;
     }
     let ctx = TestContext::new();
@@ -346,10 +350,7 @@ fn the_pipeline_runs_under_gitlab_ci_local_green_then_red() {
 
 #[test]
 fn a_result_file_counts_only_for_its_own_job() {
-    if !require("autoreconf", "the autotools fixture")
-        || !require("make", "the fixture builds")
-        || !require("gcc", "the fixture builds")
-    {
+    if !fixture_tools() {
         return;
     }
     let ctx = TestContext::new();

@@ -314,17 +314,7 @@ fn an_upstream_symlink_escaping_the_checkout_is_refused_and_never_followed() {
 fn a_symlink_chain_out_of_an_upstream_tree_is_refused() {
     let ctx = TestContext::new();
     let up = ctx.upstream("up");
-    let readme = up.blob(b"up");
-    let dot = up.blob(b".");
-    let esc = up.blob(b"self/self/../..");
-    up.commit_tree(
-        up.raw_tree(&[
-            (0o100644, b"README", readme),
-            (0o120000, b"esc", esc),
-            (0o120000, b"self", dot),
-        ]),
-        "a chain out",
-    );
+    up.commit_symlink_chain_out();
     ctx.write("sultana.toml", &manifest(&[("up", &up.url(), "master")]));
     ctx.sultana(&["fetch"])
         .code(2)

@@ -307,6 +307,22 @@ impl Upstream {
         self.commit_index(&mut index, &format!("add submodule {name}"))
     }
 
+    /// A commit whose links each stay inside but together lead out:
+    /// `self -> .` and `esc -> self/self/../..`.
+    pub fn commit_symlink_chain_out(&self) -> Oid {
+        let readme = self.blob(b"up");
+        let dot = self.blob(b".");
+        let esc = self.blob(b"self/self/../..");
+        self.commit_tree(
+            self.raw_tree(&[
+                (0o100644, b"README", readme),
+                (0o120000, b"esc", esc),
+                (0o120000, b"self", dot),
+            ]),
+            "a chain out",
+        )
+    }
+
     /// Move an existing submodule's gitlink to `commit`.
     pub fn bump_submodule(&self, path: &str, commit: Oid) -> Oid {
         let mut index = self.repo.index().unwrap();

@@ -455,22 +455,31 @@ fn bad_input_is_refused_with_a_clear_message() {
         .stderr_has("not a tarball sultana made");
 }
 
-#[test]
-fn an_unpacked_tarball_builds_offline() {
-    if !require("tar", "unpacking tarballs")
-        || !require("autoreconf", "the autotools fixture (Debian autoconf, automake)")
-        || !require("make", "the fixture builds")
-        || !require("gcc", "the fixture builds")
-        || !require("cargo", "the cargo fixture")
-    {
-        return;
-    }
-    let ctx = TestContext::new();
+/// What building the unpacked fixture tarball needs.
+fn offline_build_tools() -> bool {
+    require("tar", "unpacking tarballs")
+        && require("autoreconf", "the autotools fixture (Debian autoconf, automake)")
+        && require("make", "the fixture builds")
+        && require("gcc", "the fixture builds")
+        && require("cargo", "the cargo fixture")
+}
+
+/// The fixture workspace's release tarball, unpacked: its top folder.
+fn unpacked_fixture_tarball(ctx: &TestContext) -> PathBuf {
     ctx.fixture_workspace();
     ctx.sultana(&["tarball"]).success();
     let unpacked = ctx.dir("unpacked");
     untar(&ctx.work.join("dist/root-v1.0.tar.gz"), &unpacked);
-    let tree = unpacked.join("root-v1.0");
+    unpacked.join("root-v1.0")
+}
+
+#[test]
+fn an_unpacked_tarball_builds_offline() {
+    if !offline_build_tools() {
+        return;
+    }
+    let ctx = TestContext::new();
+    let tree = unpacked_fixture_tarball(&ctx);
     // No network, no git, not even the cache: every component is in the tree.
     let empty_cache = ctx.dir("empty-cache");
     let cache = empty_cache.to_str().unwrap();
@@ -502,20 +511,11 @@ fn an_unpacked_tarball_builds_offline() {
 #[test]
 fn an_unpacked_tree_with_a_symlink_chain_out_is_not_built() {
     // The root's dependencies build first, then the root is refused.
-    if !require("tar", "unpacking tarballs")
-        || !require("autoreconf", "the autotools fixture (Debian autoconf, automake)")
-        || !require("make", "the fixture builds")
-        || !require("gcc", "the fixture builds")
-        || !require("cargo", "the cargo fixture")
-    {
+    if !offline_build_tools() {
         return;
     }
     let ctx = TestContext::new();
-    ctx.fixture_workspace();
-    ctx.sultana(&["tarball"]).success();
-    let unpacked = ctx.dir("unpacked");
-    untar(&ctx.work.join("dist/root-v1.0.tar.gz"), &unpacked);
-    let tree = unpacked.join("root-v1.0");
+    let tree = unpacked_fixture_tarball(&ctx);
     // Planted after unpacking (a tarball never verified): a chain out.
     std::os::unix::fs::symlink(".", tree.join("self")).unwrap();
     std::os::unix::fs::symlink("self/self/../..", tree.join("esc")).unwrap();

@@ -458,17 +458,7 @@ fn config_mk_export_refuses_values_the_shell_would_run() {
 fn symlink_chains_out_of_the_tree_are_refused_in_tarballs() {
     let ctx = TestContext::new();
     let up = ctx.upstream("up");
-    let readme = up.blob(b"up");
-    let dot = up.blob(b".");
-    let esc = up.blob(b"self/self/../..");
-    up.commit_tree(
-        up.raw_tree(&[
-            (0o100644, b"README", readme),
-            (0o120000, b"esc", esc),
-            (0o120000, b"self", dot),
-        ]),
-        "a chain out",
-    );
+    up.commit_symlink_chain_out();
     ctx.write(
         "sultana.toml",
         &format!(
