@@ -3,7 +3,7 @@
 //! skipped when nothing that goes into it changed.
 
 mod clean;
-mod fingerprint;
+pub(crate) mod fingerprint;
 mod install;
 pub mod kbuild;
 mod steps;

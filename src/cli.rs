@@ -266,6 +266,10 @@ pub struct GateArgs {
     /// Run a flight even when the candidate is the tested revision (records a baseline)
     #[arg(long)]
     pub always: bool,
+    /// After a test fails, then passes, run it N more times on the candidate and N times on
+    /// the baseline: failing again while the baseline always passes blocks the push
+    #[arg(long, value_name = "N", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub flaky_runs: u32,
     /// CI: run only this job of the flight (build-COMP or test-COMP-NAME), leaving its
     /// result and outputs under .sultana/ci for the deciding job
     #[arg(long, value_name = "JOB")]

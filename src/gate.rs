@@ -8,6 +8,7 @@ pub mod ci;
 
 mod classify;
 mod db;
+mod definition;
 mod flight;
 mod report;
 
@@ -18,6 +19,7 @@ use serde::Serialize;
 
 pub use bisect::{bisect, BisectOptions, BisectOutcome};
 pub use classify::AllowList;
+pub use classify::Class;
 pub use db::{FlightDb, Revision};
 pub use flight::{flight_dir, Settings};
 pub use report::FlightReport;
@@ -225,94 +227,105 @@ fn pin_full(ws: &Workspace, component: &Component, options: &Options, printer: &
 
 pub fn run(ws: &Workspace, options: &Options, printer: &Printer) -> Result<Outcome> {
     let prepared = prepare(ws, options, printer)?;
-    let Prepared {
-        component,
-        ref allow,
-        ref candidate,
-        ref baseline,
-        ..
-    } = prepared;
     let mut outcome = prepared.outcome();
     if prepared.nothing_to_test(options, printer) {
         return Ok(outcome);
     }
-
     let db = FlightDb::open(&db_path(ws))?;
-    let baseline_revisions = prepared.with(baseline);
-    let mut baseline_flight = db.newest_with(&db::revisions_key(&baseline_revisions), None, None)?;
-    let mut tested_baseline_now = false;
-    if baseline_flight.is_none() && !outcome.up_to_date {
-        printer.status(
-            "Baseline",
-            format!(
-                "no flight has tested {} {} yet: testing it first",
-                component.name, baseline.describe
-            ),
-        );
-        let flown = fly(
-            ws,
-            &db,
-            "baseline",
-            component,
-            baseline,
-            baseline,
-            baseline_revisions.clone(),
-            None,
-            options,
-            printer,
-        )?;
-        let report = conclude_flight(
-            ws,
-            &db,
-            "baseline",
-            &prepared,
-            baseline,
-            baseline_revisions,
-            flown,
-            None,
-            allow,
-            printer,
-        )?;
-        baseline_flight = Some(report.flight);
-        tested_baseline_now = true;
-        outcome.baseline_report = Some(report);
+    let baseline_revisions = prepared.with(&prepared.baseline);
+    let baseline_key = db::revisions_key(&baseline_revisions);
+    // `--always` on the tested revision: a flight of the baseline itself.
+    let of_baseline = outcome.up_to_date;
+    let kind = if of_baseline { "baseline" } else { "gate" };
+    // A failure is run again unless the baseline, as the test is defined
+    // now, is known to fail it too.
+    let worth_again = |job: &str, definition: &str| !matches!(db.known(&baseline_key, job, definition, -1), Ok(Some(k)) if k.status != "pass");
+    let revisions = prepared.with(&prepared.candidate);
+    let plan = flight::Plan {
+        kind,
+        component: prepared.component.name.clone(),
+        candidate: prepared.candidate.commit.clone(),
+        baseline: prepared.baseline.commit.clone(),
+        revisions: revisions.clone(),
+        scratch: flight::Scratch::Candidate,
+        only: None,
+    };
+    let flown = flight::fly(ws, &db, &plan, &options.settings, &worth_again, printer)?;
+
+    if !of_baseline {
+        let needs = baseline_needs(&db, &baseline_key, &flown, options.settings.flaky_runs)?;
+        if !needs.is_empty() {
+            let what: Vec<String> = needs
+                .iter()
+                .map(|(job, runs)| match runs {
+                    flight::Runs::Times(n) => format!("{job} ({n} runs: it failed, then passed)"),
+                    _ => format!("{job} (no result there for it as defined now)"),
+                })
+                .collect();
+            printer.status(
+                "Baseline",
+                format!(
+                    "testing {} {} before judging the candidate: {}",
+                    prepared.component.name,
+                    prepared.baseline.describe,
+                    what.join(", ")
+                ),
+            );
+            let plan = flight::Plan {
+                kind: "baseline",
+                component: prepared.component.name.clone(),
+                candidate: prepared.baseline.commit.clone(),
+                baseline: prepared.baseline.commit.clone(),
+                revisions: baseline_revisions.clone(),
+                scratch: flight::Scratch::Baseline,
+                only: Some(needs),
+            };
+            let base = flight::fly(ws, &db, &plan, &options.settings, &|_, _| false, printer)?;
+            let concluded = Concluded {
+                kind: "baseline",
+                at: &prepared.baseline,
+                revisions: baseline_revisions.clone(),
+                baseline_key: &baseline_key,
+                of_baseline: true,
+            };
+            outcome.baseline_report = Some(conclude_flight(ws, &db, &prepared, concluded, base, printer)?);
+        }
     }
-    let kind = if outcome.up_to_date { "baseline" } else { "gate" };
-    let revisions = prepared.with(candidate);
-    let flown = fly(
-        ws,
-        &db,
+    let concluded = Concluded {
         kind,
-        component,
-        candidate,
-        baseline,
-        revisions.clone(),
-        baseline_flight,
-        options,
-        printer,
-    )?;
-    let report = conclude_flight(
-        ws,
-        &db,
-        kind,
-        &prepared,
-        candidate,
+        at: &prepared.candidate,
         revisions,
-        flown,
-        baseline_flight,
-        allow,
-        printer,
-    )?;
-    let why_not = tested_baseline_now.then(|| {
-        "no earlier flight had tested the baseline; it was tested in this run, so run the gate again to push"
-            .to_string()
-    });
-    finish(ws, &db, &prepared, report, outcome, options, why_not, printer)
+        baseline_key: &baseline_key,
+        of_baseline,
+    };
+    let report = conclude_flight(ws, &db, &prepared, concluded, flown, printer)?;
+    finish(ws, &db, &prepared, report, outcome, options, printer)
 }
 
-/// Write the requested reports and push when asked and nothing blocks;
-/// `why_not` is a reason not to push even so.
-#[allow(clippy::too_many_arguments)]
+/// What the baseline must show before the candidate's failures can be
+/// judged: a failing job with no result there for the job as defined now
+/// runs once; a fail-then-pass runs `flaky_runs` times.
+fn baseline_needs(
+    db: &FlightDb,
+    baseline_key: &str,
+    flown: &flight::Flown,
+    flaky_runs: u32,
+) -> Result<std::collections::BTreeMap<String, flight::Runs>> {
+    let mut needs = std::collections::BTreeMap::new();
+    for job in &flown.jobs {
+        if matches!(job.status.as_str(), "blocked" | "skip") {
+            continue;
+        }
+        if job.flaky {
+            needs.insert(job.job.clone(), flight::Runs::Times(flaky_runs.max(1)));
+        } else if job.status != "pass" && db.known(baseline_key, &job.job, &job.definition, flown.id)?.is_none() {
+            needs.insert(job.job.clone(), flight::Runs::Once);
+        }
+    }
+    Ok(needs)
+}
+
+/// Write the requested reports and push when asked and nothing blocks.
 pub(crate) fn finish(
     ws: &Workspace,
     db: &FlightDb,
@@ -320,7 +333,6 @@ pub(crate) fn finish(
     report: FlightReport,
     mut outcome: Outcome,
     options: &Options,
-    why_not: Option<String>,
     printer: &Printer,
 ) -> Result<Outcome> {
     if let Some(path) = &options.junit {
@@ -337,7 +349,7 @@ pub(crate) fn finish(
             let what: Vec<String> = blocking.iter().map(|f| format!("{} {}", f.job, f.summary)).collect();
             Some(format!("blocked by {}", what.join("; ")))
         } else {
-            why_not
+            None
         };
         if outcome.not_pushed.is_none() {
             crate::fault::point("gate-before-push");
@@ -512,56 +524,46 @@ pub(crate) fn revision_of(store: &Store, component: &Component, rev: &str, sourc
     })
 }
 
-#[allow(clippy::too_many_arguments)]
-fn fly(
-    ws: &Workspace,
-    db: &FlightDb,
-    kind: &'static str,
-    component: &Component,
-    candidate: &Revision,
-    baseline: &Revision,
-    revisions: Vec<Revision>,
-    baseline_flight: Option<i64>,
-    options: &Options,
-    printer: &Printer,
-) -> Result<flight::Flown> {
-    let plan = flight::Plan {
-        kind,
-        component: component.name.clone(),
-        candidate: candidate.commit.clone(),
-        baseline: baseline.commit.clone(),
-        revisions,
-        only_job: None,
-    };
-    flight::fly(ws, db, &plan, &options.settings, baseline_flight, printer)
+/// Which flight is concluded, and against what.
+pub(crate) struct Concluded<'a> {
+    pub kind: &'a str,
+    /// The gated component's revision in the flight.
+    pub at: &'a Revision,
+    pub revisions: Vec<Revision>,
+    /// The baseline's revisions (`db::revisions_key`): where each failure's
+    /// evidence is looked up.
+    pub baseline_key: &'a str,
+    /// The flight tested the baseline's own revisions.
+    pub of_baseline: bool,
 }
 
 /// Classify a flown flight, close it in the history, keep its summary and
 /// JUnit beside its logs, and show its report.
-#[allow(clippy::too_many_arguments)]
 pub(crate) fn conclude_flight(
     ws: &Workspace,
     db: &FlightDb,
-    kind: &str,
     prepared: &Prepared,
-    candidate: &Revision,
-    revisions: Vec<Revision>,
+    concluded: Concluded,
     flown: flight::Flown,
-    baseline_flight: Option<i64>,
-    allow: &AllowList,
     printer: &Printer,
 ) -> Result<FlightReport> {
-    let findings = classify::classify(db, flown.id, &flown.jobs, baseline_flight, allow)?;
+    let history = classify::DbHistory {
+        db,
+        flight: flown.id,
+        baseline_key: concluded.baseline_key,
+    };
+    let findings = classify::classify(&flown.jobs, &history, concluded.of_baseline, &prepared.allow)?;
     let outcome = classify::outcome(&findings).to_string();
     db.finish(flown.id, &outcome)?;
+    let baseline_flight = db.newest_with(concluded.baseline_key, None, Some(flown.id))?;
     let report = FlightReport {
         flight: flown.id,
-        kind: kind.into(),
+        kind: concluded.kind.into(),
         component: prepared.component.name.clone(),
-        candidate: candidate.clone(),
+        candidate: concluded.at.clone(),
         baseline: prepared.baseline.clone(),
         baseline_flight,
-        revisions,
+        revisions: concluded.revisions,
         jobs: flown.jobs,
         findings,
         outcome,

@@ -498,6 +498,14 @@ fn place(ws: &Workspace, cache: &Cache, r: &Resolution, options: &Options, print
     }
     let shown = format!("{} {} ({})", component.name, r.entry.short(), r.entry.describe);
     match report.action {
+        // A gate's own checkout: never let it pass for the user's.
+        Action::Cloned | Action::Moved if options.mode == Mode::Scratch => printer.status(
+            "Scratch",
+            format!(
+                "{shown} in the flight's scratch tree {} (not your checkout)",
+                scratch_path(ws, &report.path)
+            ),
+        ),
         Action::Cloned => printer.status("Checked out", format!("{shown} into {}", report.path)),
         Action::Moved => printer.status("Moved", shown),
         Action::Fresh => printer.verbose("Fresh", shown),
@@ -510,6 +518,21 @@ fn place(ws: &Workspace, cache: &Cache, r: &Resolution, options: &Options, print
         _ => {}
     }
     Ok(report)
+}
+
+/// `.sultana/gate/blktap`: a scratch tree named from the workspace that
+/// holds the scratch area.
+fn scratch_path(scratch: &Workspace, path: &str) -> String {
+    let full = scratch.root.join(path);
+    scratch
+        .root
+        .ancestors()
+        .find(|a| a.file_name().is_some_and(|n| n == ".sultana"))
+        .and_then(|state| state.parent())
+        .and_then(|ws| full.strip_prefix(ws).ok())
+        .unwrap_or(&full)
+        .display()
+        .to_string()
 }
 
 struct Placed {

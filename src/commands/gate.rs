@@ -9,6 +9,8 @@ use crate::error::CheckFailed;
 use crate::gate::{self, BisectOptions, Settings};
 use crate::printer::Printer;
 
+const DEFAULT_FLAKY_RUNS: u32 = 5;
+
 pub fn run(globals: &Globals, args: GateArgs, printer: &Printer) -> Result<()> {
     let ws = globals.workspace()?;
     let _lock = ws.lock_exclusive(printer)?;
@@ -25,7 +27,10 @@ pub fn run(globals: &Globals, args: GateArgs, printer: &Printer) -> Result<()> {
         summary: args.summary.map(|p| cwd.join(p)),
         always: args.always,
         locked: globals.locked,
-        settings: settings(globals, system_choice(&args.system), args.kernel_headers),
+        settings: Settings {
+            flaky_runs: args.flaky_runs,
+            ..settings(globals, system_choice(&args.system), args.kernel_headers)
+        },
     };
     if let Some(job) = &args.job {
         let set = gate::ci::Set::parse(&args.set).unwrap_or(gate::ci::Set::Candidate);
@@ -113,6 +118,7 @@ fn gate_options(globals: &Globals, component: String, candidate: Option<String>)
 fn settings(globals: &Globals, system: SystemChoice, kernel_headers: Option<PathBuf>) -> Settings {
     Settings {
         jobs: globals.jobs,
+        flaky_runs: DEFAULT_FLAKY_RUNS,
         offline: globals.offline,
         system,
         kernel_headers,

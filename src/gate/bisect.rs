@@ -125,11 +125,18 @@ pub fn bisect(ws: &Workspace, options: &BisectOptions, printer: &Printer) -> Res
     );
 
     let db = FlightDb::open(&super::db_path(ws))?;
+    let owner = names
+        .iter()
+        .filter(|n| job == flight::build_job(n) || job.starts_with(&format!("test-{n}-")))
+        .max_by_key(|n| n.len())
+        .context("the job has no component")?;
+    let definition = super::definition::of_job(ws, owner, &job)?;
     let mut tester = Tester {
         ws,
         db: &db,
         component: &component.name,
         job: &job,
+        definition: &definition,
         pins: &pins,
         baseline: &good,
         settings: &options.settings,
@@ -278,6 +285,8 @@ struct Tester<'a> {
     db: &'a FlightDb,
     component: &'a str,
     job: &'a str,
+    /// The job's definition now (`definition::of_job`).
+    definition: &'a str,
     pins: &'a [Revision],
     baseline: &'a Revision,
     settings: &'a Settings,
@@ -300,8 +309,10 @@ impl Tester<'_> {
             })
             .collect();
         let key = db::revisions_key(&revisions);
-        if let Some(flight) = self.db.newest_with(&key, Some(self.job), None)? {
-            if let Some(status) = self.db.job_status(flight, self.job)? {
+        // Only a result for the job as defined now counts.
+        if let Some(known) = self.db.known(&key, self.job, self.definition, -1)? {
+            {
+                let (flight, status) = (known.flight, known.status);
                 self.printer.status(
                     "Known",
                     format!("{} at {}: {status} (flight {flight})", self.job, at.describe),
@@ -322,9 +333,10 @@ impl Tester<'_> {
             candidate: at.commit.clone(),
             baseline: self.baseline.commit.clone(),
             revisions,
-            only_job: Some(self.job.to_string()),
+            scratch: flight::Scratch::Candidate,
+            only: Some([(self.job.to_string(), flight::Runs::Once)].into()),
         };
-        let flown = flight::fly(self.ws, self.db, &plan, self.settings, None, self.printer)?;
+        let flown = flight::fly(self.ws, self.db, &plan, self.settings, &|_, _| false, self.printer)?;
         if flown.built {
             self.builds += 1;
         }

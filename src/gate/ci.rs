@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use super::classify::JobOutcome;
 use super::db::{FlightDb, Revision, StepRow};
 use super::flight::{self, build_job, test_job, TestRun};
-use super::{conclude_flight, finish, prepare, prepare_with, Options, Outcome, Prepared};
+use super::{conclude_flight, finish, prepare, prepare_with, Concluded, Options, Outcome, Prepared};
 use crate::build::{self, Status, UnitReport};
 use crate::fsutil;
 use crate::printer::Printer;
@@ -192,7 +192,8 @@ pub fn run_job(ws: &Workspace, options: &Options, set: Set, job: &str, printer: 
                     .iter()
                     .find(|r| r.name == owner)
                     .context("the build left no report")?;
-                flight::build_outcome(&dir.join(job), report)?
+                let definition = super::definition::of_build(&scratch.recipe(component)?);
+                flight::build_outcome(&dir.join(job), report, definition)?
             }
         }
     } else {
@@ -205,7 +206,8 @@ pub fn run_job(ws: &Workspace, options: &Options, set: Set, job: &str, printer: 
             .clone();
         match missing {
             Some(why) => {
-                let mut outcome = flight::blocked_test(&owner, &test);
+                let definition = super::definition::of_test(&ws.recipes_root, &recipe, &test);
+                let mut outcome = flight::blocked_test(&owner, &test, definition);
                 outcome.detail = why;
                 (outcome, Vec::new())
             }
@@ -227,7 +229,9 @@ pub fn run_job(ws: &Workspace, options: &Options, set: Set, job: &str, printer: 
                     headers: headers.as_deref(),
                     jobs: options.settings.jobs,
                 };
-                run.run(&recipe, &test, &|_| false, printer)?
+                // One run: the deciding job compares it with the baseline's
+                // run of the same definition in the same pipeline.
+                run.run(&recipe, &test, flight::Runs::Once, &|_, _| false, printer)?
             }
         }
     };
@@ -265,6 +269,9 @@ fn blocked(job: &str, component: &str, testid: &str, why: &str) -> JobOutcome {
         flaky: false,
         detail: why.to_string(),
         log: None,
+        definition: String::new(),
+        runs: 0,
+        failed_runs: 0,
     }
 }
 
@@ -332,10 +339,11 @@ pub fn decide(ws: &Workspace, options: &Options, dir: &Path, printer: &Printer) 
     }
     let db = FlightDb::open(&super::db_path(ws))?;
     let expected = expected_jobs(ws, &prepared)?;
-    let baseline_results = load(dir, Set::Baseline, &prepared, &expected)?;
-    let candidate_results = load(dir, Set::Candidate, &prepared, &expected)?;
+    let baseline_results = load(ws, dir, Set::Baseline, &prepared, &expected)?;
+    let candidate_results = load(ws, dir, Set::Candidate, &prepared, &expected)?;
 
     let baseline_revisions = prepared.with(&prepared.baseline);
+    let baseline_key = super::db::revisions_key(&baseline_revisions);
     let baseline_flight = record_flight(
         &db,
         "baseline",
@@ -344,19 +352,14 @@ pub fn decide(ws: &Workspace, options: &Options, dir: &Path, printer: &Printer) 
         &baseline_revisions,
         &baseline_results,
     )?;
-    let base = conclude_flight(
-        ws,
-        &db,
-        "baseline",
-        &prepared,
-        &prepared.baseline,
-        baseline_revisions,
-        baseline_flight,
-        None,
-        &prepared.allow,
-        printer,
-    )?;
-    let base_id = base.flight;
+    let concluded = Concluded {
+        kind: "baseline",
+        at: &prepared.baseline,
+        revisions: baseline_revisions,
+        baseline_key: &baseline_key,
+        of_baseline: true,
+    };
+    let base = conclude_flight(ws, &db, &prepared, concluded, baseline_flight, printer)?;
     outcome.baseline_report = Some(base);
     let revisions = prepared.with(&prepared.candidate);
     let flown = record_flight(
@@ -367,19 +370,15 @@ pub fn decide(ws: &Workspace, options: &Options, dir: &Path, printer: &Printer) 
         &revisions,
         &candidate_results,
     )?;
-    let report = conclude_flight(
-        ws,
-        &db,
-        "gate",
-        &prepared,
-        &prepared.candidate,
+    let concluded = Concluded {
+        kind: "gate",
+        at: &prepared.candidate,
         revisions,
-        flown,
-        Some(base_id),
-        &prepared.allow,
-        printer,
-    )?;
-    finish(ws, &db, &prepared, report, outcome, options, None, printer)
+        baseline_key: &baseline_key,
+        of_baseline: false,
+    };
+    let report = conclude_flight(ws, &db, &prepared, concluded, flown, printer)?;
+    finish(ws, &db, &prepared, report, outcome, options, printer)
 }
 
 /// Every job of the flight, in order: builds, then tests.
@@ -398,6 +397,7 @@ pub(crate) fn expected_jobs(ws: &Workspace, prepared: &Prepared) -> Result<Vec<(
 }
 
 fn load(
+    ws: &Workspace,
     dir: &Path,
     set: Set,
     prepared: &Prepared,
@@ -426,6 +426,19 @@ fn load(
             job_component: component,
         };
         vet(&result, &expected).with_context(|| format!("{} is refused", path.display()))?;
+        // A result counts for the job as defined now, nothing older.
+        let definition = super::definition::of_job(ws, component, job)?;
+        if result.outcome.definition != definition {
+            let mut stale = blocked(
+                job,
+                component,
+                "result",
+                "its result is for another definition of the job (a recipe or test script changed since it ran)",
+            );
+            stale.status = "broken".into();
+            out.push((stale, Vec::new()));
+            continue;
+        }
         out.push((result.outcome, result.steps));
     }
     Ok(out)

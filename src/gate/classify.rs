@@ -6,7 +6,7 @@
 use anyhow::{bail, Result};
 use serde::Serialize;
 
-use super::db::FlightDb;
+use super::db::{FlightDb, Known};
 use crate::glob::{self, Token};
 
 /// An osstest allow file: lines `[!]JOB-PATTERN [TESTID-PATTERN]`, where
@@ -81,11 +81,23 @@ pub struct JobOutcome {
     /// The step that failed (a build step, or the test's name).
     pub testid: String,
     pub seconds: f64,
-    /// Failed, then passed when run again.
+    /// Failed, then passed when run again: intermittent.
     pub flaky: bool,
     /// Skip reason, blocking dependency, or the failure's last line.
     pub detail: String,
     pub log: Option<String>,
+    /// What the result is a result of (`definition::of_test`, `of_build`).
+    #[serde(default)]
+    pub definition: String,
+    /// How many times a test ran in this job, and how many of those failed.
+    #[serde(default = "one")]
+    pub runs: u32,
+    #[serde(default)]
+    pub failed_runs: u32,
+}
+
+fn one() -> u32 {
+    1
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -93,15 +105,20 @@ pub struct JobOutcome {
 pub enum Class {
     /// Passed in the flight that tested the baseline.
     Regression,
+    /// Failed again after a pass, or once in many runs, where the
+    /// baseline passed every run.
+    IntermittentRegression,
     /// Broken where the baseline passed.
     Broken,
     NeverPassed,
     SameAsBaseline,
     /// Failed differently at the baseline.
     BaselineFailed,
-    /// The baseline flight did not run it.
+    /// No result at the baseline for the test as defined now: nothing tells
+    /// it from a regression, so it blocks.
     NotAtBaseline,
     Allowed,
+    /// Fails some runs at the baseline too.
     Flaky,
     Blocked,
     Skipped,
@@ -119,45 +136,47 @@ pub struct Finding {
     pub summary: String,
 }
 
-/// Classify every job of `flight` that did not pass.
+/// Where a flight's failures are looked up: the baseline's result for the
+/// job as defined now, and whether it ever passed so defined.
+pub trait History {
+    fn known(&self, job: &JobOutcome) -> Result<Option<Known>>;
+    fn ever_passed(&self, job: &JobOutcome) -> Result<bool>;
+}
+
+/// The flight history seen from flight `flight`, its baseline the flights
+/// of the revisions `baseline_key`.
+pub struct DbHistory<'a> {
+    pub db: &'a FlightDb,
+    pub flight: i64,
+    pub baseline_key: &'a str,
+}
+
+impl History for DbHistory<'_> {
+    fn known(&self, job: &JobOutcome) -> Result<Option<Known>> {
+        self.db.known(self.baseline_key, &job.job, &job.definition, self.flight)
+    }
+
+    fn ever_passed(&self, job: &JobOutcome) -> Result<bool> {
+        self.db.ever_passed(&job.job, &job.definition, self.flight)
+    }
+}
+
+/// Classify every job of a flight that did not pass, or passed only on a
+/// second run. `of_baseline`: the flight tested the baseline's own
+/// revisions, which cannot regress against themselves.
 pub fn classify(
-    db: &FlightDb,
-    flight: i64,
     jobs: &[JobOutcome],
-    baseline: Option<i64>,
+    history: &dyn History,
+    of_baseline: bool,
     allow: &AllowList,
 ) -> Result<Vec<Finding>> {
     let mut out = Vec::new();
     for job in jobs.iter().filter(|j| j.status != "pass" || j.flaky) {
-        let finding = |class: Class, blocking: bool, reference: Option<i64>, summary: String| Finding {
-            job: job.job.clone(),
-            testid: job.testid.clone(),
-            status: job.status.clone(),
-            class,
-            blocking,
-            reference,
-            summary,
+        let (known, ever_passed) = match job.status.as_str() {
+            "blocked" | "skip" => (None, false),
+            _ => (history.known(job)?, history.ever_passed(job)?),
         };
-        let mut f = match job.status.as_str() {
-            "blocked" => finding(Class::Blocked, false, None, format!("n/a ({})", job.detail)),
-            "skip" => finding(Class::Skipped, false, None, job.detail.clone()),
-            _ if job.flaky => finding(Class::Flaky, false, None, "failed, then passed when run again".into()),
-            _ if !db.ever_passed(&job.job, flight)? => finding(Class::NeverPassed, false, None, "never pass".into()),
-            status => match baseline {
-                None => finding(Class::NotAtBaseline, false, None, "baseline untested".into()),
-                Some(base) => match db.job_status(base, &job.job)?.as_deref() {
-                    Some("pass") if status == "broken" => {
-                        finding(Class::Broken, true, Some(base), format!("BROKEN vs. {base}"))
-                    }
-                    Some("pass") => finding(Class::Regression, true, Some(base), format!("REGR. vs. {base}")),
-                    Some(then) if then == status => {
-                        finding(Class::SameAsBaseline, false, Some(base), format!("like {base}"))
-                    }
-                    Some(then) => finding(Class::BaselineFailed, false, Some(base), format!("{then} in {base}")),
-                    None => finding(Class::NotAtBaseline, false, Some(base), format!("not run in {base}")),
-                },
-            },
-        };
+        let mut f = classify_one(job, known.as_ref(), ever_passed, of_baseline);
         if f.blocking && allow.matches(&f.job, &f.testid) {
             f.blocking = false;
             f.class = Class::Allowed;
@@ -168,11 +187,95 @@ pub fn classify(
     Ok(out)
 }
 
+/// One job against what the baseline did (`known`, for the same definition).
+pub fn classify_one(job: &JobOutcome, known: Option<&Known>, ever_passed: bool, of_baseline: bool) -> Finding {
+    let finding = |class: Class, blocking: bool, reference: Option<i64>, summary: String| Finding {
+        job: job.job.clone(),
+        testid: job.testid.clone(),
+        status: job.status.clone(),
+        class,
+        blocking: blocking && !of_baseline,
+        reference,
+        summary,
+    };
+    let runs = |k: &Known| format!("{} of {}", k.failed_runs, k.runs);
+    match (job.status.as_str(), known) {
+        ("blocked", _) => finding(Class::Blocked, false, None, format!("n/a ({})", job.detail)),
+        ("skip", _) => finding(Class::Skipped, false, None, job.detail.clone()),
+        _ if job.flaky => {
+            let here = format!("failed {} of {} runs", job.failed_runs, job.runs);
+            match known {
+                _ if of_baseline => finding(Class::Flaky, false, None, format!("flaky: {here}")),
+                None => finding(
+                    Class::NotAtBaseline,
+                    true,
+                    None,
+                    format!("intermittent ({here}), not tested at the baseline"),
+                ),
+                Some(k) if k.status != "pass" || k.failed_runs > 0 => finding(
+                    Class::Flaky,
+                    false,
+                    Some(k.flight),
+                    format!("flaky: {here}, and {} at the baseline in {}", runs(k), k.flight),
+                ),
+                Some(k) => finding(
+                    Class::IntermittentRegression,
+                    true,
+                    Some(k.flight),
+                    format!(
+                        "intermittent REGR. vs. {}: {here}, the baseline passed {} of {}",
+                        k.flight, k.runs, k.runs
+                    ),
+                ),
+            }
+        }
+        (_, Some(k)) if of_baseline && k.status == "pass" => finding(
+            Class::Flaky,
+            false,
+            Some(k.flight),
+            format!("failed here, passed in {} at the same revisions", k.flight),
+        ),
+        (_, None) if of_baseline && !ever_passed => finding(Class::NeverPassed, false, None, "never pass".into()),
+        (_, None) if of_baseline => finding(
+            Class::NotAtBaseline,
+            false,
+            None,
+            "passed only at other revisions".into(),
+        ),
+        (_, None) => finding(Class::NotAtBaseline, true, None, "not tested at the baseline".into()),
+        ("broken", Some(k)) if k.status == "pass" => {
+            finding(Class::Broken, true, Some(k.flight), format!("BROKEN vs. {}", k.flight))
+        }
+        (_, Some(k)) if k.status == "pass" => finding(
+            Class::Regression,
+            true,
+            Some(k.flight),
+            format!("REGR. vs. {}", k.flight),
+        ),
+        _ if !ever_passed => finding(Class::NeverPassed, false, None, "never pass".into()),
+        (status, Some(k)) if k.status == status => finding(
+            Class::SameAsBaseline,
+            false,
+            Some(k.flight),
+            format!("like {}", k.flight),
+        ),
+        (_, Some(k)) => finding(
+            Class::BaselineFailed,
+            false,
+            Some(k.flight),
+            format!("{} in {}", k.status, k.flight),
+        ),
+    }
+}
+
 /// osstest's words for a flight: perfect, tolerable, regressions, failures.
 pub fn outcome(findings: &[Finding]) -> &'static str {
     if findings.is_empty() {
         "perfect"
-    } else if findings.iter().any(|f| f.blocking && f.class == Class::Regression) {
+    } else if findings
+        .iter()
+        .any(|f| f.blocking && matches!(f.class, Class::Regression | Class::IntermittentRegression))
+    {
         "regressions"
     } else if findings.iter().any(|f| f.blocking) {
         "failures"
@@ -204,5 +307,100 @@ mod tests {
         assert!(!allow.matches("test-blktap-x-y", "tapdisk-nbd"), "@ stops at -");
         assert!(!allow.matches("test-xen-boot", "boot"), "taken back with !");
         assert!(AllowList::parse("a b c\n", "allow").is_err());
+    }
+
+    fn job(status: &str, flaky: bool, runs: u32, failed_runs: u32) -> JobOutcome {
+        JobOutcome {
+            job: "test-a-t".into(),
+            component: "a".into(),
+            kind: "test".into(),
+            status: status.into(),
+            testid: "t".into(),
+            seconds: 1.0,
+            flaky,
+            detail: String::new(),
+            log: None,
+            definition: "d".into(),
+            runs,
+            failed_runs,
+        }
+    }
+
+    fn known(status: &str, runs: u32, failed_runs: u32) -> Known {
+        Known {
+            flight: 7,
+            status: status.into(),
+            runs,
+            failed_runs,
+        }
+    }
+
+    fn class(job: &JobOutcome, known: Option<&Known>, ever_passed: bool, of_baseline: bool) -> (Class, bool) {
+        let f = classify_one(job, known, ever_passed, of_baseline);
+        (f.class, f.blocking)
+    }
+
+    #[test]
+    fn a_failure_blocks_unless_the_baseline_fails_it_too() {
+        let fail = job("fail", false, 2, 2);
+        // No result at the baseline for the test as defined now: blocks.
+        assert_eq!(class(&fail, None, false, false), (Class::NotAtBaseline, true));
+        assert_eq!(class(&fail, None, true, false), (Class::NotAtBaseline, true));
+        assert_eq!(
+            class(&fail, Some(&known("pass", 1, 0)), true, false),
+            (Class::Regression, true)
+        );
+        assert_eq!(
+            class(&job("broken", false, 1, 1), Some(&known("pass", 1, 0)), true, false),
+            (Class::Broken, true)
+        );
+        assert_eq!(
+            class(&fail, Some(&known("fail", 1, 1)), false, false),
+            (Class::NeverPassed, false)
+        );
+        assert_eq!(
+            class(&fail, Some(&known("fail", 1, 1)), true, false),
+            (Class::SameAsBaseline, false)
+        );
+        assert_eq!(
+            class(&fail, Some(&known("broken", 1, 1)), true, false),
+            (Class::BaselineFailed, false)
+        );
+        // A flight of the baseline itself never regresses against itself.
+        assert_eq!(
+            class(&fail, Some(&known("pass", 1, 0)), true, true),
+            (Class::Flaky, false)
+        );
+        assert_eq!(class(&fail, None, false, true), (Class::NeverPassed, false));
+        assert!(!class(&fail, None, true, true).1);
+        let blocked = job("blocked", false, 0, 0);
+        assert_eq!(class(&blocked, None, false, false), (Class::Blocked, false));
+    }
+
+    #[test]
+    fn an_intermittent_failure_is_flaky_only_when_the_baseline_fails_too() {
+        // Failed, passed, then failed again in the extra runs.
+        let again = job("fail", true, 7, 3);
+        assert_eq!(
+            class(&again, Some(&known("pass", 5, 0)), true, false),
+            (Class::IntermittentRegression, true)
+        );
+        // Failed once in seven runs, the baseline passed five of five.
+        let once = job("pass", true, 7, 1);
+        assert_eq!(
+            class(&once, Some(&known("pass", 5, 0)), true, false),
+            (Class::IntermittentRegression, true)
+        );
+        assert_eq!(
+            class(&again, Some(&known("fail", 5, 2)), true, false),
+            (Class::Flaky, false)
+        );
+        assert_eq!(class(&once, None, true, false), (Class::NotAtBaseline, true));
+        let f = classify_one(&again, Some(&known("pass", 5, 0)), true, false);
+        assert_eq!(
+            f.summary,
+            "intermittent REGR. vs. 7: failed 3 of 7 runs, the baseline passed 5 of 5"
+        );
+        assert_eq!(outcome(&[f]), "regressions");
     }
 }

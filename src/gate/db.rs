@@ -36,6 +36,10 @@ CREATE TABLE IF NOT EXISTS jobs (
     kind      TEXT NOT NULL,        -- build | test
     status    TEXT NOT NULL,        -- pass | fail | broken | skip | blocked
     seconds   REAL NOT NULL,
+    -- what the result is a result of (see `gate::definition`); added later
+    definition TEXT NOT NULL DEFAULT '',
+    runs      INTEGER NOT NULL DEFAULT 1,   -- times a test ran in this job
+    failed_runs INTEGER NOT NULL DEFAULT 0, -- of which failed
     PRIMARY KEY (flight, job)
 );
 CREATE TABLE IF NOT EXISTS steps (
@@ -88,6 +92,18 @@ pub struct JobRow<'a> {
     pub kind: &'a str,
     pub status: &'a str,
     pub seconds: f64,
+    pub definition: &'a str,
+    pub runs: u32,
+    pub failed_runs: u32,
+}
+
+/// A job's result at some revisions, as evidence for classifying another.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Known {
+    pub flight: i64,
+    pub status: String,
+    pub runs: u32,
+    pub failed_runs: u32,
 }
 
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
@@ -113,6 +129,7 @@ impl FlightDb {
         conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON;")?;
         conn.execute_batch(SCHEMA)
             .with_context(|| format!("{} is not a sultana flight history", path.display()))?;
+        migrate(&conn).with_context(|| format!("cannot bring {} up to date", path.display()))?;
         conn.execute("UPDATE flights SET outcome = 'interrupted' WHERE finished IS NULL", [])?;
         Ok(FlightDb { conn })
     }
@@ -146,8 +163,19 @@ impl FlightDb {
         let job = row.job;
         let tx = self.conn.unchecked_transaction()?;
         tx.execute(
-            "INSERT OR REPLACE INTO jobs (flight, job, component, kind, status, seconds) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![flight, job, row.component, row.kind, row.status, row.seconds],
+            "INSERT OR REPLACE INTO jobs (flight, job, component, kind, status, seconds, definition, runs, failed_runs)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            params![
+                flight,
+                job,
+                row.component,
+                row.kind,
+                row.status,
+                row.seconds,
+                row.definition,
+                row.runs,
+                row.failed_runs
+            ],
         )?;
         tx.execute("DELETE FROM steps WHERE flight = ?1 AND job = ?2", params![flight, job])?;
         for s in steps {
@@ -201,18 +229,44 @@ impl FlightDb {
             .optional()?)
     }
 
-    /// Whether `job` ever passed in a finished flight other than `except`.
-    pub fn ever_passed(&self, job: &str, except: i64) -> Result<bool> {
+    /// Whether `job`, as defined now, ever passed in a finished flight
+    /// other than `except`.
+    pub fn ever_passed(&self, job: &str, definition: &str, except: i64) -> Result<bool> {
         Ok(self
             .conn
             .query_row(
                 "SELECT 1 FROM jobs j JOIN flights f USING (flight)
-                 WHERE j.job = ?1 AND j.status = 'pass' AND f.finished IS NOT NULL AND f.flight != ?2 LIMIT 1",
-                params![job, except],
+                 WHERE j.job = ?1 AND j.definition = ?2 AND j.status = 'pass' AND f.finished IS NOT NULL
+                   AND f.flight != ?3 LIMIT 1",
+                params![job, definition, except],
                 |_| Ok(()),
             )
             .optional()?
             .is_some())
+    }
+
+    /// The newest result of `job`, as defined now, in a finished flight of
+    /// exactly these revisions (`key`), other than `except`: a result for
+    /// another definition of the test is no evidence.
+    pub fn known(&self, key: &str, job: &str, definition: &str, except: i64) -> Result<Option<Known>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT f.flight, j.status, j.runs, j.failed_runs FROM flights f JOIN jobs j USING (flight)
+                 WHERE f.revisions = ?1 AND f.finished IS NOT NULL AND f.flight != ?2
+                   AND j.job = ?3 AND j.definition = ?4
+                 ORDER BY f.flight DESC LIMIT 1",
+                params![key, except, job, definition],
+                |row| {
+                    Ok(Known {
+                        flight: row.get(0)?,
+                        status: row.get(1)?,
+                        runs: row.get(2)?,
+                        failed_runs: row.get(3)?,
+                    })
+                },
+            )
+            .optional()?)
     }
 
     pub fn steps(&self, flight: i64, job: &str) -> Result<Vec<StepRow>> {
@@ -243,6 +297,24 @@ impl FlightDb {
     }
 }
 
+/// Histories written before results carried their definition and runs:
+/// their rows get an empty definition, which no current test has, so they
+/// never count as evidence again.
+fn migrate(conn: &Connection) -> Result<()> {
+    let mut stmt = conn.prepare("SELECT name FROM pragma_table_info('jobs')")?;
+    let columns: Vec<String> = stmt.query_map([], |row| row.get(0))?.collect::<Result<_, _>>()?;
+    for (column, decl) in [
+        ("definition", "TEXT NOT NULL DEFAULT ''"),
+        ("runs", "INTEGER NOT NULL DEFAULT 1"),
+        ("failed_runs", "INTEGER NOT NULL DEFAULT 0"),
+    ] {
+        if !columns.iter().any(|c| c == column) {
+            conn.execute_batch(&format!("ALTER TABLE jobs ADD COLUMN {column} {decl}"))?;
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -268,6 +340,9 @@ mod tests {
             kind: "test",
             status,
             seconds: 1.0,
+            definition: "d1",
+            runs: 1,
+            failed_runs: u32::from(status != "pass"),
         };
         db.record_job(f1, &row("pass"), &[]).unwrap();
         db.finish(f1, "perfect").unwrap();
@@ -280,8 +355,19 @@ mod tests {
             "f2 is unfinished"
         );
         assert_eq!(db.job_status(f1, "test-a-x").unwrap().as_deref(), Some("pass"));
-        assert!(db.ever_passed("test-a-x", f2).unwrap());
-        assert!(!db.ever_passed("test-a-x", f1).unwrap());
+        assert!(db.ever_passed("test-a-x", "d1", f2).unwrap());
+        assert!(
+            !db.ever_passed("test-a-x", "d2", f2).unwrap(),
+            "another definition never passed"
+        );
+        assert!(!db.ever_passed("test-a-x", "d1", f1).unwrap());
+        let known = db.known(&revisions_key(&base), "test-a-x", "d1", f2).unwrap().unwrap();
+        assert_eq!((known.flight, known.status.as_str(), known.runs), (f1, "pass", 1));
+        assert_eq!(
+            db.known(&revisions_key(&base), "test-a-x", "d2", f2).unwrap(),
+            None,
+            "a result for another definition is no evidence"
+        );
         drop(db);
         // A run killed in flight 2: reopening marks it interrupted.
         let db = FlightDb::open(&dir.path().join("flights.db")).unwrap();
@@ -291,5 +377,37 @@ mod tests {
             .unwrap();
         assert_eq!(outcome, "interrupted");
         assert_eq!(db.counts().unwrap(), (2, 2, 0));
+    }
+
+    #[test]
+    fn a_history_from_before_definitions_is_migrated_and_never_evidence() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("flights.db");
+        {
+            let conn = Connection::open(&path).unwrap();
+            let old = SCHEMA
+                .replace("    definition TEXT NOT NULL DEFAULT '',\n", "")
+                .replace(
+                    "    runs      INTEGER NOT NULL DEFAULT 1,   -- times a test ran in this job\n",
+                    "",
+                )
+                .replace("    failed_runs INTEGER NOT NULL DEFAULT 0, -- of which failed\n", "");
+            assert!(!old.contains("failed_runs"), "{old}");
+            conn.execute_batch(&old).unwrap();
+            conn.execute_batch(
+                "INSERT INTO flights (kind, component, candidate, baseline, revisions, started, finished, outcome)
+                 VALUES ('baseline', 'a', '1', '1', 'a=1', 0, 1, 'perfect');
+                 INSERT INTO jobs (flight, job, component, kind, status, seconds) VALUES (1, 'test-a-x', 'a', 'test', 'pass', 1);",
+            )
+            .unwrap();
+        }
+        let db = FlightDb::open(&path).unwrap();
+        assert_eq!(db.known("a=1", "test-a-x", "d1", -1).unwrap(), None);
+        assert!(
+            db.known("a=1", "test-a-x", "", -1).unwrap().is_some(),
+            "the row is kept"
+        );
+        let again = FlightDb::open(&path).unwrap();
+        assert_eq!(again.counts().unwrap(), (1, 1, 0));
     }
 }

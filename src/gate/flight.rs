@@ -11,6 +11,7 @@ use anyhow::{Context, Result};
 
 use super::classify::JobOutcome;
 use super::db::{FlightDb, JobRow, Revision, StepRow};
+use super::definition;
 use crate::build::{self, Status, UnitReport};
 use crate::fsutil;
 use crate::lock::{Lock, LockEntry};
@@ -29,13 +30,49 @@ pub struct Plan {
     pub baseline: String,
     /// Every involved tree at its revision.
     pub revisions: Vec<Revision>,
-    /// Run only this job (and the builds it needs): bisect.
-    pub only_job: Option<String>,
+    /// Which scratch tree the flight builds in.
+    pub scratch: Scratch,
+    /// Run only these jobs (and the builds they need), each its way: bisect,
+    /// and the baseline's side of a gate's failures.
+    pub only: Option<BTreeMap<String, Runs>>,
+}
+
+/// The gate's scratch trees: sultana's own checkouts, never the user's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scratch {
+    /// `.sultana/gate/`: candidates, and bisect's commits.
+    Candidate,
+    /// `.sultana/gate-baseline/`: the locked revisions, kept built there so
+    /// that testing the baseline again costs no rebuild.
+    Baseline,
+}
+
+impl Scratch {
+    fn dir(self) -> &'static str {
+        match self {
+            Scratch::Candidate => "gate",
+            Scratch::Baseline => "gate-baseline",
+        }
+    }
+}
+
+/// How many times a test runs in a flight.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Runs {
+    /// Once.
+    Once,
+    /// Exactly this many times (the baseline's side of a fail-then-pass).
+    Times(u32),
+    /// Once; after a failure the baseline does not share, again; after a
+    /// fail-then-pass, `flaky_runs` more times.
+    Gate { flaky_runs: u32 },
 }
 
 /// What the build engine is given besides the trees.
 pub struct Settings {
     pub jobs: usize,
+    /// Runs of a fail-then-pass test, on the candidate and on the baseline.
+    pub flaky_runs: u32,
     pub offline: bool,
     pub system: build::SystemChoice,
     pub kernel_headers: Option<PathBuf>,
@@ -48,11 +85,11 @@ pub struct Flown {
     pub built: bool,
 }
 
-/// The gate's scratch workspace: the same manifest and recipes, its own
-/// checkouts, builds and lock under `.sultana/gate/`.
-pub fn area(ws: &Workspace) -> Workspace {
+/// A gate's scratch workspace: the same manifest and recipes, its own
+/// checkouts, builds and lock under `.sultana/gate/` (or `gate-baseline/`).
+pub fn area(ws: &Workspace, scratch: Scratch) -> Workspace {
     Workspace {
-        root: ws.state_dir().join("gate"),
+        root: ws.state_dir().join(scratch.dir()),
         manifest: ws.manifest.clone(),
         recipes_root: ws.recipes_root.clone(),
         notes: Vec::new(),
@@ -71,14 +108,14 @@ pub fn test_job(component: &str, test: &str) -> String {
     format!("test-{component}-{test}")
 }
 
-/// Run the flight; `baseline_flight` is where a failing test is looked up
-/// to decide whether it is worth a second run (flakiness).
+/// Run the flight. `worth_again(job, definition)`: whether a failing test
+/// is run again (the baseline is not known to fail it too).
 pub fn fly(
     ws: &Workspace,
     db: &FlightDb,
     plan: &Plan,
     settings: &Settings,
-    baseline_flight: Option<i64>,
+    worth_again: &dyn Fn(&str, &str) -> bool,
     printer: &Printer,
 ) -> Result<Flown> {
     let id = db.begin(
@@ -98,12 +135,21 @@ pub fn fly(
         .collect();
     printer.status("Flight", format!("{id} ({}): {}", plan.kind, shown.join(", ")));
 
-    let scratch = area(ws);
+    let scratch = area(ws, plan.scratch);
     pin(&scratch, plan, settings, printer)?;
 
-    // Which components to build: all involved, or what the one job needs.
-    let names: Vec<String> = match &plan.only_job {
-        Some(job) => vec![owner_of(job, plan)?],
+    // Which components to build: all involved, or what the chosen jobs need.
+    let names: Vec<String> = match &plan.only {
+        Some(only) => {
+            let mut owners = Vec::new();
+            for job in only.keys() {
+                let owner = owner_of(job, plan)?;
+                if !owners.contains(&owner) {
+                    owners.push(owner);
+                }
+            }
+            owners
+        }
         None => plan.revisions.iter().map(|r| r.component.clone()).collect(),
     };
     let options = build::Options {
@@ -119,7 +165,12 @@ pub fn fly(
 
     let mut outcomes = Vec::new();
     for report in &reports {
-        let (outcome, steps) = build_outcome(&dir, report)?;
+        let component = scratch
+            .manifest
+            .component(&report.name)
+            .context("a built component left the manifest")?;
+        let definition = definition::of_build(&scratch.recipe(component)?);
+        let (outcome, steps) = build_outcome(&dir, report, definition)?;
         record(db, id, &outcome, &steps)?;
         outcomes.push(outcome);
     }
@@ -136,11 +187,18 @@ pub fn fly(
         let recipe = scratch.recipe(component)?;
         for test in &recipe.tests {
             let job = test_job(&report.name, &test.name);
-            if plan.only_job.as_ref().is_some_and(|j| *j != job) {
-                continue;
-            }
+            let runs = match &plan.only {
+                None => Runs::Gate {
+                    flaky_runs: settings.flaky_runs,
+                },
+                Some(only) => match only.get(&job) {
+                    Some(runs) => *runs,
+                    None => continue,
+                },
+            };
             let (outcome, steps) = if matches!(report.status, Status::Failed | Status::Blocked) {
-                (blocked_test(&report.name, test), Vec::new())
+                let definition = definition::of_test(&ws.recipes_root, &recipe, test);
+                (blocked_test(&report.name, test, definition), Vec::new())
             } else {
                 let run = TestRun {
                     ws,
@@ -152,12 +210,7 @@ pub fn fly(
                     headers: headers.as_deref(),
                     jobs: settings.jobs,
                 };
-                // A failure where the baseline passed gets one more run.
-                let passed_at_baseline = |job: &str| match baseline_flight {
-                    Some(base) => db.job_status(base, job).ok().flatten().as_deref() == Some("pass"),
-                    None => false,
-                };
-                run.run(&recipe, test, &passed_at_baseline, printer)?
+                run.run(&recipe, test, runs, worth_again, printer)?
             };
             record(db, id, &outcome, &steps)?;
             outcomes.push(outcome);
@@ -226,8 +279,11 @@ pub fn pin_revisions(
 }
 
 /// A test job whose build did not pass.
-pub fn blocked_test(component: &str, test: &TestSpec) -> JobOutcome {
+pub fn blocked_test(component: &str, test: &TestSpec, definition: String) -> JobOutcome {
     JobOutcome {
+        definition,
+        runs: 0,
+        failed_runs: 0,
         job: test_job(component, &test.name),
         component: component.to_string(),
         kind: "test".into(),
@@ -242,7 +298,7 @@ pub fn blocked_test(component: &str, test: &TestSpec) -> JobOutcome {
 
 /// A build job from the build engine's report, its step logs kept in `dir`
 /// (the next build writes over the originals).
-pub fn build_outcome(dir: &Path, report: &UnitReport) -> Result<(JobOutcome, Vec<StepRow>)> {
+pub fn build_outcome(dir: &Path, report: &UnitReport, definition: String) -> Result<(JobOutcome, Vec<StepRow>)> {
     let job = build_job(&report.name);
     let mut steps = Vec::new();
     let kept = dir.join(&job);
@@ -312,7 +368,11 @@ pub fn build_outcome(dir: &Path, report: &UnitReport) -> Result<(JobOutcome, Vec
             detail: detail.clone(),
         });
     }
+    let failed = u32::from(matches!(status, "fail" | "broken"));
     let outcome = JobOutcome {
+        definition,
+        runs: 1,
+        failed_runs: failed,
         job,
         component: report.name.clone(),
         kind: "build".into(),
@@ -335,6 +395,9 @@ pub(super) fn record(db: &FlightDb, id: i64, outcome: &JobOutcome, steps: &[Step
         kind: &outcome.kind,
         status: &outcome.status,
         seconds: outcome.seconds,
+        definition: &outcome.definition,
+        runs: outcome.runs,
+        failed_runs: outcome.failed_runs,
     };
     db.record_job(id, &row, steps)
 }
@@ -356,17 +419,19 @@ pub struct TestRun<'a> {
 }
 
 impl TestRun<'_> {
-    /// Run the test; a failure for which `worth_again(job)` holds is run a
-    /// second time, and passing then makes it flaky.
+    /// Run the test `runs` times (see `Runs`); every run is a step of the
+    /// job, and the job's status says what they add up to.
     pub fn run(
         &self,
         recipe: &crate::recipe::Recipe,
         test: &TestSpec,
-        worth_again: &dyn Fn(&str) -> bool,
+        runs: Runs,
+        worth_again: &dyn Fn(&str, &str) -> bool,
         printer: &Printer,
     ) -> Result<(JobOutcome, Vec<StepRow>)> {
         let name = &self.report.name;
         let job = test_job(name, &test.name);
+        let definition = definition::of_test(&self.ws.recipes_root, recipe, test);
         printer.status("Testing", format!("{job} ({})", test.description));
         let (origin, script) = match recipe.test_script(&self.ws.recipes_root, test) {
             Ok(found) => found,
@@ -382,6 +447,9 @@ impl TestRun<'_> {
                     flaky: false,
                     detail: format!("{e:#}"),
                     log: None,
+                    definition,
+                    runs: 0,
+                    failed_runs: 0,
                 };
                 printer.trouble("Broken", format!("{job}: {e:#}"));
                 return Ok((outcome, Vec::new()));
@@ -395,24 +463,68 @@ impl TestRun<'_> {
 
         let first = self.once(&job, test, &script_file, &origin, 1)?;
         let mut steps = vec![first.clone()];
-        let mut status = first.status.clone();
         let mut flaky = false;
-        // One more run: passing then makes it flaky, not a regression.
-        if status == "fail" && worth_again(&job) {
-            printer.status("Retrying", format!("{job}: it passed at the baseline"));
-            let again = self.once(&job, test, &script_file, &origin, 2)?;
-            if again.status == "pass" {
-                flaky = true;
-                status = "pass".into();
+        match runs {
+            Runs::Once => {}
+            Runs::Times(n) => {
+                for attempt in 2..=i64::from(n) {
+                    steps.push(self.once(&job, test, &script_file, &origin, attempt)?);
+                }
             }
-            steps.push(again);
+            Runs::Gate { flaky_runs } => {
+                if first.status == "fail" && worth_again(&job, &definition) {
+                    // The failure and its reason first, then what is done about it.
+                    printer.trouble("Failed", format!("{job}: {}", first.detail));
+                    printer.status("Retrying", format!("{job}: the baseline is not known to fail it"));
+                    let again = self.once(&job, test, &script_file, &origin, 2)?;
+                    let passed = again.status == "pass";
+                    steps.push(again);
+                    if passed {
+                        flaky = true;
+                        printer.trouble(
+                            "Intermittent",
+                            format!("{job} failed, then passed: {flaky_runs} more run(s) here, then at the baseline"),
+                        );
+                        for attempt in 3..3 + i64::from(flaky_runs) {
+                            steps.push(self.once(&job, test, &script_file, &origin, attempt)?);
+                        }
+                    }
+                }
+            }
         }
+        let failed_runs = steps
+            .iter()
+            .filter(|s| matches!(s.status.as_str(), "fail" | "broken"))
+            .count() as u32;
+        let total = steps.len() as u32;
+        let status = if flaky {
+            // After the first pass: any failure again fails the job.
+            if steps[2..]
+                .iter()
+                .any(|s| matches!(s.status.as_str(), "fail" | "broken"))
+            {
+                "fail".to_string()
+            } else {
+                "pass".to_string()
+            }
+        } else {
+            steps
+                .iter()
+                .map(|s| s.status.clone())
+                .find(|s| s != "pass")
+                .unwrap_or_else(|| "pass".into())
+        };
         let seconds: f64 = steps.iter().map(|s| s.seconds).sum();
         let last = steps.last().cloned().unwrap_or(first);
-        let detail = if flaky {
-            "flaky: failed, then passed when run again".to_string()
+        let detail = if flaky || (total > 1 && failed_runs > 0 && failed_runs < total) {
+            format!("failed {failed_runs} of {total} runs")
+        } else if total > 1 && status == "pass" {
+            format!("passed {total} of {total} runs")
         } else {
-            steps[0].detail.clone()
+            steps
+                .iter()
+                .find(|s| s.status != "pass")
+                .map_or_else(|| steps[0].detail.clone(), |s| s.detail.clone())
         };
         let outcome = JobOutcome {
             job: job.clone(),
@@ -424,16 +536,19 @@ impl TestRun<'_> {
             flaky,
             detail,
             log: last.log.clone(),
+            definition,
+            runs: total,
+            failed_runs,
         };
         let verb = match status.as_str() {
-            "pass" if flaky => "Flaky",
+            _ if flaky => "Intermittent",
             "pass" => "Passed",
             "skip" => "Skipped",
             "broken" => "Broken",
             _ => "Failed",
         };
         let mut message = format!("{job} in {seconds:.1}s");
-        if status != "pass" || flaky {
+        if status != "pass" || flaky || total > 1 {
             message.push_str(&format!(": {}", outcome.detail));
         }
         if status == "pass" && !flaky {
@@ -473,7 +588,7 @@ impl TestRun<'_> {
         Ok(StepRow {
             stepno: attempt,
             testid: if attempt > 1 {
-                format!("{} (again)", test.name)
+                format!("{} (run {attempt})", test.name)
             } else {
                 test.name.clone()
             },

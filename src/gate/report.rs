@@ -83,7 +83,9 @@ impl FlightReport {
         let _ = writeln!(out, "version that {} {}", self.component, self.baseline.commit);
         for f in &self.findings {
             let line = match f.class {
-                Class::Regression => format!("regression {} {} {}", f.job, f.testid, f.reference.unwrap_or(0)),
+                Class::Regression | Class::IntermittentRegression => {
+                    format!("regression {} {} {}", f.job, f.testid, f.reference.unwrap_or(0))
+                }
                 Class::Broken => format!("broken-step {} {}", f.job, f.testid),
                 Class::NeverPassed => format!("never-passed {} {} {}", f.job, f.testid, f.status),
                 Class::Blocked => format!("blocked {} {}", f.job, f.testid),
@@ -195,6 +197,7 @@ impl FlightReport {
 fn class_word(class: Class) -> &'static str {
     match class {
         Class::Regression => "REGRESSION",
+        Class::IntermittentRegression => "INTERMITTENT-REGRESSION",
         Class::Broken => "BROKEN",
         Class::NeverPassed => "never-passed",
         Class::SameAsBaseline => "same-as-baseline",

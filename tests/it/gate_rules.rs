@@ -1,0 +1,207 @@
+//! The rules that keep a gate from pushing a regression: a failing test is
+//! judged only against a baseline result for the test as defined now (the
+//! baseline is tested when there is none), and a fail-then-pass is run
+//! again on both sides before it may count as flaky.
+
+use crate::gate::{add_test, commit, finding, job, toolchain_present, GOOD_FIX};
+use crate::support::*;
+
+/// Fails when the tree's NEWS says "bad": passes at the baseline, fails at
+/// a candidate that writes it.
+const NEWS_CHECK: &str =
+    "#!/bin/bash\nif grep -q bad \"$SULTANA_SRC/NEWS\" 2>/dev/null; then echo \"NEWS says bad\"; exit 1; fi\n";
+
+/// (definition, status, runs, failed_runs, steps) of `job` in every flight,
+/// oldest first.
+fn history(ctx: &TestContext, job: &str) -> Vec<(i64, String, String, i64, i64, i64)> {
+    let conn = rusqlite::Connection::open(ctx.work.join(".sultana/flights.db")).unwrap();
+    let mut stmt = conn
+        .prepare(
+            "SELECT j.flight, j.definition, j.status, j.runs, j.failed_runs,
+                    (SELECT COUNT(*) FROM steps s WHERE s.flight = j.flight AND s.job = j.job)
+             FROM jobs j WHERE j.job = ?1 ORDER BY j.flight",
+        )
+        .unwrap();
+    stmt.query_map([job], |r| {
+        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
+    })
+    .unwrap()
+    .collect::<Result<_, _>>()
+    .unwrap()
+}
+
+#[test]
+fn a_new_test_is_tested_at_the_baseline_before_it_is_judged() {
+    if !toolchain_present() {
+        return;
+    }
+    let ctx = TestContext::new();
+    ctx.fixture_workspace();
+    ctx.sultana(&["gate", "libfix", "--always"]).success();
+    let pinned = ctx.lock_commit("libfix");
+
+    // Added after the last flight; the candidate fails it, the baseline
+    // passes it: a regression, not "never pass".
+    add_test(&ctx, "libfix", "news", NEWS_CHECK, 60);
+    commit(&ctx, "libfix", &[("NEWS", "bad\n")], "libfix: bad news");
+    let run = ctx
+        .sultana(&["gate", "libfix", "--push", "--json"])
+        .code(1)
+        .stderr_has("test-libfix-news REGR. vs.");
+    let gate = &run.json()["gate"];
+    assert_eq!(gate["pushed"], false);
+    assert_eq!(ctx.lock_commit("libfix"), pinned);
+    let f = finding(&gate["report"], "test-libfix-news");
+    assert_eq!(f["class"], "regression", "{f}");
+    let base = &gate["baseline_report"];
+    assert_eq!(job(base, "test-libfix-news")["status"], "pass", "{base}");
+    assert_eq!(f["reference"], base["flight"]);
+    assert!(
+        run.stderr
+            .contains("Baseline testing libfix v1.0 before judging the candidate: test-libfix-news"),
+        "{}",
+        run.stderr
+    );
+
+    // A new test both fail: never passed, pushed.
+    add_test(&ctx, "libfix", "never", "#!/bin/bash\necho \"not yet\"\nexit 1\n", 60);
+    let good = commit(
+        &ctx,
+        "libfix",
+        &[("NEWS", "fine\n"), ("fix.c", GOOD_FIX)],
+        "libfix: fine",
+    );
+    let run = ctx.sultana(&["gate", "libfix", "--push", "--json"]).success();
+    let gate = &run.json()["gate"];
+    assert_eq!(finding(&gate["report"], "test-libfix-never")["class"], "never-passed");
+    assert_eq!(gate["pushed"], true, "{gate}");
+    assert_eq!(ctx.lock_commit("libfix"), good);
+    assert_eq!(
+        job(&gate["baseline_report"], "test-libfix-never")["status"],
+        "fail",
+        "the baseline was tested first"
+    );
+}
+
+#[test]
+fn a_changed_test_is_judged_against_the_baseline_as_it_is_now() {
+    if !toolchain_present() {
+        return;
+    }
+    let ctx = TestContext::new();
+    ctx.fixture_workspace();
+    add_test(
+        &ctx,
+        "libfix",
+        "strict",
+        "#!/bin/bash\n[ -f \"$SULTANA_SRC/fix.c\" ]\n",
+        60,
+    );
+    ctx.sultana(&["gate", "libfix", "--always"]).success();
+
+    // Made stricter: the baseline fails it too. Re-baselined, pushed.
+    let stricter =
+        "#!/bin/bash\ngrep -q fix_mul \"$SULTANA_PREFIX/include/fix.h\" || { echo \"no fix_mul\"; exit 1; }\n";
+    ctx.write("recipes/tests/libfix/strict.sh", stricter);
+    let harmless = commit(&ctx, "libfix", &[("fix.c", GOOD_FIX)], "libfix: harmless");
+    let run = ctx.sultana(&["gate", "libfix", "--push", "--json"]).success();
+    let gate = &run.json()["gate"];
+    assert_eq!(gate["pushed"], true, "{gate}");
+    assert_eq!(ctx.lock_commit("libfix"), harmless);
+    assert_eq!(finding(&gate["report"], "test-libfix-strict")["class"], "never-passed");
+    assert_eq!(job(&gate["baseline_report"], "test-libfix-strict")["status"], "fail");
+
+    // The tested revision flown again is no regression against itself.
+    let run = ctx.sultana(&["gate", "libfix", "--always", "--json"]).success();
+    assert_eq!(run.json()["gate"]["report"]["kind"], "baseline");
+    assert!(!run.stderr.contains("REGR"), "{}", run.stderr);
+
+    // Changed so that only the candidate fails: a regression.
+    ctx.write("recipes/tests/libfix/strict.sh", NEWS_CHECK);
+    commit(&ctx, "libfix", &[("NEWS", "bad\n")], "libfix: bad news");
+    let run = ctx.sultana(&["gate", "libfix", "--push", "--json"]).code(1);
+    let gate = &run.json()["gate"];
+    assert_eq!(finding(&gate["report"], "test-libfix-strict")["class"], "regression");
+    assert_eq!(ctx.lock_commit("libfix"), harmless);
+
+    // Every result carries its definition: three definitions of the test.
+    let rows = history(&ctx, "test-libfix-strict");
+    assert!(rows.iter().all(|r| r.1.len() == 16), "{rows:?}");
+    let mut definitions: Vec<&String> = rows.iter().map(|r| &r.1).collect();
+    definitions.dedup();
+    assert_eq!(definitions.len(), 3, "{rows:?}");
+}
+
+#[test]
+fn an_intermittent_failure_is_flaky_only_when_the_baseline_has_it_too() {
+    if !toolchain_present() {
+        return;
+    }
+    let ctx = TestContext::new();
+    ctx.fixture_workspace();
+    ctx.sultana(&["gate", "tool", "--always"]).success();
+
+    // Fails every other run, wherever it runs: flaky at the baseline too.
+    // Counts its runs in $HOME/NAME.
+    let counted = |name: &str, condition: &str| {
+        format!(
+            "#!/bin/bash\nn=$(cat \"$HOME/{name}\" 2>/dev/null || echo 0)\nn=$((n + 1))\necho \"$n\" > \"$HOME/{name}\"\necho \"run $n\"\n{condition}\n"
+        )
+    };
+    add_test(&ctx, "tool", "flip", &counted("flip", "[ $((n % 2)) -eq 0 ]"), 60);
+    let news = commit(&ctx, "tool", &[("NEWS", "1.1\n")], "news");
+    let run = ctx.sultana(&["gate", "tool", "--push", "--json"]).success();
+    let gate = &run.json()["gate"];
+    let f = finding(&gate["report"], "test-tool-flip");
+    assert_eq!(f["class"], "flaky", "{f}");
+    assert_eq!(f["blocking"], false);
+    assert_eq!(gate["pushed"], true, "{gate}");
+    assert_eq!(ctx.lock_commit("tool"), news);
+    assert_eq!(
+        std::fs::read_to_string(ctx.home.join("flip")).unwrap(),
+        "12\n",
+        "7 runs here, 5 there"
+    );
+    let summary = std::fs::read_to_string(
+        ctx.work
+            .join(format!(".sultana/flights/{}/summary", gate["report"]["flight"])),
+    )
+    .unwrap();
+    assert!(summary.contains("heisenbug test-tool-flip flip\n"), "{summary}");
+    // Every run is in the history: 7 of the candidate, 5 of the baseline.
+    let rows = history(&ctx, "test-tool-flip");
+    let runs: Vec<(i64, i64, i64)> = rows.iter().map(|r| (r.3, r.4, r.5)).collect();
+    assert_eq!(runs, vec![(7, 4, 7), (5, 2, 5)], "{rows:?}");
+
+    // Fails every other run only at the candidate: an intermittent
+    // regression, not pushed, however the lucky retry went.
+    let only_here = "grep -q intermittent \"$SULTANA_SRC/NEWS\" || exit 0\n[ $((n % 2)) -eq 0 ]";
+    add_test(&ctx, "tool", "flop", &counted("flop", only_here), 60);
+    commit(&ctx, "tool", &[("NEWS", "intermittent\n")], "an intermittent bug");
+    let run = ctx
+        .sultana(&["gate", "tool", "--push", "--json", "--flaky-runs", "3"])
+        .code(1)
+        .stderr_has("test-tool-flop intermittent REGR.");
+    let gate = &run.json()["gate"];
+    let f = finding(&gate["report"], "test-tool-flop");
+    assert_eq!(f["class"], "intermittent-regression", "{f}");
+    assert_eq!(gate["pushed"], false);
+    assert_eq!(ctx.lock_commit("tool"), news);
+    assert_eq!(job(&gate["baseline_report"], "test-tool-flop")["failed_runs"], 0);
+    assert_eq!(job(&gate["baseline_report"], "test-tool-flop")["runs"], 3);
+    assert_eq!(job(&gate["report"], "test-tool-flop")["runs"], 5, "--flaky-runs 3");
+    // The failure and its reason come before the retry.
+    let failed = run
+        .stderr
+        .find("Failed test-tool-flop: exit 1: run 1")
+        .expect("the failure is shown");
+    let retry = run.stderr.find("Retrying test-tool-flop").expect("the retry is shown");
+    assert!(failed < retry, "{}", run.stderr);
+    assert!(!run.stderr.contains("Moved tool"), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("in the flight's scratch tree .sultana/gate/tool (not your checkout)"),
+        "{}",
+        run.stderr
+    );
+}
