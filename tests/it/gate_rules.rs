@@ -4,6 +4,9 @@
 //! again on both sides before it may count as flaky.
 
 use crate::gate::{add_test, commit, finding, job, toolchain_present, GOOD_FIX};
+use std::path::Path;
+use std::process::Command;
+
 use crate::support::*;
 
 /// Fails when the tree's NEWS says "bad": passes at the baseline, fails at
@@ -203,5 +206,83 @@ fn an_intermittent_failure_is_flaky_only_when_the_baseline_has_it_too() {
             .contains("in the flight's scratch tree .sultana/gate/tool (not your checkout)"),
         "{}",
         run.stderr
+    );
+}
+
+/// The libnbd reader of the shipped tapdisk-nbd test (its Python part),
+/// against a real NBD server: it negotiates plain replies, then structured
+/// ones, and names the first byte that differs from what was written.
+#[test]
+fn the_shipped_nbd_reader_checks_both_reply_kinds() {
+    let module = Path::new("/usr/lib/python3/dist-packages/nbd.py");
+    if !require("qemu-nbd", "serving a disk over NBD (Debian qemu-utils)")
+        || !require("qemu-io", "writing the pattern (Debian qemu-utils)")
+        || !require_path(module, "libnbd's Python module (Debian python3-libnbd)")
+    {
+        return;
+    }
+    let script =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("recipes/tests/blktap/tapdisk-nbd.sh"))
+            .unwrap();
+    let start = script.find("<<'PY'").expect("the Python part");
+    let body = &script[start..];
+    let body = &body[body.find('\n').unwrap() + 1..body.find("\nPY\n").unwrap()];
+    let ctx = TestContext::new();
+    let reader = ctx.root.join("reader.py");
+    std::fs::write(&reader, body).unwrap();
+    let disk = ctx.root.join("disk.raw");
+    std::fs::write(&disk, vec![0u8; 8 << 20]).unwrap();
+    let written = Command::new("qemu-io")
+        .args(["-f", "raw", "-c", "write -P 0xa5 0 2M", "-c", "write -P 0x3c 4M 1M"])
+        .arg(&disk)
+        .output()
+        .unwrap();
+    assert!(written.status.success(), "{written:?}");
+    let sock = ctx.root.join("nbd.sock");
+    let mut server = Command::new("qemu-nbd")
+        .args(["-t", "-f", "raw", "-k"])
+        .arg(&sock)
+        .arg(&disk)
+        .spawn()
+        .unwrap();
+    for _ in 0..100 {
+        if sock.exists() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let read = |spans: &[&str]| {
+        Command::new("/usr/bin/python3")
+            .arg("-")
+            .args(spans)
+            .env("NBD_SOCK", &sock)
+            .stdin(std::fs::File::open(&reader).unwrap())
+            .output()
+            .unwrap()
+    };
+    let good = read(&["0:2M:0xa5", "2M:2M:0", "4M:1M:0x3c"]);
+    let _ = server.kill();
+    let out = String::from_utf8_lossy(&good.stdout).to_string();
+    let mut server = Command::new("qemu-nbd")
+        .args(["-t", "-f", "raw", "-k"])
+        .arg(&sock)
+        .arg(&disk)
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let bad = read(&["0:2M:0xa5", "4M:2M:0x3c"]);
+    let _ = server.kill();
+    let _ = server.wait();
+    assert!(good.status.success(), "{good:?}");
+    assert!(out.contains("plain replies: 3 span(s) read back as written"), "{out}");
+    assert!(
+        out.contains("structured replies: 3 span(s) read back as written"),
+        "{out}"
+    );
+    assert!(!bad.status.success());
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        err.contains("plain replies: byte 5242880 reads 0x00, 0x3c was written"),
+        "{err}"
     );
 }
