@@ -262,6 +262,7 @@ fn the_shipped_nbd_reader_checks_both_reply_kinds() {
     };
     let good = read(&["0:2M:0xa5", "2M:2M:0", "4M:1M:0x3c"]);
     let _ = server.kill();
+    let _ = server.wait();
     let out = String::from_utf8_lossy(&good.stdout).to_string();
     let mut server = Command::new("qemu-nbd")
         .args(["-t", "-f", "raw", "-k"])
