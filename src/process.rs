@@ -286,10 +286,13 @@ impl Cmd {
         let program = self.resolve_program()?;
         let io_err = |source| self.io_error(source);
         let log = self.log.clone().unwrap_or_else(|| PathBuf::from("/dev/null"));
+        // duct applies the outer redirection first: stdout goes to the log,
+        // then stderr to where stdout now goes (the other order sends the
+        // test's stderr to sultana's own stdout, into a --json document).
         let expr = self.configured(
             duct::cmd(program, &self.args)
-                .stdout_file(self.open_log(&log)?)
-                .stderr_to_stdout(),
+                .stderr_to_stdout()
+                .stdout_file(self.open_log(&log)?),
         );
         let handle = expr.start().map_err(io_err)?;
         let group = handle.pids().first().copied().unwrap_or(0) as i32;

@@ -275,6 +275,14 @@ fn blocked(job: &str, component: &str, testid: &str, why: &str) -> JobOutcome {
     }
 }
 
+/// A job with no result that counts: broken, which nothing excuses.
+fn no_result(job: &str, component: &str, why: &str) -> JobOutcome {
+    JobOutcome {
+        status: "broken".into(),
+        ..blocked(job, component, "result", why)
+    }
+}
+
 /// A component as the build job that made it left it here.
 fn staged_report(scratch: &Workspace, name: &str) -> UnitReport {
     let prefix = PathBuf::from(format!(
@@ -407,14 +415,8 @@ fn load(
     for (job, component) in expected {
         let path = dir.join(set.name()).join(format!("{job}.json"));
         if !path.exists() {
-            let mut missing = blocked(
-                job,
-                component,
-                "result",
-                "the CI job left no result (it did not run, or its artifacts did not arrive)",
-            );
-            missing.status = "broken".into();
-            out.push((missing, Vec::new()));
+            let why = "the CI job left no result (it did not run, or its artifacts did not arrive)";
+            out.push((no_result(job, component, why), Vec::new()));
             continue;
         }
         let result = read_result(&path)?;
@@ -429,14 +431,8 @@ fn load(
         // A result counts for the job as defined now, nothing older.
         let definition = super::definition::of_job(ws, component, job)?;
         if result.outcome.definition != definition {
-            let mut stale = blocked(
-                job,
-                component,
-                "result",
-                "its result is for another definition of the job (a recipe or test script changed since it ran)",
-            );
-            stale.status = "broken".into();
-            out.push((stale, Vec::new()));
+            let why = "its result is for another definition of the job (a recipe or test script changed since it ran)";
+            out.push((no_result(job, component, why), Vec::new()));
             continue;
         }
         out.push((result.outcome, result.steps));

@@ -33,14 +33,21 @@ fn history(ctx: &TestContext, job: &str) -> Vec<(i64, String, String, i64, i64, 
     .unwrap()
 }
 
-#[test]
-fn a_new_test_is_tested_at_the_baseline_before_it_is_judged() {
+/// The fixture workspace with a flight of the baseline of `component`;
+/// None when the toolchain is missing.
+fn flown(component: &str) -> Option<TestContext> {
     if !toolchain_present() {
-        return;
+        return None;
     }
     let ctx = TestContext::new();
     ctx.fixture_workspace();
-    ctx.sultana(&["gate", "libfix", "--always"]).success();
+    ctx.sultana(&["gate", component, "--always"]).success();
+    Some(ctx)
+}
+
+#[test]
+fn a_new_test_is_tested_at_the_baseline_before_it_is_judged() {
+    let Some(ctx) = flown("libfix") else { return };
     let pinned = ctx.lock_commit("libfix");
 
     // Added after the last flight; the candidate fails it, the baseline
@@ -137,12 +144,7 @@ fn a_changed_test_is_judged_against_the_baseline_as_it_is_now() {
 
 #[test]
 fn an_intermittent_failure_is_flaky_only_when_the_baseline_has_it_too() {
-    if !toolchain_present() {
-        return;
-    }
-    let ctx = TestContext::new();
-    ctx.fixture_workspace();
-    ctx.sultana(&["gate", "tool", "--always"]).success();
+    let Some(ctx) = flown("tool") else { return };
 
     // Fails every other run, wherever it runs: flaky at the baseline too.
     // Counts its runs in $HOME/NAME.
@@ -286,4 +288,22 @@ fn the_shipped_nbd_reader_checks_both_reply_kinds() {
         err.contains("plain replies: byte 5242880 reads 0x00, 0x3c was written"),
         "{err}"
     );
+}
+
+/// What a test writes to stderr is in its log (its failure's reason, a
+/// traceback), and never on sultana's stdout, where `--json` goes.
+#[test]
+fn a_test_s_stderr_goes_to_its_log() {
+    let Some(ctx) = flown("tool") else { return };
+    let script = "#!/bin/bash\necho to-stdout\necho to-stderr >&2\nexit 1\n";
+    add_test(&ctx, "tool", "err", script, 60);
+    commit(&ctx, "tool", &[("NEWS", "1.1\n")], "news");
+    // It fails at the baseline too: never passed, nothing blocks.
+    let run = ctx.sultana(&["gate", "tool", "--json"]).success();
+    let gate = &run.json()["gate"];
+    assert!(!run.stdout.lines().any(|l| l == "to-stderr"), "{}", run.stdout);
+    let failed = job(&gate["report"], "test-tool-err");
+    assert_eq!(failed["detail"], "exit 1: to-stderr", "{failed}");
+    let log = std::fs::read_to_string(failed["log"].as_str().unwrap()).unwrap();
+    assert!(log.contains("to-stdout\nto-stderr\n"), "{log}");
 }

@@ -162,7 +162,7 @@ for structured in (False, True):
     if got != structured:
         if structured:
             print("note: the server offers no structured replies; plain ones checked only")
-            h.shutdown()
+            del h
             continue
         sys.exit("asked for plain replies, the server sent structured ones")
     for offset, length, byte in spans:
@@ -175,7 +175,9 @@ for structured in (False, True):
                 bad = next(i for i in range(n) if data[i] != byte)
                 sys.exit("%s replies: byte %d reads 0x%02x, 0x%02x was written" % (kind, offset + done + bad, data[bad], byte))
             done += n
-    h.shutdown()
+    # Dropped, not shut down: tapdisk answers NBD_CMD_DISC, which the
+    # protocol says a server must not, and libnbd takes that for an error.
+    del h
     print("%s replies: %d span(s) read back as written" % (kind, len(spans)))
 PY
 }
