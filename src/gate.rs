@@ -10,7 +10,9 @@ mod classify;
 mod db;
 mod definition;
 mod flight;
+mod junit;
 mod report;
+mod status;
 
 use std::path::PathBuf;
 
@@ -23,6 +25,7 @@ pub use classify::Class;
 pub use db::{FlightDb, Revision};
 pub use flight::{flight_dir, Settings};
 pub use report::FlightReport;
+pub use status::{FlightKind, FlightOutcome, JobKind, JobStatus};
 
 use crate::build;
 use crate::git::{self, Cache, Checkout, Oid, Store};
@@ -236,10 +239,14 @@ pub fn run(ws: &Workspace, options: &Options, printer: &Printer) -> Result<Outco
     let baseline_key = db::revisions_key(&baseline_revisions);
     // `--always` on the tested revision: a flight of the baseline itself.
     let of_baseline = outcome.up_to_date;
-    let kind = if of_baseline { "baseline" } else { "gate" };
+    let kind = if of_baseline {
+        FlightKind::Baseline
+    } else {
+        FlightKind::Gate
+    };
     // A failure is run again unless the baseline, as the test is defined
     // now, is known to fail it too.
-    let worth_again = |job: &str, definition: &str| !matches!(db.known(&baseline_key, job, definition, -1), Ok(Some(k)) if k.status != "pass");
+    let worth_again = |job: &str, definition: &str| !matches!(db.known(&baseline_key, job, definition, -1), Ok(Some(k)) if k.status != JobStatus::Pass);
     let revisions = prepared.with(&prepared.candidate);
     let plan = flight::Plan {
         kind,
@@ -272,7 +279,7 @@ pub fn run(ws: &Workspace, options: &Options, printer: &Printer) -> Result<Outco
                 ),
             );
             let plan = flight::Plan {
-                kind: "baseline",
+                kind: FlightKind::Baseline,
                 component: prepared.component.name.clone(),
                 candidate: prepared.baseline.commit.clone(),
                 baseline: prepared.baseline.commit.clone(),
@@ -282,7 +289,7 @@ pub fn run(ws: &Workspace, options: &Options, printer: &Printer) -> Result<Outco
             };
             let base = flight::fly(ws, &db, &plan, &options.settings, &|_, _| false, printer)?;
             let concluded = Concluded {
-                kind: "baseline",
+                kind: FlightKind::Baseline,
                 at: &prepared.baseline,
                 revisions: baseline_revisions.clone(),
                 baseline_key: &baseline_key,
@@ -313,12 +320,14 @@ fn baseline_needs(
 ) -> Result<std::collections::BTreeMap<String, flight::Runs>> {
     let mut needs = std::collections::BTreeMap::new();
     for job in &flown.jobs {
-        if matches!(job.status.as_str(), "blocked" | "skip") {
+        if matches!(job.status, JobStatus::Blocked | JobStatus::Skip) {
             continue;
         }
         if job.flaky {
             needs.insert(job.job.clone(), flight::Runs::Times(flaky_runs.max(1)));
-        } else if job.status != "pass" && db.known(baseline_key, &job.job, &job.definition, flown.id)?.is_none() {
+        } else if job.status != JobStatus::Pass
+            && db.known(baseline_key, &job.job, &job.definition, flown.id)?.is_none()
+        {
             needs.insert(job.job.clone(), flight::Runs::Once);
         }
     }
@@ -526,7 +535,7 @@ pub(crate) fn revision_of(store: &Store, component: &Component, rev: &str, sourc
 
 /// Which flight is concluded, and against what.
 pub(crate) struct Concluded<'a> {
-    pub kind: &'a str,
+    pub kind: FlightKind,
     /// The gated component's revision in the flight.
     pub at: &'a Revision,
     pub revisions: Vec<Revision>,
@@ -553,12 +562,12 @@ pub(crate) fn conclude_flight(
         baseline_key: concluded.baseline_key,
     };
     let findings = classify::classify(&flown.jobs, &history, concluded.of_baseline, &prepared.allow)?;
-    let outcome = classify::outcome(&findings).to_string();
-    db.finish(flown.id, &outcome)?;
+    let outcome = classify::outcome(&findings);
+    db.finish(flown.id, outcome)?;
     let baseline_flight = db.newest_with(concluded.baseline_key, None, Some(flown.id))?;
     let report = FlightReport {
         flight: flown.id,
-        kind: concluded.kind.into(),
+        kind: concluded.kind,
         component: prepared.component.name.clone(),
         candidate: concluded.at.clone(),
         baseline: prepared.baseline.clone(),

@@ -36,10 +36,10 @@ pub fn run(globals: &Globals, args: GateArgs, printer: &Printer) -> Result<()> {
         let set = gate::ci::Set::parse(&args.set).unwrap_or(gate::ci::Set::Candidate);
         let outcome = gate::ci::run_job(&ws, &options, set, job, printer)?;
         printer.json(&serde_json::json!({ "command": "gate", "job": outcome }));
-        return match outcome.status.as_str() {
-            "fail" | "broken" => Err(CheckFailed(format!("{job} ({}): {}", outcome.status, outcome.detail)).into()),
-            _ => Ok(()),
-        };
+        if outcome.status.failed() {
+            return Err(CheckFailed(format!("{job} ({}): {}", outcome.status, outcome.detail)).into());
+        }
+        return Ok(());
     }
     let outcome = match &args.results {
         Some(dir) => gate::ci::decide(&ws, &options, &cwd.join(dir), printer)?,

@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use super::db::{self, FlightDb, Revision};
 use super::flight::{self, Plan, Settings};
+use super::status::{FlightKind, FlightOutcome, JobStatus};
 use super::{gated_component, involved, pin_everything, refresh, revision_of};
 
 use crate::git::{Cache, Oid};
@@ -30,7 +31,7 @@ pub struct BisectOptions {
 pub struct Tried {
     pub commit: String,
     pub describe: String,
-    pub status: String,
+    pub status: JobStatus,
     pub flight: i64,
     /// Taken from an earlier flight, not run again.
     pub reused: bool,
@@ -125,12 +126,8 @@ pub fn bisect(ws: &Workspace, options: &BisectOptions, printer: &Printer) -> Res
     );
 
     let db = FlightDb::open(&super::db_path(ws))?;
-    let owner = names
-        .iter()
-        .filter(|n| job == flight::build_job(n) || job.starts_with(&format!("test-{n}-")))
-        .max_by_key(|n| n.len())
-        .context("the job has no component")?;
-    let definition = super::definition::of_job(ws, owner, &job)?;
+    let owner = flight::owner_of(&job, &pins)?;
+    let definition = super::definition::of_job(ws, &owner, &job)?;
     let mut tester = Tester {
         ws,
         db: &db,
@@ -170,7 +167,7 @@ pub fn bisect(ws: &Workspace, options: &BisectOptions, printer: &Printer) -> Res
     };
 
     let at_good = tester.status(&good)?;
-    if at_good != "pass" {
+    if at_good != JobStatus::Pass {
         let message = format!(
             "{job} does not pass at the good commit {} ({at_good}): nothing to bisect",
             good.describe
@@ -178,7 +175,7 @@ pub fn bisect(ws: &Workspace, options: &BisectOptions, printer: &Printer) -> Res
         return Ok(finish(outcome, tester, message));
     }
     let at_bad = tester.status(&bad)?;
-    if !is_bad(&at_bad) {
+    if !at_bad.failed() {
         let message = format!(
             "{job} does not fail at the bad commit {} ({at_bad}): it does not reproduce",
             bad.describe
@@ -193,9 +190,9 @@ pub fn bisect(ws: &Workspace, options: &BisectOptions, printer: &Printer) -> Res
     while hi - lo > 1 {
         let Some(mid) = pick(lo, hi, &untestable) else { break };
         let status = tester.status(&rev(chain[mid as usize]))?;
-        if status == "pass" {
+        if status == JobStatus::Pass {
             lo = mid;
-        } else if is_bad(&status) {
+        } else if status.failed() {
             hi = mid;
         } else {
             untestable.insert(mid);
@@ -211,10 +208,10 @@ pub fn bisect(ws: &Workspace, options: &BisectOptions, printer: &Printer) -> Res
         .find_commit(Oid::from_str(&first.commit)?)
         .ok()
         .and_then(|c| c.summary().map(str::to_string));
-    let seen = |r: &Revision, want: &dyn Fn(&str) -> bool| {
-        tester.tried.iter().any(|t| t.commit == r.commit && want(&t.status))
+    let seen = |r: &Revision, want: &dyn Fn(JobStatus) -> bool| {
+        tester.tried.iter().any(|t| t.commit == r.commit && want(t.status))
     };
-    outcome.reproduced = hi - lo == 1 && seen(&first, &is_bad) && seen(&parent, &|s| s == "pass");
+    outcome.reproduced = hi - lo == 1 && seen(&first, &JobStatus::failed) && seen(&parent, &|s| s == JobStatus::Pass);
     let message = if outcome.reproduced {
         format!(
             "first bad commit: {} ({}) {}: {job} fails there and passes at its parent {}",
@@ -233,10 +230,6 @@ pub fn bisect(ws: &Workspace, options: &BisectOptions, printer: &Printer) -> Res
     outcome.first_bad_subject = subject;
     outcome.last_good = Some(parent);
     Ok(finish(outcome, tester, message))
-}
-
-fn is_bad(status: &str) -> bool {
-    status == "fail" || status == "broken"
 }
 
 /// The middle of (lo, hi), or the nearest testable commit to it.
@@ -296,7 +289,7 @@ struct Tester<'a> {
 }
 
 impl Tester<'_> {
-    fn status(&mut self, at: &Revision) -> Result<String> {
+    fn status(&mut self, at: &Revision) -> Result<JobStatus> {
         let revisions: Vec<Revision> = self
             .pins
             .iter()
@@ -320,7 +313,7 @@ impl Tester<'_> {
                 self.tried.push(Tried {
                     commit: at.commit.clone(),
                     describe: at.describe.clone(),
-                    status: status.clone(),
+                    status,
                     flight,
                     reused: true,
                 });
@@ -328,7 +321,7 @@ impl Tester<'_> {
             }
         }
         let plan = Plan {
-            kind: "bisect",
+            kind: FlightKind::Bisect,
             component: self.component.to_string(),
             candidate: at.commit.clone(),
             baseline: self.baseline.commit.clone(),
@@ -344,9 +337,14 @@ impl Tester<'_> {
             .jobs
             .iter()
             .find(|j| j.job == self.job)
-            .map(|j| j.status.clone())
-            .unwrap_or_else(|| "blocked".into());
-        self.db.finish(flown.id, &status)?;
+            .map(|j| j.status)
+            .unwrap_or(JobStatus::Blocked);
+        let verdict = if status == JobStatus::Pass {
+            FlightOutcome::Perfect
+        } else {
+            FlightOutcome::Failures
+        };
+        self.db.finish(flown.id, verdict)?;
         self.printer.status(
             "Tried",
             format!("{} at {}: {status} (flight {})", self.job, at.describe, flown.id),
@@ -354,7 +352,7 @@ impl Tester<'_> {
         self.tried.push(Tried {
             commit: at.commit.clone(),
             describe: at.describe.clone(),
-            status: status.clone(),
+            status,
             flight: flown.id,
             reused: false,
         });

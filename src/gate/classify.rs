@@ -7,6 +7,7 @@ use anyhow::{bail, Result};
 use serde::Serialize;
 
 use super::db::{FlightDb, Known};
+use super::status::{FlightOutcome, JobKind, JobStatus};
 use crate::glob::{self, Token};
 
 /// An osstest allow file: lines `[!]JOB-PATTERN [TESTID-PATTERN]`, where
@@ -76,8 +77,8 @@ fn tokens(rule: &str) -> Vec<Token> {
 pub struct JobOutcome {
     pub job: String,
     pub component: String,
-    pub kind: String,
-    pub status: String,
+    pub kind: JobKind,
+    pub status: JobStatus,
     /// The step that failed (a build step, or the test's name).
     pub testid: String,
     pub seconds: f64,
@@ -128,7 +129,7 @@ pub enum Class {
 pub struct Finding {
     pub job: String,
     pub testid: String,
-    pub status: String,
+    pub status: JobStatus,
     pub class: Class,
     pub blocking: bool,
     /// The flight the classification refers to.
@@ -171,9 +172,9 @@ pub fn classify(
     allow: &AllowList,
 ) -> Result<Vec<Finding>> {
     let mut out = Vec::new();
-    for job in jobs.iter().filter(|j| j.status != "pass" || j.flaky) {
-        let (known, ever_passed) = match job.status.as_str() {
-            "blocked" | "skip" => (None, false),
+    for job in jobs.iter().filter(|j| j.status != JobStatus::Pass || j.flaky) {
+        let (known, ever_passed) = match job.status {
+            JobStatus::Blocked | JobStatus::Skip => (None, false),
             _ => (history.known(job)?, history.ever_passed(job)?),
         };
         let mut f = classify_one(job, known.as_ref(), ever_passed, of_baseline);
@@ -192,16 +193,16 @@ pub fn classify_one(job: &JobOutcome, known: Option<&Known>, ever_passed: bool, 
     let finding = |class: Class, blocking: bool, reference: Option<i64>, summary: String| Finding {
         job: job.job.clone(),
         testid: job.testid.clone(),
-        status: job.status.clone(),
+        status: job.status,
         class,
         blocking: blocking && !of_baseline,
         reference,
         summary,
     };
     let runs = |k: &Known| format!("{} of {}", k.failed_runs, k.runs);
-    match (job.status.as_str(), known) {
-        ("blocked", _) => finding(Class::Blocked, false, None, format!("n/a ({})", job.detail)),
-        ("skip", _) => finding(Class::Skipped, false, None, job.detail.clone()),
+    match (job.status, known) {
+        (JobStatus::Blocked, _) => finding(Class::Blocked, false, None, format!("n/a ({})", job.detail)),
+        (JobStatus::Skip, _) => finding(Class::Skipped, false, None, job.detail.clone()),
         _ if job.flaky => {
             let here = format!("failed {} of {} runs", job.failed_runs, job.runs);
             match known {
@@ -212,7 +213,7 @@ pub fn classify_one(job: &JobOutcome, known: Option<&Known>, ever_passed: bool, 
                     None,
                     format!("intermittent ({here}), not tested at the baseline"),
                 ),
-                Some(k) if k.status != "pass" || k.failed_runs > 0 => finding(
+                Some(k) if k.status != JobStatus::Pass || k.failed_runs > 0 => finding(
                     Class::Flaky,
                     false,
                     Some(k.flight),
@@ -229,7 +230,7 @@ pub fn classify_one(job: &JobOutcome, known: Option<&Known>, ever_passed: bool, 
                 ),
             }
         }
-        (_, Some(k)) if of_baseline && k.status == "pass" => finding(
+        (_, Some(k)) if of_baseline && k.status == JobStatus::Pass => finding(
             Class::Flaky,
             false,
             Some(k.flight),
@@ -243,10 +244,10 @@ pub fn classify_one(job: &JobOutcome, known: Option<&Known>, ever_passed: bool, 
             "passed only at other revisions".into(),
         ),
         (_, None) => finding(Class::NotAtBaseline, true, None, "not tested at the baseline".into()),
-        ("broken", Some(k)) if k.status == "pass" => {
+        (JobStatus::Broken, Some(k)) if k.status == JobStatus::Pass => {
             finding(Class::Broken, true, Some(k.flight), format!("BROKEN vs. {}", k.flight))
         }
-        (_, Some(k)) if k.status == "pass" => finding(
+        (_, Some(k)) if k.status == JobStatus::Pass => finding(
             Class::Regression,
             true,
             Some(k.flight),
@@ -268,19 +269,19 @@ pub fn classify_one(job: &JobOutcome, known: Option<&Known>, ever_passed: bool, 
     }
 }
 
-/// osstest's words for a flight: perfect, tolerable, regressions, failures.
-pub fn outcome(findings: &[Finding]) -> &'static str {
+/// osstest's verdict on a flight: perfect, tolerable, regressions, failures.
+pub fn outcome(findings: &[Finding]) -> FlightOutcome {
     if findings.is_empty() {
-        "perfect"
+        FlightOutcome::Perfect
     } else if findings
         .iter()
         .any(|f| f.blocking && matches!(f.class, Class::Regression | Class::IntermittentRegression))
     {
-        "regressions"
+        FlightOutcome::Regressions
     } else if findings.iter().any(|f| f.blocking) {
-        "failures"
+        FlightOutcome::Failures
     } else {
-        "tolerable"
+        FlightOutcome::Tolerable
     }
 }
 
@@ -313,8 +314,8 @@ mod tests {
         JobOutcome {
             job: "test-a-t".into(),
             component: "a".into(),
-            kind: "test".into(),
-            status: status.into(),
+            kind: JobKind::Test,
+            status: JobStatus::parse(status).unwrap(),
             testid: "t".into(),
             seconds: 1.0,
             flaky,
@@ -329,7 +330,7 @@ mod tests {
     fn known(status: &str, runs: u32, failed_runs: u32) -> Known {
         Known {
             flight: 7,
-            status: status.into(),
+            status: JobStatus::parse(status).unwrap(),
             runs,
             failed_runs,
         }
@@ -401,6 +402,6 @@ mod tests {
             f.summary,
             "intermittent REGR. vs. 7: failed 3 of 7 runs, the baseline passed 5 of 5"
         );
-        assert_eq!(outcome(&[f]), "regressions");
+        assert_eq!(outcome(&[f]), FlightOutcome::Regressions);
     }
 }

@@ -8,6 +8,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use anyhow::{Context, Result};
 use rusqlite::{params, Connection, OptionalExtension};
 
+use super::status::{FlightKind, FlightOutcome, JobKind, JobStatus};
+
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS flights (
     flight    INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -89,8 +91,8 @@ pub fn now() -> f64 {
 pub struct JobRow<'a> {
     pub job: &'a str,
     pub component: &'a str,
-    pub kind: &'a str,
-    pub status: &'a str,
+    pub kind: JobKind,
+    pub status: JobStatus,
     pub seconds: f64,
     pub definition: &'a str,
     pub runs: u32,
@@ -101,7 +103,7 @@ pub struct JobRow<'a> {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Known {
     pub flight: i64,
-    pub status: String,
+    pub status: JobStatus,
     pub runs: u32,
     pub failed_runs: u32,
 }
@@ -110,7 +112,7 @@ pub struct Known {
 pub struct StepRow {
     pub stepno: i64,
     pub testid: String,
-    pub status: String,
+    pub status: JobStatus,
     pub seconds: f64,
     pub log: Option<String>,
     pub detail: String,
@@ -130,13 +132,16 @@ impl FlightDb {
         conn.execute_batch(SCHEMA)
             .with_context(|| format!("{} is not a sultana flight history", path.display()))?;
         migrate(&conn).with_context(|| format!("cannot bring {} up to date", path.display()))?;
-        conn.execute("UPDATE flights SET outcome = 'interrupted' WHERE finished IS NULL", [])?;
+        conn.execute(
+            "UPDATE flights SET outcome = ?1 WHERE finished IS NULL",
+            [FlightOutcome::Interrupted],
+        )?;
         Ok(FlightDb { conn })
     }
 
     pub fn begin(
         &self,
-        kind: &str,
+        kind: FlightKind,
         component: &str,
         candidate: &str,
         baseline: &str,
@@ -188,7 +193,7 @@ impl FlightDb {
         Ok(())
     }
 
-    pub fn finish(&self, flight: i64, outcome: &str) -> Result<()> {
+    pub fn finish(&self, flight: i64, outcome: FlightOutcome) -> Result<()> {
         self.conn.execute(
             "UPDATE flights SET finished = ?2, outcome = ?3 WHERE flight = ?1",
             params![flight, now(), outcome],
@@ -218,7 +223,7 @@ impl FlightDb {
             .optional()?)
     }
 
-    pub fn job_status(&self, flight: i64, job: &str) -> Result<Option<String>> {
+    pub fn job_status(&self, flight: i64, job: &str) -> Result<Option<JobStatus>> {
         Ok(self
             .conn
             .query_row(
@@ -236,9 +241,9 @@ impl FlightDb {
             .conn
             .query_row(
                 "SELECT 1 FROM jobs j JOIN flights f USING (flight)
-                 WHERE j.job = ?1 AND j.definition = ?2 AND j.status = 'pass' AND f.finished IS NOT NULL
+                 WHERE j.job = ?1 AND j.definition = ?2 AND j.status = ?4 AND f.finished IS NOT NULL
                    AND f.flight != ?3 LIMIT 1",
-                params![job, definition, except],
+                params![job, definition, except, JobStatus::Pass],
                 |_| Ok(()),
             )
             .optional()?
@@ -333,28 +338,28 @@ mod tests {
         let db = FlightDb::open(&dir.path().join("flights.db")).unwrap();
         let base = [rev("a", "1"), rev("b", "2")];
         let cand = [rev("b", "2"), rev("a", "3")];
-        let f1 = db.begin("baseline", "a", "1", "1", &base).unwrap();
-        let row = |status| JobRow {
+        let f1 = db.begin(FlightKind::Baseline, "a", "1", "1", &base).unwrap();
+        let row = |status: JobStatus| JobRow {
             job: "test-a-x",
             component: "a",
-            kind: "test",
+            kind: JobKind::Test,
             status,
             seconds: 1.0,
             definition: "d1",
             runs: 1,
-            failed_runs: u32::from(status != "pass"),
+            failed_runs: u32::from(status.failed()),
         };
-        db.record_job(f1, &row("pass"), &[]).unwrap();
-        db.finish(f1, "perfect").unwrap();
-        let f2 = db.begin("gate", "a", "3", "1", &cand).unwrap();
-        db.record_job(f2, &row("fail"), &[]).unwrap();
+        db.record_job(f1, &row(JobStatus::Pass), &[]).unwrap();
+        db.finish(f1, FlightOutcome::Perfect).unwrap();
+        let f2 = db.begin(FlightKind::Gate, "a", "3", "1", &cand).unwrap();
+        db.record_job(f2, &row(JobStatus::Fail), &[]).unwrap();
         assert_eq!(db.newest_with(&revisions_key(&base), None, None).unwrap(), Some(f1));
         assert_eq!(
             db.newest_with(&revisions_key(&cand), None, None).unwrap(),
             None,
             "f2 is unfinished"
         );
-        assert_eq!(db.job_status(f1, "test-a-x").unwrap().as_deref(), Some("pass"));
+        assert_eq!(db.job_status(f1, "test-a-x").unwrap(), Some(JobStatus::Pass));
         assert!(db.ever_passed("test-a-x", "d1", f2).unwrap());
         assert!(
             !db.ever_passed("test-a-x", "d2", f2).unwrap(),
@@ -362,7 +367,7 @@ mod tests {
         );
         assert!(!db.ever_passed("test-a-x", "d1", f1).unwrap());
         let known = db.known(&revisions_key(&base), "test-a-x", "d1", f2).unwrap().unwrap();
-        assert_eq!((known.flight, known.status.as_str(), known.runs), (f1, "pass", 1));
+        assert_eq!((known.flight, known.status, known.runs), (f1, JobStatus::Pass, 1));
         assert_eq!(
             db.known(&revisions_key(&base), "test-a-x", "d2", f2).unwrap(),
             None,

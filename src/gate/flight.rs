@@ -12,6 +12,7 @@ use anyhow::{Context, Result};
 use super::classify::JobOutcome;
 use super::db::{FlightDb, JobRow, Revision, StepRow};
 use super::definition;
+use super::status::{FlightKind, JobKind, JobStatus};
 use crate::build::{self, Status, UnitReport};
 use crate::fsutil;
 use crate::lock::{Lock, LockEntry};
@@ -23,7 +24,7 @@ use crate::workspace::Workspace;
 
 /// What a flight tests.
 pub struct Plan {
-    pub kind: &'static str,
+    pub kind: FlightKind,
     /// The tree under test and its commits in this flight and in the lock.
     pub component: String,
     pub candidate: String,
@@ -143,7 +144,7 @@ pub fn fly(
         Some(only) => {
             let mut owners = Vec::new();
             for job in only.keys() {
-                let owner = owner_of(job, plan)?;
+                let owner = owner_of(job, &plan.revisions)?;
                 if !owners.contains(&owner) {
                     owners.push(owner);
                 }
@@ -223,17 +224,16 @@ pub fn fly(
     })
 }
 
-/// The component whose build or test `job` is.
-fn owner_of(job: &str, plan: &Plan) -> Result<String> {
-    let mut names: Vec<&str> = plan.revisions.iter().map(|r| r.component.as_str()).collect();
+/// The component whose build or test `job` is, among `revisions`.
+pub fn owner_of(job: &str, revisions: &[Revision]) -> Result<String> {
+    let mut names: Vec<&str> = revisions.iter().map(|r| r.component.as_str()).collect();
     // Longest names first: `test-blktap-module-x` is blktap-module's.
     names.sort_by_key(|n| std::cmp::Reverse(n.len()));
-    for name in names {
-        if job == build_job(name) || job.starts_with(&format!("test-{name}-")) {
-            return Ok(name.to_string());
-        }
-    }
-    anyhow::bail!("`{job}` is not a job of this flight")
+    names
+        .into_iter()
+        .find(|n| job == build_job(n) || job.starts_with(&format!("test-{n}-")))
+        .map(str::to_string)
+        .ok_or_else(|| anyhow::anyhow!("`{job}` is not a job of this flight"))
 }
 
 /// Put the scratch area's checkouts at the plan's revisions.
@@ -286,8 +286,8 @@ pub fn blocked_test(component: &str, test: &TestSpec, definition: String) -> Job
         failed_runs: 0,
         job: test_job(component, &test.name),
         component: component.to_string(),
-        kind: "test".into(),
-        status: "blocked".into(),
+        kind: JobKind::Test,
+        status: JobStatus::Blocked,
         testid: test.name.clone(),
         seconds: 0.0,
         flaky: false,
@@ -324,7 +324,7 @@ pub fn build_outcome(dir: &Path, report: &UnitReport, definition: String) -> Res
             steps.push(StepRow {
                 stepno: i as i64 + 1,
                 testid,
-                status: if failed { "fail" } else { "pass" }.into(),
+                status: if failed { JobStatus::Fail } else { JobStatus::Pass },
                 seconds: 0.0,
                 log: Some(copy.display().to_string()),
                 detail: String::new(),
@@ -332,15 +332,19 @@ pub fn build_outcome(dir: &Path, report: &UnitReport, definition: String) -> Res
         }
     }
     let (status, testid, detail) = match report.status {
-        Status::Built => ("pass", "build".to_string(), String::new()),
+        Status::Built => (JobStatus::Pass, "build".to_string(), String::new()),
         Status::Fresh => (
-            "pass",
+            JobStatus::Pass,
             "build".to_string(),
             "up to date (built by an earlier flight)".to_string(),
         ),
-        Status::System => ("pass", "build".to_string(), "taken from the system".to_string()),
+        Status::System => (
+            JobStatus::Pass,
+            "build".to_string(),
+            "taken from the system".to_string(),
+        ),
         Status::Blocked => (
-            "blocked",
+            JobStatus::Blocked,
             "build".to_string(),
             format!(
                 "{} did not pass",
@@ -348,7 +352,11 @@ pub fn build_outcome(dir: &Path, report: &UnitReport, definition: String) -> Res
             ),
         ),
         Status::Failed => (
-            if report.config_error { "broken" } else { "fail" },
+            if report.config_error {
+                JobStatus::Broken
+            } else {
+                JobStatus::Fail
+            },
             report.step.clone().unwrap_or_else(|| "setup".into()),
             report
                 .error
@@ -362,21 +370,21 @@ pub fn build_outcome(dir: &Path, report: &UnitReport, definition: String) -> Res
         steps.push(StepRow {
             stepno: 1,
             testid: testid.clone(),
-            status: status.into(),
+            status,
             seconds: report.seconds,
             log: None,
             detail: detail.clone(),
         });
     }
-    let failed = u32::from(matches!(status, "fail" | "broken"));
+    let failed = u32::from(status.failed());
     let outcome = JobOutcome {
         definition,
         runs: 1,
         failed_runs: failed,
         job,
         component: report.name.clone(),
-        kind: "build".into(),
-        status: status.into(),
+        kind: JobKind::Build,
+        status,
         testid,
         seconds: report.seconds,
         flaky: false,
@@ -392,8 +400,8 @@ pub(super) fn record(db: &FlightDb, id: i64, outcome: &JobOutcome, steps: &[Step
     let row = JobRow {
         job: &outcome.job,
         component: &outcome.component,
-        kind: &outcome.kind,
-        status: &outcome.status,
+        kind: outcome.kind,
+        status: outcome.status,
         seconds: outcome.seconds,
         definition: &outcome.definition,
         runs: outcome.runs,
@@ -440,8 +448,8 @@ impl TestRun<'_> {
                 let outcome = JobOutcome {
                     job: job.clone(),
                     component: name.clone(),
-                    kind: "test".into(),
-                    status: "broken".into(),
+                    kind: JobKind::Test,
+                    status: JobStatus::Broken,
                     testid: test.name.clone(),
                     seconds: 0.0,
                     flaky: false,
@@ -472,12 +480,12 @@ impl TestRun<'_> {
                 }
             }
             Runs::Gate { flaky_runs } => {
-                if first.status == "fail" && worth_again(&job, &definition) {
+                if first.status == JobStatus::Fail && worth_again(&job, &definition) {
                     // The failure and its reason first, then what is done about it.
                     printer.trouble("Failed", format!("{job}: {}", first.detail));
                     printer.status("Retrying", format!("{job}: the baseline is not known to fail it"));
                     let again = self.once(&job, test, &script_file, &origin, 2)?;
-                    let passed = again.status == "pass";
+                    let passed = again.status == JobStatus::Pass;
                     steps.push(again);
                     if passed {
                         flaky = true;
@@ -492,45 +500,39 @@ impl TestRun<'_> {
                 }
             }
         }
-        let failed_runs = steps
-            .iter()
-            .filter(|s| matches!(s.status.as_str(), "fail" | "broken"))
-            .count() as u32;
+        let failed_runs = steps.iter().filter(|s| s.status.failed()).count() as u32;
         let total = steps.len() as u32;
         let status = if flaky {
             // After the first pass: any failure again fails the job.
-            if steps[2..]
-                .iter()
-                .any(|s| matches!(s.status.as_str(), "fail" | "broken"))
-            {
-                "fail".to_string()
+            if steps[2..].iter().any(|s| s.status.failed()) {
+                JobStatus::Fail
             } else {
-                "pass".to_string()
+                JobStatus::Pass
             }
         } else {
             steps
                 .iter()
-                .map(|s| s.status.clone())
-                .find(|s| s != "pass")
-                .unwrap_or_else(|| "pass".into())
+                .map(|s| s.status)
+                .find(|s| *s != JobStatus::Pass)
+                .unwrap_or(JobStatus::Pass)
         };
         let seconds: f64 = steps.iter().map(|s| s.seconds).sum();
         let last = steps.last().cloned().unwrap_or(first);
         let detail = if flaky || (total > 1 && failed_runs > 0 && failed_runs < total) {
             format!("failed {failed_runs} of {total} runs")
-        } else if total > 1 && status == "pass" {
+        } else if total > 1 && status == JobStatus::Pass {
             format!("passed {total} of {total} runs")
         } else {
             steps
                 .iter()
-                .find(|s| s.status != "pass")
+                .find(|s| s.status != JobStatus::Pass)
                 .map_or_else(|| steps[0].detail.clone(), |s| s.detail.clone())
         };
         let outcome = JobOutcome {
             job: job.clone(),
             component: name.clone(),
-            kind: "test".into(),
-            status: status.clone(),
+            kind: JobKind::Test,
+            status,
             testid: test.name.clone(),
             seconds,
             flaky,
@@ -540,18 +542,19 @@ impl TestRun<'_> {
             runs: total,
             failed_runs,
         };
-        let verb = match status.as_str() {
+        let verb = match status {
             _ if flaky => "Intermittent",
-            "pass" => "Passed",
-            "skip" => "Skipped",
-            "broken" => "Broken",
-            _ => "Failed",
+            JobStatus::Pass => "Passed",
+            JobStatus::Skip => "Skipped",
+            JobStatus::Broken => "Broken",
+            JobStatus::Blocked => "Blocked",
+            JobStatus::Fail => "Failed",
         };
         let mut message = format!("{job} in {seconds:.1}s");
-        if status != "pass" || flaky || total > 1 {
+        if status != JobStatus::Pass || flaky || total > 1 {
             message.push_str(&format!(": {}", outcome.detail));
         }
-        if status == "pass" && !flaky {
+        if status == JobStatus::Pass && !flaky {
             printer.status(verb, message);
         } else {
             printer.trouble(verb, message);
@@ -578,12 +581,12 @@ impl TestRun<'_> {
         let tail = last_line(&log);
         let (status, detail) = match ended {
             // What the test says of how it ran (e.g. with a preload).
-            Ended::Exited(0) => ("pass", notes(&log)),
-            Ended::Exited(77) => ("skip", tail),
-            Ended::Exited(99) => ("broken", format!("broken (exit 99): {tail}")),
-            Ended::Exited(code) => ("fail", format!("exit {code}: {tail}")),
-            Ended::Signaled(signal) => ("fail", format!("killed by signal {signal}: {tail}")),
-            Ended::TimedOut => ("fail", format!("timed out after {}s", test.timeout())),
+            Ended::Exited(0) => (JobStatus::Pass, notes(&log)),
+            Ended::Exited(77) => (JobStatus::Skip, tail),
+            Ended::Exited(99) => (JobStatus::Broken, format!("broken (exit 99): {tail}")),
+            Ended::Exited(code) => (JobStatus::Fail, format!("exit {code}: {tail}")),
+            Ended::Signaled(signal) => (JobStatus::Fail, format!("killed by signal {signal}: {tail}")),
+            Ended::TimedOut => (JobStatus::Fail, format!("timed out after {}s", test.timeout())),
         };
         Ok(StepRow {
             stepno: attempt,
@@ -592,7 +595,7 @@ impl TestRun<'_> {
             } else {
                 test.name.clone()
             },
-            status: status.into(),
+            status,
             seconds,
             log: Some(log.display().to_string()),
             detail,

@@ -8,11 +8,13 @@ use serde::Serialize;
 
 use super::classify::{Class, Finding, JobOutcome};
 use super::db::Revision;
+use super::junit;
+use super::status::{FlightKind, FlightOutcome};
 
 #[derive(Clone, Debug, Serialize)]
 pub struct FlightReport {
     pub flight: i64,
-    pub kind: String,
+    pub kind: FlightKind,
     pub component: String,
     pub candidate: Revision,
     pub baseline: Revision,
@@ -21,7 +23,7 @@ pub struct FlightReport {
     pub revisions: Vec<Revision>,
     pub jobs: Vec<JobOutcome>,
     pub findings: Vec<Finding>,
-    pub outcome: String,
+    pub outcome: FlightOutcome,
 }
 
 impl FlightReport {
@@ -65,11 +67,11 @@ impl FlightReport {
                 note.trim()
             );
         }
-        let verdict = match self.outcome.as_str() {
-            "perfect" => "Perfect :-)".to_string(),
-            "tolerable" => "Failures :-/ but no regressions.".to_string(),
-            "regressions" => "Regressions :-(".to_string(),
-            _ => "Failures and problems with tests :-(".to_string(),
+        let verdict = match self.outcome {
+            FlightOutcome::Perfect => "Perfect :-)",
+            FlightOutcome::Tolerable => "Failures :-/ but no regressions.",
+            FlightOutcome::Regressions => "Regressions :-(",
+            _ => "Failures and problems with tests :-(",
         };
         let _ = writeln!(out, "{verdict}");
         out
@@ -108,72 +110,14 @@ impl FlightReport {
         out
     }
 
-    /// JUnit XML: a testcase per build job and test; a failure carries the
-    /// classification and the tail of its log.
+    /// JUnit XML: a test case per build job and test; a failure carries
+    /// the classification and the tail of its log.
     pub fn junit(&self) -> String {
-        let mut cases = String::new();
-        let (mut failures, mut errors, mut skipped) = (0, 0, 0);
-        let total_time: f64 = self.jobs.iter().map(|j| j.seconds).sum();
-        for job in &self.jobs {
-            let classname = if job.kind == "build" {
-                "build".to_string()
-            } else {
-                format!("test.{}", job.component)
-            };
-            let _ = write!(
-                cases,
-                "    <testcase classname=\"{}\" name=\"{}\" time=\"{:.3}\"",
-                xml(&classname),
-                xml(&job.job),
-                job.seconds
-            );
-            let finding = self.finding(&job.job);
-            let tail = job.log.as_deref().map(log_tail).unwrap_or_default();
-            match (job.status.as_str(), finding) {
-                ("pass", None) => cases.push_str("/>\n"),
-                ("skip", _) | ("blocked", _) => {
-                    skipped += 1;
-                    let message = match job.status.as_str() {
-                        "blocked" => format!("blocked: {}", job.detail),
-                        _ => job.detail.clone(),
-                    };
-                    let _ = writeln!(
-                        cases,
-                        ">\n      <skipped message=\"{}\"/>\n    </testcase>",
-                        xml(&message)
-                    );
-                }
-                ("broken", f) => {
-                    errors += 1;
-                    let message = f.map_or(job.detail.clone(), |f| format!("{}: {}", f.summary, job.detail));
-                    let _ = writeln!(
-                        cases,
-                        ">\n      <error type=\"broken\" message=\"{}\">{}</error>\n    </testcase>",
-                        xml(&message),
-                        xml(&tail)
-                    );
-                }
-                (_, Some(f)) if job.flaky => {
-                    let _ = writeln!(
-                        cases,
-                        ">\n      <system-out>{}</system-out>\n    </testcase>",
-                        xml(&format!("{}\n{tail}", f.summary))
-                    );
-                }
-                (_, f) => {
-                    failures += 1;
-                    let kind = f.map_or("fail".to_string(), |f| class_word(f.class).to_lowercase());
-                    let message = f.map_or(job.detail.clone(), |f| format!("{} ({})", f.summary, job.detail));
-                    let _ = writeln!(
-                        cases,
-                        ">\n      <failure type=\"{}\" message=\"{}\">{}</failure>\n    </testcase>",
-                        xml(&kind),
-                        xml(&message),
-                        xml(&tail)
-                    );
-                }
-            }
-        }
+        let cases = self
+            .jobs
+            .iter()
+            .map(|job| junit::case(job, self.finding(&job.job)))
+            .collect();
         let name = format!(
             "flight {}: {} {} against {}",
             self.flight,
@@ -181,20 +125,12 @@ impl FlightReport {
             short(&self.candidate.commit),
             short(&self.baseline.commit)
         );
-        format!(
-            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\
-             <testsuites name=\"sultana gate {comp}\" tests=\"{tests}\" failures=\"{failures}\" errors=\"{errors}\" skipped=\"{skipped}\" time=\"{time:.3}\">\n  \
-             <testsuite name=\"{name}\" tests=\"{tests}\" failures=\"{failures}\" errors=\"{errors}\" skipped=\"{skipped}\" time=\"{time:.3}\">\n\
-             {cases}  </testsuite>\n</testsuites>\n",
-            comp = xml(&self.component),
-            tests = self.jobs.len(),
-            time = total_time,
-            name = xml(&name),
-        )
+        // Only strings go in: serialising them cannot fail.
+        junit::document(&format!("sultana gate {}", self.component), &name, cases).unwrap_or_default()
     }
 }
 
-fn class_word(class: Class) -> &'static str {
+pub(super) fn class_word(class: Class) -> &'static str {
     match class {
         Class::Regression => "REGRESSION",
         Class::IntermittentRegression => "INTERMITTENT-REGRESSION",
@@ -212,43 +148,4 @@ fn class_word(class: Class) -> &'static str {
 
 fn short(commit: &str) -> &str {
     &commit[..commit.len().min(12)]
-}
-
-/// The last lines of a log file, or of the last log in a folder of them.
-fn log_tail(path: &str) -> String {
-    let path = std::path::Path::new(path);
-    let file = if path.is_dir() {
-        let mut files: Vec<_> = std::fs::read_dir(path)
-            .map(|d| d.flatten().map(|e| e.path()).collect())
-            .unwrap_or_default();
-        files.sort();
-        match files.pop() {
-            Some(f) => f,
-            None => return String::new(),
-        }
-    } else {
-        path.to_path_buf()
-    };
-    let text = String::from_utf8_lossy(&std::fs::read(&file).unwrap_or_default()).into_owned();
-    let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(30)..].join("\n")
-}
-
-/// Text for XML attributes and content; characters XML 1.0 cannot hold are
-/// dropped.
-pub fn xml(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            '\t' | '\n' | '\r' => out.push(c),
-            c if (c as u32) < 0x20 || c == '\u{fffe}' || c == '\u{ffff}' => {}
-            c => out.push(c),
-        }
-    }
-    out
 }

@@ -55,7 +55,7 @@ fn the_gitlab_pipeline_is_stable_valid_and_follows_the_dependencies() {
         "stable"
     );
 
-    let doc: serde_yaml::Value = serde_yaml::from_str(&yaml).unwrap();
+    let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&yaml).unwrap();
     let map = doc.as_mapping().unwrap();
     assert_eq!(doc["variables"]["SULTANA_CANDIDATE"].as_str(), Some(candidate.as_str()));
     let stages: Vec<&str> = doc["stages"]
@@ -99,7 +99,7 @@ fn the_gitlab_pipeline_is_stable_valid_and_follows_the_dependencies() {
         .sultana(&["ci", "gitlab", "libfix", "--parent-job", "sultana:build"])
         .success()
         .stdout;
-    let doc: serde_yaml::Value = serde_yaml::from_str(&child).unwrap();
+    let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&child).unwrap();
     assert_eq!(doc["build-libfix"]["needs"][0]["job"], "sultana:build");
     assert_eq!(doc["gate"]["needs"][0]["pipeline"], "$PARENT_PIPELINE_ID");
 }
@@ -166,7 +166,7 @@ fn the_osstest_host_script_maps_results_to_exit_codes() {
 fn the_shipped_template_is_valid_and_its_commands_exist() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let text = std::fs::read_to_string(root.join("ci/gitlab-ci.yml")).unwrap();
-    let doc: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
+    let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).unwrap();
     assert_eq!(
         doc["sultana:gate"]["trigger"]["include"][0]["artifact"],
         "gate-pipeline.yml"
@@ -247,7 +247,7 @@ fn git(dir: &Path, args: &[&str], home: &Path) {
 /// For each job, the lines where it started and finished; every job starts
 /// after all it needs have finished.
 fn check_order(output: &str, yaml: &str) {
-    let doc: serde_yaml::Value = serde_yaml::from_str(yaml).unwrap();
+    let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(yaml).unwrap();
     let line_of = |job: &str, what: &str| -> usize {
         output
             .lines()

@@ -1,0 +1,147 @@
+//! The deciding job: both flights recorded from the CI jobs' results, the
+//! candidate classified against the baseline, reported and pushed like a
+//! local gate.
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+
+use super::job::no_result;
+use super::result::{read_result, vet, Expected};
+use super::Set;
+use crate::gate::classify::JobOutcome;
+use crate::gate::db::{FlightDb, Revision, StepRow};
+use crate::gate::flight::{self, build_job, test_job};
+use crate::gate::status::FlightKind;
+use crate::gate::{conclude_flight, finish, prepare_with, Concluded, Options, Outcome, Prepared};
+use crate::printer::Printer;
+use crate::workspace::Workspace;
+
+/// Decide from the jobs' results in `dir` (`baseline/` and `candidate/`):
+/// both flights go into the history and the candidate is classified against
+/// the baseline, then reported and pushed like a local gate.
+pub fn decide(ws: &Workspace, options: &Options, dir: &Path, printer: &Printer) -> Result<Outcome> {
+    let prepared = prepare_with(ws, options, true, printer)?;
+    let mut outcome = prepared.outcome();
+    if prepared.nothing_to_test(options, printer) {
+        return Ok(outcome);
+    }
+    let db = FlightDb::open(&crate::gate::db_path(ws))?;
+    let expected = expected_jobs(ws, &prepared)?;
+    let baseline_results = load(ws, dir, Set::Baseline, &prepared, &expected)?;
+    let candidate_results = load(ws, dir, Set::Candidate, &prepared, &expected)?;
+
+    let baseline_revisions = prepared.with(&prepared.baseline);
+    let baseline_key = crate::gate::db::revisions_key(&baseline_revisions);
+    let baseline_flight = record_flight(
+        &db,
+        FlightKind::Baseline,
+        &prepared,
+        &prepared.baseline,
+        &baseline_revisions,
+        &baseline_results,
+    )?;
+    let concluded = Concluded {
+        kind: FlightKind::Baseline,
+        at: &prepared.baseline,
+        revisions: baseline_revisions,
+        baseline_key: &baseline_key,
+        of_baseline: true,
+    };
+    let base = conclude_flight(ws, &db, &prepared, concluded, baseline_flight, printer)?;
+    outcome.baseline_report = Some(base);
+    let revisions = prepared.with(&prepared.candidate);
+    let flown = record_flight(
+        &db,
+        FlightKind::Gate,
+        &prepared,
+        &prepared.candidate,
+        &revisions,
+        &candidate_results,
+    )?;
+    let concluded = Concluded {
+        kind: FlightKind::Gate,
+        at: &prepared.candidate,
+        revisions,
+        baseline_key: &baseline_key,
+        of_baseline: false,
+    };
+    let report = conclude_flight(ws, &db, &prepared, concluded, flown, printer)?;
+    finish(ws, &db, &prepared, report, outcome, options, printer)
+}
+
+/// Every job of the flight, in order: builds, then tests.
+pub(crate) fn expected_jobs(ws: &Workspace, prepared: &Prepared) -> Result<Vec<(String, String)>> {
+    let mut builds = Vec::new();
+    let mut tests = Vec::new();
+    for r in &prepared.pins {
+        let component = ws.manifest.component(&r.component).context("no such component")?;
+        builds.push((build_job(&r.component), r.component.clone()));
+        for test in ws.recipe(component)?.tests {
+            tests.push((test_job(&r.component, &test.name), r.component.clone()));
+        }
+    }
+    builds.extend(tests);
+    Ok(builds)
+}
+
+fn load(
+    ws: &Workspace,
+    dir: &Path,
+    set: Set,
+    prepared: &Prepared,
+    expected: &[(String, String)],
+) -> Result<Vec<(JobOutcome, Vec<StepRow>)>> {
+    let mut out = Vec::new();
+    for (job, component) in expected {
+        let path = dir.join(set.name()).join(format!("{job}.json"));
+        if !path.exists() {
+            let why = "the CI job left no result (it did not run, or its artifacts did not arrive)";
+            out.push((no_result(job, component, why), Vec::new()));
+            continue;
+        }
+        let result = read_result(&path)?;
+        let expected = Expected {
+            set,
+            component: &prepared.component.name,
+            candidate: &prepared.candidate.commit,
+            job,
+            job_component: component,
+        };
+        vet(&result, &expected).with_context(|| format!("{} is refused", path.display()))?;
+        // A result counts for the job as defined now, nothing older.
+        let definition = crate::gate::definition::of_job(ws, component, job)?;
+        if result.outcome.definition != definition {
+            let why = "its result is for another definition of the job (a recipe or test script changed since it ran)";
+            out.push((no_result(job, component, why), Vec::new()));
+            continue;
+        }
+        out.push((result.outcome, result.steps));
+    }
+    Ok(out)
+}
+
+fn record_flight(
+    db: &FlightDb,
+    kind: FlightKind,
+    prepared: &Prepared,
+    at: &Revision,
+    revisions: &[Revision],
+    results: &[(JobOutcome, Vec<StepRow>)],
+) -> Result<flight::Flown> {
+    let id = db.begin(
+        kind,
+        &prepared.component.name,
+        &at.commit,
+        &prepared.baseline.commit,
+        revisions,
+    )?;
+    for (outcome, steps) in results {
+        flight::record(db, id, outcome, steps)?;
+    }
+    Ok(flight::Flown {
+        id,
+        jobs: results.iter().map(|(o, _)| o.clone()).collect(),
+        built: false,
+    })
+}

@@ -1,0 +1,205 @@
+//! One CI job of a gate's flight (`gate COMP --as SET --job JOB`): a build
+//! or one test, in the set's scratch area, its result left for the decider.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+
+use super::result::{read_result, result_file, results_dir, JobResult};
+use super::{area, Set};
+use crate::build::{self, Status, UnitReport};
+use crate::fsutil;
+use crate::gate::classify::JobOutcome;
+use crate::gate::db::Revision;
+use crate::gate::flight::{self, build_job, test_job, TestRun};
+use crate::gate::status::{JobKind, JobStatus};
+use crate::gate::{prepare_with, Options};
+use crate::printer::Printer;
+use crate::workspace::Workspace;
+
+/// Run one job of the flight and leave its result; returns its outcome.
+pub fn run_job(ws: &Workspace, options: &Options, set: Set, job: &str, printer: &Printer) -> Result<JobOutcome> {
+    let prepared = prepare_with(ws, options, true, printer)?;
+    let revisions = prepared.with(match set {
+        Set::Baseline => &prepared.baseline,
+        Set::Candidate => &prepared.candidate,
+    });
+    let owner = flight::owner_of(job, &revisions)?;
+    let scratch = area(ws, set);
+    let component = scratch.manifest.component(&owner).context("no such component")?;
+    let closure: Vec<String> = build::closure(&scratch, std::slice::from_ref(&owner))?
+        .iter()
+        .map(|c| c.name.clone())
+        .collect();
+    let deps: BTreeSet<String> = closure.iter().filter(|n| **n != owner).cloned().collect();
+    let dir = results_dir(ws).join("logs").join(set.name());
+    std::fs::create_dir_all(&dir)?;
+    printer.status(
+        "Job",
+        format!("{job} of the {} ({})", set.name(), revisions_text(&revisions)),
+    );
+
+    // What the job needs from earlier jobs: every dependency's build passed.
+    let needed: Vec<String> = if job == build_job(&owner) {
+        deps.iter().map(|d| build_job(d)).collect()
+    } else {
+        closure.iter().map(|d| build_job(d)).collect()
+    };
+    let mut missing = None;
+    for need in &needed {
+        let path = result_file(ws, set, need);
+        match read_result(&path) {
+            Ok(r) if r.outcome.status == JobStatus::Pass => {}
+            Ok(r) => {
+                missing = Some(format!("{need} did not pass ({})", r.outcome.status));
+                break;
+            }
+            Err(_) => {
+                missing = Some(format!("{need} left no result here (did its artifacts arrive?)"));
+                break;
+            }
+        }
+    }
+
+    let (outcome, steps) = if job == build_job(&owner) {
+        match missing {
+            Some(why) => (blocked(job, &owner, "build", &why), Vec::new()),
+            None => {
+                let mine: Vec<Revision> = revisions.iter().filter(|r| r.component == owner).cloned().collect();
+                flight::pin_revisions(&scratch, &mine, &options.settings, printer)?;
+                let build_options = build::Options {
+                    jobs: options.settings.jobs,
+                    offline: options.settings.offline,
+                    locked: true,
+                    system: options.settings.system.clone(),
+                    kernel_headers: options.settings.kernel_headers.clone(),
+                    trusted: deps.clone(),
+                };
+                let reports = build::run(&scratch, std::slice::from_ref(&owner), &build_options, printer)?;
+                let report = reports
+                    .iter()
+                    .find(|r| r.name == owner)
+                    .context("the build left no report")?;
+                let definition = crate::gate::definition::of_build(&scratch.recipe(component)?);
+                flight::build_outcome(&dir.join(job), report, definition)?
+            }
+        }
+    } else {
+        let recipe = scratch.recipe(component)?;
+        let test = recipe
+            .tests
+            .iter()
+            .find(|t| test_job(&owner, &t.name) == job)
+            .with_context(|| format!("`{job}` is not a test of {owner}'s recipe"))?
+            .clone();
+        match missing {
+            Some(why) => {
+                let definition = crate::gate::definition::of_test(&ws.recipes_root, &recipe, &test);
+                let mut outcome = flight::blocked_test(&owner, &test, definition);
+                outcome.detail = why;
+                (outcome, Vec::new())
+            }
+            None => {
+                let reports: Vec<UnitReport> = closure.iter().map(|name| staged_report(&scratch, name)).collect();
+                let report = reports.iter().find(|r| r.name == owner).context("no report")?;
+                let headers = options
+                    .settings
+                    .kernel_headers
+                    .clone()
+                    .or_else(|| build::kbuild::headers(None).ok().map(|h| h.dir));
+                let run = TestRun {
+                    ws,
+                    scratch: &scratch,
+                    flight: 0,
+                    dir: &dir,
+                    report,
+                    reports: &reports,
+                    headers: headers.as_deref(),
+                    jobs: options.settings.jobs,
+                };
+                // One run: the deciding job compares it with the baseline's
+                // run of the same definition in the same pipeline.
+                run.run(&recipe, &test, flight::Runs::Once, &|_, _| false, printer)?
+            }
+        }
+    };
+    let result = JobResult {
+        set,
+        component: prepared.component.name.clone(),
+        candidate: prepared.candidate.commit.clone(),
+        revisions,
+        outcome: outcome.clone(),
+        steps,
+    };
+    let path = result_file(ws, set, job);
+    fsutil::atomic_write(&path, serde_json::to_string_pretty(&result)?.as_bytes())?;
+    let junit = results_dir(ws).join("junit").join(format!("{}-{job}.xml", set.name()));
+    fsutil::atomic_write(&junit, job_junit(&result).as_bytes())?;
+    Ok(outcome)
+}
+
+fn revisions_text(revisions: &[Revision]) -> String {
+    revisions
+        .iter()
+        .map(|r| format!("{} {}", r.component, r.describe))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn blocked(job: &str, component: &str, testid: &str, why: &str) -> JobOutcome {
+    JobOutcome {
+        job: job.to_string(),
+        component: component.to_string(),
+        kind: if job.starts_with("build-") {
+            JobKind::Build
+        } else {
+            JobKind::Test
+        },
+        status: JobStatus::Blocked,
+        testid: testid.to_string(),
+        seconds: 0.0,
+        flaky: false,
+        detail: why.to_string(),
+        log: None,
+        definition: String::new(),
+        runs: 0,
+        failed_runs: 0,
+    }
+}
+
+/// A job with no result that counts: broken, which nothing excuses.
+pub(super) fn no_result(job: &str, component: &str, why: &str) -> JobOutcome {
+    JobOutcome {
+        status: JobStatus::Broken,
+        ..blocked(job, component, "result", why)
+    }
+}
+
+/// A component as the build job that made it left it here.
+fn staged_report(scratch: &Workspace, name: &str) -> UnitReport {
+    let prefix = PathBuf::from(format!(
+        "{}{}",
+        build::staging_root(scratch, name).display(),
+        scratch.manifest.prefix
+    ));
+    UnitReport {
+        name: name.to_string(),
+        status: Status::Fresh,
+        seconds: 0.0,
+        prefix: Some(prefix),
+        step: None,
+        error: None,
+        blocked_by: None,
+        logs: None,
+        config_error: false,
+    }
+}
+
+/// JUnit for one CI job, so each shows in GitLab's test report.
+fn job_junit(result: &JobResult) -> String {
+    let o = &result.outcome;
+    let cases = vec![crate::gate::junit::case(o, None)];
+    let name = format!("{} {}", result.set.name(), o.job);
+    crate::gate::junit::document(&name, &name, cases).unwrap_or_default()
+}

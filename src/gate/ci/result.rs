@@ -1,0 +1,84 @@
+//! What one CI job leaves for the deciding job, and how the decider reads
+//! it: data from a CI engine's artifacts, bounded and vetted.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+
+use super::Set;
+use crate::gate::classify::JobOutcome;
+use crate::gate::db::{Revision, StepRow};
+use crate::workspace::Workspace;
+
+/// What one CI job leaves for the deciding job.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct JobResult {
+    pub set: Set,
+    pub component: String,
+    pub candidate: String,
+    pub revisions: Vec<Revision>,
+    pub outcome: JobOutcome,
+    pub steps: Vec<StepRow>,
+}
+
+pub fn results_dir(ws: &Workspace) -> PathBuf {
+    ws.state_dir().join("ci")
+}
+
+pub(super) fn result_file(ws: &Workspace, set: Set, job: &str) -> PathBuf {
+    results_dir(ws).join(set.name()).join(format!("{job}.json"))
+}
+
+/// A result file is CI data: read only up to this size.
+const MAX_RESULT_BYTES: u64 = 4 << 20;
+
+pub(super) fn read_result(path: &Path) -> Result<JobResult> {
+    let bytes = crate::fsutil::read_bounded(path, MAX_RESULT_BYTES)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    parse_result(&bytes).with_context(|| format!("{} is not a job result sultana wrote", path.display()))
+}
+
+/// A job result from a CI engine's artifacts: data, checked by `vet`.
+pub fn parse_result(bytes: &[u8]) -> Result<JobResult> {
+    Ok(serde_json::from_slice(bytes)?)
+}
+
+/// What the deciding job expects of one result file.
+pub struct Expected<'a> {
+    pub set: Set,
+    pub component: &'a str,
+    pub candidate: &'a str,
+    pub job: &'a str,
+    pub job_component: &'a str,
+}
+
+/// A result counts only for the gate, the set and the job it is read for.
+pub fn vet(result: &JobResult, expected: &Expected) -> Result<()> {
+    if result.component != expected.component || result.candidate != expected.candidate || result.set != expected.set {
+        bail!(
+            "it is the result of another gate ({} {} as {}), not of {} {}",
+            result.component,
+            shown_id(&result.candidate),
+            result.set.name(),
+            expected.component,
+            shown_id(expected.candidate)
+        );
+    }
+    // A result stands for the job whose file it is, and only that one.
+    if result.outcome.job != expected.job || result.outcome.component != expected.job_component {
+        bail!(
+            "it claims to be the result of job `{}` of `{}`, not of `{}`",
+            result.outcome.job,
+            result.outcome.component,
+            expected.job
+        );
+    }
+    Ok(())
+}
+
+/// The first characters of an id from a result file (by characters: it is
+/// data, and may hold multibyte ones). The printer escapes what it shows.
+fn shown_id(id: &str) -> String {
+    id.chars().take(12).collect()
+}
