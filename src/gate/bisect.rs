@@ -11,7 +11,7 @@ use serde::Serialize;
 use super::db::{self, FlightDb, Revision};
 use super::flight::{self, Plan, Settings};
 use super::status::{FlightKind, FlightOutcome, JobStatus};
-use super::{gated_component, involved, pin_everything, refresh, revision_of};
+use super::prepare::{check_revisions, gated_component, involved, pin_everything, refresh, revision_of};
 
 use crate::git::{Cache, Oid};
 use crate::printer::Printer;
@@ -55,7 +55,7 @@ pub struct BisectOutcome {
 }
 
 pub fn bisect(ws: &Workspace, options: &BisectOptions, printer: &Printer) -> Result<BisectOutcome> {
-    super::check_revisions(&[&options.good, &options.bad])?;
+    check_revisions(&[&options.good, &options.bad])?;
     let component = gated_component(ws, &options.component)?;
     let names = involved(ws, &component.name)?;
     let job = job_name(ws, &component.name, &names, &options.test)?;
