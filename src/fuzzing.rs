@@ -235,6 +235,7 @@ pub fn ci_result(data: &[u8]) {
         candidate: &result.candidate,
         job: &result.outcome.job,
         job_component: &result.outcome.component,
+        revisions: &result.revisions,
     };
     assert!(vet(&result, &own).is_ok(), "a result refused for its own job");
     for (set, job) in [(Set::Baseline, "build-x"), (Set::Candidate, "test-x-y")] {
@@ -244,6 +245,7 @@ pub fn ci_result(data: &[u8]) {
             candidate: "0123456789abcdef0123456789abcdef01234567",
             job,
             job_component: "x",
+            revisions: &result.revisions,
         };
         let accepted = vet(&result, &other).is_ok();
         let same = result.set == set

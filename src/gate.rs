@@ -95,9 +95,9 @@ pub fn run(ws: &Workspace, options: &Options, printer: &Printer) -> Result<Outco
     } else {
         FlightKind::Gate
     };
-    // A failure is run again unless the baseline, as the test is defined
-    // now, is known to fail it too.
-    let worth_again = |job: &str, definition: &str| !matches!(db.known(&baseline_key, job, definition, -1), Ok(Some(k)) if k.status != JobStatus::Pass);
+    // What the baseline's runs say of a test decides how often a failing
+    // one runs here.
+    let baseline = |job: &str, definition: &str| db.known(&baseline_key, job, definition, -1).ok().flatten();
     let revisions = prepared.with(&prepared.candidate);
     let plan = flight::Plan {
         kind,
@@ -108,7 +108,7 @@ pub fn run(ws: &Workspace, options: &Options, printer: &Printer) -> Result<Outco
         scratch: flight::Scratch::Candidate,
         only: None,
     };
-    let flown = flight::fly(ws, &db, &plan, &options.settings, &worth_again, printer)?;
+    let flown = flight::fly(ws, &db, &plan, &options.settings, &baseline, printer)?;
 
     if !of_baseline {
         let needs = baseline_needs(&db, &baseline_key, &flown, options.settings.flaky_runs)?;
@@ -117,7 +117,7 @@ pub fn run(ws: &Workspace, options: &Options, printer: &Printer) -> Result<Outco
                 .iter()
                 .map(|(job, runs)| match runs {
                     flight::Runs::Times(n) => format!("{job} ({n} runs: it failed, then passed)"),
-                    _ => format!("{job} (no result there for it as defined now)"),
+                    _ => format!("{job} (no settled result there for it as defined now)"),
                 })
                 .collect();
             printer.status(
@@ -138,7 +138,7 @@ pub fn run(ws: &Workspace, options: &Options, printer: &Printer) -> Result<Outco
                 scratch: flight::Scratch::Baseline,
                 only: Some(needs),
             };
-            let base = flight::fly(ws, &db, &plan, &options.settings, &|_, _| false, printer)?;
+            let base = flight::fly(ws, &db, &plan, &options.settings, &|_, _| None, printer)?;
             let concluded = Concluded {
                 kind: FlightKind::Baseline,
                 at: &prepared.baseline,
@@ -161,8 +161,10 @@ pub fn run(ws: &Workspace, options: &Options, printer: &Printer) -> Result<Outco
 }
 
 /// What the baseline must show before the candidate's failures can be
-/// judged: a failing job with no result there for the job as defined now
-/// runs once; a fail-then-pass runs `flaky_runs` times.
+/// judged: a job that passed some runs here and failed others runs
+/// `flaky_runs` times there; a failing job with no runs there for the job as
+/// defined now, or only one failed run, runs as a gate runs it (again after
+/// a failure, more after a fail-then-pass).
 fn baseline_needs(
     db: &FlightDb,
     baseline_key: &str,
@@ -171,17 +173,18 @@ fn baseline_needs(
 ) -> Result<std::collections::BTreeMap<String, flight::Runs>> {
     let mut needs = std::collections::BTreeMap::new();
     for job in &flown.jobs {
-        if matches!(job.status, JobStatus::Blocked | JobStatus::Skip) {
+        if matches!(job.status, JobStatus::Blocked | JobStatus::Skip) || job.failed_runs == 0 {
             continue;
         }
-        if job.flaky {
+        if job.runs > job.failed_runs {
             needs.insert(job.job.clone(), flight::Runs::Times(flaky_runs.max(1)));
-        } else if job.status != JobStatus::Pass
-            && db.known(baseline_key, &job.job, &job.definition, flown.id)?.is_none()
-        {
-            needs.insert(job.job.clone(), flight::Runs::Once);
+            continue;
+        }
+        let known = db.known(baseline_key, &job.job, &job.definition, flown.id)?;
+        let settled = known.is_some_and(|k| k.passed > 0 || k.fails_for_sure());
+        if !settled {
+            needs.insert(job.job.clone(), flight::Runs::Gate { flaky_runs });
         }
     }
     Ok(needs)
 }
-

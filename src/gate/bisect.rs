@@ -10,8 +10,8 @@ use serde::Serialize;
 
 use super::db::{self, FlightDb, Revision};
 use super::flight::{self, Plan, Settings};
-use super::status::{FlightKind, FlightOutcome, JobStatus};
 use super::prepare::{check_revisions, gated_component, involved, pin_everything, refresh, revision_of};
+use super::status::{FlightKind, FlightOutcome, JobStatus};
 
 use crate::git::{Cache, Oid};
 use crate::printer::Printer;
@@ -329,7 +329,7 @@ impl Tester<'_> {
             scratch: flight::Scratch::Candidate,
             only: Some([(self.job.to_string(), flight::Runs::Once)].into()),
         };
-        let flown = flight::fly(self.ws, self.db, &plan, self.settings, &|_, _| false, self.printer)?;
+        let flown = flight::fly(self.ws, self.db, &plan, self.settings, &|_, _| None, self.printer)?;
         if flown.built {
             self.builds += 1;
         }

@@ -188,7 +188,12 @@ pub fn classify(
     Ok(out)
 }
 
-/// One job against what the baseline did (`known`, for the same definition).
+/// One job against what the baseline did (`known`: every run of the job,
+/// as defined now, at the baseline's revisions). Judged by runs: a job that
+/// failed where the baseline always passed is a regression (intermittent
+/// when it passed some runs); where the baseline passes only sometimes, one
+/// that never passed is a regression and one that passed some runs is
+/// flaky; where the baseline always fails, it is no regression.
 pub fn classify_one(job: &JobOutcome, known: Option<&Known>, ever_passed: bool, of_baseline: bool) -> Finding {
     let finding = |class: Class, blocking: bool, reference: Option<i64>, summary: String| Finding {
         job: job.job.clone(),
@@ -199,42 +204,23 @@ pub fn classify_one(job: &JobOutcome, known: Option<&Known>, ever_passed: bool, 
         reference,
         summary,
     };
-    let runs = |k: &Known| format!("{} of {}", k.failed_runs, k.runs);
+    let failed = job.failed_runs;
+    let passed = job.runs.saturating_sub(failed);
+    let here = format!("failed {failed} of {} runs", job.runs);
     match (job.status, known) {
         (JobStatus::Blocked, _) => finding(Class::Blocked, false, None, format!("n/a ({})", job.detail)),
         (JobStatus::Skip, _) => finding(Class::Skipped, false, None, job.detail.clone()),
-        _ if job.flaky => {
-            let here = format!("failed {} of {} runs", job.failed_runs, job.runs);
-            match known {
-                _ if of_baseline => finding(Class::Flaky, false, None, format!("flaky: {here}")),
-                None => finding(
-                    Class::NotAtBaseline,
-                    true,
-                    None,
-                    format!("intermittent ({here}), not tested at the baseline"),
-                ),
-                Some(k) if k.status != JobStatus::Pass || k.failed_runs > 0 => finding(
-                    Class::Flaky,
-                    false,
-                    Some(k.flight),
-                    format!("flaky: {here}, and {} at the baseline in {}", runs(k), k.flight),
-                ),
-                Some(k) => finding(
-                    Class::IntermittentRegression,
-                    true,
-                    Some(k.flight),
-                    format!(
-                        "intermittent REGR. vs. {}: {here}, the baseline passed {} of {}",
-                        k.flight, k.runs, k.runs
-                    ),
-                ),
-            }
-        }
-        (_, Some(k)) if of_baseline && k.status == JobStatus::Pass => finding(
+        // A flight of the baseline's own revisions cannot regress against itself.
+        _ if of_baseline && passed > 0 => finding(Class::Flaky, false, None, format!("flaky: {here}")),
+        (_, Some(k)) if of_baseline && k.passed > 0 => finding(
             Class::Flaky,
             false,
             Some(k.flight),
-            format!("failed here, passed in {} at the same revisions", k.flight),
+            format!(
+                "failed here, passed {} of {} runs at the same revisions",
+                k.passed,
+                k.runs()
+            ),
         ),
         (_, None) if of_baseline && !ever_passed => finding(Class::NeverPassed, false, None, "never pass".into()),
         (_, None) if of_baseline => finding(
@@ -243,15 +229,53 @@ pub fn classify_one(job: &JobOutcome, known: Option<&Known>, ever_passed: bool, 
             None,
             "passed only at other revisions".into(),
         ),
+        // Nothing ran at the baseline: nothing tells this from a regression.
+        (_, None) if passed > 0 => finding(
+            Class::NotAtBaseline,
+            true,
+            None,
+            format!("intermittent ({here}), not tested at the baseline"),
+        ),
         (_, None) => finding(Class::NotAtBaseline, true, None, "not tested at the baseline".into()),
-        (JobStatus::Broken, Some(k)) if k.status == JobStatus::Pass => {
+        (_, Some(k)) if k.failed == 0 && passed > 0 => finding(
+            Class::IntermittentRegression,
+            true,
+            Some(k.flight),
+            format!(
+                "intermittent REGR. vs. {}: {here}, the baseline passed {} of {}",
+                k.flight, k.passed, k.passed
+            ),
+        ),
+        (JobStatus::Broken, Some(k)) if k.failed == 0 => {
             finding(Class::Broken, true, Some(k.flight), format!("BROKEN vs. {}", k.flight))
         }
-        (_, Some(k)) if k.status == JobStatus::Pass => finding(
+        (_, Some(k)) if k.failed == 0 => finding(
             Class::Regression,
             true,
             Some(k.flight),
             format!("REGR. vs. {}", k.flight),
+        ),
+        (_, Some(k)) if k.passed > 0 && passed > 0 => finding(
+            Class::Flaky,
+            false,
+            Some(k.flight),
+            format!(
+                "flaky: {here}, and {} of {} at the baseline in {}",
+                k.failed,
+                k.runs(),
+                k.flight
+            ),
+        ),
+        (_, Some(k)) if k.passed > 0 => finding(
+            Class::Regression,
+            true,
+            Some(k.flight),
+            format!(
+                "REGR. vs. {}: {here}, where the baseline passed {} of {}",
+                k.flight,
+                k.passed,
+                k.runs()
+            ),
         ),
         _ if !ever_passed => finding(Class::NeverPassed, false, None, "never pass".into()),
         (status, Some(k)) if k.status == status => finding(
@@ -327,12 +351,12 @@ mod tests {
         }
     }
 
-    fn known(status: &str, runs: u32, failed_runs: u32) -> Known {
+    fn known(status: &str, runs: u32, failed: u32) -> Known {
         Known {
             flight: 7,
             status: JobStatus::parse(status).unwrap(),
-            runs,
-            failed_runs,
+            passed: runs - failed,
+            failed,
         }
     }
 
@@ -376,6 +400,13 @@ mod tests {
         assert!(!class(&fail, None, true, true).1);
         let blocked = job("blocked", false, 0, 0);
         assert_eq!(class(&blocked, None, false, false), (Class::Blocked, false));
+        // The baseline passes only sometimes: failing every run regresses.
+        let sometimes = known("fail", 7, 1);
+        assert_eq!(class(&fail, Some(&sometimes), true, false), (Class::Regression, true));
+        assert_eq!(
+            class(&job("fail", true, 7, 4), Some(&sometimes), true, false),
+            (Class::Flaky, false)
+        );
     }
 
     #[test]

@@ -62,4 +62,3 @@ pub(crate) fn conclude_flight(
     printer.out(report.human());
     Ok(report)
 }
-

@@ -99,13 +99,34 @@ pub struct JobRow<'a> {
     pub failed_runs: u32,
 }
 
-/// A job's result at some revisions, as evidence for classifying another.
+/// What every finished flight of some revisions says of a job as defined
+/// now: its runs that passed and that failed, over all those flights. A
+/// skip or a blocked job ran nothing and is no evidence; one unlucky run
+/// does not outweigh the others.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Known {
+    /// The newest flight that ran it.
     pub flight: i64,
+    /// The newest such flight's status for it.
     pub status: JobStatus,
-    pub runs: u32,
-    pub failed_runs: u32,
+    pub passed: u32,
+    pub failed: u32,
+}
+
+impl Known {
+    /// It failed there every time, and more than once.
+    pub fn fails_for_sure(&self) -> bool {
+        self.passed == 0 && self.failed >= 2
+    }
+
+    /// It passed there some runs and failed others.
+    pub fn flaky(&self) -> bool {
+        self.passed > 0 && self.failed > 0
+    }
+
+    pub fn runs(&self) -> u32 {
+        self.passed + self.failed
+    }
 }
 
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
@@ -250,28 +271,39 @@ impl FlightDb {
             .is_some())
     }
 
-    /// The newest result of `job`, as defined now, in a finished flight of
-    /// exactly these revisions (`key`), other than `except`: a result for
-    /// another definition of the test is no evidence.
+    /// What the finished flights of exactly these revisions (`key`), other
+    /// than `except`, say of `job` as defined now (see `Known`).
     pub fn known(&self, key: &str, job: &str, definition: &str, except: i64) -> Result<Option<Known>> {
-        Ok(self
-            .conn
-            .query_row(
-                "SELECT f.flight, j.status, j.runs, j.failed_runs FROM flights f JOIN jobs j USING (flight)
+        let ran = "j.status IN ('pass', 'fail', 'broken')";
+        let totals: (Option<i64>, Option<i64>, Option<i64>) = self.conn.query_row(
+            &format!(
+                "SELECT MAX(f.flight), SUM(j.runs - j.failed_runs), SUM(j.failed_runs)
+                 FROM flights f JOIN jobs j USING (flight)
                  WHERE f.revisions = ?1 AND f.finished IS NOT NULL AND f.flight != ?2
-                   AND j.job = ?3 AND j.definition = ?4
-                 ORDER BY f.flight DESC LIMIT 1",
-                params![key, except, job, definition],
-                |row| {
-                    Ok(Known {
-                        flight: row.get(0)?,
-                        status: row.get(1)?,
-                        runs: row.get(2)?,
-                        failed_runs: row.get(3)?,
-                    })
-                },
-            )
-            .optional()?)
+                   AND j.job = ?3 AND j.definition = ?4 AND {ran}"
+            ),
+            params![key, except, job, definition],
+            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+        )?;
+        let (Some(flight), Some(passed), Some(failed)) = totals else {
+            return Ok(None);
+        };
+        let count = |n: i64| u32::try_from(n.max(0)).unwrap_or(u32::MAX);
+        let (passed, failed) = (count(passed), count(failed));
+        if passed + failed == 0 {
+            return Ok(None);
+        }
+        let status: JobStatus = self.conn.query_row(
+            "SELECT status FROM jobs WHERE flight = ?1 AND job = ?2",
+            params![flight, job],
+            |row| row.get(0),
+        )?;
+        Ok(Some(Known {
+            flight,
+            status,
+            passed,
+            failed,
+        }))
     }
 
     pub fn steps(&self, flight: i64, job: &str) -> Result<Vec<StepRow>> {
@@ -367,7 +399,10 @@ mod tests {
         );
         assert!(!db.ever_passed("test-a-x", "d1", f1).unwrap());
         let known = db.known(&revisions_key(&base), "test-a-x", "d1", f2).unwrap().unwrap();
-        assert_eq!((known.flight, known.status, known.runs), (f1, JobStatus::Pass, 1));
+        assert_eq!(
+            (known.flight, known.status, known.passed, known.failed),
+            (f1, JobStatus::Pass, 1, 0)
+        );
         assert_eq!(
             db.known(&revisions_key(&base), "test-a-x", "d2", f2).unwrap(),
             None,
@@ -382,6 +417,43 @@ mod tests {
             .unwrap();
         assert_eq!(outcome, "interrupted");
         assert_eq!(db.counts().unwrap(), (2, 2, 0));
+    }
+
+    #[test]
+    fn every_run_at_the_baseline_counts_and_only_runs_count() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = FlightDb::open(&dir.path().join("flights.db")).unwrap();
+        let base = [rev("a", "1")];
+        let key = revisions_key(&base);
+        let flown = |status: JobStatus, runs: u32, failed_runs: u32| {
+            let f = db.begin(FlightKind::Baseline, "a", "1", "1", &base).unwrap();
+            let row = JobRow {
+                job: "test-a-x",
+                component: "a",
+                kind: JobKind::Test,
+                status,
+                seconds: 1.0,
+                definition: "d",
+                runs,
+                failed_runs,
+            };
+            db.record_job(f, &row, &[]).unwrap();
+            db.finish(f, FlightOutcome::Tolerable).unwrap();
+            f
+        };
+        flown(JobStatus::Pass, 1, 0);
+        flown(JobStatus::Fail, 5, 1);
+        flown(JobStatus::Skip, 1, 0);
+        let last = flown(JobStatus::Blocked, 0, 0);
+        let known = db.known(&key, "test-a-x", "d", -1).unwrap().unwrap();
+        assert_eq!(
+            (known.passed, known.failed),
+            (5, 1),
+            "skips and blocked jobs ran nothing"
+        );
+        assert!(known.flaky() && !known.fails_for_sure());
+        assert_ne!(known.flight, last, "the newest flight that ran it");
+        assert_eq!(known.status, JobStatus::Fail);
     }
 
     #[test]

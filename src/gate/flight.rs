@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 
 use super::classify::JobOutcome;
-use super::db::{FlightDb, JobRow, Revision, StepRow};
+use super::db::{FlightDb, JobRow, Known, Revision, StepRow};
 use super::definition;
 use super::status::{FlightKind, JobKind, JobStatus};
 use crate::build::{self, Status, UnitReport};
@@ -109,14 +109,14 @@ pub fn test_job(component: &str, test: &str) -> String {
     format!("test-{component}-{test}")
 }
 
-/// Run the flight. `worth_again(job, definition)`: whether a failing test
-/// is run again (the baseline is not known to fail it too).
+/// Run the flight. `baseline(job, definition)`: what the baseline's runs of
+/// a test say, which decides how often a failing test runs (`Runs::Gate`).
 pub fn fly(
     ws: &Workspace,
     db: &FlightDb,
     plan: &Plan,
     settings: &Settings,
-    worth_again: &dyn Fn(&str, &str) -> bool,
+    baseline: &dyn Fn(&str, &str) -> Option<Known>,
     printer: &Printer,
 ) -> Result<Flown> {
     let id = db.begin(
@@ -211,7 +211,7 @@ pub fn fly(
                     headers: headers.as_deref(),
                     jobs: settings.jobs,
                 };
-                run.run(&recipe, test, runs, worth_again, printer)?
+                run.run(&recipe, test, runs, baseline, printer)?
             };
             record(db, id, &outcome, &steps)?;
             outcomes.push(outcome);
@@ -434,7 +434,7 @@ impl TestRun<'_> {
         recipe: &crate::recipe::Recipe,
         test: &TestSpec,
         runs: Runs,
-        worth_again: &dyn Fn(&str, &str) -> bool,
+        baseline: &dyn Fn(&str, &str) -> Option<Known>,
         printer: &Printer,
     ) -> Result<(JobOutcome, Vec<StepRow>)> {
         let name = &self.report.name;
@@ -456,8 +456,8 @@ impl TestRun<'_> {
                     detail: format!("{e:#}"),
                     log: None,
                     definition,
-                    runs: 0,
-                    failed_runs: 0,
+                    runs: 1,
+                    failed_runs: 1,
                 };
                 printer.trouble("Broken", format!("{job}: {e:#}"));
                 return Ok((outcome, Vec::new()));
@@ -471,7 +471,6 @@ impl TestRun<'_> {
 
         let first = self.once(&job, test, &script_file, &origin, 1)?;
         let mut steps = vec![first.clone()];
-        let mut flaky = false;
         match runs {
             Runs::Once => {}
             Runs::Times(n) => {
@@ -480,18 +479,28 @@ impl TestRun<'_> {
                 }
             }
             Runs::Gate { flaky_runs } => {
-                if first.status == JobStatus::Fail && worth_again(&job, &definition) {
+                let known = baseline(&job, &definition);
+                let confirmed = known.as_ref().is_some_and(Known::fails_for_sure);
+                if first.status.failed() && !confirmed {
                     // The failure and its reason first, then what is done about it.
                     printer.trouble("Failed", format!("{job}: {}", first.detail));
                     printer.status("Retrying", format!("{job}: the baseline is not known to fail it"));
                     let again = self.once(&job, test, &script_file, &origin, 2)?;
                     let passed = again.status == JobStatus::Pass;
                     steps.push(again);
-                    if passed {
-                        flaky = true;
+                    // A fail-then-pass, or two failures where the baseline
+                    // passes only sometimes: how often does it fail here?
+                    let why = if passed {
+                        Some("failed, then passed")
+                    } else if known.as_ref().is_some_and(Known::flaky) {
+                        Some("failed twice where the baseline passes only sometimes")
+                    } else {
+                        None
+                    };
+                    if let Some(why) = why {
                         printer.trouble(
                             "Intermittent",
-                            format!("{job} failed, then passed: {flaky_runs} more run(s) here, then at the baseline"),
+                            format!("{job} {why}: {flaky_runs} more run(s) here, then at the baseline"),
                         );
                         for attempt in 3..3 + i64::from(flaky_runs) {
                             steps.push(self.once(&job, test, &script_file, &origin, attempt)?);
@@ -502,13 +511,11 @@ impl TestRun<'_> {
         }
         let failed_runs = steps.iter().filter(|s| s.status.failed()).count() as u32;
         let total = steps.len() as u32;
+        // Intermittent: it passed some runs and failed others; any failure
+        // fails the job, and the classification weighs the runs.
+        let flaky = failed_runs > 0 && steps.iter().any(|s| s.status == JobStatus::Pass);
         let status = if flaky {
-            // After the first pass: any failure again fails the job.
-            if steps[2..].iter().any(|s| s.status.failed()) {
-                JobStatus::Fail
-            } else {
-                JobStatus::Pass
-            }
+            JobStatus::Fail
         } else {
             steps
                 .iter()
@@ -518,7 +525,7 @@ impl TestRun<'_> {
         };
         let seconds: f64 = steps.iter().map(|s| s.seconds).sum();
         let last = steps.last().cloned().unwrap_or(first);
-        let detail = if flaky || (total > 1 && failed_runs > 0 && failed_runs < total) {
+        let detail = if flaky {
             format!("failed {failed_runs} of {total} runs")
         } else if total > 1 && status == JobStatus::Pass {
             format!("passed {total} of {total} runs")

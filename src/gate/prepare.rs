@@ -163,6 +163,15 @@ fn pin_full(ws: &Workspace, component: &Component, options: &Options, printer: &
             .cloned()
             .ok_or_else(|| anyhow!("`{}` has no pin in sultana.lock", component.name))?,
     };
+    // A push replaces the locked pin: the candidate must be judged against it.
+    let pinned = pins.iter().find(|r| r.component == component.name);
+    if options.push && pinned.is_some_and(|p| p.commit != baseline.commit) {
+        bail!(
+            "--push replaces {}'s locked commit, so the candidate is judged against it: drop --baseline {} (or gate without --push)",
+            component.name,
+            baseline.describe
+        );
+    }
     Ok((pins, store, candidate, baseline))
 }
 
@@ -348,4 +357,3 @@ fn parse_push_ref(spec: &str, component: &Component) -> Result<(String, String)>
     }
     Ok((url, full))
 }
-

@@ -13,6 +13,7 @@ mod faults;
 mod fetch;
 mod fuzz;
 mod gate;
+mod gate_attacks;
 mod gate_rules;
 mod hostile;
 mod killpoints;

@@ -92,6 +92,10 @@ fn load(
     prepared: &Prepared,
     expected: &[(String, String)],
 ) -> Result<Vec<(JobOutcome, Vec<StepRow>)>> {
+    let revisions = prepared.with(match set {
+        Set::Baseline => &prepared.baseline,
+        Set::Candidate => &prepared.candidate,
+    });
     let mut out = Vec::new();
     for (job, component) in expected {
         let path = dir.join(set.name()).join(format!("{job}.json"));
@@ -107,6 +111,7 @@ fn load(
             candidate: &prepared.candidate.commit,
             job,
             job_component: component,
+            revisions: &revisions,
         };
         vet(&result, &expected).with_context(|| format!("{} is refused", path.display()))?;
         // A result counts for the job as defined now, nothing older.

@@ -118,9 +118,13 @@ pub fn run_job(ws: &Workspace, options: &Options, set: Set, job: &str, printer: 
                     headers: headers.as_deref(),
                     jobs: options.settings.jobs,
                 };
-                // One run: the deciding job compares it with the baseline's
-                // run of the same definition in the same pipeline.
-                run.run(&recipe, &test, flight::Runs::Once, &|_, _| false, printer)?
+                // A failure runs again, a fail-then-pass more times, on both
+                // sides alike: the decider weighs the runs, and cannot ask
+                // for more of them.
+                let runs = flight::Runs::Gate {
+                    flaky_runs: options.settings.flaky_runs,
+                };
+                run.run(&recipe, &test, runs, &|_, _| None, printer)?
             }
         }
     };

@@ -51,6 +51,9 @@ pub struct Expected<'a> {
     pub candidate: &'a str,
     pub job: &'a str,
     pub job_component: &'a str,
+    /// Every involved component at its commit in the set: a result of other
+    /// pins (the lock moved since the job ran) is of other trees.
+    pub revisions: &'a [Revision],
 }
 
 /// A result counts only for the gate, the set and the job it is read for.
@@ -64,6 +67,9 @@ pub fn vet(result: &JobResult, expected: &Expected) -> Result<()> {
             expected.component,
             shown_id(expected.candidate)
         );
+    }
+    if crate::gate::db::revisions_key(&result.revisions) != crate::gate::db::revisions_key(expected.revisions) {
+        bail!("it is the result of other revisions than this gate's (sultana.lock changed since the job ran)");
     }
     // A result stands for the job whose file it is, and only that one.
     if result.outcome.job != expected.job || result.outcome.component != expected.job_component {
