@@ -1,0 +1,384 @@
+//! One unit of a build: a recipe's steps run in its build folder and
+//! installed into its staging folder, or a component taken from the system.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Instant;
+
+use anyhow::{anyhow, bail, Context, Result};
+
+use super::steps::{self, Action, Step};
+use super::system::system_unit;
+use super::{
+    build_dir, fingerprint, kbuild, log_dir, stamp_path, staging_root, tool_package, Options, Provided, Status, Unit,
+    UnitReport,
+};
+use crate::fsutil;
+use crate::git::{self, Checkout};
+use crate::manifest::Component;
+use crate::printer::Printer;
+use crate::process::{Cmd, ProcessError};
+use crate::recipe::{render, Recipe, Vars};
+use crate::workspace::{SourceKind, Workspace};
+
+/// What every unit of one build shares: the workspace and options, the
+/// kernel headers, the output, and what finished units provide and report.
+#[derive(Clone, Copy)]
+pub(super) struct BuildContext<'a> {
+    pub ws: &'a Workspace,
+    pub options: &'a Options,
+    pub headers: Option<&'a kbuild::Headers>,
+    pub printer: &'a Printer,
+    pub provided: &'a Mutex<BTreeMap<String, Provided>>,
+    pub reports: &'a Mutex<Vec<UnitReport>>,
+}
+
+/// Build one unit (or take it from the system) once its dependencies are
+/// done; a failed dependency blocks it.
+pub(super) fn build_unit(cx: &BuildContext, unit: &Unit, jobs: usize) -> UnitReport {
+    let BuildContext {
+        ws,
+        printer,
+        provided,
+        reports,
+        ..
+    } = *cx;
+    let name = unit.component.name.clone();
+    let started = Instant::now();
+    let mut report = UnitReport {
+        name: name.clone(),
+        status: Status::Failed,
+        seconds: 0.0,
+        prefix: None,
+        step: None,
+        error: None,
+        blocked_by: None,
+        logs: None,
+        config_error: false,
+    };
+    let failed_dep = reports.lock().ok().and_then(|all| {
+        all.iter()
+            .find(|r| unit.deps.contains(&r.name) && matches!(r.status, Status::Failed | Status::Blocked))
+            .map(|r| r.name.clone())
+    });
+    if let Some(dep) = failed_dep {
+        printer.warn(format!("{name} not built: its dependency {dep} failed"));
+        report.status = Status::Blocked;
+        report.blocked_by = Some(dep);
+        return report;
+    }
+    let deps: BTreeMap<String, Provided> = match provided.lock() {
+        Ok(all) => unit
+            .deps
+            .iter()
+            .filter_map(|d| all.get(d).map(|p| (d.clone(), p.clone())))
+            .collect(),
+        Err(_) => BTreeMap::new(),
+    };
+
+    let result = match (&unit.system, &unit.recipe) {
+        (Some(detection), _) => Ok(system_unit(ws, unit.component, detection, &mut report)),
+        (None, Some(recipe)) => build_recipe(cx, unit.component, recipe, &deps, jobs, &mut report),
+        (None, None) => Err(anyhow!("{name}: no recipe")),
+    };
+    report.seconds = started.elapsed().as_secs_f64();
+    match result {
+        Ok(p) => {
+            if report.status == Status::Built {
+                printer.status("Built", format!("{name} in {:.1}s", report.seconds));
+            }
+            report.prefix = Some(p.prefix.clone());
+            if let Ok(mut all) = provided.lock() {
+                all.insert(name.clone(), p);
+            }
+        }
+        Err(e) => {
+            report.status = Status::Failed;
+            let tool_missing = e
+                .chain()
+                .any(|c| matches!(c.downcast_ref::<ProcessError>(), Some(ProcessError::ToolMissing { .. })));
+            // Before any step ran, the recipe or its setup is at fault.
+            report.config_error = tool_missing || report.step.is_none();
+            let step = report.step.clone().unwrap_or_else(|| "setup".into());
+            printer.error(format!("{name} failed at {step}: {e:#}"));
+            report.error = Some(format!("{e:#}"));
+        }
+    }
+    report
+}
+
+fn describe_of(ws: &Workspace, component: &Component) -> String {
+    if let Some(entry) = ws.load_lock().ok().and_then(|l| l.get(&component.name).cloned()) {
+        if ws.source(component) != SourceKind::Local {
+            return entry.describe;
+        }
+    }
+    Checkout::open(&ws.tree_path(component))
+        .ok()
+        .and_then(|c| c.head())
+        .map(git::short)
+        .unwrap_or_else(|| component.revision.clone())
+}
+
+fn build_recipe(
+    cx: &BuildContext,
+    component: &Component,
+    recipe: &Recipe,
+    deps: &BTreeMap<String, Provided>,
+    jobs: usize,
+    report: &mut UnitReport,
+) -> Result<Provided> {
+    let BuildContext {
+        ws,
+        options,
+        headers,
+        printer,
+        ..
+    } = *cx;
+    let name = &component.name;
+    let src = ws.tree_path(component);
+    if !src.is_dir() && !options.trusted.contains(name) {
+        bail!("its source {} is missing; run `sultana fetch {name}`", src.display());
+    }
+    let build = build_dir(ws, name);
+    let staging = staging_root(ws, name);
+    let prefix = ws.manifest.prefix.clone();
+    let stage_prefix = PathBuf::from(format!("{}{prefix}", staging.display()));
+    let describe = describe_of(ws, component);
+
+    let mut vars = Vars::new();
+    let mut set = |k: &str, v: String| {
+        vars.insert(k.to_string(), v);
+    };
+    set("name", name.clone());
+    set("prefix", prefix.clone());
+    set("libdir", format!("{prefix}/lib"));
+    set("libexecdir", format!("{prefix}/libexec"));
+    set("src", src.display().to_string());
+    set("build", build.display().to_string());
+    set("destdir", staging.display().to_string());
+    set("describe", describe.clone());
+    set("version", describe.strip_prefix('v').unwrap_or(&describe).to_string());
+    set("jobs", "{jobs}".into());
+    set("offline", options.offline.to_string());
+    if let Some(h) = headers {
+        set("kernel_headers", h.dir.display().to_string());
+        set("kernel_release", h.release.clone());
+    }
+    for (dep, p) in deps {
+        set(&format!("dep.{dep}.prefix"), p.prefix.display().to_string());
+        set(&format!("dep.{dep}.runtime_prefix"), p.runtime_prefix.clone());
+        set(&format!("dep.{dep}.libdir"), p.libdir.display().to_string());
+        set(&format!("dep.{dep}.cflags"), p.exports.0.clone());
+        set(&format!("dep.{dep}.libs"), p.exports.1.clone());
+        if let Some(s) = &p.src {
+            set(&format!("dep.{dep}.src"), s.display().to_string());
+        }
+    }
+    let present: Vec<String> = deps.keys().cloned().collect();
+    for dep in &present {
+        for path in recipe.dep_require.get(dep).into_iter().flatten() {
+            let path = render(path, &vars).map_err(|e| anyhow!("{}: {e}", recipe.origin))?;
+            if !Path::new(&path).exists() {
+                bail!("{name} needs {path} from {dep}, which is not there (did {dep}'s build install it?)");
+            }
+        }
+    }
+    let mut env: Vec<(String, String)> = Vec::new();
+    for (key, value) in &recipe.env {
+        env.push((
+            key.clone(),
+            render(value, &vars).map_err(|e| anyhow!("{}: {e}", recipe.origin))?,
+        ));
+    }
+
+    // Everything that goes into the build, with {jobs} left symbolic so
+    // changing -j does not rebuild.
+    let planned = steps::plan(recipe, &vars, &present)?;
+    let mut inputs: Vec<String> = vec![
+        env!("CARGO_PKG_VERSION").into(),
+        recipe.text.clone(),
+        prefix.clone(),
+        describe.clone(),
+        format!("{env:?}"),
+    ];
+    inputs.extend(planned.iter().map(Step::describe));
+    inputs.extend(deps.iter().map(|(d, p)| format!("{d}={}", p.stamp)));
+    let static_inputs = fingerprint::combine(&inputs.iter().map(String::as_str).collect::<Vec<_>>());
+    let stamp_file = stamp_path(ws, name);
+    let exports = |vars: &Vars| -> (String, String) {
+        let mut v = vars.clone();
+        v.insert("prefix".into(), stage_prefix.display().to_string());
+        v.insert("libdir".into(), stage_prefix.join("lib").display().to_string());
+        (
+            render(&recipe.exports.cflags, &v).unwrap_or_default(),
+            render(&recipe.exports.libs, &v).unwrap_or_default(),
+        )
+    };
+    let exported = exports(&vars);
+    let provide = |stamp: String| Provided {
+        prefix: stage_prefix.clone(),
+        runtime_prefix: prefix.clone(),
+        libdir: stage_prefix.join("lib"),
+        src: Some(src.clone()),
+        stamp,
+        exports: exported.clone(),
+    };
+
+    // A root tree that is the workspace itself holds sultana's own folders.
+    let skip: &[&str] = if src == ws.root {
+        &["build", "dist", ".sultana"]
+    } else {
+        &[]
+    };
+    if options.trusted.contains(name) {
+        let stamp = std::fs::read_to_string(&stamp_file).ok().filter(|_| staging.is_dir());
+        let Some(stamp) = stamp else {
+            bail!(
+                "{name} was to be built by another job, but {} is not here (did its artifacts arrive?)",
+                ws.display_path(&staging)
+            );
+        };
+        report.status = Status::Fresh;
+        return Ok(provide(stamp));
+    }
+    let current = fingerprint::combine(&[&static_inputs, &fingerprint::tree(&src, skip)?]);
+    if staging.is_dir() && std::fs::read_to_string(&stamp_file).ok().as_deref() == Some(current.as_str()) {
+        printer.verbose("Fresh", name);
+        report.status = Status::Fresh;
+        return Ok(provide(current));
+    }
+
+    // Build for real, with the real job count and a temporary staging folder.
+    let _ = std::fs::remove_file(&stamp_file);
+    let unpacked = ws.source(component) == SourceKind::Intree || component.path == Path::new(".");
+    if unpacked && !log_dir(ws, name).exists() {
+        // A tree unpacked from a tarball (not a checkout sultana checked
+        // when it placed it), before its first build: its links are resolved
+        // before anything runs. Later, links are the build's own (Xen's
+        // tools/include links by absolute path).
+        let links = crate::symlinks::on_disk(&src, &[".git", "build", "dist", ".sultana"], 2_000_000)
+            .with_context(|| format!("cannot read the symlinks of {}", src.display()))?;
+        crate::symlinks::check_all(&links, std::iter::empty()).map_err(|(path, m)| {
+            anyhow!(
+                "{} has a symlink that is refused: `{}` {m}; nothing was built",
+                src.display(),
+                String::from_utf8_lossy(&path)
+            )
+        })?;
+    }
+    if ws.source(component) == SourceKind::Git && !recipe.ignore.is_empty() {
+        exclude_outputs(&src, &recipe.ignore)?;
+    }
+    let logs = log_dir(ws, name);
+    let new_staging = ws.build_paths(name).staging_new;
+    fsutil::remove_all(&logs)?;
+    report.logs = Some(logs.clone());
+    std::fs::create_dir_all(&build).with_context(|| format!("cannot create {}", build.display()))?;
+    fsutil::remove_all(&new_staging)?;
+    vars.insert("jobs".into(), jobs.to_string());
+    let run_steps = steps::plan(recipe, &vars, &present)?;
+    vars.insert("destdir".into(), new_staging.display().to_string());
+    let install_steps = steps::plan(recipe, &vars, &present)?;
+
+    printer.status(
+        "Building",
+        format!("{name} {describe} ({:?}, -j{jobs})", recipe.kind).to_lowercase(),
+    );
+    let progress = printer.progress(name);
+    let total = run_steps.len();
+    for (i, (step, install_variant)) in run_steps.iter().zip(install_steps.iter()).enumerate() {
+        let step = if step.install { install_variant } else { step };
+        report.step = Some(step.name.clone());
+        progress.update(i as u64, total as u64, &step.name);
+        let log = logs.join(format!("{:02}-{}.log", i + 1, step.name));
+        execute(step, &env, &log).with_context(|| format!("step {}", step.name))?;
+        crate::fault::point("build-after-step");
+    }
+    drop(progress);
+    if !new_staging.exists() {
+        std::fs::create_dir_all(&new_staging)?;
+    }
+    fsutil::remove_all(&staging)?;
+    std::fs::rename(&new_staging, &staging).with_context(|| format!("cannot move {} into place", staging.display()))?;
+    crate::fault::point("build-staged");
+    let stamp = fingerprint::combine(&[&static_inputs, &fingerprint::tree(&src, skip)?]);
+    fsutil::atomic_write(&stamp_file, stamp.as_bytes())?;
+    report.step = None;
+    report.status = Status::Built;
+    Ok(provide(stamp))
+}
+
+/// Add `patterns` to the checkout's `.git/info/exclude` (once each).
+fn exclude_outputs(src: &Path, patterns: &[String]) -> Result<()> {
+    let Ok(checkout) = Checkout::open(src) else {
+        return Ok(());
+    };
+    let file = checkout.repo().path().join("info").join("exclude");
+    let current = std::fs::read_to_string(&file).unwrap_or_default();
+    let missing: Vec<&String> = patterns
+        .iter()
+        .filter(|p| !current.lines().any(|l| l == p.as_str()))
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let mut text = current;
+    if !text.is_empty() && !text.ends_with('\n') {
+        text.push('\n');
+    }
+    text.push_str("# written by the build (sultana recipe `ignore`)\n");
+    for pattern in missing {
+        text.push_str(pattern);
+        text.push('\n');
+    }
+    fsutil::atomic_write(&file, text.as_bytes())
+}
+
+fn execute(step: &Step, env: &[(String, String)], log: &Path) -> Result<()> {
+    match &step.action {
+        Action::Run { argv, dir } => {
+            std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+            let (program, args) = argv.split_first().ok_or_else(|| anyhow!("empty command"))?;
+            let mut cmd = Cmd::new(program, tool_package(program)).args(args).cwd(dir).log(log);
+            // A parent make's jobserver must not leak into ours.
+            for key in ["MAKEFLAGS", "MFLAGS", "MAKELEVEL"] {
+                cmd = cmd.env_remove(key);
+            }
+            for (key, value) in env {
+                cmd = cmd.env(key, value);
+            }
+            cmd.run()?;
+        }
+        Action::CopyModuleSource { from } => {
+            for (src, dst) in from {
+                fsutil::remove_all(dst)?;
+                fsutil::copy_tree(src, dst)?;
+            }
+        }
+        Action::CheckModules { modules, release } => {
+            for module in modules {
+                if !module.is_file() {
+                    bail!("the build did not produce {}", module.display());
+                }
+                let magic = kbuild::vermagic(module)?;
+                if &magic != release {
+                    bail!(
+                        "{} is for kernel {magic}, not {release} (vermagic mismatch)",
+                        module.display()
+                    );
+                }
+            }
+        }
+        Action::InstallModules { modules, target } => {
+            std::fs::create_dir_all(target)?;
+            for module in modules {
+                let name = module.file_name().ok_or_else(|| anyhow!("bad module path"))?;
+                std::fs::copy(module, target.join(name))?;
+            }
+        }
+    }
+    Ok(())
+}
+
