@@ -12,8 +12,8 @@ mod system;
 mod unit;
 
 pub use clean::{clean, distclean};
-pub(crate) use graph::dependencies;
 pub use graph::closure;
+pub(crate) use graph::dependencies;
 pub use install::install;
 pub use system::resolve_system;
 

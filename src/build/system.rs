@@ -51,7 +51,12 @@ pub fn resolve_system(ws: &Workspace, choice: &SystemChoice) -> Result<BTreeMap<
     Ok(found)
 }
 
-pub(super) fn system_unit(ws: &Workspace, component: &Component, detection: &Detection, report: &mut UnitReport) -> Provided {
+pub(super) fn system_unit(
+    ws: &Workspace,
+    component: &Component,
+    detection: &Detection,
+    report: &mut UnitReport,
+) -> Provided {
     let prefix = detection.prefix.clone().unwrap_or_default();
     let libdir = detection.libdir.clone().unwrap_or_else(|| prefix.join("lib"));
     let recipe = ws.recipe(component).ok();
@@ -80,4 +85,3 @@ pub(super) fn system_unit(ws: &Workspace, component: &Component, detection: &Det
         exports,
     }
 }
-

@@ -11,7 +11,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use super::steps::{self, Action, Step};
 use super::system::system_unit;
 use super::{
-    build_dir, fingerprint, kbuild, log_dir, stamp_path, staging_root, tool_package, Options, Provided, Status, Unit,
+    build_dir, fingerprint, kbuild, log_dir, staging_root, stamp_path, tool_package, Options, Provided, Status, Unit,
     UnitReport,
 };
 use crate::fsutil;
@@ -381,4 +381,3 @@ fn execute(step: &Step, env: &[(String, String)], log: &Path) -> Result<()> {
     }
     Ok(())
 }
-

@@ -47,30 +47,35 @@ pub trait SubmoduleStores {
     fn repo(&self, index: usize) -> &Repository;
 }
 
-/// Add the tree of `commit` (in repository `repo`) below `at` to `out`.
-pub fn collect(
-    stores: &mut dyn SubmoduleStores,
-    repo: usize,
-    url: &str,
-    commit: Oid,
-    at: &[u8],
-    submodules: bool,
-    out: &mut BTreeMap<Vec<u8>, Entry>,
-) -> Result<()> {
-    collect_depth(stores, repo, url, commit, at, submodules, out, 0)
+/// One tree to put into the tarball: `commit` of `url` (in repository
+/// `repo` of the stores) below `at`, with its submodules or not.
+#[derive(Clone, Copy)]
+pub struct Source<'a> {
+    pub repo: usize,
+    pub url: &'a str,
+    pub commit: Oid,
+    pub at: &'a [u8],
+    pub submodules: bool,
 }
 
-#[allow(clippy::too_many_arguments)]
+/// Add the tree of `source` to `out`.
+pub fn collect(stores: &mut dyn SubmoduleStores, source: Source, out: &mut BTreeMap<Vec<u8>, Entry>) -> Result<()> {
+    collect_depth(stores, source, out, 0)
+}
+
 fn collect_depth(
     stores: &mut dyn SubmoduleStores,
-    repo: usize,
-    url: &str,
-    commit: Oid,
-    at: &[u8],
-    submodules: bool,
+    source: Source,
     out: &mut BTreeMap<Vec<u8>, Entry>,
     depth: usize,
 ) -> Result<()> {
+    let Source {
+        repo,
+        url,
+        commit,
+        at,
+        submodules,
+    } = source;
     if depth > 8 {
         bail!("{url}: submodules nest deeper than 8 levels");
     }
@@ -111,7 +116,14 @@ fn collect_depth(
         match links.get(&rel) {
             Some(sub) => {
                 let index = stores.open(&sub.url, sub.commit, &String::from_utf8_lossy(&full))?;
-                collect_depth(stores, index, &sub.url, sub.commit, &full, true, out, depth + 1)?;
+                let inner = Source {
+                    repo: index,
+                    url: &sub.url,
+                    commit: sub.commit,
+                    at: &full,
+                    submodules: true,
+                };
+                collect_depth(stores, inner, out, depth + 1)?;
             }
             // Like `git archive`: a submodule is an empty folder.
             None => insert(out, full, Kind::Dir, repo, url)?,
