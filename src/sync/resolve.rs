@@ -1,0 +1,158 @@
+//! Phase 1: what each component's revision resolves to, fetching into the
+//! cache when the commit is not there (from the component's own sources,
+//! names never taken from another's).
+
+use anyhow::{anyhow, Result};
+
+use crate::error::CheckFailed;
+use crate::git::{Cache, Oid, ResolveError, RevKind, Store};
+use crate::lock::LockEntry;
+use crate::manifest::Component;
+use crate::printer::Printer;
+use crate::process;
+use crate::workspace::Workspace;
+
+use super::{pin_check, Mode, Options};
+
+pub(super) struct Resolution<'a> {
+    pub(super) component: &'a Component,
+    pub(super) entry: LockEntry,
+    pub(super) kind: Option<RevKind>,
+    pub(super) previous: Option<LockEntry>,
+}
+
+/// Where a component is fetched from, in order: its mirrors, then its url.
+pub(crate) fn sources(component: &Component) -> Vec<String> {
+    component
+        .mirrors
+        .iter()
+        .cloned()
+        .chain([component.url.clone()])
+        .collect()
+}
+
+pub(crate) fn fetch_store(
+    ws: &Workspace,
+    store: &Store,
+    component: &Component,
+    want: Option<Oid>,
+    printer: &Printer,
+) -> Result<String> {
+    printer.status("Fetching", format!("{} from {}", component.name, store.url));
+    let progress = printer.progress(&component.name);
+    let log = process::log_path(&ws.state_dir(), &format!("fetch-{}", component.name));
+    let used = store.fetch(&sources(component), want, &log, printer, &progress)?;
+    if used != component.url {
+        printer.verbose("Fetched", format!("{} from mirror {used}", component.name));
+    }
+    Ok(used)
+}
+
+pub(super) fn offline_error(component: &Component, what: &str) -> anyhow::Error {
+    anyhow!(
+        "component `{}` needs the network ({what}), but --offline was given; run once without --offline, or add a reachable mirror",
+        component.name
+    )
+}
+
+pub(super) fn resolve<'a>(
+    ws: &Workspace,
+    cache: &Cache,
+    component: &'a Component,
+    previous: Option<&LockEntry>,
+    options: &Options,
+    printer: &Printer,
+) -> Result<Resolution<'a>> {
+    let store = cache.store(&component.url, printer)?;
+    let pinned = previous.filter(|e| e.matches(component) && options.mode.keeps_pins());
+    if let Some(entry) = pinned {
+        let commit = Oid::from_str(&entry.commit)?;
+        if !store.has_commit(commit) {
+            if options.offline {
+                return Err(offline_error(
+                    component,
+                    &format!("commit {} is not in the cache", entry.short()),
+                ));
+            }
+            fetch_store(ws, &store, component, Some(commit), printer)?;
+        }
+        // A pin is trusted only as what its revision names.
+        let verdict = pin_check::check(&store, &sources(component), entry);
+        match verdict {
+            pin_check::PinCheck::TagDiffers { .. } | pin_check::PinCheck::CommitDiffers => {
+                return Err(CheckFailed(format!(
+                    "{}: {}; fix sultana.lock, or run `sultana update {}` to resolve it again",
+                    component.name,
+                    verdict.describe(entry),
+                    component.name
+                ))
+                .into())
+            }
+            pin_check::PinCheck::NotOnBranch { .. } => {
+                printer.warn(format!("{}: {}", component.name, verdict.describe(entry)))
+            }
+            _ => {}
+        }
+        return Ok(Resolution {
+            component,
+            entry: entry.clone(),
+            kind: None,
+            previous: previous.cloned(),
+        });
+    }
+
+    let rev = component.revision.as_str();
+    let want = crate::validate::is_full_sha(rev)
+        .then(|| Oid::from_str(rev).ok())
+        .flatten();
+    let all_sources = sources(component);
+    let must_fetch = match options.mode {
+        Mode::Fetch | Mode::Resolve | Mode::Scratch => store.resolve_needs_fetch(rev, &all_sources),
+        Mode::Update { .. } | Mode::Lock => true,
+    };
+    // Names are taken from the source just fetched, else from the first of
+    // this workspace's own sources that has them: never from a mirror some
+    // other workspace named.
+    let mut lookup = all_sources.clone();
+    let mut fetched = false;
+    if must_fetch && !options.offline {
+        lookup = vec![fetch_store(ws, &store, component, want, printer)?];
+        fetched = true;
+    }
+    let resolved = match store.resolve_among(rev, &lookup) {
+        Ok(r) => r,
+        Err(e @ (ResolveError::MissingCommit { .. } | ResolveError::NotFound { .. })) if options.offline => {
+            return Err(offline_error(component, &e.to_string()));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let (resolved, source) = resolved;
+    if !fetched {
+        if let RevKind::Branch(branch) = &resolved.kind {
+            printer.warn(format!(
+                "{}: branch `{branch}` resolved from the cache (offline); it may be behind the remote",
+                component.name
+            ));
+        }
+    }
+    let entry = LockEntry {
+        name: component.name.clone(),
+        url: component.url.clone(),
+        revision: component.revision.clone(),
+        commit: resolved.commit.to_string(),
+        describe: store.describe_from(resolved.commit, &source),
+        source: None,
+    };
+    if previous.map(|p| &p.commit) != Some(&entry.commit) {
+        printer.status(
+            "Resolved",
+            format!("{} {} to {} ({})", component.name, rev, entry.short(), entry.describe),
+        );
+    }
+    Ok(Resolution {
+        component,
+        entry,
+        kind: Some(resolved.kind),
+        previous: previous.cloned(),
+    })
+}
