@@ -16,6 +16,7 @@ mod prepare;
 mod push;
 mod report;
 mod status;
+mod test_run;
 
 use std::path::PathBuf;
 

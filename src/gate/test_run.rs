@@ -1,0 +1,292 @@
+//! One test of a flight: its script run in a scratch work folder with the
+//! built trees' paths in its environment, as many times as the gate's
+//! rules ask, each run a step of the job.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+
+use super::classify::JobOutcome;
+use super::db::{Known, StepRow};
+use super::definition;
+use super::status::{JobKind, JobStatus};
+use crate::build::{self, UnitReport};
+use crate::fsutil;
+use crate::printer::Printer;
+use crate::process::{Cmd, Ended};
+use crate::recipe::{BuildDir, TestSpec};
+use crate::workspace::Workspace;
+
+use super::flight::{test_job, Runs};
+/// One test script of one built component.
+pub struct TestRun<'a> {
+    /// Where the recipes come from.
+    pub ws: &'a Workspace,
+    /// Where the trees, builds and staged installs are.
+    pub scratch: &'a Workspace,
+    pub flight: i64,
+    /// Where the scripts and logs go.
+    pub dir: &'a Path,
+    pub report: &'a UnitReport,
+    /// Every component's report (their prefixes for the test).
+    pub reports: &'a [UnitReport],
+    pub headers: Option<&'a Path>,
+    pub jobs: usize,
+}
+
+impl TestRun<'_> {
+    /// Run the test `runs` times (see `Runs`); every run is a step of the
+    /// job, and the job's status says what they add up to.
+    pub fn run(
+        &self,
+        recipe: &crate::recipe::Recipe,
+        test: &TestSpec,
+        runs: Runs,
+        baseline: &dyn Fn(&str, &str) -> Option<Known>,
+        printer: &Printer,
+    ) -> Result<(JobOutcome, Vec<StepRow>)> {
+        let name = &self.report.name;
+        let job = test_job(name, &test.name);
+        let definition = definition::of_test(&self.ws.recipes_root, recipe, test);
+        printer.status("Testing", format!("{job} ({})", test.description));
+        let (origin, script) = match recipe.test_script(&self.ws.recipes_root, test) {
+            Ok(found) => found,
+            Err(e) => {
+                // The flight goes on; this job is broken, not the gate.
+                let outcome = JobOutcome {
+                    job: job.clone(),
+                    component: name.clone(),
+                    kind: JobKind::Test,
+                    status: JobStatus::Broken,
+                    testid: test.name.clone(),
+                    seconds: 0.0,
+                    flaky: false,
+                    detail: format!("{e:#}"),
+                    log: None,
+                    definition,
+                    runs: 1,
+                    failed_runs: 1,
+                };
+                printer.trouble("Broken", format!("{job}: {e:#}"));
+                return Ok((outcome, Vec::new()));
+            }
+        };
+        let script_file = self
+            .dir
+            .join("scripts")
+            .join(format!("{}-{}", recipe.name, test.script_name()));
+        fsutil::atomic_write(&script_file, &script)?;
+
+        let first = self.once(&job, test, &script_file, &origin, 1)?;
+        let mut steps = vec![first.clone()];
+        match runs {
+            Runs::Once => {}
+            Runs::Times(n) => {
+                for attempt in 2..=i64::from(n) {
+                    steps.push(self.once(&job, test, &script_file, &origin, attempt)?);
+                }
+            }
+            Runs::Gate { flaky_runs } => {
+                let known = baseline(&job, &definition);
+                let confirmed = known.as_ref().is_some_and(Known::fails_for_sure);
+                if first.status.failed() && !confirmed {
+                    // The failure and its reason first, then what is done about it.
+                    printer.trouble("Failed", format!("{job}: {}", first.detail));
+                    printer.status("Retrying", format!("{job}: the baseline is not known to fail it"));
+                    let again = self.once(&job, test, &script_file, &origin, 2)?;
+                    let passed = again.status == JobStatus::Pass;
+                    steps.push(again);
+                    // A fail-then-pass, or two failures where the baseline
+                    // passes only sometimes: how often does it fail here?
+                    let why = if passed {
+                        Some("failed, then passed")
+                    } else if known.as_ref().is_some_and(Known::flaky) {
+                        Some("failed twice where the baseline passes only sometimes")
+                    } else {
+                        None
+                    };
+                    if let Some(why) = why {
+                        printer.trouble(
+                            "Intermittent",
+                            format!("{job} {why}: {flaky_runs} more run(s) here, then at the baseline"),
+                        );
+                        for attempt in 3..3 + i64::from(flaky_runs) {
+                            steps.push(self.once(&job, test, &script_file, &origin, attempt)?);
+                        }
+                    }
+                }
+            }
+        }
+        let failed_runs = steps.iter().filter(|s| s.status.failed()).count() as u32;
+        let total = steps.len() as u32;
+        // Intermittent: it passed some runs and failed others; any failure
+        // fails the job, and the classification weighs the runs.
+        let flaky = failed_runs > 0 && steps.iter().any(|s| s.status == JobStatus::Pass);
+        let status = if flaky {
+            JobStatus::Fail
+        } else {
+            steps
+                .iter()
+                .map(|s| s.status)
+                .find(|s| *s != JobStatus::Pass)
+                .unwrap_or(JobStatus::Pass)
+        };
+        let seconds: f64 = steps.iter().map(|s| s.seconds).sum();
+        let last = steps.last().cloned().unwrap_or(first);
+        let detail = if flaky {
+            format!("failed {failed_runs} of {total} runs")
+        } else if total > 1 && status == JobStatus::Pass {
+            format!("passed {total} of {total} runs")
+        } else {
+            steps
+                .iter()
+                .find(|s| s.status != JobStatus::Pass)
+                .map_or_else(|| steps[0].detail.clone(), |s| s.detail.clone())
+        };
+        let outcome = JobOutcome {
+            job: job.clone(),
+            component: name.clone(),
+            kind: JobKind::Test,
+            status,
+            testid: test.name.clone(),
+            seconds,
+            flaky,
+            detail,
+            log: last.log.clone(),
+            definition,
+            runs: total,
+            failed_runs,
+        };
+        let verb = match status {
+            _ if flaky => "Intermittent",
+            JobStatus::Pass => "Passed",
+            JobStatus::Skip => "Skipped",
+            JobStatus::Broken => "Broken",
+            JobStatus::Blocked => "Blocked",
+            JobStatus::Fail => "Failed",
+        };
+        let mut message = format!("{job} in {seconds:.1}s");
+        if status != JobStatus::Pass || flaky || total > 1 {
+            message.push_str(&format!(": {}", outcome.detail));
+        }
+        if status == JobStatus::Pass && !flaky {
+            printer.status(verb, message);
+        } else {
+            printer.trouble(verb, message);
+        }
+        Ok((outcome, steps))
+    }
+
+    /// Run the script once; automake's exit codes.
+    fn once(&self, job: &str, test: &TestSpec, script: &Path, origin: &str, attempt: i64) -> Result<StepRow> {
+        let suffix = if attempt > 1 {
+            format!(".{attempt}")
+        } else {
+            String::new()
+        };
+        let log = self.dir.join(format!("{job}{suffix}.log"));
+        let work = self.dir.join("work").join(format!("{job}{suffix}"));
+        fsutil::remove_all(&work)?;
+        std::fs::create_dir_all(&work)?;
+        std::fs::write(&log, format!("# {job}: {origin}\n"))?;
+        let cmd = self.command(test, script, &work, &log);
+        let started = Instant::now();
+        let ended = cmd.run_limited(Duration::from_secs(test.timeout()))?;
+        let seconds = started.elapsed().as_secs_f64();
+        let tail = last_line(&log);
+        let (status, detail) = match ended {
+            // What the test says of how it ran (e.g. with a preload).
+            Ended::Exited(0) => (JobStatus::Pass, notes(&log)),
+            Ended::Exited(77) => (JobStatus::Skip, tail),
+            Ended::Exited(99) => (JobStatus::Broken, format!("broken (exit 99): {tail}")),
+            Ended::Exited(code) => (JobStatus::Fail, format!("exit {code}: {tail}")),
+            Ended::Signaled(signal) => (JobStatus::Fail, format!("killed by signal {signal}: {tail}")),
+            Ended::TimedOut => (JobStatus::Fail, format!("timed out after {}s", test.timeout())),
+        };
+        Ok(StepRow {
+            stepno: attempt,
+            testid: if attempt > 1 {
+                format!("{} (run {attempt})", test.name)
+            } else {
+                test.name.clone()
+            },
+            status,
+            seconds,
+            log: Some(log.display().to_string()),
+            detail,
+        })
+    }
+
+    fn command(&self, test: &TestSpec, script: &Path, work: &Path, log: &Path) -> Cmd {
+        let scratch = self.scratch;
+        let component = scratch.manifest.component(&self.report.name);
+        let src = component.map(|c| scratch.tree_path(c)).unwrap_or_default();
+        let in_tree = component
+            .and_then(|c| scratch.recipe(c).ok())
+            .is_some_and(|r| r.build_dir() == BuildDir::InTree);
+        let build_dir = if in_tree {
+            src.clone()
+        } else {
+            build::build_dir(scratch, &self.report.name)
+        };
+        let prefix = self.report.prefix.clone().unwrap_or_default();
+        let mut env: BTreeMap<String, String> = BTreeMap::new();
+        let mut set = |k: &str, v: String| {
+            env.insert(k.to_string(), v);
+        };
+        set("SULTANA_PREFIX", prefix.display().to_string());
+        set(
+            "SULTANA_DESTDIR",
+            build::staging_root(scratch, &self.report.name).display().to_string(),
+        );
+        set("SULTANA_RUNTIME_PREFIX", scratch.manifest.prefix.clone());
+        set("SULTANA_SRC", src.display().to_string());
+        set("SULTANA_BUILD", build_dir.display().to_string());
+        set("SULTANA_WORK", work.display().to_string());
+        set("SULTANA_JOBS", self.jobs.to_string());
+        set("SULTANA_COMPONENT", self.report.name.clone());
+        set("SULTANA_TEST", test.name.clone());
+        set("SULTANA_FLIGHT", self.flight.to_string());
+        if let Some(headers) = self.headers {
+            set("SULTANA_KERNEL_HEADERS", headers.display().to_string());
+        }
+        for other in self.reports {
+            if let Some(p) = &other.prefix {
+                let var = format!("SULTANA_DEP_{}_PREFIX", other.name.to_uppercase().replace('-', "_"));
+                set(&var, p.display().to_string());
+            }
+        }
+        let mut cmd = Cmd::new("bash", "bash").arg(script).cwd(work).log(log);
+        for key in ["MAKEFLAGS", "MFLAGS", "MAKELEVEL"] {
+            cmd = cmd.env_remove(key);
+        }
+        for (key, value) in env {
+            cmd = cmd.env(key, value);
+        }
+        cmd
+    }
+}
+
+/// The `note: …` lines a test printed.
+fn notes(log: &Path) -> String {
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.strip_prefix("note: "))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// The last non-empty line a test printed (its skip reason, or its failure).
+fn last_line(log: &Path) -> String {
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty() && !l.starts_with("$ ") && !l.starts_with("# "))
+        .unwrap_or_default()
+        .trim()
+        .to_string()
+}
