@@ -27,7 +27,6 @@ use crate::workspace::{Workspace, WorkspaceOptions};
 
 /// What every command gets besides its own arguments.
 pub struct Globals {
-    pub printer: Printer,
     pub workspace: WorkspaceOptions,
     pub jobs: usize,
     pub offline: bool,
@@ -35,10 +34,10 @@ pub struct Globals {
 }
 
 impl Globals {
-    pub fn workspace(&self) -> Result<Workspace> {
+    pub fn workspace(&self, printer: &Printer) -> Result<Workspace> {
         let ws = Workspace::discover(&self.workspace)?;
         for note in &ws.notes {
-            self.printer.status("Using", note);
+            printer.status("Using", note);
         }
         Ok(ws)
     }
@@ -64,7 +63,6 @@ pub fn dispatch(cli: Cli, printer: &Printer) -> Result<()> {
         .filter(|j| *j > 0)
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
     let globals = Globals {
-        printer: printer.clone(),
         workspace: WorkspaceOptions {
             manifest: cli.manifest,
             sets: cli.sets,

@@ -6,6 +6,7 @@ pub mod backup;
 pub mod pin_check;
 mod place;
 mod resolve;
+pub mod state;
 mod submodules;
 
 use anyhow::{bail, Context, Result};

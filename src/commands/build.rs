@@ -10,7 +10,7 @@ use crate::printer::Printer;
 
 pub fn run(globals: &Globals, args: BuildArgs, printer: &Printer) -> Result<()> {
     let started = Instant::now();
-    let ws = globals.workspace()?;
+    let ws = globals.workspace(printer)?;
     let _lock = ws.lock_exclusive(printer)?;
     let options = build::Options {
         jobs: globals.jobs,

@@ -6,7 +6,7 @@ use crate::cli::{CleanArgs, DistcleanArgs};
 use crate::printer::Printer;
 
 pub fn run(globals: &Globals, args: CleanArgs, printer: &Printer) -> Result<()> {
-    let ws = globals.workspace()?;
+    let ws = globals.workspace(printer)?;
     let _lock = ws.lock_exclusive(printer)?;
     let cleaned = build::clean(&ws, &args.components, printer)?;
     printer.json(&serde_json::json!({ "command": "clean", "components": cleaned }));
@@ -14,7 +14,7 @@ pub fn run(globals: &Globals, args: CleanArgs, printer: &Printer) -> Result<()> 
 }
 
 pub fn run_distclean(globals: &Globals, args: DistcleanArgs, printer: &Printer) -> Result<()> {
-    let ws = globals.workspace()?;
+    let ws = globals.workspace(printer)?;
     let _lock = ws.lock_exclusive(printer)?;
     let removed = build::distclean(&ws, args.force, printer)?;
     printer.json(&serde_json::json!({ "command": "distclean", "components": removed }));

@@ -79,7 +79,7 @@ fn import(args: ConfigMkImportArgs, printer: &Printer) -> Result<()> {
 }
 
 fn export(globals: &Globals, printer: &Printer) -> Result<()> {
-    let ws = globals.workspace()?;
+    let ws = globals.workspace(printer)?;
     let lock = if globals.locked { Some(ws.load_lock()?) } else { None };
     let text = config_mk::export(&ws.manifest, lock.as_ref())?;
     if text.is_empty() {

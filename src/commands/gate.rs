@@ -12,7 +12,7 @@ use crate::printer::Printer;
 const DEFAULT_FLAKY_RUNS: u32 = 5;
 
 pub fn run(globals: &Globals, args: GateArgs, printer: &Printer) -> Result<()> {
-    let ws = globals.workspace()?;
+    let ws = globals.workspace(printer)?;
     let _lock = ws.lock_exclusive(printer)?;
     let cwd = std::env::current_dir()?;
     let asked_push = args.push;
@@ -75,7 +75,7 @@ pub fn run(globals: &Globals, args: GateArgs, printer: &Printer) -> Result<()> {
 }
 
 pub fn run_bisect(globals: &Globals, args: BisectArgs, printer: &Printer) -> Result<()> {
-    let ws = globals.workspace()?;
+    let ws = globals.workspace(printer)?;
     let _lock = ws.lock_exclusive(printer)?;
     let options = BisectOptions {
         component: args.component,
@@ -127,7 +127,7 @@ fn settings(globals: &Globals, system: SystemChoice, kernel_headers: Option<Path
 
 pub fn run_ci(globals: &Globals, command: CiCommand, printer: &Printer) -> Result<()> {
     let CiCommand::Gitlab(args) = command;
-    let ws = globals.workspace()?;
+    let ws = globals.workspace(printer)?;
     let _lock = ws.lock_exclusive(printer)?;
     let options = gate_options(globals, args.component.clone(), args.candidate.clone());
     let yaml = gate::ci::gitlab(&ws, &options, args.parent_job.as_deref(), printer)?;
@@ -138,7 +138,7 @@ pub fn run_ci(globals: &Globals, command: CiCommand, printer: &Printer) -> Resul
 
 pub fn run_osstest(globals: &Globals, command: OsstestCommand, printer: &Printer) -> Result<()> {
     let OsstestCommand::Flight(args) = command;
-    let ws = globals.workspace()?;
+    let ws = globals.workspace(printer)?;
     let _lock = ws.lock_exclusive(printer)?;
     let options = gate_options(globals, args.component, args.candidate);
     let lines = gate::ci::osstest_flight(&ws, &options, &args.flight, &args.arch, printer)?;

@@ -8,7 +8,7 @@ use crate::cli::InstallArgs;
 use crate::printer::Printer;
 
 pub fn run(globals: &Globals, args: InstallArgs, printer: &Printer) -> Result<()> {
-    let ws = globals.workspace()?;
+    let ws = globals.workspace(printer)?;
     let _lock = ws.lock_exclusive(printer)?;
     let destdir = args.destdir.unwrap_or_else(|| PathBuf::from("/"));
     let done = build::install(&ws, &args.components, &destdir)?;

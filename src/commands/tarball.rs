@@ -11,7 +11,7 @@ use crate::tarball::{self, Format};
 
 pub fn run(globals: &Globals, args: TarballArgs, printer: &Printer) -> Result<()> {
     let started = Instant::now();
-    let ws = globals.workspace()?;
+    let ws = globals.workspace(printer)?;
     let _lock = ws.lock_exclusive(printer)?;
     let mut formats = Vec::new();
     for text in &args.formats {

@@ -1,0 +1,172 @@
+//! The state of each component's checkout against the manifest and the
+//! lock: what `status` shows as a table and as JSON, and what other
+//! commands can ask.
+
+use anyhow::Result;
+use serde::Serialize;
+
+use super::dirt_recursive;
+use crate::git::{self, Cache, Checkout, TreeState};
+use crate::printer::Printer;
+use crate::workspace::{SourceKind, Workspace};
+
+/// Where a component's tree stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TreeCondition {
+    Missing,
+    Clean,
+    Dirty,
+    /// A folder that is not a git checkout.
+    NotGit,
+    /// An in-tree copy (a release tarball).
+    Intree,
+}
+
+impl TreeCondition {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TreeCondition::Missing => "missing",
+            TreeCondition::Clean => "clean",
+            TreeCondition::Dirty => "dirty",
+            TreeCondition::NotGit => "not-git",
+            TreeCondition::Intree => "intree",
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ComponentState {
+    pub name: String,
+    pub enabled: bool,
+    pub source: SourceKind,
+    pub path: String,
+    pub revision: String,
+    pub locked_commit: Option<String>,
+    pub locked_describe: Option<String>,
+    pub checkout_commit: Option<String>,
+    pub branch: Option<String>,
+    pub state: TreeCondition,
+    pub dirt: Option<git::Dirt>,
+    pub ahead: Option<usize>,
+    pub behind: Option<usize>,
+    /// The lock pins a different revision than the manifest asks for.
+    pub lock_stale: bool,
+    /// Local work sultana saved from this checkout, oldest first.
+    pub backups: Vec<String>,
+    /// The target of a move a killed run left half done.
+    pub interrupted_move: Option<String>,
+    /// The lock's commit contradicts its revision in the cache.
+    pub pin_contradiction: Option<String>,
+}
+
+impl ComponentState {
+    /// The state in words, with everything worth knowing about it.
+    pub fn describe(&self) -> String {
+        let mut state = self.state.as_str().to_string();
+        if let Some(dirt) = self.dirt.as_ref().filter(|d| !d.is_clean()) {
+            state = format!("dirty: {}", dirt.summary());
+        }
+        match (self.ahead, self.behind) {
+            (Some(a), Some(b)) if a > 0 || b > 0 => state.push_str(&format!(", {a} ahead / {b} behind the lock")),
+            _ => {}
+        }
+        if self.checkout_commit.is_some() && self.checkout_commit != self.locked_commit && self.ahead.is_none() {
+            state.push_str(", not at the locked commit");
+        }
+        if let Some(to) = &self.interrupted_move {
+            state.push_str(&format!(
+                ", half moved to {} by an interrupted run",
+                &to[..to.len().min(12)]
+            ));
+        }
+        if let Some(newest) = self.backups.last() {
+            state.push_str(&format!(", saved work: {newest}"));
+            if self.backups.len() > 1 {
+                state.push_str(&format!(" (+{} older)", self.backups.len() - 1));
+            }
+        }
+        if let Some(contradiction) = &self.pin_contradiction {
+            state.push_str(&format!(", WRONG PIN: {contradiction}"));
+        }
+        if self.lock_stale {
+            state.push_str(", lock is for another revision: run `sultana fetch`");
+        }
+        if !self.enabled {
+            state.push_str(" (disabled)");
+        }
+        state
+    }
+}
+
+/// The state of each of `names` (all components when empty). Reads only:
+/// nothing is fetched, moved or cleaned up.
+pub fn states(ws: &Workspace, names: &[String], printer: &Printer) -> Result<Vec<ComponentState>> {
+    let lock = ws.load_lock()?;
+    let cache = Cache::locate()?;
+    let selected = ws.manifest.select(names, true)?;
+    let mut rows = Vec::new();
+    for component in selected {
+        let source = ws.source(component);
+        let path = ws.tree_path(component);
+        let entry = lock.get(&component.name);
+        let mut row = ComponentState {
+            name: component.name.clone(),
+            enabled: component.enabled,
+            source,
+            path: ws.display_path(&path),
+            revision: component.revision.clone(),
+            locked_commit: entry.map(|e| e.commit.clone()),
+            locked_describe: entry.map(|e| e.describe.clone()),
+            checkout_commit: None,
+            branch: None,
+            state: TreeCondition::Missing,
+            dirt: None,
+            ahead: None,
+            behind: None,
+            lock_stale: source == SourceKind::Git && entry.is_some_and(|e| !e.matches(component)),
+            backups: Vec::new(),
+            interrupted_move: None,
+            pin_contradiction: None,
+        };
+        if let (SourceKind::Git, Some(entry), Some(store)) = (source, entry, cache.existing_store(&component.url)) {
+            let verdict = super::pin_check::check(&store, &super::sources(component), entry);
+            if verdict.contradicts() {
+                row.pin_contradiction = Some(verdict.describe(entry));
+            }
+        }
+        match git::tree_state(&path) {
+            TreeState::Missing => {}
+            TreeState::Other => {
+                row.state = if source == SourceKind::Intree {
+                    TreeCondition::Intree
+                } else {
+                    TreeCondition::NotGit
+                }
+            }
+            TreeState::Git => {
+                let checkout = Checkout::open(&path)?;
+                row.checkout_commit = checkout.head().map(|h| h.to_string());
+                row.branch = checkout.branch();
+                row.backups = checkout.backups();
+                row.interrupted_move = checkout.interrupted_move()?.map(|m| m.to.to_string());
+                let store = cache.existing_store(&component.url);
+                let dirt = dirt_recursive(&cache, &checkout, &component.url, store.as_ref(), None, printer)?;
+                row.state = if dirt.is_clean() {
+                    TreeCondition::Clean
+                } else {
+                    TreeCondition::Dirty
+                };
+                row.dirt = Some(dirt);
+                if let Some(locked) = entry.and_then(|e| git::Oid::from_str(&e.commit).ok()) {
+                    if let Some((ahead, behind)) = checkout.ahead_behind(locked) {
+                        row.ahead = Some(ahead);
+                        row.behind = Some(behind);
+                    }
+                }
+            }
+        }
+        rows.push(row);
+    }
+    Ok(rows)
+}
