@@ -2,6 +2,7 @@
 //! with `make check`, a make-only tool, a cargo project with no dependencies,
 //! a kbuild module, and a root tree whose build uses the library through
 //! `{dep.NAME.*}`. `sultana demo` and the integration tests use the same ones.
+//! Their files, recipes and test scripts are data under `fixtures/`.
 
 use std::path::{Path, PathBuf};
 
@@ -19,40 +20,40 @@ pub struct Project {
     pub tests: Vec<(&'static str, &'static str)>,
 }
 
-fn text(path: &'static str, content: &str) -> File {
-    (path, content.to_string(), false)
+/// A fixture file from `fixtures/<project>/tree/` (dotfiles are stored
+/// without their dot, so the project's own git never reads them).
+macro_rules! tree_file {
+    ($project:literal, $path:literal, $stored:literal, $exec:literal) => {
+        (
+            $path,
+            include_str!(concat!("../fixtures/", $project, "/tree/", $stored)).to_string(),
+            $exec,
+        )
+    };
+}
+
+/// A test script from `fixtures/<project>/tests/`.
+macro_rules! test_script {
+    ($project:literal, $file:literal) => {
+        ($file, include_str!(concat!("../fixtures/", $project, "/tests/", $file)))
+    };
 }
 
 pub fn libfix() -> Project {
     Project {
         name: "libfix",
         files: vec![
-            text("configure.ac", "AC_INIT([libfix], [1.0])\nAM_INIT_AUTOMAKE([foreign subdir-objects])\nAC_PROG_CC\nAC_PROG_RANLIB\nAM_PROG_AR\nAC_CONFIG_FILES([Makefile])\nAC_OUTPUT\n"),
-            text("Makefile.am", "lib_LIBRARIES = libfix.a\nlibfix_a_SOURCES = fix.c\ninclude_HEADERS = fix.h\ncheck_PROGRAMS = test-fix\ntest_fix_SOURCES = test-fix.c\ntest_fix_LDADD = libfix.a\nTESTS = test-fix\n"),
-            text("fix.h", "#ifndef FIX_H\n#define FIX_H\nint fix_add(int a, int b);\n#endif\n"),
-            text("fix.c", "#include \"fix.h\"\nint fix_add(int a, int b) { return a + b; }\n"),
-            text("test-fix.c", "#include <stdio.h>\n#include \"fix.h\"\nint main(void) {\n    if (fix_add(2, 3) != 5) { printf(\"FAIL fix_add\\n\"); return 1; }\n    printf(\"PASS fix_add\\n\");\n    return 0;\n}\n"),
-            text(".gitignore", "Makefile.in\n/aclocal.m4\n/autom4te.cache/\n/compile\n/configure\n/configure~\n/depcomp\n/install-sh\n/missing\n/test-driver\n/ar-lib\n"),
+            tree_file!("libfix", "configure.ac", "configure.ac", false),
+            tree_file!("libfix", "Makefile.am", "Makefile.am", false),
+            tree_file!("libfix", "fix.h", "fix.h", false),
+            tree_file!("libfix", "fix.c", "fix.c", false),
+            tree_file!("libfix", "test-fix.c", "test-fix.c", false),
+            tree_file!("libfix", ".gitignore", "gitignore", false),
         ],
-        recipe: "description = \"libfix: an autotools C library with make check (fixture)\"\n\
-kind = \"autotools\"\n\
-bootstrap = [\"autoreconf\", \"-fi\"]\n\
-configure = [\"--prefix={prefix}\", \"--libdir={libdir}\"]\n\n\
-[build_deps]\ndebian = [\"gcc\", \"make\", \"autoconf\", \"automake\"]\n\n\
-[exports]\ncflags = \"-I{prefix}/include\"\nlibs = \"-L{libdir} -lfix\"\n\n\
-[[probe]]\ntype = \"library\"\nname = \"fix\"\n\n\
-[[probe]]\ntype = \"header\"\npath = \"fix.h\"\n\n\
-[[test]]\nname = \"check\"\ndescription = \"the library's own suite: make check in the build folder\"\ntimeout = 120\n\n\
-[[test]]\nname = \"disk\"\ndescription = \"a disk image made and read back with qemu-img and qemu-io, sized by the library\"\ntimeout = 120\n",
+        recipe: include_str!("../fixtures/libfix/recipe.toml"),
         tests: vec![
-            (
-                "check.sh",
-                "#!/bin/bash\n# The library's own test suite, in its build folder.\ncd \"$SULTANA_BUILD\" || exit 99\nmake check >\"$SULTANA_WORK/check.log\" 2>&1 && exit 0\ncat \"$SULTANA_WORK/check.log\" test-suite.log 2>/dev/null | tail -n 20\nexit 1\n",
-            ),
-            (
-                "disk.sh",
-                "#!/bin/bash\n# A qcow2 image whose size in MiB the staged library computes (fix_add(2, 3)),\n# written and read back with qemu-io.\nset -u\ncommand -v qemu-img >/dev/null || { echo \"skip: qemu-img is not installed (Debian package qemu-utils)\"; exit 77; }\ncd \"$SULTANA_WORK\" || exit 99\nprintf '#include <stdio.h>\\n#include <fix.h>\\nint main(void) { printf(\"%%d\\\\n\", fix_add(2, 3)); return 0; }\\n' > size.c\ncc -I\"$SULTANA_PREFIX/include\" -o size size.c -L\"$SULTANA_PREFIX/lib\" -lfix || exit 99\nmib=$(./size)\nqemu-img create -q -f qcow2 disk.qcow2 \"${mib}M\" || exit 1\nout=$(qemu-io -c 'write -P 0x42 0 1M' -c 'read -P 0x42 0 1M' disk.qcow2) || exit 1\necho \"$out\"\ncase $out in *'Pattern verification failed'*) exit 1 ;; esac\nbytes=$(qemu-img info disk.qcow2 | sed -n 's/^virtual size: .*(\\([0-9]*\\) bytes)$/\\1/p')\n[ \"$bytes\" = $((5 * 1024 * 1024)) ] || { echo \"FAIL: the image is $bytes bytes, not 5 MiB\"; exit 1; }\necho \"disk: ${mib} MiB image written and read back\"\n",
-            ),
+            test_script!("libfix", "check.sh"),
+            test_script!("libfix", "disk.sh"),
         ],
     }
 }
@@ -61,25 +62,14 @@ pub fn tool() -> Project {
     Project {
         name: "tool",
         files: vec![
-            // BUILD-INFO is written in the source and not in .gitignore (like
-            // SeaBIOS's .version): the recipe's `ignore` keeps the tree clean.
-            text("Makefile", "PREFIX ?= /usr/local\nall: fixtool\nfixtool: fixtool.c\n\t$(CC) $(CFLAGS) -o $@ fixtool.c\n\techo built > BUILD-INFO\ninstall: fixtool\n\tinstall -D -m 0755 fixtool $(DESTDIR)$(PREFIX)/bin/fixtool\nclean:\n\trm -f fixtool BUILD-INFO\n.PHONY: all install clean\n"),
-            text("fixtool.c", "#include <stdio.h>\nint main(void) { puts(\"fixtool 1.0\"); return 0; }\n"),
-            text(".gitignore", "/fixtool\n"),
+            tree_file!("tool", "Makefile", "Makefile", false),
+            tree_file!("tool", "fixtool.c", "fixtool.c", false),
+            tree_file!("tool", ".gitignore", "gitignore", false),
         ],
-        recipe: "description = \"tool: a make-only project (fixture)\"\n\
-kind = \"make\"\n\
-make = [\"-j{jobs}\"]\n\
-install = [\"install\", \"DESTDIR={destdir}\", \"PREFIX={prefix}\"]\n\
-clean = [\"make\", \"clean\"]\n\
-ignore = [\"/BUILD-INFO\"]\n\n\
-[build_deps]\ndebian = [\"gcc\", \"make\"]\n\n\
-[[probe]]\ntype = \"program\"\nname = \"fixtool\"\n\n\
-[[test]]\nname = \"version\"\ndescription = \"the installed fixtool prints its version\"\ntimeout = 60\n",
-        tests: vec![(
-            "version.sh",
-            "#!/bin/bash\n# The staged program runs and says what it is.\nout=$(\"$SULTANA_PREFIX/bin/fixtool\") || { echo \"FAIL: fixtool exited $?\"; exit 1; }\necho \"$out\"\ncase $out in \"fixtool \"[0-9]*) exit 0 ;; esac\necho \"FAIL: unexpected output\"\nexit 1\n",
-        )],
+        recipe: include_str!("../fixtures/tool/recipe.toml"),
+        tests: vec![
+            test_script!("tool", "version.sh"),
+        ],
     }
 }
 
@@ -87,12 +77,12 @@ pub fn rusty() -> Project {
     Project {
         name: "rusty",
         files: vec![
-            text("Cargo.toml", "[package]\nname = \"rusty\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[dependencies]\n"),
-            text("Cargo.lock", "# This file is automatically @generated by Cargo.\n# It is not intended for manual editing.\nversion = 4\n\n[[package]]\nname = \"rusty\"\nversion = \"0.1.0\"\n"),
-            text("src/main.rs", "fn main() {\n    println!(\"rusty 0.1.0\");\n}\n"),
-            text(".gitignore", "/target\n"),
+            tree_file!("rusty", "Cargo.toml", "Cargo.toml", false),
+            tree_file!("rusty", "Cargo.lock", "Cargo.lock", false),
+            tree_file!("rusty", "src/main.rs", "src/main.rs", false),
+            tree_file!("rusty", ".gitignore", "gitignore", false),
         ],
-        recipe: "description = \"rusty: a cargo project with no dependencies (fixture)\"\nkind = \"cargo\"\n\n[build_deps]\ndebian = [\"cargo\"]\n",
+        recipe: include_str!("../fixtures/rusty/recipe.toml"),
         tests: Vec::new(),
     }
 }
@@ -101,12 +91,10 @@ pub fn hello_module() -> Project {
     Project {
         name: "hello-module",
         files: vec![
-            text("module/Kbuild", "obj-m := hello.o\n"),
-            text("module/hello.c", "#include <linux/module.h>\n#include <linux/init.h>\nstatic int __init hello_init(void) { pr_info(\"hello\\n\"); return 0; }\nstatic void __exit hello_exit(void) { }\nmodule_init(hello_init);\nmodule_exit(hello_exit);\nMODULE_LICENSE(\"GPL\");\n"),
+            tree_file!("hello-module", "module/Kbuild", "module/Kbuild", false),
+            tree_file!("hello-module", "module/hello.c", "module/hello.c", false),
         ],
-        recipe: "description = \"hello-module: a kbuild hello-world module (fixture)\"\n\
-kind = \"kbuild\"\n\n[kbuild]\ndir = \"module\"\nmodules = [\"hello.ko\"]\n\n\
-[build_deps]\ndebian = [\"gcc\", \"make\", \"linux-headers-amd64\"]\n",
+        recipe: include_str!("../fixtures/hello-module/recipe.toml"),
         tests: Vec::new(),
     }
 }
@@ -116,26 +104,16 @@ pub fn root() -> Project {
     Project {
         name: "root",
         files: vec![
-            // Always relinked: the library it links comes from outside the tree
-            // (and `install` installs what `all` made, with its flags).
-            text("Makefile", "PREFIX ?= /usr/local\nall: rootapp\nrootapp: main.c FORCE\n\t$(CC) $(CFLAGS) $(FIX_CFLAGS) -o $@ main.c $(FIX_LIBS)\ninstall:\n\tinstall -D -m 0755 rootapp $(DESTDIR)$(PREFIX)/bin/rootapp\nclean:\n\trm -f rootapp\nFORCE:\n.PHONY: all install clean FORCE\n"),
-            text("main.c", "#include <stdio.h>\n#include <fix.h>\nint main(void) { printf(\"rootapp: 2 + 3 = %d\\n\", fix_add(2, 3)); return 0; }\n"),
-            text("README", "The root tree: the external trees are inlined under tools/ and extras/ in a release tarball.\n"),
-            ("tools/version.sh", "#!/bin/sh\necho 1.0\n".to_string(), true),
-            text(".gitignore", "/rootapp\n"),
+            tree_file!("root", "Makefile", "Makefile", false),
+            tree_file!("root", "main.c", "main.c", false),
+            tree_file!("root", "README", "README", false),
+            tree_file!("root", "tools/version.sh", "tools/version.sh", true),
+            tree_file!("root", ".gitignore", "gitignore", false),
         ],
-        recipe: "description = \"root: the root tree, linking libfix through {dep.libfix.*} (fixture)\"\n\
-kind = \"make\"\n\
-make = [\"-j{jobs}\", \"FIX_CFLAGS={dep.libfix.cflags}\", \"FIX_LIBS={dep.libfix.libs}\"]\n\
-install = [\"install\", \"DESTDIR={destdir}\", \"PREFIX={prefix}\"]\n\
-clean = [\"make\", \"clean\"]\n\n\
-[build_deps]\ndebian = [\"gcc\", \"make\"]\n\n\
-[[probe]]\ntype = \"program\"\nname = \"rootapp\"\n\n\
-[[test]]\nname = \"app\"\ndescription = \"the root program adds with the library it was built against\"\ntimeout = 60\n",
-        tests: vec![(
-            "app.sh",
-            "#!/bin/bash\n# The root program, linked with libfix, adds correctly.\nout=$(\"$SULTANA_PREFIX/bin/rootapp\") || { echo \"FAIL: rootapp exited $?\"; exit 1; }\necho \"$out\"\n[ \"$out\" = \"rootapp: 2 + 3 = 5\" ] || { echo \"FAIL: wrong sum\"; exit 1; }\n",
-        )],
+        recipe: include_str!("../fixtures/root/recipe.toml"),
+        tests: vec![
+            test_script!("root", "app.sh"),
+        ],
     }
 }
 
@@ -243,3 +221,4 @@ pub fn write_recipes(workspace: &Path) -> Result<()> {
     }
     Ok(())
 }
+
