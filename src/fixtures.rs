@@ -51,10 +51,7 @@ pub fn libfix() -> Project {
             tree_file!("libfix", ".gitignore", "gitignore", false),
         ],
         recipe: include_str!("../fixtures/libfix/recipe.toml"),
-        tests: vec![
-            test_script!("libfix", "check.sh"),
-            test_script!("libfix", "disk.sh"),
-        ],
+        tests: vec![test_script!("libfix", "check.sh"), test_script!("libfix", "disk.sh")],
     }
 }
 
@@ -67,9 +64,7 @@ pub fn tool() -> Project {
             tree_file!("tool", ".gitignore", "gitignore", false),
         ],
         recipe: include_str!("../fixtures/tool/recipe.toml"),
-        tests: vec![
-            test_script!("tool", "version.sh"),
-        ],
+        tests: vec![test_script!("tool", "version.sh")],
     }
 }
 
@@ -111,9 +106,7 @@ pub fn root() -> Project {
             tree_file!("root", ".gitignore", "gitignore", false),
         ],
         recipe: include_str!("../fixtures/root/recipe.toml"),
-        tests: vec![
-            test_script!("root", "app.sh"),
-        ],
+        tests: vec![test_script!("root", "app.sh")],
     }
 }
 
@@ -221,4 +214,3 @@ pub fn write_recipes(workspace: &Path) -> Result<()> {
     }
     Ok(())
 }
-

@@ -11,6 +11,7 @@ pub mod fault;
 pub mod fixtures;
 pub mod fsutil;
 #[doc(hidden)]
+#[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 pub mod gate;
 pub mod git;

@@ -183,21 +183,7 @@ pub fn bisect(ws: &Workspace, options: &BisectOptions, printer: &Printer) -> Res
         return Ok(finish(outcome, tester, message));
     }
 
-    // Invariant: chain[lo] passes (lo = -1 is `good`), chain[hi] fails.
-    let mut lo: isize = -1;
-    let mut hi: isize = chain.len() as isize - 1;
-    let mut untestable = std::collections::BTreeSet::new();
-    while hi - lo > 1 {
-        let Some(mid) = pick(lo, hi, &untestable) else { break };
-        let status = tester.status(&rev(chain[mid as usize]))?;
-        if status == JobStatus::Pass {
-            lo = mid;
-        } else if status.failed() {
-            hi = mid;
-        } else {
-            untestable.insert(mid);
-        }
-    }
+    let (lo, hi) = narrow(chain.len(), |i| tester.status(&rev(chain[i])))?;
     let first = rev(chain[hi as usize]);
     let parent = if hi == 0 {
         good.clone()
@@ -230,6 +216,28 @@ pub fn bisect(ws: &Workspace, options: &BisectOptions, printer: &Printer) -> Res
     outcome.first_bad_subject = subject;
     outcome.last_good = Some(parent);
     Ok(finish(outcome, tester, message))
+}
+
+/// Binary search over `len` commits whose last one fails and whose parent
+/// of the first passes: `(lo, hi)` with commit `lo` passing (-1: the good
+/// one) and `hi` failing, next to each other unless untestable commits (a
+/// skip, a blocked build) are all that is left between them.
+fn narrow(len: usize, mut status_at: impl FnMut(usize) -> Result<JobStatus>) -> Result<(isize, isize)> {
+    let mut lo: isize = -1;
+    let mut hi: isize = len as isize - 1;
+    let mut untestable = std::collections::BTreeSet::new();
+    while hi - lo > 1 {
+        let Some(mid) = pick(lo, hi, &untestable) else { break };
+        let status = status_at(mid as usize)?;
+        if status == JobStatus::Pass {
+            lo = mid;
+        } else if status.failed() {
+            hi = mid;
+        } else {
+            untestable.insert(mid);
+        }
+    }
+    Ok((lo, hi))
 }
 
 /// The middle of (lo, hi), or the nearest testable commit to it.
@@ -357,5 +365,55 @@ impl Tester<'_> {
             reused: false,
         });
         Ok(status)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_search_finds_the_first_bad_commit_in_few_tries() {
+        for first_bad in [0, 1, 19, 31] {
+            let mut tried = Vec::new();
+            let (lo, hi) = narrow(32, |i| {
+                tried.push(i);
+                Ok(if i >= first_bad {
+                    JobStatus::Fail
+                } else {
+                    JobStatus::Pass
+                })
+            })
+            .unwrap();
+            assert_eq!((lo, hi), (first_bad as isize - 1, first_bad as isize));
+            assert!(tried.len() <= 5, "{first_bad}: {tried:?}");
+        }
+    }
+
+    #[test]
+    fn untestable_commits_are_stepped_around_or_reported() {
+        // 19 is the first bad one; 17 and 18 do not build.
+        let (lo, hi) = narrow(32, |i| {
+            Ok(match i {
+                17 | 18 => JobStatus::Blocked,
+                i if i >= 19 => JobStatus::Fail,
+                _ => JobStatus::Pass,
+            })
+        })
+        .unwrap();
+        assert_eq!((lo, hi), (16, 19), "the range it cannot narrow further");
+        // Around an untestable middle, its neighbours are tried.
+        let (lo, hi) = narrow(8, |i| {
+            Ok(match i {
+                3 => JobStatus::Skip,
+                i if i >= 5 => JobStatus::Fail,
+                _ => JobStatus::Pass,
+            })
+        })
+        .unwrap();
+        assert_eq!((lo, hi), (4, 5));
+        let mut none = std::collections::BTreeSet::new();
+        none.insert(1);
+        assert_eq!(pick(0, 2, &none), None, "nothing testable left");
     }
 }

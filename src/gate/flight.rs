@@ -408,3 +408,65 @@ pub(super) fn record(db: &FlightDb, id: i64, outcome: &JobOutcome, steps: &[Step
     };
     db.record_job(id, &row, steps)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rev(component: &str) -> Revision {
+        Revision {
+            component: component.into(),
+            commit: "0".repeat(40),
+            describe: "v1".into(),
+        }
+    }
+
+    #[test]
+    fn a_job_belongs_to_the_longest_component_name_it_starts_with() {
+        let revisions = [rev("blktap"), rev("blktap-module"), rev("xen")];
+        assert_eq!(owner_of("build-blktap", &revisions).unwrap(), "blktap");
+        assert_eq!(
+            owner_of("test-blktap-module-kmod-load", &revisions).unwrap(),
+            "blktap-module"
+        );
+        assert_eq!(owner_of("test-blktap-vhd", &revisions).unwrap(), "blktap");
+        assert!(owner_of("build-qemu", &revisions).is_err());
+        assert!(owner_of("test-xen", &revisions).is_err(), "a test job names a test");
+    }
+
+    fn unit(status: Status, config_error: bool) -> UnitReport {
+        UnitReport {
+            name: "blktap".into(),
+            status,
+            seconds: 2.0,
+            prefix: None,
+            step: Some("make".into()),
+            error: Some("step make failed\nmore".into()),
+            blocked_by: Some("xen".into()),
+            logs: None,
+            config_error,
+        }
+    }
+
+    #[test]
+    fn a_build_becomes_a_job_with_the_gate_s_words() {
+        let dir = tempfile::tempdir().unwrap();
+        let cases = [
+            (Status::Built, false, JobStatus::Pass, "build"),
+            (Status::Fresh, false, JobStatus::Pass, "build"),
+            (Status::System, false, JobStatus::Pass, "build"),
+            (Status::Blocked, false, JobStatus::Blocked, "build"),
+            (Status::Failed, false, JobStatus::Fail, "make"),
+            (Status::Failed, true, JobStatus::Broken, "make"),
+        ];
+        for (status, config_error, want, testid) in cases {
+            let (job, steps) = build_outcome(dir.path(), &unit(status, config_error), "d".into()).unwrap();
+            assert_eq!((job.status, job.testid.as_str()), (want, testid), "{status:?}");
+            assert_eq!(job.failed_runs, u32::from(want.failed()));
+            assert_eq!(steps.len(), 1, "one step when no logs were kept");
+            assert_eq!(job.definition, "d");
+        }
+        let (failed, _) = build_outcome(dir.path(), &unit(Status::Failed, false), "d".into()).unwrap();
+        assert_eq!(failed.detail, "step make failed", "the first line of the error");
+    }
+}

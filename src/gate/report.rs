@@ -149,3 +149,102 @@ pub(super) fn class_word(class: Class) -> &'static str {
 fn short(commit: &str) -> &str {
     &commit[..commit.len().min(12)]
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gate::status::{JobKind, JobStatus};
+
+    fn rev(commit: &str) -> Revision {
+        Revision {
+            component: "blktap".into(),
+            commit: commit.into(),
+            describe: "v4.0.8".into(),
+        }
+    }
+
+    fn job(name: &str, status: JobStatus) -> JobOutcome {
+        JobOutcome {
+            job: name.into(),
+            component: "blktap".into(),
+            kind: JobKind::Test,
+            status,
+            testid: name.trim_start_matches("test-blktap-").into(),
+            seconds: 1.0,
+            flaky: false,
+            detail: String::new(),
+            log: None,
+            definition: String::new(),
+            runs: 1,
+            failed_runs: u32::from(status.failed()),
+        }
+    }
+
+    fn finding(job: &str, class: Class, blocking: bool) -> Finding {
+        Finding {
+            job: job.into(),
+            testid: job.trim_start_matches("test-blktap-").into(),
+            status: JobStatus::Fail,
+            class,
+            blocking,
+            reference: Some(4),
+            summary: "REGR. vs. 4".into(),
+        }
+    }
+
+    fn report(findings: Vec<Finding>, outcome: FlightOutcome) -> FlightReport {
+        FlightReport {
+            flight: 7,
+            kind: FlightKind::Gate,
+            component: "blktap".into(),
+            candidate: rev(&"c".repeat(40)),
+            baseline: rev(&"b".repeat(40)),
+            baseline_flight: Some(4),
+            revisions: vec![rev(&"c".repeat(40))],
+            jobs: vec![
+                job("test-blktap-vhd", JobStatus::Pass),
+                job("test-blktap-tapdisk-nbd", JobStatus::Fail),
+                job("test-blktap-flip", JobStatus::Fail),
+            ],
+            findings,
+            outcome,
+        }
+    }
+
+    #[test]
+    fn the_summary_is_what_osstest_push_scripts_read() {
+        let r = report(
+            vec![
+                finding("test-blktap-tapdisk-nbd", Class::Regression, true),
+                finding("test-blktap-flip", Class::Flaky, false),
+            ],
+            FlightOutcome::Regressions,
+        );
+        let summary = r.summary();
+        let lines: Vec<&str> = summary.lines().collect();
+        assert_eq!(lines[0], "flight 7");
+        assert_eq!(lines[1], format!("version this blktap {}", "c".repeat(40)));
+        assert_eq!(lines[2], format!("version that blktap {}", "b".repeat(40)));
+        assert!(
+            lines.contains(&"regression test-blktap-tapdisk-nbd tapdisk-nbd 4"),
+            "{summary}"
+        );
+        assert!(lines.contains(&"heisenbug test-blktap-flip flip"), "{summary}");
+        assert!(
+            !lines.contains(&"tolerable") && !lines.contains(&"perfect"),
+            "{summary}"
+        );
+        let human = r.human();
+        assert!(human.starts_with("flight 7 (gate blktap): cccccccccccc v4.0.8 against bbbbbbbbbbbb v4.0.8, baseline tested in flight 4\n"), "{human}");
+        assert!(human.ends_with("Regressions :-(\n"), "{human}");
+
+        let fine = report(
+            vec![finding("test-blktap-flip", Class::Flaky, false)],
+            FlightOutcome::Tolerable,
+        );
+        assert!(fine.summary().ends_with("heisenbug test-blktap-flip flip\ntolerable\n"));
+        assert!(fine.human().ends_with("Failures :-/ but no regressions.\n"));
+        let perfect = report(Vec::new(), FlightOutcome::Perfect);
+        assert!(perfect.summary().ends_with("tolerable\nperfect\n"));
+    }
+}

@@ -88,3 +88,72 @@ pub fn vet(result: &JobResult, expected: &Expected) -> Result<()> {
 fn shown_id(id: &str) -> String {
     id.chars().take(12).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gate::status::{JobKind, JobStatus};
+
+    fn rev(component: &str, commit: &str) -> Revision {
+        Revision {
+            component: component.into(),
+            commit: commit.into(),
+            describe: commit.into(),
+        }
+    }
+
+    fn result(revisions: Vec<Revision>) -> JobResult {
+        JobResult {
+            set: Set::Candidate,
+            component: "tool".into(),
+            candidate: "c".repeat(40),
+            revisions,
+            outcome: JobOutcome {
+                job: "test-tool-news".into(),
+                component: "tool".into(),
+                kind: JobKind::Test,
+                status: JobStatus::Pass,
+                testid: "news".into(),
+                seconds: 1.0,
+                flaky: false,
+                detail: String::new(),
+                log: None,
+                definition: "d".into(),
+                runs: 1,
+                failed_runs: 0,
+            },
+            steps: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_result_counts_only_for_its_gate_set_job_and_pins() {
+        let pins = vec![rev("libfix", "1"), rev("tool", &"c".repeat(40))];
+        let candidate = "c".repeat(40);
+        let expected = |set, job, revisions| Expected {
+            set,
+            component: "tool",
+            candidate: &candidate,
+            job,
+            job_component: "tool",
+            revisions,
+        };
+        let ok = result(pins.clone());
+        assert!(vet(&ok, &expected(Set::Candidate, "test-tool-news", &pins)).is_ok());
+        assert!(
+            vet(&ok, &expected(Set::Baseline, "test-tool-news", &pins)).is_err(),
+            "another set"
+        );
+        assert!(
+            vet(&ok, &expected(Set::Candidate, "test-tool-other", &pins)).is_err(),
+            "another job"
+        );
+        let moved = vec![rev("libfix", "2"), rev("tool", &"c".repeat(40))];
+        let err = vet(&ok, &expected(Set::Candidate, "test-tool-news", &moved)).unwrap_err();
+        assert!(err.to_string().contains("other revisions"), "{err}");
+        // The same pins in another order are the same trees.
+        let reordered = vec![rev("tool", &"c".repeat(40)), rev("libfix", "1")];
+        assert!(vet(&ok, &expected(Set::Candidate, "test-tool-news", &reordered)).is_ok());
+        assert!(parse_result(b"{").is_err());
+    }
+}
