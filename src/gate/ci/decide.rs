@@ -36,7 +36,7 @@ pub fn decide(ws: &Workspace, options: &Options, dir: &Path, printer: &Printer) 
     let baseline_flight = record_flight(
         &db,
         FlightKind::Baseline,
-        &prepared,
+        (&prepared.component.name, &prepared.baseline.commit),
         &prepared.baseline,
         &baseline_revisions,
         &baseline_results,
@@ -54,7 +54,7 @@ pub fn decide(ws: &Workspace, options: &Options, dir: &Path, printer: &Printer) 
     let flown = record_flight(
         &db,
         FlightKind::Gate,
-        &prepared,
+        (&prepared.component.name, &prepared.baseline.commit),
         &prepared.candidate,
         &revisions,
         &candidate_results,
@@ -126,21 +126,18 @@ fn load(
     Ok(out)
 }
 
+/// The results of one set as a flight of the history (`gated`: the gated
+/// component and its baseline commit).
 fn record_flight(
     db: &FlightDb,
     kind: FlightKind,
-    prepared: &Prepared,
+    gated: (&str, &str),
     at: &Revision,
     revisions: &[Revision],
     results: &[(JobOutcome, Vec<StepRow>)],
 ) -> Result<flight::Flown> {
-    let id = db.begin(
-        kind,
-        &prepared.component.name,
-        &at.commit,
-        &prepared.baseline.commit,
-        revisions,
-    )?;
+    let (component, baseline) = gated;
+    let id = db.begin(kind, component, &at.commit, baseline, revisions)?;
     for (outcome, steps) in results {
         flight::record(db, id, outcome, steps)?;
     }
@@ -149,4 +146,84 @@ fn record_flight(
         jobs: results.iter().map(|(o, _)| o.clone()).collect(),
         built: false,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gate::classify::{self, AllowList, Class, DbHistory};
+    use crate::gate::db::revisions_key;
+    use crate::gate::status::{FlightOutcome, JobKind, JobStatus};
+
+    fn rev(commit: &str) -> Revision {
+        Revision {
+            component: "tool".into(),
+            commit: commit.into(),
+            describe: commit.into(),
+        }
+    }
+
+    fn outcome(job: &str, status: JobStatus, runs: u32, failed_runs: u32) -> (JobOutcome, Vec<StepRow>) {
+        let o = JobOutcome {
+            job: job.into(),
+            component: "tool".into(),
+            kind: JobKind::Test,
+            status,
+            testid: job.into(),
+            seconds: 1.0,
+            flaky: runs > failed_runs && failed_runs > 0,
+            detail: String::new(),
+            log: None,
+            definition: "d".into(),
+            runs,
+            failed_runs,
+        };
+        (o, Vec::new())
+    }
+
+    /// The decider's judgement: both sets recorded, the candidate's results
+    /// weighed against the baseline's runs of the same pipeline.
+    #[test]
+    fn the_candidate_is_judged_against_the_pipeline_s_baseline_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = FlightDb::open(&dir.path().join("flights.db")).unwrap();
+        let (base, cand) = (vec![rev("b")], vec![rev("c")]);
+        let baseline = [
+            outcome("test-tool-a", JobStatus::Pass, 1, 0),
+            outcome("test-tool-b", JobStatus::Fail, 2, 2),
+            outcome("test-tool-c", JobStatus::Fail, 7, 3),
+            outcome("test-tool-d", JobStatus::Blocked, 0, 0),
+        ];
+        let flown = record_flight(&db, FlightKind::Baseline, ("tool", "b"), &base[0], &base, &baseline).unwrap();
+        db.finish(flown.id, FlightOutcome::Tolerable).unwrap();
+        let candidate = [
+            outcome("test-tool-a", JobStatus::Fail, 2, 2),
+            outcome("test-tool-b", JobStatus::Fail, 2, 2),
+            outcome("test-tool-c", JobStatus::Fail, 7, 4),
+            outcome("test-tool-d", JobStatus::Fail, 2, 2),
+        ];
+        let flown = record_flight(&db, FlightKind::Gate, ("tool", "b"), &cand[0], &cand, &candidate).unwrap();
+        let key = revisions_key(&base);
+        let history = DbHistory {
+            db: &db,
+            flight: flown.id,
+            baseline_key: &key,
+        };
+        let findings = classify::classify(&flown.jobs, &history, false, &AllowList::default()).unwrap();
+        let class = |job: &str| {
+            findings
+                .iter()
+                .find(|f| f.job == job)
+                .map(|f| (f.class, f.blocking))
+                .unwrap()
+        };
+        assert_eq!(class("test-tool-a"), (Class::Regression, true));
+        assert_eq!(class("test-tool-b"), (Class::NeverPassed, false));
+        assert_eq!(class("test-tool-c"), (Class::Flaky, false));
+        assert_eq!(
+            class("test-tool-d"),
+            (Class::NotAtBaseline, true),
+            "blocked at the baseline: no evidence"
+        );
+    }
 }
