@@ -15,6 +15,23 @@ pub(crate) fn toolchain_present() -> bool {
         && require("qemu-io", "the fixture's disk test (Debian qemu-utils)")
 }
 
+/// The fixture workspace; None (the test skips) when the toolchain is missing.
+pub(crate) fn fixture() -> Option<TestContext> {
+    if !toolchain_present() {
+        return None;
+    }
+    let ctx = TestContext::new();
+    ctx.fixture_workspace();
+    Some(ctx)
+}
+
+/// The fixture workspace with a flight of the baseline of `component`.
+pub(crate) fn flown(component: &str) -> Option<TestContext> {
+    let ctx = fixture()?;
+    ctx.sultana(&["gate", component, "--always"]).success();
+    Some(ctx)
+}
+
 /// Commit files to a fixture upstream.
 pub(crate) fn commit(ctx: &TestContext, upstream: &str, files: &[(&'static str, &str)], message: &str) -> String {
     let files: Vec<sultana::fixtures::File> = files.iter().map(|(p, c)| (*p, c.to_string(), false)).collect();

@@ -1,18 +1,7 @@
 //! Attacks on the rule that a gate never pushes a regression, each once a
 //! way a worse candidate got pushed: the lock must not move.
 
-use crate::gate::{add_test, commit, finding, job, toolchain_present};
-use crate::support::*;
-
-fn flown(component: &str) -> Option<TestContext> {
-    if !toolchain_present() {
-        return None;
-    }
-    let ctx = TestContext::new();
-    ctx.fixture_workspace();
-    ctx.sultana(&["gate", component, "--always"]).success();
-    Some(ctx)
-}
+use crate::gate::{add_test, commit, finding, fixture, flown, job};
 
 /// The baseline's single run fails once by chance; the candidate fails
 /// every time. Once pushed as "never passed".
@@ -72,11 +61,7 @@ fn a_skip_at_the_baseline_is_no_evidence() {
 /// the intermittent failure "flaky".
 #[test]
 fn a_baseline_build_failure_does_not_excuse_an_intermittent_regression() {
-    if !toolchain_present() {
-        return;
-    }
-    let ctx = TestContext::new();
-    ctx.fixture_workspace();
+    let Some(ctx) = fixture() else { return };
     let counted = "#!/bin/bash\ngrep -q intermittent \"$SULTANA_SRC/NEWS\" 2>/dev/null || exit 0\n\
 n=$(cat \"$HOME/flop\" 2>/dev/null || echo 0)\nn=$((n + 1))\necho \"$n\" > \"$HOME/flop\"\necho \"run $n\"\n[ $((n % 2)) -eq 0 ]\n";
     add_test(&ctx, "tool", "flop", counted, 60);
@@ -117,11 +102,7 @@ n=$(cat \"$HOME/flop\" 2>/dev/null || echo 0)\nn=$((n + 1))\necho \"$n\" > \"$HO
 /// not retried and was "same as baseline".
 #[test]
 fn every_baseline_run_counts_not_the_newest() {
-    if !toolchain_present() {
-        return;
-    }
-    let ctx = TestContext::new();
-    ctx.fixture_workspace();
+    let Some(ctx) = fixture() else { return };
     // Baseline: fails its 3rd baseline run only. Candidate 1 (NEWS flaky):
     // fails odd runs. Candidate 2 (NEWS bad): always fails.
     let script = "#!/bin/bash\nif grep -q bad \"$SULTANA_SRC/NEWS\" 2>/dev/null; then echo 'NEWS says bad'; exit 1; fi\n\
@@ -148,11 +129,7 @@ n=$(cat \"$HOME/b\" 2>/dev/null || echo 0); n=$((n+1)); echo $n > \"$HOME/b\"; e
 /// candidate's failure of a test the baseline passes was once pushed.
 #[test]
 fn ci_a_lost_baseline_build_is_no_evidence() {
-    if !toolchain_present() {
-        return;
-    }
-    let ctx = TestContext::new();
-    ctx.fixture_workspace();
+    let Some(ctx) = fixture() else { return };
     let script = "#!/bin/bash\nif grep -q bad \"$SULTANA_SRC/NEWS\" 2>/dev/null; then echo 'NEWS says bad'; exit 1; fi\nexit 0\n";
     add_test(&ctx, "tool", "news", script, 60);
     ctx.sultana(&["fetch", "-q"]).success();
@@ -211,11 +188,7 @@ fn ci_a_lost_baseline_build_is_no_evidence() {
 /// moved libfix on, were once taken for results of the new pin.
 #[test]
 fn ci_results_of_other_pins_are_refused() {
-    if !toolchain_present() {
-        return;
-    }
-    let ctx = TestContext::new();
-    ctx.fixture_workspace();
+    let Some(ctx) = fixture() else { return };
     ctx.sultana(&["fetch", "-q"]).success();
     let pinned = ctx.lock_commit("tool");
     let candidate = commit(&ctx, "tool", &[("NEWS", "fine\n")], "fine");
@@ -297,11 +270,7 @@ fn a_killed_baseline_follow_up_is_run_again() {
 /// pushed it over the locked pin.
 #[test]
 fn push_is_judged_against_the_locked_pin() {
-    if !toolchain_present() {
-        return;
-    }
-    let ctx = TestContext::new();
-    ctx.fixture_workspace();
+    let Some(ctx) = fixture() else { return };
     let script = "#!/bin/bash\nif grep -q bad \"$SULTANA_SRC/NEWS\" 2>/dev/null; then echo 'NEWS says bad'; exit 1; fi\nexit 0\n";
     add_test(&ctx, "tool", "news", script, 60);
     ctx.sultana(&["gate", "tool", "--always"]).success();

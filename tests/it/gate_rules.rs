@@ -3,7 +3,7 @@
 //! baseline is tested when there is none), and a fail-then-pass is run
 //! again on both sides before it may count as flaky.
 
-use crate::gate::{add_test, commit, finding, job, toolchain_present, GOOD_FIX};
+use crate::gate::{add_test, commit, finding, fixture, flown, job, GOOD_FIX};
 use std::path::Path;
 use std::process::Command;
 
@@ -31,18 +31,6 @@ fn history(ctx: &TestContext, job: &str) -> Vec<(i64, String, String, i64, i64, 
     .unwrap()
     .collect::<Result<_, _>>()
     .unwrap()
-}
-
-/// The fixture workspace with a flight of the baseline of `component`;
-/// None when the toolchain is missing.
-fn flown(component: &str) -> Option<TestContext> {
-    if !toolchain_present() {
-        return None;
-    }
-    let ctx = TestContext::new();
-    ctx.fixture_workspace();
-    ctx.sultana(&["gate", component, "--always"]).success();
-    Some(ctx)
 }
 
 #[test]
@@ -95,11 +83,7 @@ fn a_new_test_is_tested_at_the_baseline_before_it_is_judged() {
 
 #[test]
 fn a_changed_test_is_judged_against_the_baseline_as_it_is_now() {
-    if !toolchain_present() {
-        return;
-    }
-    let ctx = TestContext::new();
-    ctx.fixture_workspace();
+    let Some(ctx) = fixture() else { return };
     add_test(
         &ctx,
         "libfix",
@@ -262,17 +246,9 @@ fn the_shipped_nbd_reader_checks_both_reply_kinds() {
             .output()
             .unwrap()
     };
+    // One persistent server (-t) for both readers.
     let good = read(&["0:2M:0xa5", "2M:2M:0", "4M:1M:0x3c"]);
-    let _ = server.kill();
-    let _ = server.wait();
     let out = String::from_utf8_lossy(&good.stdout).to_string();
-    let mut server = Command::new("qemu-nbd")
-        .args(["-t", "-f", "raw", "-k"])
-        .arg(&sock)
-        .arg(&disk)
-        .spawn()
-        .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(500));
     let bad = read(&["0:2M:0xa5", "4M:2M:0x3c"]);
     let _ = server.kill();
     let _ = server.wait();
