@@ -2,6 +2,7 @@
 //! way a worse candidate got pushed: the lock must not move.
 
 use crate::gate::{add_test, commit, finding, fixture, flown, job};
+use crate::gate_rules::NEWS_CHECK;
 
 /// The baseline's single run fails once by chance; the candidate fails
 /// every time. Once pushed as "never passed".
@@ -130,7 +131,7 @@ n=$(cat \"$HOME/b\" 2>/dev/null || echo 0); n=$((n+1)); echo $n > \"$HOME/b\"; e
 #[test]
 fn ci_a_lost_baseline_build_is_no_evidence() {
     let Some(ctx) = fixture() else { return };
-    let script = "#!/bin/bash\nif grep -q bad \"$SULTANA_SRC/NEWS\" 2>/dev/null; then echo 'NEWS says bad'; exit 1; fi\nexit 0\n";
+    let script = NEWS_CHECK;
     add_test(&ctx, "tool", "news", script, 60);
     ctx.sultana(&["fetch", "-q"]).success();
     let pinned = ctx.lock_commit("tool");
@@ -244,7 +245,7 @@ fn ci_results_of_other_pins_are_refused() {
 fn a_killed_baseline_follow_up_is_run_again() {
     let Some(ctx) = flown("tool") else { return };
     let pinned = ctx.lock_commit("tool");
-    let script = "#!/bin/bash\nif grep -q bad \"$SULTANA_SRC/NEWS\" 2>/dev/null; then echo 'NEWS says bad'; exit 1; fi\nexit 0\n";
+    let script = NEWS_CHECK;
     add_test(&ctx, "tool", "news", script, 60);
     commit(&ctx, "tool", &[("NEWS", "bad\n")], "bad");
     for point in [
@@ -271,7 +272,7 @@ fn a_killed_baseline_follow_up_is_run_again() {
 #[test]
 fn push_is_judged_against_the_locked_pin() {
     let Some(ctx) = fixture() else { return };
-    let script = "#!/bin/bash\nif grep -q bad \"$SULTANA_SRC/NEWS\" 2>/dev/null; then echo 'NEWS says bad'; exit 1; fi\nexit 0\n";
+    let script = NEWS_CHECK;
     add_test(&ctx, "tool", "news", script, 60);
     ctx.sultana(&["gate", "tool", "--always"]).success();
     let pinned = ctx.lock_commit("tool");

@@ -11,7 +11,7 @@ use crate::support::*;
 
 /// Fails when the tree's NEWS says "bad": passes at the baseline, fails at
 /// a candidate that writes it.
-const NEWS_CHECK: &str =
+pub(crate) const NEWS_CHECK: &str =
     "#!/bin/bash\nif grep -q bad \"$SULTANA_SRC/NEWS\" 2>/dev/null; then echo \"NEWS says bad\"; exit 1; fi\n";
 
 /// (definition, status, runs, failed_runs, steps) of `job` in every flight,
