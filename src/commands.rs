@@ -34,12 +34,25 @@ pub struct Globals {
 }
 
 impl Globals {
+    /// The workspace a command acts on; none is an error (exit 2).
     pub fn workspace(&self, printer: &Printer) -> Result<Workspace> {
         let ws = Workspace::discover(&self.workspace)?;
+        Self::notes(&ws, printer);
+        Ok(ws)
+    }
+
+    /// For commands that work anywhere: the embedded default manifest when
+    /// there is no `sultana.toml`.
+    pub fn workspace_or_default(&self, printer: &Printer) -> Result<Workspace> {
+        let ws = Workspace::discover_or_default(&self.workspace)?;
+        Self::notes(&ws, printer);
+        Ok(ws)
+    }
+
+    fn notes(ws: &Workspace, printer: &Printer) {
         for note in &ws.notes {
             printer.status("Using", note);
         }
-        Ok(ws)
     }
 
     pub fn sync_options(&self, mode: sync::Mode) -> sync::Options {

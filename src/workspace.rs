@@ -70,7 +70,21 @@ impl std::fmt::Display for SourceKind {
 
 impl Workspace {
     /// Find the workspace from the current folder (after `-C`).
+    /// The workspace of the current folder: `--manifest`, else the nearest
+    /// `sultana.toml` here or above. Without one, an error that says so and
+    /// suggests `sultana init`: nothing is created or fetched then.
     pub fn discover(options: &WorkspaceOptions) -> Result<Workspace> {
+        Workspace::find(options, false)
+    }
+
+    /// Like `discover`, but with no `sultana.toml` the embedded default
+    /// manifest describes the current folder: for commands that only read
+    /// (`detect`, `deps`) and work anywhere.
+    pub fn discover_or_default(options: &WorkspaceOptions) -> Result<Workspace> {
+        Workspace::find(options, true)
+    }
+
+    fn find(options: &WorkspaceOptions, default: bool) -> Result<Workspace> {
         let cwd = std::env::current_dir().context("cannot read the current folder")?;
         let (root, mut manifest) = match &options.manifest {
             Some(path) => {
@@ -84,7 +98,12 @@ impl Workspace {
                     let manifest = Manifest::load(&path)?;
                     (path.parent().map(Path::to_path_buf).unwrap_or(cwd), manifest)
                 }
-                None => (cwd, Manifest::embedded_default()),
+                None if default => (cwd, Manifest::embedded_default()),
+                None => anyhow::bail!(
+                    "could not find {} in {} or any parent folder\n  hint: run `sultana init` to create one here, or point at one with -C DIR or --manifest PATH",
+                    crate::manifest::FILE_NAME,
+                    cwd.display()
+                ),
             },
         };
         manifest::apply_local_file(&mut manifest, &root)?;

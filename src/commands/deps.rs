@@ -9,7 +9,7 @@ use crate::printer::Printer;
 use crate::process::{self, Cmd};
 
 pub fn run(globals: &Globals, args: DepsArgs, printer: &Printer) -> Result<()> {
-    let ws = globals.workspace(printer)?;
+    let ws = globals.workspace_or_default(printer)?;
     let mut packages = BTreeSet::new();
     for component in ws.manifest.components.iter().filter(|c| c.enabled) {
         let recipe = ws.recipe(component)?;

@@ -6,7 +6,7 @@ use crate::detect;
 use crate::printer::Printer;
 
 pub fn run(globals: &Globals, args: DetectArgs, printer: &Printer) -> Result<()> {
-    let ws = globals.workspace(printer)?;
+    let ws = globals.workspace_or_default(printer)?;
     let choice = system_choice(&args.system);
     let mut names = args.components.clone();
     names.extend(

@@ -319,3 +319,35 @@ fn detect_reports_kernel_support() {
     assert!(json["kernel"]["gntdev_grant_copy"].is_boolean());
     assert_eq!(json["components"][0]["component"], "blktap");
 }
+
+/// A recipe's `depends` orders the build as the manifest's does: `a`,
+/// listed first, needs `b` through its recipe and is built after it even at
+/// -j1; a cycle through a recipe is refused, naming it.
+#[test]
+fn recipe_dependencies_order_the_build_and_cycles_are_named() {
+    let ctx = TestContext::new();
+    let a = ctx.upstream("a");
+    let b = ctx.upstream("b");
+    ctx.write(
+        "sultana.toml",
+        &manifest(&[("a", &a.url(), "master"), ("b", &b.url(), "master")]),
+    );
+    let stage = "[\"sh\", \"-c\", \"mkdir -p \\\"$1\\\" && touch \\\"$1/$2-built\\\"\", \"sh\", \"{destdir}{prefix}\"";
+    ctx.write(
+        "recipes/a.toml",
+        &format!("kind = \"command\"\ndepends = [\"b\"]\ncommands = [[\"test\", \"-e\", \"{{dep.b.prefix}}/b-built\"]]\ninstall_commands = [{stage}, \"a\"]]\n"),
+    );
+    let b_recipe = format!("kind = \"command\"\ncommands = [[\"true\"]]\ninstall_commands = [{stage}, \"b\"]]\n");
+    ctx.write("recipes/b.toml", &b_recipe);
+    let run = ctx.sultana(&["-j1", "build"]).success();
+    let (built_b, built_a) = (run.stderr.find("Built b").unwrap(), run.stderr.find("Built a").unwrap());
+    assert!(built_b < built_a, "{}", run.stderr);
+
+    ctx.write("recipes/b.toml", &format!("depends = [\"a\"]\n{b_recipe}"));
+    ctx.sultana(&["build"])
+        .code(2)
+        .stderr_has("a dependency cycle: a → b → a");
+    // A recipe that does not load is an error, not a component without dependencies.
+    ctx.write("recipes/b.toml", "kind = \"nonsense\"\n");
+    ctx.sultana(&["build", "a"]).code(2).stderr_has("recipes/b.toml");
+}

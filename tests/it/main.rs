@@ -22,3 +22,4 @@ mod submodules;
 mod tarball;
 mod trust;
 mod update;
+mod workspace;
