@@ -99,8 +99,16 @@ pub struct Tarball {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Component {
     pub name: String,
+    /// The manifest's url: what the lock, tarballs and exports record.
     pub url: String,
     pub mirrors: Vec<String>,
+    /// A local override's url (`sultana.local.toml`, `--set`, a make-style
+    /// variable): fetched from instead of `url` and the mirrors, and never
+    /// written into a committed file.
+    pub fetch_from: Option<String>,
+    /// `mirrors` from `sultana.local.toml`: tried instead of the manifest's
+    /// (which a release tarball's manifest keeps).
+    pub local_mirrors: Option<Vec<String>>,
     pub revision: String,
     /// Checkout location relative to the workspace.
     pub path: PathBuf,

@@ -22,6 +22,8 @@ struct RawLocal {
 #[serde(deny_unknown_fields)]
 struct RawOverride {
     url: Option<Spanned<String>>,
+    /// Replaces the manifest's mirrors (tried in order before `url`).
+    mirrors: Option<Vec<Spanned<String>>>,
     revision: Option<Spanned<String>>,
     /// Your own checkout (absolute, or relative to the workspace).
     path: Option<Spanned<String>>,
@@ -72,8 +74,15 @@ pub fn apply_local_text(
         }
         if let Some(url) = entry.url {
             validate::check_url(url.get_ref()).map_err(|m| source.error(url.span(), m))?;
-            component.url = url.into_inner();
-            component.mirrors.clear();
+            component.fetch_from = Some(url.into_inner());
+        }
+        if let Some(mirrors) = entry.mirrors {
+            let mut list = Vec::new();
+            for mirror in mirrors {
+                validate::check_url(mirror.get_ref()).map_err(|m| source.error(mirror.span(), m))?;
+                list.push(mirror.into_inner());
+            }
+            component.local_mirrors = Some(list);
         }
         if let Some(revision) = entry.revision {
             validate::check_revision(revision.get_ref()).map_err(|m| source.error(revision.span(), m))?;
@@ -113,8 +122,7 @@ pub fn apply_set(manifest: &mut Manifest, workspace: &Path, setting: &str) -> Re
     match field {
         "url" => {
             validate::check_url(value).map_err(fail)?;
-            component.url = value.to_string();
-            component.mirrors.clear();
+            component.fetch_from = Some(value.to_string());
         }
         "revision" => {
             validate::check_revision(value).map_err(fail)?;

@@ -274,6 +274,8 @@ impl RawComponent {
             name: name.to_string(),
             url: url.into_inner(),
             mirrors,
+            fetch_from: None,
+            local_mirrors: None,
             revision: revision.into_inner(),
             path,
             intree,

@@ -23,8 +23,14 @@ pub(super) struct Resolution<'a> {
 
 /// Where a component is fetched from, in order: its mirrors, then its url.
 pub(crate) fn sources(component: &Component) -> Vec<String> {
+    // A local override says where to fetch from: only there.
+    if let Some(from) = &component.fetch_from {
+        return vec![from.clone()];
+    }
     component
-        .mirrors
+        .local_mirrors
+        .as_ref()
+        .unwrap_or(&component.mirrors)
         .iter()
         .cloned()
         .chain([component.url.clone()])
@@ -38,10 +44,18 @@ pub(crate) fn fetch_store(
     want: Option<Oid>,
     printer: &Printer,
 ) -> Result<String> {
-    printer.status("Fetching", format!("{} from {}", component.name, store.url));
+    let sources = sources(component);
+    let first = sources.first().cloned().unwrap_or_else(|| component.url.clone());
+    // Say where the objects really come from.
+    let from = if first == component.url {
+        first
+    } else {
+        format!("{first} (mirror of {})", component.url)
+    };
+    printer.status("Fetching", format!("{} from {from}", component.name));
     let progress = printer.progress(&component.name);
     let log = process::log_path(&ws.state_dir(), &format!("fetch-{}", component.name));
-    let used = store.fetch(&sources(component), want, &log, printer, &progress)?;
+    let used = store.fetch(&sources, want, &log, printer, &progress)?;
     if used != component.url {
         printer.verbose("Fetched", format!("{} from mirror {used}", component.name));
     }

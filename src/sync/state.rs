@@ -41,6 +41,10 @@ pub struct ComponentState {
     pub enabled: bool,
     pub source: SourceKind,
     pub path: String,
+    /// The manifest's url, and where fetches go instead when a local
+    /// override says so.
+    pub url: String,
+    pub fetch_from: Option<String>,
     pub revision: String,
     pub locked_commit: Option<String>,
     pub locked_describe: Option<String>,
@@ -92,6 +96,9 @@ impl ComponentState {
         if self.lock_stale {
             state.push_str(", lock is for another revision: run `sultana fetch`");
         }
+        if let Some(from) = &self.fetch_from {
+            state.push_str(&format!(", fetched from {from}"));
+        }
         if !self.enabled {
             state.push_str(" (disabled)");
         }
@@ -115,6 +122,8 @@ pub fn states(ws: &Workspace, names: &[String], printer: &Printer) -> Result<Vec
             enabled: component.enabled,
             source,
             path: ws.display_path(&path),
+            url: crate::validate::redact_url(&component.url),
+            fetch_from: component.fetch_from.as_deref().map(crate::validate::redact_url),
             revision: component.revision.clone(),
             locked_commit: entry.map(|e| e.commit.clone()),
             locked_describe: entry.map(|e| e.describe.clone()),

@@ -69,3 +69,53 @@ fn outside_a_workspace_commands_refuse_and_touch_nothing() {
     std::fs::create_dir_all(&below).unwrap();
     ctx.sultana_with(&below, "022", &[], &["status", "--json"]).success();
 }
+
+/// A local override says where to fetch from; the lock keeps the manifest's
+/// url, and the checkout stays clean and current once the override is gone.
+#[test]
+fn a_local_override_url_never_reaches_the_lock() {
+    let ctx = TestContext::new();
+    let up = ctx.upstream("thing");
+    up.commit(&[("a", "1")], "one");
+    ctx.write("sultana.toml", &manifest(&[("thing", &up.url(), "master")]));
+    // A mirror of it, as a developer keeps on a local disk.
+    let mirror = ctx.root.join("mirror.git");
+    let cloned = std::process::Command::new("git")
+        .args(["clone", "-q", "--bare"])
+        .arg(&up.path)
+        .arg(&mirror)
+        .status()
+        .unwrap();
+    assert!(cloned.success());
+    let mirror_url = format!("file://{}", mirror.display());
+    ctx.write(
+        "sultana.local.toml",
+        &format!("[components.thing]\nurl = \"{mirror_url}\"\n"),
+    );
+    let run = ctx.sultana(&["fetch"]).success();
+    assert!(
+        run.stderr.contains(&mirror_url),
+        "fetched from the override: {}",
+        run.stderr
+    );
+    let lock = ctx.read("sultana.lock");
+    assert!(lock.contains(&format!("url = \"{}\"", up.url())), "{lock}");
+    assert!(!lock.contains("mirror.git"), "{lock}");
+    let status = ctx.sultana(&["status", "--json"]).success().json();
+    let row = &status["components"][0];
+    assert_eq!(row["fetch_from"], mirror_url.as_str(), "{row}");
+    assert_eq!(row["state"], "clean", "{row}");
+
+    // The override gone: clean, current, and update works.
+    std::fs::remove_file(ctx.work.join("sultana.local.toml")).unwrap();
+    let status = ctx.sultana(&["status", "--json"]).success().json();
+    let row = &status["components"][0];
+    assert_eq!(row["state"], "clean", "{row}");
+    assert_eq!(row["lock_stale"], false, "{row}");
+    assert!(row["fetch_from"].is_null(), "{row}");
+    ctx.sultana(&["update", "thing"]).success();
+    // The same through --set: the lock does not move to it either.
+    ctx.sultana(&["--set", &format!("thing.url={mirror_url}"), "lock"])
+        .success();
+    assert!(!ctx.read("sultana.lock").contains("mirror.git"));
+}
