@@ -111,7 +111,17 @@ impl Printer {
         self.line(&format!("{head}: {}", clean(&message.to_string())));
     }
 
-    /// Plain text meant for stdout (tables, reports); suppressed with `--json`.
+    /// A summary for people on stdout (tables, reports, hints): suppressed
+    /// with `--json`, and with `-q`, where success prints nothing.
+    pub fn report(&self, text: impl Display) {
+        if self.inner.verbosity == Verbosity::Quiet {
+            return;
+        }
+        self.out(text);
+    }
+
+    /// What the command was asked to print (a pipeline, export lines, a
+    /// package list): on stdout, suppressed with `--json` only.
     pub fn out(&self, text: impl Display) {
         if self.inner.json {
             return;

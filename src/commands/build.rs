@@ -34,7 +34,7 @@ pub fn run(globals: &Globals, args: BuildArgs, printer: &Printer) -> Result<()> 
             .unwrap_or_else(|| r.blocked_by.as_ref().map_or("-".into(), |d| format!("(needs {d})")));
         table.push(format!("{:<16} {:<8} {:>7.1}s  {}", r.name, status, r.seconds, prefix));
     }
-    printer.out(table.join("\n"));
+    printer.report(table.join("\n"));
     printer.json(&serde_json::json!({ "command": "build", "components": reports }));
     let failed: Vec<&build::UnitReport> = reports
         .iter()

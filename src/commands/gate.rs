@@ -88,7 +88,7 @@ pub fn run_bisect(globals: &Globals, args: BisectArgs, printer: &Printer) -> Res
     let outcome = gate::bisect(&ws, &options, printer)?;
     printer.json(&serde_json::json!({ "command": "bisect", "bisect": outcome }));
     let reused = outcome.tried.iter().filter(|t| t.reused).count();
-    printer.out(format!(
+    printer.report(format!(
         "{}\n({} build(s) run, {} result(s) reused from earlier flights)",
         outcome.message, outcome.builds, reused
     ));

@@ -34,7 +34,7 @@ pub fn run(globals: &Globals, args: InitArgs, printer: &Printer) -> Result<()> {
     }
     fsutil::atomic_write(&target, text.as_bytes())?;
     printer.status("Created", format!("{} from {label}", target.display()));
-    printer.out("Next: `sultana fetch` to clone the trees at their pins, `sultana status` to see them.");
+    printer.report("Next: `sultana fetch` to clone the trees at their pins, `sultana status` to see them.");
     printer.json(&serde_json::json!({ "manifest": target, "from": label }));
     Ok(())
 }

@@ -66,7 +66,7 @@ pub fn run(globals: &Globals, args: TarballArgs, printer: &Printer) -> Result<()
         .iter()
         .map(|c| format!("{} {} at {}", c.name, c.describe, c.at))
         .collect();
-    printer.out(format!("{}/: {}", outcome.top, inside.join("; ")));
+    printer.report(format!("{}/: {}", outcome.top, inside.join("; ")));
     printer.status(
         "Finished",
         format!("{} entries in {:.2}s", outcome.entries, started.elapsed().as_secs_f64()),
@@ -85,7 +85,7 @@ pub fn run_verify(globals: &Globals, args: VerifyTarballArgs, printer: &Printer)
     printer.json(&serde_json::json!({ "command": "verify-tarball", "verdict": verdict }));
     match &verdict.difference {
         None => {
-            printer.out(format!(
+            printer.report(format!(
                 "{}: identical to what its lock gives ({} entries, sha256 {})",
                 args.file.display(),
                 verdict.entries,

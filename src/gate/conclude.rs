@@ -59,6 +59,6 @@ pub(crate) fn conclude_flight(
     let dir = flight::flight_dir(ws, flown.id);
     crate::fsutil::atomic_write(&dir.join("summary"), report.summary().as_bytes())?;
     crate::fsutil::atomic_write(&dir.join("junit.xml"), report.junit().as_bytes())?;
-    printer.out(report.human());
+    printer.report(report.human());
     Ok(report)
 }

@@ -119,3 +119,32 @@ fn a_local_override_url_never_reaches_the_lock() {
         .success();
     assert!(!ctx.read("sultana.lock").contains("mirror.git"));
 }
+
+/// `-q`: a successful run prints nothing at all, tables and hints included.
+#[test]
+fn quiet_means_quiet() {
+    let ctx = TestContext::new();
+    let up = ctx.upstream("thing");
+    ctx.write("sultana.toml", &manifest(&[("thing", &up.url(), "master")]));
+    ctx.write(
+        "recipes/thing.toml",
+        "kind = \"command\"\ncommands = [[\"true\"]]\ninstall_commands = [[\"mkdir\", \"-p\", \"{destdir}{prefix}\"]]\n",
+    );
+    for args in [
+        &["-q", "lock"][..],
+        &["-q", "fetch"],
+        &["-q", "build"],
+        &["-q", "update"],
+        &["-q", "status"],
+        &["-q", "build"],
+    ] {
+        let run = ctx.sultana(args).success();
+        assert_eq!((run.stdout.as_str(), run.stderr.as_str()), ("", ""), "{args:?}");
+    }
+    let fresh = ctx.root.join("fresh");
+    std::fs::create_dir_all(&fresh).unwrap();
+    let run = ctx.sultana_with(&fresh, "022", &[], &["-q", "init"]).success();
+    assert_eq!((run.stdout.as_str(), run.stderr.as_str()), ("", ""), "init");
+    // Without -q the table is there.
+    assert!(ctx.sultana(&["status"]).success().stdout.contains("COMPONENT"));
+}
