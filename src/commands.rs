@@ -67,6 +67,22 @@ impl Globals {
 
 pub use docs::man_page;
 
+/// The command the command line names (`fetch`, `ci gitlab`), for the
+/// `command` field of the one JSON document.
+pub fn command_name() -> String {
+    use clap::CommandFactory;
+    let Ok(matches) = Cli::command().try_get_matches_from(std::env::args_os()) else {
+        return String::new();
+    };
+    let mut names = Vec::new();
+    let mut at = &matches;
+    while let Some((name, sub)) = at.subcommand() {
+        names.push(name.to_string());
+        at = sub;
+    }
+    names.join(" ")
+}
+
 pub fn dispatch(cli: Cli, printer: &Printer) -> Result<()> {
     if let Some(dir) = &cli.chdir {
         std::env::set_current_dir(dir).with_context(|| format!("cannot change to {}", dir.display()))?;

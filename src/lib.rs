@@ -69,8 +69,12 @@ pub fn run() -> i32 {
         _ => Verbosity::Verbose,
     };
     let printer = Printer::new(verbosity, cli.json);
+    let command = commands::command_name();
     match commands::dispatch(cli, &printer) {
-        Ok(()) => error::EXIT_OK,
+        Ok(()) => {
+            printer.finish_json(&command, None);
+            error::EXIT_OK
+        }
         Err(err) => {
             let code = error::exit_code(&err);
             let mut chain = err.chain().map(|c| c.to_string());
@@ -81,11 +85,10 @@ pub fn run() -> i32 {
                 text.push_str(&format!("\n  caused by: {cause}"));
             }
             printer.error(&text);
-            if !printer.json_printed() {
-                printer.json(&serde_json::json!({
-                    "error": { "message": head, "causes": causes, "exit_code": code }
-                }));
-            }
+            printer.finish_json(
+                &command,
+                Some(serde_json::json!({ "message": head, "causes": causes, "exit_code": code })),
+            );
             code
         }
     }

@@ -3,7 +3,6 @@
 
 use std::fmt::Display;
 use std::io::{IsTerminal, Write};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -26,7 +25,8 @@ struct Inner {
     json: bool,
     color: bool,
     bars: Option<MultiProgress>,
-    json_printed: AtomicBool,
+    /// The `--json` document, built up by a run and written once at its end.
+    document: std::sync::Mutex<Option<serde_json::Value>>,
 }
 
 impl Printer {
@@ -41,7 +41,7 @@ impl Printer {
                 json,
                 color,
                 bars,
-                json_printed: AtomicBool::new(false),
+                document: std::sync::Mutex::new(None),
             }),
         }
     }
@@ -131,13 +131,51 @@ impl Printer {
         let _ = writeln!(stdout, "{text}");
     }
 
+    /// Add `value` (an object) to the run's one JSON document; a later key
+    /// replaces an earlier one. Written by `finish_json`, success or not.
     pub fn json<T: Serialize>(&self, value: &T) {
         if !self.inner.json {
             return;
         }
-        self.inner.json_printed.store(true, Ordering::SeqCst);
+        let value = match serde_json::to_value(value) {
+            Ok(v) => v,
+            Err(e) => return self.error(format!("cannot encode JSON output: {e}")),
+        };
+        let Ok(mut document) = self.inner.document.lock() else {
+            return;
+        };
+        match (document.as_mut(), value) {
+            (Some(serde_json::Value::Object(have)), serde_json::Value::Object(more)) => have.extend(more),
+            (_, value) => *document = Some(value),
+        }
+    }
+
+    /// Write the one JSON document of a run: what it added, its `command`,
+    /// and `error` (message, causes, exit code) when it failed.
+    pub fn finish_json(&self, command: &str, error: Option<serde_json::Value>) {
+        if !self.inner.json {
+            return;
+        }
+        let document = self.inner.document.lock().ok().and_then(|mut d| d.take());
+        let mut document = match document {
+            Some(serde_json::Value::Object(map)) => map,
+            Some(other) => {
+                let mut map = serde_json::Map::new();
+                map.insert("outcome".into(), other);
+                map
+            }
+            None => serde_json::Map::new(),
+        };
+        if !command.is_empty() {
+            document
+                .entry("command")
+                .or_insert_with(|| serde_json::Value::String(command.to_string()));
+        }
+        if let Some(error) = error {
+            document.insert("error".into(), error);
+        }
         let mut stdout = std::io::stdout().lock();
-        match serde_json::to_string_pretty(value) {
+        match serde_json::to_string_pretty(&serde_json::Value::Object(document)) {
             Ok(text) => {
                 // JSON escapes control characters itself; credentials it keeps.
                 let text = crate::validate::redact_credentials(&text);
@@ -145,11 +183,6 @@ impl Printer {
             }
             Err(e) => self.error(format!("cannot encode JSON output: {e}")),
         }
-    }
-
-    /// Whether the one JSON document has been written already.
-    pub fn json_printed(&self) -> bool {
-        self.inner.json_printed.load(Ordering::SeqCst)
     }
 
     /// A progress bar for one long task; a no-op off a terminal.

@@ -148,3 +148,43 @@ fn quiet_means_quiet() {
     // Without -q the table is there.
     assert!(ctx.sultana(&["status"]).success().stdout.contains("COMPONENT"));
 }
+
+/// `--json` writes exactly one document, on failure too: the command, what
+/// it got done, and the error with its exit code.
+#[test]
+fn one_json_document_also_on_failure() {
+    let ctx = TestContext::new();
+    let up = ctx.upstream("thing");
+    ctx.write("sultana.toml", &manifest(&[("thing", &up.url(), "master")]));
+    ctx.write(
+        "recipes/thing.toml",
+        "kind = \"command\"\ncommands = [[\"true\"]]\ninstall_commands = [[\"mkdir\", \"-p\", \"{destdir}{prefix}\"]]\n",
+    );
+    ctx.sultana(&["fetch"]).success();
+    let first = ctx.lock_commit("thing");
+    let second = up.commit(&[("README", "changed upstream")], "two").to_string();
+    ctx.write("sultana.lock", &ctx.read("sultana.lock").replace(&first, &second));
+    ctx.write("thing/README", "my own work");
+    let run = ctx.sultana(&["build", "--json"]).code(2);
+    let documents: Vec<serde_json::Value> = serde_json::Deserializer::from_str(&run.stdout)
+        .into_iter::<serde_json::Value>()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(documents.len(), 1, "{}", run.stdout);
+    let doc = &documents[0];
+    assert_eq!(doc["command"], "build", "{doc}");
+    assert_eq!(doc["error"]["exit_code"], 2, "{doc}");
+    assert!(
+        doc["error"]["message"].as_str().unwrap().contains("local changes"),
+        "{doc}"
+    );
+    assert_eq!(
+        doc["components"][0]["action"], "left-dirty",
+        "the partial outcome: {doc}"
+    );
+    // Success: one document too, with its command.
+    let run = ctx.sultana(&["status", "--json"]).success();
+    let doc: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(doc["command"], "status");
+    assert!(doc.get("error").is_none());
+}
