@@ -34,20 +34,22 @@ fn init_writes_the_embedded_default_and_refuses_to_overwrite() {
 }
 
 #[test]
-fn without_a_manifest_the_embedded_default_applies() {
+fn without_a_manifest_status_refuses_and_deps_uses_the_default() {
     let ctx = TestContext::new();
-    let run = ctx.sultana(&["status", "--json"]).success();
-    let json = run.json();
-    let names: Vec<_> = json["components"]
+    ctx.sultana(&["status", "--json"])
+        .code(2)
+        .stderr_has("could not find sultana.toml");
+    // A command that works anywhere reads the embedded default manifest.
+    let json = ctx.sultana(&["deps", "--json"]).success().json();
+    let packages: Vec<&str> = json["debian"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|c| c["name"].as_str().unwrap().to_string())
+        .filter_map(|p| p.as_str())
         .collect();
-    for name in ["xen", "qemu-xen", "seabios", "ovmf", "mini-os", "blktap"] {
-        assert!(names.contains(&name.to_string()), "{names:?}");
+    for package in ["libaio-dev", "uuid-dev"] {
+        assert!(packages.contains(&package), "blktap's build dependencies: {packages:?}");
     }
-    assert!(json["manifest"].is_null());
 }
 
 #[test]
