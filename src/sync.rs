@@ -93,6 +93,17 @@ pub struct Report {
 pub struct Outcome {
     pub lock_changed: bool,
     pub components: Vec<Report>,
+    /// Components that could not be fetched, resolved or checked out, with
+    /// why: the others went on without them.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub failed: Vec<Failure>,
+}
+
+/// One component a run could not bring to its pin.
+#[derive(Clone, Debug, Serialize)]
+pub struct Failure {
+    pub name: String,
+    pub error: String,
 }
 
 pub fn run(ws: &Workspace, names: &[String], all: bool, options: &Options, printer: &Printer) -> Result<Outcome> {
@@ -131,16 +142,21 @@ pub fn run(ws: &Workspace, names: &[String], all: bool, options: &Options, print
         resolve(ws, &cache, component, old_lock.get(&component.name), options, printer)
             .with_context(|| format!("cannot resolve `{}`", component.name))
     });
+    // One component that cannot be resolved does not cost the others.
     let mut resolutions = Vec::new();
-    let mut errors = Vec::new();
-    for result in resolved {
+    let mut failed = Vec::new();
+    let mut first_error = None;
+    for (component, result) in git_components.iter().zip(resolved) {
         match result {
             Ok(r) => resolutions.push(r),
-            Err(e) => errors.push(e),
+            Err(e) => {
+                failed.push(Failure {
+                    name: component.name.clone(),
+                    error: format!("{e:#}"),
+                });
+                first_error.get_or_insert(e);
+            }
         }
-    }
-    if let Some(first) = errors.into_iter().next() {
-        return Err(first);
     }
 
     // Phase 2: the lock.
@@ -172,11 +188,22 @@ pub fn run(ws: &Workspace, names: &[String], all: bool, options: &Options, print
     }
 
     // Phase 3: checkouts.
-    let mut reports = parallel::map(options.jobs, &resolutions, |r| {
+    let placed = parallel::map(options.jobs, &resolutions, |r| {
         place(ws, &cache, r, options, printer).with_context(|| format!("cannot check out `{}`", r.component.name))
-    })
-    .into_iter()
-    .collect::<Result<Vec<_>>>()?;
+    });
+    let mut reports = Vec::new();
+    for (r, result) in resolutions.iter().zip(placed) {
+        match result {
+            Ok(report) => reports.push(report),
+            Err(e) => {
+                failed.push(Failure {
+                    name: r.component.name.clone(),
+                    error: format!("{e:#}"),
+                });
+                first_error.get_or_insert(e);
+            }
+        }
+    }
 
     for component in selected.iter().filter(|c| ws.source(c) != SourceKind::Git) {
         reports.push(other_source_report(ws, component, &new_lock, printer));
@@ -189,10 +216,38 @@ pub fn run(ws: &Workspace, names: &[String], all: bool, options: &Options, print
         .filter(|r| r.action == Action::LeftDirty)
         .map(|r| format!("{} ({})", r.name, r.path))
         .collect();
+    let order_of = |name: &str| order(name);
+    failed.sort_by_key(|f| order_of(&f.name));
     let outcome = Outcome {
         lock_changed,
         components: reports,
+        failed,
     };
+    if let Some(first) = first_error {
+        printer.json(&outcome);
+        if outcome.failed.len() == 1 && dirty.is_empty() {
+            return Err(first);
+        }
+        let mut message = format!(
+            "{} component(s) could not be brought to their pins:",
+            outcome.failed.len()
+        );
+        for f in &outcome.failed {
+            message.push_str(&format!(
+                "\n  {}: {}",
+                f.name,
+                f.error.lines().next().unwrap_or_default()
+            ));
+        }
+        if !dirty.is_empty() {
+            message.push_str(&format!(
+                "\nand left as they were (local changes): {}",
+                dirty.join(", ")
+            ));
+        }
+        // The first error keeps its kind (and so its exit code).
+        return Err(first.context(message));
+    }
     if !dirty.is_empty() {
         printer.json(&outcome);
         bail!(

@@ -64,7 +64,7 @@ pub(crate) fn fetch_store(
 
 pub(super) fn offline_error(component: &Component, what: &str) -> anyhow::Error {
     anyhow!(
-        "component `{}` needs the network ({what}), but --offline was given; run once without --offline, or add a reachable mirror",
+        "component `{}` needs the network: {what}; run without --offline (once is enough), or add a reachable mirror",
         component.name
     )
 }
@@ -135,8 +135,12 @@ pub(super) fn resolve<'a>(
     }
     let resolved = match store.resolve_among(rev, &lookup) {
         Ok(r) => r,
-        Err(e @ (ResolveError::MissingCommit { .. } | ResolveError::NotFound { .. })) if options.offline => {
-            return Err(offline_error(component, &e.to_string()));
+        // Offline, a name the cache does not hold is not known to be wrong.
+        Err(ResolveError::MissingCommit { .. } | ResolveError::NotFound { .. }) if options.offline => {
+            return Err(offline_error(
+                component,
+                &format!("`{rev}` of {} is not in the cache", component.url),
+            ));
         }
         Err(e) => return Err(e.into()),
     };

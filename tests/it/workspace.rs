@@ -188,3 +188,66 @@ fn one_json_document_also_on_failure() {
     assert_eq!(doc["command"], "status");
     assert!(doc.get("error").is_none());
 }
+
+/// One component that cannot be fetched does not cost the others: they are
+/// cloned, checked out and locked, and every failure is named at the end.
+#[test]
+fn a_failing_component_does_not_stop_the_others() {
+    let ctx = TestContext::new();
+    let a = ctx.upstream("a");
+    let c = ctx.upstream("c");
+    let gone = format!("file://{}", ctx.root.join("no-such-repo").display());
+    ctx.write(
+        "sultana.toml",
+        &manifest(&[
+            ("a", &a.url(), "master"),
+            ("b", &gone, "master"),
+            ("c", &c.url(), "master"),
+        ]),
+    );
+    let run = ctx.sultana(&["fetch", "--json"]).code(2);
+    assert!(run.stderr.contains("`b`"), "{}", run.stderr);
+    assert!(ctx.work.join("a/README").is_file() && ctx.work.join("c/README").is_file());
+    let lock = ctx.read("sultana.lock");
+    assert!(lock.contains("name = \"a\"") && lock.contains("name = \"c\""), "{lock}");
+    assert!(!lock.contains("name = \"b\""), "{lock}");
+    let doc: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(doc["failed"][0]["name"], "b", "{doc}");
+    assert_eq!(doc["components"].as_array().unwrap().len(), 2, "{doc}");
+
+    // Two failing: both named.
+    let gone2 = format!("file://{}", ctx.root.join("no-such-repo-2").display());
+    ctx.write(
+        "sultana.toml",
+        &manifest(&[
+            ("a", &a.url(), "master"),
+            ("b", &gone, "master"),
+            ("c", &gone2, "master"),
+        ]),
+    );
+    let run = ctx.sultana(&["update", "--force"]).code(2);
+    assert!(
+        run.stderr.contains("2 component(s) could not be brought to their pins"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("\n  b: ") && run.stderr.contains("\n  c: "),
+        "{}",
+        run.stderr
+    );
+
+    // Offline with nothing in the cache: it says so.
+    let fresh = ctx.root.join("fresh");
+    std::fs::create_dir_all(&fresh).unwrap();
+    std::fs::write(fresh.join("sultana.toml"), manifest(&[("b", &gone, "master")])).unwrap();
+    let run = ctx.sultana_with(
+        &fresh,
+        "022",
+        &[("XDG_CACHE_HOME", ctx.root.join("empty-cache").to_str().unwrap())],
+        &["--offline", "fetch"],
+    );
+    assert_eq!(run.code, Some(2), "{}", run.stderr);
+    assert!(run.stderr.contains("run without --offline"), "{}", run.stderr);
+    assert!(!run.stderr.contains("is not a branch, tag or commit"), "{}", run.stderr);
+}
