@@ -120,9 +120,9 @@ fn a_local_override_url_never_reaches_the_lock() {
     assert!(!ctx.read("sultana.lock").contains("mirror.git"));
 }
 
-/// `-q`: a successful run prints nothing at all, tables and hints included.
-#[test]
-fn quiet_means_quiet() {
+/// A workspace of one component, `thing`, whose recipe builds with
+/// commands (no toolchain needed).
+fn one_command_component() -> (TestContext, Upstream) {
     let ctx = TestContext::new();
     let up = ctx.upstream("thing");
     ctx.write("sultana.toml", &manifest(&[("thing", &up.url(), "master")]));
@@ -130,6 +130,13 @@ fn quiet_means_quiet() {
         "recipes/thing.toml",
         "kind = \"command\"\ncommands = [[\"true\"]]\ninstall_commands = [[\"mkdir\", \"-p\", \"{destdir}{prefix}\"]]\n",
     );
+    (ctx, up)
+}
+
+/// `-q`: a successful run prints nothing at all, tables and hints included.
+#[test]
+fn quiet_means_quiet() {
+    let (ctx, _up) = one_command_component();
     for args in [
         &["-q", "lock"][..],
         &["-q", "fetch"],
@@ -153,13 +160,7 @@ fn quiet_means_quiet() {
 /// it got done, and the error with its exit code.
 #[test]
 fn one_json_document_also_on_failure() {
-    let ctx = TestContext::new();
-    let up = ctx.upstream("thing");
-    ctx.write("sultana.toml", &manifest(&[("thing", &up.url(), "master")]));
-    ctx.write(
-        "recipes/thing.toml",
-        "kind = \"command\"\ncommands = [[\"true\"]]\ninstall_commands = [[\"mkdir\", \"-p\", \"{destdir}{prefix}\"]]\n",
-    );
+    let (ctx, up) = one_command_component();
     ctx.sultana(&["fetch"]).success();
     let first = ctx.lock_commit("thing");
     let second = up.commit(&[("README", "changed upstream")], "two").to_string();
