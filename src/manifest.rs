@@ -170,8 +170,16 @@ impl Manifest {
         for name in names {
             if self.component(name).is_none() {
                 let known: Vec<_> = self.components.iter().map(|c| c.name.as_str()).collect();
+                // As clap does for commands: the nearest name, when one is near.
+                let nearest = known
+                    .iter()
+                    .map(|k| (strsim::jaro_winkler(name, k), *k))
+                    .filter(|(score, _)| *score > 0.8)
+                    .max_by(|a, b| a.0.total_cmp(&b.0))
+                    .map(|(_, k)| format!("; did you mean `{k}`?"))
+                    .unwrap_or_default();
                 return Err(ManifestError::Other(format!(
-                    "no component `{name}` in {} (it has: {})",
+                    "no component `{name}` in {} (it has: {}){nearest}",
                     self.display_name,
                     known.join(", ")
                 )));

@@ -97,3 +97,17 @@ fn shipped_manifests_are_valid_and_their_recipes_exist() {
     assert_eq!(rev(&m420, "qemu-xen-traditional"), "xen-4.20.0");
     assert_eq!(rev(&m420, "xen"), "RELEASE-4.20.0");
 }
+
+#[test]
+fn a_mistyped_component_name_suggests_the_nearest() {
+    let manifest = Manifest::embedded_default();
+    let err = manifest.select(&["blktpa".to_string()], true).unwrap_err().to_string();
+    assert!(err.contains("did you mean `blktap`?"), "{err}");
+    let err = manifest
+        .select(&["qemu-xne".to_string()], true)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("did you mean `qemu-xen`?"), "{err}");
+    let err = manifest.select(&["zzzz".to_string()], true).unwrap_err().to_string();
+    assert!(!err.contains("did you mean"), "nothing near: {err}");
+}
