@@ -100,6 +100,18 @@ pub fn remove_all(path: &Path) -> io::Result<()> {
     }
 }
 
+/// The last `max` bytes of a file (all of it when shorter): where a log's
+/// failure is, without reading a log of any size whole.
+pub fn read_tail(path: &Path, max: u64) -> std::io::Result<Vec<u8>> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut file = std::fs::File::open(path)?;
+    let len = file.metadata()?.len();
+    file.seek(SeekFrom::Start(len.saturating_sub(max)))?;
+    let mut out = Vec::new();
+    file.take(max).read_to_end(&mut out)?;
+    Ok(out)
+}
+
 /// Read a whole file of untrusted size, refusing one larger than `max` bytes
 /// (an `InvalidData` error) without reading more than that into memory.
 pub fn read_bounded(path: &Path, max: u64) -> io::Result<Vec<u8>> {
@@ -144,4 +156,22 @@ pub fn copy_tree(from: &Path, to: &Path) -> io::Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_tail_of_a_big_log_is_its_last_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("log");
+        let mut text = vec![b'x'; 5 << 20];
+        text.extend_from_slice(b"\n\xff not utf-8\nFAIL: the reason\n");
+        std::fs::write(&log, &text).unwrap();
+        let tail = super::read_tail(&log, 1024).unwrap();
+        assert_eq!(tail.len(), 1024);
+        assert!(String::from_utf8_lossy(&tail).ends_with("FAIL: the reason\n"));
+        let short = dir.path().join("short");
+        std::fs::write(&short, b"ok\n").unwrap();
+        assert_eq!(super::read_tail(&short, 1024).unwrap(), b"ok\n");
+    }
 }

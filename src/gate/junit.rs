@@ -90,7 +90,7 @@ fn log_tail(path: &str) -> String {
     } else {
         path.to_path_buf()
     };
-    let bytes = crate::fsutil::read_bounded(&file, 4 << 20).unwrap_or_default();
+    let bytes = crate::fsutil::read_tail(&file, 64 << 10).unwrap_or_default();
     let text = String::from_utf8_lossy(&bytes).into_owned();
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(30)..].join("\n")

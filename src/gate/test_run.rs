@@ -281,8 +281,8 @@ fn notes(log: &Path) -> String {
 
 /// The last non-empty line a test printed (its skip reason, or its failure).
 fn last_line(log: &Path) -> String {
-    std::fs::read_to_string(log)
-        .unwrap_or_default()
+    let tail = fsutil::read_tail(log, 64 << 10).unwrap_or_default();
+    String::from_utf8_lossy(&tail)
         .lines()
         .rev()
         .find(|l| !l.trim().is_empty() && !l.starts_with("$ ") && !l.starts_with("# "))
