@@ -277,6 +277,14 @@ pub fn classify_one(job: &JobOutcome, known: Option<&Known>, ever_passed: bool, 
                 k.runs()
             ),
         ),
+        // One failed run there settles nothing (a chance failure, a run the
+        // gate could not repeat): as good as no evidence.
+        (_, Some(k)) if !k.fails_for_sure() => finding(
+            Class::NotAtBaseline,
+            true,
+            Some(k.flight),
+            format!("failed only once at the baseline (in {}): not settled", k.flight),
+        ),
         _ if !ever_passed => finding(Class::NeverPassed, false, None, "never pass".into()),
         (status, Some(k)) if k.status == status => finding(
             Class::SameAsBaseline,
@@ -380,15 +388,20 @@ mod tests {
             (Class::Broken, true)
         );
         assert_eq!(
-            class(&fail, Some(&known("fail", 1, 1)), false, false),
+            class(&fail, Some(&known("fail", 2, 2)), false, false),
             (Class::NeverPassed, false)
         );
         assert_eq!(
-            class(&fail, Some(&known("fail", 1, 1)), true, false),
+            class(&fail, Some(&known("fail", 2, 2)), true, false),
             (Class::SameAsBaseline, false)
         );
+        // One failed run at the baseline settles nothing.
         assert_eq!(
-            class(&fail, Some(&known("broken", 1, 1)), true, false),
+            class(&fail, Some(&known("fail", 1, 1)), false, false),
+            (Class::NotAtBaseline, true)
+        );
+        assert_eq!(
+            class(&fail, Some(&known("broken", 2, 2)), true, false),
             (Class::BaselineFailed, false)
         );
         // A flight of the baseline itself never regresses against itself.
