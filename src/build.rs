@@ -179,12 +179,16 @@ pub fn run(ws: &Workspace, names: &[String], options: &Options, printer: &Printe
         None
     };
 
-    // Waves of components whose dependencies are all done.
-    let graph: Vec<(String, Vec<String>)> = units
+    // A ready queue: each component starts once what it depends on is done.
+    let needs: Vec<Vec<usize>> = units
         .iter()
-        .map(|u| (u.component.name.clone(), u.deps.clone()))
+        .map(|u| {
+            u.deps
+                .iter()
+                .filter_map(|d| units.iter().position(|o| &o.component.name == d))
+                .collect()
+        })
         .collect();
-    let level = graph::waves(&graph);
     let provided: Mutex<BTreeMap<String, Provided>> = Mutex::new(BTreeMap::new());
     let reports: Mutex<Vec<UnitReport>> = Mutex::new(Vec::new());
     let cx = unit::BuildContext {
@@ -195,18 +199,14 @@ pub fn run(ws: &Workspace, names: &[String], options: &Options, printer: &Printe
         provided: &provided,
         reports: &reports,
     };
-    let max_level = level.values().copied().max().unwrap_or(0);
-    for wave in 0..=max_level {
-        let members: Vec<&Unit> = units.iter().filter(|u| level[&u.component.name] == wave).collect();
-        let parallel_units = members.len().min(options.jobs).max(1);
-        let jobs_each = (options.jobs / parallel_units).max(1);
-        parallel::map(parallel_units, &members, |unit| {
-            let report = unit::build_unit(&cx, unit, jobs_each);
-            if let Ok(mut all) = reports.lock() {
-                all.push(report);
-            }
-        });
-    }
+    parallel::ready_queue(options.jobs, &units, &needs, |unit, sharing| {
+        // make's -j: the CPUs shared among the components running or ready now.
+        let jobs_each = (options.jobs / sharing.clamp(1, options.jobs)).max(1);
+        let report = unit::build_unit(&cx, unit, jobs_each);
+        if let Ok(mut all) = reports.lock() {
+            all.push(report);
+        }
+    });
     let mut reports = reports.into_inner().map_err(|_| anyhow!("a build thread panicked"))?;
     let order = |name: &str| ws.manifest.components.iter().position(|c| c.name == name);
     reports.sort_by_key(|r| order(&r.name));

@@ -33,7 +33,7 @@ Xen and CI:
 Help:
   demo            The whole job on small local upstreams, no network needed
   completions     Shell completions (bash, zsh, fish)
-  man             The manual page
+  man             The manual pages (sultana.1, sultana-fetch.1, …)
   help            Help on a command";
 
 #[derive(Debug, Parser)]
@@ -42,37 +42,39 @@ Help:
     version,
     about = "Manage the Xen Project's external trees: fetch pinned revisions, build, tarball, gate",
     long_about = None,
-    help_template = "{about-with-newline}\n{usage-heading} {usage}\n\nCommands:\n{before-help}Options:\n{options}\n{after-help}",
+    help_template = "{about-with-newline}\n{usage-heading} {usage}\n\nCommands:\n{before-help}Options:\n{options}{after-help}",
+    // Our own `help`, so that `sultana help --help` works like any command's.
+    disable_help_subcommand = true,
     before_help = COMMAND_GROUPS,
     after_help = "New here? `sultana demo` shows the whole job without network. Then\n`sultana init && sultana build` in an empty folder, or `sultana help <command>`."
 )]
 pub struct Cli {
     /// Run as if started in DIR
-    #[arg(short = 'C', value_name = "DIR", global = true)]
+    #[arg(short = 'C', value_name = "DIR", global = true, help_heading = "Global options")]
     pub chdir: Option<PathBuf>,
     /// Use this manifest instead of searching for sultana.toml
-    #[arg(long, value_name = "PATH", global = true)]
+    #[arg(long, value_name = "PATH", global = true, help_heading = "Global options")]
     pub manifest: Option<PathBuf>,
     /// Parallel jobs (default: the number of CPUs)
-    #[arg(short = 'j', long = "jobs", value_name = "N", global = true)]
+    #[arg(short = 'j', long = "jobs", value_name = "N", global = true, help_heading = "Global options")]
     pub jobs: Option<usize>,
     /// Never touch the network; fail naming the component that needs it
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = "Global options")]
     pub offline: bool,
     /// Fail instead of changing sultana.lock (for CI)
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = "Global options")]
     pub locked: bool,
     /// Print one JSON document on stdout
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = "Global options")]
     pub json: bool,
     /// Print only warnings and errors
-    #[arg(short, long, global = true)]
+    #[arg(short, long, global = true, help_heading = "Global options")]
     pub quiet: bool,
     /// Print more detail
-    #[arg(short, long, action = ArgAction::Count, global = true)]
+    #[arg(short, long, action = ArgAction::Count, global = true, help_heading = "Global options")]
     pub verbose: u8,
     /// Override a manifest value, e.g. --set blktap.revision=master
-    #[arg(long = "set", value_name = "COMP.KEY=VALUE", global = true)]
+    #[arg(long = "set", value_name = "COMP.KEY=VALUE", global = true, help_heading = "Global options")]
     pub sets: Vec<String>,
     #[command(subcommand)]
     pub command: Command,
@@ -146,12 +148,22 @@ pub enum Command {
     /// Print shell completions for bash, zsh or fish
     #[command(after_help = "Example: sultana completions bash > /etc/bash_completion.d/sultana")]
     Completions(CompletionsArgs),
-    /// Print the manual page (roff), or write it into a folder
-    #[command(after_help = "Example: sultana man | man -l -")]
+    /// Print a manual page (roff), or write them all into a folder
+    #[command(after_help = "Example: sultana man fetch | man -l -")]
     Man(ManArgs),
     /// Look for components installed on the system, and the kernel's blktap support
     #[command(after_help = "Example: sultana detect --with-system-blktap=/usr/local")]
     Detect(DetectArgs),
+    /// Print the help of sultana or of one of its commands
+    #[command(after_help = "Example: sultana help ci gitlab")]
+    Help(HelpArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct HelpArgs {
+    /// The command (and subcommand) to explain, e.g. `fetch` or `ci gitlab`
+    #[arg(value_name = "COMMAND")]
+    pub command: Vec<String>,
 }
 
 /// `--with-system COMP[=PREFIX]`, `--without-system COMP` and the blktap aliases.
@@ -207,6 +219,8 @@ pub struct DistcleanArgs {
 
 #[derive(Debug, Args)]
 pub struct DepsArgs {
+    /// Components whose dependencies to list, with what they depend on (default: every enabled one)
+    pub components: Vec<String>,
     /// Install them with apt-get (needs root on Debian)
     #[arg(long)]
     pub install: bool,
@@ -391,8 +405,11 @@ pub struct CompletionsArgs {
 
 #[derive(Debug, Args)]
 pub struct ManArgs {
-    /// Write sultana.1 into DIR instead of printing it
-    #[arg(long, value_name = "DIR")]
+    /// The command whose page to print, e.g. `fetch` or `ci gitlab` (default: sultana(1))
+    #[arg(value_name = "COMMAND")]
+    pub command: Vec<String>,
+    /// Write every page (sultana.1, sultana-fetch.1, …) into DIR instead of printing one
+    #[arg(long, value_name = "DIR", conflicts_with = "command")]
     pub out: Option<PathBuf>,
 }
 
@@ -447,9 +464,31 @@ pub struct StatusArgs {
     pub components: Vec<String>,
 }
 
-/// The clap command, for completions and the manual page.
+/// The clap command: the derived one, plus what is only known at run time
+/// (the shipped manifests `init --from` takes).
 pub fn command() -> clap::Command {
-    <Cli as clap::CommandFactory>::command()
+    let shipped: String = crate::manifest::SHIPPED
+        .iter()
+        .map(|m| format!("  {:<14}{}\n", m.name, m.summary))
+        .collect();
+    <Cli as clap::CommandFactory>::command().mut_subcommand("init", |init| {
+        let example = init.get_after_help().map(|h| h.to_string()).unwrap_or_default();
+        init.after_help(format!("Shipped manifests (--from NAME):\n{shipped}\n{example}"))
+    })
+}
+
+/// The command line of this process.
+pub fn parse() -> Result<Cli, clap::Error> {
+    parse_from(std::env::args_os())
+}
+
+pub fn parse_from<I, T>(args: I) -> Result<Cli, clap::Error>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let matches = command().try_get_matches_from(args)?;
+    <Cli as clap::FromArgMatches>::from_arg_matches(&matches)
 }
 
 #[cfg(test)]
@@ -463,7 +502,7 @@ mod tests {
         for line in super::COMMAND_GROUPS.lines().filter(|l| l.starts_with("  ")) {
             let name = line.split_whitespace().next().unwrap_or_default();
             assert!(
-                name == "help" || names.iter().any(|n| n == name),
+                names.iter().any(|n| n == name),
                 "`{name}` is not a command"
             );
         }

@@ -12,6 +12,7 @@ mod gate;
 mod init;
 mod install;
 mod lock;
+mod manual;
 mod status;
 mod tarball;
 mod update;
@@ -66,12 +67,12 @@ impl Globals {
 }
 
 pub use docs::man_page;
+pub use manual::pages as man_pages;
 
 /// The command the command line names (`fetch`, `ci gitlab`), for the
 /// `command` field of the one JSON document.
 pub fn command_name() -> String {
-    use clap::CommandFactory;
-    let Ok(matches) = Cli::command().try_get_matches_from(std::env::args_os()) else {
+    let Ok(matches) = crate::cli::command().try_get_matches_from(std::env::args_os()) else {
         return String::new();
     };
     let mut names = Vec::new();
@@ -119,6 +120,7 @@ pub fn dispatch(cli: Cli, printer: &Printer) -> Result<()> {
         Command::ConfigMk(command) => config_mk::run(&globals, command, printer),
         Command::Completions(args) => docs::completions(args),
         Command::Man(args) => docs::man(args, printer),
+        Command::Help(args) => docs::help(args),
         Command::Bisect(args) => gate::run_bisect(&globals, args, printer),
         Command::Ci(command) => gate::run_ci(&globals, command, printer),
         Command::Osstest(command) => gate::run_osstest(&globals, command, printer),

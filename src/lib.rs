@@ -29,16 +29,13 @@ pub mod timefmt;
 pub mod validate;
 pub mod workspace;
 
-use clap::Parser;
-
 use crate::printer::{Printer, Verbosity};
 
 /// Whether the command line (without the program name) is one sultana
 /// accepts; the error clap would print otherwise. For documentation tests.
 pub fn accepts(args: &[&str]) -> Result<(), String> {
-    use clap::Parser;
     let argv = std::iter::once("sultana").chain(args.iter().copied());
-    match cli::Cli::try_parse_from(argv) {
+    match cli::parse_from(argv) {
         Ok(_) => Ok(()),
         Err(e) if !e.use_stderr() => Ok(()), // --help, --version
         Err(e) => Err(e.to_string()),
@@ -50,9 +47,14 @@ pub fn man_page() -> anyhow::Result<Vec<u8>> {
     commands::man_page()
 }
 
+/// Every manual page `sultana man --out DIR` writes: file name and roff text.
+pub fn man_pages() -> anyhow::Result<Vec<(String, Vec<u8>)>> {
+    Ok(commands::man_pages()?.into_iter().map(|p| (p.file, p.text)).collect())
+}
+
 /// Parse the command line, run the command, and return the exit code.
 pub fn run() -> i32 {
-    let cli = match cli::Cli::try_parse() {
+    let cli = match cli::parse() {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();

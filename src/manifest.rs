@@ -16,15 +16,35 @@ use crate::validate;
 pub const FILE_NAME: &str = "sultana.toml";
 
 /// Manifests shipped inside the binary, by the name `init --from` accepts.
-pub const SHIPPED: &[(&str, &str)] = &[
-    ("xen-unstable", include_str!("../manifests/xen-unstable.toml")),
-    ("xen-4.21", include_str!("../manifests/xen-4.21.toml")),
-    ("xen-4.20", include_str!("../manifests/xen-4.20.toml")),
+pub const SHIPPED: &[Shipped] = &[
+    Shipped {
+        name: "xen-unstable",
+        summary: "the pins of Xen's development branch today (the default)",
+        text: include_str!("../manifests/xen-unstable.toml"),
+    },
+    Shipped {
+        name: "xen-4.21",
+        summary: "the pins Xen 4.21.0 was released with",
+        text: include_str!("../manifests/xen-4.21.toml"),
+    },
+    Shipped {
+        name: "xen-4.20",
+        summary: "the pins Xen 4.20.0 was released with",
+        text: include_str!("../manifests/xen-4.20.toml"),
+    },
 ];
+
+/// A manifest compiled into the binary, for `init --from NAME`.
+pub struct Shipped {
+    pub name: &'static str,
+    /// One line for `init --help`.
+    pub summary: &'static str,
+    pub text: &'static str,
+}
 pub const DEFAULT_NAME: &str = "xen-unstable";
 
 pub fn shipped(name: &str) -> Option<&'static str> {
-    SHIPPED.iter().find(|(n, _)| *n == name).map(|(_, text)| *text)
+    SHIPPED.iter().find(|m| m.name == name).map(|m| m.text)
 }
 
 /// An error in a manifest-like file, pointing at the offending spot.

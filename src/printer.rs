@@ -189,37 +189,58 @@ impl Printer {
     pub fn progress(&self, prefix: &str) -> Progress {
         let bar = self.inner.bars.as_ref().map(|bars| {
             let bar = bars.add(ProgressBar::new(0));
-            bar.set_style(
-                ProgressStyle::with_template("{prefix:>12.cyan.bold} [{bar:30}] {pos}/{len} {msg}")
-                    .unwrap_or_else(|_| ProgressStyle::default_bar())
-                    .progress_chars("=> "),
-            );
+            bar.set_style(unsized_style());
             bar.set_prefix(prefix.to_string());
             bar
         });
-        Progress { bar }
+        Progress {
+            bar,
+            sized: std::sync::atomic::AtomicBool::new(false),
+        }
     }
 
     fn line(&self, text: &str) {
+        let write = || {
+            let mut stderr = std::io::stderr().lock();
+            let _ = writeln!(stderr, "{text}");
+        };
         match &self.inner.bars {
-            Some(bars) if !bars.is_hidden() => {
-                let _ = bars.println(text);
-            }
-            _ => {
-                let mut stderr = std::io::stderr().lock();
-                let _ = writeln!(stderr, "{text}");
-            }
+            // Not `println`: indicatif ends its last line with padding and
+            // no newline, counting on the terminal's wrap, and a shell's
+            // prompt then overwrites the run's last status line. The bars
+            // step aside, the line is written whole, and they come back.
+            Some(bars) if !bars.is_hidden() => bars.suspend(write),
+            _ => write(),
         }
     }
 }
 
+/// A bar with its count, once there is something to count.
+fn sized_style() -> ProgressStyle {
+    ProgressStyle::with_template("{prefix:>12.cyan.bold} [{bar:30}] {pos}/{len} {msg}")
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> ")
+}
+
+/// Before the total is known (or when it is 0): no bar, which indicatif
+/// would draw full at 0/0, just what is going on.
+fn unsized_style() -> ProgressStyle {
+    ProgressStyle::with_template("{prefix:>12.cyan.bold} {msg}").unwrap_or_else(|_| ProgressStyle::default_bar())
+}
+
 pub struct Progress {
     bar: Option<ProgressBar>,
+    sized: std::sync::atomic::AtomicBool,
 }
 
 impl Progress {
     pub fn update(&self, done: u64, total: u64, message: &str) {
         if let Some(bar) = &self.bar {
+            use std::sync::atomic::Ordering;
+            let sized = total > 0;
+            if self.sized.swap(sized, Ordering::Relaxed) != sized {
+                bar.set_style(if sized { sized_style() } else { unsized_style() });
+            }
             bar.set_length(total);
             bar.set_position(done);
             bar.set_message(message.to_string());

@@ -133,10 +133,6 @@ pub fn run(ws: &Workspace, names: &[String], all: bool, options: &Options, print
             .into());
         }
     }
-    if let Mode::Update { force: false } = options.mode {
-        refuse_dirty(ws, &cache, &git_components, printer)?;
-    }
-
     // Phase 1: resolve.
     let resolved = parallel::map(options.jobs, &git_components, |component| {
         resolve(ws, &cache, component, old_lock.get(&component.name), options, printer)
@@ -157,6 +153,12 @@ pub fn run(ws: &Workspace, names: &[String], all: bool, options: &Options, print
                 first_error.get_or_insert(e);
             }
         }
+    }
+
+    // Checkouts with local work that the update would move: refused before
+    // the lock changes. One whose pin does not move is left as it is.
+    if let Mode::Update { force: false } = options.mode {
+        refuse_dirty(ws, &cache, &resolutions, printer)?;
     }
 
     // Phase 2: the lock.

@@ -1,5 +1,5 @@
 //! The build graph: which components a build involves, what each depends
-//! on, and the waves they build in (a component after all it needs).
+//! on, and the order they build in (a component after all it needs).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -113,45 +113,9 @@ pub(crate) fn dependencies(ws: &Workspace, component: &Component) -> Result<Vec<
     Ok(deps)
 }
 
-/// The wave of each unit: 0 for those that depend on nothing here, else
-/// one more than the latest wave of what it depends on. `units` are in
-/// dependency order (as `closure` gives them): names with their deps.
-pub fn waves(units: &[(String, Vec<String>)]) -> BTreeMap<String, usize> {
-    let mut level: BTreeMap<String, usize> = BTreeMap::new();
-    for (name, deps) in units {
-        let l = deps.iter().filter_map(|d| level.get(d)).max().map_or(0, |l| l + 1);
-        level.insert(name.clone(), l);
-    }
-    level
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn unit(name: &str, deps: &[&str]) -> (String, Vec<String>) {
-        (name.to_string(), deps.iter().map(|d| d.to_string()).collect())
-    }
-
-    #[test]
-    fn each_unit_builds_after_everything_it_needs() {
-        // xen needs seabios and blktap; qemu needs blktap; the module stands alone.
-        let units = [
-            unit("blktap", &[]),
-            unit("seabios", &[]),
-            unit("blktap-module", &[]),
-            unit("qemu", &["blktap"]),
-            unit("xen", &["seabios", "blktap", "qemu"]),
-        ];
-        let waves = waves(&units);
-        assert_eq!(waves["blktap"], 0);
-        assert_eq!(waves["seabios"], 0);
-        assert_eq!(waves["blktap-module"], 0);
-        assert_eq!(waves["qemu"], 1);
-        assert_eq!(waves["xen"], 2, "after qemu, the latest of what it needs");
-        // A dependency outside the build (taken as done) does not delay it.
-        assert_eq!(super::waves(&[unit("a", &["elsewhere"])])["a"], 0);
-    }
 
     #[test]
     fn the_order_follows_dependencies_and_names_a_cycle() {

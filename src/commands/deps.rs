@@ -10,13 +10,17 @@ use crate::process::{self, Cmd};
 
 pub fn run(globals: &Globals, args: DepsArgs, printer: &Printer) -> Result<()> {
     let ws = globals.workspace_or_default(printer)?;
+    // The named components with everything they build on (default: every enabled one).
+    let components = crate::build::closure(&ws, &args.components)?;
     let mut packages = BTreeSet::new();
-    for component in ws.manifest.components.iter().filter(|c| c.enabled) {
+    for component in &components {
         let recipe = ws.recipe(component)?;
         packages.extend(recipe.build_deps.debian.iter().cloned());
     }
     let packages: Vec<String> = packages.into_iter().collect();
-    printer.json(&serde_json::json!({ "command": "deps", "debian": packages, "install": args.install }));
+    let names: Vec<&str> = components.iter().map(|c| c.name.as_str()).collect();
+    printer.verbose("Listing", format!("the build dependencies of {}", names.join(", ")));
+    printer.json(&serde_json::json!({ "components": names, "debian": packages, "install": args.install }));
     if !args.install {
         printer.out(packages.join("\n"));
         return Ok(());

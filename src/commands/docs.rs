@@ -4,8 +4,10 @@ use std::io::Write;
 
 use anyhow::{Context, Result};
 
-use crate::cli::{self, CompletionsArgs, ManArgs};
+use crate::cli::{self, CompletionsArgs, HelpArgs, ManArgs};
 use crate::printer::Printer;
+
+use super::manual;
 
 pub fn completions(args: CompletionsArgs) -> Result<()> {
     let shell = match args.shell.as_str() {
@@ -18,6 +20,32 @@ pub fn completions(args: CompletionsArgs) -> Result<()> {
     print(&text)
 }
 
+/// `sultana help [COMMAND…]`: the same text as `sultana COMMAND… --help`.
+pub fn help(args: HelpArgs) -> Result<()> {
+    let mut command = cli::command().bin_name("sultana");
+    command.build();
+    let mut at = &mut command;
+    let mut path = String::from("sultana");
+    for name in &args.command {
+        path.push(' ');
+        path.push_str(name);
+        at = match at.find_subcommand_mut(name) {
+            Some(sub) => sub,
+            None => {
+                anyhow::bail!("`{path}` is not a command; `sultana --help` lists them")
+            }
+        };
+    }
+    let help = at.render_help();
+    use std::io::IsTerminal;
+    let text = if std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none() {
+        help.ansi().to_string()
+    } else {
+        help.to_string()
+    };
+    print(text.as_bytes())
+}
+
 /// To stdout; a reader that went away (`| head`) is not an error.
 fn print(bytes: &[u8]) -> Result<()> {
     let mut out = std::io::stdout().lock();
@@ -27,25 +55,26 @@ fn print(bytes: &[u8]) -> Result<()> {
     }
 }
 
-/// The manual page, roff.
+/// The manual page of `sultana`, roff.
 pub fn man_page() -> Result<Vec<u8>> {
-    let mut page = Vec::new();
-    clap_mangen::Man::new(cli::command())
-        .date("")
-        .render(&mut page)
-        .context("cannot render the manual page")?;
-    Ok(page)
+    Ok(manual::page(&[])?.text)
 }
 
+/// `sultana man [COMMAND…]` prints one page; `--out DIR` writes them all.
 pub fn man(args: ManArgs, printer: &Printer) -> Result<()> {
-    let page = man_page()?;
     match args.out {
         Some(dir) => {
-            let file = dir.join("sultana.1");
-            crate::fsutil::atomic_write(&file, &page)?;
-            printer.status("Wrote", file.display());
+            std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+            let pages = manual::pages()?;
+            for page in &pages {
+                crate::fsutil::atomic_write(&dir.join(&page.file), &page.text)?;
+            }
+            printer.status("Wrote", format!("{} manual pages into {}", pages.len(), dir.display()));
+            printer.json(&serde_json::json!({
+                "pages": pages.iter().map(|p| dir.join(&p.file)).collect::<Vec<_>>()
+            }));
         }
-        None => print(&page)?,
+        None => print(&manual::page(&args.command)?.text)?,
     }
     Ok(())
 }

@@ -16,7 +16,7 @@ pub fn run(globals: &Globals, args: InitArgs, printer: &Printer) -> Result<()> {
         None => {
             let path = Path::new(from);
             if !path.is_file() {
-                let names: Vec<&str> = manifest::SHIPPED.iter().map(|(n, _)| *n).collect();
+                let names: Vec<&str> = manifest::SHIPPED.iter().map(|m| m.name).collect();
                 bail!(
                     "`{from}` is neither a shipped manifest ({}) nor a file",
                     names.join(", ")

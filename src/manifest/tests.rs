@@ -70,7 +70,7 @@ fn cycles_are_reported_with_their_chain() {
 
 #[test]
 fn shipped_manifests_are_valid_and_their_recipes_exist() {
-    for (name, text) in SHIPPED {
+    for &Shipped { name, text, .. } in SHIPPED {
         let m = Manifest::parse(text, name, None).unwrap_or_else(|e| panic!("{name}: {e}"));
         for c in &m.components {
             crate::recipe::Recipe::load(Path::new("/nonexistent"), &c.recipe)

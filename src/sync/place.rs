@@ -17,24 +17,33 @@ use super::resolve::{sources, Resolution};
 use super::submodules::SubmoduleSync;
 use super::{backup, Action, Mode, Options, Report};
 
-/// Refuse `update` without `--force` when any checkout holds local work.
-pub(super) fn refuse_dirty(ws: &Workspace, cache: &Cache, components: &[&Component], printer: &Printer) -> Result<()> {
+/// Refuse `update` without `--force` when a checkout holds local work and
+/// its new pin would move it; one that stays where it is keeps its work.
+pub(super) fn refuse_dirty(ws: &Workspace, cache: &Cache, resolutions: &[Resolution], printer: &Printer) -> Result<()> {
     let mut dirty = Vec::new();
-    for component in components {
+    let mut names = Vec::new();
+    for r in resolutions {
+        let component = r.component;
         let path = ws.tree_path(component);
         if git::tree_state(&path) != TreeState::Git {
             continue;
         }
         let checkout = Checkout::open(&path)?;
+        let target = Oid::from_str(&r.entry.commit)?;
+        if checkout.head() == Some(target) {
+            continue;
+        }
         let store = cache.store(&component.url, printer)?;
-        let dirt = dirt_recursive(cache, &checkout, &component.url, Some(&store), None, printer)?;
+        let dirt = dirt_recursive(cache, &checkout, &component.url, Some(&store), Some(target), printer)?;
         if !dirt.is_clean() {
             dirty.push(format!(
-                "  {} ({}): {}",
+                "  {} ({}): {}; its pin moves to {}",
                 component.name,
                 ws.display_path(&path),
-                dirt.summary()
+                dirt.summary(),
+                r.entry.short()
             ));
+            names.push(component.name.as_str());
         }
     }
     if dirty.is_empty() {
@@ -42,8 +51,9 @@ pub(super) fn refuse_dirty(ws: &Workspace, cache: &Cache, components: &[&Compone
     }
     bail!(
         "refusing to update checkouts with local work:\n{}\n\
-         Commit or stash it, or run `sultana update --force` to save it as a commit under refs/sultana/backup/ first",
-        dirty.join("\n")
+         Commit or stash it, or run `sultana update --force {}` to save it as a commit under refs/sultana/backup/ first",
+        dirty.join("\n"),
+        names.join(" ")
     )
 }
 

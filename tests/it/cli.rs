@@ -50,6 +50,49 @@ fn without_a_manifest_status_refuses_and_deps_uses_the_default() {
     for package in ["libaio-dev", "uuid-dev"] {
         assert!(packages.contains(&package), "blktap's build dependencies: {packages:?}");
     }
+
+    // `deps COMP`: that component's and what it builds on, nothing else.
+    let packages = |args: &[&str]| -> Vec<String> {
+        let json = ctx.sultana(args).success().json();
+        json["debian"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p.as_str().unwrap().to_string())
+            .collect()
+    };
+    let blktap = packages(&["deps", "--json", "blktap"]);
+    assert!(blktap.contains(&"libaio-dev".to_string()), "{blktap:?}");
+    assert!(!blktap.contains(&"acpica-tools".to_string()), "xen's, not blktap's: {blktap:?}");
+    let xen = packages(&["deps", "--json", "xen"]);
+    // blktap's own (xen builds on it).
+    assert!(xen.contains(&"acpica-tools".to_string()) && xen.contains(&"libcmocka-dev".to_string()), "{xen:?}");
+    ctx.sultana(&["deps", "blktp"]).code(2).stderr_has("did you mean `blktap`?");
+}
+
+/// On a terminal, status lines share the screen with progress bars; the
+/// run's last line still ends with a newline (a shell prompt would
+/// otherwise overwrite it), and no bar is drawn full before it knows its
+/// total (0/0).
+#[test]
+fn on_a_terminal_the_last_line_ends_and_no_bar_shows_nothing_as_full() {
+    if !require("script", "util-linux's script gives the run a terminal") {
+        return;
+    }
+    let ctx = TestContext::new();
+    ctx.fixture_workspace();
+    for args in [&["fetch"][..], &["build", "libfix"][..], &["tarball"][..]] {
+        let run = ctx.sultana_on_terminal(args).success();
+        let screen = run.stdout.replace('\r', "");
+        assert!(screen.contains("\x1b[1;32m"), "{args:?} ran on a terminal: {screen:?}");
+        let last = screen.trim_end_matches('\n').lines().last().unwrap_or_default().to_string();
+        assert!(last.contains("Finished") || last.contains("Wrote"), "{args:?}: {screen:?}");
+        assert!(
+            screen.ends_with(&format!("{last}\n")) && last.trim_end() == last,
+            "{args:?}: the last line ends with a newline, not padding: {screen:?}"
+        );
+        assert!(!screen.contains("0/0"), "{args:?}: a bar full at 0/0: {screen:?}");
+    }
 }
 
 #[test]

@@ -253,14 +253,35 @@ fn the_readme_runs() {
     }
 }
 
+/// The shipped pages in man/ are the ones `sultana man --out` writes: one
+/// per command, none stale, none left over from a removed command.
 #[test]
-fn the_shipped_man_page_is_current() {
-    let shipped = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("man/sultana.1")).unwrap_or_default();
-    let now = sultana::man_page().unwrap();
-    assert!(
-        shipped == now,
-        "man/sultana.1 is stale: run `cargo run -- man --out man` and commit it"
-    );
+fn the_shipped_man_pages_are_current() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("man");
+    let stale = "is stale: run `cargo run -- man --out man` and commit man/";
+    let pages = sultana::man_pages().unwrap();
+    for (file, text) in &pages {
+        let shipped = std::fs::read(dir.join(file)).unwrap_or_default();
+        assert!(&shipped == text, "man/{file} {stale}");
+    }
+    let mut shipped: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .collect();
+    shipped.sort();
+    let mut expected: Vec<String> = pages.iter().map(|(f, _)| f.clone()).collect();
+    expected.sort();
+    assert_eq!(shipped, expected, "man/ {stale}");
+
+    // `man --out` writes them all; `man COMMAND` prints one.
+    let ctx = TestContext::new();
+    ctx.sultana(&["man", "--out", "pages"]).success();
+    assert_eq!(files_below(&ctx.work.join("pages")).len(), pages.len());
+    ctx.sultana(&["man", "ci", "gitlab"])
+        .success()
+        .stdout_has(".TH sultana-ci-gitlab 1")
+        .stdout_has("EXIT STATUS");
+    ctx.sultana(&["man", "nope"]).code(2).stderr_has("`sultana nope` is not a command");
 }
 
 #[test]
@@ -279,6 +300,29 @@ fn completions_and_grouped_help() {
         .success()
         .stdout_has("Example: sultana gate blktap");
     ctx.sultana(&["man"]).success().stdout_has(".TH sultana 1");
+}
+
+/// Each command's help shows its own options first and the global ones
+/// under their own heading; `help` takes --help like any command; `init
+/// --help` lists the shipped manifests.
+#[test]
+fn help_shows_a_commands_own_options_first() {
+    let ctx = TestContext::new();
+    let help = ctx.sultana(&["tarball", "--help"]).success().stdout;
+    let own = help.find("--desc").expect("tarball's own option");
+    let heading = help.find("Global options:").expect("a heading for the global options");
+    let global = help.find("--offline").expect("a global option");
+    assert!(own < heading && heading < global, "{help}");
+    assert_eq!(ctx.sultana(&["help", "tarball"]).success().stdout, help);
+
+    ctx.sultana(&["help", "--help"])
+        .success()
+        .stdout_has("Usage: sultana help [OPTIONS] [COMMAND]...");
+    ctx.sultana(&["help", "nope"]).code(2).stderr_has("`sultana nope` is not a command");
+    let init = ctx.sultana(&["init", "--help"]).success();
+    for name in ["xen-unstable", "xen-4.21", "xen-4.20"] {
+        assert!(init.stdout.contains(&format!("\n  {name} ")), "{}", init.stdout);
+    }
 }
 
 /// Every shell script the project ships (recipe tests, CI and osstest

@@ -98,6 +98,28 @@ impl TestContext {
         Run::new(args, cmd.output().expect("run sultana"))
     }
 
+    /// A run on a terminal: under util-linux's `script`, which gives it a
+    /// pseudo-terminal (80 columns) and copies what it drew to stdout.
+    pub fn sultana_on_terminal(&self, args: &[&str]) -> Run {
+        let inner = self.command(&self.work, args);
+        let line: Vec<String> = std::iter::once(inner.get_program().to_string_lossy().to_string())
+            .chain(args.iter().map(|a| a.to_string()))
+            .map(|a| format!("'{}'", a.replace('\'', "'\\''")))
+            .collect();
+        let mut cmd = Command::new("script");
+        cmd.args(["-qfec", &format!("stty cols 80 rows 24; exec {}", line.join(" ")), "/dev/null"])
+            .current_dir(&self.work)
+            .env_clear()
+            .env("TERM", "xterm")
+            .stdin(Stdio::null());
+        for (key, value) in inner.get_envs() {
+            if let Some(value) = value {
+                cmd.env(key, value);
+            }
+        }
+        Run::new(args, cmd.output().expect("run script"))
+    }
+
     pub fn sultana_in(&self, dir: &Path, args: &[&str]) -> Run {
         let output = self.command(dir, args).output().expect("run sultana");
         Run::new(args, output)

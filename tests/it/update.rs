@@ -49,6 +49,40 @@ fn fetch_keeps_the_pin_while_update_moves_it() {
     assert_eq!(ctx.head("up"), moved);
 }
 
+/// Local work is refused only where the update would move the tree: a
+/// dirty checkout whose pin stays put keeps its work and the run succeeds,
+/// while another component still moves.
+#[test]
+fn a_dirty_tree_whose_pin_does_not_move_is_not_refused() {
+    let ctx = TestContext::new();
+    let still = ctx.upstream("still");
+    let moving = ctx.upstream("moving");
+    ctx.write(
+        "sultana.toml",
+        &manifest(&[("still", &still.url(), "master"), ("moving", &moving.url(), "master")]),
+    );
+    ctx.sultana(&["fetch"]).success();
+    let pinned = ctx.head("still");
+    ctx.write("still/work.c", "my work\n");
+
+    ctx.sultana(&["update", "still"]).success();
+    let new = moving.commit(&[("a", "new")], "moved on");
+    ctx.sultana(&["update"]).success();
+    assert_eq!(ctx.head("still"), pinned);
+    assert_eq!(ctx.read("still/work.c"), "my work\n");
+    assert_eq!(ctx.head("moving"), new, "the other component moved");
+    assert_eq!(ctx.lock_commit("moving"), new.to_string());
+
+    // Once the pin moves, the same work is refused, naming the component.
+    let newer = still.commit(&[("b", "1")], "upstream");
+    ctx.sultana(&["update"])
+        .code(2)
+        .stderr_has("still (still): 1 untracked file(s); its pin moves to")
+        .stderr_has("sultana update --force still");
+    assert_eq!(ctx.head("still"), pinned);
+    assert_ne!(ctx.lock_commit("still"), newer.to_string(), "lock untouched on refusal");
+}
+
 #[test]
 fn dirty_checkouts_are_refused_and_force_saves_everything() {
     let ctx = TestContext::new();
