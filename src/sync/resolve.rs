@@ -47,17 +47,27 @@ pub(crate) fn fetch_store(
     let sources = sources(component);
     let first = sources.first().cloned().unwrap_or_else(|| component.url.clone());
     // Say where the objects really come from.
+    let relation = |source: &str| {
+        if source == component.url {
+            "its url".to_string()
+        } else if component.fetch_from.is_some() {
+            format!("local override of {}", component.url)
+        } else {
+            format!("mirror of {}", component.url)
+        }
+    };
     let from = if first == component.url {
-        first
+        first.clone()
     } else {
-        format!("{first} (mirror of {})", component.url)
+        format!("{first} ({})", relation(&first))
     };
     printer.status("Fetching", format!("{} from {from}", component.name));
     let progress = printer.progress(&component.name);
     let log = process::log_path(&ws.state_dir(), &format!("fetch-{}", component.name));
     let used = store.fetch(&sources, want, &log, printer, &progress)?;
-    if used != component.url {
-        printer.verbose("Fetched", format!("{} from mirror {used}", component.name));
+    // After a source that failed, say which one answered.
+    if used != first {
+        printer.status("Fetched", format!("{} from {used} ({})", component.name, relation(&used)));
     }
     Ok(used)
 }

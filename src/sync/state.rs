@@ -41,8 +41,8 @@ pub struct ComponentState {
     pub enabled: bool,
     pub source: SourceKind,
     pub path: String,
-    /// The manifest's url, and where fetches go instead when a local
-    /// override says so.
+    /// The manifest's url, and where fetches go first when that is
+    /// elsewhere (a local override, or a mirror).
     pub url: String,
     pub fetch_from: Option<String>,
     pub revision: String,
@@ -123,7 +123,11 @@ pub fn states(ws: &Workspace, names: &[String], printer: &Printer) -> Result<Vec
             source,
             path: ws.display_path(&path),
             url: crate::validate::redact_url(&component.url),
-            fetch_from: component.fetch_from.as_deref().map(crate::validate::redact_url),
+            // Where a fetch goes first (an override or a mirror), when not the url.
+            fetch_from: super::resolve::sources(component)
+                .first()
+                .filter(|first| **first != component.url)
+                .map(|first| crate::validate::redact_url(first)),
             revision: component.revision.clone(),
             locked_commit: entry.map(|e| e.commit.clone()),
             locked_describe: entry.map(|e| e.describe.clone()),

@@ -161,9 +161,22 @@ fn mirrors_are_tried_before_the_url() {
         mirror.url()
     );
     ctx.write("sultana.toml", &text);
-    let run = ctx.sultana(&["fetch"]).success().stderr_has("trying the next source");
+    let down = format!("file://{}/down", ctx.root.display());
+    let run = ctx
+        .sultana(&["fetch"])
+        .success()
+        // Each line names the source it is about, and which answered.
+        .stderr_has(&format!("Fetching up from {down} (mirror of {})", up.url()))
+        .stderr_has("trying the next source")
+        .stderr_has(&format!("Fetched up from {} (mirror of {})", mirror.url(), up.url()));
     // The mirror answered, so the URL was not needed: its commit is checked out.
     assert_eq!(ctx.head("up"), mirror.head(), "{}", run.stderr);
+    // status shows where fetches go beside the canonical url.
+    let status = ctx.sultana(&["status", "--json"]).success().json();
+    let row = &status["components"][0];
+    assert_eq!(row["url"], up.url().as_str(), "{row}");
+    assert_eq!(row["fetch_from"], down.as_str(), "{row}");
+    ctx.sultana(&["status"]).success().stdout_has(&format!("fetched from {down}"));
 }
 
 #[test]

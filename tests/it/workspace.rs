@@ -94,8 +94,9 @@ fn a_local_override_url_never_reaches_the_lock() {
     );
     let run = ctx.sultana(&["fetch"]).success();
     assert!(
-        run.stderr.contains(&mirror_url),
-        "fetched from the override: {}",
+        run.stderr
+            .contains(&format!("Fetching thing from {mirror_url} (local override of {})", up.url())),
+        "fetched from the override, and says so: {}",
         run.stderr
     );
     let lock = ctx.read("sultana.lock");
