@@ -56,7 +56,13 @@ pub struct Cli {
     #[arg(long, value_name = "PATH", global = true, help_heading = "Global options")]
     pub manifest: Option<PathBuf>,
     /// Parallel jobs (default: the number of CPUs)
-    #[arg(short = 'j', long = "jobs", value_name = "N", global = true, help_heading = "Global options")]
+    #[arg(
+        short = 'j',
+        long = "jobs",
+        value_name = "N",
+        global = true,
+        help_heading = "Global options"
+    )]
     pub jobs: Option<usize>,
     /// Never touch the network; fail naming the component that needs it
     #[arg(long, global = true, help_heading = "Global options")]
@@ -74,7 +80,12 @@ pub struct Cli {
     #[arg(short, long, action = ArgAction::Count, global = true, help_heading = "Global options")]
     pub verbose: u8,
     /// Override a manifest value, e.g. --set blktap.revision=master
-    #[arg(long = "set", value_name = "COMP.KEY=VALUE", global = true, help_heading = "Global options")]
+    #[arg(
+        long = "set",
+        value_name = "COMP.KEY=VALUE",
+        global = true,
+        help_heading = "Global options"
+    )]
     pub sets: Vec<String>,
     #[command(subcommand)]
     pub command: Command,
@@ -501,10 +512,7 @@ mod tests {
             .collect();
         for line in super::COMMAND_GROUPS.lines().filter(|l| l.starts_with("  ")) {
             let name = line.split_whitespace().next().unwrap_or_default();
-            assert!(
-                names.iter().any(|n| n == name),
-                "`{name}` is not a command"
-            );
+            assert!(names.iter().any(|n| n == name), "`{name}` is not a command");
         }
     }
 

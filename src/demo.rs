@@ -168,11 +168,58 @@ pub fn run(demo: &Demo, printer: &Printer) -> Result<()> {
         &["install", "--destdir", &demo.dir.join("root-fs").display().to_string()],
         0,
     )?;
-    printer.out(format!(
-        "\nDone: everything is in {}.\n\
-         Next, the real Xen trees (needs the network to reach them):\n  \
+    printer.out(format!("\nDone: everything is in {}.", demo.dir.display()));
+    printer.out(left_in_cache(demo)?);
+    printer.out(
+        "Next, the real Xen trees (needs the network to reach them):\n  \
          mkdir xen-ws && cd xen-ws && sultana init && sultana build",
-        demo.dir.display()
-    ));
+    );
     Ok(())
+}
+
+/// What the demo left outside its folder: one store per upstream in the
+/// shared git cache, and how to remove them with the folder.
+fn left_in_cache(demo: &Demo) -> Result<String> {
+    let text = std::fs::read_to_string(demo.dir.join("demo.toml"))?;
+    let manifest = crate::manifest::Manifest::parse(&text, "demo.toml", None)?;
+    let cache = crate::git::Cache::locate()?;
+    let mut stores = Vec::new();
+    let mut bytes = 0;
+    for component in &manifest.components {
+        let store = cache.store_dir(&component.url);
+        if store.is_dir() {
+            bytes += size_of(&store);
+            stores.push(store);
+        }
+    }
+    if stores.is_empty() {
+        return Ok(String::new());
+    }
+    let quoted: Vec<String> = stores
+        .iter()
+        .flat_map(|s| [s.clone(), s.with_extension("lock")])
+        .map(|p| crate::process::shell_quote(&p.display().to_string()))
+        .collect();
+    Ok(format!(
+        "It also left {} store(s) in the shared git cache {} ({:.1} MB), one per demo upstream;\n\
+         the workspace's checkouts borrow their objects. To remove it all:\n  rm -rf {} {}",
+        stores.len(),
+        cache.root().display(),
+        bytes as f64 / 1e6,
+        crate::process::shell_quote(&demo.dir.display().to_string()),
+        quoted.join(" ")
+    ))
+}
+
+/// Bytes of the files under `dir` (symlinks not followed).
+fn size_of(dir: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
+    entries
+        .flatten()
+        .map(|e| match e.file_type() {
+            Ok(t) if t.is_dir() => size_of(&e.path()),
+            Ok(t) if t.is_file() => e.metadata().map_or(0, |m| m.len()),
+            _ => 0,
+        })
+        .sum()
 }

@@ -112,7 +112,9 @@ pub fn distclean(ws: &Workspace, force: bool, printer: &Printer) -> Result<Vec<S
         if git::tree_state(&path) == TreeState::Git {
             fsutil::remove_all(&path)?;
             printer.status("Removed", ws.display_path(&path));
-            removed.push(component.name.clone());
+            if !removed.contains(&component.name) {
+                removed.push(component.name.clone());
+            }
         }
     }
     fsutil::remove_all(&ws.root.join("build"))?;

@@ -9,7 +9,10 @@ pub fn run(globals: &Globals, args: CleanArgs, printer: &Printer) -> Result<()> 
     let ws = globals.workspace(printer)?;
     let _lock = ws.lock_exclusive(printer)?;
     let cleaned = build::clean(&ws, &args.components, printer)?;
-    printer.json(&serde_json::json!({ "command": "clean", "components": cleaned }));
+    if cleaned.is_empty() {
+        printer.status("Clean", "nothing built here: nothing to remove");
+    }
+    printer.json(&serde_json::json!({ "components": cleaned }));
     Ok(())
 }
 
@@ -17,6 +20,9 @@ pub fn run_distclean(globals: &Globals, args: DistcleanArgs, printer: &Printer) 
     let ws = globals.workspace(printer)?;
     let _lock = ws.lock_exclusive(printer)?;
     let removed = build::distclean(&ws, args.force, printer)?;
-    printer.json(&serde_json::json!({ "command": "distclean", "components": removed }));
+    if removed.is_empty() {
+        printer.status("Clean", "no build outputs or checkouts here: nothing to remove");
+    }
+    printer.json(&serde_json::json!({ "components": removed }));
     Ok(())
 }

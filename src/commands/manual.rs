@@ -107,7 +107,10 @@ fn render(cmd: &Command, path: &[String]) -> Result<Page> {
 
 /// `sultana fetch [--with-system COMP[=PREFIX]]… [global options] [COMPONENTS]…`
 fn synopsis(cmd: &Command, path: &[String]) -> Roff {
-    let mut line: Vec<Inline> = vec![bold(format!("sultana{}", path.iter().map(|p| format!(" {p}")).collect::<String>()))];
+    let mut line: Vec<Inline> = vec![bold(format!(
+        "sultana{}",
+        path.iter().map(|p| format!(" {p}")).collect::<String>()
+    ))];
     let own = |a: &&Arg| !a.is_hide_set() && !a.is_positional() && (path.is_empty() || !a.is_global_set());
     for arg in cmd.get_arguments().filter(own) {
         if matches!(arg.get_action(), ArgAction::Help | ArgAction::Version) {
@@ -126,7 +129,8 @@ fn synopsis(cmd: &Command, path: &[String]) -> Roff {
             .get_value_names()
             .map(|v| v.join(" "))
             .unwrap_or_else(|| arg.get_id().as_str().to_uppercase());
-        let many = matches!(arg.get_action(), ArgAction::Append) || arg.get_num_args().is_some_and(|n| n.max_values() > 1);
+        let many =
+            matches!(arg.get_action(), ArgAction::Append) || arg.get_num_args().is_some_and(|n| n.max_values() > 1);
         line.push(roman(if arg.is_required_set() { " " } else { " [" }));
         line.push(italic(value));
         line.push(roman(if arg.is_required_set() { "" } else { "]" }));
@@ -240,12 +244,18 @@ fn closing_sections(cmd: &Command, path: &[String]) -> Roff {
             "XDG_CACHE_HOME".into(),
             "The shared cache lives in $XDG_CACHE_HOME/sultana (default: ~/.cache/sultana).".into(),
         ),
-        ("HOME".into(), "Where ~/.cache is, when XDG_CACHE_HOME is not set.".into()),
+        (
+            "HOME".into(),
+            "Where ~/.cache is, when XDG_CACHE_HOME is not set.".into(),
+        ),
         (
             "SULTANA_KERNEL_HEADERS".into(),
             "Kernel headers for kbuild components when --kernel-headers is not given.".into(),
         ),
-        ("NO_COLOR".into(), "When set, status lines on a terminal are not coloured.".into()),
+        (
+            "NO_COLOR".into(),
+            "When set, status lines on a terminal are not coloured.".into(),
+        ),
     ];
     for tree in crate::config_mk::TREES {
         environment.push((
@@ -330,7 +340,11 @@ mod tests {
         for page in &pages {
             let text = String::from_utf8(page.text.clone()).unwrap();
             for section in ["SYNOPSIS", "EXIT STATUS", "ENVIRONMENT", "FILES", "SEE ALSO"] {
-                assert!(text.contains(&format!(".SH \"{section}\"")) || text.contains(&format!(".SH {section}")), "{}: {section}", page.file);
+                assert!(
+                    text.contains(&format!(".SH \"{section}\"")) || text.contains(&format!(".SH {section}")),
+                    "{}: {section}",
+                    page.file
+                );
             }
             if page.file != "sultana.1" {
                 assert!(text.contains("sultana(1)"), "{} refers back to sultana(1)", page.file);
@@ -340,6 +354,9 @@ mod tests {
         let fetch = super::page(&["gate".to_string()]).unwrap();
         let text = String::from_utf8(fetch.text).unwrap();
         let synopsis = &text[text.find("SYNOPSIS").unwrap()..text.find("DESCRIPTION").unwrap()];
-        assert!(synopsis.contains("\\fIREF\\fR") && synopsis.contains("\\fIN\\fR"), "{synopsis}");
+        assert!(
+            synopsis.contains("\\fIREF\\fR") && synopsis.contains("\\fIN\\fR"),
+            "{synopsis}"
+        );
     }
 }

@@ -67,7 +67,10 @@ pub(crate) fn fetch_store(
     let used = store.fetch(&sources, want, &log, printer, &progress)?;
     // After a source that failed, say which one answered.
     if used != first {
-        printer.status("Fetched", format!("{} from {used} ({})", component.name, relation(&used)));
+        printer.status(
+            "Fetched",
+            format!("{} from {used} ({})", component.name, relation(&used)),
+        );
     }
     Ok(used)
 }

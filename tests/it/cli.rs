@@ -63,11 +63,19 @@ fn without_a_manifest_status_refuses_and_deps_uses_the_default() {
     };
     let blktap = packages(&["deps", "--json", "blktap"]);
     assert!(blktap.contains(&"libaio-dev".to_string()), "{blktap:?}");
-    assert!(!blktap.contains(&"acpica-tools".to_string()), "xen's, not blktap's: {blktap:?}");
+    assert!(
+        !blktap.contains(&"acpica-tools".to_string()),
+        "xen's, not blktap's: {blktap:?}"
+    );
     let xen = packages(&["deps", "--json", "xen"]);
     // blktap's own (xen builds on it).
-    assert!(xen.contains(&"acpica-tools".to_string()) && xen.contains(&"libcmocka-dev".to_string()), "{xen:?}");
-    ctx.sultana(&["deps", "blktp"]).code(2).stderr_has("did you mean `blktap`?");
+    assert!(
+        xen.contains(&"acpica-tools".to_string()) && xen.contains(&"libcmocka-dev".to_string()),
+        "{xen:?}"
+    );
+    ctx.sultana(&["deps", "blktp"])
+        .code(2)
+        .stderr_has("did you mean `blktap`?");
 }
 
 /// On a terminal, status lines share the screen with progress bars; the
@@ -85,8 +93,16 @@ fn on_a_terminal_the_last_line_ends_and_no_bar_shows_nothing_as_full() {
         let run = ctx.sultana_on_terminal(args).success();
         let screen = run.stdout.replace('\r', "");
         assert!(screen.contains("\x1b[1;32m"), "{args:?} ran on a terminal: {screen:?}");
-        let last = screen.trim_end_matches('\n').lines().last().unwrap_or_default().to_string();
-        assert!(last.contains("Finished") || last.contains("Wrote"), "{args:?}: {screen:?}");
+        let last = screen
+            .trim_end_matches('\n')
+            .lines()
+            .last()
+            .unwrap_or_default()
+            .to_string();
+        assert!(
+            last.contains("Finished") || last.contains("Wrote"),
+            "{args:?}: {screen:?}"
+        );
         assert!(
             screen.ends_with(&format!("{last}\n")) && last.trim_end() == last,
             "{args:?}: the last line ends with a newline, not padding: {screen:?}"

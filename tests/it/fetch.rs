@@ -176,7 +176,9 @@ fn mirrors_are_tried_before_the_url() {
     let row = &status["components"][0];
     assert_eq!(row["url"], up.url().as_str(), "{row}");
     assert_eq!(row["fetch_from"], down.as_str(), "{row}");
-    ctx.sultana(&["status"]).success().stdout_has(&format!("fetched from {down}"));
+    ctx.sultana(&["status"])
+        .success()
+        .stdout_has(&format!("fetched from {down}"));
 }
 
 #[test]

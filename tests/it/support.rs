@@ -107,11 +107,15 @@ impl TestContext {
             .map(|a| format!("'{}'", a.replace('\'', "'\\''")))
             .collect();
         let mut cmd = Command::new("script");
-        cmd.args(["-qfec", &format!("stty cols 80 rows 24; exec {}", line.join(" ")), "/dev/null"])
-            .current_dir(&self.work)
-            .env_clear()
-            .env("TERM", "xterm")
-            .stdin(Stdio::null());
+        cmd.args([
+            "-qfec",
+            &format!("stty cols 80 rows 24; exec {}", line.join(" ")),
+            "/dev/null",
+        ])
+        .current_dir(&self.work)
+        .env_clear()
+        .env("TERM", "xterm")
+        .stdin(Stdio::null());
         for (key, value) in inner.get_envs() {
             if let Some(value) = value {
                 cmd.env(key, value);

@@ -94,8 +94,10 @@ fn a_local_override_url_never_reaches_the_lock() {
     );
     let run = ctx.sultana(&["fetch"]).success();
     assert!(
-        run.stderr
-            .contains(&format!("Fetching thing from {mirror_url} (local override of {})", up.url())),
+        run.stderr.contains(&format!(
+            "Fetching thing from {mirror_url} (local override of {})",
+            up.url()
+        )),
         "fetched from the override, and says so: {}",
         run.stderr
     );
@@ -252,4 +254,26 @@ fn a_failing_component_does_not_stop_the_others() {
     assert_eq!(run.code, Some(2), "{}", run.stderr);
     assert!(run.stderr.contains("run without --offline"), "{}", run.stderr);
     assert!(!run.stderr.contains("is not a branch, tag or commit"), "{}", run.stderr);
+}
+
+/// `clean` and `distclean` report only what they removed: no "Cleaned" for
+/// a tree never built, and a word when there is nothing at all.
+#[test]
+fn distclean_names_only_what_it_removed() {
+    let (ctx, _up) = one_command_component();
+    ctx.sultana(&["fetch"]).success();
+    ctx.sultana(&["distclean"])
+        .success()
+        .stderr_has("Removed thing")
+        .stderr_lacks("Cleaned");
+    ctx.sultana(&["distclean"]).success().stderr_has("nothing to remove");
+    ctx.sultana(&["clean"]).success().stderr_has("nothing to remove");
+    ctx.sultana(&["build"]).success();
+    let json = ctx.sultana(&["distclean", "--json"]).success().json();
+    assert_eq!(
+        json["components"],
+        serde_json::json!(["thing"]),
+        "once, though cleaned and removed"
+    );
+    assert_eq!(json["command"], "distclean");
 }
