@@ -4,7 +4,14 @@
 #   2. the fixture projects built with -j2 versus one at a time (-j1);
 #   3. real blktap through sultana versus its autogen/configure/make/install
 #      by hand in a fresh clone (goal: overhead under 5%), when a blktap
-#      repository is given.
+#      repository is given; and then (issue 18):
+#   4. a one-file edit: `sultana build` against `make && make install` by hand
+#      after the same edit (goal: at most 1.3x);
+#   5. a second workspace at the same pins against the first build (goal: at
+#      most 0.1x: restored from the shared build cache);
+#   6. a bisect over 16 first-parent commits of blktap (its test fails from
+#      a marker commit on): without the caches, with them cold, with them
+#      warm (another workspace bisected the same range first).
 # Usage: benches/build.sh [BLKTAP_REPO]   (e.g. a bare clone of xapi-project/blktap)
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -58,4 +65,55 @@ if [ $# -ge 1 ]; then
     printf '%-52s %10.2f\n' "blktap $rev by hand (autogen, configure, make, install)" "$hand"
     printf '%-52s %10.2f\n' "blktap $rev through sultana build" "$through"
     printf '%-52s %9.1f%%\n' "overhead" "$(echo "scale=4; ($through - $hand) * 100 / $hand" | bc)"
+
+    # 4. One-file edit, the same edit both ways.
+    edit() { printf '/* edit %s */\n' "$2" >> "$1/vhd/lib/libvhd.c"; }
+    edit "$scratch/hand" 1
+    t=$(now)
+    (cd "$scratch/hand" && make -j"$(nproc)" >/dev/null 2>&1 \
+        && make install DESTDIR="$scratch/hand-stage" SYSTEMD_SERVICE_DIR=/usr/local/lib/systemd/system >/dev/null 2>&1)
+    hand_edit=$(elapsed "$t")
+    edit "$scratch/bt/blktap" 1
+    t=$(now); "$sultana" -q -C "$scratch/bt" build >/dev/null; through_edit=$(elapsed "$t")
+    grep -q 'edit 1' "$scratch/bt/blktap/vhd/lib/libvhd.c"
+    printf '%-52s %10.2f\n' "one-file edit: make && make install by hand" "$hand_edit"
+    printf '%-52s %10.2f\n' "one-file edit: sultana build" "$through_edit"
+    printf '%-52s %9.2fx\n' "ratio (goal <= 1.3)" "$(echo "scale=4; $through_edit / $hand_edit" | bc)"
+
+    # 5. A second workspace at the same pins (the first build stored it).
+    rm -rf "$scratch/bt2"; mkdir -p "$scratch/bt2"
+    cp "$scratch/bt/sultana.toml" "$scratch/bt/sultana.lock" "$scratch/bt2/"
+    "$sultana" -q -C "$scratch/bt2" fetch
+    t=$(now); "$sultana" -q -C "$scratch/bt2" build >/dev/null; second=$(elapsed "$t")
+    printf '%-52s %10.2f\n' "second workspace at the same pins: sultana build" "$second"
+    printf '%-52s %9.3fx\n' "ratio to the first build (goal <= 0.1)" "$(echo "scale=4; $second / $through" | bc)"
+
+    # 6. Bisect over 16 commits: a test that fails from a marker commit on.
+    bad=$(git -C "$repo" rev-parse "${BISECT_BAD:-master}")
+    good=$(git -C "$repo" rev-parse "$bad~16")
+    marker=$(git -C "$repo" rev-list --first-parent "$good..$bad" | sed -n "${BISECT_MARK:-7}p")
+    bisect_ws() { # dir
+        rm -rf "$1"; mkdir -p "$1/recipes/tests/blktap"
+        printf '[components.blktap]\nurl = "file://%s"\nrevision = "master"\n' "$repo" > "$1/sultana.toml"
+        "$sultana" -q -C "$1" lock
+        { cat "$here/recipes/blktap.toml"; printf '\n[[test]]\nname = "marker"\ntimeout = 60\n'; } > "$1/recipes/blktap.toml"
+        printf '#!/bin/sh\nif git -C "$SULTANA_SRC" merge-base --is-ancestor %s HEAD; then exit 1; fi\nexit 0\n' "$marker" \
+            > "$1/recipes/tests/blktap/marker.sh"
+        chmod +x "$1/recipes/tests/blktap/marker.sh"
+    }
+    bisect() { # dir label flags...
+        local dir=$1 label=$2; shift 2
+        bisect_ws "$dir"
+        t=$(now)
+        out=$("$sultana" -C "$dir" bisect blktap --test marker --good "$good" --bad "$bad" "$@" 2>&1) || true
+        secs=$(elapsed "$t")
+        echo "$out" | grep -q "$(git -C "$repo" rev-parse --short=12 "$marker")" || { echo "$out" >&2; echo "bisect missed the marker" >&2; exit 1; }
+        builds=$(echo "$out" | sed -n 's/.*(\([0-9]*\) build(s) run.*/\1/p' | tail -1)
+        printf '%-52s %10.2f  (%s builds)\n' "bisect over 16 commits, $label" "$secs" "${builds:-?}"
+    }
+    bisect "$scratch/bisect-none" "no caches" --no-build-cache --no-ccache
+    export XDG_CACHE_HOME="$scratch/cache-bisect"
+    "$sultana" -q -C "$scratch/bt" fetch >/dev/null 2>&1 || true
+    bisect "$scratch/bisect-cold" "caches, cold"
+    bisect "$scratch/bisect-warm" "caches, warm (another workspace bisected first)"
 fi

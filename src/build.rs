@@ -2,19 +2,26 @@
 //! each installed into its staging folder `dist/<component>` (DESTDIR) and
 //! skipped when nothing that goes into it changed.
 
+mod cache;
+mod ccache;
 mod clean;
 pub(crate) mod fingerprint;
 mod graph;
 mod install;
 pub mod kbuild;
+mod run_env;
+mod stamp;
 mod steps;
 mod system;
+mod toolchain;
 mod unit;
 
+pub use cache::{BuildCache, Entry as CacheEntry};
 pub use clean::{clean, distclean};
 pub use graph::closure;
 pub(crate) use graph::dependencies;
 pub use install::install;
+pub use run_env::{run_env, RunEnv};
 pub use system::resolve_system;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -50,6 +57,10 @@ pub struct Options {
     /// here): their staged install and stamp are used as they are, never
     /// rebuilt, and missing ones are an error.
     pub trusted: BTreeSet<String>,
+    /// Use the shared build cache (restore clean trees' builds, store them).
+    pub build_cache: bool,
+    /// Compile through ccache when it is installed.
+    pub ccache: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -57,6 +68,8 @@ pub struct Options {
 pub enum Status {
     Built,
     Fresh,
+    /// Restored from the shared build cache.
+    Cached,
     System,
     Failed,
     Blocked,
@@ -90,6 +103,9 @@ struct Provided {
     libdir: PathBuf,
     src: Option<PathBuf>,
     stamp: String,
+    /// Its key in the shared build cache (a clean tree's build), which
+    /// dependents' keys are made from; none means they are not cached.
+    cache_key: Option<String>,
     exports: (String, String),
 }
 

@@ -20,6 +20,10 @@ Build:
   distclean       Remove build outputs and the checkouts sultana manages
   deps            List (or apt-get install) the Debian build dependencies
   detect          Find components installed on the system, and kernel blktap support
+  run             Run a command with the built components on PATH and the library path
+  env             Print that environment as shell lines, for eval
+  shell           Start a shell in that environment
+  cache           What the shared caches hold; `cache prune` trims the build cache
 Release:
   tarball         The release tarball with every external tree inlined (mktarball)
   verify-tarball  Make a tarball again from its lock and compare byte for byte
@@ -165,9 +169,67 @@ pub enum Command {
     /// Look for components installed on the system, and the kernel's blktap support
     #[command(after_help = "Example: sultana detect --with-system-blktap=/usr/local")]
     Detect(DetectArgs),
+    /// Run a command with the built components on PATH, LD_LIBRARY_PATH and PKG_CONFIG_PATH
+    #[command(after_help = "Example: sultana run -- vhd-util create -n disk.vhd -s 64")]
+    Run(RunArgs),
+    /// Print the environment of `run` as shell lines: eval "$(sultana env)"
+    #[command(after_help = "Example: eval \"$(sultana env)\"")]
+    Env(EnvArgs),
+    /// Start $SHELL (or `$SHELL ARGS…`) in the environment of `run`
+    #[command(after_help = "Example: sultana shell -c 'tap-ctl list'")]
+    Shell(ShellArgs),
+    /// Show what the shared git, build and compiler caches hold; `cache prune` trims the build cache
+    #[command(after_help = "Example: sultana cache prune --max-size 20G")]
+    Cache(CacheCmdArgs),
     /// Print the help of sultana or of one of its commands
     #[command(after_help = "Example: sultana help ci gitlab")]
     Help(HelpArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The command and its arguments
+    #[arg(
+        value_name = "COMMAND",
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        required = true
+    )]
+    pub command: Vec<std::ffi::OsString>,
+}
+
+#[derive(Debug, Args)]
+pub struct EnvArgs {
+    /// The shell the lines are for
+    #[arg(long, value_name = "SHELL", value_parser = ["sh", "fish"], default_value = "sh")]
+    pub shell: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ShellArgs {
+    /// Arguments for the shell, e.g. -c 'COMMAND'
+    #[arg(value_name = "ARGS", trailing_var_arg = true, allow_hyphen_values = true)]
+    pub args: Vec<std::ffi::OsString>,
+}
+
+#[derive(Debug, Args)]
+pub struct CacheCmdArgs {
+    #[command(subcommand)]
+    pub command: Option<CacheCommand>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CacheCommand {
+    /// Remove build-cache entries unused for 30 days, then the least recently used beyond --max-size
+    #[command(after_help = "Example: sultana cache prune --max-size 20G")]
+    Prune(CachePruneArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CachePruneArgs {
+    /// Keep at most SIZE of builds (e.g. 500M, 20G)
+    #[arg(long, value_name = "SIZE")]
+    pub max_size: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -194,6 +256,17 @@ pub struct SystemArgs {
     pub without_system_blktap: bool,
 }
 
+/// `--no-build-cache`, `--no-ccache`.
+#[derive(Debug, Args, Clone, Default)]
+pub struct CacheArgs {
+    /// Neither restore from nor store into the shared build cache
+    #[arg(long)]
+    pub no_build_cache: bool,
+    /// Do not compile through ccache, even when it is installed
+    #[arg(long)]
+    pub no_ccache: bool,
+}
+
 #[derive(Debug, Args)]
 pub struct BuildArgs {
     /// Components to build, with their dependencies (default: every enabled one)
@@ -204,6 +277,8 @@ pub struct BuildArgs {
     /// the running kernel's, else the newest /usr/src/linux-headers-*)
     #[arg(long, value_name = "DIR")]
     pub kernel_headers: Option<PathBuf>,
+    #[command(flatten)]
+    pub cache: CacheArgs,
 }
 
 #[derive(Debug, Args)]
@@ -310,6 +385,8 @@ pub struct GateArgs {
     /// Kernel headers for kbuild components
     #[arg(long, value_name = "DIR")]
     pub kernel_headers: Option<PathBuf>,
+    #[command(flatten)]
+    pub cache: CacheArgs,
 }
 
 #[derive(Debug, Args)]
@@ -330,6 +407,8 @@ pub struct BisectArgs {
     /// Kernel headers for kbuild components
     #[arg(long, value_name = "DIR")]
     pub kernel_headers: Option<PathBuf>,
+    #[command(flatten)]
+    pub cache: CacheArgs,
 }
 
 #[derive(Debug, Args)]

@@ -1,6 +1,7 @@
 //! One module per command: arguments in, domain calls, output out.
 
 mod build;
+mod cache;
 mod clean;
 mod config_mk;
 mod demo;
@@ -13,6 +14,7 @@ mod init;
 mod install;
 mod lock;
 mod manual;
+mod run;
 mod status;
 mod tarball;
 mod update;
@@ -121,6 +123,10 @@ pub fn dispatch(cli: Cli, printer: &Printer) -> Result<()> {
         Command::Completions(args) => docs::completions(args),
         Command::Man(args) => docs::man(args, printer),
         Command::Help(args) => docs::help(args),
+        Command::Run(args) => run::run(&globals, args, printer),
+        Command::Cache(args) => cache::run(args.command, printer),
+        Command::Env(args) => run::env(&globals, args, printer),
+        Command::Shell(args) => run::shell(&globals, args, printer),
         Command::Bisect(args) => gate::run_bisect(&globals, args, printer),
         Command::Ci(command) => gate::run_ci(&globals, command, printer),
         Command::Osstest(command) => gate::run_osstest(&globals, command, printer),

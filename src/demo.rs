@@ -188,7 +188,7 @@ fn left_in_cache(demo: &Demo) -> Result<String> {
     for component in &manifest.components {
         let store = cache.store_dir(&component.url);
         if store.is_dir() {
-            bytes += size_of(&store);
+            bytes += crate::fsutil::size_of(&store);
             stores.push(store);
         }
     }
@@ -209,17 +209,4 @@ fn left_in_cache(demo: &Demo) -> Result<String> {
         crate::process::shell_quote(&demo.dir.display().to_string()),
         quoted.join(" ")
     ))
-}
-
-/// Bytes of the files under `dir` (symlinks not followed).
-fn size_of(dir: &Path) -> u64 {
-    let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
-    entries
-        .flatten()
-        .map(|e| match e.file_type() {
-            Ok(t) if t.is_dir() => size_of(&e.path()),
-            Ok(t) if t.is_file() => e.metadata().map_or(0, |m| m.len()),
-            _ => 0,
-        })
-        .sum()
 }

@@ -11,6 +11,21 @@ use crate::printer::Printer;
 /// Write `contents` to `path` through a temporary file in the same folder and a
 /// rename, so a reader (or a run after a kill) sees the old file or the new one,
 /// never half of one.
+/// `$XDG_CACHE_HOME/sultana`, else `$HOME/.cache/sultana`: the git and
+/// build caches and the compiler cache, shared by every workspace.
+pub fn cache_home() -> Result<PathBuf> {
+    let base = match std::env::var_os("XDG_CACHE_HOME").filter(|v| !v.is_empty()) {
+        Some(dir) => PathBuf::from(dir),
+        None => {
+            let home = std::env::var_os("HOME")
+                .filter(|v| !v.is_empty())
+                .ok_or_else(|| anyhow::anyhow!("neither XDG_CACHE_HOME nor HOME is set: cannot place the cache"))?;
+            PathBuf::from(home).join(".cache")
+        }
+    };
+    Ok(base.join("sultana"))
+}
+
 pub fn atomic_write(path: &Path, contents: &[u8]) -> Result<()> {
     let dir = path
         .parent()
@@ -136,6 +151,19 @@ pub fn is_empty_dir(path: &Path) -> bool {
 }
 
 /// Copy a folder recursively (not `.git`), keeping symlinks and file modes.
+/// Bytes of the files below `dir` (symlinks not followed).
+pub fn size_of(dir: &Path) -> u64 {
+    let Ok(entries) = fs::read_dir(dir) else { return 0 };
+    entries
+        .flatten()
+        .map(|e| match e.file_type() {
+            Ok(t) if t.is_dir() => size_of(&e.path()),
+            Ok(t) if t.is_file() => e.metadata().map_or(0, |m| m.len()),
+            _ => 0,
+        })
+        .sum()
+}
+
 pub fn copy_tree(from: &Path, to: &Path) -> io::Result<()> {
     fs::create_dir_all(to)?;
     for entry in fs::read_dir(from)? {

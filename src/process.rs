@@ -253,6 +253,33 @@ impl Cmd {
         self.run_with(|_| {})
     }
 
+    /// Become the command (`execvp`): the terminal, signals and the exit
+    /// status are then the command's own, as with jhbuild's `run`. The
+    /// program is looked up in the PATH this command is given. Returns only
+    /// when the command cannot be started.
+    pub fn exec(&self) -> ProcessError {
+        use std::os::unix::process::CommandExt;
+        let mut command = std::process::Command::new(&self.program);
+        command.args(&self.args);
+        if let Some(dir) = &self.cwd {
+            command.current_dir(dir);
+        }
+        for key in &self.env_remove {
+            command.env_remove(key);
+        }
+        for (key, value) in &self.env {
+            command.env(key, value);
+        }
+        let error = command.exec();
+        if error.kind() == std::io::ErrorKind::NotFound {
+            return ProcessError::ToolMissing {
+                tool: self.program.to_string_lossy().into_owned(),
+                package: self.package.clone(),
+            };
+        }
+        self.io_error(error)
+    }
+
     /// Run to completion and return its standard output exactly; standard
     /// error goes to the log and, on failure, into the error.
     pub fn output(&self) -> Result<Vec<u8>, ProcessError> {

@@ -134,6 +134,10 @@ pub struct Recipe {
     pub build_deps: BuildDeps,
     #[serde(default)]
     pub exports: Exports,
+    /// Where `sultana run`/`env`/`shell` find the staged programs and
+    /// libraries, beside bin, sbin, lib and lib64.
+    #[serde(default)]
+    pub run: RunPaths,
     #[serde(default)]
     pub probe: Vec<Probe>,
     /// Test suites run by `gate` and `bisect` (`[[test]]`).
@@ -173,6 +177,18 @@ impl TestSpec {
 pub struct BuildDeps {
     #[serde(default)]
     pub debian: Vec<String>,
+}
+
+/// Folders of the staged prefix (relative to it) that `sultana run` adds
+/// to PATH and LD_LIBRARY_PATH besides the usual ones, e.g. qemu-xen's
+/// `lib/xen/bin` and `lib/xen/lib`.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunPaths {
+    #[serde(default)]
+    pub program_dirs: Vec<String>,
+    #[serde(default)]
+    pub library_dirs: Vec<String>,
 }
 
 /// What dependents see as `{dep.NAME.cflags}` and `{dep.NAME.libs}`.
@@ -247,6 +263,17 @@ impl Recipe {
             return Err(crate::manifest::ManifestError::Other(format!(
                 "{origin}: kind = \"kbuild\" needs a [kbuild] table"
             )));
+        }
+        for dir in recipe.run.program_dirs.iter().chain(&recipe.run.library_dirs) {
+            let path = Path::new(dir);
+            let inside = !dir.is_empty()
+                && path.is_relative()
+                && path.components().all(|c| matches!(c, std::path::Component::Normal(_)));
+            if !inside {
+                return Err(crate::manifest::ManifestError::Other(format!(
+                    "{origin}: [run] folder `{dir}` must be a relative path inside the prefix (no `..`)"
+                )));
+            }
         }
         let mut seen = std::collections::BTreeSet::new();
         for test in &recipe.tests {

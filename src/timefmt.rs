@@ -15,6 +15,12 @@ pub fn utc_stamp(time: SystemTime) -> String {
     )
 }
 
+/// `2026-11-21` of seconds since the epoch.
+pub fn date(secs: u64) -> String {
+    let (y, m, d) = civil_from_days((secs / 86_400) as i64);
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
 /// Howard Hinnant's days-to-civil algorithm.
 fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let z = z + 719_468;

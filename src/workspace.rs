@@ -43,6 +43,10 @@ pub struct BuildPaths {
     pub staging_new: PathBuf,
     /// What the last build was made from.
     pub stamp: PathBuf,
+    /// The source tree's file index at the last build (hashes by stat).
+    pub files: PathBuf,
+    /// The key of the last configure that succeeded (autotools).
+    pub configured: PathBuf,
     pub logs: PathBuf,
 }
 
@@ -190,6 +194,8 @@ impl Workspace {
             staging: self.root.join("dist").join(name),
             staging_new: self.root.join("dist").join(format!(".{name}.new")),
             stamp: self.state_dir().join("build").join(format!("{name}.stamp")),
+            files: self.state_dir().join("build").join(format!("{name}.files")),
+            configured: self.state_dir().join("build").join(format!("{name}.configured")),
             logs: self.state_dir().join("logs").join("build").join(name),
         }
     }

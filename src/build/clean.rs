@@ -16,10 +16,13 @@ pub fn clean(ws: &Workspace, names: &[String], printer: &Printer) -> Result<Vec<
     let mut cleaned = Vec::new();
     for component in ws.manifest.select(names, true)? {
         let name = &component.name;
+        let paths = ws.build_paths(name);
         let outputs = [
             build_dir(ws, name),
             staging_root(ws, name),
             stamp_path(ws, name),
+            paths.files,
+            paths.configured,
             log_dir(ws, name),
         ];
         // Only what sultana built is cleaned: an upstream's own `clean`

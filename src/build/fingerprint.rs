@@ -1,64 +1,187 @@
-//! What decides whether a component must be rebuilt: a hash of everything
-//! that goes into its build, with the source tree's state taken after the
-//! last build (so outputs an in-tree build leaves behind do not count as a
-//! change) and written only once the staged install is in place.
+//! What decides whether a component must be rebuilt: the content of its
+//! source tree (file bytes, exec bits, link targets; never modification
+//! times, so `touch` or moving to another commit and back changes nothing),
+//! with the other inputs of the build hashed beside it.
+//!
+//! Hashing every file on every run would cost a full read of the tree, so
+//! a file index remembers each file's hash with its size, times and inode,
+//! as git's index does: a file whose stat is unchanged keeps its hash, one
+//! that changed is read again. A file changed within two seconds of being
+//! indexed is always read again (git's "racy" case).
 
+use std::collections::BTreeMap;
 use std::fs;
+use std::io::Read;
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-/// Paths, sizes, modification times, modes and link targets of every file
-/// below `dir`, skipping `.git` folders and the top-level folders named in
-/// `skip` (a workspace's own `build/`, `dist/` and `.sultana/` when the root
-/// tree is the workspace itself, as in an unpacked release tarball).
-pub fn tree(dir: &Path, skip: &[&str]) -> std::io::Result<String> {
-    let mut entries = Vec::new();
-    for entry in fs::read_dir(dir)? {
-        let entry = entry?;
-        if skip.iter().any(|s| entry.file_name() == *s) {
-            continue;
-        }
-        walk_entry(dir, &entry, &mut entries)?;
+/// Each file of a tree (relative path, lossless when UTF-8) with what it
+/// was hashed from.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct FileIndex {
+    /// Seconds since the epoch when the index was taken.
+    pub taken: i64,
+    pub files: BTreeMap<String, FileEntry>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct FileEntry {
+    /// sha256 of the content (or of the link target for a symlink).
+    pub hash: String,
+    /// `x` executable, `l` symlink, `f` other file.
+    pub kind: char,
+    pub size: u64,
+    pub mtime: i64,
+    pub mtime_nsec: i64,
+    pub ctime: i64,
+    pub ctime_nsec: i64,
+    pub ino: u64,
+}
+
+impl FileIndex {
+    /// Read an index written by `save`; a missing or unreadable one is empty
+    /// (everything is hashed again, nothing is trusted).
+    pub fn load(path: &Path) -> FileIndex {
+        fs::read(path)
+            .ok()
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+            .unwrap_or_default()
     }
-    entries.sort();
+
+    pub fn save(&self, path: &Path) -> anyhow::Result<()> {
+        let bytes = serde_json::to_vec(self)?;
+        crate::fsutil::atomic_write(path, &bytes)
+    }
+
+    /// The tree's fingerprint: every path with its kind and hash.
+    pub fn fingerprint(&self) -> String {
+        let mut hash = Sha256::new();
+        for (path, entry) in &self.files {
+            hash.update((path.len() as u64).to_le_bytes());
+            hash.update(path.as_bytes());
+            hash.update([entry.kind as u8]);
+            hash.update(entry.hash.as_bytes());
+        }
+        hex(&hash.finalize())
+    }
+
+    /// Paths whose content differs from `before`: changed, added, removed.
+    pub fn changed_since(&self, before: &FileIndex) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .files
+            .iter()
+            .filter(|(p, e)| {
+                before
+                    .files
+                    .get(*p)
+                    .is_none_or(|b| b.hash != e.hash || b.kind != e.kind)
+            })
+            .map(|(p, _)| p.clone())
+            .collect();
+        out.extend(before.files.keys().filter(|p| !self.files.contains_key(*p)).cloned());
+        out.sort();
+        out
+    }
+
+    /// The hash of the files `select` picks (e.g. what configure reads).
+    pub fn fingerprint_of(&self, select: impl Fn(&str) -> bool) -> String {
+        let mut hash = Sha256::new();
+        for (path, entry) in self.files.iter().filter(|(p, _)| select(p)) {
+            hash.update((path.len() as u64).to_le_bytes());
+            hash.update(path.as_bytes());
+            hash.update([entry.kind as u8]);
+            hash.update(entry.hash.as_bytes());
+        }
+        hex(&hash.finalize())
+    }
+}
+
+/// Index every file below `dir`, skipping `.git` entries and the top-level
+/// folders named in `skip` (a workspace's own `build/`, `dist/` and
+/// `.sultana/` when the tree is the workspace itself, as in an unpacked
+/// release tarball); hashes are taken from `known` where a file's stat is
+/// unchanged since then.
+pub fn index(dir: &Path, skip: &[&str], known: &FileIndex) -> std::io::Result<FileIndex> {
+    let taken = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    let mut files = BTreeMap::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(at) = pending.pop() {
+        for entry in fs::read_dir(&at)? {
+            let entry = entry?;
+            let name = entry.file_name();
+            if name == ".git" || (at == dir && skip.iter().any(|s| name == *s)) {
+                continue;
+            }
+            let path = entry.path();
+            let meta = fs::symlink_metadata(&path)?;
+            if meta.is_dir() {
+                pending.push(path);
+                continue;
+            }
+            let rel = path.strip_prefix(dir).unwrap_or(&path);
+            let key = match rel.to_str() {
+                Some(text) => text.to_string(),
+                // Not UTF-8: the bytes, escaped, so that no two names meet.
+                None => format!("\0{}", hex(rel.as_os_str().as_bytes())),
+            };
+            let kind = if meta.file_type().is_symlink() {
+                'l'
+            } else if meta.mode() & 0o111 != 0 {
+                'x'
+            } else {
+                'f'
+            };
+            let mut fresh = FileEntry {
+                hash: String::new(),
+                kind,
+                size: meta.len(),
+                mtime: meta.mtime(),
+                mtime_nsec: meta.mtime_nsec(),
+                ctime: meta.ctime(),
+                ctime_nsec: meta.ctime_nsec(),
+                ino: meta.ino(),
+            };
+            let reuse = known.files.get(&key).filter(|old| {
+                old.kind == kind
+                    && old.size == fresh.size
+                    && old.mtime == fresh.mtime
+                    && old.mtime_nsec == fresh.mtime_nsec
+                    && old.ctime == fresh.ctime
+                    && old.ctime_nsec == fresh.ctime_nsec
+                    && old.ino == fresh.ino
+                    // Changed in the same moment it was indexed: not to be trusted.
+                    && fresh.mtime < known.taken - 1
+                    && fresh.ctime < known.taken - 1
+            });
+            fresh.hash = match reuse {
+                Some(old) => old.hash.clone(),
+                None if kind == 'l' => hex(&Sha256::digest(fs::read_link(&path)?.as_os_str().as_bytes())),
+                None => hash_file(&path)?,
+            };
+            files.insert(key, fresh);
+        }
+    }
+    Ok(FileIndex { taken, files })
+}
+
+fn hash_file(path: &Path) -> std::io::Result<String> {
+    let mut file = fs::File::open(path)?;
     let mut hash = Sha256::new();
-    for entry in entries {
-        hash.update(entry.as_bytes());
-        hash.update(b"\n");
+    let mut buf = vec![0u8; 256 * 1024];
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hash.update(&buf[..n]);
     }
     Ok(hex(&hash.finalize()))
-}
-
-fn walk(base: &Path, dir: &Path, out: &mut Vec<String>) -> std::io::Result<()> {
-    for entry in fs::read_dir(dir)? {
-        walk_entry(base, &entry?, out)?;
-    }
-    Ok(())
-}
-
-fn walk_entry(base: &Path, entry: &fs::DirEntry, out: &mut Vec<String>) -> std::io::Result<()> {
-    if entry.file_name() == ".git" {
-        return Ok(());
-    }
-    let path = entry.path();
-    let meta = fs::symlink_metadata(&path)?;
-    let rel = path.strip_prefix(base).unwrap_or(&path).display().to_string();
-    if meta.is_dir() {
-        walk(base, &path, out)?;
-    } else if meta.file_type().is_symlink() {
-        out.push(format!("{rel}\0link\0{}", fs::read_link(&path)?.display()));
-    } else {
-        out.push(format!(
-            "{rel}\0{}\0{}.{}\0{:o}",
-            meta.len(),
-            meta.mtime(),
-            meta.mtime_nsec(),
-            meta.mode()
-        ));
-    }
-    Ok(())
 }
 
 pub fn combine(parts: &[&str]) -> String {
@@ -78,18 +201,64 @@ pub fn hex(bytes: &[u8]) -> String {
 mod tests {
     use super::*;
 
+    fn set_mtime(path: &Path, secs: i64) {
+        let time = std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs as u64);
+        fs::File::options()
+            .write(true)
+            .open(path)
+            .unwrap()
+            .set_modified(time)
+            .unwrap();
+    }
+
     #[test]
-    fn tree_changes_with_content_but_not_git() {
+    fn content_counts_and_times_do_not() {
         let dir = tempfile::tempdir().unwrap();
-        fs::write(dir.path().join("a.c"), "1").unwrap();
+        let a = dir.path().join("a.c");
+        fs::write(&a, "1").unwrap();
         fs::create_dir(dir.path().join(".git")).unwrap();
-        let before = tree(dir.path(), &[]).unwrap();
+        let before = index(dir.path(), &[], &FileIndex::default()).unwrap();
         fs::write(dir.path().join(".git/HEAD"), "x").unwrap();
-        assert_eq!(tree(dir.path(), &[]).unwrap(), before);
+        set_mtime(&a, 1_000_000);
+        let touched = index(dir.path(), &[], &before).unwrap();
+        assert_eq!(
+            touched.fingerprint(),
+            before.fingerprint(),
+            "touch and .git change nothing"
+        );
         fs::create_dir(dir.path().join("dist")).unwrap();
         fs::write(dir.path().join("dist/out"), "x").unwrap();
-        assert_eq!(tree(dir.path(), &["dist"]).unwrap(), before);
-        fs::write(dir.path().join("a.c"), "22").unwrap();
-        assert_ne!(tree(dir.path(), &["dist"]).unwrap(), before);
+        assert_eq!(
+            index(dir.path(), &["dist"], &before).unwrap().fingerprint(),
+            before.fingerprint()
+        );
+        fs::write(&a, "2").unwrap();
+        let edited = index(dir.path(), &["dist"], &touched).unwrap();
+        assert_ne!(edited.fingerprint(), before.fingerprint());
+        assert_eq!(edited.changed_since(&before), ["a.c"]);
+        // The exec bit is content too.
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(&a, fs::Permissions::from_mode(0o755)).unwrap();
+        assert_ne!(
+            index(dir.path(), &["dist"], &edited).unwrap().fingerprint(),
+            edited.fingerprint()
+        );
+    }
+
+    #[test]
+    fn an_unchanged_stat_keeps_its_hash_and_a_changed_one_is_read_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = dir.path().join("a");
+        fs::write(&a, "same size 1").unwrap();
+        set_mtime(&a, 1_000_000);
+        let mut old = index(dir.path(), &[], &FileIndex::default()).unwrap();
+        // A stale hash under an identical stat is trusted (that is the point)…
+        old.files.get_mut("a").unwrap().hash = "stale".into();
+        assert_eq!(index(dir.path(), &[], &old).unwrap().files["a"].hash, "stale");
+        // …but not once the file changed, even to the same size and mtime
+        // (its ctime moved).
+        fs::write(&a, "same size 2").unwrap();
+        set_mtime(&a, 1_000_000);
+        assert_ne!(index(dir.path(), &[], &old).unwrap().files["a"].hash, "stale");
     }
 }

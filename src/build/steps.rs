@@ -57,6 +57,27 @@ impl Step {
     }
 }
 
+/// Whether a step is part of the configure phase (prepare, bootstrap,
+/// configure), which runs again only when what it reads changed.
+pub fn configures(step: &str) -> bool {
+    step.starts_with("prepare-") || step == "bootstrap" || step == "configure"
+}
+
+/// The files an autotools configure phase reads: configure.ac, the
+/// Makefile.am/.in files and other `.in` templates, m4 macros, the
+/// bootstrap scripts.
+pub fn configure_reads(path: &str) -> bool {
+    let name = path.rsplit('/').next().unwrap_or(path);
+    matches!(
+        name,
+        "configure.ac" | "configure.in" | "Makefile.am" | "acinclude.m4" | "autogen.sh" | "bootstrap" | "VERSION"
+    ) || name.ends_with(".in")
+        || name.ends_with(".m4")
+        || name.ends_with(".am")
+        || path.starts_with("m4/")
+        || path.contains("/m4/")
+}
+
 /// `present` are the dependencies in this build (for `dep_configure`).
 pub fn plan(recipe: &Recipe, vars: &Vars, present: &[String]) -> Result<Vec<Step>> {
     let r = |items: &[String]| render_all(items, vars).map_err(|e| anyhow!("{}: {e}", recipe.origin));

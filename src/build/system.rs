@@ -79,6 +79,8 @@ pub(super) fn system_unit(
     Provided {
         runtime_prefix: prefix.display().to_string(),
         stamp: fingerprint::combine(&["system", &prefix.display().to_string(), &found.join("\n")]),
+        // What is installed on this system is no key to share.
+        cache_key: None,
         prefix,
         libdir,
         src: None,

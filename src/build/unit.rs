@@ -8,11 +8,13 @@ use std::time::Instant;
 
 use anyhow::{anyhow, bail, Context, Result};
 
+use super::cache::{self, BuildCache};
+use super::fingerprint::{self, FileIndex};
+use super::stamp::{self, Inputs, Stamp};
 use super::steps::{self, Action, Step};
 use super::system::system_unit;
 use super::{
-    build_dir, fingerprint, kbuild, log_dir, staging_root, stamp_path, tool_package, Options, Provided, Status, Unit,
-    UnitReport,
+    build_dir, kbuild, log_dir, staging_root, tool_package, toolchain, Options, Provided, Status, Unit, UnitReport,
 };
 use crate::fsutil;
 use crate::git::{self, Checkout};
@@ -193,20 +195,20 @@ fn build_recipe(
         ));
     }
 
-    // Everything that goes into the build, with {jobs} left symbolic so
-    // changing -j does not rebuild.
+    // Everything that goes into the build besides the source, with {jobs}
+    // left symbolic so that changing -j does not rebuild.
     let planned = steps::plan(recipe, &vars, &present)?;
-    let mut inputs: Vec<String> = vec![
-        env!("CARGO_PKG_VERSION").into(),
-        recipe.text.clone(),
-        prefix.clone(),
-        describe.clone(),
-        format!("{env:?}"),
-    ];
-    inputs.extend(planned.iter().map(Step::describe));
-    inputs.extend(deps.iter().map(|(d, p)| format!("{d}={}", p.stamp)));
-    let static_inputs = fingerprint::combine(&inputs.iter().map(String::as_str).collect::<Vec<_>>());
-    let stamp_file = stamp_path(ws, name);
+    let mut step_text: Vec<String> = vec![prefix.clone(), describe.clone(), format!("{env:?}")];
+    step_text.extend(planned.iter().map(Step::describe));
+    let toolchain = toolchain::identity();
+    let mut inputs = Inputs {
+        source: String::new(),
+        recipe: fingerprint::combine(&[&recipe.text]),
+        steps: fingerprint::combine(&step_text.iter().map(String::as_str).collect::<Vec<_>>()),
+        deps: deps.iter().map(|(d, p)| (d.clone(), p.stamp.clone())).collect(),
+        toolchain: fingerprint::combine(&[toolchain]),
+    };
+    let paths = ws.build_paths(name);
     let exports = |vars: &Vars| -> (String, String) {
         let mut v = vars.clone();
         v.insert("prefix".into(), stage_prefix.display().to_string());
@@ -217,12 +219,18 @@ fn build_recipe(
         )
     };
     let exported = exports(&vars);
+    // The key in the shared build cache: a clean tree's commit tree and
+    // the inputs with this workspace's paths left symbolic, so that another
+    // workspace (or a gate's scratch tree) at the same pins has the same.
+    // Dirty trees, and builds on a dirty or system dependency, have none.
+    let cache_key = cache_key(ws, component, &src, &step_text, &inputs, deps);
     let provide = |stamp: String| Provided {
         prefix: stage_prefix.clone(),
         runtime_prefix: prefix.clone(),
         libdir: stage_prefix.join("lib"),
         src: Some(src.clone()),
         stamp,
+        cache_key: cache_key.clone(),
         exports: exported.clone(),
     };
 
@@ -233,7 +241,7 @@ fn build_recipe(
         &[]
     };
     if options.trusted.contains(name) {
-        let stamp = std::fs::read_to_string(&stamp_file).ok().filter(|_| staging.is_dir());
+        let stamp = Stamp::load(&paths.stamp).filter(|_| staging.is_dir());
         let Some(stamp) = stamp else {
             bail!(
                 "{name} was to be built by another job, but {} is not here (did its artifacts arrive?)",
@@ -241,17 +249,85 @@ fn build_recipe(
             );
         };
         report.status = Status::Fresh;
-        return Ok(provide(stamp));
+        return Ok(provide(stamp.key));
     }
-    let current = fingerprint::combine(&[&static_inputs, &fingerprint::tree(&src, skip)?]);
-    if staging.is_dir() && std::fs::read_to_string(&stamp_file).ok().as_deref() == Some(current.as_str()) {
+    let built_files = FileIndex::load(&paths.files);
+    let tree = fingerprint::index(&src, skip, &built_files)
+        .with_context(|| format!("cannot read the source tree {}", src.display()))?;
+    inputs.source = tree.fingerprint();
+    let last = Stamp::load(&paths.stamp);
+    let cache = options
+        .build_cache
+        .then(BuildCache::locate)
+        .transpose()
+        .unwrap_or_else(|e| {
+            printer.warn(format!("no build cache: {e:#}"));
+            None
+        });
+    if staging.is_dir() && last.as_ref().is_some_and(|s| s.key == inputs.key()) {
+        // Same content: keep the new stat data, so that touched files are
+        // not read again next time.
+        if tree.files != built_files.files {
+            tree.save(&paths.files)?;
+        }
         printer.verbose("Fresh", name);
         report.status = Status::Fresh;
-        return Ok(provide(current));
+        // A build the cache lacks (a run killed while storing it, or built
+        // with --no-build-cache): stored now.
+        if let (Some(cache), Some(key)) = (&cache, &cache_key) {
+            if !cache.has(key) {
+                store(cache, key, &staging, name, &describe, printer);
+            }
+        }
+        return Ok(provide(inputs.key()));
+    }
+    if printer.verbosity() == crate::printer::Verbosity::Verbose {
+        let why = stamp::reasons(last.as_ref(), &inputs, &built_files, &tree, &toolchain::summary());
+        printer.verbose("Rebuilding", format!("{name}: {}", why.join("; ")));
+    }
+    if let (Some(cache), Some(key)) = (&cache, &cache_key) {
+        match restore(ws, cache, key, name) {
+            Ok(true) => {
+                // Nothing ran in the tree: it is the state the stamp records.
+                tree.save(&paths.files)?;
+                inputs.source = tree.fingerprint();
+                let stamp = Stamp::new(inputs);
+                stamp.save(&paths.stamp)?;
+                printer.status("Restored", format!("{name} {describe} from the build cache"));
+                report.status = Status::Cached;
+                return Ok(provide(stamp.key));
+            }
+            Ok(false) => printer.verbose("Missed", format!("{name}: not in the build cache")),
+            Err(e) => printer.warn(format!("{name}: {e:#}; building it instead")),
+        }
     }
 
+    // autotools: prepare, bootstrap and configure run again only when what
+    // they read changed (or the last configure did not finish).
+    let configure_dir = match recipe.build_dir() {
+        crate::recipe::BuildDir::InTree => src.clone(),
+        crate::recipe::BuildDir::OutOfTree => build.clone(),
+    };
+    let dep_exports: Vec<String> = deps.iter().map(|(d, p)| format!("{d}:{:?}", p.exports)).collect();
+    let configure_text: Vec<String> = planned
+        .iter()
+        .filter(|s| steps::configures(&s.name))
+        .map(Step::describe)
+        .chain([format!("{env:?}"), dep_exports.join("\n"), prefix.clone()])
+        .collect();
+    let configure_key = |tree: &FileIndex| {
+        fingerprint::combine(&[
+            &tree.fingerprint_of(steps::configure_reads),
+            &configure_text.join("\n"),
+            toolchain,
+        ])
+    };
+    let configured = recipe.kind == crate::recipe::Kind::Autotools
+        && configure_dir.join("config.status").is_file()
+        && std::fs::read_to_string(&paths.configured).ok() == Some(configure_key(&tree));
+
     // Build for real, with the real job count and a temporary staging folder.
-    let _ = std::fs::remove_file(&stamp_file);
+    let _ = std::fs::remove_file(&paths.stamp);
     let unpacked = ws.source(component) == SourceKind::Intree || component.path == Path::new(".");
     if unpacked && !log_dir(ws, name).exists() {
         // A tree unpacked from a tarball (not a checkout sultana checked
@@ -288,13 +364,35 @@ fn build_recipe(
     );
     let progress = printer.progress(name);
     let total = run_steps.len();
+    if configured {
+        printer.verbose("Skipping", format!("{name}'s configure: what it reads did not change"));
+    }
+    // Not an input of the build: the same compiler, remembered.
+    if options.ccache && recipe.kind != crate::recipe::Kind::Cargo {
+        match super::ccache::environment(&ws.root) {
+            Ok(more) => env.extend(more),
+            Err(e) => printer.warn(format!("not using ccache: {e:#}")),
+        }
+    }
     for (i, (step, install_variant)) in run_steps.iter().zip(install_steps.iter()).enumerate() {
         let step = if step.install { install_variant } else { step };
+        let configure_phase = steps::configures(&step.name);
+        if configured && configure_phase {
+            continue;
+        }
+        if configure_phase {
+            // A configure that does not finish is run again next time.
+            let _ = std::fs::remove_file(&paths.configured);
+        }
         report.step = Some(step.name.clone());
         progress.update(i as u64, total as u64, &step.name);
         let log = logs.join(format!("{:02}-{}.log", i + 1, step.name));
         execute(step, &env, &log).with_context(|| format!("step {}", step.name))?;
         crate::fault::point("build-after-step");
+        if step.name == "configure" {
+            let now = fingerprint::index(&src, skip, &tree)?;
+            fsutil::atomic_write(&paths.configured, configure_key(&now).as_bytes())?;
+        }
     }
     drop(progress);
     if !new_staging.exists() {
@@ -303,11 +401,84 @@ fn build_recipe(
     fsutil::remove_all(&staging)?;
     std::fs::rename(&new_staging, &staging).with_context(|| format!("cannot move {} into place", staging.display()))?;
     crate::fault::point("build-staged");
-    let stamp = fingerprint::combine(&[&static_inputs, &fingerprint::tree(&src, skip)?]);
-    fsutil::atomic_write(&stamp_file, stamp.as_bytes())?;
+    // The tree as the build left it is what the next run compares with.
+    let after = fingerprint::index(&src, skip, &tree)?;
+    after.save(&paths.files)?;
+    if recipe.kind == crate::recipe::Kind::Autotools && paths.configured.exists() {
+        fsutil::atomic_write(&paths.configured, configure_key(&after).as_bytes())?;
+    }
+    inputs.source = after.fingerprint();
+    let stamp = Stamp::new(inputs);
+    stamp.save(&paths.stamp)?;
     report.step = None;
     report.status = Status::Built;
-    Ok(provide(stamp))
+    if let (Some(cache), Some(key)) = (&cache, &cache_key) {
+        store(cache, key, &staging, name, &describe, printer);
+    }
+    Ok(provide(stamp.key))
+}
+
+/// Keep a clean tree's build in the shared cache; a failure to is only a
+/// warning (the build itself is done).
+fn store(cache: &BuildCache, key: &str, staging: &Path, name: &str, describe: &str, printer: &Printer) {
+    let meta = cache::Meta {
+        component: name.to_string(),
+        describe: describe.to_string(),
+        created: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs()),
+    };
+    if let Err(e) = cache.store(key, staging, &meta) {
+        printer.warn(format!("{e:#}"));
+    }
+}
+
+/// A clean tree's build key for the shared cache, or none.
+fn cache_key(
+    ws: &Workspace,
+    component: &Component,
+    src: &Path,
+    step_text: &[String],
+    inputs: &Inputs,
+    deps: &BTreeMap<String, Provided>,
+) -> Option<String> {
+    if !matches!(ws.source(component), SourceKind::Git | SourceKind::Local) {
+        return None;
+    }
+    let tree = Checkout::open(src).ok()?.clean_tree()?;
+    let mut dep_keys = Vec::new();
+    for (dep, provided) in deps {
+        dep_keys.push(format!("{dep}={}", provided.cache_key.as_ref()?));
+    }
+    let (src_text, root_text) = (src.display().to_string(), ws.root.display().to_string());
+    let neutral: Vec<String> = step_text
+        .iter()
+        .map(|s| s.replace(&src_text, "{src}").replace(&root_text, "{workspace}"))
+        .collect();
+    Some(fingerprint::combine(&[
+        "build-cache-1",
+        env!("CARGO_PKG_VERSION"),
+        &tree.to_string(),
+        &inputs.recipe,
+        &neutral.join("\n"),
+        &dep_keys.join("\n"),
+        &inputs.toolchain,
+    ]))
+}
+
+/// Put the cached build of `key` in place as the component's staged
+/// prefix; false when the cache has none.
+fn restore(ws: &Workspace, cache: &BuildCache, key: &str, name: &str) -> Result<bool> {
+    let paths = ws.build_paths(name);
+    fsutil::remove_all(&paths.staging_new)?;
+    if !cache.restore(key, &paths.staging_new)? {
+        let _ = fsutil::remove_all(&paths.staging_new);
+        return Ok(false);
+    }
+    fsutil::remove_all(&paths.staging)?;
+    std::fs::rename(&paths.staging_new, &paths.staging)
+        .with_context(|| format!("cannot move {} into place", paths.staging.display()))?;
+    Ok(true)
 }
 
 /// Add `patterns` to the checkout's `.git/info/exclude` (once each).

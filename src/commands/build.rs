@@ -19,6 +19,8 @@ pub fn run(globals: &Globals, args: BuildArgs, printer: &Printer) -> Result<()> 
         system: system_choice(&args.system),
         kernel_headers: args.kernel_headers,
         trusted: Default::default(),
+        build_cache: !args.cache.no_build_cache,
+        ccache: !args.cache.no_ccache,
     };
     let reports = build::run(&ws, &args.components, &options, printer)?;
     let mut table = vec![format!(

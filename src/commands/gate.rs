@@ -4,7 +4,7 @@ use anyhow::Result;
 
 use super::{system_choice, Globals};
 use crate::build::SystemChoice;
-use crate::cli::{BisectArgs, CiCommand, GateArgs, OsstestCommand};
+use crate::cli::{BisectArgs, CacheArgs, CiCommand, GateArgs, OsstestCommand};
 use crate::error::CheckFailed;
 use crate::gate::{self, BisectOptions, Settings};
 use crate::printer::Printer;
@@ -29,7 +29,7 @@ pub fn run(globals: &Globals, args: GateArgs, printer: &Printer) -> Result<()> {
         locked: globals.locked,
         settings: Settings {
             flaky_runs: args.flaky_runs,
-            ..settings(globals, system_choice(&args.system), args.kernel_headers)
+            ..settings(globals, system_choice(&args.system), args.kernel_headers, &args.cache)
         },
     };
     if let Some(job) = &args.job {
@@ -83,7 +83,7 @@ pub fn run_bisect(globals: &Globals, args: BisectArgs, printer: &Printer) -> Res
         good: args.good,
         bad: args.bad,
         locked: globals.locked,
-        settings: settings(globals, system_choice(&args.system), args.kernel_headers),
+        settings: settings(globals, system_choice(&args.system), args.kernel_headers, &args.cache),
     };
     let outcome = gate::bisect(&ws, &options, printer)?;
     printer.json(&serde_json::json!({ "command": "bisect", "bisect": outcome }));
@@ -111,17 +111,19 @@ fn gate_options(globals: &Globals, component: String, candidate: Option<String>)
         summary: None,
         always: false,
         locked: globals.locked,
-        settings: settings(globals, Default::default(), None),
+        settings: settings(globals, Default::default(), None, &CacheArgs::default()),
     }
 }
 
-fn settings(globals: &Globals, system: SystemChoice, kernel_headers: Option<PathBuf>) -> Settings {
+fn settings(globals: &Globals, system: SystemChoice, kernel_headers: Option<PathBuf>, cache: &CacheArgs) -> Settings {
     Settings {
         jobs: globals.jobs,
         flaky_runs: DEFAULT_FLAKY_RUNS,
         offline: globals.offline,
         system,
         kernel_headers,
+        build_cache: !cache.no_build_cache,
+        ccache: !cache.no_ccache,
     }
 }
 

@@ -76,6 +76,8 @@ pub struct Settings {
     pub offline: bool,
     pub system: build::SystemChoice,
     pub kernel_headers: Option<PathBuf>,
+    pub build_cache: bool,
+    pub ccache: bool,
 }
 
 pub struct Flown {
@@ -159,6 +161,8 @@ pub fn fly(
         system: settings.system.clone(),
         kernel_headers: settings.kernel_headers.clone(),
         trusted: Default::default(),
+        build_cache: settings.build_cache,
+        ccache: settings.ccache,
     };
     let reports = build::run(&scratch, &names, &options, printer)?;
     let built = reports.iter().any(|r| r.status == Status::Built);
@@ -336,6 +340,11 @@ pub fn build_outcome(dir: &Path, report: &UnitReport, definition: String) -> Res
             JobStatus::Pass,
             "build".to_string(),
             "up to date (built by an earlier flight)".to_string(),
+        ),
+        Status::Cached => (
+            JobStatus::Pass,
+            "build".to_string(),
+            "restored from the build cache".to_string(),
         ),
         Status::System => (
             JobStatus::Pass,

@@ -5,7 +5,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{bail, Context, Result};
 use git2::Repository;
 use sha2::{Digest, Sha256};
 
@@ -37,17 +37,8 @@ pub struct Cache {
 impl Cache {
     /// `$XDG_CACHE_HOME/sultana/git`, else `$HOME/.cache/sultana/git`.
     pub fn locate() -> Result<Cache> {
-        let base = match std::env::var_os("XDG_CACHE_HOME").filter(|v| !v.is_empty()) {
-            Some(dir) => PathBuf::from(dir),
-            None => {
-                let home = std::env::var_os("HOME")
-                    .filter(|v| !v.is_empty())
-                    .ok_or_else(|| anyhow!("neither XDG_CACHE_HOME nor HOME is set: cannot place the git cache"))?;
-                PathBuf::from(home).join(".cache")
-            }
-        };
         Ok(Cache {
-            root: base.join("sultana").join("git"),
+            root: crate::fsutil::cache_home()?.join("git"),
         })
     }
 

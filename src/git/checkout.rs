@@ -160,6 +160,26 @@ impl Checkout {
             .map(|c| c.id())
     }
 
+    /// HEAD's tree when the checkout holds exactly it: nothing modified,
+    /// staged or untracked (ignored files aside), submodules at their
+    /// commits and clean. What a build of a clean tree can be keyed by.
+    pub fn clean_tree(&self) -> Option<Oid> {
+        if self.repo.state() != git2::RepositoryState::Clean {
+            return None;
+        }
+        let mut options = StatusOptions::new();
+        options
+            .include_untracked(true)
+            .include_ignored(false)
+            .exclude_submodules(false);
+        let statuses = self.repo.statuses(Some(&mut options)).ok()?;
+        if !statuses.is_empty() {
+            return None;
+        }
+        let head = self.repo.head().ok()?.peel_to_commit().ok()?;
+        Some(head.tree_id())
+    }
+
     /// The branch HEAD is on, if any.
     pub fn branch(&self) -> Option<String> {
         let head = self.repo.head().ok()?;

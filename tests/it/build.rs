@@ -108,11 +108,19 @@ fn builds_in_dependency_order_and_rebuilds_only_what_changed() {
     assert_eq!(run_program(&root.join("usr/local/bin/fixtool")), "fixtool 1.0\n");
     assert!(root.join("usr/local/include/fix.h").is_file());
 
-    // clean removes the outputs; the next build rebuilds.
+    // clean removes the outputs; the next build restores the clean tree's
+    // build from the shared cache, or without it builds again.
     ctx.sultana(&["clean", "tool"]).success();
     assert!(!ctx.work.join("dist/tool").exists());
     let after = ctx.sultana(&["build", "--json"]).success();
+    assert_eq!(status_of(&after, "tool"), "cached");
+    ctx.sultana(&["clean", "tool"]).success();
+    let after = ctx.sultana(&["build", "--json", "--no-build-cache"]).success();
     assert_eq!(status_of(&after, "tool"), "built");
+    assert_eq!(
+        run_program(&ctx.work.join("dist/tool/usr/local/bin/fixtool")),
+        "fixtool 1.0\n"
+    );
 }
 
 #[test]

@@ -207,6 +207,10 @@ fn the_readme_runs() {
             Some("is this very test suite")
         } else if line.contains("sultana init && sultana build") {
             Some("needs the network to reach the real trees")
+        } else if line.starts_with("sultana run -- vhd-util") {
+            Some("needs blktap's vhd-util (the fixture blktap is a small library)")
+        } else if line == "sultana shell" {
+            Some("starts an interactive shell")
         } else if line.contains("--with-system-blktap=/usr/local") {
             Some("needs blktap installed under /usr/local")
         } else {

@@ -16,6 +16,7 @@ mod gate;
 mod gate_attacks;
 mod gate_rules;
 mod hostile;
+mod inner_loop;
 mod killpoints;
 mod sources;
 mod submodules;

@@ -158,8 +158,12 @@ fn ignored_files_the_new_commit_tracks_are_local_work() {
     // The upstream starts tracking notes.txt, and a file where build/ was.
     up.commit(&[("notes.txt", "upstream notes\n")], "track notes");
 
+    let pinned = ctx.lock_commit("up");
     ctx.sultana(&["update"]).code(2).stderr_has("notes.txt");
     assert_eq!(ctx.read("up/notes.txt"), "my notes\n");
+    assert_eq!(ctx.lock_commit("up"), pinned, "a refused update leaves the lock");
+    // The lock moved on without the checkout: fetch refuses to follow it.
+    ctx.sultana(&["lock"]).success();
     ctx.sultana(&["fetch"])
         .code(2)
         .stderr_has("ignored file(s) the new commit tracks");

@@ -75,6 +75,8 @@ pub fn run_job(ws: &Workspace, options: &Options, set: Set, job: &str, printer: 
                     system: options.settings.system.clone(),
                     kernel_headers: options.settings.kernel_headers.clone(),
                     trusted: deps.clone(),
+                    build_cache: options.settings.build_cache,
+                    ccache: options.settings.ccache,
                 };
                 let reports = build::run(&scratch, std::slice::from_ref(&owner), &build_options, printer)?;
                 let report = reports

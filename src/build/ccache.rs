@@ -1,0 +1,52 @@
+//! Compiling through ccache when it is installed: its store under
+//! `$XDG_CACHE_HOME/sultana/ccache`, shared by every workspace, gate flight
+//! and bisect step, so neighbouring commits recompile only what changed.
+//!
+//! The compilers are masqueraded (a folder of `cc`, `gcc`, … links to
+//! ccache put first on PATH, as Debian's /usr/lib/ccache does), which
+//! reaches every way a build names its compiler: configure's `CC`, make's
+//! default `cc`, kbuild's `gcc`. ccache finds the real compiler further on
+//! PATH. Turning it on or off changes no build's inputs.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+
+const COMPILERS: &[&str] = &["cc", "gcc", "c++", "g++", "clang", "clang++", "x86_64-linux-gnu-gcc"];
+
+/// The variables a build step gets to compile through ccache (none when
+/// ccache is not installed).
+pub fn environment(workspace_root: &Path) -> Result<Vec<(String, String)>> {
+    let Ok(ccache) = which::which("ccache") else {
+        return Ok(Vec::new());
+    };
+    let home = crate::fsutil::cache_home()?;
+    let store = home.join("ccache");
+    let masquerade = home.join("ccache-bin");
+    std::fs::create_dir_all(&masquerade).with_context(|| format!("cannot create {}", masquerade.display()))?;
+    for compiler in COMPILERS {
+        link(&ccache, &masquerade.join(compiler))?;
+    }
+    let path = std::env::var("PATH").unwrap_or_default();
+    Ok(vec![
+        ("PATH".into(), format!("{}:{path}", masquerade.display())),
+        ("CCACHE_DIR".into(), store.display().to_string()),
+        // Paths below the workspace are hashed relative to it, and the
+        // build folder is not hashed: another workspace or a gate's scratch
+        // tree at the same source hits too.
+        ("CCACHE_BASEDIR".into(), workspace_root.display().to_string()),
+        ("CCACHE_NOHASHDIR".into(), "1".into()),
+    ])
+}
+
+/// `at` -> `target`, made atomically (another run may be making it too).
+fn link(target: &Path, at: &Path) -> Result<()> {
+    if std::fs::read_link(at).ok().as_deref() == Some(target) {
+        return Ok(());
+    }
+    let temporary: PathBuf = at.with_extension(format!("tmp-{}", std::process::id()));
+    let _ = std::fs::remove_file(&temporary);
+    std::os::unix::fs::symlink(target, &temporary)
+        .and_then(|_| std::fs::rename(&temporary, at))
+        .with_context(|| format!("cannot link {} to ccache", at.display()))
+}

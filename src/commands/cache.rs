@@ -1,0 +1,156 @@
+//! `cache` and `cache prune`: what the shared caches hold, and trimming
+//! the build cache.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::{bail, Result};
+
+use crate::build::BuildCache;
+use crate::cli::{CacheCommand, CachePruneArgs};
+use crate::fsutil;
+use crate::printer::Printer;
+
+/// Unused this long, a build-cache entry goes at `cache prune`.
+const UNUSED: Duration = Duration::from_secs(30 * 24 * 3600);
+
+pub fn run(command: Option<CacheCommand>, printer: &Printer) -> Result<()> {
+    match command {
+        None => show(printer),
+        Some(CacheCommand::Prune(args)) => prune(args, printer),
+    }
+}
+
+fn show(printer: &Printer) -> Result<()> {
+    let home = fsutil::cache_home()?;
+    let git = home.join("git");
+    let stores: Vec<_> = std::fs::read_dir(&git)
+        .map(|d| d.flatten().filter(|e| e.path().is_dir()).map(|e| e.path()).collect())
+        .unwrap_or_default();
+    let git_bytes: u64 = stores.iter().map(|s| fsutil::size_of(s)).sum();
+    let builds = BuildCache::locate()?;
+    let entries = builds.entries();
+    let build_bytes: u64 = entries.iter().map(|e| e.bytes).sum();
+    let ccache = home.join("ccache");
+    let ccache_bytes = fsutil::size_of(&ccache);
+    let mut text = vec![
+        format!("{:<8} {:>6}  {:>10}  {}", "CACHE", "ITEMS", "SIZE", "WHERE"),
+        format!(
+            "{:<8} {:>6}  {:>10}  {}",
+            "git",
+            stores.len(),
+            size(git_bytes),
+            git.display()
+        ),
+        format!(
+            "{:<8} {:>6}  {:>10}  {}",
+            "builds",
+            entries.len(),
+            size(build_bytes),
+            builds.root().display()
+        ),
+        format!(
+            "{:<8} {:>6}  {:>10}  {}",
+            "ccache",
+            "",
+            size(ccache_bytes),
+            ccache.display()
+        ),
+    ];
+    if printer.verbosity() == crate::printer::Verbosity::Verbose && !entries.is_empty() {
+        text.push(String::new());
+        text.push(format!(
+            "{:<16} {:<20} {:>10}  {:<12} {}",
+            "COMPONENT", "DESCRIBE", "SIZE", "USED", "KEY"
+        ));
+        for e in &entries {
+            text.push(format!(
+                "{:<16} {:<20} {:>10}  {:<12} {}",
+                e.component,
+                e.describe,
+                size(e.bytes),
+                crate::timefmt::date(e.used),
+                &e.key[..16]
+            ));
+        }
+    }
+    printer.report(text.join("\n"));
+    printer.json(&serde_json::json!({
+        "git": { "path": git, "stores": stores.len(), "bytes": git_bytes },
+        "builds": { "path": builds.root(), "entries": entries, "bytes": build_bytes },
+        "ccache": { "path": ccache, "bytes": ccache_bytes },
+    }));
+    Ok(())
+}
+
+fn prune(args: CachePruneArgs, printer: &Printer) -> Result<()> {
+    let max = match &args.max_size {
+        Some(text) => parse_size(text)?,
+        None => u64::MAX,
+    };
+    let unused_since = SystemTime::now()
+        .checked_sub(UNUSED)
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map(|d| d.as_secs());
+    let builds = BuildCache::locate()?;
+    let removed = builds.prune_older(max, unused_since)?;
+    let freed: u64 = removed.iter().map(|e| e.bytes).sum();
+    let left: u64 = builds.entries().iter().map(|e| e.bytes).sum();
+    printer.status(
+        "Pruned",
+        format!(
+            "{} build(s) from the build cache, {} freed, {} left",
+            removed.len(),
+            size(freed),
+            size(left)
+        ),
+    );
+    printer.json(&serde_json::json!({ "removed": removed, "freed_bytes": freed, "left_bytes": left }));
+    Ok(())
+}
+
+/// `500M`, `10G`, `1.5G`, `123` (bytes); K, M, G, T are powers of 1024.
+fn parse_size(text: &str) -> Result<u64> {
+    let text = text.trim();
+    let (number, unit) = match text.find(|c: char| c.is_ascii_alphabetic()) {
+        Some(i) => (&text[..i], text[i..].to_ascii_uppercase()),
+        None => (text, String::new()),
+    };
+    let factor: u64 = match unit.trim_end_matches(['B', 'I']) {
+        "" => 1,
+        "K" => 1 << 10,
+        "M" => 1 << 20,
+        "G" => 1 << 30,
+        "T" => 1 << 40,
+        _ => bail!("`{text}` is not a size: use a number with K, M, G or T (e.g. 10G)"),
+    };
+    let value: f64 = number
+        .trim()
+        .parse()
+        .ok()
+        .filter(|v: &f64| v.is_finite() && *v >= 0.0)
+        .ok_or_else(|| anyhow::anyhow!("`{text}` is not a size: use a number with K, M, G or T (e.g. 10G)"))?;
+    Ok((value * factor as f64) as u64)
+}
+
+fn size(bytes: u64) -> String {
+    match bytes {
+        b if b >= 1 << 30 => format!("{:.1} GiB", b as f64 / (1u64 << 30) as f64),
+        b if b >= 1 << 20 => format!("{:.1} MiB", b as f64 / (1u64 << 20) as f64),
+        b if b >= 1 << 10 => format!("{:.1} KiB", b as f64 / 1024.0),
+        b => format!("{b} B"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn sizes_are_read_as_people_write_them() {
+        assert_eq!(super::parse_size("123").unwrap(), 123);
+        assert_eq!(super::parse_size("2K").unwrap(), 2048);
+        assert_eq!(super::parse_size("1.5G").unwrap(), 3 << 29);
+        assert_eq!(super::parse_size("10gib").unwrap(), 10 << 30);
+        for bad in ["", "G", "-1M", "1X", "nanG"] {
+            assert!(super::parse_size(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,459 @@
+//! The inner loop: content fingerprints (touch and commit round trips stay
+//! fresh), incremental configure, `run`/`env`/`shell`, the shared build
+//! cache and ccache, on the real autotools, make and cargo fixtures.
+
+use std::path::{Path, PathBuf};
+
+use git2::Repository;
+
+use crate::support::*;
+
+fn toolchain_present() -> bool {
+    require("autoreconf", "the autotools fixture (Debian autoconf, automake)")
+        && require("make", "every fixture build")
+        && require("gcc", "every fixture build")
+        && require("cargo", "the cargo fixture")
+}
+
+fn status_of(run: &Run, name: &str) -> String {
+    run.json()["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == name)
+        .map(|c| c["status"].as_str().unwrap().to_string())
+        .unwrap_or_default()
+}
+
+fn staged(work: &Path, component: &str, path: &str) -> PathBuf {
+    work.join("dist").join(component).join("usr/local").join(path)
+}
+
+fn logs(work: &Path, component: &str) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(work.join(".sultana/logs/build").join(component))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .collect();
+    names.sort();
+    names
+}
+
+fn commit(dir: &Path, path: &'static str, content: &str, message: &str) -> git2::Oid {
+    let clock = sultana::fixtures::Clock::default();
+    sultana::fixtures::commit(dir, &[(path, content.to_string(), false)], message, &clock).unwrap()
+}
+
+fn checkout(dir: &Path, commit: git2::Oid) {
+    let repo = Repository::open(dir).unwrap();
+    let object = repo.find_object(commit, None).unwrap();
+    repo.checkout_tree(&object, Some(git2::build::CheckoutBuilder::new().force()))
+        .unwrap();
+    repo.set_head_detached(commit).unwrap();
+}
+
+const FIX_C: &str = "#include \"fix.h\"\nint fix_add(int a, int b) { return a + b; }\n";
+const FIX_C_PLUS_10: &str = "#include \"fix.h\"\nint fix_add(int a, int b) { return a + b + 10; }\n";
+
+/// An edit to one source file runs make and the install only (configure's
+/// output untouched), and the result has the edit; touching files or
+/// moving the checkout to another commit and back leaves everything fresh;
+/// a change to configure.ac runs bootstrap and configure again; `-v` says
+/// why each component builds.
+#[test]
+fn an_edit_rebuilds_without_configure_and_time_alone_changes_nothing() {
+    if !toolchain_present() {
+        return;
+    }
+    let ctx = TestContext::new();
+    ctx.fixture_workspace();
+    ctx.sultana(&["build", "--no-build-cache"]).success();
+    let config_status = ctx.work.join("build/libfix/config.status");
+    let configured_at = std::fs::metadata(&config_status).unwrap().modified().unwrap();
+
+    // touch: fresh.
+    let fix = ctx.work.join("libfix/fix.c");
+    std::fs::File::options()
+        .append(true)
+        .open(&fix)
+        .unwrap()
+        .set_modified(std::time::SystemTime::now())
+        .unwrap();
+    let run = ctx.sultana(&["build", "--json", "--no-build-cache"]).success();
+    assert_eq!(status_of(&run, "libfix"), "fresh", "{}", run.stderr);
+
+    // An edit: make and install only; the dependent rebuilds against it.
+    std::fs::write(&fix, FIX_C_PLUS_10).unwrap();
+    let run = ctx.sultana(&["build", "-v", "--json", "--no-build-cache"]).success();
+    assert_eq!(status_of(&run, "libfix"), "built");
+    assert_eq!(status_of(&run, "root"), "built");
+    assert_eq!(status_of(&run, "tool"), "fresh");
+    assert!(
+        run.stderr.contains("Rebuilding libfix: source changed: fix.c"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("Rebuilding root: dependency libfix changed"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(logs(&ctx.work, "libfix"), ["03-make.log", "04-install.log"]);
+    assert_eq!(
+        std::fs::metadata(&config_status).unwrap().modified().unwrap(),
+        configured_at
+    );
+    assert_eq!(
+        run_program(&staged(&ctx.work, "root", "bin/rootapp")),
+        "rootapp: 2 + 3 = 15\n"
+    );
+
+    // Another commit and back, without building between: fresh.
+    std::fs::write(&fix, FIX_C).unwrap();
+    let libfix = ctx.work.join("libfix");
+    let before = ctx.head("libfix");
+    let other = commit(&ctx.upstreams.join("libfix"), "NEWS", "1.1\n", "news");
+    ctx.sultana(&["update", "libfix"]).success();
+    assert_eq!(ctx.head("libfix"), other);
+    let run = ctx
+        .sultana(&["build", "--json", "--no-build-cache", "libfix"])
+        .success();
+    assert_eq!(status_of(&run, "libfix"), "built", "NEWS is part of the tree");
+    checkout(&libfix, before);
+    checkout(&libfix, other);
+    let run = ctx
+        .sultana(&["build", "--json", "--no-build-cache", "libfix"])
+        .success();
+    assert_eq!(status_of(&run, "libfix"), "fresh", "a round trip: {}", run.stderr);
+
+    // configure.ac: bootstrap and configure again.
+    let configure_ac = ctx.work.join("libfix/configure.ac");
+    let mut text = std::fs::read_to_string(&configure_ac).unwrap();
+    text.push_str("dnl a comment\n");
+    std::fs::write(&configure_ac, text).unwrap();
+    let run = ctx
+        .sultana(&["build", "-v", "--json", "--no-build-cache", "libfix"])
+        .success();
+    assert!(run.stderr.contains("source changed: configure.ac"), "{}", run.stderr);
+    assert!(logs(&ctx.work, "libfix").contains(&"02-configure.log".to_string()));
+
+    // A configure that failed runs again even though its inputs are back.
+    std::fs::write(&configure_ac, "this is not autoconf(\n").unwrap();
+    ctx.sultana(&["build", "--no-build-cache", "libfix"]).code(1);
+    git(&libfix, &["checkout", "configure.ac"]);
+    std::fs::write(&fix, FIX_C_PLUS_10).unwrap();
+    ctx.sultana(&["build", "--no-build-cache", "libfix"]).success();
+    assert!(logs(&ctx.work, "libfix").contains(&"02-configure.log".to_string()));
+}
+
+fn git(dir: &Path, args: &[&str]) {
+    let status = std::process::Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("HOME", dir)
+        .status()
+        .unwrap();
+    assert!(status.success(), "git {args:?}");
+}
+
+/// A make project with a shared library and a program linked to it, and
+/// its pkg-config file: staged, the program cannot find its library.
+fn shared_library_workspace(ctx: &TestContext) {
+    let up = ctx.upstream("greet");
+    up.commit(
+        &[
+            ("greet.c", "const char *greeting(void) { return \"hello from libgreet\"; }\n"),
+            (
+                "main.c",
+                "#include <stdio.h>\nconst char *greeting(void);\nint main(void) { puts(greeting()); return 0; }\n",
+            ),
+            (
+                "Makefile",
+                "PREFIX ?= /usr/local\nall: greet\nlibgreet.so: greet.c\n\t$(CC) -shared -fPIC -o $@ greet.c\n\
+                 greet: main.c libgreet.so\n\t$(CC) -o $@ main.c -L. -lgreet\n\
+                 install: greet\n\tmkdir -p $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig\n\
+                 \tcp libgreet.so $(DESTDIR)$(PREFIX)/lib/\n\tcp greet $(DESTDIR)$(PREFIX)/bin/\n\
+                 \tprintf 'Name: greet\\nDescription: g\\nVersion: 1.0\\nLibs: -lgreet\\n' > $(DESTDIR)$(PREFIX)/lib/pkgconfig/greet.pc\n",
+            ),
+            (".gitignore", "greet\n*.so\n"),
+        ],
+        "greet",
+    );
+    ctx.write("sultana.toml", &manifest(&[("greet", &up.url(), "master")]));
+    ctx.write(
+        "recipes/greet.toml",
+        "kind = \"make\"\ninstall = [\"install\", \"DESTDIR={destdir}\", \"PREFIX={prefix}\"]\n",
+    );
+}
+
+/// `run`, `env` and `shell` find what was built: its program on PATH, its
+/// library through LD_LIBRARY_PATH, its pkg-config file; `run` exits with
+/// the command's status.
+#[test]
+fn run_env_and_shell_find_the_built_program_and_its_library() {
+    if !require("make", "the make fixture") || !require("gcc", "the make fixture") {
+        return;
+    }
+    let ctx = TestContext::new();
+    shared_library_workspace(&ctx);
+    ctx.sultana(&["run", "true"])
+        .success()
+        .stderr_has("nothing is built here yet");
+    ctx.sultana(&["build"]).success();
+    let greet = staged(&ctx.work, "greet", "bin/greet");
+    let alone = std::process::Command::new(&greet).output().unwrap();
+    assert!(
+        !alone.status.success(),
+        "staged, its library is not found without `run`"
+    );
+
+    ctx.sultana(&["run", "greet"])
+        .success()
+        .stdout_has("hello from libgreet");
+    ctx.sultana(&["run", "--", "false"]).code(1);
+    ctx.sultana(&["run", "--", "sh", "-c", "exit 7"]).code(7);
+    ctx.sultana(&["run", "--", "pkg-config", "--libs", "greet"])
+        .success()
+        .stdout_has("-lgreet");
+    ctx.sultana(&["run", "no-such-program"])
+        .code(2)
+        .stderr_has("was not found");
+
+    let exports = ctx.sultana(&["env"]).success().stdout;
+    assert!(exports.contains("export LD_LIBRARY_PATH="), "{exports}");
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("{exports}\ngreet"))
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "hello from libgreet\n");
+    let fish = ctx.sultana(&["env", "--shell", "fish"]).success().stdout;
+    assert!(fish.starts_with("set -gx PATH "), "{fish}");
+
+    let shell = ctx
+        .sultana_with(
+            &ctx.work,
+            "022",
+            &[("SHELL", "/bin/sh")],
+            &["shell", "-c", "greet; echo \"$PATH\""],
+        )
+        .success();
+    assert!(shell.stdout.starts_with("hello from libgreet\n"), "{}", shell.stdout);
+    assert!(shell.stdout.contains("dist/greet/usr/local/bin"), "{}", shell.stdout);
+
+    // detect sees nothing of it: the built library is no system one.
+    let detect = ctx
+        .sultana_with(&ctx.work, "022", &[], &["--json", "detect", "greet"])
+        .stdout;
+    assert!(!detect.contains("dist/greet"), "{detect}");
+}
+
+/// A second workspace at the same pins restores every build from the
+/// shared cache; a changed recipe, a changed dependency and a dirty tree
+/// miss it (and a dirty tree does not fill it).
+#[test]
+fn the_build_cache_serves_a_second_workspace_and_misses_what_differs() {
+    if !toolchain_present() {
+        return;
+    }
+    let ctx = TestContext::new();
+    ctx.fixture_workspace();
+    let first = ctx.sultana(&["build", "--json"]).success();
+    assert_eq!(status_of(&first, "libfix"), "built");
+    let entries = || std::fs::read_dir(ctx.cache.join("sultana/builds")).unwrap().count();
+    assert_eq!(entries(), 4, "one entry per component");
+
+    let second = ctx.dir("second");
+    for file in ["sultana.toml", "sultana.lock"] {
+        std::fs::copy(ctx.work.join(file), second.join(file)).unwrap();
+    }
+    std::fs::create_dir_all(second.join("recipes")).unwrap();
+    for e in std::fs::read_dir(ctx.work.join("recipes")).unwrap() {
+        let e = e.unwrap();
+        if e.path().is_file() {
+            std::fs::copy(e.path(), second.join("recipes").join(e.file_name())).unwrap();
+        }
+    }
+    let run = ctx.sultana_in(&second, &["build", "--json"]).success();
+    for name in ["libfix", "tool", "rusty", "root"] {
+        assert_eq!(status_of(&run, name), "cached", "{name}: {}", run.stderr);
+    }
+    assert_eq!(
+        run_program(&staged(&second, "root", "bin/rootapp")),
+        "rootapp: 2 + 3 = 5\n"
+    );
+    // A copy, never a link into the cache.
+    let restored = staged(&second, "libfix", "lib/libfix.a");
+    assert!(!std::fs::symlink_metadata(&restored).unwrap().file_type().is_symlink());
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(std::fs::metadata(&restored).unwrap().nlink(), 1);
+    // Fresh afterwards.
+    let run = ctx.sultana_in(&second, &["build", "--json"]).success();
+    assert_eq!(status_of(&run, "root"), "fresh");
+
+    // A dirty tree: built, not stored; its dependent misses too.
+    std::fs::write(second.join("libfix/fix.c"), FIX_C_PLUS_10).unwrap();
+    let run = ctx.sultana_in(&second, &["build", "--json"]).success();
+    assert_eq!(status_of(&run, "libfix"), "built");
+    assert_eq!(status_of(&run, "root"), "built");
+    assert_eq!(entries(), 4, "a dirty tree never fills the cache");
+    // Back to the commit: the cached build again.
+    std::fs::write(second.join("libfix/fix.c"), FIX_C).unwrap();
+    let run = ctx.sultana_in(&second, &["build", "--json"]).success();
+    assert_eq!(status_of(&run, "libfix"), "cached");
+    assert_eq!(status_of(&run, "root"), "cached");
+
+    // A changed recipe misses, and its dependents with it.
+    let recipe = second.join("recipes/libfix.toml");
+    let text = std::fs::read_to_string(&recipe).unwrap();
+    std::fs::write(
+        &recipe,
+        text.replace(
+            "\"--libdir={libdir}\"",
+            "\"--libdir={libdir}\", \"--disable-silent-rules\"",
+        ),
+    )
+    .unwrap();
+    let run = ctx.sultana_in(&second, &["build", "--json"]).success();
+    assert_eq!(status_of(&run, "libfix"), "built");
+    assert_eq!(status_of(&run, "root"), "built");
+    assert_eq!(status_of(&run, "tool"), "fresh");
+    assert_eq!(entries(), 6, "the new recipe's builds are stored");
+
+    // --no-build-cache: neither read nor filled.
+    let third = ctx.dir("third");
+    for file in ["sultana.toml", "sultana.lock"] {
+        std::fs::copy(ctx.work.join(file), third.join(file)).unwrap();
+    }
+    std::fs::create_dir_all(third.join("recipes")).unwrap();
+    std::fs::copy(ctx.work.join("recipes/libfix.toml"), third.join("recipes/libfix.toml")).unwrap();
+    for e in std::fs::read_dir(ctx.work.join("recipes")).unwrap() {
+        let e = e.unwrap();
+        if e.path().is_file() {
+            std::fs::copy(e.path(), third.join("recipes").join(e.file_name())).unwrap();
+        }
+    }
+    let run = ctx
+        .sultana_in(&third, &["build", "--json", "--no-build-cache", "tool"])
+        .success();
+    assert_eq!(status_of(&run, "tool"), "built");
+
+    // `cache` shows the entries; `cache prune --max-size 0` empties it.
+    let shown = ctx.sultana(&["cache", "--json"]).success().json();
+    assert_eq!(shown["builds"]["entries"].as_array().unwrap().len(), 6);
+    ctx.sultana(&["cache", "prune", "--max-size", "0"])
+        .success()
+        .stderr_has("Pruned 6 build(s)");
+    assert_eq!(entries(), 0);
+    ctx.sultana(&["cache", "prune", "--max-size", "lots"]).code(2);
+}
+
+/// kill -9 while a build is stored into the cache, or restored from it:
+/// the next run finishes with the same result, and no half entry is used.
+#[test]
+fn the_build_cache_survives_kill_9_and_concurrent_fills() {
+    if !require("make", "the make fixture") || !require("gcc", "the make fixture") {
+        return;
+    }
+    let ctx = TestContext::new();
+    shared_library_workspace(&ctx);
+    let killed = ctx
+        .command(&ctx.work, &["build"])
+        .env("SULTANA_TEST_CRASH_AT", "build-cache-storing#1")
+        .output()
+        .unwrap();
+    assert!(!killed.status.success());
+    let builds = ctx.cache.join("sultana/builds");
+    let whole = || {
+        std::fs::read_dir(&builds)
+            .unwrap()
+            .filter(|e| e.as_ref().unwrap().path().join("meta.json").is_file())
+            .count()
+    };
+    assert_eq!(whole(), 0, "nothing whole after a killed store");
+    ctx.sultana(&["build"]).success();
+    assert_eq!(whole(), 1);
+
+    // Restored in a second workspace, killed half way: the rerun restores.
+    let second = ctx.dir("second");
+    for file in ["sultana.toml", "sultana.lock", "recipes/greet.toml"] {
+        std::fs::create_dir_all(second.join(file).parent().unwrap()).unwrap();
+        std::fs::copy(ctx.work.join(file), second.join(file)).unwrap();
+    }
+    let killed = ctx
+        .command(&second, &["build"])
+        .env("SULTANA_TEST_CRASH_AT", "build-cache-restored#1")
+        .output()
+        .unwrap();
+    assert!(!killed.status.success());
+    let run = ctx.sultana_in(&second, &["build", "--json"]).success();
+    assert_eq!(status_of(&run, "greet"), "cached", "{}", run.stderr);
+    ctx.sultana_in(&second, &["run", "greet"])
+        .success()
+        .stdout_has("hello from libgreet");
+
+    // Two workspaces filling one key at once: one entry, both builds fine.
+    ctx.sultana(&["cache", "prune", "--max-size", "0"]).success();
+    let spawn = |dir: &Path| ctx.command(dir, &["build", "--json"]).spawn().unwrap();
+    std::fs::remove_dir_all(ctx.work.join("dist")).unwrap();
+    std::fs::remove_dir_all(second.join("dist")).unwrap();
+    std::fs::remove_file(ctx.work.join(".sultana/build/greet.stamp")).unwrap();
+    std::fs::remove_file(second.join(".sultana/build/greet.stamp")).unwrap();
+    let (a, b) = (spawn(&ctx.work), spawn(&second));
+    assert!(a.wait_with_output().unwrap().status.success());
+    assert!(b.wait_with_output().unwrap().status.success());
+    assert_eq!(whole(), 1);
+    let leftovers: Vec<_> = std::fs::read_dir(&builds)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .filter(|n| n.to_string_lossy().starts_with('.'))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+/// With ccache installed, a neighbour commit built in a fresh workspace
+/// (no build cache) compiles what did not change from ccache.
+#[test]
+fn ccache_serves_the_unchanged_files_of_a_neighbour_commit() {
+    if !toolchain_present() || !require("ccache", "the compiler cache (Debian ccache)") {
+        return;
+    }
+    let ctx = TestContext::new();
+    ctx.fixture_workspace();
+    ctx.sultana(&["build", "--no-build-cache", "libfix"]).success();
+    let stats = || -> u64 {
+        let out = std::process::Command::new("ccache")
+            .arg("--print-stats")
+            .env("CCACHE_DIR", ctx.cache.join("sultana/ccache"))
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|l| l.starts_with("direct_cache_hit") || l.starts_with("preprocessed_cache_hit"))
+            .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+            .sum()
+    };
+    let before = stats();
+    commit(&ctx.upstreams.join("libfix"), "NEWS", "1.1\n", "news");
+    let second = ctx.dir("second");
+    for file in ["sultana.toml", "sultana.lock"] {
+        std::fs::copy(ctx.work.join(file), second.join(file)).unwrap();
+    }
+    std::fs::create_dir_all(second.join("recipes")).unwrap();
+    for e in std::fs::read_dir(ctx.work.join("recipes")).unwrap() {
+        let e = e.unwrap();
+        if e.path().is_file() {
+            std::fs::copy(e.path(), second.join("recipes").join(e.file_name())).unwrap();
+        }
+    }
+    ctx.sultana_in(&second, &["update", "libfix"]).success();
+    ctx.sultana_in(&second, &["build", "--no-build-cache", "libfix"])
+        .success();
+    assert!(stats() > before, "ccache hits grew: {} -> {}", before, stats());
+    // --no-ccache: none more.
+    let third = stats();
+    ctx.sultana_in(&second, &["clean", "libfix"]).success();
+    ctx.sultana_in(&second, &["build", "--no-build-cache", "--no-ccache", "libfix"])
+        .success();
+    assert_eq!(stats(), third);
+}
