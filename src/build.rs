@@ -217,7 +217,8 @@ pub fn run(ws: &Workspace, names: &[String], options: &Options, printer: &Printe
     };
     parallel::ready_queue(options.jobs, &units, &needs, |unit, sharing| {
         // make's -j: the CPUs shared among the components running or ready now.
-        let jobs_each = (options.jobs / sharing.clamp(1, options.jobs)).max(1);
+        let jobs = options.jobs.max(1);
+        let jobs_each = (jobs / sharing.clamp(1, jobs)).max(1);
         let report = unit::build_unit(&cx, unit, jobs_each);
         if let Ok(mut all) = reports.lock() {
             all.push(report);

@@ -37,7 +37,7 @@ Xen and CI:
 Help:
   demo            The whole job on small local upstreams, no network needed
   completions     Shell completions (bash, zsh, fish)
-  man             The manual pages (sultana.1, sultana-fetch.1, …)
+  man             The manual pages (sultana.1, sultana-fetch.1, ...)
   help            Help on a command";
 
 #[derive(Debug, Parser)]
@@ -175,7 +175,7 @@ pub enum Command {
     /// Print the environment of `run` as shell lines: eval "$(sultana env)"
     #[command(after_help = "Example: eval \"$(sultana env)\"")]
     Env(EnvArgs),
-    /// Start $SHELL (or `$SHELL ARGS…`) in the environment of `run`
+    /// Start $SHELL (or `$SHELL ARGS...`) in the environment of `run`
     #[command(after_help = "Example: sultana shell -c 'tap-ctl list'")]
     Shell(ShellArgs),
     /// Show what the shared git, build and compiler caches hold; `cache prune` trims the build cache
@@ -498,7 +498,7 @@ pub struct ManArgs {
     /// The command whose page to print, e.g. `fetch` or `ci gitlab` (default: sultana(1))
     #[arg(value_name = "COMMAND")]
     pub command: Vec<String>,
-    /// Write every page (sultana.1, sultana-fetch.1, …) into DIR instead of printing one
+    /// Write every page (sultana.1, sultana-fetch.1, ...) into DIR instead of printing one
     #[arg(long, value_name = "DIR", conflicts_with = "command")]
     pub out: Option<PathBuf>,
 }

@@ -197,7 +197,7 @@ fn left_in_cache(demo: &Demo) -> Result<String> {
     }
     let quoted: Vec<String> = stores
         .iter()
-        .flat_map(|s| [s.clone(), s.with_extension("lock")])
+        .flat_map(|s| [s.clone(), PathBuf::from(format!("{}.lock", s.display()))])
         .map(|p| crate::process::shell_quote(&p.display().to_string()))
         .collect();
     Ok(format!(

@@ -62,7 +62,10 @@ pub fn ready_queue<T: Sync>(jobs: usize, items: &[T], needs: &[Vec<usize>], work
     std::thread::scope(|scope| {
         for _ in 0..jobs {
             scope.spawn(|| {
-                let Ok(mut s) = state.lock() else { return };
+                let mut s = match state.lock() {
+                    Ok(s) => s,
+                    Err(poisoned) => poisoned.into_inner(),
+                };
                 loop {
                     let ready = |s: &State, i: usize| !s.started[i] && needs_of(i).all(|n| s.done[n]);
                     match (0..items.len()).find(|&i| ready(&s, i)) {
@@ -71,19 +74,27 @@ pub fn ready_queue<T: Sync>(jobs: usize, items: &[T], needs: &[Vec<usize>], work
                             let running = (0..items.len()).filter(|&j| s.started[j] && !s.done[j]).count();
                             let waiting = (0..items.len()).filter(|&j| ready(&s, j)).count();
                             drop(s);
-                            work(&items[i], running + waiting);
+                            // A panic still marks the item done (else the
+                            // others wait for ever), then goes on up.
+                            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                                work(&items[i], running + waiting)
+                            }));
                             s = match state.lock() {
                                 Ok(s) => s,
-                                Err(_) => return,
+                                Err(poisoned) => poisoned.into_inner(),
                             };
                             s.done[i] = true;
                             changed.notify_all();
+                            if let Err(panic) = outcome {
+                                drop(s);
+                                std::panic::resume_unwind(panic);
+                            }
                         }
                         None if s.started.iter().all(|&b| b) => return,
                         None => {
                             s = match changed.wait(s) {
                                 Ok(s) => s,
-                                Err(_) => return,
+                                Err(poisoned) => poisoned.into_inner(),
                             };
                         }
                     }
@@ -112,6 +123,20 @@ mod tests {
             finished.lock().unwrap().push(*item);
         });
         assert_eq!(*finished.lock().unwrap(), ["b", "c", "a"]);
+    }
+
+    #[test]
+    fn a_panic_reaches_the_caller_instead_of_hanging_the_others() {
+        let items = ["a", "b", "c"];
+        let needs = vec![vec![], vec![0], vec![]];
+        let result = std::panic::catch_unwind(|| {
+            super::ready_queue(2, &items, &needs, |item, _| {
+                if *item == "a" {
+                    panic!("boom");
+                }
+            })
+        });
+        assert!(result.is_err());
     }
 
     #[test]

@@ -266,8 +266,11 @@ pub fn redact_credentials(text: &str) -> String {
         let scheme = &rest[scheme_start..pos];
         out.push_str(&rest[..pos + 3]);
         let after = &rest[pos + 3..];
+        // The authority ends at a path, query or fragment, or at a character
+        // userinfo cannot hold unencoded (RFC 3986 allows `'()*+,;=!$&` in
+        // it, so those cannot end it: a password may hold them).
         let end = after
-            .find(|c: char| c.is_whitespace() || "/?#\"'`<>()[]{},;".contains(c))
+            .find(|c: char| c.is_whitespace() || c.is_control() || "/?#\"`<>[]{}\\|^".contains(c))
             .unwrap_or(after.len());
         let authority = &after[..end];
         match authority.rfind('@') {
@@ -306,5 +309,12 @@ mod redact_tests {
         assert_eq!(r("a https://u:p@h b https://v:q@i/"), "a https://h b https://i/");
         assert_eq!(r("file:///srv/a@b/x"), "file:///srv/a@b/x");
         assert_eq!(r("plain text"), "plain text");
+        // What RFC 3986 allows in userinfo unencoded.
+        assert_eq!(r("https://user:ab(LEAK@h/x"), "https://h/x");
+        assert_eq!(r("https://u:a;b,c'd)e*f+g=h!i$j&k@h/x"), "https://h/x");
+        assert_eq!(r("(mirror of https://u:p;q@h)"), "(mirror of https://h)");
+        assert_eq!(r("'https://u:p@h', next"), "'https://h', next");
+        assert_eq!(r("\"https://u:p@h\","), "\"https://h\",");
+        assert_eq!(r("https://u:p@[::1]:8080/x"), "https://[::1]:8080/x");
     }
 }

@@ -63,6 +63,8 @@ pub fn clean(ws: &Workspace, names: &[String], printer: &Printer) -> Result<Vec<
 /// Remove build outputs and the checkouts sultana manages. A checkout with
 /// local work is refused, or with `force` saved first into the cache store
 /// (which outlives the checkout) under `refs/sultana/backup/<name>/…`.
+/// Returns the components cleaned or removed, then `build/` and `dist/`
+/// when they were there.
 pub fn distclean(ws: &Workspace, force: bool, printer: &Printer) -> Result<Vec<String>> {
     let cache = Cache::locate()?;
     let managed: Vec<_> = ws
@@ -120,7 +122,14 @@ pub fn distclean(ws: &Workspace, force: bool, printer: &Printer) -> Result<Vec<S
             }
         }
     }
-    fsutil::remove_all(&ws.root.join("build"))?;
-    fsutil::remove_all(&ws.root.join("dist"))?;
+    // What is left of components no longer in the manifest, too.
+    for folder in ["build", "dist"] {
+        let path = ws.root.join(folder);
+        if fs::symlink_metadata(&path).is_ok() {
+            fsutil::remove_all(&path)?;
+            printer.verbose("Removed", format!("{folder}/"));
+            removed.push(format!("{folder}/"));
+        }
+    }
     Ok(removed)
 }

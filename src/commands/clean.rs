@@ -23,6 +23,10 @@ pub fn run_distclean(globals: &Globals, args: DistcleanArgs, printer: &Printer) 
     if removed.is_empty() {
         printer.status("Clean", "no build outputs or checkouts here: nothing to remove");
     }
-    printer.json(&serde_json::json!({ "components": removed }));
+    let (folders, components): (Vec<String>, Vec<String>) = removed.into_iter().partition(|r| r.ends_with('/'));
+    if !folders.is_empty() && components.is_empty() {
+        printer.status("Removed", folders.join(" "));
+    }
+    printer.json(&serde_json::json!({ "components": components, "folders": folders }));
     Ok(())
 }

@@ -9,7 +9,7 @@ use crate::printer::Printer;
 
 use super::manual;
 
-pub fn completions(args: CompletionsArgs) -> Result<()> {
+pub fn completions(args: CompletionsArgs, printer: &Printer) -> Result<()> {
     let shell = match args.shell.as_str() {
         "bash" => clap_complete::Shell::Bash,
         "zsh" => clap_complete::Shell::Zsh,
@@ -17,11 +17,20 @@ pub fn completions(args: CompletionsArgs) -> Result<()> {
     };
     let mut text = Vec::new();
     clap_complete::generate(shell, &mut cli::command(), "sultana", &mut text);
-    print(&text)
+    emit(printer, "script", &text)
+}
+
+/// The text on stdout, or with `--json` inside the one document.
+fn emit(printer: &Printer, key: &str, bytes: &[u8]) -> Result<()> {
+    if printer.is_json() {
+        printer.json(&serde_json::json!({ key: String::from_utf8_lossy(bytes) }));
+        return Ok(());
+    }
+    print(bytes)
 }
 
 /// `sultana help [COMMAND…]`: the same text as `sultana COMMAND… --help`.
-pub fn help(args: HelpArgs) -> Result<()> {
+pub fn help(args: HelpArgs, printer: &Printer) -> Result<()> {
     let mut command = cli::command().bin_name("sultana");
     command.build();
     let mut at = &mut command;
@@ -43,7 +52,7 @@ pub fn help(args: HelpArgs) -> Result<()> {
     } else {
         help.to_string()
     };
-    print(text.as_bytes())
+    emit(printer, "help", text.as_bytes())
 }
 
 /// To stdout; a reader that went away (`| head`) is not an error.
@@ -74,7 +83,7 @@ pub fn man(args: ManArgs, printer: &Printer) -> Result<()> {
                 "pages": pages.iter().map(|p| dir.join(&p.file)).collect::<Vec<_>>()
             }));
         }
-        None => print(&manual::page(&args.command)?.text)?,
+        None => emit(printer, "page", &manual::page(&args.command)?.text)?,
     }
     Ok(())
 }

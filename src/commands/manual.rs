@@ -211,11 +211,30 @@ fn command_list() -> Roff {
 fn closing_sections(cmd: &Command, path: &[String]) -> Roff {
     let mut roff = Roff::new();
     if let Some(after) = cmd.get_after_help().map(|h| h.to_string()) {
-        roff.control("SH", [if path.is_empty() { "GETTING STARTED" } else { "EXAMPLES" }]);
-        for line in after.lines() {
-            let line = line.strip_prefix("Example: ").unwrap_or(line);
-            roff.text([roman(line)]);
-            roff.control("br", []);
+        let (examples, notes): (Vec<&str>, Vec<&str>) = after.lines().partition(|l| l.starts_with("Example: "));
+        let notes: Vec<&str> = notes.into_iter().skip_while(|l| l.trim().is_empty()).collect();
+        if !notes.is_empty() {
+            // Kept as laid out (columns of names and what they are).
+            roff.control("SH", [if path.is_empty() { "GETTING STARTED" } else { "NOTES" }]);
+            roff.control("nf", []);
+            for line in notes
+                .iter()
+                .rev()
+                .skip_while(|l| l.trim().is_empty())
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+            {
+                roff.text([roman(*line)]);
+            }
+            roff.control("fi", []);
+        }
+        if !examples.is_empty() {
+            roff.control("SH", ["EXAMPLES"]);
+            for line in examples {
+                roff.text([roman(line.trim_start_matches("Example: "))]);
+                roff.control("br", []);
+            }
         }
     }
 

@@ -30,14 +30,35 @@ pub(super) fn refuse_dirty(ws: &Workspace, cache: &Cache, resolutions: &[Resolut
         }
         let checkout = Checkout::open(&path)?;
         let target = Oid::from_str(&r.entry.commit)?;
+        let store = cache.store(&component.url, printer)?;
         if checkout.head() == Some(target) {
+            // The tree stays; a dirty submodule away from the commit the
+            // tree records would still be moved.
+            if !component.submodules {
+                continue;
+            }
+            let dirt = dirt_recursive(cache, &checkout, &component.url, Some(&store), None, printer)?;
+            let recorded = checkout.repo().find_commit(target).and_then(|c| c.tree())?;
+            for sub in &dirt.submodules {
+                let wanted = recorded.get_path(Path::new(sub)).map(|e| e.id()).ok();
+                let at = Checkout::open(&path.join(sub)).ok().and_then(|c| c.head());
+                if wanted.is_some() && at != wanted {
+                    dirty.push(format!(
+                        "  {} ({}): submodule {sub} has local work and is not at the commit {} records",
+                        component.name,
+                        ws.display_path(&path),
+                        r.entry.short()
+                    ));
+                    names.push(component.name.as_str());
+                }
+            }
             continue;
         }
-        let store = cache.store(&component.url, printer)?;
         let dirt = dirt_recursive(cache, &checkout, &component.url, Some(&store), Some(target), printer)?;
         if !dirt.is_clean() {
+            let from = checkout.head().map_or("nothing".to_string(), git::short);
             dirty.push(format!(
-                "  {} ({}): {}; its pin moves to {}",
+                "  {} ({}): {}; the update would move it from {from} to {}",
                 component.name,
                 ws.display_path(&path),
                 dirt.summary(),
@@ -49,9 +70,10 @@ pub(super) fn refuse_dirty(ws: &Workspace, cache: &Cache, resolutions: &[Resolut
     if dirty.is_empty() {
         return Ok(());
     }
+    names.dedup();
     bail!(
         "refusing to update checkouts with local work:\n{}\n\
-         Commit or stash it, or run `sultana update --force {}` to save it as a commit under refs/sultana/backup/ first",
+         Commit, stash or push it, or run `sultana update --force {}` to save it as a commit under refs/sultana/backup/ first",
         dirty.join("\n"),
         names.join(" ")
     )

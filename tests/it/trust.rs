@@ -206,6 +206,42 @@ fn fetched_with_a_submodule(ctx: &TestContext) -> (Upstream, std::path::PathBuf)
     (top, ctx.work.join("top/ext/sub"))
 }
 
+/// The tree's pin stays, but its submodule holds local work away from the
+/// commit the tree records: `update` would move the submodule, so it is
+/// refused before the lock changes, as for a dirty tree.
+#[test]
+fn a_dirty_submodule_away_from_its_commit_is_refused_though_the_tree_stays() {
+    let ctx = TestContext::new();
+    let (top, sub_path) = fetched_with_a_submodule(&ctx);
+    let other = ctx.upstream("other");
+    let text = ctx.read("sultana.toml");
+    ctx.write(
+        "sultana.toml",
+        &format!(
+            "{text}[components.other]\nurl = \"{}\"\nrevision = \"master\"\n",
+            other.url()
+        ),
+    );
+    ctx.sultana(&["fetch"]).success();
+    sh(
+        &ctx,
+        &format!(
+            "cd {} && echo committed > mine.c && git add mine.c && git commit -qm mine && echo edit >> README",
+            sub_path.display()
+        ),
+    );
+    other.commit(&[("a", "new")], "moves");
+    let pinned = ctx.lock_commit("other");
+    ctx.sultana(&["update"])
+        .code(2)
+        .stderr_has("submodule ext/sub has local work and is not at the commit");
+    assert_eq!(ctx.lock_commit("other"), pinned, "the lock is untouched");
+    assert_eq!(std::fs::read_to_string(sub_path.join("mine.c")).unwrap(), "committed\n");
+    let _ = top;
+    // Only the component that moves: fine.
+    ctx.sultana(&["update", "other"]).success();
+}
+
 #[test]
 fn a_dropped_submodule_keeps_its_commits_and_files() {
     let ctx = TestContext::new();

@@ -77,7 +77,7 @@ fn a_dirty_tree_whose_pin_does_not_move_is_not_refused() {
     let newer = still.commit(&[("b", "1")], "upstream");
     ctx.sultana(&["update"])
         .code(2)
-        .stderr_has("still (still): 1 untracked file(s); its pin moves to")
+        .stderr_has("still (still): 1 untracked file(s); the update would move it from")
         .stderr_has("sultana update --force still");
     assert_eq!(ctx.head("still"), pinned);
     assert_ne!(ctx.lock_commit("still"), newer.to_string(), "lock untouched on refusal");

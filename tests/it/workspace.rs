@@ -276,4 +276,11 @@ fn distclean_names_only_what_it_removed() {
         "once, though cleaned and removed"
     );
     assert_eq!(json["command"], "distclean");
+    // What a component dropped from the manifest left: removed, and said.
+    ctx.write("dist/old/usr/f", "x");
+    ctx.sultana(&["distclean"])
+        .success()
+        .stderr_has("Removed dist/")
+        .stderr_lacks("nothing to remove");
+    assert!(!ctx.work.join("dist").exists());
 }
