@@ -173,7 +173,7 @@ pub enum Command {
     #[command(after_help = "Example: sultana run -- vhd-util create -n disk.vhd -s 64")]
     Run(RunArgs),
     /// Print the environment of `run` as shell lines: eval "$(sultana env)"
-    #[command(after_help = "Example: eval \"$(sultana env)\"")]
+    #[command(after_help = "Example: sultana env --shell fish | source")]
     Env(EnvArgs),
     /// Start $SHELL (or `$SHELL ARGS...`) in the environment of `run`
     #[command(after_help = "Example: sultana shell -c 'tap-ctl list'")]

@@ -252,13 +252,20 @@ mod tests {
         fs::write(&a, "same size 1").unwrap();
         set_mtime(&a, 1_000_000);
         let mut old = index(dir.path(), &[], &FileIndex::default()).unwrap();
-        // A stale hash under an identical stat is trusted (that is the point)…
+        // A stale hash under an identical stat is trusted (that is the point),
+        // once the file is older than the index…
         old.files.get_mut("a").unwrap().hash = "stale".into();
+        old.taken += 10;
         assert_eq!(index(dir.path(), &[], &old).unwrap().files["a"].hash, "stale");
         // …but not once the file changed, even to the same size and mtime
         // (its ctime moved).
+        std::thread::sleep(std::time::Duration::from_millis(20));
         fs::write(&a, "same size 2").unwrap();
         set_mtime(&a, 1_000_000);
         assert_ne!(index(dir.path(), &[], &old).unwrap().files["a"].hash, "stale");
+        // Nor a file changed in the second the index was taken (racy).
+        let mut racy = index(dir.path(), &[], &FileIndex::default()).unwrap();
+        racy.files.get_mut("a").unwrap().hash = "stale".into();
+        assert_ne!(index(dir.path(), &[], &racy).unwrap().files["a"].hash, "stale");
     }
 }
