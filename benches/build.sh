@@ -32,10 +32,10 @@ fixture_ws() { # dir
 printf '%-52s %10s\n' "measure" "seconds"
 fixture_ws "$scratch/j1"
 "$sultana" -q -C "$scratch/j1/workspace" fetch
-t=$(now); "$sultana" -q -C "$scratch/j1/workspace" build -j1 >/dev/null; serial=$(elapsed "$t")
+t=$(now); "$sultana" -q -C "$scratch/j1/workspace" build -j1 --no-build-cache >/dev/null; serial=$(elapsed "$t")
 fixture_ws "$scratch/j2"
 "$sultana" -q -C "$scratch/j2/workspace" fetch
-t=$(now); "$sultana" -q -C "$scratch/j2/workspace" build -j2 >/dev/null; par=$(elapsed "$t")
+t=$(now); "$sultana" -q -C "$scratch/j2/workspace" build -j2 --no-build-cache >/dev/null; par=$(elapsed "$t")
 printf '%-52s %10.2f\n' "fixtures, build -j1 (one component at a time)" "$serial"
 printf '%-52s %10.2f\n' "fixtures, build -j2 (independent ones in parallel)" "$par"
 best=999
