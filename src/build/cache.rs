@@ -193,15 +193,8 @@ impl BuildCache {
                 removed.push(entry);
             }
         }
-        // Leftovers of killed runs, whatever their age: prune is asked for.
-        if let Ok(dir) = fs::read_dir(&self.root) {
-            for leftover in dir
-                .flatten()
-                .filter(|e| e.file_name().to_string_lossy().starts_with('.'))
-            {
-                let _ = fsutil::remove_all(&leftover.path());
-            }
-        }
+        // Leftovers of killed runs (not a store still in progress).
+        self.sweep_temporaries();
         Ok(removed)
     }
 }
@@ -259,7 +252,10 @@ mod tests {
         let one = cache.entries()[0].bytes;
         let removed = cache.prune(one).unwrap();
         assert_eq!(removed.iter().map(|e| e.key.as_str()).collect::<Vec<_>>(), ["k1"]);
-        assert!(!cache.root.join(".tmp-k9-1").exists(), "leftovers swept");
+        assert!(
+            cache.root.join(".tmp-k9-1").exists(),
+            "a store in progress is left alone"
+        );
         assert_eq!(cache.prune(0).unwrap().len(), 1);
         assert!(cache.entries().is_empty());
     }

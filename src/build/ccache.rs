@@ -25,7 +25,17 @@ pub fn environment(workspace_root: &Path) -> Result<Vec<(String, String)>> {
     let masquerade = home.join("ccache-bin");
     std::fs::create_dir_all(&masquerade).with_context(|| format!("cannot create {}", masquerade.display()))?;
     for compiler in COMPILERS {
-        link(&ccache, &masquerade.join(compiler))?;
+        let at = masquerade.join(compiler);
+        // Only compilers that are installed: a link to a missing one would
+        // make configure pick a compiler that is not there.
+        let installed = which::which_all(compiler)
+            .map(|mut found| found.any(|p| !p.starts_with(&masquerade)))
+            .unwrap_or(false);
+        if installed {
+            link(&ccache, &at)?;
+        } else if std::fs::symlink_metadata(&at).is_ok() {
+            let _ = std::fs::remove_file(&at);
+        }
     }
     let path = std::env::var("PATH").unwrap_or_default();
     Ok(vec![

@@ -132,6 +132,9 @@ pub fn index(dir: &Path, skip: &[&str], known: &FileIndex) -> std::io::Result<Fi
             };
             let kind = if meta.file_type().is_symlink() {
                 'l'
+            } else if !meta.is_file() {
+                // A FIFO, socket or device: never opened (a FIFO would block).
+                'o'
             } else if meta.mode() & 0o111 != 0 {
                 'x'
             } else {
@@ -156,12 +159,13 @@ pub fn index(dir: &Path, skip: &[&str], known: &FileIndex) -> std::io::Result<Fi
                     && old.ctime_nsec == fresh.ctime_nsec
                     && old.ino == fresh.ino
                     // Changed in the same moment it was indexed: not to be trusted.
-                    && fresh.mtime < known.taken - 1
-                    && fresh.ctime < known.taken - 1
+                    && fresh.mtime < known.taken.saturating_sub(1)
+                    && fresh.ctime < known.taken.saturating_sub(1)
             });
             fresh.hash = match reuse {
                 Some(old) => old.hash.clone(),
                 None if kind == 'l' => hex(&Sha256::digest(fs::read_link(&path)?.as_os_str().as_bytes())),
+                None if kind == 'o' => format!("special:{:o}", meta.mode() & 0o170000),
                 None => hash_file(&path)?,
             };
             files.insert(key, fresh);

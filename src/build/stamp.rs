@@ -42,6 +42,10 @@ impl Inputs {
 pub struct Stamp {
     pub key: String,
     pub inputs: Inputs,
+    /// The build-cache key of the tree the build was made from (none for a
+    /// dirty tree): only such a build may be stored later.
+    #[serde(default)]
+    pub cache_key: Option<String>,
 }
 
 impl Stamp {
@@ -49,6 +53,7 @@ impl Stamp {
         Stamp {
             key: inputs.key(),
             inputs,
+            cache_key: None,
         }
     }
 

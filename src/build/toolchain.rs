@@ -29,7 +29,28 @@ pub fn identity() -> &'static str {
             args.push(extra.to_string());
             args
         };
+        // What a build reads from the environment besides the compiler's name.
+        let environment: String = [
+            "CC",
+            "CXX",
+            "CPP",
+            "CFLAGS",
+            "CXXFLAGS",
+            "CPPFLAGS",
+            "LDFLAGS",
+            "LIBS",
+            "PKG_CONFIG_PATH",
+            "PKG_CONFIG_LIBDIR",
+            "RUSTFLAGS",
+            "CARGO_BUILD_TARGET",
+            "ARCH",
+            "CROSS_COMPILE",
+        ]
+        .iter()
+        .map(|v| format!("{v}={}\n", std::env::var(v).unwrap_or_default()))
+        .collect();
         let parts = [
+            environment,
             first_line(
                 &program,
                 &with("--version").iter().map(String::as_str).collect::<Vec<_>>(),
@@ -51,7 +72,7 @@ pub fn identity() -> &'static str {
 
 /// One line for `-v`: the C compiler and target.
 pub fn summary() -> String {
-    let mut lines = identity().lines();
+    let mut lines = identity().lines().skip_while(|l| l.is_empty() || l.contains('='));
     let cc = lines.next().unwrap_or("none");
     let target = lines.next().unwrap_or("none");
     format!("{cc} for {target}")

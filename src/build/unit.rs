@@ -223,7 +223,27 @@ fn build_recipe(
     // the inputs with this workspace's paths left symbolic, so that another
     // workspace (or a gate's scratch tree) at the same pins has the same.
     // Dirty trees, and builds on a dirty or system dependency, have none.
-    let cache_key = cache_key(ws, component, &src, &step_text, &inputs, deps);
+    // A root tree that is the workspace itself holds sultana's own folders.
+    let skip: &[&str] = if src == ws.root {
+        &["build", "dist", ".sultana"]
+    } else {
+        &[]
+    };
+    let trusted = options.trusted.contains(name);
+    let built_files = FileIndex::load(&paths.files);
+    let tree = if trusted {
+        FileIndex::default()
+    } else {
+        fingerprint::index(&src, skip, &built_files)
+            .with_context(|| format!("cannot read the source tree {}", src.display()))?
+    };
+    // The key is of the tree's whole content (ignored files too: Xen's
+    // build reads its ignored .config), taken before the build.
+    let cache_key = if trusted {
+        None
+    } else {
+        cache_key(ws, component, &src, &step_text, &inputs, &tree.fingerprint(), deps)
+    };
     let provide = |stamp: String| Provided {
         prefix: stage_prefix.clone(),
         runtime_prefix: prefix.clone(),
@@ -234,13 +254,7 @@ fn build_recipe(
         exports: exported.clone(),
     };
 
-    // A root tree that is the workspace itself holds sultana's own folders.
-    let skip: &[&str] = if src == ws.root {
-        &["build", "dist", ".sultana"]
-    } else {
-        &[]
-    };
-    if options.trusted.contains(name) {
+    if trusted {
         let stamp = Stamp::load(&paths.stamp).filter(|_| staging.is_dir());
         let Some(stamp) = stamp else {
             bail!(
@@ -251,9 +265,6 @@ fn build_recipe(
         report.status = Status::Fresh;
         return Ok(provide(stamp.key));
     }
-    let built_files = FileIndex::load(&paths.files);
-    let tree = fingerprint::index(&src, skip, &built_files)
-        .with_context(|| format!("cannot read the source tree {}", src.display()))?;
     inputs.source = tree.fingerprint();
     let last = Stamp::load(&paths.stamp);
     let cache = options
@@ -274,7 +285,10 @@ fn build_recipe(
         report.status = Status::Fresh;
         // A build the cache lacks (a run killed while storing it, or built
         // with --no-build-cache): stored now.
-        if let (Some(cache), Some(key)) = (&cache, &cache_key) {
+        // Only a build made from this very tree before it ran (a build made
+        // while the tree was dirty never is, whatever the tree is now).
+        let built_from_key = last.as_ref().and_then(|s| s.cache_key.as_ref()) == cache_key.as_ref();
+        if let (Some(cache), Some(key), true) = (&cache, &cache_key, built_from_key) {
             if !cache.has(key) {
                 store(cache, key, &staging, name, &describe, printer);
             }
@@ -291,7 +305,8 @@ fn build_recipe(
                 // Nothing ran in the tree: it is the state the stamp records.
                 tree.save(&paths.files)?;
                 inputs.source = tree.fingerprint();
-                let stamp = Stamp::new(inputs);
+                let mut stamp = Stamp::new(inputs);
+                stamp.cache_key = Some(key.clone());
                 stamp.save(&paths.stamp)?;
                 printer.status("Restored", format!("{name} {describe} from the build cache"));
                 report.status = Status::Cached;
@@ -408,7 +423,8 @@ fn build_recipe(
         fsutil::atomic_write(&paths.configured, configure_key(&after).as_bytes())?;
     }
     inputs.source = after.fingerprint();
-    let stamp = Stamp::new(inputs);
+    let mut stamp = Stamp::new(inputs);
+    stamp.cache_key = cache_key.clone();
     stamp.save(&paths.stamp)?;
     report.step = None;
     report.status = Status::Built;
@@ -440,6 +456,7 @@ fn cache_key(
     src: &Path,
     step_text: &[String],
     inputs: &Inputs,
+    content: &str,
     deps: &BTreeMap<String, Provided>,
 ) -> Option<String> {
     if !matches!(ws.source(component), SourceKind::Git | SourceKind::Local) {
@@ -456,9 +473,10 @@ fn cache_key(
         .map(|s| s.replace(&src_text, "{src}").replace(&root_text, "{workspace}"))
         .collect();
     Some(fingerprint::combine(&[
-        "build-cache-1",
+        "build-cache-2",
         env!("CARGO_PKG_VERSION"),
         &tree.to_string(),
+        content,
         &inputs.recipe,
         &neutral.join("\n"),
         &dep_keys.join("\n"),
@@ -471,6 +489,8 @@ fn cache_key(
 fn restore(ws: &Workspace, cache: &BuildCache, key: &str, name: &str) -> Result<bool> {
     let paths = ws.build_paths(name);
     fsutil::remove_all(&paths.staging_new)?;
+    // The old stamp goes before the staged prefix changes.
+    let _ = std::fs::remove_file(&paths.stamp);
     if !cache.restore(key, &paths.staging_new)? {
         let _ = fsutil::remove_all(&paths.staging_new);
         return Ok(false);

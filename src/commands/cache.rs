@@ -69,7 +69,7 @@ fn show(printer: &Printer) -> Result<()> {
                 e.describe,
                 size(e.bytes),
                 crate::timefmt::date(e.used),
-                &e.key[..16]
+                e.key.get(..16).unwrap_or(&e.key)
             ));
         }
     }

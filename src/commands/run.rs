@@ -70,10 +70,15 @@ pub fn env(globals: &Globals, args: EnvArgs, printer: &Printer) -> Result<()> {
         .vars
         .iter()
         .map(|(key, value)| match args.shell.as_str() {
-            "fish" => format!("set -gx {key} {};", process::shell_quote(value)),
+            "fish" => format!("set -gx {key} {};", fish_quote(value)),
             _ => format!("export {key}={}", process::shell_quote(value)),
         })
         .collect();
     printer.out(lines.join("\n"));
     Ok(())
+}
+
+/// fish's single quotes: a backslash and a quote are escaped inside them.
+fn fish_quote(value: &str) -> String {
+    format!("'{}'", value.replace('\\', "\\\\").replace('\'', "\\'"))
 }
