@@ -43,6 +43,23 @@ fn commit(dir: &Path, path: &'static str, content: &str, message: &str) -> git2:
     sultana::fixtures::commit(dir, &[(path, content.to_string(), false)], message, &clock).unwrap()
 }
 
+/// A new workspace beside the test's own, at the same pins with the same
+/// recipes (nothing fetched or built there yet).
+fn same_pins(ctx: &TestContext, name: &str) -> PathBuf {
+    let dir = ctx.dir(name);
+    for file in ["sultana.toml", "sultana.lock"] {
+        std::fs::copy(ctx.work.join(file), dir.join(file)).unwrap();
+    }
+    std::fs::create_dir_all(dir.join("recipes")).unwrap();
+    for e in std::fs::read_dir(ctx.work.join("recipes")).unwrap() {
+        let e = e.unwrap();
+        if e.path().is_file() {
+            std::fs::copy(e.path(), dir.join("recipes").join(e.file_name())).unwrap();
+        }
+    }
+    dir
+}
+
 fn checkout(dir: &Path, commit: git2::Oid) {
     let repo = Repository::open(dir).unwrap();
     let object = repo.find_object(commit, None).unwrap();
@@ -263,17 +280,7 @@ fn the_build_cache_serves_a_second_workspace_and_misses_what_differs() {
     let entries = || std::fs::read_dir(ctx.cache.join("sultana/builds")).unwrap().count();
     assert_eq!(entries(), 4, "one entry per component");
 
-    let second = ctx.dir("second");
-    for file in ["sultana.toml", "sultana.lock"] {
-        std::fs::copy(ctx.work.join(file), second.join(file)).unwrap();
-    }
-    std::fs::create_dir_all(second.join("recipes")).unwrap();
-    for e in std::fs::read_dir(ctx.work.join("recipes")).unwrap() {
-        let e = e.unwrap();
-        if e.path().is_file() {
-            std::fs::copy(e.path(), second.join("recipes").join(e.file_name())).unwrap();
-        }
-    }
+    let second = same_pins(&ctx, "second");
     let run = ctx.sultana_in(&second, &["build", "--json"]).success();
     for name in ["libfix", "tool", "rusty", "root"] {
         assert_eq!(status_of(&run, name), "cached", "{name}: {}", run.stderr);
@@ -330,18 +337,7 @@ fn the_build_cache_serves_a_second_workspace_and_misses_what_differs() {
     assert!(entries() > stored, "the new recipe's builds are stored");
 
     // --no-build-cache: neither read nor filled.
-    let third = ctx.dir("third");
-    for file in ["sultana.toml", "sultana.lock"] {
-        std::fs::copy(ctx.work.join(file), third.join(file)).unwrap();
-    }
-    std::fs::create_dir_all(third.join("recipes")).unwrap();
-    std::fs::copy(ctx.work.join("recipes/libfix.toml"), third.join("recipes/libfix.toml")).unwrap();
-    for e in std::fs::read_dir(ctx.work.join("recipes")).unwrap() {
-        let e = e.unwrap();
-        if e.path().is_file() {
-            std::fs::copy(e.path(), third.join("recipes").join(e.file_name())).unwrap();
-        }
-    }
+    let third = same_pins(&ctx, "third");
     let run = ctx
         .sultana_in(&third, &["build", "--json", "--no-build-cache", "tool"])
         .success();
@@ -453,17 +449,7 @@ fn ccache_serves_the_unchanged_files_of_a_neighbour_commit() {
     };
     let before = stats();
     commit(&ctx.upstreams.join("libfix"), "NEWS", "1.1\n", "news");
-    let second = ctx.dir("second");
-    for file in ["sultana.toml", "sultana.lock"] {
-        std::fs::copy(ctx.work.join(file), second.join(file)).unwrap();
-    }
-    std::fs::create_dir_all(second.join("recipes")).unwrap();
-    for e in std::fs::read_dir(ctx.work.join("recipes")).unwrap() {
-        let e = e.unwrap();
-        if e.path().is_file() {
-            std::fs::copy(e.path(), second.join("recipes").join(e.file_name())).unwrap();
-        }
-    }
+    let second = same_pins(&ctx, "second");
     ctx.sultana_in(&second, &["update", "libfix"]).success();
     ctx.sultana_in(&second, &["build", "--no-build-cache", "libfix"])
         .success();
