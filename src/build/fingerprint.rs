@@ -250,6 +250,23 @@ mod tests {
     }
 
     #[test]
+    fn a_fifo_is_never_opened_and_a_hostile_index_time_does_not_overflow() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("fifo");
+        let path = std::ffi::CString::new(fifo.as_os_str().as_bytes()).unwrap();
+        assert_eq!(unsafe { libc::mkfifo(path.as_ptr(), 0o644) }, 0);
+        fs::write(dir.path().join("a"), "1").unwrap();
+        let known = FileIndex {
+            taken: i64::MIN,
+            files: BTreeMap::new(),
+        };
+        // Opening the FIFO would block here for ever.
+        let index = index(dir.path(), &[], &known).unwrap();
+        assert_eq!(index.files["fifo"].kind, 'o');
+        assert_eq!(index.files.len(), 2);
+    }
+
+    #[test]
     fn an_unchanged_stat_keeps_its_hash_and_a_changed_one_is_read_again() {
         let dir = tempfile::tempdir().unwrap();
         let a = dir.path().join("a");
