@@ -25,6 +25,21 @@ pub fn setup(dir: &Path) -> Result<Demo> {
         );
     }
     let upstreams = dir.join("upstreams");
+    // The upstreams' file:// URLs name this folder: refused before anything
+    // is made when a URL cannot hold its path.
+    let url = format!("file://{}", upstreams.display());
+    if dir.to_str().is_none() {
+        bail!(
+            "{} is not valid UTF-8; give `sultana demo` another folder",
+            dir.display()
+        );
+    }
+    if let Err(e) = crate::validate::check_url(&url) {
+        bail!(
+            "the demo cannot use {}: {e}; give `sultana demo` another folder",
+            dir.display()
+        );
+    }
     let workspace = dir.join("workspace");
     std::fs::create_dir_all(&workspace).with_context(|| format!("cannot create {}", workspace.display()))?;
     let clock = Clock::default();

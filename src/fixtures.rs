@@ -188,13 +188,14 @@ pub fn create_upstreams(dir: &Path, clock: &Clock) -> Result<Vec<(&'static str, 
 
 /// A manifest for the demo upstreams: the root tree inlines the others.
 pub fn manifest(upstreams: &Path) -> String {
-    let url = |name: &str| format!("file://{}", upstreams.join(name).display());
+    // A TOML string, escaped: the folder may hold quotes or backslashes.
+    let url = |name: &str| toml::Value::String(format!("file://{}", upstreams.join(name).display())).to_string();
     format!(
         "[workspace]\nname = \"demo\"\n\n[tarball]\nroot = \"root\"\nname = \"root-{{desc}}\"\nformats = [\"gz\"]\n\n\
-[components.libfix]\nurl = \"{}\"\nrevision = \"master\"\nintree = \"extras/libfix\"\n\n\
-[components.tool]\nurl = \"{}\"\nrevision = \"master\"\nintree = \"tools/tool\"\n\n\
-[components.rusty]\nurl = \"{}\"\nrevision = \"master\"\nintree = \"tools/rusty\"\n\n\
-[components.root]\nurl = \"{}\"\nrevision = \"master\"\ndepends = [\"libfix\", \"tool\", \"rusty\"]\n",
+[components.libfix]\nurl = {}\nrevision = \"master\"\nintree = \"extras/libfix\"\n\n\
+[components.tool]\nurl = {}\nrevision = \"master\"\nintree = \"tools/tool\"\n\n\
+[components.rusty]\nurl = {}\nrevision = \"master\"\nintree = \"tools/rusty\"\n\n\
+[components.root]\nurl = {}\nrevision = \"master\"\ndepends = [\"libfix\", \"tool\", \"rusty\"]\n",
         url("libfix"),
         url("tool"),
         url("rusty"),

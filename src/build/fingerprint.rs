@@ -26,6 +26,13 @@ pub struct FileIndex {
     /// Seconds since the epoch when the index was taken.
     pub taken: i64,
     pub files: BTreeMap<String, FileEntry>,
+    /// What builds wrote: each file a build created (or rewrote, having
+    /// created it before) with its hash as that build left it. Such a file
+    /// is an output, not a source: left unchanged, it is no input of the
+    /// build-cache key (a scratch tree still holding another commit's
+    /// objects has the key of a fresh clone).
+    #[serde(default)]
+    pub outputs: BTreeMap<String, String>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -59,14 +66,7 @@ impl FileIndex {
 
     /// The tree's fingerprint: every path with its kind and hash.
     pub fn fingerprint(&self) -> String {
-        let mut hash = Sha256::new();
-        for (path, entry) in &self.files {
-            hash.update((path.len() as u64).to_le_bytes());
-            hash.update(path.as_bytes());
-            hash.update([entry.kind as u8]);
-            hash.update(entry.hash.as_bytes());
-        }
-        hex(&hash.finalize())
+        self.fingerprint_of_entries(|_, _| true)
     }
 
     /// Paths whose content differs from `before`: changed, added, removed.
@@ -87,10 +87,20 @@ impl FileIndex {
         out
     }
 
+    /// The fingerprint of the tree's inputs: every file but the outputs
+    /// builds left as they left them.
+    pub fn input_fingerprint(&self) -> String {
+        self.fingerprint_of_entries(|path, entry| self.outputs.get(path) != Some(&entry.hash))
+    }
+
     /// The hash of the files `select` picks (e.g. what configure reads).
     pub fn fingerprint_of(&self, select: impl Fn(&str) -> bool) -> String {
+        self.fingerprint_of_entries(|path, _| select(path))
+    }
+
+    fn fingerprint_of_entries(&self, select: impl Fn(&str, &FileEntry) -> bool) -> String {
         let mut hash = Sha256::new();
-        for (path, entry) in self.files.iter().filter(|(p, _)| select(p)) {
+        for (path, entry) in self.files.iter().filter(|(p, e)| select(p, e)) {
             hash.update((path.len() as u64).to_le_bytes());
             hash.update(path.as_bytes());
             hash.update([entry.kind as u8]);
@@ -171,7 +181,56 @@ pub fn index(dir: &Path, skip: &[&str], known: &FileIndex) -> std::io::Result<Fi
             files.insert(key, fresh);
         }
     }
-    Ok(FileIndex { taken, files })
+    let outputs = known
+        .outputs
+        .iter()
+        .filter(|(path, _)| files.contains_key(*path))
+        .map(|(p, h)| (p.clone(), h.clone()))
+        .collect();
+    Ok(FileIndex { taken, files, outputs })
+}
+
+/// What a build leaves to record: the tree `after` it, except that a
+/// source which changed while it ran (a developer's edit made during the
+/// build, which the build may or may not have seen) is recorded as it was
+/// `before`, so that the next run builds again. A file is a source when git
+/// tracks it, or when it was there before the build and no build wrote it;
+/// what the build created, or rewrote having created it before, is an
+/// output. Returns the index and the sources that changed during the build.
+pub fn settle(before: &FileIndex, after: FileIndex, tracked: impl Fn(&str) -> bool) -> (FileIndex, Vec<String>) {
+    let FileIndex {
+        taken,
+        mut files,
+        mut outputs,
+    } = after;
+    let same = |a: Option<&FileEntry>, b: Option<&FileEntry>| match (a, b) {
+        (Some(a), Some(b)) => a.hash == b.hash && a.kind == b.kind,
+        (None, None) => true,
+        _ => false,
+    };
+    let paths: std::collections::BTreeSet<String> = files.keys().chain(before.files.keys()).cloned().collect();
+    let mut changed = Vec::new();
+    for path in paths {
+        let (pre, post) = (before.files.get(&path), files.get(&path));
+        if same(pre, post) {
+            continue;
+        }
+        let output = !tracked(&path) && (pre.is_none() || before.outputs.contains_key(&path));
+        if output {
+            match post {
+                Some(entry) => outputs.insert(path, entry.hash.clone()),
+                None => outputs.remove(&path),
+            };
+            continue;
+        }
+        match pre {
+            Some(entry) => files.insert(path.clone(), entry.clone()),
+            None => files.remove(&path),
+        };
+        outputs.remove(&path);
+        changed.push(path);
+    }
+    (FileIndex { taken, files, outputs }, changed)
 }
 
 fn hash_file(path: &Path) -> std::io::Result<String> {
@@ -259,6 +318,7 @@ mod tests {
         let known = FileIndex {
             taken: i64::MIN,
             files: BTreeMap::new(),
+            outputs: BTreeMap::new(),
         };
         // Opening the FIFO would block here for ever.
         let index = index(dir.path(), &[], &known).unwrap();
@@ -288,5 +348,47 @@ mod tests {
         let mut racy = index(dir.path(), &[], &FileIndex::default()).unwrap();
         racy.files.get_mut("a").unwrap().hash = "stale".into();
         assert_ne!(index(dir.path(), &[], &racy).unwrap().files["a"].hash, "stale");
+    }
+
+    #[test]
+    fn settle_keeps_sources_edited_during_a_build_as_they_were_and_learns_outputs() {
+        let dir = tempfile::tempdir().unwrap();
+        let at = |p: &str| dir.path().join(p);
+        fs::write(at("main.c"), "1").unwrap();
+        fs::write(at(".config"), "user").unwrap();
+        let before = index(dir.path(), &[], &FileIndex::default()).unwrap();
+        // The build: an object created, .config rewritten, main.c edited.
+        fs::write(at("main.o"), "obj").unwrap();
+        fs::write(at(".config"), "rewritten").unwrap();
+        fs::write(at("main.c"), "2").unwrap();
+        let after = index(dir.path(), &[], &before).unwrap();
+        let (recorded, edited) = settle(&before, after, |p| p == "main.c");
+        assert_eq!(edited, [".config", "main.c"], "sources changed during the build");
+        assert_eq!(recorded.files["main.c"], before.files["main.c"]);
+        assert_eq!(recorded.files[".config"], before.files[".config"]);
+        assert_eq!(recorded.outputs.keys().collect::<Vec<_>>(), ["main.o"]);
+        // The outputs are no input of the key; the sources are.
+        let mut without = recorded.clone();
+        without.files.remove("main.o");
+        without.outputs.clear();
+        assert_eq!(recorded.input_fingerprint(), without.fingerprint());
+        // Next build rewrites its own output: still an output. An output a
+        // developer changed is an input again.
+        let before = index(dir.path(), &[], &recorded).unwrap();
+        fs::write(at("main.o"), "obj 2").unwrap();
+        let after = index(dir.path(), &[], &before).unwrap();
+        let (recorded, edited) = settle(&before, after, |p| p == "main.c");
+        assert!(edited.is_empty());
+        assert_eq!(recorded.outputs["main.o"], recorded.files["main.o"].hash);
+        fs::write(at("main.o"), "by hand").unwrap();
+        let now = index(dir.path(), &[], &recorded).unwrap();
+        assert_ne!(now.input_fingerprint(), recorded.input_fingerprint());
+        // A tracked file is never an output, even one the build created.
+        let before = index(dir.path(), &[], &FileIndex::default()).unwrap();
+        fs::write(at("gen.h"), "x").unwrap();
+        let after = index(dir.path(), &[], &before).unwrap();
+        let (recorded, edited) = settle(&before, after, |p| p == "gen.h");
+        assert_eq!(edited, ["gen.h"]);
+        assert!(!recorded.files.contains_key("gen.h"));
     }
 }

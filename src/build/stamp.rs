@@ -88,15 +88,7 @@ pub fn reasons(
         let changed = tree.changed_since(built);
         out.push(match changed.len() {
             0 => "the source changed".to_string(),
-            n => {
-                let shown: Vec<&str> = changed.iter().take(3).map(String::as_str).collect();
-                let more = if n > 3 {
-                    format!(" and {} more", n - 3)
-                } else {
-                    String::new()
-                };
-                format!("source changed: {}{more}", shown.join(", "))
-            }
+            _ => format!("source changed: {}", first_paths(&changed)),
         });
     }
     if was.recipe != now.recipe {
@@ -122,4 +114,13 @@ pub fn reasons(
         out.push("its staged install is missing".into());
     }
     out
+}
+
+/// The first few of `paths`, and how many more.
+pub fn first_paths(paths: &[String]) -> String {
+    let shown: Vec<&str> = paths.iter().take(3).map(String::as_str).collect();
+    match paths.len() {
+        n if n > 3 => format!("{} and {} more", shown.join(", "), n - 3),
+        _ => shown.join(", "),
+    }
 }

@@ -237,12 +237,21 @@ fn build_recipe(
         fingerprint::index(&src, skip, &built_files)
             .with_context(|| format!("cannot read the source tree {}", src.display()))?
     };
-    // The key is of the tree's whole content (ignored files too: Xen's
-    // build reads its ignored .config), taken before the build.
+    // The key is of the tree's whole content before the build (ignored
+    // files too: Xen's build reads its ignored .config), but for what
+    // earlier builds wrote and left as they wrote it.
     let cache_key = if trusted {
         None
     } else {
-        cache_key(ws, component, &src, &step_text, &inputs, &tree.fingerprint(), deps)
+        cache_key(
+            ws,
+            component,
+            &src,
+            &step_text,
+            &inputs,
+            &tree.input_fingerprint(),
+            deps,
+        )
     };
     let provide = |stamp: String| Provided {
         prefix: stage_prefix.clone(),
@@ -416,19 +425,29 @@ fn build_recipe(
     fsutil::remove_all(&staging)?;
     std::fs::rename(&new_staging, &staging).with_context(|| format!("cannot move {} into place", staging.display()))?;
     crate::fault::point("build-staged");
-    // The tree as the build left it is what the next run compares with.
+    // The tree as the build left it is what the next run compares with,
+    // but for sources edited while it ran: those build again.
     let after = fingerprint::index(&src, skip, &tree)?;
+    let tracked = tracked_paths(&src);
+    let (after, edited) = fingerprint::settle(&tree, after, |p| tracked.contains(p));
     after.save(&paths.files)?;
     if recipe.kind == crate::recipe::Kind::Autotools && paths.configured.exists() {
         fsutil::atomic_write(&paths.configured, configure_key(&after).as_bytes())?;
     }
     inputs.source = after.fingerprint();
     let mut stamp = Stamp::new(inputs);
-    stamp.cache_key = cache_key.clone();
+    // A build that may hold an edit its key does not name is never stored.
+    stamp.cache_key = cache_key.clone().filter(|_| edited.is_empty());
     stamp.save(&paths.stamp)?;
     report.step = None;
     report.status = Status::Built;
-    if let (Some(cache), Some(key)) = (&cache, &cache_key) {
+    if !edited.is_empty() {
+        printer.warn(format!(
+            "{name}: {} changed while it was building; it builds again next time",
+            stamp::first_paths(&edited)
+        ));
+    }
+    if let (Some(cache), Some(key)) = (&cache, &stamp.cache_key) {
         store(cache, key, &staging, name, &describe, printer);
     }
     Ok(provide(stamp.key))
@@ -498,7 +517,19 @@ fn restore(ws: &Workspace, cache: &BuildCache, key: &str, name: &str) -> Result<
     fsutil::remove_all(&paths.staging)?;
     std::fs::rename(&paths.staging_new, &paths.staging)
         .with_context(|| format!("cannot move {} into place", paths.staging.display()))?;
+    crate::fault::point("build-restore-placed");
     Ok(true)
+}
+
+/// The paths git tracks in the checkout at `src` (none when it is not one).
+fn tracked_paths(src: &Path) -> std::collections::HashSet<String> {
+    let Ok(checkout) = Checkout::open(src) else {
+        return Default::default();
+    };
+    let Ok(index) = checkout.repo().index() else {
+        return Default::default();
+    };
+    index.iter().filter_map(|e| String::from_utf8(e.path).ok()).collect()
 }
 
 /// Add `patterns` to the checkout's `.git/info/exclude` (once each).

@@ -82,3 +82,30 @@ pub fn env(globals: &Globals, args: EnvArgs, printer: &Printer) -> Result<()> {
 fn fish_quote(value: &str) -> String {
     format!("'{}'", value.replace('\\', "\\\\").replace('\'', "\\'"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::fish_quote;
+
+    #[test]
+    fn fish_reads_back_what_fish_quote_wrote() {
+        assert_eq!(fish_quote("it's"), "'it\\'s'");
+        let hostile = "a'b\\c $HOME (echo x) \\' \"q\"\n; end; echo no";
+        let Ok(fish) = which::which("fish") else {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "fish is needed under CI (Debian fish)"
+            );
+            eprintln!("skipped: fish is not installed");
+            return;
+        };
+        let out = std::process::Command::new(fish)
+            .arg("--no-config")
+            .arg("-c")
+            .arg(format!("set -l v {}; printf %s $v", fish_quote(hostile)))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(String::from_utf8_lossy(&out.stdout), hostile);
+    }
+}

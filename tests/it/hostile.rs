@@ -355,3 +355,22 @@ fn symlinked_workspace_folders_pointing_outside_are_refused() {
     assert_eq!(ctx.read("elsewhere/deep/README"), "up");
     assert!(files_below(&outside).is_empty());
 }
+
+/// The demo's manifest names its folder in file:// URLs: a folder with a
+/// quote still gives a manifest that parses and fetches; one a URL cannot
+/// hold (a space) is refused before anything is made.
+#[test]
+fn a_demo_folder_with_quotes_works_and_one_with_a_space_is_refused() {
+    let ctx = TestContext::new();
+    let quoted = ctx.root.join("it's \"quoted\"".replace(' ', "_"));
+    let run = ctx.sultana_in(&ctx.root, &["demo", "--setup-only", quoted.to_str().unwrap()]);
+    let run = run.success();
+    assert!(run.stderr.contains("Created"), "{}", run.stderr);
+    ctx.sultana_in(&quoted.join("workspace"), &["fetch"]).success();
+
+    let spaced = ctx.root.join("with space");
+    ctx.sultana_in(&ctx.root, &["demo", "--setup-only", spaced.to_str().unwrap()])
+        .code(2)
+        .stderr_has("contains the character ' '; give `sultana demo` another folder");
+    assert!(!spaced.exists(), "nothing is made");
+}

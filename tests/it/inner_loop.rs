@@ -307,12 +307,11 @@ fn the_build_cache_serves_a_second_workspace_and_misses_what_differs() {
     // Back to the commit: the cached build again.
     std::fs::write(second.join("libfix/fix.c"), FIX_C).unwrap();
     let run = ctx.sultana_in(&second, &["build", "--json"]).success();
-    // Its bootstrap wrote into the tree (configure, Makefile.in): content
-    // too, so another key; built again, never a wrong restore.
-    assert_ne!(status_of(&run, "libfix"), "fresh");
-    // root builds in its tree, which now holds what the dirty build left
-    // (ignored outputs are content too): another key, built again.
-    assert_ne!(status_of(&run, "root"), "fresh");
+    // What builds wrote into the trees (bootstrap's configure, root's
+    // in-tree objects from the dirty build) are outputs, not inputs of the
+    // key: the clean trees' builds come back from the cache.
+    assert_eq!(status_of(&run, "libfix"), "cached", "{}", run.stderr);
+    assert_eq!(status_of(&run, "root"), "cached", "{}", run.stderr);
     assert_eq!(
         run_program(&staged(&second, "root", "bin/rootapp")),
         "rootapp: 2 + 3 = 5\n"
@@ -405,6 +404,31 @@ fn the_build_cache_survives_kill_9_and_concurrent_fills() {
         .success()
         .stdout_has("hello from libgreet");
 
+    // Killed once another commit's build is in place, before its stamp: the
+    // lock moved back to the old commit (the stamp's) is not taken for fresh.
+    let old_lock = ctx.read("sultana.lock");
+    commit(
+        &ctx.upstreams.join("greet"),
+        "greet.c",
+        "const char *greeting(void) { return \"hello again\"; }\n",
+        "again",
+    );
+    ctx.sultana_in(&first, &["update", "greet"]).success();
+    ctx.sultana_in(&first, &["build"]).success();
+    ctx.sultana(&["update", "greet"]).success();
+    let killed = ctx
+        .command(&ctx.work, &["build"])
+        .env("SULTANA_TEST_CRASH_AT", "build-restore-placed#1")
+        .output()
+        .unwrap();
+    assert!(!killed.status.success());
+    ctx.write("sultana.lock", &old_lock);
+    let run = ctx.sultana(&["build", "--json"]).success();
+    assert_ne!(status_of(&run, "greet"), "fresh", "{}", run.stderr);
+    ctx.sultana(&["run", "greet"])
+        .success()
+        .stdout_has("hello from libgreet");
+
     // Two workspaces filling one key at once: one entry, both builds fine.
     ctx.sultana(&["cache", "prune", "--max-size", "0"]).success();
     let spawn = |dir: &Path| ctx.command(dir, &["build", "--json"]).spawn().unwrap();
@@ -448,6 +472,23 @@ fn ccache_serves_the_unchanged_files_of_a_neighbour_commit() {
             .sum()
     };
     let before = stats();
+    // Only installed compilers are masqueraded: a link to a missing one
+    // would make configure pick a compiler that is not there.
+    let masquerade = ctx.cache.join("sultana/ccache-bin");
+    assert!(masquerade.join("cc").exists());
+    for compiler in ["clang", "clang++"] {
+        let installed = std::process::Command::new("sh")
+            .args(["-c", &format!("command -v {compiler}")])
+            .output()
+            .unwrap()
+            .status
+            .success();
+        assert_eq!(
+            std::fs::symlink_metadata(masquerade.join(compiler)).is_ok(),
+            installed,
+            "{compiler}"
+        );
+    }
     commit(&ctx.upstreams.join("libfix"), "NEWS", "1.1\n", "news");
     let second = same_pins(&ctx, "second");
     ctx.sultana_in(&second, &["update", "libfix"]).success();
@@ -460,4 +501,103 @@ fn ccache_serves_the_unchanged_files_of_a_neighbour_commit() {
     ctx.sultana_in(&second, &["build", "--no-build-cache", "--no-ccache", "libfix"])
         .success();
     assert_eq!(stats(), third);
+}
+
+const TOOL_C_2: &str = "#include <stdio.h>\nint main(void) { puts(\"fixtool 2.0\"); return 0; }\n";
+
+/// A tree that still holds another commit's in-tree build (a bisect or gate
+/// scratch tree, a checkout moved by `update`) has the key of a fresh clone
+/// at its commit: the build comes from the cache, and is that commit's.
+#[test]
+fn a_tree_holding_another_commits_outputs_is_served_by_the_cache() {
+    if !toolchain_present() {
+        return;
+    }
+    let ctx = TestContext::new();
+    ctx.fixture_workspace();
+    ctx.sultana(&["build", "tool"]).success();
+    let ran = |dir: &Path| run_program(&staged(dir, "tool", "bin/fixtool"));
+    assert_eq!(ran(&ctx.work), "fixtool 1.0\n");
+    assert!(ctx.work.join("tool/fixtool").is_file(), "an in-tree build");
+
+    commit(&ctx.upstreams.join("tool"), "fixtool.c", TOOL_C_2, "2.0");
+    let second = same_pins(&ctx, "second");
+    ctx.sultana_in(&second, &["update", "tool"]).success();
+    let run = ctx.sultana_in(&second, &["build", "--json", "tool"]).success();
+    assert_eq!(status_of(&run, "tool"), "built");
+
+    // The first workspace moves to 2.0 with 1.0's objects in its tree.
+    ctx.sultana(&["update", "tool"]).success();
+    let run = ctx.sultana(&["build", "--json", "-v", "tool"]).success();
+    assert_eq!(status_of(&run, "tool"), "cached", "{}", run.stderr);
+    assert_eq!(ran(&ctx.work), "fixtool 2.0\n");
+    // An output edited by hand is content again: no restore.
+    std::fs::write(ctx.work.join("tool/BUILD-INFO"), "by hand\n").unwrap();
+    ctx.sultana(&["cache", "prune", "--max-size", "0"]).success();
+    ctx.sultana_in(&second, &["build", "--no-build-cache", "tool"])
+        .success();
+    let run = ctx.sultana(&["build", "--json", "tool"]).success();
+    assert_eq!(status_of(&run, "tool"), "built", "{}", run.stderr);
+}
+
+/// A source edited while the build runs (here by the build itself, after
+/// the compiler read it) is built again next time, and that build never
+/// reaches the shared cache.
+#[test]
+fn an_edit_made_during_the_build_builds_again_and_is_never_stored() {
+    if !toolchain_present() {
+        return;
+    }
+    let ctx = TestContext::new();
+    ctx.fixture_workspace();
+    let makefile = std::fs::read_to_string(ctx.upstreams.join("tool/Makefile")).unwrap();
+    let hook = "\t$(CC) $(CFLAGS) -o $@ fixtool.c\n\tif [ -n \"$(EDIT_DURING_BUILD)\" ]; then echo '/* edit */' >> fixtool.c; fi\n";
+    let edited = makefile.replace("\t$(CC) $(CFLAGS) -o $@ fixtool.c\n", hook);
+    assert_ne!(edited, makefile);
+    let upstream = ctx.upstreams.join("tool");
+    let clock = sultana::fixtures::Clock::default();
+    sultana::fixtures::commit(&upstream, &[("Makefile", edited, false)], "hook", &clock).unwrap();
+    let builds = || -> Vec<String> {
+        let shown = ctx.sultana(&["cache", "--json"]).success().json();
+        shown["builds"]["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["component"].as_str().unwrap().to_string())
+            .collect()
+    };
+
+    let run = ctx
+        .sultana_with(
+            &ctx.work,
+            "022",
+            &[("EDIT_DURING_BUILD", "1")],
+            &["build", "--json", "tool"],
+        )
+        .success();
+    assert_eq!(status_of(&run, "tool"), "built");
+    assert!(
+        run.stderr
+            .contains("tool: fixtool.c changed while it was building; it builds again next time"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        builds().is_empty(),
+        "a build that may hold an unkeyed edit is not stored"
+    );
+    let run = ctx.sultana(&["build", "--json", "-v", "tool"]).success();
+    assert_eq!(status_of(&run, "tool"), "built", "the edit is built: {}", run.stderr);
+    assert!(run.stderr.contains("source changed: fixtool.c"), "{}", run.stderr);
+    assert!(builds().is_empty(), "a dirty tree is not stored");
+    let run = ctx.sultana(&["build", "--json", "tool"]).success();
+    assert_eq!(status_of(&run, "tool"), "fresh");
+
+    // Back to the commit: built, stored, then fresh.
+    git(&ctx.work.join("tool"), &["checkout", "fixtool.c"]);
+    let run = ctx.sultana(&["build", "--json", "tool"]).success();
+    assert_eq!(status_of(&run, "tool"), "built");
+    assert_eq!(builds(), ["tool"]);
+    let run = ctx.sultana(&["build", "--json", "tool"]).success();
+    assert_eq!(status_of(&run, "tool"), "fresh");
 }
