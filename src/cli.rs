@@ -333,6 +333,9 @@ pub struct TarballArgs {
     /// gz, xz or zst; repeat for several (default: the manifest's [tarball] formats)
     #[arg(long = "format", value_name = "F")]
     pub formats: Vec<String>,
+    /// Sign each tarball and SHA256SUMS with this gpg key (detached, armored `.asc`)
+    #[arg(long, value_name = "KEY")]
+    pub sign: Option<String>,
     /// A component taken from the system is left out of the tarball
     #[command(flatten)]
     pub system: SystemArgs,

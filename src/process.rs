@@ -305,6 +305,27 @@ impl Cmd {
         })
     }
 
+    /// Run to completion; a non-zero exit is an answer: its code (None when
+    /// killed by a signal) and standard output exactly, standard error to
+    /// the log.
+    pub fn output_with_code(&self) -> Result<(Option<i32>, Vec<u8>), ProcessError> {
+        let program = self.resolve_program()?;
+        let io_err = |source| self.io_error(source);
+        let expr = self.configured(
+            duct::cmd(program, &self.args)
+                .stdout_capture()
+                .stderr_capture()
+                .unchecked(),
+        );
+        let handle = expr.start().map_err(io_err)?;
+        let _group = self.register(handle.pids().first().copied());
+        let output = handle.into_output().map_err(io_err)?;
+        if let Some(path) = &self.log {
+            let _ = self.open_log(path)?.write_all(&redacted(&output.stderr));
+        }
+        Ok((output.status.code(), output.stdout))
+    }
+
     /// Run with a time limit in its own process group, all output appended
     /// to the log. At the limit the group gets SIGTERM (so scripts can clean
     /// up) and, 5 s later, SIGKILL; whatever of the group is left when the

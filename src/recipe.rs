@@ -121,6 +121,11 @@ pub struct Recipe {
     /// so that building does not count as local work.
     #[serde(default)]
     pub ignore: Vec<String>,
+    /// The files of the tree that hold its license, for the release SBOM
+    /// (relative paths; default: the top-level COPYING*, LICENSE*, LICENCE*),
+    /// like Yocto's LIC_FILES_CHKSUM.
+    #[serde(default)]
+    pub license_files: Vec<String>,
     #[serde(default)]
     pub env: BTreeMap<String, String>,
     /// command: the build commands, in the build folder.
@@ -275,6 +280,17 @@ impl Recipe {
                 )));
             }
         }
+        for file in &recipe.license_files {
+            let path = Path::new(file);
+            let inside = !file.is_empty()
+                && path.is_relative()
+                && path.components().all(|c| matches!(c, std::path::Component::Normal(_)));
+            if !inside {
+                return Err(crate::manifest::ManifestError::Other(format!(
+                    "{origin}: license_files `{file}` must be a relative path inside the tree (no `..`)"
+                )));
+            }
+        }
         let mut seen = std::collections::BTreeSet::new();
         for test in &recipe.tests {
             let bad = |what: String| crate::manifest::ManifestError::Other(format!("{origin}: [[test]] {what}"));
@@ -317,6 +333,12 @@ impl Recipe {
                 )
             })?;
         Ok(Recipe::parse(name, text, &format!("<shipped recipes/{name}.toml>"))?)
+    }
+
+    /// The shipped recipe `name`, if there is one.
+    pub fn shipped(name: &str) -> Option<Recipe> {
+        let text = SHIPPED.iter().find(|(n, _)| *n == name).map(|(_, t)| *t)?;
+        Recipe::parse(name, text, &format!("<shipped recipes/{name}.toml>")).ok()
     }
 
     /// A test's script: the workspace's `recipes/tests/<recipe>/<script>`,

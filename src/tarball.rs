@@ -8,7 +8,10 @@ mod archive;
 pub(crate) mod attrs;
 mod compress;
 mod embedded;
+mod license;
 mod plan;
+mod sbom;
+mod sign;
 mod subst;
 mod tree;
 mod verify;
@@ -31,6 +34,7 @@ use crate::workspace::{SourceKind, Workspace};
 use plan::{
     add_extras, check_desc, commit_time, pick_components, pin_of, workspace_recipes, ExtraFile, Part, Plan, Repos,
 };
+use sha2::Digest;
 use write::{hex, update_sums, write_files, Hashing};
 
 pub const SUMS_FILE: &str = "SHA256SUMS";
@@ -46,6 +50,8 @@ pub struct Options {
     pub offline: bool,
     pub locked: bool,
     pub jobs: usize,
+    /// Sign the tarballs and SHA256SUMS with this gpg key.
+    pub sign: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -71,6 +77,10 @@ pub struct Outcome {
     pub entries: usize,
     pub components: Vec<Inlined>,
     pub files: Vec<Made>,
+    /// The SPDX SBOM beside the tarballs.
+    pub sbom: PathBuf,
+    /// Detached signatures made (`--sign`).
+    pub signatures: Vec<PathBuf>,
 }
 
 pub fn run(ws: &Workspace, options: &Options, printer: &Printer) -> Result<Outcome> {
@@ -85,6 +95,9 @@ pub fn run(ws: &Workspace, options: &Options, printer: &Printer) -> Result<Outco
         .component(&tarball.root)
         .ok_or_else(|| anyhow!("tarball root `{}` is not a component", tarball.root))?;
     let inlined = pick_components(&ws.manifest, &tarball, &options.components, printer)?;
+    if let Some(key) = &options.sign {
+        sign::check_key(key)?;
+    }
 
     // Pins and objects, without touching any checkout.
     let mut names: Vec<String> = vec![root.name.clone()];
@@ -176,7 +189,32 @@ pub fn run(ws: &Workspace, options: &Options, printer: &Printer) -> Result<Outco
     let out_dir = options.out.clone().unwrap_or_else(|| ws.root.join("dist"));
     let files = write_files(&plan, &tree_entries, &repos, &formats, &out_dir, options.jobs, printer)?;
     crate::fault::point("tarball-written");
-    update_sums(&out_dir, &files)?;
+    let packages: Vec<sbom::Package> = plan
+        .parts
+        .iter()
+        .zip(&entries)
+        .zip(std::iter::once(root).chain(inlined.iter().copied()))
+        .map(|((part, entry), component)| sbom::Package {
+            name: part.name.clone(),
+            url: part.url.clone(),
+            commit: entry.commit.clone(),
+            describe: entry.describe.clone(),
+            at: part.at.clone(),
+            license_files: ws.recipe(component).map(|r| r.license_files).unwrap_or_default(),
+        })
+        .collect();
+    let sbom_bytes = sbom::document(&top, mtime, &packages, &tree_entries, &repos)?;
+    let sbom_path = out_dir.join(format!("{top}.spdx.json"));
+    crate::fsutil::atomic_write(&sbom_path, &sbom_bytes)?;
+    let mut sums: Vec<(String, String)> = files.iter().map(|f| (file_name(&f.path), f.sha256.clone())).collect();
+    sums.push((file_name(&sbom_path), hex(&sha2::Sha256::digest(&sbom_bytes))));
+    update_sums(&out_dir, &sums)?;
+    let mut signatures = Vec::new();
+    if let Some(key) = &options.sign {
+        for path in files.iter().map(|f| f.path.clone()).chain([out_dir.join(SUMS_FILE)]) {
+            signatures.push(sign::sign(&path, key)?);
+        }
+    }
 
     let components = plan
         .parts
@@ -198,5 +236,13 @@ pub fn run(ws: &Workspace, options: &Options, printer: &Printer) -> Result<Outco
         entries: tree_entries.len(),
         components,
         files,
+        sbom: sbom_path,
+        signatures,
     })
+}
+
+fn file_name(path: &std::path::Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
 }

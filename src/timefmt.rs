@@ -21,6 +21,18 @@ pub fn date(secs: u64) -> String {
     format!("{y:04}-{m:02}-{d:02}")
 }
 
+/// `2026-11-21T14:24:00Z` of seconds since the epoch.
+pub fn rfc3339(secs: u64) -> String {
+    let rem = secs % 86_400;
+    format!(
+        "{}T{:02}:{:02}:{:02}Z",
+        date(secs),
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
 /// Howard Hinnant's days-to-civil algorithm.
 fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let z = z + 719_468;

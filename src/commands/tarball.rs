@@ -48,6 +48,7 @@ pub fn run(globals: &Globals, args: TarballArgs, printer: &Printer) -> Result<()
         offline: globals.offline,
         locked: globals.locked,
         jobs: globals.jobs,
+        sign: args.sign,
     };
     let outcome = tarball::run(&ws, &options, printer)?;
     for file in &outcome.files {
@@ -60,6 +61,10 @@ pub fn run(globals: &Globals, args: TarballArgs, printer: &Printer) -> Result<()
                 &file.sha256[..16]
             ),
         );
+    }
+    printer.status("Wrote", format!("{} (SPDX 2.3 SBOM)", ws.display_path(&outcome.sbom)));
+    for signature in &outcome.signatures {
+        printer.status("Signed", ws.display_path(signature));
     }
     let inside: Vec<String> = outcome
         .components
@@ -83,20 +88,36 @@ pub fn run_verify(globals: &Globals, args: VerifyTarballArgs, printer: &Printer)
     };
     let verdict = tarball::verify(&args.file, &options, printer)?;
     printer.json(&serde_json::json!({ "command": "verify-tarball", "verdict": verdict }));
-    match &verdict.difference {
-        None => {
-            printer.report(format!(
-                "{}: identical to what its lock gives ({} entries, sha256 {})",
-                args.file.display(),
-                verdict.entries,
-                verdict.sha256
-            ));
-            Ok(())
+    for beside in &verdict.beside {
+        let line = format!("{}: {}", beside.file.display(), beside.detail);
+        if beside.ok {
+            printer.status("Checked", line);
+        } else {
+            printer.error(line);
         }
-        Some(difference) => Err(CheckFailed(format!(
+    }
+    if let Some(difference) = &verdict.difference {
+        return Err(CheckFailed(format!(
             "{} differs from what its lock gives: {difference}",
             args.file.display()
         ))
-        .into()),
+        .into());
     }
+    let failed = verdict.failures();
+    if !failed.is_empty() {
+        return Err(CheckFailed(format!(
+            "{}: the tarball is what its lock gives, but {} check(s) beside it failed: {}",
+            args.file.display(),
+            failed.len(),
+            failed.join("; ")
+        ))
+        .into());
+    }
+    printer.report(format!(
+        "{}: identical to what its lock gives ({} entries, sha256 {})",
+        args.file.display(),
+        verdict.entries,
+        verdict.sha256
+    ));
+    Ok(())
 }

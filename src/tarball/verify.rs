@@ -13,6 +13,7 @@ use sha2::{Digest, Sha256};
 use super::compress::{Format, ParallelWriter};
 use super::tree;
 use super::{add_extras, archive, embedded, hex, ExtraFile, Hashing, Inlined, Part, Plan, Repos};
+use super::{sbom, sign};
 use crate::git::{Cache, Oid};
 use crate::lock::Lock;
 use crate::manifest::Manifest;
@@ -37,6 +38,32 @@ pub struct Verdict {
     /// The first difference, when not identical.
     pub difference: Option<String>,
     pub components: Vec<Inlined>,
+    /// What was checked beside the file: its signature, SHA256SUMS (and its
+    /// signature), the SBOM.
+    pub beside: Vec<Beside>,
+}
+
+/// One check of a file found beside the tarball.
+#[derive(Clone, Debug, Serialize)]
+pub struct Beside {
+    pub file: PathBuf,
+    pub ok: bool,
+    /// What was found, in words (a good signature names its key's fingerprint).
+    pub detail: String,
+}
+
+impl Verdict {
+    /// Whether anything failed: the tarball differs, or a check beside it.
+    pub fn failures(&self) -> Vec<String> {
+        let mut out: Vec<String> = self.difference.iter().cloned().collect();
+        out.extend(
+            self.beside
+                .iter()
+                .filter(|b| !b.ok)
+                .map(|b| format!("{}: {}", b.file.display(), b.detail)),
+        );
+        out
+    }
 }
 
 /// What the first reading of the tarball keeps.
@@ -205,7 +232,27 @@ pub fn verify(file: &Path, options: &VerifyOptions, printer: &Printer) -> Result
                 .to_string()
         }))
     };
+    // Beside it: the SBOM sultana would write, SHA256SUMS, signatures.
+    let packages: Vec<sbom::Package> = plan
+        .parts
+        .iter()
+        .zip(&entries)
+        .zip(&components)
+        .map(|((part, entry), component)| sbom::Package {
+            name: part.name.clone(),
+            url: part.url.clone(),
+            commit: entry.commit.clone(),
+            describe: entry.describe.clone(),
+            at: part.at.clone(),
+            license_files: recipe_of(&given, &component.recipe)
+                .map(|r| r.license_files)
+                .unwrap_or_default(),
+        })
+        .collect();
+    let sbom_bytes = sbom::document(&plan.top, plan.mtime, &packages, &rebuilt, &repos)?;
+    let beside = check_beside(file, &plan.top, &sbom_bytes)?;
     Ok(Verdict {
+        beside,
         file: file.to_path_buf(),
         identical: difference.is_none(),
         top: plan.top,
@@ -499,6 +546,112 @@ fn first_difference<A: Read, B: Read>(given: A, rebuilt: B) -> Result<Option<Str
             }
         }
     }
+}
+
+/// The recipe a component of the tarball was made with: the one inside it
+/// (a workspace's own), else the shipped one.
+fn recipe_of(given: &Given, name: &str) -> Option<crate::recipe::Recipe> {
+    let path = format!("recipes/{name}.toml").into_bytes();
+    match given.recipes.iter().find(|(p, _, _)| *p == path) {
+        Some((_, text, _)) => {
+            let text = std::str::from_utf8(text).ok()?;
+            crate::recipe::Recipe::parse(name, text, &format!("recipes/{name}.toml")).ok()
+        }
+        None => crate::recipe::Recipe::shipped(name),
+    }
+}
+
+/// How much of a SHA256SUMS or SBOM beside the tarball is read.
+const MAX_BESIDE: u64 = 16 * 1024 * 1024;
+
+/// Check what lies beside `file`: its signature (`.asc` or `.sig`), the
+/// SHA256SUMS line of it and of the SBOM (and SHA256SUMS's signature), and
+/// the SBOM against the one sultana writes for this tarball.
+fn check_beside(file: &Path, top: &str, sbom_bytes: &[u8]) -> Result<Vec<Beside>> {
+    let dir = file.parent().map(Path::to_path_buf).unwrap_or_default();
+    let dir = if dir.as_os_str().is_empty() {
+        PathBuf::from(".")
+    } else {
+        dir
+    };
+    let name = file
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut out = Vec::new();
+    let signature_check = |signed: &Path, out: &mut Vec<Beside>| -> Result<()> {
+        let signed_name = signed
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        for ext in ["asc", "sig"] {
+            let signature = dir.join(format!("{signed_name}.{ext}"));
+            if !signature.is_file() {
+                continue;
+            }
+            let (ok, detail) = match sign::check(signed, &signature)? {
+                sign::Checked::Good { fingerprint } => (true, format!("good signature by key {fingerprint}")),
+                sign::Checked::Bad => (false, format!("BAD signature of {signed_name}")),
+                sign::Checked::Unknown { reason } => (false, format!("signature not checked: {reason}")),
+            };
+            out.push(Beside {
+                file: signature,
+                ok,
+                detail,
+            });
+        }
+        Ok(())
+    };
+    signature_check(file, &mut out)?;
+
+    let sbom_name = format!("{top}.spdx.json");
+    let sbom_path = dir.join(&sbom_name);
+    let sbom_there = sbom_path.is_file();
+    if sbom_there {
+        let there = crate::fsutil::read_bounded(&sbom_path, MAX_BESIDE)
+            .with_context(|| format!("cannot read {}", sbom_path.display()))?;
+        let ok = there == sbom_bytes;
+        out.push(Beside {
+            file: sbom_path.clone(),
+            ok,
+            detail: if ok {
+                "the SBOM sultana writes for this tarball".into()
+            } else {
+                "differs from the SBOM sultana writes for this tarball".into()
+            },
+        });
+    }
+
+    let sums = dir.join(super::SUMS_FILE);
+    if sums.is_file() {
+        let text = crate::fsutil::read_bounded(&sums, MAX_BESIDE)
+            .with_context(|| format!("cannot read {}", sums.display()))?;
+        let text = String::from_utf8_lossy(&text).into_owned();
+        let line_of = |wanted: &str| {
+            text.lines()
+                .filter_map(|l| l.split_once("  ").or_else(|| l.split_once(" *")))
+                .find(|(_, n)| *n == wanted)
+                .map(|(hash, _)| hash.to_ascii_lowercase())
+        };
+        let mut listed = vec![(name.clone(), sha256_of(file)?)];
+        if sbom_there {
+            listed.push((sbom_name.clone(), sha256_of(&sbom_path)?));
+        }
+        for (listed_name, actual) in listed {
+            let (ok, detail) = match line_of(&listed_name) {
+                Some(hash) if hash == actual => (true, format!("{listed_name} matches")),
+                Some(_) => (false, format!("its line for {listed_name} does not match the file")),
+                None => (false, format!("has no line for {listed_name}")),
+            };
+            out.push(Beside {
+                file: sums.clone(),
+                ok,
+                detail,
+            });
+        }
+        signature_check(&sums, &mut out)?;
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -137,9 +137,9 @@ pub(super) fn write_files(
     Ok(made)
 }
 
-/// Add or replace the lines of `files` in `SHA256SUMS` (sha256sum's format),
+/// Add or replace the lines of `files` (name, sha256) in `SHA256SUMS` (sha256sum's format),
 /// keeping those of other files.
-pub(super) fn update_sums(out_dir: &Path, files: &[Made]) -> Result<()> {
+pub(super) fn update_sums(out_dir: &Path, files: &[(String, String)]) -> Result<()> {
     let path = out_dir.join(SUMS_FILE);
     let mut lines: BTreeMap<String, String> = BTreeMap::new();
     if let Ok(text) = std::fs::read_to_string(&path) {
@@ -149,13 +149,8 @@ pub(super) fn update_sums(out_dir: &Path, files: &[Made]) -> Result<()> {
             }
         }
     }
-    for file in files {
-        let name = file
-            .path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        lines.insert(name, file.sha256.clone());
+    for (name, sha256) in files {
+        lines.insert(name.clone(), sha256.clone());
     }
     let text: String = lines.iter().map(|(name, hash)| format!("{hash}  {name}\n")).collect();
     fsutil::atomic_write(&path, text.as_bytes())

@@ -1,0 +1,132 @@
+//! The license a tree declares: its license files' texts matched against
+//! SPDX's license list (askalono, with the texts the spdx crate embeds).
+//! Only a confident match names a license; anything else is NOASSERTION,
+//! never a guess.
+
+use std::collections::BTreeSet;
+use std::sync::OnceLock;
+
+use askalono::{ScanMode, ScanStrategy, Store, TextData};
+
+pub const NOASSERTION: &str = "NOASSERTION";
+
+/// askalono's own threshold for "this is that license".
+const CONFIDENT: f32 = 0.9;
+
+/// A license file larger than this is no license text (and matching it
+/// would cost seconds): it gives nothing.
+pub const MAX_TEXT: usize = 512 * 1024;
+
+/// The file names that hold a tree's license when its recipe names none:
+/// at the top of the tree, as GitHub and Debian's licensecheck look.
+pub fn is_license_file(name: &str) -> bool {
+    let upper = name.to_ascii_uppercase();
+    ["COPYING", "LICENSE", "LICENCE"].iter().any(|p| upper.starts_with(p))
+}
+
+fn store() -> &'static Store {
+    static STORE: OnceLock<Store> = OnceLock::new();
+    STORE.get_or_init(|| {
+        let mut store = Store::new();
+        for license in spdx::identifiers::LICENSES {
+            let Some(id) = spdx::license_id(license.name) else {
+                continue;
+            };
+            // Deprecated ids are never written; an `-or-later` license has
+            // the very text of its `-only` one (whether later versions apply
+            // is said in the files' headers, not by the license text), so a
+            // GPL v2 text is GPL-2.0-only, every time.
+            if id.is_deprecated() || license.name.ends_with("-or-later") {
+                continue;
+            }
+            store.add_license(license.name.to_string(), TextData::new(id.text()));
+        }
+        store
+    })
+}
+
+/// The SPDX expression the license files with `texts` declare: every
+/// license found with confidence, joined by AND (a file holding two license
+/// texts declares both), or NOASSERTION.
+pub fn declared(texts: &[String]) -> String {
+    let mut found = BTreeSet::new();
+    for text in texts.iter().filter(|t| t.len() <= MAX_TEXT) {
+        let scan = ScanStrategy::new(store())
+            .mode(ScanMode::TopDown)
+            .confidence_threshold(CONFIDENT)
+            .optimize(true);
+        let Ok(result) = scan.scan(&TextData::new(&wrapped(text))) else {
+            continue;
+        };
+        if let Some(license) = result.license.filter(|_| result.score >= CONFIDENT) {
+            found.insert(license.name.to_string());
+        }
+        for contained in result.containing.iter().filter(|c| c.score >= CONFIDENT) {
+            found.insert(contained.license.name.to_string());
+        }
+    }
+    if found.is_empty() {
+        return NOASSERTION.to_string();
+    }
+    found.into_iter().collect::<Vec<_>>().join(" AND ")
+}
+
+/// The text with its long lines broken at spaces: askalono finds a license
+/// inside a longer file by windows of lines, which a license written a
+/// paragraph a line does not have.
+fn wrapped(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + text.len() / 60);
+    for line in text.lines() {
+        let mut width = 0;
+        for word in line.split(' ') {
+            if width > 0 && width + word.len() > 78 {
+                out.push('\n');
+                width = 0;
+            } else if width > 0 {
+                out.push(' ');
+                width += 1;
+            }
+            out.push_str(word);
+            width += word.len();
+        }
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(id: &str) -> String {
+        spdx::license_id(id).unwrap().text().to_string()
+    }
+
+    #[test]
+    fn known_texts_are_named_and_others_are_not_guessed() {
+        assert_eq!(declared(&[text("GPL-2.0-only")]), "GPL-2.0-only");
+        let bsd = format!(
+            "All files here are under the following BSD license.\n\n{}",
+            text("BSD-3-Clause")
+        );
+        assert_eq!(
+            declared(&[bsd]),
+            "BSD-3-Clause",
+            "a line before a text a paragraph a line"
+        );
+        let notice = format!(
+            "XEN NOTICE\n==========\nThis does not cover guests.\n\n{}",
+            text("GPL-2.0-only")
+        );
+        assert_eq!(declared(&[notice]), "GPL-2.0-only", "a notice before the text");
+        assert_eq!(declared(&[text("BSD-3-Clause"), text("MIT")]), "BSD-3-Clause AND MIT");
+        assert_eq!(
+            declared(&["Do what you like with this, but do not sue me.\n".into()]),
+            NOASSERTION
+        );
+        assert_eq!(declared(&[]), NOASSERTION);
+        assert_eq!(declared(&["x".repeat(MAX_TEXT + 1)]), NOASSERTION);
+        assert!(is_license_file("COPYING") && is_license_file("LICENSE.md") && is_license_file("Licence"));
+        assert!(!is_license_file("README"));
+    }
+}

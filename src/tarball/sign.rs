@@ -1,0 +1,105 @@
+//! Detached OpenPGP signatures through the user's gpg (and its agent): made
+//! with `tarball --sign KEY`, checked by `verify-tarball`.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{anyhow, bail, Context, Result};
+
+use crate::process::Cmd;
+
+/// How much of gpg's status output is read (a signature has a few lines).
+const MAX_STATUS: usize = 64 * 1024;
+
+fn gpg() -> Cmd {
+    Cmd::new("gpg", "gpg").args(["--batch", "--no-tty"])
+}
+
+/// Refuse a key gpg cannot sign with, before anything is written.
+pub fn check_key(key: &str) -> Result<()> {
+    if key.is_empty() || key.starts_with('-') || key.chars().any(|c| c.is_control()) {
+        bail!("--sign `{}`: give a key id, fingerprint or user id", key.escape_debug());
+    }
+    gpg()
+        .args(["--list-secret-keys", "--with-colons", "--", key])
+        .output()
+        .map_err(|e| anyhow!("{e}"))
+        .with_context(|| format!("no secret key `{key}` to sign with"))?;
+    Ok(())
+}
+
+/// `FILE.asc`, an armored detached signature of `file` by `key`, written
+/// whole or not at all.
+pub fn sign(file: &Path, key: &str) -> Result<PathBuf> {
+    let name = file
+        .file_name()
+        .ok_or_else(|| anyhow!("{} has no file name", file.display()))?
+        .to_string_lossy()
+        .into_owned();
+    let dir = file.parent().unwrap_or(Path::new("."));
+    let signature = dir.join(format!("{name}.asc"));
+    let temporary = dir.join(format!(".sultana-tmp-{name}.asc.{}", std::process::id()));
+    let _ = std::fs::remove_file(&temporary);
+    let made = gpg()
+        .args(["--yes", "--armor", "--local-user", key, "--detach-sign", "--output"])
+        .arg(&temporary)
+        .arg("--")
+        .arg(file)
+        .output();
+    if let Err(e) = made {
+        let _ = std::fs::remove_file(&temporary);
+        return Err(anyhow!("{e}")).with_context(|| format!("cannot sign {}", file.display()));
+    }
+    std::fs::rename(&temporary, &signature).with_context(|| format!("cannot write {}", signature.display()))?;
+    Ok(signature)
+}
+
+/// What gpg says of a signature.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "status", rename_all = "lowercase")]
+pub enum Checked {
+    /// Good, by the key with this fingerprint.
+    Good { fingerprint: String },
+    /// Bad (the file changed, or the signature is of another file).
+    Bad,
+    /// No key to check it with, or not a signature gpg can read.
+    Unknown { reason: String },
+}
+
+/// Check `signature` (detached, armored or binary) of `file`.
+pub fn check(file: &Path, signature: &Path) -> Result<Checked> {
+    let (_, status) = gpg()
+        .args(["--status-fd", "1", "--verify", "--"])
+        .arg(signature)
+        .arg(file)
+        .output_with_code()
+        .map_err(|e| anyhow!("{e}"))?;
+    let status = String::from_utf8_lossy(&status[..status.len().min(MAX_STATUS)]).into_owned();
+    let mut fingerprint = None;
+    let mut bad = false;
+    let mut reason = None;
+    for line in status.lines() {
+        let mut words = line.split(' ');
+        if words.next() != Some("[GNUPG:]") {
+            continue;
+        }
+        match words.next() {
+            Some("VALIDSIG") => fingerprint = words.next().map(str::to_string),
+            Some("BADSIG") => bad = true,
+            Some("NO_PUBKEY") => reason = Some("its key is not in your keyring".to_string()),
+            Some("ERRSIG") if reason.is_none() => reason = Some("gpg cannot check it".to_string()),
+            Some("NODATA") => reason = Some("it holds no OpenPGP signature".to_string()),
+            Some("EXPKEYSIG") | Some("REVKEYSIG") => {
+                reason = Some("its key is expired or revoked".to_string());
+            }
+            _ => {}
+        }
+    }
+    Ok(match (bad, fingerprint, reason) {
+        (true, _, _) => Checked::Bad,
+        (false, _, Some(reason)) => Checked::Unknown { reason },
+        (false, Some(fingerprint), None) => Checked::Good { fingerprint },
+        (false, None, None) => Checked::Unknown {
+            reason: "gpg gave no verdict".into(),
+        },
+    })
+}

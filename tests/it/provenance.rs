@@ -1,0 +1,236 @@
+//! Release provenance: the SPDX SBOM beside every tarball (checked by the
+//! SPDX project's own validator), OpenPGP signatures made through gpg, and
+//! what `verify-tarball` checks beside a tarball.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::support::*;
+
+fn license_text(id: &str) -> String {
+    spdx::license_id(id).unwrap().text().to_string()
+}
+
+/// A root tree under GPL v2 (a notice, then the text), a companion under
+/// BSD-3-Clause and one under a license nobody knows; the root's url holds
+/// credentials (fetched from a mirror).
+fn setup(ctx: &TestContext) {
+    let root = ctx.upstream("root");
+    let copying = format!(
+        "XEN NOTICE\n==========\nGuests are not derived works.\n\n{}",
+        license_text("GPL-2.0-only")
+    );
+    root.commit(&[("COPYING", &copying), ("Makefile", "all:\n")], "root");
+    root.tag("v1.0", true);
+    let blk = ctx.upstream("blk");
+    let bsd = format!(
+        "All files in this package are licensed under the following 3-clause BSD license.\n\n{}",
+        license_text("BSD-3-Clause")
+    );
+    blk.commit(&[("LICENSE", &bsd)], "blk");
+    let odd = ctx.upstream("odd");
+    odd.commit(
+        &[("LICENSE", "You may do as you like with this, but do not sue me.\n")],
+        "odd",
+    );
+    ctx.write(
+        "sultana.toml",
+        &format!(
+            "[tarball]\nroot = \"root\"\nname = \"root-{{desc}}\"\n\n\
+             [components.root]\nurl = \"https://builder:s3cret@example.org/root.git\"\nmirrors = [\"{}\"]\nrevision = \"v1.0\"\n\n\
+             [components.blk]\nurl = \"{}\"\nrevision = \"master\"\nintree = \"tools/blk\"\n\n\
+             [components.odd]\nurl = \"{}\"\nrevision = \"master\"\nintree = \"extras/odd\"\n",
+            root.url(),
+            blk.url(),
+            odd.url()
+        ),
+    );
+}
+
+fn validate(sbom: &Path) {
+    let out = Command::new("pyspdxtools").arg("-i").arg(sbom).output().unwrap();
+    assert!(
+        out.status.success(),
+        "the SPDX validator refuses {}:\n{}{}",
+        sbom.display(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The SBOM names each component with its version, commit and declared
+/// license (NOASSERTION when no license is recognised), never credentials;
+/// the SPDX validator accepts it; two runs write the same bytes; it is in
+/// SHA256SUMS and `--json`; verify-tarball compares it with its own.
+#[test]
+fn the_sbom_names_each_component_and_its_license_and_validates() {
+    if !require(
+        "pyspdxtools",
+        "the SPDX validator (spdx-tools from PyPI, in .ci/run's virtualenv)",
+    ) {
+        return;
+    }
+    let ctx = TestContext::new();
+    setup(&ctx);
+    let run = ctx.sultana(&["tarball", "--json"]).success();
+    let json = run.json();
+    let sbom = PathBuf::from(json["tarball"]["sbom"].as_str().unwrap());
+    assert_eq!(sbom, ctx.work.join("dist/root-v1.0.spdx.json"));
+    validate(&sbom);
+    let bytes = std::fs::read(&sbom).unwrap();
+    let text = String::from_utf8(bytes.clone()).unwrap();
+    assert!(!text.contains("s3cret") && !text.contains("builder"), "{text}");
+    let doc: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(doc["spdxVersion"], "SPDX-2.3");
+    let packages = doc["packages"].as_array().unwrap();
+    let of = |name: &str| packages.iter().find(|p| p["name"] == name).unwrap().clone();
+    assert_eq!(of("root")["licenseDeclared"], "GPL-2.0-only");
+    assert_eq!(of("blk")["licenseDeclared"], "BSD-3-Clause");
+    assert_eq!(of("odd")["licenseDeclared"], "NOASSERTION");
+    let commit = ctx.lock_commit("root");
+    assert_eq!(
+        of("root")["downloadLocation"],
+        format!("git+https://example.org/root.git@{commit}")
+    );
+    assert_eq!(of("root")["versionInfo"], "v1.0");
+    assert_eq!(
+        of("root")["externalRefs"][0]["referenceLocator"],
+        format!("swh:1:rev:{commit}")
+    );
+    let rels = doc["relationships"].as_array().unwrap();
+    assert_eq!(rels.len(), 3, "DESCRIBES the root, which CONTAINS the two others");
+    assert!(rels
+        .iter()
+        .any(|r| r["relationshipType"] == "DESCRIBES" && r["relatedSpdxElement"] == of("root")["SPDXID"]));
+    let sums = ctx.read("dist/SHA256SUMS");
+    assert!(sums.contains("  root-v1.0.spdx.json\n"), "{sums}");
+
+    // The same bytes again, also after the lock moved nothing.
+    ctx.sultana(&["tarball"]).success();
+    assert_eq!(std::fs::read(&sbom).unwrap(), bytes);
+    let verified = ctx
+        .sultana(&["verify-tarball", "--use-mirrors", "dist/root-v1.0.tar.gz"])
+        .success();
+    assert!(
+        verified.stderr.contains("the SBOM sultana writes for this tarball"),
+        "{}",
+        verified.stderr
+    );
+    // A changed SBOM is refused.
+    std::fs::write(&sbom, text.replace("BSD-3-Clause", "MIT")).unwrap();
+    ctx.sultana(&["verify-tarball", "--use-mirrors", "dist/root-v1.0.tar.gz"])
+        .code(1)
+        .stderr_has("differs from the SBOM sultana writes");
+}
+
+/// `--sign KEY` signs each tarball and SHA256SUMS through gpg; verify-tarball
+/// names the signer and refuses a signature of another file, a flipped byte
+/// and a wrong SHA256SUMS line; a key gpg lacks is refused before anything
+/// is written.
+#[test]
+fn signatures_are_made_and_checked_with_a_throwaway_key() {
+    if !require("gpg", "signing release tarballs (Debian gpg)") {
+        return;
+    }
+    let ctx = TestContext::new();
+    setup(&ctx);
+    let home = ctx.dir("gnupg");
+    std::fs::set_permissions(&home, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    let gpg = |args: &[&str]| {
+        let out = Command::new("gpg")
+            .args(["--batch", "--no-tty"])
+            .args(args)
+            .env("GNUPGHOME", &home)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "gpg {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    gpg(&[
+        "--passphrase",
+        "",
+        "--quick-gen-key",
+        "Release Tester <rel@example.org>",
+        "ed25519",
+        "sign",
+        "never",
+    ]);
+    let fingerprint = gpg(&["--with-colons", "--list-keys", "rel@example.org"])
+        .lines()
+        .find(|l| l.starts_with("fpr:"))
+        .and_then(|l| l.split(':').nth(9))
+        .unwrap()
+        .to_string();
+    let home_text = home.to_str().unwrap();
+    let with_gpg = |args: &[&str]| ctx.sultana_with(&ctx.work, "022", &[("GNUPGHOME", home_text)], args);
+
+    // A key gpg does not have: exit 2, no tarball.
+    with_gpg(&["tarball", "--sign", "nobody@example.org"])
+        .code(2)
+        .stderr_has("no secret key `nobody@example.org`");
+    assert!(!ctx.work.join("dist/root-v1.0.tar.gz").exists());
+
+    let run = with_gpg(&["tarball", "--sign", "rel@example.org", "--json"]).success();
+    let signatures: Vec<String> = run.json()["tarball"]["signatures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap().to_string())
+        .collect();
+    let dist = ctx.work.join("dist");
+    assert_eq!(
+        signatures,
+        [
+            dist.join("root-v1.0.tar.gz.asc").display().to_string(),
+            dist.join("SHA256SUMS.asc").display().to_string()
+        ]
+    );
+    let verify = || with_gpg(&["verify-tarball", "--use-mirrors", "dist/root-v1.0.tar.gz"]);
+    let good = verify().success();
+    assert!(
+        good.stderr.contains(&format!("good signature by key {fingerprint}")),
+        "{}",
+        good.stderr
+    );
+
+    // A signature of another file.
+    let tar_asc = dist.join("root-v1.0.tar.gz.asc");
+    let kept = std::fs::read(&tar_asc).unwrap();
+    std::fs::copy(dist.join("SHA256SUMS.asc"), &tar_asc).unwrap();
+    verify().code(1).stderr_has("BAD signature of root-v1.0.tar.gz");
+    std::fs::write(&tar_asc, &kept).unwrap();
+    verify().success();
+
+    // A wrong SHA256SUMS line (its signature is then bad too).
+    let sums = dist.join("SHA256SUMS");
+    let text = std::fs::read_to_string(&sums).unwrap();
+    let wrong: String = text
+        .lines()
+        .map(|l| match l.split_once("  ") {
+            Some((_, name)) if name == "root-v1.0.tar.gz" => format!("{}  {name}\n", "0".repeat(64)),
+            _ => format!("{l}\n"),
+        })
+        .collect();
+    std::fs::write(&sums, wrong).unwrap();
+    verify()
+        .code(1)
+        .stderr_has("its line for root-v1.0.tar.gz does not match the file")
+        .stderr_has("BAD signature of SHA256SUMS");
+    std::fs::write(&sums, text).unwrap();
+
+    // A flipped byte in the tarball.
+    let tarball = dist.join("root-v1.0.tar.gz");
+    let mut bytes = std::fs::read(&tarball).unwrap();
+    let last = bytes.len() - 9;
+    bytes[last] ^= 0x01;
+    std::fs::write(&tarball, bytes).unwrap();
+    verify().code(1);
+    let _ = Command::new("gpgconf")
+        .args(["--kill", "all"])
+        .env("GNUPGHOME", &home)
+        .status();
+}
