@@ -80,16 +80,15 @@ pub fn document(
             "relatedSpdxElement": id,
         }));
     }
-    // A namespace unique to this content: the same tarball, the same one.
+    // A namespace unique to this content (names and commits, not where
+    // they were fetched from): the same tarball, the same one.
     let mut hash = Sha256::new();
     hash.update(top.as_bytes());
     for p in &packages {
-        hash.update([0]);
-        hash.update(p.name.as_bytes());
-        hash.update([0]);
-        hash.update(redact_url(&p.url).as_bytes());
-        hash.update([0]);
-        hash.update(p.commit.as_bytes());
+        for part in [&p.name, &p.commit, &p.describe] {
+            hash.update([0]);
+            hash.update(part.as_bytes());
+        }
     }
     let document = json!({
         "spdxVersion": "SPDX-2.3",
@@ -175,10 +174,15 @@ fn license_texts(package: &Package, entries: &BTreeMap<Vec<u8>, Entry>, repos: &
         let Some(repo) = repos.repos.get(entry.repo) else {
             continue;
         };
-        let Ok(object) = repo.find_blob(*blob) else { continue };
-        if object.size() > license::MAX_TEXT {
+        // The size from the object's header: a huge blob is never inflated.
+        let small = repo
+            .odb()
+            .and_then(|odb| odb.read_header(*blob))
+            .is_ok_and(|(size, _)| size <= license::MAX_TEXT);
+        if !small {
             continue;
         }
+        let Ok(object) = repo.find_blob(*blob) else { continue };
         texts.push(String::from_utf8_lossy(object.content()).into_owned());
     }
     texts

@@ -153,7 +153,11 @@ fn a_full_dist_disk_leaves_no_partial_tarball_and_keeps_the_old_one() {
     no_space(&run);
     assert_eq!(
         top_level_files(&dist),
-        vec!["SHA256SUMS".to_string(), "up-1.tar.gz".to_string()],
+        vec![
+            "SHA256SUMS".to_string(),
+            "up-1.spdx.json".to_string(),
+            "up-1.tar.gz".to_string()
+        ],
         "no partial tarball"
     );
     assert_eq!(std::fs::read(dist.join("up-1.tar.gz")).unwrap(), first);

@@ -157,7 +157,15 @@ fn the_same_bytes_every_time_and_the_content_of_git_archive() {
 
     // SHA256SUMS beside it, in sha256sum's format.
     let sums = ctx.read("dist/SHA256SUMS");
-    assert_eq!(sums, format!("{}  root-v1.0.tar.gz\n", sha256_hex(&made)));
+    let sbom = ctx.work.join("dist/root-v1.0.spdx.json");
+    assert_eq!(
+        sums,
+        format!(
+            "{}  root-v1.0.spdx.json\n{}  root-v1.0.tar.gz\n",
+            sha256_hex(&sbom),
+            sha256_hex(&made)
+        )
+    );
     assert_eq!(json["tarball"]["files"][0]["sha256"], sha256_hex(&made));
 
     // Again under another umask, time zone and locale: the same bytes.
