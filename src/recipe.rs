@@ -269,27 +269,25 @@ impl Recipe {
                 "{origin}: kind = \"kbuild\" needs a [kbuild] table"
             )));
         }
+        // A relative path that stays inside (no `..`, no root, not empty).
+        let inside = |path: &str| {
+            !path.is_empty()
+                && Path::new(path).is_relative()
+                && Path::new(path)
+                    .components()
+                    .all(|c| matches!(c, std::path::Component::Normal(_)))
+        };
         for dir in recipe.run.program_dirs.iter().chain(&recipe.run.library_dirs) {
-            let path = Path::new(dir);
-            let inside = !dir.is_empty()
-                && path.is_relative()
-                && path.components().all(|c| matches!(c, std::path::Component::Normal(_)));
-            if !inside {
+            if !inside(dir) {
                 return Err(crate::manifest::ManifestError::Other(format!(
                     "{origin}: [run] folder `{dir}` must be a relative path inside the prefix (no `..`)"
                 )));
             }
         }
-        for file in &recipe.license_files {
-            let path = Path::new(file);
-            let inside = !file.is_empty()
-                && path.is_relative()
-                && path.components().all(|c| matches!(c, std::path::Component::Normal(_)));
-            if !inside {
-                return Err(crate::manifest::ManifestError::Other(format!(
-                    "{origin}: license_files `{file}` must be a relative path inside the tree (no `..`)"
-                )));
-            }
+        if let Some(file) = recipe.license_files.iter().find(|f| !inside(f)) {
+            return Err(crate::manifest::ManifestError::Other(format!(
+                "{origin}: license_files `{file}` must be a relative path inside the tree (no `..`)"
+            )));
         }
         let mut seen = std::collections::BTreeSet::new();
         for test in &recipe.tests {

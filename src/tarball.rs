@@ -98,6 +98,20 @@ pub fn run(ws: &Workspace, options: &Options, printer: &Printer) -> Result<Outco
     if let Some(key) = &options.sign {
         sign::check_key(key)?;
     }
+    // Where each tree's license is, before anything is written: no recipe
+    // means the usual license files; a recipe that is wrong is said.
+    let mut license_files = Vec::new();
+    for component in std::iter::once(root).chain(inlined.iter().copied()) {
+        let own = ws
+            .recipes_root
+            .join("recipes")
+            .join(format!("{}.toml", component.recipe));
+        license_files.push(match ws.recipe(component) {
+            Ok(recipe) => recipe.license_files,
+            Err(e) if own.is_file() => return Err(e),
+            Err(_) => Vec::new(),
+        });
+    }
 
     // Pins and objects, without touching any checkout.
     let mut names: Vec<String> = vec![root.name.clone()];
@@ -193,15 +207,8 @@ pub fn run(ws: &Workspace, options: &Options, printer: &Printer) -> Result<Outco
         .parts
         .iter()
         .zip(&entries)
-        .zip(std::iter::once(root).chain(inlined.iter().copied()))
-        .map(|((part, entry), component)| sbom::Package {
-            name: part.name.clone(),
-            url: part.url.clone(),
-            commit: entry.commit.clone(),
-            describe: entry.describe.clone(),
-            at: part.at.clone(),
-            license_files: ws.recipe(component).map(|r| r.license_files).unwrap_or_default(),
-        })
+        .zip(license_files)
+        .map(|((part, entry), files)| sbom::Package::of(part, &entry.commit, &entry.describe, files))
         .collect();
     let sbom_bytes = sbom::document(&top, mtime, &packages, &tree_entries, &repos)?;
     let sbom_path = out_dir.join(format!("{top}.spdx.json"));

@@ -29,6 +29,21 @@ pub struct Package {
     pub license_files: Vec<String>,
 }
 
+impl Package {
+    /// The part of a tarball plan at its commit and describe, with the
+    /// license files its recipe names.
+    pub fn of(part: &super::Part, commit: &str, describe: &str, license_files: Vec<String>) -> Package {
+        Package {
+            name: part.name.clone(),
+            url: part.url.clone(),
+            commit: commit.to_string(),
+            describe: describe.to_string(),
+            at: part.at.clone(),
+            license_files,
+        }
+    }
+}
+
 /// `NAME.spdx.json` for the tarball whose top folder is `top`: the first
 /// package is the root, the others are inside it.
 pub fn document(

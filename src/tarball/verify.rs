@@ -238,15 +238,11 @@ pub fn verify(file: &Path, options: &VerifyOptions, printer: &Printer) -> Result
         .iter()
         .zip(&entries)
         .zip(&components)
-        .map(|((part, entry), component)| sbom::Package {
-            name: part.name.clone(),
-            url: part.url.clone(),
-            commit: entry.commit.clone(),
-            describe: entry.describe.clone(),
-            at: part.at.clone(),
-            license_files: recipe_of(&given, &component.recipe)
+        .map(|((part, entry), component)| {
+            let files = recipe_of(&given, &component.recipe)
                 .map(|r| r.license_files)
-                .unwrap_or_default(),
+                .unwrap_or_default();
+            sbom::Package::of(part, &entry.commit, &entry.describe, files)
         })
         .collect();
     let sbom_bytes = sbom::document(&plan.top, plan.mtime, &packages, &rebuilt, &repos)?;

@@ -234,3 +234,47 @@ fn signatures_are_made_and_checked_with_a_throwaway_key() {
         .env("GNUPGHOME", &home)
         .status();
 }
+
+/// A recipe's `license_files` names where a tree's license is (Xen's
+/// COPYING is prose pointing at LICENSES/); one that climbs out of the tree
+/// is refused before any tarball is written.
+#[test]
+fn a_recipes_license_files_are_read_and_checked() {
+    let ctx = TestContext::new();
+    setup(&ctx);
+    let odd = ctx.upstreams.join("odd");
+    let clock = sultana::fixtures::Clock::default();
+    sultana::fixtures::commit(
+        &odd,
+        &[("LICENSES/MIT", license_text("MIT"), false)],
+        "the license, elsewhere",
+        &clock,
+    )
+    .unwrap();
+    ctx.write(
+        "recipes/odd.toml",
+        "kind = \"make\"\nlicense_files = [\"../../COPYING\"]\n",
+    );
+    ctx.sultana(&["tarball"])
+        .code(2)
+        .stderr_has("license_files `../../COPYING` must be a relative path inside the tree");
+    assert!(!ctx.work.join("dist").exists(), "nothing written");
+    ctx.write(
+        "recipes/odd.toml",
+        "kind = \"make\"\nlicense_files = [\"LICENSES/MIT\"]\n",
+    );
+    ctx.sultana(&["tarball"]).success();
+    let doc: serde_json::Value = serde_json::from_str(&ctx.read("dist/root-v1.0.spdx.json")).unwrap();
+    let odd = doc["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "odd")
+        .unwrap()
+        .clone();
+    assert_eq!(odd["licenseDeclared"], "MIT");
+    // verify-tarball reads the recipe the tarball embeds: the same SBOM.
+    ctx.sultana(&["verify-tarball", "--use-mirrors", "dist/root-v1.0.tar.gz"])
+        .success()
+        .stderr_has("the SBOM sultana writes for this tarball");
+}
