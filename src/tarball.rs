@@ -215,11 +215,28 @@ pub fn run(ws: &Workspace, options: &Options, printer: &Printer) -> Result<Outco
     crate::fsutil::atomic_write(&sbom_path, &sbom_bytes)?;
     let mut sums: Vec<(String, String)> = files.iter().map(|f| (file_name(&f.path), f.sha256.clone())).collect();
     sums.push((file_name(&sbom_path), hex(&sha2::Sha256::digest(&sbom_bytes))));
-    update_sums(&out_dir, &sums)?;
+    let changed = update_sums(&out_dir, &sums)?;
     let mut signatures = Vec::new();
-    if let Some(key) = &options.sign {
-        for path in files.iter().map(|f| f.path.clone()).chain([out_dir.join(SUMS_FILE)]) {
-            signatures.push(sign::sign(&path, key)?);
+    match &options.sign {
+        Some(key) => {
+            for path in files.iter().map(|f| f.path.clone()).chain([out_dir.join(SUMS_FILE)]) {
+                signatures.push(sign::sign(&path, key)?);
+            }
+        }
+        None => {
+            // A signature of what was just rewritten with other bytes is
+            // wrong now: gone, and said (sign again with --sign).
+            for name in changed {
+                for ext in ["asc", "sig"] {
+                    let stale = out_dir.join(format!("{name}.{ext}"));
+                    if stale.is_file() && std::fs::remove_file(&stale).is_ok() {
+                        printer.warn(format!(
+                            "removed {}: {name} changed since it was signed (sign again with --sign KEY)",
+                            stale.display()
+                        ));
+                    }
+                }
+            }
         }
     }
 

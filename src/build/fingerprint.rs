@@ -33,6 +33,12 @@ pub struct FileIndex {
     /// objects has the key of a fresh clone).
     #[serde(default)]
     pub outputs: BTreeMap<String, String>,
+    /// Untracked files that changed while the last build ran and were kept
+    /// as they were before it: one that changes during the next build too
+    /// is the build's own (a stamp it rewrites, an output of a build made
+    /// by hand or by an older sultana), not a developer's edit.
+    #[serde(default)]
+    pub unsettled: std::collections::BTreeSet<String>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -187,21 +193,43 @@ pub fn index(dir: &Path, skip: &[&str], known: &FileIndex) -> std::io::Result<Fi
         .filter(|(path, _)| files.contains_key(*path))
         .map(|(p, h)| (p.clone(), h.clone()))
         .collect();
-    Ok(FileIndex { taken, files, outputs })
+    let unsettled = known
+        .unsettled
+        .iter()
+        .filter(|path| files.contains_key(*path))
+        .cloned()
+        .collect();
+    Ok(FileIndex {
+        taken,
+        files,
+        outputs,
+        unsettled,
+    })
 }
 
 /// What a build leaves to record: the tree `after` it, except that a
 /// source which changed while it ran (a developer's edit made during the
 /// build, which the build may or may not have seen) is recorded as it was
-/// `before`, so that the next run builds again. A file is a source when git
-/// tracks it, or when it was there before the build and no build wrote it;
-/// what the build created, or rewrote having created it before, is an
-/// output. Returns the index and the sources that changed during the build.
-pub fn settle(before: &FileIndex, after: FileIndex, tracked: impl Fn(&str) -> bool) -> (FileIndex, Vec<String>) {
+/// `before`, so that the next run builds again and the build is never
+/// stored under the key of the tree it started from.
+///
+/// What is an output rather than a source: never a file git tracks; a file
+/// the build created where git ignores it (a new file git would show is a
+/// developer's); a file builds wrote before; an untracked file that changed
+/// during the last build too. `tracked` and `ignored` answer for git (in a
+/// tree that is no checkout, nothing is tracked and everything ignored).
+/// Returns the index and the sources that changed during the build.
+pub fn settle(
+    before: &FileIndex,
+    after: FileIndex,
+    tracked: impl Fn(&str) -> bool,
+    ignored: impl Fn(&str) -> bool,
+) -> (FileIndex, Vec<String>) {
     let FileIndex {
         taken,
         mut files,
         mut outputs,
+        ..
     } = after;
     let same = |a: Option<&FileEntry>, b: Option<&FileEntry>| match (a, b) {
         (Some(a), Some(b)) => a.hash == b.hash && a.kind == b.kind,
@@ -210,12 +238,16 @@ pub fn settle(before: &FileIndex, after: FileIndex, tracked: impl Fn(&str) -> bo
     };
     let paths: std::collections::BTreeSet<String> = files.keys().chain(before.files.keys()).cloned().collect();
     let mut changed = Vec::new();
+    let mut unsettled = std::collections::BTreeSet::new();
     for path in paths {
         let (pre, post) = (before.files.get(&path), files.get(&path));
         if same(pre, post) {
             continue;
         }
-        let output = !tracked(&path) && (pre.is_none() || before.outputs.contains_key(&path));
+        let output = !tracked(&path)
+            && (before.outputs.contains_key(&path)
+                || before.unsettled.contains(&path)
+                || (pre.is_none() && ignored(&path)));
         if output {
             match post {
                 Some(entry) => outputs.insert(path, entry.hash.clone()),
@@ -228,9 +260,18 @@ pub fn settle(before: &FileIndex, after: FileIndex, tracked: impl Fn(&str) -> bo
             None => files.remove(&path),
         };
         outputs.remove(&path);
+        unsettled.insert(path.clone());
         changed.push(path);
     }
-    (FileIndex { taken, files, outputs }, changed)
+    (
+        FileIndex {
+            taken,
+            files,
+            outputs,
+            unsettled,
+        },
+        changed,
+    )
 }
 
 fn hash_file(path: &Path) -> std::io::Result<String> {
@@ -319,6 +360,7 @@ mod tests {
             taken: i64::MIN,
             files: BTreeMap::new(),
             outputs: BTreeMap::new(),
+            unsettled: Default::default(),
         };
         // Opening the FIFO would block here for ever.
         let index = index(dir.path(), &[], &known).unwrap();
@@ -357,13 +399,22 @@ mod tests {
         fs::write(at("main.c"), "1").unwrap();
         fs::write(at(".config"), "user").unwrap();
         let before = index(dir.path(), &[], &FileIndex::default()).unwrap();
-        // The build: an object created, .config rewritten, main.c edited.
+        let tracked = |p: &str| p == "main.c";
+        let ignored = |p: &str| p.ends_with(".o");
+        // The build: an object created, .config rewritten, main.c edited, a
+        // new source written where git would show it.
         fs::write(at("main.o"), "obj").unwrap();
         fs::write(at(".config"), "rewritten").unwrap();
         fs::write(at("main.c"), "2").unwrap();
+        fs::write(at("extra.c"), "new").unwrap();
         let after = index(dir.path(), &[], &before).unwrap();
-        let (recorded, edited) = settle(&before, after, |p| p == "main.c");
-        assert_eq!(edited, [".config", "main.c"], "sources changed during the build");
+        let (recorded, edited) = settle(&before, after, tracked, ignored);
+        assert_eq!(
+            edited,
+            [".config", "extra.c", "main.c"],
+            "sources changed during the build"
+        );
+        assert!(!recorded.files.contains_key("extra.c"), "recorded as absent");
         assert_eq!(recorded.files["main.c"], before.files["main.c"]);
         assert_eq!(recorded.files[".config"], before.files[".config"]);
         assert_eq!(recorded.outputs.keys().collect::<Vec<_>>(), ["main.o"]);
@@ -374,11 +425,14 @@ mod tests {
         assert_eq!(recorded.input_fingerprint(), without.fingerprint());
         // Next build rewrites its own output: still an output. An output a
         // developer changed is an input again.
+        // .config changes during this build too: the build's own, not an edit.
         let before = index(dir.path(), &[], &recorded).unwrap();
         fs::write(at("main.o"), "obj 2").unwrap();
+        fs::write(at(".config"), "rewritten again").unwrap();
         let after = index(dir.path(), &[], &before).unwrap();
-        let (recorded, edited) = settle(&before, after, |p| p == "main.c");
-        assert!(edited.is_empty());
+        let (recorded, edited) = settle(&before, after, tracked, ignored);
+        assert!(edited.is_empty(), "{edited:?}");
+        assert!(recorded.outputs.contains_key(".config"));
         assert_eq!(recorded.outputs["main.o"], recorded.files["main.o"].hash);
         fs::write(at("main.o"), "by hand").unwrap();
         let now = index(dir.path(), &[], &recorded).unwrap();
@@ -387,7 +441,7 @@ mod tests {
         let before = index(dir.path(), &[], &FileIndex::default()).unwrap();
         fs::write(at("gen.h"), "x").unwrap();
         let after = index(dir.path(), &[], &before).unwrap();
-        let (recorded, edited) = settle(&before, after, |p| p == "gen.h");
+        let (recorded, edited) = settle(&before, after, |p| p == "gen.h", |_| true);
         assert_eq!(edited, ["gen.h"]);
         assert!(!recorded.files.contains_key("gen.h"));
     }

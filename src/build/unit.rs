@@ -428,8 +428,14 @@ fn build_recipe(
     // The tree as the build left it is what the next run compares with,
     // but for sources edited while it ran: those build again.
     let after = fingerprint::index(&src, skip, &tree)?;
-    let tracked = tracked_paths(&src);
-    let (after, edited) = fingerprint::settle(&tree, after, |p| tracked.contains(p));
+    let checkout = Checkout::open(&src).ok();
+    let tracked = tracked_paths(checkout.as_ref());
+    let ignored = |path: &str| {
+        checkout
+            .as_ref()
+            .is_none_or(|c| c.repo().is_path_ignored(path).unwrap_or(false))
+    };
+    let (after, edited) = fingerprint::settle(&tree, after, |p| tracked.contains(p), ignored);
     after.save(&paths.files)?;
     if recipe.kind == crate::recipe::Kind::Autotools && paths.configured.exists() {
         fsutil::atomic_write(&paths.configured, configure_key(&after).as_bytes())?;
@@ -521,9 +527,9 @@ fn restore(ws: &Workspace, cache: &BuildCache, key: &str, name: &str) -> Result<
     Ok(true)
 }
 
-/// The paths git tracks in the checkout at `src` (none when it is not one).
-fn tracked_paths(src: &Path) -> std::collections::HashSet<String> {
-    let Ok(checkout) = Checkout::open(src) else {
+/// The paths git tracks in a checkout (none when the tree is not one).
+fn tracked_paths(checkout: Option<&Checkout>) -> std::collections::HashSet<String> {
+    let Some(checkout) = checkout else {
         return Default::default();
     };
     let Ok(index) = checkout.repo().index() else {

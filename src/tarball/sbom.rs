@@ -57,12 +57,14 @@ pub fn document(
     // way they were listed (the workspace's manifest, the embedded one).
     let mut packages: Vec<&Package> = packages.iter().collect();
     packages[1..].sort_by(|a, b| a.name.cmp(&b.name));
-    let mut ids = Vec::new();
+    let mut ids: Vec<String> = Vec::new();
     let mut described = Vec::new();
-    for (i, package) in packages.iter().enumerate() {
-        let id = spdx_id(&package.name, i);
+    let mut declared_all = Vec::new();
+    for package in &packages {
+        let id = spdx_id(&package.name, &ids);
         let texts = license_texts(package, entries, repos);
         let declared = license::declared(&texts);
+        declared_all.push(declared.clone());
         described.push(json!({
             "SPDXID": id,
             "name": package.name,
@@ -95,12 +97,13 @@ pub fn document(
             "relatedSpdxElement": id,
         }));
     }
-    // A namespace unique to this content (names and commits, not where
-    // they were fetched from): the same tarball, the same one.
+    // A namespace unique to this content (what it says, not a local path it
+    // was fetched from): the same document, the same one.
     let mut hash = Sha256::new();
     hash.update(top.as_bytes());
-    for p in &packages {
-        for part in [&p.name, &p.commit, &p.describe] {
+    for (p, declared) in packages.iter().zip(&declared_all) {
+        let location = download_location(&p.url, &p.commit);
+        for part in [&p.name, &p.commit, &p.describe, declared, &location] {
             hash.update([0]);
             hash.update(part.as_bytes());
         }
@@ -123,9 +126,9 @@ pub fn document(
     Ok(bytes)
 }
 
-/// `SPDXRef-Package-NAME`, with what SPDX ids cannot hold replaced and the
-/// position added when that made two alike.
-fn spdx_id(name: &str, index: usize) -> String {
+/// `SPDXRef-Package-NAME`, with what SPDX ids cannot hold replaced, and a
+/// number added when that made it one of the `taken`.
+fn spdx_id(name: &str, taken: &[String]) -> String {
     let plain: String = name
         .chars()
         .map(|c| {
@@ -136,11 +139,13 @@ fn spdx_id(name: &str, index: usize) -> String {
             }
         })
         .collect();
-    if plain == name {
-        format!("SPDXRef-Package-{plain}")
-    } else {
-        format!("SPDXRef-Package-{index}-{plain}")
+    let mut id = format!("SPDXRef-Package-{plain}");
+    let mut n = 2;
+    while taken.contains(&id) {
+        id = format!("SPDXRef-Package-{plain}.{n}");
+        n += 1;
     }
+    id
 }
 
 /// SPDX's VCS form, `git+URL@COMMIT`, without credentials, for the
@@ -149,13 +154,22 @@ fn spdx_id(name: &str, index: usize) -> String {
 /// say nothing to whoever reads the SBOM elsewhere).
 fn download_location(url: &str, commit: &str) -> String {
     let url = redact_url(url);
+    // A query or fragment (a token, a branch) has no place before `@COMMIT`.
+    let url = url.split(['?', '#']).next().unwrap_or_default();
+    if !url.contains("://") {
+        // scp-like `user@host:path`; a `user:password@` keeps the user only.
+        return match url.split_once('@') {
+            Some((user, rest)) if rest.contains(':') && !user.contains('/') => {
+                let user = user.split(':').next().unwrap_or_default();
+                format!("git+{user}@{rest}@{commit}")
+            }
+            _ => license::NOASSERTION.into(),
+        };
+    }
     let scheme = url.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
     match scheme.as_deref() {
         Some("https" | "http" | "ssh" | "git") => format!("git+{url}@{commit}"),
         Some(s) if s.starts_with("git+") && !s.ends_with("file") => format!("{url}@{commit}"),
-        None if url.contains('@') && url.contains(':') && !url.starts_with('/') => {
-            format!("git+{url}@{commit}")
-        }
         _ => license::NOASSERTION.into(),
     }
 }
@@ -184,6 +198,9 @@ fn license_texts(package: &Package, entries: &BTreeMap<Vec<u8>, Entry>, repos: &
     };
     let mut texts = Vec::new();
     for (_, entry) in entries.iter().filter(|(p, _)| wanted(p)) {
+        if texts.len() >= license::MAX_FILES {
+            break;
+        }
         // Files only: a link is not followed.
         let Kind::File { blob, .. } = &entry.kind else { continue };
         let Some(repo) = repos.repos.get(entry.repo) else {
@@ -219,7 +236,16 @@ mod tests {
             "git+git@example.org:xen.git@abc"
         );
         assert_eq!(download_location("/srv/x", "abc"), "NOASSERTION");
-        assert_eq!(spdx_id("qemu-xen", 1), "SPDXRef-Package-qemu-xen");
-        assert_eq!(spdx_id("blk_tap", 2), "SPDXRef-Package-2-blk-tap");
+        assert_eq!(
+            download_location("https://example.org/x.git?private_token=T#main", "abc"),
+            "git+https://example.org/x.git@abc"
+        );
+        assert_eq!(
+            download_location("alice:pw123@example.org:rusty.git", "abc"),
+            "git+alice@example.org:rusty.git@abc"
+        );
+        assert_eq!(spdx_id("qemu-xen", &[]), "SPDXRef-Package-qemu-xen");
+        let taken = vec!["SPDXRef-Package-a-b".to_string()];
+        assert_eq!(spdx_id("a_b", &taken), "SPDXRef-Package-a-b.2");
     }
 }

@@ -24,6 +24,15 @@ pub fn check_key(key: &str) -> Result<()> {
         .output()
         .map_err(|e| anyhow!("{e}"))
         .with_context(|| format!("no secret key `{key}` to sign with"))?;
+    // A trial signature: an expired key, or a passphrase the agent cannot
+    // ask for, fails here rather than after the tarballs are written.
+    let trial = tempfile::NamedTempFile::new().context("cannot create a temporary file")?;
+    gpg()
+        .args(["--armor", "--local-user", key, "--detach-sign", "--output", "-", "--"])
+        .arg(trial.path())
+        .output()
+        .map_err(|e| anyhow!("{e}"))
+        .with_context(|| format!("gpg cannot sign with `{key}`"))?;
     Ok(())
 }
 
@@ -65,7 +74,8 @@ pub enum Checked {
     Unknown { reason: String },
 }
 
-/// Check `signature` (detached, armored or binary) of `file`.
+/// Check `signature` (detached, armored or binary) of `file`. Any key in
+/// the user's keyring is accepted: which keys to trust is the keyring's.
 pub fn check(file: &Path, signature: &Path) -> Result<Checked> {
     let (_, status) = gpg()
         .args(["--status-fd", "1", "--verify", "--"])
@@ -74,6 +84,11 @@ pub fn check(file: &Path, signature: &Path) -> Result<Checked> {
         .output_with_code()
         .map_err(|e| anyhow!("{e}"))?;
     let status = String::from_utf8_lossy(&status[..status.len().min(MAX_STATUS)]).into_owned();
+    Ok(parse_status(&status))
+}
+
+/// gpg's `--status-fd` lines: the verdict on one signature.
+fn parse_status(status: &str) -> Checked {
     let mut fingerprint = None;
     let mut bad = false;
     let mut reason = None;
@@ -91,15 +106,41 @@ pub fn check(file: &Path, signature: &Path) -> Result<Checked> {
             Some("EXPKEYSIG") | Some("REVKEYSIG") => {
                 reason = Some("its key is expired or revoked".to_string());
             }
+            Some("EXPSIG") => reason = Some("the signature has expired".to_string()),
             _ => {}
         }
     }
-    Ok(match (bad, fingerprint, reason) {
+    match (bad, fingerprint, reason) {
         (true, _, _) => Checked::Bad,
         (false, _, Some(reason)) => Checked::Unknown { reason },
         (false, Some(fingerprint), None) => Checked::Good { fingerprint },
         (false, None, None) => Checked::Unknown {
             reason: "gpg gave no verdict".into(),
         },
-    })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_valid_unexpired_signature_is_good() {
+        let good = "[GNUPG:] NEWSIG\n[GNUPG:] GOODSIG 28DD890BD22BBE51 T <t@example.org>\n\
+                    [GNUPG:] VALIDSIG 31E0CAEF14DA92BA5D267C9028DD890BD22BBE51 2026-12-03 0 4 0 22 10 00 31E0\n";
+        assert_eq!(
+            parse_status(good),
+            Checked::Good {
+                fingerprint: "31E0CAEF14DA92BA5D267C9028DD890BD22BBE51".into()
+            }
+        );
+        let expired = format!("[GNUPG:] EXPSIG 28DD890BD22BBE51 T\n{good}");
+        assert!(matches!(parse_status(&expired), Checked::Unknown { .. }));
+        assert_eq!(parse_status("[GNUPG:] BADSIG 28DD T\n"), Checked::Bad);
+        // A user id that looks like a status line is not one.
+        assert!(matches!(
+            parse_status("gpg: Good signature from \"[GNUPG:] VALIDSIG FAKE\"\n"),
+            Checked::Unknown { .. }
+        ));
+    }
 }

@@ -557,6 +557,18 @@ fn recipe_of(given: &Given, name: &str) -> Option<crate::recipe::Recipe> {
     }
 }
 
+/// A failed check for something beside the tarball that is there but is
+/// no regular file (a folder, a FIFO, a device): never read, never passed.
+fn not_regular(path: &Path) -> Option<Beside> {
+    let meta = std::fs::symlink_metadata(path).ok()?;
+    let regular = meta.is_file() || (meta.file_type().is_symlink() && path.is_file());
+    (!regular).then(|| Beside {
+        file: path.to_path_buf(),
+        ok: false,
+        detail: "is not a regular file".into(),
+    })
+}
+
 /// How much of a SHA256SUMS or SBOM beside the tarball is read.
 const MAX_BESIDE: u64 = 16 * 1024 * 1024;
 
@@ -583,6 +595,7 @@ fn check_beside(file: &Path, top: &str, sbom_bytes: &[u8]) -> Result<Vec<Beside>
         for ext in ["asc", "sig"] {
             let signature = dir.join(format!("{signed_name}.{ext}"));
             if !signature.is_file() {
+                out.extend(not_regular(&signature));
                 continue;
             }
             let (ok, detail) = match sign::check(signed, &signature)? {
@@ -603,6 +616,9 @@ fn check_beside(file: &Path, top: &str, sbom_bytes: &[u8]) -> Result<Vec<Beside>
     let sbom_name = format!("{top}.spdx.json");
     let sbom_path = dir.join(&sbom_name);
     let sbom_there = sbom_path.is_file();
+    if !sbom_there {
+        out.extend(not_regular(&sbom_path));
+    }
     if sbom_there {
         let there = crate::fsutil::read_bounded(&sbom_path, MAX_BESIDE)
             .with_context(|| format!("cannot read {}", sbom_path.display()))?;
@@ -619,25 +635,32 @@ fn check_beside(file: &Path, top: &str, sbom_bytes: &[u8]) -> Result<Vec<Beside>
     }
 
     let sums = dir.join(super::SUMS_FILE);
+    out.extend(not_regular(&sums));
     if sums.is_file() {
         let text = crate::fsutil::read_bounded(&sums, MAX_BESIDE)
             .with_context(|| format!("cannot read {}", sums.display()))?;
         let text = String::from_utf8_lossy(&text).into_owned();
-        let line_of = |wanted: &str| {
+        // Every line for the name (sha256sum -c checks each).
+        let lines_of = |wanted: &str| -> Vec<String> {
             text.lines()
+                .map(|l| l.trim_end_matches('\r'))
                 .filter_map(|l| l.split_once("  ").or_else(|| l.split_once(" *")))
-                .find(|(_, n)| *n == wanted)
+                .filter(|(_, n)| *n == wanted)
                 .map(|(hash, _)| hash.to_ascii_lowercase())
+                .collect()
         };
         let mut listed = vec![(name.clone(), sha256_of(file)?)];
         if sbom_there {
             listed.push((sbom_name.clone(), sha256_of(&sbom_path)?));
         }
         for (listed_name, actual) in listed {
-            let (ok, detail) = match line_of(&listed_name) {
-                Some(hash) if hash == actual => (true, format!("{listed_name} matches")),
-                Some(_) => (false, format!("its line for {listed_name} does not match the file")),
-                None => (false, format!("has no line for {listed_name}")),
+            let hashes = lines_of(&listed_name);
+            let (ok, detail) = if hashes.is_empty() {
+                (false, format!("has no line for {listed_name}"))
+            } else if hashes.iter().all(|h| *h == actual) {
+                (true, format!("{listed_name} matches"))
+            } else {
+                (false, format!("its line for {listed_name} does not match the file"))
             };
             out.push(Beside {
                 file: sums.clone(),

@@ -137,21 +137,29 @@ pub(super) fn write_files(
     Ok(made)
 }
 
-/// Add or replace the lines of `files` (name, sha256) in `SHA256SUMS` (sha256sum's format),
-/// keeping those of other files.
-pub(super) fn update_sums(out_dir: &Path, files: &[(String, String)]) -> Result<()> {
+/// Add or replace the lines of `files` (name, sha256) in `SHA256SUMS`
+/// (sha256sum's format), keeping those of other files. Returns the names
+/// whose line changed, and `SHA256SUMS` itself when its bytes did: their
+/// old signatures no longer hold.
+pub(super) fn update_sums(out_dir: &Path, files: &[(String, String)]) -> Result<Vec<String>> {
     let path = out_dir.join(SUMS_FILE);
     let mut lines: BTreeMap<String, String> = BTreeMap::new();
-    if let Ok(text) = std::fs::read_to_string(&path) {
-        for line in text.lines() {
-            if let Some((hash, name)) = line.split_once("  ") {
-                lines.insert(name.to_string(), hash.to_string());
-            }
+    let old_text = std::fs::read_to_string(&path).unwrap_or_default();
+    for line in old_text.lines() {
+        if let Some((hash, name)) = line.split_once("  ") {
+            lines.insert(name.to_string(), hash.to_string());
         }
     }
+    let mut changed = Vec::new();
     for (name, sha256) in files {
-        lines.insert(name.clone(), sha256.clone());
+        if lines.insert(name.clone(), sha256.clone()).as_ref() != Some(sha256) {
+            changed.push(name.clone());
+        }
     }
     let text: String = lines.iter().map(|(name, hash)| format!("{hash}  {name}\n")).collect();
-    fsutil::atomic_write(&path, text.as_bytes())
+    if text != old_text {
+        changed.push(SUMS_FILE.to_string());
+    }
+    fsutil::atomic_write(&path, text.as_bytes())?;
+    Ok(changed)
 }

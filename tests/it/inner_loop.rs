@@ -541,8 +541,8 @@ fn a_tree_holding_another_commits_outputs_is_served_by_the_cache() {
 }
 
 /// A source edited while the build runs (here by the build itself, after
-/// the compiler read it) is built again next time, and that build never
-/// reaches the shared cache.
+/// the compiler read it), or a new one written where git would show it, is
+/// built again next time, and that build never reaches the shared cache.
 #[test]
 fn an_edit_made_during_the_build_builds_again_and_is_never_stored() {
     if !toolchain_present() {
@@ -551,7 +551,7 @@ fn an_edit_made_during_the_build_builds_again_and_is_never_stored() {
     let ctx = TestContext::new();
     ctx.fixture_workspace();
     let makefile = std::fs::read_to_string(ctx.upstreams.join("tool/Makefile")).unwrap();
-    let hook = "\t$(CC) $(CFLAGS) -o $@ fixtool.c\n\tif [ -n \"$(EDIT_DURING_BUILD)\" ]; then echo '/* edit */' >> fixtool.c; fi\n";
+    let hook = "\t$(CC) $(CFLAGS) -o $@ fixtool.c\n\tif [ -n \"$(EDIT_DURING_BUILD)\" ]; then echo '/* edit */' >> fixtool.c; echo 'int extra;' > extra.c; fi\n";
     let edited = makefile.replace("\t$(CC) $(CFLAGS) -o $@ fixtool.c\n", hook);
     assert_ne!(edited, makefile);
     let upstream = ctx.upstreams.join("tool");
@@ -578,7 +578,7 @@ fn an_edit_made_during_the_build_builds_again_and_is_never_stored() {
     assert_eq!(status_of(&run, "tool"), "built");
     assert!(
         run.stderr
-            .contains("tool: fixtool.c changed while it was building; it builds again next time"),
+            .contains("tool: extra.c, fixtool.c changed while it was building; it builds again next time"),
         "{}",
         run.stderr
     );
@@ -588,13 +588,18 @@ fn an_edit_made_during_the_build_builds_again_and_is_never_stored() {
     );
     let run = ctx.sultana(&["build", "--json", "-v", "tool"]).success();
     assert_eq!(status_of(&run, "tool"), "built", "the edit is built: {}", run.stderr);
-    assert!(run.stderr.contains("source changed: fixtool.c"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("source changed: extra.c, fixtool.c"),
+        "{}",
+        run.stderr
+    );
     assert!(builds().is_empty(), "a dirty tree is not stored");
     let run = ctx.sultana(&["build", "--json", "tool"]).success();
     assert_eq!(status_of(&run, "tool"), "fresh");
 
     // Back to the commit: built, stored, then fresh.
     git(&ctx.work.join("tool"), &["checkout", "fixtool.c"]);
+    std::fs::remove_file(ctx.work.join("tool/extra.c")).unwrap();
     let run = ctx.sultana(&["build", "--json", "tool"]).success();
     assert_eq!(status_of(&run, "tool"), "built");
     assert_eq!(builds(), ["tool"]);

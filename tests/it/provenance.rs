@@ -168,11 +168,24 @@ fn signatures_are_made_and_checked_with_a_throwaway_key() {
     let home_text = home.to_str().unwrap();
     let with_gpg = |args: &[&str]| ctx.sultana_with(&ctx.work, "022", &[("GNUPGHOME", home_text)], args);
 
-    // A key gpg does not have: exit 2, no tarball.
+    // A key gpg does not have, or one that expired: exit 2, no tarball.
     with_gpg(&["tarball", "--sign", "nobody@example.org"])
         .code(2)
         .stderr_has("no secret key `nobody@example.org`");
-    assert!(!ctx.work.join("dist/root-v1.0.tar.gz").exists());
+    gpg(&[
+        "--passphrase",
+        "",
+        "--quick-gen-key",
+        "Expired <exp@example.org>",
+        "ed25519",
+        "sign",
+        "seconds=1",
+    ]);
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    with_gpg(&["tarball", "--sign", "exp@example.org"])
+        .code(2)
+        .stderr_has("gpg cannot sign with `exp@example.org`");
+    assert!(!ctx.work.join("dist").exists(), "nothing written");
 
     let run = with_gpg(&["tarball", "--sign", "rel@example.org", "--json"]).success();
     let signatures: Vec<String> = run.json()["tarball"]["signatures"]
@@ -220,7 +233,33 @@ fn signatures_are_made_and_checked_with_a_throwaway_key() {
         .code(1)
         .stderr_has("its line for root-v1.0.tar.gz does not match the file")
         .stderr_has("BAD signature of SHA256SUMS");
-    std::fs::write(&sums, text).unwrap();
+    std::fs::write(&sums, &text).unwrap();
+
+    // A second, wrong line for the tarball (sha256sum -c checks each).
+    let mut doubled = text.clone();
+    doubled.push_str(&format!("{}  root-v1.0.tar.gz\n", "1".repeat(64)));
+    std::fs::write(&sums, doubled).unwrap();
+    verify()
+        .code(1)
+        .stderr_has("its line for root-v1.0.tar.gz does not match");
+    std::fs::write(&sums, &text).unwrap();
+
+    // Something beside it that is no regular file is a failed check.
+    std::fs::create_dir(dist.join("root-v1.0.tar.gz.sig")).unwrap();
+    verify()
+        .code(1)
+        .stderr_has("root-v1.0.tar.gz.sig: is not a regular file");
+    std::fs::remove_dir(dist.join("root-v1.0.tar.gz.sig")).unwrap();
+    verify().success();
+
+    // Another tarball made without --sign rewrites SHA256SUMS: its old
+    // signature is removed (and said), not left to be found BAD.
+    with_gpg(&["tarball", "--desc", "rc2"])
+        .success()
+        .stderr_has("SHA256SUMS changed since it was signed");
+    assert!(!dist.join("SHA256SUMS.asc").exists());
+    assert!(tar_asc.exists(), "the unchanged tarball keeps its signature");
+    verify().success();
 
     // A flipped byte in the tarball.
     let tarball = dist.join("root-v1.0.tar.gz");
