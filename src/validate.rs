@@ -288,9 +288,49 @@ pub fn redact_credentials(text: &str) -> String {
             }
             None => out.push_str(authority),
         }
-        rest = &after[end..];
+        // The path, then a query whose secret parameters are dropped
+        // (`?private_token=…`, `?access_token=…`, `&sig=…`).
+        let tail = &after[end..];
+        let url_end = tail
+            .find(|c: char| c.is_whitespace() || c.is_control() || "\"'`<>".contains(c))
+            .unwrap_or(tail.len());
+        out.push_str(&without_secret_query(&tail[..url_end]));
+        rest = &tail[url_end..];
     }
     out.push_str(rest);
+    out
+}
+
+/// A url's path and query with the query parameters that carry secrets
+/// left out (the `?` too when none is left).
+fn without_secret_query(path_and_query: &str) -> String {
+    let Some((path, query)) = path_and_query.split_once('?') else {
+        return path_and_query.to_string();
+    };
+    let (query, fragment) = match query.split_once('#') {
+        Some((q, f)) => (q, Some(f)),
+        None => (query, None),
+    };
+    const SECRET: &[&str] = &["token", "key", "secret", "pass", "auth", "sig", "credential"];
+    let kept: Vec<&str> = query
+        .split('&')
+        .filter(|param| {
+            let name = param.split('=').next().unwrap_or_default().to_ascii_lowercase();
+            !SECRET.iter().any(|s| name.contains(s))
+        })
+        .collect();
+    if kept.len() == query.split('&').count() {
+        return path_and_query.to_string();
+    }
+    let mut out = path.to_string();
+    if !kept.is_empty() && kept.iter().any(|p| !p.is_empty()) {
+        out.push('?');
+        out.push_str(&kept.join("&"));
+    }
+    if let Some(fragment) = fragment {
+        out.push('#');
+        out.push_str(fragment);
+    }
     out
 }
 
@@ -316,5 +356,17 @@ mod redact_tests {
         assert_eq!(r("'https://u:p@h', next"), "'https://h', next");
         assert_eq!(r("\"https://u:p@h\","), "\"https://h\",");
         assert_eq!(r("https://u:p@[::1]:8080/x"), "https://[::1]:8080/x");
+        // Secrets in the query (GitLab's private_token, signed urls).
+        assert_eq!(
+            r("https://u:p@h/x.git?private_token=T0K&ref=main#f"),
+            "https://h/x.git?ref=main#f"
+        );
+        assert_eq!(r("`https://h/x?access_token=T0K` failed"), "`https://h/x` failed");
+        assert_eq!(
+            r("https://h/x?a=1&X-Amz-Signature=S&b=2 next"),
+            "https://h/x?a=1&b=2 next"
+        );
+        assert_eq!(r("https://h/x.git?token="), "https://h/x.git");
+        assert_eq!(r("is it https://h/x? yes"), "is it https://h/x? yes");
     }
 }

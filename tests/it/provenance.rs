@@ -37,7 +37,7 @@ fn setup(ctx: &TestContext) {
         "sultana.toml",
         &format!(
             "[tarball]\nroot = \"root\"\nname = \"root-{{desc}}\"\n\n\
-             [components.root]\nurl = \"https://builder:s3cret@example.org/root.git\"\nmirrors = [\"{}\"]\nrevision = \"v1.0\"\n\n\
+             [components.root]\nurl = \"https://builder:s3cret@example.org/root.git?private_token=T0KEN\"\nmirrors = [\"{}\"]\nrevision = \"v1.0\"\n\n\
              [components.blk]\nurl = \"{}\"\nrevision = \"master\"\nintree = \"tools/blk\"\n\n\
              [components.odd]\nurl = \"{}\"\nrevision = \"master\"\nintree = \"extras/odd\"\n",
             root.url(),
@@ -80,6 +80,20 @@ fn the_sbom_names_each_component_and_its_license_and_validates() {
     let bytes = std::fs::read(&sbom).unwrap();
     let text = String::from_utf8(bytes.clone()).unwrap();
     assert!(!text.contains("s3cret") && !text.contains("builder"), "{text}");
+    // Nor a token in the url's query: not in the SBOM, the lock, the output
+    // or the tarball's embedded manifest and lock.
+    let tarball = std::fs::read(ctx.work.join("dist/root-v1.0.tar.gz")).unwrap();
+    let mut unpacked = Vec::new();
+    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&tarball[..]), &mut unpacked).unwrap();
+    for (what, bytes) in [
+        ("the SBOM", text.as_bytes()),
+        ("the lock", ctx.read("sultana.lock").as_bytes()),
+        ("stderr", run.stderr.as_bytes()),
+        ("the tarball", &unpacked[..]),
+    ] {
+        let found = bytes.windows(5).any(|w| w == b"T0KEN");
+        assert!(!found, "the token is in {what}");
+    }
     let doc: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
     assert_eq!(doc["spdxVersion"], "SPDX-2.3");
     let packages = doc["packages"].as_array().unwrap();
