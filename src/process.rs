@@ -283,15 +283,7 @@ impl Cmd {
     /// Run to completion and return its standard output exactly; standard
     /// error goes to the log and, on failure, into the error.
     pub fn output(&self) -> Result<Vec<u8>, ProcessError> {
-        let program = self.resolve_program()?;
-        let io_err = |source| self.io_error(source);
-        let expr = self.configured(duct::cmd(program, &self.args).stdout_capture().stderr_capture());
-        let handle = expr.start().map_err(io_err)?;
-        let _group = self.register(handle.pids().first().copied());
-        let output = handle.into_output().map_err(io_err)?;
-        if let Some(path) = &self.log {
-            let _ = self.open_log(path)?.write_all(&redacted(&output.stderr));
-        }
+        let output = self.capture()?;
         if output.status.success() {
             return Ok(output.stdout);
         }
@@ -309,21 +301,23 @@ impl Cmd {
     /// killed by a signal) and standard output exactly, standard error to
     /// the log.
     pub fn output_with_code(&self) -> Result<(Option<i32>, Vec<u8>), ProcessError> {
+        let output = self.capture()?;
+        Ok((output.status.code(), output.stdout))
+    }
+
+    /// Run to completion with both outputs captured, standard error also
+    /// written to the log (redacted).
+    fn capture(&self) -> Result<std::process::Output, ProcessError> {
         let program = self.resolve_program()?;
         let io_err = |source| self.io_error(source);
-        let expr = self.configured(
-            duct::cmd(program, &self.args)
-                .stdout_capture()
-                .stderr_capture()
-                .unchecked(),
-        );
+        let expr = self.configured(duct::cmd(program, &self.args).stdout_capture().stderr_capture());
         let handle = expr.start().map_err(io_err)?;
         let _group = self.register(handle.pids().first().copied());
         let output = handle.into_output().map_err(io_err)?;
         if let Some(path) = &self.log {
             let _ = self.open_log(path)?.write_all(&redacted(&output.stderr));
         }
-        Ok((output.status.code(), output.stdout))
+        Ok(output)
     }
 
     /// Run with a time limit in its own process group, all output appended

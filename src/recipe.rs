@@ -315,28 +315,29 @@ impl Recipe {
 
     /// The workspace's `recipes/<name>.toml`, else the shipped one.
     pub fn load(workspace: &Path, name: &str) -> Result<Recipe> {
+        Recipe::find(workspace, name)?.with_context(|| {
+            format!(
+                "no recipe `{name}`: write {} (see the shipped recipes for examples)",
+                workspace.join("recipes").join(format!("{name}.toml")).display()
+            )
+        })
+    }
+
+    /// Like `load`, but none when there is no such recipe at all (one that
+    /// is there but wrong is still an error).
+    pub fn find(workspace: &Path, name: &str) -> Result<Option<Recipe>> {
         let file = workspace.join("recipes").join(format!("{name}.toml"));
         if file.is_file() {
             let text = std::fs::read_to_string(&file).with_context(|| format!("cannot read {}", file.display()))?;
-            return Ok(Recipe::parse(name, &text, &file.display().to_string())?);
+            return Ok(Some(Recipe::parse(name, &text, &file.display().to_string())?));
         }
-        let text = SHIPPED
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, t)| *t)
-            .with_context(|| {
-                format!(
-                    "no recipe `{name}`: write {} (see the shipped recipes for examples)",
-                    file.display()
-                )
-            })?;
-        Ok(Recipe::parse(name, text, &format!("<shipped recipes/{name}.toml>"))?)
+        Ok(Recipe::shipped(name).transpose()?)
     }
 
     /// The shipped recipe `name`, if there is one.
-    pub fn shipped(name: &str) -> Option<Recipe> {
+    pub fn shipped(name: &str) -> Option<Result<Recipe, crate::manifest::ManifestError>> {
         let text = SHIPPED.iter().find(|(n, _)| *n == name).map(|(_, t)| *t)?;
-        Recipe::parse(name, text, &format!("<shipped recipes/{name}.toml>")).ok()
+        Some(Recipe::parse(name, text, &format!("<shipped recipes/{name}.toml>")))
     }
 
     /// A test's script: the workspace's `recipes/tests/<recipe>/<script>`,

@@ -35,7 +35,7 @@ use plan::{
     add_extras, check_desc, commit_time, pick_components, pin_of, workspace_recipes, ExtraFile, Part, Plan, Repos,
 };
 use sha2::Digest;
-use write::{hex, update_sums, write_files, Hashing};
+use write::{hex, new_sums, write_files, Hashing};
 
 pub const SUMS_FILE: &str = "SHA256SUMS";
 
@@ -102,15 +102,8 @@ pub fn run(ws: &Workspace, options: &Options, printer: &Printer) -> Result<Outco
     // means the usual license files; a recipe that is wrong is said.
     let mut license_files = Vec::new();
     for component in std::iter::once(root).chain(inlined.iter().copied()) {
-        let own = ws
-            .recipes_root
-            .join("recipes")
-            .join(format!("{}.toml", component.recipe));
-        license_files.push(match ws.recipe(component) {
-            Ok(recipe) => recipe.license_files,
-            Err(e) if own.is_file() => return Err(e),
-            Err(_) => Vec::new(),
-        });
+        let recipe = crate::recipe::Recipe::find(&ws.recipes_root, &component.recipe)?;
+        license_files.push(recipe.map(|r| r.license_files).unwrap_or_default());
     }
 
     // Pins and objects, without touching any checkout.
@@ -215,28 +208,27 @@ pub fn run(ws: &Workspace, options: &Options, printer: &Printer) -> Result<Outco
     crate::fsutil::atomic_write(&sbom_path, &sbom_bytes)?;
     let mut sums: Vec<(String, String)> = files.iter().map(|f| (file_name(&f.path), f.sha256.clone())).collect();
     sums.push((file_name(&sbom_path), hex(&sha2::Sha256::digest(&sbom_bytes))));
-    let changed = update_sums(&out_dir, &sums)?;
-    let mut signatures = Vec::new();
-    match &options.sign {
-        Some(key) => {
-            for path in files.iter().map(|f| f.path.clone()).chain([out_dir.join(SUMS_FILE)]) {
-                signatures.push(sign::sign(&path, key)?);
+    // SHA256SUMS still holds what the files were: a signature of one now
+    // rewritten with other bytes is removed before SHA256SUMS changes, so
+    // that a run killed after it does not leave a wrong signature behind.
+    let (sums_text, changed) = new_sums(&out_dir, &sums);
+    for name in changed {
+        for ext in ["asc", "sig"] {
+            let stale = out_dir.join(format!("{name}.{ext}"));
+            if stale.is_file() && std::fs::remove_file(&stale).is_ok() && options.sign.is_none() {
+                printer.warn(format!(
+                    "removed {}: {name} was rewritten with other bytes since it was signed (sign again with --sign KEY)",
+                    stale.display()
+                ));
             }
         }
-        None => {
-            // A signature of what was just rewritten with other bytes is
-            // wrong now: gone, and said (sign again with --sign).
-            for name in changed {
-                for ext in ["asc", "sig"] {
-                    let stale = out_dir.join(format!("{name}.{ext}"));
-                    if stale.is_file() && std::fs::remove_file(&stale).is_ok() {
-                        printer.warn(format!(
-                            "removed {}: {name} changed since it was signed (sign again with --sign KEY)",
-                            stale.display()
-                        ));
-                    }
-                }
-            }
+    }
+    crate::fsutil::atomic_write(&out_dir.join(SUMS_FILE), sums_text.as_bytes())?;
+    crate::fault::point("tarball-sums-written");
+    let mut signatures = Vec::new();
+    if let Some(key) = &options.sign {
+        for path in files.iter().map(|f| f.path.clone()).chain([out_dir.join(SUMS_FILE)]) {
+            signatures.push(sign::sign(&path, key)?);
         }
     }
 

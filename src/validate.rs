@@ -291,9 +291,19 @@ pub fn redact_credentials(text: &str) -> String {
         // The path, then a query whose secret parameters are dropped
         // (`?private_token=…`, `?access_token=…`, `&sig=…`).
         let tail = &after[end..];
-        let url_end = tail
+        let mut url_end = tail
             .find(|c: char| c.is_whitespace() || c.is_control() || "\"'`<>".contains(c))
             .unwrap_or(tail.len());
+        // Prose around a url ("(mirror of URL)", "URL, then") is not its.
+        loop {
+            let url = &tail[..url_end];
+            let unbalanced = url.ends_with(')') && url.matches('(').count() < url.matches(')').count();
+            if unbalanced || url.ends_with([',', '.', ';', ':']) {
+                url_end -= 1;
+            } else {
+                break;
+            }
+        }
         out.push_str(&without_secret_query(&tail[..url_end]));
         rest = &tail[url_end..];
     }
@@ -368,5 +378,9 @@ mod redact_tests {
         );
         assert_eq!(r("https://h/x.git?token="), "https://h/x.git");
         assert_eq!(r("is it https://h/x? yes"), "is it https://h/x? yes");
+        assert_eq!(
+            r("(mirror of https://h/x?private_token=T0K), then https://h/y?key=K."),
+            "(mirror of https://h/x), then https://h/y."
+        );
     }
 }

@@ -553,7 +553,7 @@ fn recipe_of(given: &Given, name: &str) -> Option<crate::recipe::Recipe> {
             let text = std::str::from_utf8(text).ok()?;
             crate::recipe::Recipe::parse(name, text, &format!("recipes/{name}.toml")).ok()
         }
-        None => crate::recipe::Recipe::shipped(name),
+        None => crate::recipe::Recipe::shipped(name)?.ok(),
     }
 }
 

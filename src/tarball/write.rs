@@ -9,7 +9,6 @@ use std::path::Path;
 use anyhow::{anyhow, bail, Context, Result};
 use sha2::{Digest, Sha256};
 
-use crate::fsutil;
 use crate::printer::Printer;
 
 use super::plan::{Plan, Repos};
@@ -137,14 +136,13 @@ pub(super) fn write_files(
     Ok(made)
 }
 
-/// Add or replace the lines of `files` (name, sha256) in `SHA256SUMS`
-/// (sha256sum's format), keeping those of other files. Returns the names
-/// whose line changed, and `SHA256SUMS` itself when its bytes did: their
-/// old signatures no longer hold.
-pub(super) fn update_sums(out_dir: &Path, files: &[(String, String)]) -> Result<Vec<String>> {
-    let path = out_dir.join(SUMS_FILE);
+/// The text of `SHA256SUMS` in `out_dir` with the lines of `files` (name,
+/// sha256) added or replaced, keeping those of other files (sha256sum's
+/// format); and which names' lines it changes, with `SHA256SUMS` itself
+/// when its bytes change: their old signatures no longer hold.
+pub(super) fn new_sums(out_dir: &Path, files: &[(String, String)]) -> (String, Vec<String>) {
     let mut lines: BTreeMap<String, String> = BTreeMap::new();
-    let old_text = std::fs::read_to_string(&path).unwrap_or_default();
+    let old_text = std::fs::read_to_string(out_dir.join(SUMS_FILE)).unwrap_or_default();
     for line in old_text.lines() {
         if let Some((hash, name)) = line.split_once("  ") {
             lines.insert(name.to_string(), hash.to_string());
@@ -160,6 +158,5 @@ pub(super) fn update_sums(out_dir: &Path, files: &[(String, String)]) -> Result<
     if text != old_text {
         changed.push(SUMS_FILE.to_string());
     }
-    fsutil::atomic_write(&path, text.as_bytes())?;
-    Ok(changed)
+    (text, changed)
 }

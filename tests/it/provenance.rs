@@ -270,7 +270,7 @@ fn signatures_are_made_and_checked_with_a_throwaway_key() {
     // signature is removed (and said), not left to be found BAD.
     with_gpg(&["tarball", "--desc", "rc2"])
         .success()
-        .stderr_has("SHA256SUMS changed since it was signed");
+        .stderr_has("SHA256SUMS was rewritten with other bytes since it was signed");
     assert!(!dist.join("SHA256SUMS.asc").exists());
     assert!(tar_asc.exists(), "the unchanged tarball keeps its signature");
     verify().success();
@@ -330,4 +330,75 @@ fn a_recipes_license_files_are_read_and_checked() {
     ctx.sultana(&["verify-tarball", "--use-mirrors", "dist/root-v1.0.tar.gz"])
         .success()
         .stderr_has("the SBOM sultana writes for this tarball");
+}
+
+/// A release rewritten with other bytes (another commit under the same
+/// description) loses its old signatures before SHA256SUMS changes: killed
+/// right after SHA256SUMS is written, the rerun leaves no wrong signature.
+#[test]
+fn a_rewritten_release_never_keeps_a_wrong_signature_even_when_killed() {
+    if !require("gpg", "signing release tarballs (Debian gpg)") {
+        return;
+    }
+    let ctx = TestContext::new();
+    setup(&ctx);
+    let home = ctx.dir("gnupg");
+    std::fs::set_permissions(&home, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    let out = Command::new("gpg")
+        .args(["--batch", "--no-tty", "--passphrase", ""])
+        .args([
+            "--quick-gen-key",
+            "Release Tester <rel@example.org>",
+            "ed25519",
+            "sign",
+            "never",
+        ])
+        .env("GNUPGHOME", &home)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let home_text = home.to_str().unwrap().to_string();
+    let env = [("GNUPGHOME", home_text.as_str())];
+    ctx.sultana_with(
+        &ctx.work,
+        "022",
+        &env,
+        &["tarball", "--desc", "1.0", "--sign", "rel@example.org"],
+    )
+    .success();
+    let dist = ctx.work.join("dist");
+    assert!(dist.join("root-1.0.tar.gz.asc").is_file());
+
+    let clock = sultana::fixtures::Clock::default();
+    sultana::fixtures::commit(
+        &ctx.upstreams.join("blk"),
+        &[("NEWS", "2\n".into(), false)],
+        "news",
+        &clock,
+    )
+    .unwrap();
+    ctx.sultana(&["update", "blk"]).success();
+    let killed = ctx
+        .command(&ctx.work, &["tarball", "--desc", "1.0"])
+        .env("GNUPGHOME", &home)
+        .env("SULTANA_TEST_CRASH_AT", "tarball-sums-written")
+        .output()
+        .unwrap();
+    assert_eq!(std::os::unix::process::ExitStatusExt::signal(&killed.status), Some(9));
+    for stale in ["root-1.0.tar.gz.asc", "SHA256SUMS.asc"] {
+        assert!(!dist.join(stale).exists(), "{stale} survived the rewrite");
+    }
+    ctx.sultana_with(&ctx.work, "022", &env, &["tarball", "--desc", "1.0"])
+        .success();
+    ctx.sultana_with(
+        &ctx.work,
+        "022",
+        &env,
+        &["verify-tarball", "--use-mirrors", "dist/root-1.0.tar.gz"],
+    )
+    .success();
+    let _ = Command::new("gpgconf")
+        .args(["--kill", "all"])
+        .env("GNUPGHOME", &home)
+        .status();
 }
