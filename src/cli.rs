@@ -256,6 +256,18 @@ pub struct SystemArgs {
     pub without_system_blktap: bool,
 }
 
+/// `--filter`, `--depth`: how much of each repository a fetch brings.
+#[derive(Debug, Args, Clone, Default)]
+pub struct TransferArgs {
+    /// Fetch a partial clone: `tree:0` (commits only) or `blob:none` (commits and
+    /// trees); what a job needs more is fetched when it needs it
+    #[arg(long, value_name = "FILTER", value_parser = ["tree:0", "blob:none"], conflicts_with = "depth")]
+    pub filter: Option<String>,
+    /// Fetch only the last N commits of each revision; deepened when a job needs more
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1_073_741_824))]
+    pub depth: Option<u32>,
+}
+
 /// `--no-build-cache`, `--no-ccache`.
 #[derive(Debug, Args, Clone, Default)]
 pub struct CacheArgs {
@@ -336,6 +348,8 @@ pub struct TarballArgs {
     /// Sign each tarball and SHA256SUMS with this gpg key (detached, armored `.asc`)
     #[arg(long, value_name = "KEY")]
     pub sign: Option<String>,
+    #[command(flatten)]
+    pub transfer: TransferArgs,
     /// A component taken from the system is left out of the tarball
     #[command(flatten)]
     pub system: SystemArgs,
@@ -373,6 +387,8 @@ pub struct GateArgs {
     /// the baseline: failing again while the baseline always passes blocks the push
     #[arg(long, value_name = "N", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=100))]
     pub flaky_runs: u32,
+    #[command(flatten)]
+    pub transfer: TransferArgs,
     /// CI: run only this job of the flight (build-COMP or test-COMP-NAME), leaving its
     /// result and outputs under .sultana/ci for the deciding job
     #[arg(long, value_name = "JOB")]
@@ -406,6 +422,8 @@ pub struct BisectArgs {
     #[arg(long, value_name = "REV")]
     pub bad: Option<String>,
     #[command(flatten)]
+    pub transfer: TransferArgs,
+    #[command(flatten)]
     pub system: SystemArgs,
     /// Kernel headers for kbuild components
     #[arg(long, value_name = "DIR")]
@@ -422,6 +440,8 @@ pub struct VerifyTarballArgs {
     /// default only from each component's url: the tarball is what is checked)
     #[arg(long)]
     pub use_mirrors: bool,
+    #[command(flatten)]
+    pub transfer: TransferArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -530,6 +550,8 @@ pub struct InitArgs {
 pub struct FetchArgs {
     /// Components to fetch (default: every enabled one)
     pub components: Vec<String>,
+    #[command(flatten)]
+    pub transfer: TransferArgs,
 }
 
 #[derive(Debug, Args)]
@@ -542,6 +564,8 @@ pub struct UpdateArgs {
     /// Save local work under refs/sultana/backup/ and update anyway
     #[arg(long)]
     pub force: bool,
+    #[command(flatten)]
+    pub transfer: TransferArgs,
 }
 
 #[derive(Debug, Args)]
@@ -549,6 +573,8 @@ pub struct LockArgs {
     /// Check that sultana.lock pins every enabled component's current intent; exit 1 if not
     #[arg(long)]
     pub check: bool,
+    #[command(flatten)]
+    pub transfer: TransferArgs,
 }
 
 #[derive(Debug, Args)]

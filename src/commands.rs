@@ -58,6 +58,18 @@ impl Globals {
         }
     }
 
+    /// The workspace, every component fetched as `--filter`/`--depth` say
+    /// (the command line wins over the manifest).
+    pub fn fetching_workspace(&self, transfer: &crate::cli::TransferArgs, printer: &Printer) -> Result<Workspace> {
+        let mut ws = self.workspace(printer)?;
+        if let Some(mode) = fetch_mode(transfer) {
+            for component in &mut ws.manifest.components {
+                component.fetch = mode;
+            }
+        }
+        Ok(ws)
+    }
+
     pub fn sync_options(&self, mode: sync::Mode) -> sync::Options {
         sync::Options {
             mode,
@@ -65,6 +77,16 @@ impl Globals {
             locked: self.locked,
             jobs: self.jobs,
         }
+    }
+}
+
+/// `--filter`/`--depth` as a fetch mode (clap has checked both).
+pub fn fetch_mode(transfer: &crate::cli::TransferArgs) -> Option<crate::git::FetchMode> {
+    use crate::git::{FetchMode, Filter};
+    match (&transfer.filter, transfer.depth) {
+        (Some(filter), _) => Filter::parse(filter).ok().map(FetchMode::Filter),
+        (None, Some(depth)) => Some(FetchMode::Depth(depth)),
+        (None, None) => None,
     }
 }
 

@@ -3,12 +3,16 @@
 
 mod cache;
 mod checkout;
+mod fetch_mode;
 pub mod links;
+mod on_demand;
 mod resolve;
 pub mod submodule;
 
-pub use cache::{is_damaged_store, Cache, Store};
+pub use cache::{is_damaged_store, Cache, FetchRequest, Store};
 pub use checkout::{preview, tree_state, Checkout, Dirt, InterruptedMove, MoveMode, TreeState};
+pub use fetch_mode::{FetchMode, Filter, MAX_DEPTH};
+pub use on_demand::Need;
 pub use resolve::{ResolveError, Resolved, RevKind};
 
 pub use git2::Oid;

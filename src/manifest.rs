@@ -140,6 +140,8 @@ pub struct Component {
     pub submodules: bool,
     /// `sultana.local.toml` says: use this checkout, never fetch or reset it.
     pub local: Option<PathBuf>,
+    /// How much of its history a fetch brings (`filter`/`depth`).
+    pub fetch: crate::git::FetchMode,
 }
 
 impl Manifest {

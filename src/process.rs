@@ -44,6 +44,8 @@ pub struct Cmd {
     env: Vec<(OsString, OsString)>,
     env_remove: Vec<OsString>,
     log: Option<PathBuf>,
+    /// Read as standard input (else none).
+    stdin: Option<PathBuf>,
     /// Left in sultana's process group (see `in_foreground`).
     foreground: bool,
 }
@@ -60,8 +62,15 @@ impl Cmd {
             env: Vec::new(),
             env_remove: Vec::new(),
             log: None,
+            stdin: None,
             foreground: false,
         }
+    }
+
+    /// Give the command this file as its standard input.
+    pub fn stdin_file(mut self, path: impl Into<PathBuf>) -> Cmd {
+        self.stdin = Some(path.into());
+        self
     }
 
     pub fn arg(mut self, arg: impl AsRef<OsStr>) -> Cmd {
@@ -192,13 +201,17 @@ impl Cmd {
         Ok((output.map(|o| o.status), tail))
     }
 
-    /// `expr` with this command's folder and environment, no input, and
+    /// `expr` with this command's folder and environment, its input (none unless given), and
     /// its exit status left to the caller.
     fn configured(&self, mut expr: duct::Expression) -> duct::Expression {
         use std::os::unix::process::CommandExt;
         // Each command in a group of its own, which sultana stops on
         // SIGINT/SIGTERM (see `groups`).
-        expr = expr.stdin_null().unchecked();
+        expr = match &self.stdin {
+            Some(path) => expr.stdin_path(path),
+            None => expr.stdin_null(),
+        }
+        .unchecked();
         if !self.foreground {
             expr = expr.before_spawn(|command| {
                 command.process_group(0);

@@ -22,7 +22,7 @@ use crate::workspace::{SourceKind, Workspace};
 pub use place::dirt_recursive;
 use place::{other_source_report, place, refuse_dirty};
 use resolve::resolve;
-pub(crate) use resolve::{fetch_store, sources};
+pub(crate) use resolve::{fetch_store, sources, with_need};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {

@@ -9,7 +9,7 @@ use crate::sync::{self, Mode};
 
 pub fn run(globals: &Globals, args: FetchArgs, printer: &Printer) -> Result<()> {
     let started = Instant::now();
-    let ws = globals.workspace(printer)?;
+    let ws = globals.fetching_workspace(&args.transfer, printer)?;
     let _lock = ws.lock_exclusive(printer)?;
     let outcome = sync::run(
         &ws,

@@ -12,7 +12,7 @@ use crate::printer::Printer;
 const DEFAULT_FLAKY_RUNS: u32 = 5;
 
 pub fn run(globals: &Globals, args: GateArgs, printer: &Printer) -> Result<()> {
-    let ws = globals.workspace(printer)?;
+    let ws = globals.fetching_workspace(&args.transfer, printer)?;
     let _lock = ws.lock_exclusive(printer)?;
     let cwd = std::env::current_dir()?;
     let asked_push = args.push;
@@ -75,7 +75,7 @@ pub fn run(globals: &Globals, args: GateArgs, printer: &Printer) -> Result<()> {
 }
 
 pub fn run_bisect(globals: &Globals, args: BisectArgs, printer: &Printer) -> Result<()> {
-    let ws = globals.workspace(printer)?;
+    let ws = globals.fetching_workspace(&args.transfer, printer)?;
     let _lock = ws.lock_exclusive(printer)?;
     let options = BisectOptions {
         component: args.component,

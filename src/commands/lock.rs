@@ -14,7 +14,7 @@ use crate::workspace::{SourceKind, Workspace};
 
 pub fn run(globals: &Globals, args: LockArgs, printer: &Printer) -> Result<()> {
     let started = Instant::now();
-    let ws = globals.workspace(printer)?;
+    let ws = globals.fetching_workspace(&args.transfer, printer)?;
     if args.check {
         return check(&ws, printer);
     }

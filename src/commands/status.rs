@@ -30,6 +30,7 @@ fn table(rows: &[ComponentState]) -> String {
         "REVISION".into(),
         "LOCKED".into(),
         "CHECKOUT".into(),
+        "CACHE".into(),
         "STATE".into(),
     ]];
     for row in rows {
@@ -43,10 +44,11 @@ fn table(rows: &[ComponentState]) -> String {
             row.revision.clone(),
             locked,
             short(&row.checkout_commit),
+            row.store.clone().unwrap_or_else(|| "-".into()),
             row.describe(),
         ]);
     }
-    let widths: Vec<usize> = (0..6)
+    let widths: Vec<usize> = (0..7)
         .map(|i| lines.iter().map(|l| l[i].chars().count()).max().unwrap_or(0))
         .collect();
     lines
@@ -54,7 +56,7 @@ fn table(rows: &[ComponentState]) -> String {
         .map(|l| {
             let mut out = String::new();
             for (i, cell) in l.iter().enumerate() {
-                if i == 5 {
+                if i == 6 {
                     out.push_str(cell);
                 } else {
                     out.push_str(&format!("{cell:<w$}  ", w = widths[i]));

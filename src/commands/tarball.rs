@@ -11,7 +11,7 @@ use crate::tarball::{self, Format};
 
 pub fn run(globals: &Globals, args: TarballArgs, printer: &Printer) -> Result<()> {
     let started = Instant::now();
-    let ws = globals.workspace(printer)?;
+    let ws = globals.fetching_workspace(&args.transfer, printer)?;
     let _lock = ws.lock_exclusive(printer)?;
     let mut formats = Vec::new();
     for text in &args.formats {
@@ -85,6 +85,7 @@ pub fn run_verify(globals: &Globals, args: VerifyTarballArgs, printer: &Printer)
         offline: globals.offline,
         use_mirrors: args.use_mirrors,
         jobs: globals.jobs,
+        mode: super::fetch_mode(&args.transfer).unwrap_or(crate::git::FetchMode::for_verify()),
     };
     let verdict = tarball::verify(&args.file, &options, printer)?;
     printer.json(&serde_json::json!({ "command": "verify-tarball", "verdict": verdict }));

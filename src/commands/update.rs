@@ -9,7 +9,7 @@ use crate::sync::{self, Mode};
 
 pub fn run(globals: &Globals, args: UpdateArgs, printer: &Printer) -> Result<()> {
     let started = Instant::now();
-    let ws = globals.workspace(printer)?;
+    let ws = globals.fetching_workspace(&args.transfer, printer)?;
     let _lock = ws.lock_exclusive(printer)?;
     let mode = Mode::Update { force: args.force };
     let outcome = sync::run(&ws, &args.components, args.all, &globals.sync_options(mode), printer)?;

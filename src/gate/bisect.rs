@@ -71,7 +71,7 @@ pub fn bisect(ws: &Workspace, options: &BisectOptions, printer: &Printer) -> Res
         printer,
     )?;
     let good = match &options.good {
-        Some(rev) => revision_of(&store, component, rev, &sources)?,
+        Some(rev) => revision_of(ws, &store, component, rev, &sources, &options.settings, printer)?,
         None => pins
             .iter()
             .find(|r| r.component == component.name)
@@ -79,17 +79,35 @@ pub fn bisect(ws: &Workspace, options: &BisectOptions, printer: &Printer) -> Res
             .context("no pin for the component")?,
     };
     let bad = revision_of(
+        ws,
         &store,
         component,
         options.bad.as_deref().unwrap_or(&component.revision),
         &sources,
+        &options.settings,
+        printer,
     )?;
     if good.commit == bad.commit {
         bail!("the good and bad revisions are the same commit {}", good.commit);
     }
 
+    // A shallow store gets the history between them first.
+    if store.is_shallow() {
+        let (bad_oid, good_oid) = (Oid::from_str(&bad.commit)?, Oid::from_str(&good.commit)?);
+        let source = sources.first().cloned().unwrap_or_else(|| component.url.clone());
+        crate::sync::with_need(ws, component, options.settings.offline, printer, |need| {
+            store.ensure_ancestry(bad_oid, good_oid, &source, need)
+        })?;
+    }
+    let fresh;
+    let repo = if store.is_shallow() {
+        // libgit2 keeps commits parsed with the old shallow boundary.
+        fresh = git2::Repository::open_bare(&store.dir)?;
+        &fresh
+    } else {
+        store.repo()
+    };
     // First-parent history from bad back to good.
-    let repo = store.repo();
     let good_oid = Oid::from_str(&good.commit)?;
     let mut chain = Vec::new();
     let mut at = repo.find_commit(Oid::from_str(&bad.commit)?)?;

@@ -150,13 +150,16 @@ fn pin_full(ws: &Workspace, component: &Component, options: &Options, printer: &
         )?
     };
     let candidate = revision_of(
+        ws,
         &store,
         component,
         options.candidate.as_deref().unwrap_or(&component.revision),
         &sources,
+        &options.settings,
+        printer,
     )?;
     let baseline = match &options.baseline {
-        Some(rev) => revision_of(&store, component, rev, &sources)?,
+        Some(rev) => revision_of(ws, &store, component, rev, &sources, &options.settings, printer)?,
         None => pins
             .iter()
             .find(|r| r.component == component.name)
@@ -313,19 +316,44 @@ pub(crate) fn refresh(
     let want = candidate
         .filter(|c| crate::validate::is_full_sha(c))
         .and_then(|c| Oid::from_str(c).ok());
-    Ok(vec![sync::fetch_store(ws, store, component, want, printer)?])
+    Ok(vec![sync::fetch_store(
+        ws,
+        store,
+        component,
+        Some(candidate.unwrap_or(&component.revision)),
+        want,
+        printer,
+    )?])
 }
 
 /// `rev` of `component` resolved with the names of `sources` (see `refresh`).
-pub(crate) fn revision_of(store: &Store, component: &Component, rev: &str, sources: &[String]) -> Result<Revision> {
+pub(crate) fn revision_of(
+    ws: &Workspace,
+    store: &Store,
+    component: &Component,
+    rev: &str,
+    sources: &[String],
+    settings: &Settings,
+    printer: &Printer,
+) -> Result<Revision> {
     crate::validate::check_revision(rev).map_err(|m| anyhow!("{}: {m}", component.name))?;
-    let (resolved, source) = store
-        .resolve_among(rev, sources)
-        .with_context(|| format!("cannot resolve `{rev}` of {}", component.name))?;
+    let mut found = store.resolve_among(rev, sources);
+    if found.is_err() && store.is_shallow() && !settings.offline {
+        // A shallow store holds only the revisions fetched so far.
+        let want = crate::validate::is_full_sha(rev)
+            .then(|| Oid::from_str(rev).ok())
+            .flatten();
+        let used = sync::fetch_store(ws, store, component, Some(rev), want, printer)?;
+        found = store.resolve_among(rev, std::slice::from_ref(&used));
+    }
+    let (resolved, source) = found.with_context(|| format!("cannot resolve `{rev}` of {}", component.name))?;
+    let describe = sync::with_need(ws, component, settings.offline, printer, |need| {
+        store.describe_deepening(resolved.commit, &source, need)
+    })?;
     Ok(Revision {
         component: component.name.clone(),
         commit: resolved.commit.to_string(),
-        describe: store.describe_from(resolved.commit, &source),
+        describe,
     })
 }
 

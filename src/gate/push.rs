@@ -74,7 +74,7 @@ fn push(
         let oid = Oid::from_str(&candidate.commit)?;
         if !store.has_commit(oid) {
             // A CI deciding job has not fetched anything yet.
-            sync::fetch_store(ws, store, component, Some(oid), printer)?;
+            sync::fetch_store(ws, store, component, None, Some(oid), printer)?;
         }
         let log = process::log_path(&ws.state_dir(), &format!("push-{}", component.name));
         crate::git::transfer_command()

@@ -9,7 +9,7 @@ use anyhow::{bail, Context, Result};
 use git2::Repository;
 use sha2::{Digest, Sha256};
 
-use super::Oid;
+use super::{FetchMode, Filter, Oid};
 use crate::fsutil::{self, FileLock};
 use crate::printer::{Printer, Progress};
 use crate::process::{Cmd, ProcessError};
@@ -73,11 +73,7 @@ impl Cache {
     pub fn existing_store(&self, url: &str) -> Option<Store> {
         let dir = self.store_dir(url);
         let repo = Repository::open_bare(&dir).ok()?;
-        Some(Store {
-            dir,
-            url: url.to_string(),
-            repo,
-        })
+        Some(Store::new(dir, url, repo))
     }
 
     /// The store for `url`, created (empty) on first use.
@@ -95,11 +91,7 @@ impl Cache {
                 dir.display()
             )
         })?;
-        Ok(Store {
-            dir,
-            url: url.to_string(),
-            repo,
-        })
+        Ok(Store::new(dir, url, repo))
     }
 }
 
@@ -130,7 +122,13 @@ impl Cache {
         }
         let store = self.store(url, printer)?;
         let progress = printer.progress("rebuild");
-        store.fetch(sources, want, log, printer, &progress)?;
+        let request = FetchRequest {
+            sources,
+            want,
+            revision: None,
+            mode: FetchMode::Full,
+        };
+        store.fetch(&request, log, printer, &progress)?;
         Ok(store)
     }
 }
@@ -157,7 +155,7 @@ pub fn is_damaged_store(err: &anyhow::Error) -> bool {
     SIGNS.iter().any(|s| text.contains(s))
 }
 
-fn lock_store(dir: &Path, url: &str, printer: &Printer) -> Result<FileLock> {
+pub(super) fn lock_store(dir: &Path, url: &str, printer: &Printer) -> Result<FileLock> {
     let mut name = dir.as_os_str().to_owned();
     name.push(".lock");
     FileLock::exclusive(Path::new(&name), &format!("the git cache of {url}"), printer)
@@ -188,9 +186,81 @@ pub struct Store {
     pub dir: PathBuf,
     pub url: String,
     pub(super) repo: Repository,
+    /// This run's first fill asked for a filter the server ignored.
+    refused_filter_on_fill: std::cell::Cell<bool>,
+}
+
+/// Where a store says what it holds (git's own `shallow` file says depth).
+const KIND_FILTER: &str = "sultana.filter";
+const KIND_DEPTH: &str = "sultana.depth";
+/// Sources that answered a filter with everything.
+const NO_FILTER: &str = "sultana.nofilter";
+
+/// What one fetch asks of a store.
+pub struct FetchRequest<'a> {
+    /// Mirrors first, then the url.
+    pub sources: &'a [String],
+    /// A commit that must be there afterwards.
+    pub want: Option<Oid>,
+    /// The revision being resolved: all of the names a shallow store fetches.
+    pub revision: Option<&'a str>,
+    pub mode: FetchMode,
+}
+
+/// How one fetch is done, from what is asked and what the store holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Plan {
+    /// Every branch and tag, whole (the first fill by clone).
+    Full,
+    /// Every branch and tag, their commits (and trees) only.
+    Filtered(Filter),
+    /// The wanted revision only, this many commits deep.
+    Shallow(u32),
+    /// A partial store made whole (`--refetch`).
+    Complete,
+    /// A shallow store given its history (`--unshallow`), filtered or not.
+    Unshallow(Option<Filter>),
+}
+
+impl Plan {
+    /// A store keeps what it holds; asking for everything completes it, and
+    /// a shallow store asked for the commit graph gets its history.
+    fn of(asked: FetchMode, held: FetchMode, empty: bool) -> Plan {
+        if empty {
+            return match asked {
+                FetchMode::Full => Plan::Full,
+                FetchMode::Filter(f) => Plan::Filtered(f),
+                FetchMode::Depth(n) => Plan::Shallow(n),
+            };
+        }
+        match (asked, held) {
+            (_, FetchMode::Full) => Plan::Full,
+            (FetchMode::Full, FetchMode::Filter(_)) => Plan::Complete,
+            (_, FetchMode::Filter(f)) => Plan::Filtered(f),
+            (FetchMode::Full, FetchMode::Depth(_)) => Plan::Unshallow(None),
+            (FetchMode::Filter(f), FetchMode::Depth(_)) => Plan::Unshallow(Some(f)),
+            (FetchMode::Depth(n), FetchMode::Depth(_)) => Plan::Shallow(n),
+        }
+    }
+
+    fn filter(self) -> Option<Filter> {
+        match self {
+            Plan::Filtered(f) | Plan::Unshallow(Some(f)) => Some(f),
+            _ => None,
+        }
+    }
 }
 
 impl Store {
+    fn new(dir: PathBuf, url: &str, repo: Repository) -> Store {
+        Store {
+            dir,
+            url: url.to_string(),
+            repo,
+            refused_filter_on_fill: std::cell::Cell::new(false),
+        }
+    }
+
     pub fn repo(&self) -> &Repository {
         &self.repo
     }
@@ -203,33 +273,46 @@ impl Store {
         self.repo.find_commit(oid).is_ok()
     }
 
-    /// Bring the store up to date with the first of `sources` that answers
-    /// (mirrors first, then the URL), and make sure `want` is present.
+    /// Bring the store up to date with the first of `request.sources` that
+    /// answers (mirrors first, then the URL), and make sure `want` is present.
     /// Returns the source used. The transfer runs `git fetch`: libgit2's
     /// local transport re-deltifies whole packs and its indexer is
-    /// single-threaded (6x slower than git on xen.git), and git brings the
-    /// user's proxies, `insteadOf` rules, credential helpers and ssh.
-    pub fn fetch(
-        &self,
-        sources: &[String],
-        want: Option<Oid>,
-        log: &Path,
-        printer: &Printer,
-        progress: &Progress,
-    ) -> Result<String> {
+    /// single-threaded (6x slower than git on xen.git), it has no partial or
+    /// shallow fetches, and git brings the user's proxies, `insteadOf`
+    /// rules, credential helpers and ssh.
+    pub fn fetch(&self, request: &FetchRequest, log: &Path, printer: &Printer, progress: &Progress) -> Result<String> {
         let _lock = lock_store(&self.dir, &self.url, printer)?;
         // What a killed first fill left beside the store (under the lock, so
         // never another run's clone in progress).
         let _ = fsutil::remove_all(&self.clone_dir());
+        let empty = self.is_empty()?;
+        let plan = Plan::of(request.mode, self.kind(), empty);
+        match plan {
+            Plan::Complete => printer.status(
+                "Completing",
+                format!("the cache of {} (it was {}): fetching all of it", self.url, self.kind()),
+            ),
+            Plan::Unshallow(_) => printer.status(
+                "Deepening",
+                format!(
+                    "the cache of {} (it was {}): fetching its history",
+                    self.url,
+                    self.kind()
+                ),
+            ),
+            _ => {}
+        }
+        self.prepare(plan, empty)?;
         let mut failures = Vec::new();
-        for source in sources {
-            match self.fetch_from(source, want, log, progress) {
+        for source in request.sources {
+            match self.fetch_from(source, plan, request, log, printer, progress) {
                 Ok(()) => {
                     crate::fault::point("store-fetched");
+                    self.settle(plan, empty)?;
                     return Ok(source.clone());
                 }
                 Err(e) => {
-                    if sources.len() > 1 {
+                    if request.sources.len() > 1 {
                         printer.warn(format!("{source}: {}; trying the next source", first_line(&e)));
                     }
                     failures.push(format!("{source}: {e:#}"));
@@ -249,33 +332,233 @@ impl Store {
         bail!("could not fetch {}:\n  {}\n  ({hint})", self.url, failures.join("\n  "))
     }
 
-    fn fetch_from(&self, source: &str, want: Option<Oid>, log: &Path, progress: &Progress) -> Result<()> {
+    /// What the store holds, said before the transfer, so a run killed
+    /// during a filtered fill never takes the store for a full one.
+    fn prepare(&self, plan: Plan, empty: bool) -> Result<()> {
+        let mut config = self.config()?;
+        if empty && plan.filter().is_none() {
+            // What a killed or refused filtered fill said is not so now.
+            let _ = config.remove(KIND_FILTER);
+        }
+        match plan {
+            Plan::Filtered(filter) if empty => config.set_str(KIND_FILTER, filter.as_str())?,
+            // Without its promisor remotes (which git would otherwise apply
+            // as a default filter), git fetches whole objects.
+            _ if plan.filter().is_none() => {
+                let mut names = Vec::new();
+                {
+                    let mut entries = config.entries(Some(r"^remote\..*\.(promisor|partialclonefilter)$"))?;
+                    while let Some(entry) = entries.next() {
+                        if let Some(name) = entry?.name() {
+                            names.push(name.to_string());
+                        }
+                    }
+                }
+                for name in names {
+                    let _ = config.remove_multivar(&name, ".*");
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// What the store holds after a transfer that succeeded.
+    fn settle(&self, plan: Plan, empty: bool) -> Result<()> {
+        let mut config = self.config()?;
+        match plan {
+            Plan::Complete | Plan::Unshallow(None) => {
+                let _ = config.remove(KIND_FILTER);
+            }
+            Plan::Unshallow(Some(filter)) => config.set_str(KIND_FILTER, filter.as_str())?,
+            Plan::Filtered(_) if empty && self.refused_filter_on_fill.get() => {
+                // The server sent everything: a full store.
+                let _ = config.remove(KIND_FILTER);
+            }
+            _ => {}
+        }
+        if let Plan::Shallow(depth) = plan {
+            if self.is_shallow() {
+                config.set_i64(KIND_DEPTH, i64::from(depth))?;
+            }
+        }
+        if !self.is_shallow() {
+            let _ = config.remove(KIND_DEPTH);
+        }
+        self.repo.odb()?.refresh()?;
+        Ok(())
+    }
+
+    /// Whether the store holds less than a job asking for `mode` wants
+    /// (a partial or shallow store asked for everything or the graph).
+    pub fn lacks(&self, mode: FetchMode) -> bool {
+        !self.is_empty().unwrap_or(true)
+            && matches!(Plan::of(mode, self.kind(), false), Plan::Complete | Plan::Unshallow(_))
+    }
+
+    /// What the store holds: full, a filter's worth, or shallow.
+    pub fn kind(&self) -> FetchMode {
+        let config = self.config().ok();
+        if self.is_shallow() {
+            let depth = config
+                .as_ref()
+                .and_then(|c| c.get_i64(KIND_DEPTH).ok())
+                .and_then(|d| u32::try_from(d).ok())
+                .filter(|d| *d >= 1)
+                .unwrap_or(1);
+            return FetchMode::Depth(depth);
+        }
+        match config.and_then(|c| c.get_string(KIND_FILTER).ok()) {
+            Some(text) => Filter::parse(&text).map_or(FetchMode::Full, FetchMode::Filter),
+            None => FetchMode::Full,
+        }
+    }
+
+    pub fn is_shallow(&self) -> bool {
+        fs::metadata(self.dir.join("shallow")).is_ok_and(|m| m.len() > 0)
+    }
+
+    /// The store's own config file, read afresh (git changes it too).
+    pub(super) fn config(&self) -> Result<git2::Config> {
+        Ok(git2::Config::open(&self.dir.join("config"))?)
+    }
+
+    /// Whether `source` was found to refuse filters (remembered per url).
+    fn refuses_filter(&self, source: &str) -> bool {
+        let Ok(config) = self.config() else { return false };
+        let Ok(mut values) = config.multivar(NO_FILTER, None) else {
+            return false;
+        };
+        let mut found = false;
+        while let Some(Ok(value)) = values.next() {
+            found |= value.value() == Some(source);
+        }
+        found
+    }
+
+    fn fetch_from(
+        &self,
+        source: &str,
+        plan: Plan,
+        request: &FetchRequest,
+        log: &Path,
+        printer: &Printer,
+        progress: &Progress,
+    ) -> Result<()> {
+        let want = request.want;
         let already = want.is_some_and(|oid| self.has_commit(oid));
-        let mut filled = false;
+        let filter = plan.filter().filter(|_| !self.refuses_filter(source));
+        let mut flags: Vec<String> = vec!["--prune".into()];
+        match plan {
+            Plan::Complete => flags.push("--refetch".into()),
+            Plan::Unshallow(_) => flags.push("--unshallow".into()),
+            _ => {}
+        }
+        if let Some(filter) = filter {
+            flags.push(format!("--filter={}", filter.as_str()));
+        }
         let namespace = namespace_of(&self.url, source);
-        if namespace != "refs/" {
+        let mut filled = false;
+        if let Plan::Shallow(depth) = plan {
+            let refspecs = self.shallow_refspecs(source, &namespace, request, log)?;
+            if !refspecs.is_empty() {
+                let depth = depth.to_string();
+                let refs: Vec<&str> = refspecs.iter().map(String::as_str).collect();
+                self.transfer(source, &["--depth", &depth], &refs, log, printer, progress)?;
+            }
+            filled = true;
+        } else if namespace != "refs/" {
             let heads = format!("+refs/heads/*:{namespace}heads/*");
             let tags = format!("+refs/tags/*:{namespace}tags/*");
-            retry(|| self.git_fetch(source, &["--prune"], &[heads.as_str(), tags.as_str()], log, progress))?;
+            let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+            self.transfer(source, &flags, &[heads.as_str(), tags.as_str()], log, printer, progress)?;
             filled = true;
-        } else if self.is_empty()? {
+        } else if plan == Plan::Full && self.is_empty()? {
             retry(|| self.fill_by_clone(source, log, progress))?;
             filled = !self.is_empty()?;
         }
         // A clone that brought no refs (an empty upstream) gets a normal fetch.
         if !filled {
-            retry(|| self.git_fetch(source, &["--prune"], REFSPECS, log, progress))?;
+            let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+            self.transfer(source, &flags, REFSPECS, log, printer, progress)?;
         }
         self.repo.odb()?.refresh()?;
         if let Some(oid) = want.filter(|oid| !already && !self.has_commit(*oid)) {
             // A commit on no branch or tag: ask for the id itself (servers
             // that allow reachable-SHA1-in-want will send it).
             let spec = format!("+{oid}:refs/sultana/pins/{oid}");
-            let by_id = retry(|| self.git_fetch(source, &[], &[spec.as_str()], log, progress));
+            let mut flags: Vec<String> = Vec::new();
+            if let Plan::Shallow(depth) = plan {
+                flags.extend(["--depth".to_string(), depth.to_string()]);
+            }
+            if let Some(filter) = filter {
+                flags.push(format!("--filter={}", filter.as_str()));
+            }
+            let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+            let by_id = self.transfer(source, &flags, &[spec.as_str()], log, printer, progress);
             self.repo.odb()?.refresh()?;
             if by_id.is_err() || !self.has_commit(oid) {
                 bail!("commit {oid} is not there (not on any branch or tag, and the server will not send it by id)");
             }
+        }
+        Ok(())
+    }
+
+    /// What a shallow store fetches: the wanted commit by id, else the
+    /// branch or tag the revision names (as the source lists them), never
+    /// every branch and tag (each would bring a whole tree).
+    fn shallow_refspecs(
+        &self,
+        source: &str,
+        namespace: &str,
+        request: &FetchRequest,
+        log: &Path,
+    ) -> Result<Vec<String>> {
+        if let Some(oid) = request.want {
+            return Ok(vec![format!("+{oid}:refs/sultana/pins/{oid}")]);
+        }
+        let Some(revision) = request.revision else {
+            return Ok(Vec::new());
+        };
+        let name = revision.strip_prefix("origin/").unwrap_or(revision);
+        let candidates = [format!("refs/heads/{name}"), format!("refs/tags/{name}")];
+        let listed = super::transfer_command()
+            .args(["ls-remote", "--"])
+            .arg(source)
+            .args(&candidates)
+            .log(log)
+            .output()?;
+        let listed = String::from_utf8_lossy(&listed);
+        let mut specs = Vec::new();
+        for candidate in &candidates {
+            if listed.lines().any(|l| l.split('\t').nth(1) == Some(candidate.as_str())) {
+                let local = format!("{namespace}{}", candidate.trim_start_matches("refs/"));
+                specs.push(format!("+{candidate}:{local}"));
+            }
+        }
+        Ok(specs)
+    }
+
+    /// One `git fetch`, tried twice; a server refusing a filter is said
+    /// once and remembered.
+    fn transfer(
+        &self,
+        source: &str,
+        flags: &[&str],
+        refspecs: &[&str],
+        log: &Path,
+        printer: &Printer,
+        progress: &Progress,
+    ) -> Result<()> {
+        let refused = std::cell::Cell::new(false);
+        retry(|| self.git_fetch(source, flags, refspecs, log, progress, &refused))?;
+        if refused.get() && flags.iter().any(|f| f.starts_with("--filter=")) && !self.refuses_filter(source) {
+            self.config()?.set_multivar(NO_FILTER, "^$", source)?;
+            self.refused_filter_on_fill.set(true);
+            printer.warn(format!(
+                "{}: the server does not serve partial clones; fetched everything instead (remembered for this url)",
+                crate::validate::redact_credentials(source)
+            ));
         }
         Ok(())
     }
@@ -341,6 +624,7 @@ impl Store {
         refspecs: &[&str],
         log: &Path,
         progress: &Progress,
+        refused: &std::cell::Cell<bool>,
     ) -> Result<(), ProcessError> {
         let fetch = super::transfer_command()
             .arg("--git-dir")
@@ -350,12 +634,19 @@ impl Store {
             .arg("--")
             .arg(source)
             .args(refspecs);
-        run_showing_progress(fetch, log, progress)
+        fetch.log(log).run_with(|line| {
+            if line.contains("filtering not recognized by server") {
+                refused.set(true);
+            }
+            if let Some((done, total, phase)) = parse_progress(line) {
+                progress.update(done, total, phase);
+            }
+        })
     }
 }
 
 /// Run a git transfer, its progress meter shown on ours.
-fn run_showing_progress(git: Cmd, log: &Path, progress: &Progress) -> Result<(), ProcessError> {
+pub(super) fn run_showing_progress(git: Cmd, log: &Path, progress: &Progress) -> Result<(), ProcessError> {
     git.log(log).run_with(|line| {
         if let Some((done, total, phase)) = parse_progress(line) {
             progress.update(done, total, phase);
@@ -382,7 +673,7 @@ fn first_line(err: &anyhow::Error) -> String {
 
 /// One more try after a pause, for a transfer that may fail in passing
 /// (never for a missing tool).
-fn retry(mut attempt: impl FnMut() -> Result<(), ProcessError>) -> Result<()> {
+pub(super) fn retry(mut attempt: impl FnMut() -> Result<(), ProcessError>) -> Result<()> {
     match attempt() {
         Ok(()) => Ok(()),
         Err(e @ ProcessError::ToolMissing { .. }) => Err(e.into()),

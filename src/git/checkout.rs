@@ -347,6 +347,33 @@ impl Checkout {
         Ok(())
     }
 
+    /// Tell git in this checkout what the store it borrows from lacks: a
+    /// shallow store's boundary (else `git log` stops at "bad object"), and
+    /// for a partial one, `origin` as the place to fetch missing objects.
+    pub fn borrow_history(&self, store: &Store) -> Result<()> {
+        let shallow = self.repo.path().join("shallow");
+        let theirs = fs::read(store.dir.join("shallow")).unwrap_or_default();
+        if theirs.is_empty() {
+            if shallow.exists() {
+                fsutil::remove_all(&shallow)?;
+            }
+        } else if fs::read(&shallow).ok().as_deref() != Some(&theirs[..]) {
+            fsutil::atomic_write(&shallow, &theirs)?;
+        }
+        let mut config = git2::Config::open(&self.repo.path().join("config"))?;
+        match store.kind().filter() {
+            Some(filter) => {
+                config.set_bool("remote.origin.promisor", true)?;
+                config.set_str("remote.origin.partialclonefilter", filter.as_str())?;
+            }
+            None => {
+                let _ = config.remove("remote.origin.promisor");
+                let _ = config.remove("remote.origin.partialclonefilter");
+            }
+        }
+        Ok(())
+    }
+
     /// (ahead, behind) of HEAD relative to `other`.
     pub fn ahead_behind(&self, other: Oid) -> Option<(usize, usize)> {
         let head = self.head()?;

@@ -3,6 +3,8 @@
 //! the remote's branches, never a local one), tags are peeled, full ids must
 //! exist, short ids are refused.
 
+use std::collections::HashMap;
+
 use git2::{ObjectType, Repository};
 use serde::Serialize;
 
@@ -108,11 +110,9 @@ impl Store {
     }
 }
 
-/// `git describe --tags` over the tags below `prefix` (a mirror's names):
-/// git's rule, the tag with the fewest commits between it and `oid`, the
-/// first met walking back in time on a tie.
+/// `git describe --tags` over the tags below `prefix` (a mirror's names).
 fn describe_with_tags(repo: &Repository, oid: Oid, prefix: &str) -> Option<String> {
-    let mut tags: std::collections::HashMap<Oid, Vec<String>> = std::collections::HashMap::new();
+    let mut tags: HashMap<Oid, Vec<String>> = HashMap::new();
     for reference in repo.references_glob(&format!("{prefix}*")).ok()?.flatten() {
         let (Some(name), Ok(target)) = (reference.name(), reference.peel(ObjectType::Commit)) else {
             continue;
@@ -121,6 +121,13 @@ fn describe_with_tags(repo: &Repository, oid: Oid, prefix: &str) -> Option<Strin
             .or_default()
             .push(name.trim_start_matches(prefix).to_string());
     }
+    describe_with_map(repo, oid, &tags).map(|(text, _)| text)
+}
+
+/// `git describe --tags` with these tags (by the commit each names): git's
+/// rule, the tag with the fewest commits between it and `oid`, the first
+/// met walking back in time on a tie. Also the tagged commit.
+fn describe_with_map(repo: &Repository, oid: Oid, tags: &HashMap<Oid, Vec<String>>) -> Option<(String, Oid)> {
     let mut walk = repo.revwalk().ok()?;
     walk.set_sorting(git2::Sort::TOPOLOGICAL | git2::Sort::TIME).ok()?;
     walk.push(oid).ok()?;
@@ -140,12 +147,13 @@ fn describe_with_tags(repo: &Repository, oid: Oid, prefix: &str) -> Option<Strin
             break;
         }
     }
-    let (depth, name, _) = best?;
-    Some(if depth == 0 {
+    let (depth, name, tagged) = best?;
+    let text = if depth == 0 {
         name
     } else {
         format!("{name}-{depth}-g{}", &oid.to_string()[..7])
-    })
+    };
+    Some((text, tagged))
 }
 
 pub fn resolve_in(repo: &Repository, rev: &str, url: &str, namespace: &str) -> Result<Resolved, ResolveError> {

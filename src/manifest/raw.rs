@@ -8,6 +8,7 @@ use toml::Spanned;
 
 use super::ordered::Ordered;
 use super::{check_path, topo_order, Component, Manifest, ManifestError, Source, Tarball};
+use crate::git::FetchMode;
 use crate::validate;
 
 #[derive(Deserialize)]
@@ -24,6 +25,8 @@ pub struct RawManifest {
 struct RawWorkspace {
     name: Option<Spanned<String>>,
     prefix: Option<Spanned<String>>,
+    filter: Option<Spanned<String>>,
+    depth: Option<Spanned<i64>>,
 }
 
 #[derive(Deserialize)]
@@ -48,6 +51,8 @@ struct RawComponent {
     depends: Vec<Spanned<String>>,
     enabled: Option<bool>,
     submodules: Option<bool>,
+    filter: Option<Spanned<String>>,
+    depth: Option<Spanned<i64>>,
 }
 
 fn at<T>(source: &Source, value: &Spanned<T>, message: String) -> ManifestError {
@@ -56,9 +61,12 @@ fn at<T>(source: &Source, value: &Spanned<T>, message: String) -> ManifestError 
 
 impl RawManifest {
     pub fn validate(self, source: &Source, file: Option<PathBuf>) -> Result<Manifest, ManifestError> {
-        let (ws_name, ws_prefix) = match self.workspace {
-            Some(w) => (w.name, w.prefix),
-            None => (None, None),
+        let (ws_name, ws_prefix, ws_fetch) = match self.workspace {
+            Some(w) => {
+                let fetch = fetch_mode(source, w.filter, w.depth)?;
+                (w.name, w.prefix, fetch)
+            }
+            None => (None, None, None),
         };
         let prefix = match ws_prefix {
             Some(p) => {
@@ -105,7 +113,10 @@ impl RawManifest {
             let component = raw
                 .into_inner()
                 .validate(source, name.get_ref(), span.clone(), is_root)?;
+            let (mut component, own_fetch) = component;
             spans.insert(component.name.clone(), span);
+            // Per component wins over [workspace]; the command line wins over both.
+            component.fetch = own_fetch.or(ws_fetch).unwrap_or_default();
             components.push(component);
         }
 
@@ -235,7 +246,8 @@ impl RawComponent {
         name: &str,
         span: std::ops::Range<usize>,
         is_root: bool,
-    ) -> Result<Component, ManifestError> {
+    ) -> Result<(Component, Option<FetchMode>), ManifestError> {
+        let fetch = fetch_mode(source, self.filter, self.depth)?;
         let url = self
             .url
             .ok_or_else(|| source.error(span.clone(), format!("component `{name}` has no `url`")))?;
@@ -270,7 +282,7 @@ impl RawComponent {
             validate::check_name(dep.get_ref()).map_err(|m| at(source, &dep, m))?;
             depends.push(dep.into_inner());
         }
-        Ok(Component {
+        let component = Component {
             name: name.to_string(),
             url: url.into_inner(),
             mirrors,
@@ -284,6 +296,26 @@ impl RawComponent {
             enabled: self.enabled.unwrap_or(true),
             submodules: self.submodules.unwrap_or(false),
             local: None,
-        })
+            fetch: FetchMode::Full,
+        };
+        Ok((component, fetch))
     }
+}
+
+/// `filter = "tree:0"` or `depth = N` (one of them) as a fetch mode.
+fn fetch_mode(
+    source: &Source,
+    filter: Option<Spanned<String>>,
+    depth: Option<Spanned<i64>>,
+) -> Result<Option<FetchMode>, ManifestError> {
+    let span = match (&filter, &depth) {
+        (_, Some(d)) => d.span(),
+        (Some(f), None) => f.span(),
+        (None, None) => return Ok(None),
+    };
+    FetchMode::from_parts(
+        filter.as_ref().map(|f| f.get_ref().as_str()),
+        depth.map(|d| d.into_inner()),
+    )
+    .map_err(|m| source.error(span, m))
 }

@@ -90,6 +90,10 @@ pub fn check(store: &Store, sources: &[String], entry: &LockEntry) -> PinCheck {
                     .map(|(a, _)| a)
                     .unwrap_or(0);
                 PinCheck::OnBranch { behind }
+            } else if store.is_shallow() {
+                PinCheck::Unknown {
+                    reason: "the cache is shallow: the branch's history is not all there".into(),
+                }
             } else {
                 PinCheck::NotOnBranch {
                     branch,

@@ -203,6 +203,7 @@ pub(super) fn place(
             log: &log,
             force,
             offline: options.offline,
+            mode: component.fetch,
             component: &component.name,
             printer,
         }
@@ -293,6 +294,16 @@ pub(super) struct Placement<'a> {
 /// Make the tree at `path` a checkout of `p.commit`, creating, moving or
 /// (with local work) leaving it, as `p.force` says.
 pub(super) fn place_tree(path: &Path, p: &Placement) -> Result<Placed> {
+    let placed = place_tree_as_asked(path, p)?;
+    // git in the checkout reads the store's objects as its own: it must
+    // know where the store's history stops and where to ask for the rest.
+    if git::tree_state(path) == TreeState::Git {
+        Checkout::open(path)?.borrow_history(p.store)?;
+    }
+    Ok(placed)
+}
+
+fn place_tree_as_asked(path: &Path, p: &Placement) -> Result<Placed> {
     match git::tree_state(path) {
         TreeState::Missing => {
             git::links::refuse_escaping(p.store.repo(), p.commit, p.url)?;

@@ -5,7 +5,7 @@
 use anyhow::{anyhow, Result};
 
 use crate::error::CheckFailed;
-use crate::git::{Cache, Oid, ResolveError, RevKind, Store};
+use crate::git::{Cache, FetchRequest, Need, Oid, ResolveError, RevKind, Store};
 use crate::lock::LockEntry;
 use crate::manifest::Component;
 use crate::printer::Printer;
@@ -41,6 +41,7 @@ pub(crate) fn fetch_store(
     ws: &Workspace,
     store: &Store,
     component: &Component,
+    revision: Option<&str>,
     want: Option<Oid>,
     printer: &Printer,
 ) -> Result<String> {
@@ -64,7 +65,13 @@ pub(crate) fn fetch_store(
     printer.status("Fetching", format!("{} from {from}", component.name));
     let progress = printer.progress(&component.name);
     let log = process::log_path(&ws.state_dir(), &format!("fetch-{}", component.name));
-    let used = store.fetch(&sources, want, &log, printer, &progress)?;
+    let request = FetchRequest {
+        sources: &sources,
+        want,
+        revision,
+        mode: component.fetch,
+    };
+    let used = store.fetch(&request, &log, printer, &progress)?;
     // After a source that failed, say which one answered.
     if used != first {
         printer.status(
@@ -73,6 +80,26 @@ pub(crate) fn fetch_store(
         );
     }
     Ok(used)
+}
+
+/// Run `job` with what an on-demand fetch of `component` needs.
+pub(crate) fn with_need<T>(
+    ws: &Workspace,
+    component: &Component,
+    offline: bool,
+    printer: &Printer,
+    job: impl FnOnce(&Need) -> Result<T>,
+) -> Result<T> {
+    let sources = sources(component);
+    let log = process::log_path(&ws.state_dir(), &format!("fetch-{}", component.name));
+    let progress = printer.progress(&component.name);
+    job(&Need {
+        sources: &sources,
+        offline,
+        log: &log,
+        printer,
+        progress: &progress,
+    })
 }
 
 pub(super) fn offline_error(component: &Component, what: &str) -> anyhow::Error {
@@ -94,14 +121,15 @@ pub(super) fn resolve<'a>(
     let pinned = previous.filter(|e| e.matches(component) && options.mode.keeps_pins());
     if let Some(entry) = pinned {
         let commit = Oid::from_str(&entry.commit)?;
-        if !store.has_commit(commit) {
+        // A store holding less than asked is completed even for a pin it has.
+        if !store.has_commit(commit) || (store.lacks(component.fetch) && !options.offline) {
             if options.offline {
                 return Err(offline_error(
                     component,
                     &format!("commit {} is not in the cache", entry.short()),
                 ));
             }
-            fetch_store(ws, &store, component, Some(commit), printer)?;
+            fetch_store(ws, &store, component, Some(&component.revision), Some(commit), printer)?;
         }
         // A pin is trusted only as what its revision names.
         let verdict = pin_check::check(&store, &sources(component), entry);
@@ -120,6 +148,11 @@ pub(super) fn resolve<'a>(
             }
             _ => {}
         }
+        if options.mode != Mode::Lock {
+            with_need(ws, component, options.offline, printer, |need| {
+                store.ensure_tree(commit, need)
+            })?;
+        }
         return Ok(Resolution {
             component,
             entry: entry.clone(),
@@ -134,7 +167,9 @@ pub(super) fn resolve<'a>(
         .flatten();
     let all_sources = sources(component);
     let must_fetch = match options.mode {
-        Mode::Fetch | Mode::Resolve | Mode::Scratch => store.resolve_needs_fetch(rev, &all_sources),
+        Mode::Fetch | Mode::Resolve | Mode::Scratch => {
+            store.resolve_needs_fetch(rev, &all_sources) || store.lacks(component.fetch)
+        }
         Mode::Update { .. } | Mode::Lock => true,
     };
     // Names are taken from the source just fetched, else from the first of
@@ -143,7 +178,7 @@ pub(super) fn resolve<'a>(
     let mut lookup = all_sources.clone();
     let mut fetched = false;
     if must_fetch && !options.offline {
-        lookup = vec![fetch_store(ws, &store, component, want, printer)?];
+        lookup = vec![fetch_store(ws, &store, component, Some(rev), want, printer)?];
         fetched = true;
     }
     let resolved = match store.resolve_among(rev, &lookup) {
@@ -171,9 +206,16 @@ pub(super) fn resolve<'a>(
         url: component.url.clone(),
         revision: component.revision.clone(),
         commit: resolved.commit.to_string(),
-        describe: store.describe_from(resolved.commit, &source),
+        describe: with_need(ws, component, options.offline, printer, |need| {
+            store.describe_deepening(resolved.commit, &source, need)
+        })?,
         source: None,
     };
+    if options.mode != Mode::Lock {
+        with_need(ws, component, options.offline, printer, |need| {
+            store.ensure_tree(resolved.commit, need)
+        })?;
+    }
     if previous.map(|p| &p.commit) != Some(&entry.commit) {
         printer.status(
             "Resolved",

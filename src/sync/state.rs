@@ -62,6 +62,9 @@ pub struct ComponentState {
     pub interrupted_move: Option<String>,
     /// The lock's commit contradicts its revision in the cache.
     pub pin_contradiction: Option<String>,
+    /// What the shared cache holds of it: `full`, `partial (tree:0)`,
+    /// `shallow (depth 1)`; none before its first fetch.
+    pub store: Option<String>,
 }
 
 impl ComponentState {
@@ -141,7 +144,11 @@ pub fn states(ws: &Workspace, names: &[String], printer: &Printer) -> Result<Vec
             backups: Vec::new(),
             interrupted_move: None,
             pin_contradiction: None,
+            store: None,
         };
+        if let (SourceKind::Git, Some(store)) = (source, cache.existing_store(&component.url)) {
+            row.store = Some(store.kind().to_string());
+        }
         if let (SourceKind::Git, Some(entry), Some(store)) = (source, entry, cache.existing_store(&component.url)) {
             let verdict = super::pin_check::check(&store, &super::sources(component), entry);
             if verdict.contradicts() {

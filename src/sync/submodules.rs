@@ -5,7 +5,7 @@ use std::path::Path;
 
 use anyhow::{bail, Result};
 
-use crate::git::{submodule, Cache, Checkout, Oid};
+use crate::git::{submodule, Cache, Checkout, FetchMode, Need, Oid};
 use crate::printer::Printer;
 
 use super::place::{place_tree, OnLocalWork, Placement};
@@ -17,6 +17,8 @@ pub(super) struct SubmoduleSync<'a> {
     pub(super) log: &'a Path,
     pub(super) force: OnLocalWork,
     pub(super) offline: bool,
+    /// How a submodule's new store is fetched: as its parent's.
+    pub(super) mode: FetchMode,
     /// The component's name, for backup refs.
     pub(super) component: &'a str,
     pub(super) printer: &'a Printer,
@@ -30,25 +32,21 @@ impl SubmoduleSync<'_> {
         let printer = self.printer;
         for sub in submodule::list(parent.repo(), commit, parent_url)? {
             let store = self.cache.store(&sub.url, printer)?;
-            if !store.has_commit(sub.commit) {
-                if self.offline {
-                    bail!(
-                        "submodule {} needs commit {} from {}, which is not in the cache, but --offline was given",
-                        sub.path.display(),
-                        sub.commit,
-                        sub.url
-                    );
-                }
-                printer.status("Fetching", format!("submodule {} from {}", sub.path.display(), sub.url));
-                let progress = printer.progress(&sub.name);
-                store.fetch(
-                    std::slice::from_ref(&sub.url),
-                    Some(sub.commit),
-                    self.log,
-                    printer,
-                    &progress,
-                )?;
-            }
+            let progress = printer.progress(&sub.name);
+            let sources = [sub.url.clone()];
+            let need = Need {
+                sources: &sources,
+                offline: self.offline,
+                log: self.log,
+                printer,
+                progress: &progress,
+            };
+            store.fetch_commit(
+                sub.commit,
+                self.mode,
+                &format!("submodule {}", sub.path.display()),
+                &need,
+            )?;
             let path = parent.path.join(&sub.path);
             let label = format!("submodule {}", sub.path.display());
             let backup_label = format!("{}/{}", self.component, sub.path.display());

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{anyhow, bail, Context, Result};
 use git2::Repository;
 
-use crate::git::{self, Cache, Checkout, Oid, TreeState};
+use crate::git::{self, Cache, Checkout, FetchMode, Need, Oid, TreeState};
 use crate::lock::LockEntry;
 use crate::manifest::{Component, Manifest, Tarball};
 use crate::printer::Printer;
@@ -344,6 +344,8 @@ pub(super) fn add_parents(out: &mut BTreeMap<Vec<u8>, Entry>) -> Result<()> {
 pub(super) struct Repos {
     pub(super) cache: Cache,
     pub(super) offline: bool,
+    /// How a submodule's new store is fetched.
+    pub(super) mode: FetchMode,
     pub(super) log: PathBuf,
     pub(super) printer: Printer,
     pub(super) dirs: Vec<PathBuf>,
@@ -351,10 +353,11 @@ pub(super) struct Repos {
 }
 
 impl Repos {
-    pub(super) fn new(cache: Cache, offline: bool, log: PathBuf, printer: Printer) -> Repos {
+    pub(super) fn new(cache: Cache, offline: bool, mode: FetchMode, log: PathBuf, printer: Printer) -> Repos {
         Repos {
             cache,
             offline,
+            mode,
             log,
             printer,
             dirs: Vec::new(),
@@ -380,14 +383,16 @@ impl Repos {
 impl tree::SubmoduleStores for Repos {
     fn open(&mut self, url: &str, commit: Oid, path: &str) -> Result<usize> {
         let store = self.cache.store(url, &self.printer)?;
-        if !store.has_commit(commit) {
-            if self.offline {
-                bail!("submodule {path} needs commit {commit} from {url}, which is not in the cache, but --offline was given");
-            }
-            self.printer.status("Fetching", format!("submodule {path} from {url}"));
-            let progress = self.printer.progress(path);
-            store.fetch(&[url.to_string()], Some(commit), &self.log, &self.printer, &progress)?;
-        }
+        let progress = self.printer.progress(path);
+        let sources = [url.to_string()];
+        let need = Need {
+            sources: &sources,
+            offline: self.offline,
+            log: &self.log,
+            printer: &self.printer,
+            progress: &progress,
+        };
+        store.fetch_commit(commit, self.mode, &format!("submodule {path}"), &need)?;
         let dir = store.dir.clone();
         self.open_dir(&dir)?;
         Ok(self.index_of(&dir))

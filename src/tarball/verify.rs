@@ -14,7 +14,7 @@ use super::compress::{Format, ParallelWriter};
 use super::tree;
 use super::{add_extras, archive, embedded, hex, ExtraFile, Hashing, Inlined, Part, Plan, Repos};
 use super::{sbom, sign};
-use crate::git::{Cache, Oid};
+use crate::git::{Cache, FetchMode, Need, Oid};
 use crate::lock::Lock;
 use crate::manifest::Manifest;
 use crate::printer::Printer;
@@ -25,6 +25,8 @@ pub struct VerifyOptions {
     /// Fetch from mirrors named inside the tarball too.
     pub use_mirrors: bool,
     pub jobs: usize,
+    /// How a missing locked tree is fetched (default: that commit only).
+    pub mode: FetchMode,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -123,26 +125,23 @@ pub fn verify(file: &Path, options: &VerifyOptions, printer: &Printer) -> Result
                 .into_bytes()
         };
         let store = cache.store(&component.url, printer)?;
-        if !store.has_commit(commit) {
-            if options.offline {
-                bail!(
-                    "`{}` needs commit {commit} from {}, which is not in the cache, but --offline was given",
-                    component.name,
-                    component.url
-                );
-            }
-            // The mirrors come from the tarball under test: data, not a
-            // place to fetch from unless the user says so.
-            let mirrors = if options.use_mirrors {
-                component.mirrors.clone()
-            } else {
-                Vec::new()
-            };
-            let sources: Vec<String> = mirrors.into_iter().chain([component.url.clone()]).collect();
-            printer.status("Fetching", format!("{} from {}", component.name, component.url));
-            let progress = printer.progress(&component.name);
-            store.fetch(&sources, Some(commit), &log, printer, &progress)?;
-        }
+        // The mirrors come from the tarball under test: data, not a place
+        // to fetch from unless the user says so.
+        let mirrors = if options.use_mirrors {
+            component.mirrors.clone()
+        } else {
+            Vec::new()
+        };
+        let sources: Vec<String> = mirrors.into_iter().chain([component.url.clone()]).collect();
+        let progress = printer.progress(&component.name);
+        let need = Need {
+            sources: &sources,
+            offline: options.offline,
+            log: &log,
+            printer,
+            progress: &progress,
+        };
+        store.fetch_commit(commit, options.mode, &format!("`{}`", component.name), &need)?;
         parts.push(Part {
             name: component.name.clone(),
             url: component.url.clone(),
@@ -163,7 +162,7 @@ pub fn verify(file: &Path, options: &VerifyOptions, printer: &Printer) -> Result
         });
     }
     let lock_entries: Vec<_> = lock.entries.values().cloned().collect();
-    let mut repos = Repos::new(cache, options.offline, log, printer.clone());
+    let mut repos = Repos::new(cache, options.offline, options.mode, log, printer.clone());
     let mtime = super::commit_time(repos.open_dir(&parts[0].repo_dir)?, parts[0].commit, &parts[0].url)?;
     let plan = Plan {
         top: given.top.clone(),

@@ -379,6 +379,35 @@ fn a_hanging_test_is_stopped_and_judged_against_the_baseline() {
 }
 
 #[test]
+fn bisect_from_a_shallow_workspace_deepens_and_finds_the_same_commit() {
+    let Some(ctx) = fixture() else { return };
+    ctx.sultana(&["gate", "libfix", "--always", "--depth", "1"]).success();
+    assert!(ctx.sultana(&["status", "libfix"]).success().stdout.contains("shallow"));
+    let mut commits = Vec::new();
+    for i in 1..=40 {
+        let mut files: Vec<(&'static str, String)> = vec![("HISTORY", format!("change {i}\n"))];
+        if i == 25 {
+            files.push(("fix.c", OFF_BY_ONE.to_string()));
+        }
+        let files: Vec<(&'static str, &str)> = files.iter().map(|(p, c)| (*p, c.as_str())).collect();
+        commits.push(commit(&ctx, "libfix", &files, &format!("change {i}")));
+    }
+    // A tag at the tip: describing it needs no history, the bisect does.
+    let upstream = git2::Repository::open(ctx.upstreams.join("libfix")).unwrap();
+    let tip = upstream.revparse_single("HEAD").unwrap();
+    upstream.tag_lightweight("v2.0-rc1", &tip, false).unwrap();
+    ctx.sultana(&["gate", "libfix", "--depth", "1"]).code(1);
+    assert!(ctx.sultana(&["status", "libfix"]).success().stdout.contains("shallow"));
+    let run = ctx
+        .sultana(&["bisect", "libfix", "--test", "check", "--depth", "1", "--json"])
+        .success();
+    assert!(run.stderr.contains("Deepening"), "{}", run.stderr);
+    let bisect = &run.json()["bisect"];
+    assert_eq!(bisect["first_bad"]["commit"], commits[24], "{bisect}");
+    assert_eq!(bisect["last_good"]["commit"], commits[23]);
+}
+
+#[test]
 fn bisect_finds_the_first_bad_commit_in_few_builds() {
     if !toolchain_present() {
         return;

@@ -18,6 +18,7 @@ mod gate_rules;
 mod hostile;
 mod inner_loop;
 mod killpoints;
+mod partial;
 mod provenance;
 mod sources;
 mod submodules;
