@@ -464,7 +464,23 @@ impl Store {
             if !refspecs.is_empty() {
                 let depth = depth.to_string();
                 let refs: Vec<&str> = refspecs.iter().map(String::as_str).collect();
-                self.transfer(source, &["--depth", &depth], &refs, log, printer, progress)?;
+                let fetched = self.transfer(source, &["--depth", &depth], &refs, log, printer, progress);
+                if let (Err(e), Some(oid)) = (&fetched, want) {
+                    // An older server: no commit by id, only what its refs name.
+                    printer.warn(format!(
+                        "{}: the server will not send commit {} by id ({}); fetching its branches and tags whole",
+                        crate::validate::redact_credentials(source),
+                        super::short(oid),
+                        first_line(e)
+                    ));
+                    let whole = if self.is_shallow() {
+                        Plan::Unshallow(None)
+                    } else {
+                        Plan::Full
+                    };
+                    return self.fetch_from(source, whole, request, log, printer, progress);
+                }
+                fetched?;
             }
             filled = true;
         } else if namespace != "refs/" {

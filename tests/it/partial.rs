@@ -486,3 +486,21 @@ fn tarballs_are_the_same_bytes_from_every_mode_and_verify_fetches_only_the_pins(
     }
     assert_eq!(git_in(&t0.join("lib"), &["rev-list", "--count", "HEAD"]), "31");
 }
+
+#[test]
+fn an_old_server_that_sends_no_commit_by_id_gets_a_whole_fetch() {
+    let ctx = TestContext::new();
+    // Protocol v0, where a server sends only what its refs name.
+    std::fs::write(ctx.home.join(".gitconfig"), "[protocol]\n\tversion = 0\n").unwrap();
+    let up = ctx.upstream("up");
+    serve_filters(&up, false);
+    let old = up.commit(&[("a.c", "old\n")], "old");
+    up.commit(&[("a.c", "new\n")], "new");
+    ctx.write("sultana.toml", &manifest(&[("up", &up.url(), &old.to_string())]));
+    ctx.sultana(&["fetch", "--depth", "1"])
+        .success()
+        .stderr_has("will not send commit");
+    assert_eq!(ctx.head("up"), old);
+    assert_eq!(ctx.read("up/a.c"), "old\n");
+    assert!(ctx.sultana(&["status"]).success().stdout.contains("full"));
+}
