@@ -504,3 +504,34 @@ fn an_old_server_that_sends_no_commit_by_id_gets_a_whole_fetch() {
     assert_eq!(ctx.read("up/a.c"), "old\n");
     assert!(ctx.sultana(&["status"]).success().stdout.contains("full"));
 }
+
+#[test]
+fn a_shallow_describe_is_not_fooled_by_a_tag_above_a_cut_side_branch() {
+    let ctx = TestContext::new();
+    let up = ctx.upstream("up");
+    serve_filters(&up, true);
+    up.commit(&[("base.c", "base\n")], "base");
+    up.switch_new_branch("side");
+    for i in 0..150 {
+        up.commit(&[("side.c", &format!("side {i}\n"))], &format!("side {i}"));
+        if i == 20 {
+            up.tag("side-t", true);
+        }
+    }
+    up.switch("master");
+    for i in 0..5 {
+        up.commit(&[("main.c", &format!("main {i}\n"))], &format!("main {i}"));
+    }
+    up.tag("main-t", true);
+    for i in 0..3 {
+        up.commit(&[("main.c", &format!("more {i}\n"))], &format!("more {i}"));
+    }
+    merge(&up, "side", 1_800_000_000);
+    up.commit(&[("main.c", "tip\n")], "tip");
+    let expected = git_in(&up.path, &["describe", "--tags", "--abbrev=7", "HEAD"]);
+    assert!(expected.starts_with("side-t-"), "{expected}");
+    ctx.write("sultana.toml", &manifest(&[("up", &up.url(), "master")]));
+    ctx.sultana(&["lock", "--depth", "1"]).success();
+    let lock = ctx.read("sultana.lock");
+    assert!(lock.contains(&format!("describe = \"{expected}\"")), "{lock}");
+}
