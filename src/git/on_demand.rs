@@ -335,32 +335,12 @@ impl Graph {
         seen
     }
 
-    /// git's rule over this history: the tag with the fewest commits
-    /// between it and `oid`, the first met on a tie, ten candidates at most.
+    /// `git describe --tags` over this history.
     fn describe(&self, oid: Oid, tags: &HashMap<Oid, Vec<String>>) -> Option<(String, Oid)> {
         let all = self.order.len();
-        let mut best: Option<(usize, String, Oid)> = None;
-        let mut seen = 0;
-        for commit in &self.order {
-            let Some(names) = tags.get(commit) else { continue };
-            let mut names = names.clone();
-            names.sort();
-            let depth = all - self.ancestors(*commit).len();
-            if best.as_ref().is_none_or(|(d, _, _)| depth < *d) {
-                best = Some((depth, names[0].clone(), *commit));
-            }
-            seen += 1;
-            if seen == 10 {
-                break;
-            }
-        }
-        let (depth, name, tagged) = best?;
-        let text = if depth == 0 {
-            name
-        } else {
-            format!("{name}-{depth}-g{}", &oid.to_string()[..7])
-        };
-        Some((text, tagged))
+        super::resolve::describe_rule(oid, self.order.iter().copied(), tags, |commit| {
+            Some(all - self.ancestors(commit).len())
+        })
     }
 
     /// Whether the history missing below the shallow boundary lies below

@@ -124,25 +124,38 @@ fn describe_with_tags(repo: &Repository, oid: Oid, prefix: &str) -> Option<Strin
     describe_with_map(repo, oid, &tags).map(|(text, _)| text)
 }
 
-/// `git describe --tags` with these tags (by the commit each names): git's
-/// rule, the tag with the fewest commits between it and `oid`, the first
-/// met walking back in time on a tie. Also the tagged commit.
+/// `git describe --tags` with these tags (by the commit each names) over
+/// the history libgit2 walks.
 fn describe_with_map(repo: &Repository, oid: Oid, tags: &HashMap<Oid, Vec<String>>) -> Option<(String, Oid)> {
     let mut walk = repo.revwalk().ok()?;
     walk.set_sorting(git2::Sort::TOPOLOGICAL | git2::Sort::TIME).ok()?;
     walk.push(oid).ok()?;
+    describe_rule(oid, walk.flatten(), tags, |commit| {
+        repo.graph_ahead_behind(oid, commit).ok().map(|(ahead, _)| ahead)
+    })
+}
+
+/// git's rule for `describe --tags`: of the first ten tagged commits met
+/// walking back from `oid` (newest first), the one with the fewest commits
+/// between it and `oid` (`depth_of`), the first met on a tie. Also the
+/// tagged commit.
+pub(super) fn describe_rule(
+    oid: Oid,
+    walk: impl Iterator<Item = Oid>,
+    tags: &HashMap<Oid, Vec<String>>,
+    depth_of: impl Fn(Oid) -> Option<usize>,
+) -> Option<(String, Oid)> {
     let mut best: Option<(usize, String, Oid)> = None;
     let mut seen = 0;
-    for commit in walk.flatten() {
+    for commit in walk {
         let Some(names) = tags.get(&commit) else { continue };
         let mut names = names.clone();
         names.sort();
-        let depth = repo.graph_ahead_behind(oid, commit).ok()?.0;
+        let depth = depth_of(commit)?;
         if best.as_ref().is_none_or(|(d, _, _)| depth < *d) {
             best = Some((depth, names[0].clone(), commit));
         }
         seen += 1;
-        // git looks at 10 candidates at most.
         if seen == 10 {
             break;
         }

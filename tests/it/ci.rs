@@ -229,19 +229,7 @@ fn gitlab_ci_local(ctx: &TestContext, dir: &Path) -> (bool, String) {
 }
 
 fn git(dir: &Path, args: &[&str], home: &Path) {
-    let out = Command::new("git")
-        .args(["-c", "user.name=ci", "-c", "user.email=ci@example.org"])
-        .args(args)
-        .current_dir(dir)
-        .env("HOME", home)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    git_stdout(dir, home, args);
 }
 
 /// For each job, the lines where it started and finished; every job starts

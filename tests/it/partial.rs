@@ -3,7 +3,6 @@
 //! tarball; what a job needs more is fetched when it needs it.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use git2::{Oid, Signature, Time};
 
@@ -17,18 +16,7 @@ const MODES: &[&[&str]] = &[
 ];
 
 fn git_in(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
+    git_stdout(dir, Path::new("/nonexistent"), args)
 }
 
 fn serve_filters(up: &Upstream, allowed: bool) {

@@ -402,6 +402,25 @@ impl Upstream {
     }
 }
 
+/// Run git in `dir` (the system config left out, `HOME` as given) and
+/// return its standard output, trimmed; a failure fails the test.
+pub fn git_stdout(dir: &Path, home: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .args(["-c", "user.name=test", "-c", "user.email=test@example.org"])
+        .args(args)
+        .current_dir(dir)
+        .env("HOME", home)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
 /// The result of one `sultana` run.
 pub struct Run {
     pub args: String,
