@@ -29,6 +29,7 @@ pub fn transfer_command() -> crate::process::Cmd {
         .args(["-c", "protocol.ext.allow=never", "-c", "protocol.fd.allow=never"])
         .env("GIT_TERMINAL_PROMPT", "0")
         .in_foreground()
+        .dies_with_sultana()
 }
 
 pub fn short(oid: Oid) -> String {

@@ -48,6 +48,8 @@ pub struct Cmd {
     stdin: Option<PathBuf>,
     /// Left in sultana's process group (see `in_foreground`).
     foreground: bool,
+    /// Killed when sultana dies (see `dies_with_sultana`).
+    tied: bool,
 }
 
 impl Cmd {
@@ -64,6 +66,7 @@ impl Cmd {
             log: None,
             stdin: None,
             foreground: false,
+            tied: false,
         }
     }
 
@@ -104,6 +107,14 @@ impl Cmd {
     /// stopped on SIGINT/SIGTERM, alone.
     pub fn in_foreground(mut self) -> Cmd {
         self.foreground = true;
+        self
+    }
+
+    /// Killed with SIGKILL when sultana dies, even by `kill -9`: a git
+    /// transfer left running would hold its lock files (`shallow.lock`,
+    /// ref locks) in a store the next run takes for abandoned.
+    pub fn dies_with_sultana(mut self) -> Cmd {
+        self.tied = true;
         self
     }
 
@@ -215,6 +226,19 @@ impl Cmd {
         if !self.foreground {
             expr = expr.before_spawn(|command| {
                 command.process_group(0);
+                Ok(())
+            });
+        }
+        if self.tied {
+            expr = expr.before_spawn(|command| {
+                // SAFETY: prctl is async-signal-safe; nothing else runs
+                // between fork and exec.
+                unsafe {
+                    command.pre_exec(|| {
+                        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                        Ok(())
+                    });
+                }
                 Ok(())
             });
         }

@@ -162,7 +162,7 @@ pub fn bisect(ws: &Workspace, options: &BisectOptions, printer: &Printer) -> Res
     let rev = |oid: Oid| Revision {
         component: component.name.clone(),
         commit: oid.to_string(),
-        describe: store.describe(oid),
+        describe: super::prepare::describe_commit(ws, &store, component, oid, &options.settings, printer),
     };
     let mut outcome = BisectOutcome {
         component: component.name.clone(),

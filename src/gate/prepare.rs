@@ -215,7 +215,7 @@ fn pin_light(ws: &Workspace, component: &Component, options: &Options, printer: 
     let describe = Oid::from_str(&commit)
         .ok()
         .filter(|o| store.has_commit(*o))
-        .map(|o| store.describe(o))
+        .map(|o| describe_commit(ws, &store, component, o, &options.settings, printer))
         .unwrap_or_else(|| commit[..12].to_string());
     let candidate = Revision {
         component: component.name.clone(),
@@ -355,6 +355,25 @@ pub(crate) fn revision_of(
         commit: resolved.commit.to_string(),
         describe,
     })
+}
+
+/// `git describe --tags` of a commit of the store, as a full clone says it
+/// (a shallow store is deepened; without the network, its short id).
+pub(crate) fn describe_commit(
+    ws: &Workspace,
+    store: &Store,
+    component: &Component,
+    oid: Oid,
+    settings: &Settings,
+    printer: &Printer,
+) -> String {
+    if !store.is_shallow() && !store.has_some_names() {
+        return store.describe(oid);
+    }
+    sync::with_need(ws, component, settings.offline, printer, |need| {
+        store.describe_deepening(oid, &component.url, need)
+    })
+    .unwrap_or_else(|_| crate::git::short(oid))
 }
 
 /// `REMOTE:REF` → (URL, full ref). REMOTE is a URL, or `origin` for the

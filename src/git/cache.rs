@@ -155,7 +155,7 @@ pub fn is_damaged_store(err: &anyhow::Error) -> bool {
     SIGNS.iter().any(|s| text.contains(s))
 }
 
-pub(super) fn lock_store(dir: &Path, url: &str, printer: &Printer) -> Result<FileLock> {
+fn lock_store(dir: &Path, url: &str, printer: &Printer) -> Result<FileLock> {
     let mut name = dir.as_os_str().to_owned();
     name.push(".lock");
     FileLock::exclusive(Path::new(&name), &format!("the git cache of {url}"), printer)
@@ -193,6 +193,9 @@ pub struct Store {
 /// Where a store says what it holds (git's own `shallow` file says depth).
 const KIND_FILTER: &str = "sultana.filter";
 const KIND_DEPTH: &str = "sultana.depth";
+/// The store holds only some of the url's branches and tags (a shallow
+/// fetch's), even once its history is whole.
+const SOME_NAMES: &str = "sultana.somenames";
 /// Sources that answered a filter with everything.
 const NO_FILTER: &str = "sultana.nofilter";
 
@@ -252,6 +255,18 @@ impl Plan {
 }
 
 impl Store {
+    /// The store's lock, and with it the lock files of git commands a
+    /// killed run left (they die with sultana, so none is still running):
+    /// without this, every later fetch fails on `shallow.lock` or a ref lock.
+    pub fn lock(&self, printer: &Printer) -> Result<FileLock> {
+        let lock = lock_store(&self.dir, &self.url, printer)?;
+        for name in ["shallow.lock", "packed-refs.lock", "config.lock", "HEAD.lock"] {
+            let _ = fs::remove_file(self.dir.join(name));
+        }
+        remove_lock_files(&self.dir.join("refs"), 0);
+        Ok(lock)
+    }
+
     fn new(dir: PathBuf, url: &str, repo: Repository) -> Store {
         Store {
             dir,
@@ -281,7 +296,7 @@ impl Store {
     /// shallow fetches, and git brings the user's proxies, `insteadOf`
     /// rules, credential helpers and ssh.
     pub fn fetch(&self, request: &FetchRequest, log: &Path, printer: &Printer, progress: &Progress) -> Result<String> {
-        let _lock = lock_store(&self.dir, &self.url, printer)?;
+        let _lock = self.lock(printer)?;
         // What a killed first fill left beside the store (under the lock, so
         // never another run's clone in progress).
         let _ = fsutil::remove_all(&self.clone_dir());
@@ -308,7 +323,7 @@ impl Store {
             match self.fetch_from(source, plan, request, log, printer, progress) {
                 Ok(()) => {
                     crate::fault::point("store-fetched");
-                    self.settle(plan, empty)?;
+                    self.settle(plan, empty, source == &self.url)?;
                     return Ok(source.clone());
                 }
                 Err(e) => {
@@ -364,8 +379,17 @@ impl Store {
     }
 
     /// What the store holds after a transfer that succeeded.
-    fn settle(&self, plan: Plan, empty: bool) -> Result<()> {
+    fn settle(&self, plan: Plan, empty: bool, own_names: bool) -> Result<()> {
         let mut config = self.config()?;
+        // A shallow fetch brings the names it was asked for, no more; the
+        // other plans bring every branch and tag of the url.
+        match plan {
+            Plan::Shallow(_) => config.set_bool(SOME_NAMES, true)?,
+            _ if own_names => {
+                let _ = config.remove(SOME_NAMES);
+            }
+            _ => {}
+        }
         match plan {
             Plan::Complete | Plan::Unshallow(None) => {
                 let _ = config.remove(KIND_FILTER);
@@ -393,7 +417,13 @@ impl Store {
     /// (a partial or shallow store asked for everything or the graph).
     pub fn lacks(&self, mode: FetchMode) -> bool {
         !self.is_empty().unwrap_or(true)
-            && matches!(Plan::of(mode, self.kind(), false), Plan::Complete | Plan::Unshallow(_))
+            && (matches!(Plan::of(mode, self.kind(), false), Plan::Complete | Plan::Unshallow(_))
+                || (!mode.is_shallow() && self.has_some_names()))
+    }
+
+    /// Whether the store holds only the names shallow fetches asked for.
+    pub fn has_some_names(&self) -> bool {
+        self.config().is_ok_and(|c| c.get_bool(SOME_NAMES).unwrap_or(false))
     }
 
     /// What the store holds: full, a filter's worth, or shallow.
@@ -463,8 +493,16 @@ impl Store {
             let refspecs = self.shallow_refspecs(source, &namespace, request, log)?;
             if !refspecs.is_empty() {
                 let depth = depth.to_string();
+                // A name the store holds already moves on from there: with
+                // `--depth` git would cut its history at the tip again, and
+                // what describe deepened would be fetched once more.
+                let known = refspecs.iter().all(|spec| {
+                    spec.rsplit_once(':')
+                        .is_some_and(|(_, local)| self.repo.refname_to_id(local).is_ok())
+                });
+                let flags: &[&str] = if known { &[] } else { &["--depth", &depth] };
                 let refs: Vec<&str> = refspecs.iter().map(String::as_str).collect();
-                let fetched = self.transfer(source, &["--depth", &depth], &refs, log, printer, progress);
+                let fetched = self.transfer(source, flags, &refs, log, printer, progress);
                 if let (Err(e), Some(oid)) = (&fetched, want) {
                     // An older server: no commit by id, only what its refs name.
                     printer.warn(format!(
@@ -536,8 +574,12 @@ impl Store {
         let Some(revision) = request.revision else {
             return Ok(Vec::new());
         };
-        let name = revision.strip_prefix("origin/").unwrap_or(revision);
-        let candidates = [format!("refs/heads/{name}"), format!("refs/tags/{name}")];
+        let candidates: Vec<String> = if revision.starts_with("refs/heads/") || revision.starts_with("refs/tags/") {
+            vec![revision.to_string()]
+        } else {
+            let name = revision.strip_prefix("origin/").unwrap_or(revision);
+            vec![format!("refs/heads/{name}"), format!("refs/tags/{name}")]
+        };
         let listed = super::transfer_command()
             .args(["ls-remote", "--"])
             .arg(source)
@@ -658,6 +700,20 @@ impl Store {
                 progress.update(done, total, phase);
             }
         })
+    }
+}
+
+/// `*.lock` files below a store's `refs/` (never following links).
+fn remove_lock_files(dir: &Path, depth: usize) {
+    let Ok(entries) = fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let Ok(kind) = entry.file_type() else { continue };
+        let path = entry.path();
+        if kind.is_dir() && depth < 16 {
+            remove_lock_files(&path, depth + 1);
+        } else if kind.is_file() && path.extension().is_some_and(|e| e == "lock") {
+            let _ = fs::remove_file(&path);
+        }
     }
 }
 

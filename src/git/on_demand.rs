@@ -9,7 +9,7 @@ use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 
-use super::cache::{lock_store, retry};
+use super::cache::retry;
 use super::{FetchMode, FetchRequest, Oid, Store};
 use crate::printer::{Printer, Progress};
 use crate::process::Cmd;
@@ -53,14 +53,22 @@ impl Store {
     /// Make sure every tree and blob of `commit` is in a partial store
     /// (nothing to do in a full or shallow one: they hold whole trees).
     pub fn ensure_tree(&self, commit: Oid, need: &Need) -> Result<()> {
-        if self.kind().filter().is_none() {
+        // A store that was ever partial (its promisor packs stay when it is
+        // completed) may lack the tree of a commit no branch names any more.
+        if !self.ever_partial() {
+            return Ok(());
+        }
+        let marker = format!("refs/sultana/trees/{commit}");
+        if self.repo.refname_to_id(&marker).is_ok() {
             return Ok(());
         }
         let mut said = false;
         // Commits only: the root tree (with its subtrees), then its blobs.
-        for _ in 0..3 {
+        for round in 0..3 {
             let missing = self.missing_objects(commit)?;
             if missing.is_empty() {
+                // Checked once: objects never leave a store.
+                let _ = self.repo.reference(&marker, commit, true, "sultana: tree complete");
                 return Ok(());
             }
             if need.offline {
@@ -84,7 +92,7 @@ impl Store {
                 );
                 said = true;
             }
-            let _lock = lock_store(&self.dir, &self.url, need.printer)?;
+            let _lock = self.lock(need.printer)?;
             let wants = self.dir.join("sultana-wants");
             let mut text = missing.join("\n");
             text.push('\n');
@@ -118,6 +126,23 @@ impl Store {
             }
             let _ = std::fs::remove_file(&wants);
             self.repo.odb()?.refresh()?;
+            if !done && round == 0 && failures.iter().any(|f| f.contains("unadvertised object")) {
+                // An older server sends only what its refs name: the store
+                // is made whole instead, once.
+                need.printer.warn(format!(
+                    "{}: the server will not send objects by id; fetching all of it instead",
+                    self.url
+                ));
+                drop(_lock);
+                let request = FetchRequest {
+                    sources: need.sources,
+                    want: None,
+                    revision: None,
+                    mode: FetchMode::Full,
+                };
+                self.fetch(&request, need.log, need.printer, need.progress)?;
+                continue;
+            }
             if !done {
                 bail!(
                     "could not fetch the tree of {} for {}:\n  {}",
@@ -131,6 +156,18 @@ impl Store {
             "the cache of {} still lacks objects of commit {commit} after fetching them",
             self.url
         )
+    }
+
+    /// Whether the store holds (or held) objects fetched with a filter.
+    fn ever_partial(&self) -> bool {
+        if self.kind().filter().is_some() {
+            return true;
+        }
+        std::fs::read_dir(self.objects_dir().join("pack")).is_ok_and(|entries| {
+            entries
+                .flatten()
+                .any(|e| e.path().extension().is_some_and(|x| x == "promisor"))
+        })
     }
 
     /// The objects of `commit`'s tree the store does not have (git's list,
@@ -152,22 +189,149 @@ impl Store {
             .collect())
     }
 
-    /// `git describe --tags` of `oid` as a full clone of `source` says it;
-    /// a shallow store is deepened until its history below the tag found is
-    /// all there (then no older commit can change the answer).
+    /// `git describe --tags` of `oid` as a full clone of `source` says it.
+    /// A shallow store (or one holding only the names shallow fetches asked
+    /// for) takes the tags the source lists, and is deepened until its
+    /// history below the tag found is all there: then no older commit can
+    /// change the answer, which git itself gives.
     pub fn describe_deepening(&self, oid: Oid, source: &str, need: &Need) -> Result<String> {
-        if !self.is_shallow() {
+        if !self.is_shallow() && !self.has_some_names() {
             return Ok(self.describe_from(oid, source));
         }
-        let tags = self.remote_tags(source, need.log)?;
+        let tags = if need.offline {
+            self.local_tags(source)
+        } else {
+            self.remote_tags(source, need.log)?
+        };
         let mut answer = None;
+        let mut failure = None;
         self.deepen_until(oid, source, need, "to describe it", |graph| {
-            let found = graph.describe(oid, &tags);
-            let settled = graph.settled_below(found.as_ref().map(|f| f.1));
-            answer = found.map(|f| f.0);
-            settled
+            match self.git_describe(oid, graph, &tags) {
+                Ok(found) => {
+                    let settled = graph.settled_below(found.as_ref().map(|f| f.1));
+                    answer = found.map(|f| f.0);
+                    settled
+                }
+                Err(e) => {
+                    failure = Some(e);
+                    true
+                }
+            }
         })?;
+        if let Some(e) = failure {
+            return Err(e);
+        }
         Ok(answer.unwrap_or_else(|| super::short(oid)))
+    }
+
+    /// git's own `describe --tags` of `oid` over the history the store
+    /// holds, with `tags` (in a scratch repository borrowing the store's
+    /// objects: the store's own names are not the source's). The text and
+    /// the tagged commit.
+    fn git_describe(&self, oid: Oid, graph: &Graph, tags: &[Tag]) -> Result<Option<(String, Oid)>> {
+        let present: Vec<&Tag> = tags.iter().filter(|t| graph.parents.contains_key(&t.commit)).collect();
+        if present.is_empty() {
+            return Ok(None);
+        }
+        let scratch = self.dir.join(format!("sultana-describe-{}", std::process::id()));
+        let result = self.describe_in(&scratch, oid, &present);
+        let _ = crate::fsutil::remove_all(&scratch);
+        result
+    }
+
+    fn describe_in(&self, scratch: &Path, oid: Oid, present: &[&Tag]) -> Result<Option<(String, Oid)>> {
+        crate::fsutil::remove_all(scratch)?;
+        let git = |args: &[&str]| {
+            Cmd::new("git", "git")
+                .env("GIT_NO_LAZY_FETCH", "1")
+                .arg("--git-dir")
+                .arg(scratch)
+                .args(args)
+        };
+        Cmd::new("git", "git")
+            .args(["init", "-q", "--bare"])
+            .arg(scratch)
+            .run()?;
+        std::fs::write(
+            scratch.join("objects/info/alternates"),
+            format!("{}\n", self.objects_dir().display()),
+        )?;
+        if let Ok(shallow) = std::fs::read(self.dir.join("shallow")) {
+            std::fs::write(scratch.join("shallow"), shallow)?;
+        }
+        // Annotated tags as tag objects (git prefers them), made here: the
+        // source's own may not be in the store.
+        let annotated: Vec<&&Tag> = present.iter().filter(|t| t.annotated).collect();
+        let mut objects = Vec::new();
+        if !annotated.is_empty() {
+            let mut list = String::new();
+            for (i, tag) in annotated.iter().enumerate() {
+                let path = scratch.join(format!("tag-{i}"));
+                let text = format!(
+                    "object {}\ntype commit\ntag {}\ntagger sultana <sultana@localhost> 0 +0000\n\n{}\n",
+                    tag.commit, tag.name, tag.name
+                );
+                std::fs::write(&path, text)?;
+                list.push_str(&format!("{}\n", path.display()));
+            }
+            let paths = scratch.join("tag-paths");
+            std::fs::write(&paths, list)?;
+            let out = git(&["hash-object", "-t", "tag", "-w", "--stdin-paths"])
+                .stdin_file(&paths)
+                .output()?;
+            objects = String::from_utf8_lossy(&out)
+                .lines()
+                .filter_map(|l| Oid::from_str(l.trim()).ok())
+                .collect();
+            if objects.len() != annotated.len() {
+                bail!("cannot make the tags to describe {oid} with");
+            }
+        }
+        let mut refs: Vec<String> = Vec::new();
+        let mut made = objects.iter();
+        for tag in present {
+            let target = if tag.annotated {
+                *made.next().unwrap_or(&tag.commit)
+            } else {
+                tag.commit
+            };
+            refs.push(format!("{target} refs/tags/{}", tag.name));
+        }
+        refs.sort_by(|a, b| a.split_once(' ').map(|x| x.1).cmp(&b.split_once(' ').map(|x| x.1)));
+        refs.dedup_by(|a, b| a.split_once(' ').map(|x| x.1) == b.split_once(' ').map(|x| x.1));
+        std::fs::write(scratch.join("packed-refs"), refs.join("\n") + "\n")?;
+        let (code, out) = git(&["describe", "--tags", "--abbrev=7"])
+            .arg(oid.to_string())
+            .output_with_code()?;
+        if code != Some(0) {
+            return Ok(None);
+        }
+        let text = String::from_utf8_lossy(&out).trim().to_string();
+        // `NAME` or `NAME-DEPTH-gHEX`, NAME possibly holding dashes.
+        let (name, depth) = match present.iter().find(|t| t.name == text) {
+            Some(_) => (text.clone(), 0),
+            None => {
+                let Some((rest, _hex)) = text.rsplit_once("-g") else {
+                    return Ok(None);
+                };
+                let Some((name, depth)) = rest.rsplit_once('-') else {
+                    return Ok(None);
+                };
+                let Ok(depth) = depth.parse::<usize>() else {
+                    return Ok(None);
+                };
+                (name.to_string(), depth)
+            }
+        };
+        let Some(tag) = present.iter().find(|t| t.name == name) else {
+            return Ok(None);
+        };
+        let text = if depth == 0 {
+            name
+        } else {
+            format!("{name}-{depth}-g{}", &oid.to_string()[..7])
+        };
+        Ok(Some((text, tag.commit)))
     }
 
     /// Make sure `older` is in the history of `newer` as the store holds
@@ -215,7 +379,7 @@ impl Store {
                 );
                 said = true;
             }
-            let _lock = lock_store(&self.dir, &self.url, need.printer)?;
+            let _lock = self.lock(need.printer)?;
             let how = if step >= DEEPEN_LIMIT {
                 "--unshallow".to_string()
             } else {
@@ -238,8 +402,8 @@ impl Store {
         }
     }
 
-    /// The tags `source` has, by the commit each names.
-    fn remote_tags(&self, source: &str, log: &Path) -> Result<HashMap<Oid, Vec<String>>> {
+    /// The tags `source` has.
+    fn remote_tags(&self, source: &str, log: &Path) -> Result<Vec<Tag>> {
         let out = super::transfer_command()
             .args(["ls-remote", "--tags", "--"])
             .arg(source)
@@ -253,11 +417,40 @@ impl Store {
             })?;
         Ok(parse_tags(&String::from_utf8_lossy(&out)))
     }
+
+    /// The tags the store holds from `source` (offline).
+    fn local_tags(&self, source: &str) -> Vec<Tag> {
+        let prefix = format!("{}tags/", super::cache::namespace_of(&self.url, source));
+        let mut tags = Vec::new();
+        let Ok(references) = self.repo.references_glob(&format!("{prefix}*")) else {
+            return tags;
+        };
+        for reference in references.flatten() {
+            let (Some(name), Ok(commit)) = (reference.name(), reference.peel(git2::ObjectType::Commit)) else {
+                continue;
+            };
+            let annotated = reference.peel(git2::ObjectType::Tag).is_ok();
+            tags.push(Tag {
+                name: name.trim_start_matches(&prefix).to_string(),
+                commit: commit.id(),
+                annotated,
+            });
+        }
+        tags
+    }
 }
 
-/// `ls-remote --tags` lines, an annotated tag by the commit it peels to.
-fn parse_tags(listing: &str) -> HashMap<Oid, Vec<String>> {
-    let mut by_name: HashMap<&str, Oid> = HashMap::new();
+/// A tag as a source lists it.
+struct Tag {
+    name: String,
+    /// The commit it peels to.
+    commit: Oid,
+    annotated: bool,
+}
+
+/// `ls-remote --tags` lines: an annotated tag shows `NAME^{}` too.
+fn parse_tags(listing: &str) -> Vec<Tag> {
+    let mut by_name: std::collections::BTreeMap<&str, (Oid, bool)> = std::collections::BTreeMap::new();
     for line in listing.lines() {
         let Some((id, name)) = line.split_once('\t') else {
             continue;
@@ -268,18 +461,22 @@ fn parse_tags(listing: &str) -> HashMap<Oid, Vec<String>> {
         };
         match name.strip_suffix("^{}") {
             Some(tag) => {
-                by_name.insert(tag, oid);
+                by_name.insert(tag, (oid, true));
             }
             None => {
-                by_name.entry(name).or_insert(oid);
+                by_name.entry(name).or_insert((oid, false));
             }
         }
     }
-    let mut tags: HashMap<Oid, Vec<String>> = HashMap::new();
-    for (name, oid) in by_name {
-        tags.entry(oid).or_default().push(name.to_string());
-    }
-    tags
+    by_name
+        .into_iter()
+        .filter(|(name, _)| git2::Reference::is_valid_name(&format!("refs/tags/{name}")))
+        .map(|(name, (commit, annotated))| Tag {
+            name: name.to_string(),
+            commit,
+            annotated,
+        })
+        .collect()
 }
 
 /// The history of one commit as a shallow store holds it, read with git
@@ -335,14 +532,6 @@ impl Graph {
         seen
     }
 
-    /// `git describe --tags` over this history.
-    fn describe(&self, oid: Oid, tags: &HashMap<Oid, Vec<String>>) -> Option<(String, Oid)> {
-        let all = self.order.len();
-        super::resolve::describe_rule(oid, self.order.iter().copied(), tags, |commit| {
-            Some(all - self.ancestors(commit).len())
-        })
-    }
-
     /// Whether the history missing below the shallow boundary lies below
     /// `tag` too: then every commit between them is here, and no hidden tag
     /// can be nearer.
@@ -371,10 +560,18 @@ mod tests {
         let a = "1".repeat(40);
         let b = "2".repeat(40);
         let c = "3".repeat(40);
-        let listing = format!("{a}\trefs/tags/v1\n{b}\trefs/tags/v1^{{}}\n{c}\trefs/tags/light\nbad line\n");
+        let listing = format!(
+            "{a}\trefs/tags/v1\n{b}\trefs/tags/v1^{{}}\n{c}\trefs/tags/light\nbad line\n{c}\trefs/tags/bad..name\n"
+        );
         let tags = super::parse_tags(&listing);
-        assert_eq!(tags[&super::Oid::from_str(&b).unwrap()], vec!["v1".to_string()]);
-        assert_eq!(tags[&super::Oid::from_str(&c).unwrap()], vec!["light".to_string()]);
-        assert!(!tags.contains_key(&super::Oid::from_str(&a).unwrap()));
+        assert_eq!(tags.len(), 2);
+        assert_eq!(
+            (tags[0].name.as_str(), tags[0].commit.to_string(), tags[0].annotated),
+            ("light", c, false)
+        );
+        assert_eq!(
+            (tags[1].name.as_str(), tags[1].commit.to_string(), tags[1].annotated),
+            ("v1", b, true)
+        );
     }
 }

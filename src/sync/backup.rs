@@ -115,7 +115,9 @@ pub fn save_local_work(request: &SaveRequest, printer: &Printer) -> Result<Vec<S
         store_ref = format!("refs/sultana/backup/{stamp}");
     }
     // The store outlives the checkout: its objects (local commits included)
-    // and a ref to them go there too.
+    // and a ref to them go there too, under the store's lock (which clears
+    // the lock files of killed runs: never this push's).
+    let _store_lock = store.lock(printer)?;
     crate::git::transfer_command()
         .arg("-C")
         .arg(&checkout.path)

@@ -523,3 +523,172 @@ fn a_shallow_describe_is_not_fooled_by_a_tag_above_a_cut_side_branch() {
     let lock = ctx.read("sultana.lock");
     assert!(lock.contains(&format!("describe = \"{expected}\"")), "{lock}");
 }
+
+/// Commits made by git itself, all at one second (a scripted series, a
+/// rebase), where the order of a walk decides describe's ties.
+fn git_at_one_second(dir: &Path, args: &[&str]) {
+    let out = std::process::Command::new("git")
+        .args(["-c", "user.name=t", "-c", "user.email=t@example.org"])
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("HOME", "/nonexistent")
+        .env("GIT_AUTHOR_DATE", "1700000000 +0000")
+        .env("GIT_COMMITTER_DATE", "1700000000 +0000")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn describe_is_git_s_for_tag_kinds_same_second_merges_and_whole_short_histories() {
+    let ctx = TestContext::new();
+    // An annotated and a lightweight tag on one commit: git takes the annotated.
+    let up = ctx.upstream("up");
+    serve_filters(&up, true);
+    up.commit(&[("a.c", "1\n")], "one");
+    up.tag("v1", true);
+    up.tag("a-light", false);
+    up.commit(&[("a.c", "2\n")], "two");
+    // A series made in one second, with a merge.
+    let same = ctx.upstream("same");
+    serve_filters(&same, true);
+    let d = &same.path;
+    git_at_one_second(d, &["commit", "-q", "--allow-empty", "-m", "c0"]);
+    git_at_one_second(d, &["checkout", "-q", "-b", "side"]);
+    git_at_one_second(d, &["commit", "-q", "--allow-empty", "-m", "c2"]);
+    git_at_one_second(d, &["commit", "-q", "--allow-empty", "-m", "c3"]);
+    git_at_one_second(d, &["tag", "l3"]);
+    git_at_one_second(d, &["checkout", "-q", "master"]);
+    git_at_one_second(d, &["commit", "-q", "--allow-empty", "-m", "c1"]);
+    git_at_one_second(d, &["merge", "-q", "--no-ff", "-m", "merge", "side"]);
+    let manifest = manifest(&[("up", &up.url(), "master"), ("same", &same.url(), "master")]);
+    let (full, full_cache) = workspace(&ctx, "full", &manifest);
+    run_in(&ctx, &full, &full_cache, &["lock"]).success();
+    let expected = std::fs::read_to_string(full.join("sultana.lock")).unwrap();
+    for (name, want) in [("up", &up.path), ("same", &same.path)] {
+        let described = git_in(want, &["describe", "--tags", "--abbrev=7", "HEAD"]);
+        assert!(
+            expected.contains(&format!("describe = \"{described}\"")),
+            "{name}: {expected}"
+        );
+    }
+    for (i, depth) in ["1", "100"].iter().enumerate() {
+        let (dir, cache) = workspace(&ctx, &format!("d{i}"), &manifest);
+        run_in(&ctx, &dir, &cache, &["lock", "--depth", depth]).success();
+        assert_eq!(
+            std::fs::read_to_string(dir.join("sultana.lock")).unwrap(),
+            expected,
+            "--depth {depth}"
+        );
+        // Locking again asks nothing more of the history.
+        let again = run_in(&ctx, &dir, &cache, &["lock", "--depth", depth]).success();
+        assert!(!again.stderr.contains("Deepening"), "{}", again.stderr);
+        assert_eq!(std::fs::read_to_string(dir.join("sultana.lock")).unwrap(), expected);
+        // A full fetch on that cache (whose stores hold some names only).
+        let (other, _) = workspace(&ctx, &format!("o{i}"), &manifest);
+        run_in(&ctx, &other, &cache, &["lock"]).success();
+        assert_eq!(std::fs::read_to_string(other.join("sultana.lock")).unwrap(), expected);
+    }
+}
+
+#[test]
+fn full_revision_names_and_git_lock_files_a_killed_run_left() {
+    let ctx = TestContext::new();
+    let up = ctx.upstream("up");
+    serve_filters(&up, true);
+    up.commit(&[("a.c", "1\n")], "one");
+    up.tag("v1", true);
+    let tip = up.commit(&[("a.c", "2\n")], "two");
+    ctx.write("sultana.toml", &manifest(&[("up", &up.url(), "refs/heads/master")]));
+    ctx.sultana(&["fetch", "--depth", "1"]).success();
+    assert_eq!(ctx.head("up"), tip);
+    // What git leaves when killed: its locks stay, and must not stop the next run.
+    let store = ctx.cache_store();
+    std::fs::write(store.join("shallow.lock"), "").unwrap();
+    std::fs::create_dir_all(store.join("refs/heads")).unwrap();
+    std::fs::write(store.join("refs/heads/master.lock"), "").unwrap();
+    std::fs::write(store.join("packed-refs.lock"), "").unwrap();
+    let tip = up.commit(&[("a.c", "3\n")], "three");
+    ctx.sultana(&["update", "--depth", "1"]).success();
+    assert_eq!(ctx.head("up"), tip);
+    ctx.write("sultana.toml", &manifest(&[("up", &up.url(), "refs/tags/v1")]));
+    ctx.sultana(&["update", "--depth", "1"]).success();
+    assert!(ctx.read("sultana.lock").contains("describe = \"v1\""));
+}
+
+#[test]
+fn a_pin_no_branch_names_keeps_its_tree_when_the_store_is_completed() {
+    let ctx = TestContext::new();
+    let up = ctx.upstream("up");
+    serve_filters(&up, true);
+    for i in 0..4 {
+        up.commit(&[("a.c", &format!("{i}\n"))], &format!("c{i}"));
+    }
+    up.switch_new_branch("feat");
+    let feat = up.commit(&[("feat.c", "feature\n")], "feature");
+    up.switch("master");
+    let (p, cache) = workspace(&ctx, "p", &manifest(&[("up", &up.url(), "feat")]));
+    run_in(&ctx, &p, &cache, &["lock", "--filter", "tree:0"]).success();
+    // The branch goes; another workspace asks for everything (completion).
+    up.repo
+        .find_branch("feat", git2::BranchType::Local)
+        .unwrap()
+        .delete()
+        .unwrap();
+    up.commit(&[("a.c", "new\n")], "new");
+    let (f, _) = workspace(&ctx, "f", &manifest(&[("up", &up.url(), "master")]));
+    let run = run_in(&ctx, &f, &cache, &["update"]).success();
+    assert!(run.stderr.contains("Completing"), "{}", run.stderr);
+    // The locked commit's tree is fetched, not taken for a damaged cache.
+    let run = run_in(&ctx, &p, &cache, &["fetch"]).success();
+    assert!(!run.stderr.contains("damaged"), "{}", run.stderr);
+    assert_eq!(head_of(&p.join("up")), feat);
+    assert_eq!(std::fs::read_to_string(p.join("up/feat.c")).unwrap(), "feature\n");
+}
+
+#[test]
+fn an_old_server_that_filters_but_sends_no_object_by_id() {
+    let ctx = TestContext::new();
+    std::fs::write(ctx.home.join(".gitconfig"), "[protocol]\n\tversion = 0\n").unwrap();
+    let up = ctx.upstream("up");
+    up.repo
+        .config()
+        .unwrap()
+        .set_bool("uploadpack.allowFilter", true)
+        .unwrap();
+    for i in 0..3 {
+        up.commit(&[("a.c", &format!("{i}\n"))], &format!("c{i}"));
+    }
+    ctx.write("sultana.toml", &manifest(&[("up", &up.url(), "master")]));
+    ctx.sultana(&["fetch", "--filter", "tree:0"])
+        .success()
+        .stderr_has("will not send objects by id");
+    assert_eq!(ctx.head("up"), up.head());
+    assert_eq!(ctx.read("up/a.c"), "2\n");
+}
+
+#[test]
+fn locking_again_keeps_the_history_describe_deepened() {
+    let ctx = TestContext::new();
+    let up = ctx.upstream("up");
+    serve_filters(&up, true);
+    for i in 0..200 {
+        up.commit(&[("a.c", &format!("{i}\n"))], &format!("c{i}"));
+    }
+    up.tag("v1", true);
+    for i in 0..10 {
+        up.commit(&[("a.c", &format!("after {i}\n"))], &format!("after {i}"));
+    }
+    ctx.write("sultana.toml", &manifest(&[("up", &up.url(), "master")]));
+    let first = ctx.sultana(&["lock", "--depth", "1"]).success();
+    assert!(first.stderr.contains("Deepening"), "{}", first.stderr);
+    assert!(ctx.cache_store().join("shallow").exists());
+    let again = ctx.sultana(&["lock", "--depth", "1"]).success();
+    assert!(!again.stderr.contains("Deepening"), "{}", again.stderr);
+    assert!(ctx.read("sultana.lock").contains("describe = \"v1-10-g"));
+}
