@@ -396,10 +396,19 @@ fn bisect_from_a_shallow_workspace_deepens_and_finds_the_same_commit() {
     let upstream = git2::Repository::open(ctx.upstreams.join("libfix")).unwrap();
     let tip = upstream.revparse_single("HEAD").unwrap();
     upstream.tag_lightweight("v2.0-rc1", &tip, false).unwrap();
-    ctx.sultana(&["gate", "libfix", "--depth", "1"]).code(1);
-    assert!(ctx.sultana(&["status", "libfix"]).success().stdout.contains("shallow"));
+    // The bad end by id: fetched alone, one commit deep.
     let run = ctx
-        .sultana(&["bisect", "libfix", "--test", "check", "--depth", "1", "--json"])
+        .sultana(&[
+            "bisect",
+            "libfix",
+            "--test",
+            "check",
+            "--depth",
+            "1",
+            "--bad",
+            &commits[39],
+            "--json",
+        ])
         .success();
     assert!(run.stderr.contains("Deepening"), "{}", run.stderr);
     let bisect = &run.json()["bisect"];
