@@ -264,6 +264,17 @@ impl Store {
             let _ = fs::remove_file(self.dir.join(name));
         }
         remove_lock_files(&self.dir.join("refs"), 0);
+        if let Ok(entries) = fs::read_dir(&self.dir) {
+            for entry in entries.flatten() {
+                if entry
+                    .file_name()
+                    .to_string_lossy()
+                    .starts_with(super::on_demand::SCRATCH_PREFIX)
+                {
+                    let _ = fsutil::remove_all(&entry.path());
+                }
+            }
+        }
         Ok(lock)
     }
 
@@ -490,20 +501,21 @@ impl Store {
         let namespace = namespace_of(&self.url, source);
         let mut filled = false;
         if let Plan::Shallow(depth) = plan {
-            let refspecs = self.shallow_refspecs(source, &namespace, request, log)?;
+            let (refspecs, all_here) = self.shallow_refspecs(source, &namespace, request, log)?;
             if !refspecs.is_empty() {
                 let depth = depth.to_string();
-                // A name the store holds already moves on from there: with
-                // `--depth` git would cut its history at the tip again, and
-                // what describe deepened would be fetched once more.
-                let known = refspecs.iter().all(|spec| {
-                    spec.rsplit_once(':')
-                        .is_some_and(|(_, local)| self.repo.refname_to_id(local).is_ok())
-                });
-                let flags: &[&str] = if known { &[] } else { &["--depth", &depth] };
+                // Tips the store holds already only move names: with
+                // `--depth` git would cut their history there again, and
+                // what describe deepened would be fetched once more. New tips
+                // come `--depth` deep (never a force-pushed branch's whole
+                // new history).
+                let flags: &[&str] = if all_here { &[] } else { &["--depth", &depth] };
                 let refs: Vec<&str> = refspecs.iter().map(String::as_str).collect();
                 let fetched = self.transfer(source, flags, &refs, log, printer, progress);
-                if let (Err(e), Some(oid)) = (&fetched, want) {
+                // A protocol v0 server's answer; v2 says "not our ref" only of
+                // what it does not have.
+                let refused_by_id = |e: &anyhow::Error| format!("{e:#}").contains("unadvertised object");
+                if let (Err(e), Some(oid)) = (&fetched, want.filter(|_| fetched.as_ref().is_err_and(refused_by_id))) {
                     // An older server: no commit by id, only what its refs name.
                     printer.warn(format!(
                         "{}: the server will not send commit {} by id ({}); fetching its branches and tags whole",
@@ -567,12 +579,12 @@ impl Store {
         namespace: &str,
         request: &FetchRequest,
         log: &Path,
-    ) -> Result<Vec<String>> {
+    ) -> Result<(Vec<String>, bool)> {
         if let Some(oid) = request.want {
-            return Ok(vec![format!("+{oid}:refs/sultana/pins/{oid}")]);
+            return Ok((vec![format!("+{oid}:refs/sultana/pins/{oid}")], self.has_commit(oid)));
         }
         let Some(revision) = request.revision else {
-            return Ok(Vec::new());
+            return Ok((Vec::new(), true));
         };
         let candidates: Vec<String> = if revision.starts_with("refs/heads/") || revision.starts_with("refs/tags/") {
             vec![revision.to_string()]
@@ -588,13 +600,19 @@ impl Store {
             .output()?;
         let listed = String::from_utf8_lossy(&listed);
         let mut specs = Vec::new();
+        let mut all_here = true;
         for candidate in &candidates {
-            if listed.lines().any(|l| l.split('\t').nth(1) == Some(candidate.as_str())) {
+            let tip = listed
+                .lines()
+                .find(|l| l.split('\t').nth(1) == Some(candidate.as_str()))
+                .and_then(|l| Oid::from_str(l.split('\t').next().unwrap_or_default()).ok());
+            if let Some(tip) = tip {
                 let local = format!("{namespace}{}", candidate.trim_start_matches("refs/"));
                 specs.push(format!("+{candidate}:{local}"));
+                all_here &= self.repo.find_object(tip, None).is_ok();
             }
         }
-        Ok(specs)
+        Ok((specs, all_here))
     }
 
     /// One `git fetch`, tried twice; a server refusing a filter is said

@@ -14,6 +14,9 @@ use super::{FetchMode, FetchRequest, Oid, Store};
 use crate::printer::{Printer, Progress};
 use crate::process::Cmd;
 
+/// The scratch repositories describe makes inside a store.
+pub(super) const SCRATCH_PREFIX: &str = "sultana-describe-";
+
 /// Deepening stops growing here and fetches the whole history instead.
 const DEEPEN_LIMIT: u32 = 1 << 14;
 
@@ -233,7 +236,13 @@ impl Store {
         if present.is_empty() {
             return Ok(None);
         }
-        let scratch = self.dir.join(format!("sultana-describe-{}", std::process::id()));
+        // Under the store's lock, which clears what a killed run left; named
+        // apart from any other process's (pids repeat across containers).
+        let _lock = self.lock(&Printer::quiet())?;
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let scratch = self.dir.join(format!("{SCRATCH_PREFIX}{}-{nanos}", std::process::id()));
         let result = self.describe_in(&scratch, oid, &present);
         let _ = crate::fsutil::remove_all(&scratch);
         result
@@ -402,7 +411,8 @@ impl Store {
         }
     }
 
-    /// The tags `source` has.
+    /// The tags `source` has, also kept in the store for a run without
+    /// the network.
     fn remote_tags(&self, source: &str, log: &Path) -> Result<Vec<Tag>> {
         let out = super::transfer_command()
             .args(["ls-remote", "--tags", "--"])
@@ -415,11 +425,29 @@ impl Store {
                     crate::validate::redact_credentials(source)
                 )
             })?;
+        let _ = crate::fsutil::atomic_write(&self.tags_file(source), &out);
         Ok(parse_tags(&String::from_utf8_lossy(&out)))
+    }
+
+    /// Where the last listing of `source`'s tags is kept.
+    fn tags_file(&self, source: &str) -> std::path::PathBuf {
+        let namespace = super::cache::namespace_of(&self.url, source);
+        let key = if namespace == "refs/" {
+            "url".to_string()
+        } else {
+            namespace.trim_end_matches('/').replace('/', "-")
+        };
+        self.dir.join(format!("sultana-tags-{key}"))
     }
 
     /// The tags the store holds from `source` (offline).
     fn local_tags(&self, source: &str) -> Vec<Tag> {
+        // The last listing (bounded: a few hundred KiB even for xen).
+        if let Ok(text) = std::fs::read(self.tags_file(source)) {
+            if text.len() < 64 << 20 {
+                return parse_tags(&String::from_utf8_lossy(&text));
+            }
+        }
         let prefix = format!("{}tags/", super::cache::namespace_of(&self.url, source));
         let mut tags = Vec::new();
         let Ok(references) = self.repo.references_glob(&format!("{prefix}*")) else {

@@ -99,14 +99,29 @@ impl Store {
         describe_with_tags(&self.repo, oid, &format!("{namespace}tags/")).unwrap_or_else(|| super::short(oid))
     }
 
-    /// `git describe --tags` of a commit, or its short id when no tag reaches it.
+    /// `git describe --tags` of a commit, or its short id when no tag
+    /// reaches it. git's own: libgit2 orders commits of one second and
+    /// names annotated tags otherwise, and the scratch describe of shallow
+    /// stores is git's too.
     pub fn describe(&self, oid: Oid) -> String {
-        let described = self.repo.find_commit(oid).and_then(|commit| {
-            let mut options = git2::DescribeOptions::new();
-            options.describe_tags();
-            commit.as_object().describe(&options)?.format(None)
-        });
-        described.unwrap_or_else(|_| super::short(oid))
+        let described = crate::process::Cmd::new("git", "git")
+            .env("GIT_NO_LAZY_FETCH", "1")
+            .arg("--git-dir")
+            .arg(&self.dir)
+            .args(["describe", "--tags", "--abbrev=7"])
+            .arg(oid.to_string())
+            .output_with_code();
+        match described {
+            Ok((Some(0), out)) => {
+                let text = String::from_utf8_lossy(&out).trim().to_string();
+                if text.is_empty() || text.chars().any(|c| c.is_whitespace() || c.is_control()) {
+                    super::short(oid)
+                } else {
+                    text
+                }
+            }
+            _ => super::short(oid),
+        }
     }
 }
 

@@ -692,3 +692,53 @@ fn locking_again_keeps_the_history_describe_deepened() {
     assert!(!again.stderr.contains("Deepening"), "{}", again.stderr);
     assert!(ctx.read("sultana.lock").contains("describe = \"v1-10-g"));
 }
+
+#[test]
+fn a_shallow_store_offline_a_wrong_pin_and_a_force_push_fetch_no_more_than_needed() {
+    let ctx = TestContext::new();
+    let up = ctx.upstream("up");
+    serve_filters(&up, true);
+    for i in 0..200 {
+        up.commit(&[("a.c", &format!("{i}\n"))], &format!("c{i}"));
+        if i == 50 {
+            up.tag("v0", true);
+        }
+    }
+    up.tag("v1", true);
+    for i in 0..10 {
+        up.commit(&[("a.c", &format!("after {i}\n"))], &format!("after {i}"));
+    }
+    ctx.write("sultana.toml", &manifest(&[("up", &up.url(), "master")]));
+    ctx.sultana(&["fetch", "--depth", "1"]).success();
+    let lock = ctx.read("sultana.lock");
+    // Without the network, the tags the last run listed describe again.
+    ctx.sultana(&["--offline", "lock", "--depth", "1"]).success();
+    assert_eq!(ctx.read("sultana.lock"), lock);
+    let count = || {
+        git_in(&ctx.cache_store(), &["rev-list", "--count", "--all"])
+            .parse::<u32>()
+            .unwrap()
+    };
+    let before = count();
+    // A pin the server does not have is an error, not a whole download.
+    let other = ctx.root.join("wrong");
+    std::fs::create_dir_all(&other).unwrap();
+    std::fs::write(
+        other.join("sultana.toml"),
+        manifest(&[("up", &up.url(), &"0123456789".repeat(4))]),
+    )
+    .unwrap();
+    ctx.sultana_in(&other, &["fetch", "--depth", "1"]).code(2);
+    assert_eq!(count(), before);
+    assert!(ctx.sultana(&["status"]).success().stdout.contains("shallow"));
+    // A force-pushed branch: its new tip comes one commit deep.
+    let head = up.repo.revparse_single("HEAD~150").unwrap();
+    up.repo.reset(&head, git2::ResetType::Hard, None).unwrap();
+    let tip = up.commit(&[("a.c", "rewritten\n")], "rewritten");
+    ctx.sultana(&["update", "--depth", "1"]).success();
+    assert_eq!(ctx.head("up"), tip);
+    assert!(ctx.read("sultana.lock").contains("describe = \"v0-10-g"));
+    // The new tip one commit deep, then what describe needs (each deepening
+    // also deepens the old history by as much): never the whole new history.
+    assert!(count() < before + 150, "{} commits after the force push", count());
+}
