@@ -527,20 +527,12 @@ fn a_shallow_describe_is_not_fooled_by_a_tag_above_a_cut_side_branch() {
 /// Commits made by git itself, all at one second (a scripted series, a
 /// rebase), where the order of a walk decides describe's ties.
 fn git_at_one_second(dir: &Path, args: &[&str]) {
-    let out = std::process::Command::new("git")
-        .args(["-c", "user.name=t", "-c", "user.email=t@example.org"])
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("HOME", "/nonexistent")
-        .env("GIT_AUTHOR_DATE", "1700000000 +0000")
-        .env("GIT_COMMITTER_DATE", "1700000000 +0000")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
+    let date = "1700000000 +0000";
+    git_stdout_with(
+        dir,
+        Path::new("/nonexistent"),
+        &[("GIT_AUTHOR_DATE", date), ("GIT_COMMITTER_DATE", date)],
+        args,
     );
 }
 

@@ -405,12 +405,18 @@ impl Upstream {
 /// Run git in `dir` (the system config left out, `HOME` as given) and
 /// return its standard output, trimmed; a failure fails the test.
 pub fn git_stdout(dir: &Path, home: &Path, args: &[&str]) -> String {
+    git_stdout_with(dir, home, &[], args)
+}
+
+/// `git_stdout` with more variables (dates, say).
+pub fn git_stdout_with(dir: &Path, home: &Path, env: &[(&str, &str)], args: &[&str]) -> String {
     let out = Command::new("git")
         .args(["-c", "user.name=test", "-c", "user.email=test@example.org"])
         .args(args)
         .current_dir(dir)
         .env("HOME", home)
         .env("GIT_CONFIG_NOSYSTEM", "1")
+        .envs(env.iter().copied())
         .output()
         .unwrap();
     assert!(
