@@ -511,8 +511,6 @@ fn parse_tags(listing: &str) -> Vec<Tag> {
 /// (libgit2's graph walks stop with "object not found" at a shallow
 /// boundary instead of taking it for a root).
 struct Graph {
-    /// Newest first, as `git rev-list --date-order` gives it.
-    order: Vec<Oid>,
     parents: HashMap<Oid, Vec<Oid>>,
     /// The shallow boundary within this history.
     boundary: Vec<Oid>,
@@ -524,19 +522,17 @@ impl Graph {
             .env("GIT_NO_LAZY_FETCH", "1")
             .arg("--git-dir")
             .arg(dir)
-            .args(["rev-list", "--parents", "--date-order"])
+            .args(["rev-list", "--parents"])
             .arg(tip.to_string())
             .output()
             .with_context(|| format!("cannot read the history of {tip} in {}", dir.display()))?;
         let mut graph = Graph {
-            order: Vec::new(),
             parents: HashMap::new(),
             boundary: Vec::new(),
         };
         for line in String::from_utf8_lossy(&out).lines() {
             let mut ids = line.split(' ').filter_map(|id| Oid::from_str(id).ok());
             let Some(commit) = ids.next() else { continue };
-            graph.order.push(commit);
             graph.parents.insert(commit, ids.collect());
         }
         let shallow = std::fs::read_to_string(dir.join("shallow")).unwrap_or_default();
