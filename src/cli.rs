@@ -371,6 +371,9 @@ pub struct GateArgs {
     /// With --push, also push the commit to REMOTE:REF (REMOTE a URL or `origin`)
     #[arg(long, value_name = "REMOTE:REF", requires = "push")]
     pub push_ref: Option<String>,
+    /// With --push, push a candidate that is not a descendant of the tested commit (a rewind)
+    #[arg(long, requires = "push")]
+    pub allow_rewind: bool,
     /// Failures these osstest allow-file patterns match do not block
     #[arg(long, value_name = "FILE")]
     pub allow: Option<PathBuf>,

@@ -44,6 +44,8 @@ pub struct Options {
     pub candidate: Option<String>,
     pub baseline: Option<String>,
     pub push: bool,
+    /// Push a candidate that is not a descendant of the tested commit.
+    pub allow_rewind: bool,
     /// `REMOTE:REF`: also push the commit there (like `xen-tested-master`).
     pub push_ref: Option<String>,
     pub allow: Option<PathBuf>,
@@ -68,6 +70,12 @@ pub struct Outcome {
     pub pushed_ref: Option<String>,
     /// Why a push that was asked for did not happen.
     pub not_pushed: Option<String>,
+    /// The push (made with --allow-rewind) moved the pin to a commit that
+    /// is not a descendant of the tested one.
+    pub rewind: bool,
+    /// The push was refused: the candidate is no fast-forward of the
+    /// tested commit and --allow-rewind was not given.
+    pub refused_rewind: bool,
 }
 
 impl Outcome {

@@ -21,6 +21,7 @@ pub fn run(globals: &Globals, args: GateArgs, printer: &Printer) -> Result<()> {
         candidate: args.candidate,
         baseline: args.baseline,
         push: args.push,
+        allow_rewind: args.allow_rewind,
         push_ref: args.push_ref,
         allow: args.allow.map(|p| cwd.join(p)),
         junit: args.junit.map(|p| cwd.join(p)),
@@ -47,6 +48,9 @@ pub fn run(globals: &Globals, args: GateArgs, printer: &Printer) -> Result<()> {
     };
     printer.json(&serde_json::json!({ "command": "gate", "gate": outcome }));
     if let Some(why) = &outcome.not_pushed {
+        if outcome.refused_rewind {
+            return Err(CheckFailed(format!("not pushed: {why}")).into());
+        }
         if !outcome.blocking() {
             printer.warn(format!("not pushed: {why}"));
         }
@@ -105,6 +109,7 @@ fn gate_options(globals: &Globals, component: String, candidate: Option<String>)
         candidate,
         baseline: None,
         push: false,
+        allow_rewind: false,
         push_ref: None,
         allow: None,
         junit: None,

@@ -48,6 +48,8 @@ impl Prepared<'_> {
             pushed: false,
             pushed_ref: None,
             not_pushed: None,
+            rewind: false,
+            refused_rewind: false,
         }
     }
 

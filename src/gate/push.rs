@@ -42,6 +42,24 @@ pub(crate) fn finish(
             None
         };
         if outcome.not_pushed.is_none() {
+            // As osstest's push to the tested branch: a candidate that is
+            // not a descendant of the tested commit would drop tested work.
+            if !is_fast_forward(ws, prepared, options.settings.offline, printer)? {
+                if options.allow_rewind {
+                    outcome.rewind = true;
+                } else {
+                    outcome.refused_rewind = true;
+                    outcome.not_pushed = Some(format!(
+                        "{} {} is not a fast-forward of the tested {} {}; --allow-rewind pushes it",
+                        prepared.component.name,
+                        prepared.candidate.describe,
+                        prepared.baseline.describe,
+                        crate::git::short(Oid::from_str(&prepared.baseline.commit)?),
+                    ));
+                }
+            }
+        }
+        if outcome.not_pushed.is_none() {
             crate::fault::point("gate-before-push");
             push(
                 ws,
@@ -49,6 +67,7 @@ pub(crate) fn finish(
                 &prepared.candidate,
                 &prepared.store,
                 prepared.push_target.as_ref(),
+                outcome.rewind,
                 printer,
             )?;
             db.mark_pushed(report.flight)?;
@@ -68,6 +87,7 @@ fn push(
     candidate: &Revision,
     store: &Store,
     target: Option<&(String, String)>,
+    rewind: bool,
     printer: &Printer,
 ) -> Result<()> {
     if let Some((url, reference)) = target {
@@ -83,7 +103,8 @@ fn push(
             .arg("push")
             .arg("--")
             .arg(url)
-            .arg(format!("{}:{reference}", candidate.commit))
+            // A rewind replaces the remote ref (`+`), as asked.
+            .arg(format!("{}{}:{reference}", if rewind { "+" } else { "" }, candidate.commit))
             .log(&log)
             .run()
             .with_context(|| format!("cannot push {} to {reference} of {url}", candidate.commit))?;
@@ -101,11 +122,40 @@ fn push(
     printer.status(
         "Pushed",
         format!(
-            "{} {}..{} into sultana.lock (run `sultana fetch` to move your checkout)",
+            "{} {}{}{} into sultana.lock{} (run `sultana fetch` to move your checkout)",
             component.name,
             &old[..12],
-            &candidate.commit[..12]
+            if rewind { "..(rewind).." } else { ".." },
+            &candidate.commit[..12],
+            if rewind { ", a rewind" } else { "" },
         ),
     );
     Ok(())
+}
+
+/// Whether the candidate descends from the tested commit, both fetched
+/// (and a shallow store deepened) as needed.
+fn is_fast_forward(ws: &Workspace, prepared: &Prepared, offline: bool, printer: &Printer) -> Result<bool> {
+    let (component, store) = (prepared.component, &prepared.store);
+    let candidate = Oid::from_str(&prepared.candidate.commit)?;
+    let tested = Oid::from_str(&prepared.baseline.commit)?;
+    for oid in [candidate, tested] {
+        if !store.has_commit(oid) {
+            sync::fetch_store(ws, store, component, None, Some(oid), printer)?;
+        }
+    }
+    if store.is_shallow() {
+        let source = sync::sources(component)
+            .first()
+            .cloned()
+            .unwrap_or_else(|| component.url.clone());
+        sync::with_need(ws, component, offline, printer, |need| {
+            store.ensure_ancestry(candidate, tested, &source, need)
+        })?;
+    }
+    // Opened again: the fetches above are not in the store's open handle.
+    let repo = git2::Repository::open_bare(&store.dir)
+        .with_context(|| format!("cannot open the cache store {}", store.dir.display()))?;
+    repo.graph_descendant_of(candidate, tested)
+        .with_context(|| format!("cannot compare {candidate} with {tested}"))
 }

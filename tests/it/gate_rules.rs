@@ -283,3 +283,39 @@ fn a_test_s_stderr_goes_to_its_log() {
     let log = std::fs::read_to_string(failed["log"].as_str().unwrap()).unwrap();
     assert!(log.contains("to-stdout\nto-stderr\n"), "{log}");
 }
+
+#[test]
+fn a_rewind_is_refused_unless_allowed_and_then_said() {
+    let Some(ctx) = fixture() else { return };
+    ctx.sultana(&["fetch"]).success();
+    let tested = ctx.lock_commit("libfix");
+    let good = commit(&ctx, "libfix", &[("fix.c", GOOD_FIX)], "libfix: a reviewed change");
+    ctx.sultana(&["gate", "libfix", "--push"]).success();
+    assert_eq!(ctx.lock_commit("libfix"), good);
+
+    // The older commit passes every test, but it drops tested work.
+    let run = ctx
+        .sultana(&["gate", "libfix", "--candidate", &tested, "--push", "--json"])
+        .code(1)
+        .stderr_has("is not a fast-forward of the tested");
+    let gate = &run.json()["gate"];
+    assert_eq!(gate["pushed"], false, "{gate}");
+    assert_eq!(gate["refused_rewind"], true, "{gate}");
+    assert_eq!(ctx.lock_commit("libfix"), good, "the pin stays");
+
+    // Asked for: pushed, and said to be a rewind.
+    let run = ctx
+        .sultana(&["gate", "libfix", "--candidate", &tested, "--push", "--allow-rewind", "--json"])
+        .success()
+        .stderr_has("a rewind");
+    let gate = &run.json()["gate"];
+    assert_eq!(gate["pushed"], true, "{gate}");
+    assert_eq!(gate["rewind"], true, "{gate}");
+    assert_eq!(ctx.lock_commit("libfix"), tested);
+
+    // A descendant is no rewind.
+    let next = commit(&ctx, "libfix", &[("NEWS", "more\n")], "libfix: news");
+    let run = ctx.sultana(&["gate", "libfix", "--push", "--json"]).success();
+    assert_eq!(run.json()["gate"]["rewind"], false);
+    assert_eq!(ctx.lock_commit("libfix"), next);
+}
