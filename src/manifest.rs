@@ -101,7 +101,8 @@ pub struct Manifest {
     /// The file it was read from; `None` for the embedded default.
     pub file: Option<PathBuf>,
     pub display_name: String,
-    pub workspace_name: String,
+    /// `[workspace] name`, when the manifest gives one.
+    pub workspace_name: Option<String>,
     /// The install prefix builds are configured for (`[workspace] prefix`).
     pub prefix: String,
     pub tarball: Option<Tarball>,

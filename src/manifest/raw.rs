@@ -87,20 +87,14 @@ impl RawManifest {
             }
             None => "/usr/local".to_string(),
         };
+        // Only a declared name: one taken from the folder would make the
+        // same manifest give other tarball bytes in another folder.
         let workspace_name = match ws_name {
             Some(name) => {
                 validate::check_workspace_name(name.get_ref()).map_err(|m| at(source, &name, m))?;
-                name.into_inner()
+                Some(name.into_inner())
             }
-            None => file
-                .as_ref()
-                .and_then(|f| f.canonicalize().ok())
-                .and_then(|f| {
-                    f.parent()
-                        .and_then(|d| d.file_name())
-                        .map(|n| n.to_string_lossy().into_owned())
-                })
-                .unwrap_or_else(|| "workspace".into()),
+            None => None,
         };
 
         let tarball_root = self.tarball.as_ref().map(|t| t.get_ref().root.get_ref().clone());

@@ -27,8 +27,12 @@ pub fn manifest_text(top: &str, manifest: &Manifest, tarball: &Tarball, componen
         "# The manifest of the release tarball {top}. Every component is inside\n\
          # this tree (intree), so `sultana fetch --offline` and `sultana build --offline`\n\
          # work here without network; sultana.lock records the commits it was made from.\n\n\
-         [workspace]\nname = {}\nprefix = {}\n\n[tarball]\nroot = {}\nname = {}\nformats = {}\n",
-        quote(&manifest.workspace_name),
+         [workspace]\n{}prefix = {}\n\n[tarball]\nroot = {}\nname = {}\nformats = {}\n",
+        manifest
+            .workspace_name
+            .as_ref()
+            .map(|n| format!("name = {}\n", quote(n)))
+            .unwrap_or_default(),
         quote(&manifest.prefix),
         quote(&tarball.root),
         quote(&tarball.name),

@@ -534,3 +534,24 @@ fn an_unpacked_tree_with_a_symlink_chain_out_is_not_built() {
         .stderr_has("symlink that is refused: `esc`");
     assert!(!tree.join("dist/root").exists());
 }
+
+#[test]
+fn the_same_manifest_in_another_folder_gives_the_same_bytes() {
+    let ctx = TestContext::new();
+    setup(&ctx);
+    ctx.sultana(&["fetch"]).success();
+    ctx.sultana(&["tarball"]).success();
+    let first = std::fs::read(ctx.work.join("dist/root-v1.0.tar.gz")).unwrap();
+    // A folder of another name (the name a manifest without one would
+    // otherwise take), with the same manifest and lock.
+    let other = ctx.dir("release-checkout-2");
+    for file in ["sultana.toml", "sultana.lock"] {
+        std::fs::copy(ctx.work.join(file), other.join(file)).unwrap();
+    }
+    ctx.sultana_in(&other, &["fetch"]).success();
+    ctx.sultana_in(&other, &["tarball"]).success();
+    let second = std::fs::read(other.join("dist/root-v1.0.tar.gz")).unwrap();
+    assert!(first == second, "the folder's name reached the tarball");
+    ctx.sultana_in(&other, &["verify-tarball", "dist/root-v1.0.tar.gz"])
+        .success();
+}
