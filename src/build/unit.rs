@@ -110,17 +110,26 @@ pub(super) fn build_unit(cx: &BuildContext, unit: &Unit, jobs: usize) -> UnitRep
     report
 }
 
-fn describe_of(ws: &Workspace, component: &Component) -> String {
+/// The describe of what is checked out: the lock's for the locked commit,
+/// else the commit's own short id (a HEAD moved by hand).
+fn describe_of(ws: &Workspace, component: &Component, checkout: Option<&Checkout>) -> String {
+    let head = checkout.and_then(|c| c.head());
     if let Some(entry) = ws.load_lock().ok().and_then(|l| l.get(&component.name).cloned()) {
-        if ws.source(component) != SourceKind::Local {
+        let at_pin = head.is_none_or(|h| h.to_string() == entry.commit);
+        if ws.source(component) != SourceKind::Local && at_pin {
             return entry.describe;
         }
     }
-    Checkout::open(&ws.tree_path(component))
-        .ok()
-        .and_then(|c| c.head())
-        .map(git::short)
-        .unwrap_or_else(|| component.revision.clone())
+    head.map(git::short).unwrap_or_else(|| component.revision.clone())
+}
+
+/// How a build is named on screen: the describe, `-dirty` for a checkout
+/// with changes (as `git describe --dirty`).
+fn label_of(describe: &str, checkout: Option<&Checkout>) -> String {
+    match checkout {
+        Some(c) if c.clean_tree().is_none() => format!("{describe}-dirty"),
+        _ => describe.to_string(),
+    }
 }
 
 fn build_recipe(
@@ -147,7 +156,8 @@ fn build_recipe(
     let staging = staging_root(ws, name);
     let prefix = ws.manifest.prefix.clone();
     let stage_prefix = PathBuf::from(format!("{}{prefix}", staging.display()));
-    let describe = describe_of(ws, component);
+    let checkout = Checkout::open(&src).ok();
+    let describe = describe_of(ws, component, checkout.as_ref());
 
     let mut vars = Vars::new();
     let mut set = |k: &str, v: String| {
@@ -382,9 +392,14 @@ fn build_recipe(
     vars.insert("destdir".into(), new_staging.display().to_string());
     let install_steps = steps::plan(recipe, &vars, &present)?;
 
+    // The describe keeps its case (RELEASE-4.21.0); only the kind is lowered.
     printer.status(
         "Building",
-        format!("{name} {describe} ({:?}, -j{jobs})", recipe.kind).to_lowercase(),
+        format!(
+            "{name} {} ({}, -j{jobs})",
+            label_of(&describe, checkout.as_ref()),
+            format!("{:?}", recipe.kind).to_lowercase()
+        ),
     );
     let progress = printer.progress(name);
     let total = run_steps.len();

@@ -110,6 +110,11 @@ fn an_edit_rebuilds_without_configure_and_time_alone_changes_nothing() {
         run.stderr
     );
     assert!(
+        run.stderr.contains("Building libfix v1.0-dirty (autotools, -j"),
+        "a build of a tree with changes says so: {}",
+        run.stderr
+    );
+    assert!(
         run.stderr.contains("Rebuilding root: dependency libfix changed"),
         "{}",
         run.stderr
