@@ -5,6 +5,7 @@
 mod cache;
 mod ccache;
 mod clean;
+pub mod environment;
 pub(crate) mod fingerprint;
 mod graph;
 mod install;
@@ -61,6 +62,11 @@ pub struct Options {
     pub build_cache: bool,
     /// Compile through ccache when it is installed.
     pub ccache: bool,
+    /// sultana's own environment, read once at the command boundary; only
+    /// the base and what a recipe declares reach its build.
+    pub inherited_env: BTreeMap<String, String>,
+    /// `--env NAME=VALUE`: set for every build step (and part of its inputs).
+    pub env: Vec<(String, String)>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]

@@ -279,6 +279,15 @@ pub struct CacheArgs {
     pub no_ccache: bool,
 }
 
+/// `--env NAME=VALUE`: what reaches the build steps besides the base and
+/// what the recipes declare.
+#[derive(Debug, Args, Clone, Default)]
+pub struct BuildEnvArgs {
+    /// Set NAME for every build step (repeatable), e.g. --env debug=y; part of the build's inputs
+    #[arg(long = "env", value_name = "NAME=VALUE")]
+    pub env: Vec<String>,
+}
+
 #[derive(Debug, Args)]
 pub struct BuildArgs {
     /// Components to build, with their dependencies (default: every enabled one)
@@ -291,6 +300,8 @@ pub struct BuildArgs {
     pub kernel_headers: Option<PathBuf>,
     #[command(flatten)]
     pub cache: CacheArgs,
+    #[command(flatten)]
+    pub build_env: BuildEnvArgs,
 }
 
 #[derive(Debug, Args)]
@@ -409,6 +420,8 @@ pub struct GateArgs {
     pub kernel_headers: Option<PathBuf>,
     #[command(flatten)]
     pub cache: CacheArgs,
+    #[command(flatten)]
+    pub build_env: BuildEnvArgs,
 }
 
 #[derive(Debug, Args)]
@@ -433,6 +446,8 @@ pub struct BisectArgs {
     pub kernel_headers: Option<PathBuf>,
     #[command(flatten)]
     pub cache: CacheArgs,
+    #[command(flatten)]
+    pub build_env: BuildEnvArgs,
 }
 
 #[derive(Debug, Args)]

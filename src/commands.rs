@@ -186,3 +186,22 @@ fn system_choice(args: &crate::cli::SystemArgs) -> crate::build::SystemChoice {
     }
     choice
 }
+
+/// The build environment's settings from the command line: `--env`
+/// checked, and sultana's own environment read once.
+fn build_env(args: &crate::cli::BuildEnvArgs) -> Result<BuildEnvSettings> {
+    let mut given = Vec::new();
+    for item in &args.env {
+        given.push(crate::build::environment::parse_assignment(item).map_err(|m| anyhow::anyhow!("--env: {m}"))?);
+    }
+    // Variables whose name or value is no UTF-8 never reach a build.
+    let inherited = std::env::vars_os()
+        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+        .collect();
+    Ok(BuildEnvSettings { given, inherited })
+}
+
+struct BuildEnvSettings {
+    given: Vec<(String, String)>,
+    inherited: std::collections::BTreeMap<String, String>,
+}

@@ -43,6 +43,8 @@ pub struct Cmd {
     cwd: Option<PathBuf>,
     env: Vec<(OsString, OsString)>,
     env_remove: Vec<OsString>,
+    /// Start from an empty environment (only `env` reaches the command).
+    clear_env: bool,
     log: Option<PathBuf>,
     /// Read as standard input (else none).
     stdin: Option<PathBuf>,
@@ -63,6 +65,7 @@ impl Cmd {
             cwd: None,
             env: Vec::new(),
             env_remove: Vec::new(),
+            clear_env: false,
             log: None,
             stdin: None,
             foreground: false,
@@ -93,6 +96,13 @@ impl Cmd {
 
     pub fn env(mut self, key: impl AsRef<OsStr>, value: impl AsRef<OsStr>) -> Cmd {
         self.env.push((key.as_ref().to_owned(), value.as_ref().to_owned()));
+        self
+    }
+
+    /// Nothing of sultana's environment reaches the command but what
+    /// `env` sets (a build step's clean environment).
+    pub fn env_clear(mut self) -> Cmd {
+        self.clear_env = true;
         self
     }
 
@@ -249,6 +259,9 @@ impl Cmd {
         if let Some(dir) = &self.cwd {
             expr = expr.dir(dir);
         }
+        if self.clear_env {
+            return expr.full_env(self.env.iter().cloned());
+        }
         for key in &self.env_remove {
             expr = expr.env_remove(key);
         }
@@ -300,6 +313,9 @@ impl Cmd {
         command.args(&self.args);
         if let Some(dir) = &self.cwd {
             command.current_dir(dir);
+        }
+        if self.clear_env {
+            command.env_clear();
         }
         for key in &self.env_remove {
             command.env_remove(key);

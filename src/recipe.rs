@@ -126,8 +126,15 @@ pub struct Recipe {
     /// like Yocto's LIC_FILES_CHKSUM.
     #[serde(default)]
     pub license_files: Vec<String>,
+    /// The environment variables the build reads (e.g. Xen's `debug`,
+    /// `XEN_TARGET_ARCH`): passed from sultana's environment when set, and
+    /// part of the build's inputs. Nothing else of it reaches a build but
+    /// the base (PATH, HOME, locale, …).
     #[serde(default)]
-    pub env: BTreeMap<String, String>,
+    pub env: Vec<String>,
+    /// Variables set for every build step (values are templates).
+    #[serde(default)]
+    pub set_env: BTreeMap<String, String>,
     /// command: the build commands, in the build folder.
     #[serde(default)]
     pub commands: Vec<Vec<String>>,
@@ -288,6 +295,10 @@ impl Recipe {
             return Err(crate::manifest::ManifestError::Other(format!(
                 "{origin}: license_files `{file}` must be a relative path inside the tree (no `..`)"
             )));
+        }
+        for name in recipe.env.iter().chain(recipe.set_env.keys()) {
+            crate::build::environment::check_name(name)
+                .map_err(|m| crate::manifest::ManifestError::Other(format!("{origin}: env: {m}")))?;
         }
         let mut seen = std::collections::BTreeSet::new();
         for test in &recipe.tests {

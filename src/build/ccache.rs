@@ -16,7 +16,8 @@ const COMPILERS: &[&str] = &["cc", "gcc", "c++", "g++", "clang", "clang++", "x86
 
 /// The variables a build step gets to compile through ccache (none when
 /// ccache is not installed).
-pub fn environment(workspace_root: &Path) -> Result<Vec<(String, String)>> {
+/// `path` is the build's PATH, which the masquerade goes in front of.
+pub fn environment(workspace_root: &Path, path: &str) -> Result<Vec<(String, String)>> {
     let Ok(ccache) = which::which("ccache") else {
         return Ok(Vec::new());
     };
@@ -37,7 +38,6 @@ pub fn environment(workspace_root: &Path) -> Result<Vec<(String, String)>> {
             let _ = std::fs::remove_file(&at);
         }
     }
-    let path = std::env::var("PATH").unwrap_or_default();
     Ok(vec![
         ("PATH".into(), format!("{}:{path}", masquerade.display())),
         ("CCACHE_DIR".into(), store.display().to_string()),
@@ -54,7 +54,10 @@ fn link(target: &Path, at: &Path) -> Result<()> {
     if std::fs::read_link(at).ok().as_deref() == Some(target) {
         return Ok(());
     }
-    let temporary: PathBuf = at.with_extension(format!("tmp-{}", std::process::id()));
+    // Unique per process and thread: builds that start together set up at once.
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let temporary: PathBuf = at.with_extension(format!("tmp-{}-{n}", std::process::id()));
     let _ = std::fs::remove_file(&temporary);
     std::os::unix::fs::symlink(target, &temporary)
         .and_then(|_| std::fs::rename(&temporary, at))

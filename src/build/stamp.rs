@@ -19,6 +19,9 @@ pub struct Inputs {
     /// The rendered steps, environment, prefix and describe (`{jobs}` left
     /// symbolic, so that `-j` does not rebuild).
     pub steps: String,
+    /// Each variable of the build's environment, its value hashed.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
     /// Each dependency's key.
     pub deps: BTreeMap<String, String>,
     pub toolchain: String,
@@ -27,11 +30,13 @@ pub struct Inputs {
 impl Inputs {
     pub fn key(&self) -> String {
         let deps: Vec<String> = self.deps.iter().map(|(d, k)| format!("{d}={k}")).collect();
+        let env: Vec<String> = self.env.iter().map(|(v, k)| format!("{v}={k}")).collect();
         fingerprint::combine(&[
             env!("CARGO_PKG_VERSION"),
             &self.source,
             &self.recipe,
             &self.steps,
+            &env.join("\n"),
             &deps.join("\n"),
             &self.toolchain,
         ])
@@ -95,7 +100,11 @@ pub fn reasons(
         out.push("the recipe changed".into());
     }
     if was.steps != now.steps {
-        out.push("its steps changed (arguments, environment, prefix or version)".into());
+        out.push("its steps changed (arguments, prefix or version)".into());
+    }
+    let env = super::environment::changed(&was.env, &now.env);
+    if !env.is_empty() {
+        out.push(format!("the environment changed: {}", env.join(", ")));
     }
     for (dep, key) in &now.deps {
         match was.deps.get(dep) {

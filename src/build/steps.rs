@@ -50,11 +50,28 @@ impl Step {
     pub fn describe(&self) -> String {
         match &self.action {
             Action::Run { argv, dir } => format!("{}: {} in {}", self.name, argv.join(" "), dir.display()),
-            Action::CopyModuleSource { from } => format!("{}: {from:?}", self.name),
-            Action::CheckModules { modules, release } => format!("{}: {modules:?} {release}", self.name),
-            Action::InstallModules { modules, target } => format!("{}: {modules:?} {}", self.name, target.display()),
+            Action::CopyModuleSource { from } => {
+                let pairs: Vec<String> = from
+                    .iter()
+                    .map(|(a, b)| format!("{} -> {}", a.display(), b.display()))
+                    .collect();
+                format!("{}: {}", self.name, pairs.join(", "))
+            }
+            Action::CheckModules { modules, release } => {
+                format!("{}: {} for {release}", self.name, paths(modules))
+            }
+            Action::InstallModules { modules, target } => {
+                format!("{}: {} into {}", self.name, paths(modules), target.display())
+            }
         }
     }
+}
+
+fn paths(list: &[PathBuf]) -> String {
+    list.iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// Whether a step is part of the configure phase (prepare, bootstrap,

@@ -9,6 +9,7 @@ use std::time::Instant;
 use anyhow::{anyhow, bail, Context, Result};
 
 use super::cache::{self, BuildCache};
+use super::environment::{self, BuildEnv};
 use super::fingerprint::{self, FileIndex};
 use super::stamp::{self, Inputs, Stamp};
 use super::steps::{self, Action, Step};
@@ -197,26 +198,36 @@ fn build_recipe(
             }
         }
     }
-    let mut env: Vec<(String, String)> = Vec::new();
-    for (key, value) in &recipe.env {
-        env.push((
+    let mut set_env: Vec<(String, String)> = Vec::new();
+    for (key, value) in &recipe.set_env {
+        set_env.push((
             key.clone(),
             render(value, &vars).map_err(|e| anyhow!("{}: {e}", recipe.origin))?,
         ));
     }
+    // A clean environment: the base, what the recipe declares it reads,
+    // its own settings and --env. All of it is an input.
+    let mut env = BuildEnv::resolve(&environment::Sources {
+        inherited: &options.inherited_env,
+        declared: &recipe.env,
+        set: &set_env,
+        given: &options.env,
+    });
+    let env_lines: Vec<String> = env.iter().map(|(k, v)| format!("{k}={v}")).collect();
 
     // Everything that goes into the build besides the source, with {jobs}
     // left symbolic so that changing -j does not rebuild.
     let planned = steps::plan(recipe, &vars, &present)?;
-    let mut step_text: Vec<String> = vec![prefix.clone(), describe.clone(), format!("{env:?}")];
+    let mut step_text: Vec<String> = vec![prefix.clone(), describe.clone()];
     step_text.extend(planned.iter().map(Step::describe));
-    let toolchain = toolchain::identity();
+    let toolchain = toolchain::identity(env.get("CC"), env.get("PATH"));
     let mut inputs = Inputs {
         source: String::new(),
         recipe: fingerprint::combine(&[&recipe.text]),
         steps: fingerprint::combine(&step_text.iter().map(String::as_str).collect::<Vec<_>>()),
+        env: env.hashed(str::to_string),
         deps: deps.iter().map(|(d, p)| (d.clone(), p.stamp.clone())).collect(),
-        toolchain: fingerprint::combine(&[toolchain]),
+        toolchain: fingerprint::combine(&[&toolchain]),
     };
     let paths = ws.build_paths(name);
     let exports = |vars: &Vars| -> (String, String) {
@@ -253,15 +264,16 @@ fn build_recipe(
     let cache_key = if trusted {
         None
     } else {
-        cache_key(
+        cache_key(&KeyContext {
             ws,
             component,
-            &src,
-            &step_text,
-            &inputs,
-            &tree.input_fingerprint(),
+            src: &src,
+            step_text: &step_text,
+            env_lines: &env_lines,
+            inputs: &inputs,
+            content: &tree.input_fingerprint(),
             deps,
-        )
+        })
     };
     let provide = |stamp: String| Provided {
         prefix: stage_prefix.clone(),
@@ -315,7 +327,13 @@ fn build_recipe(
         return Ok(provide(inputs.key()));
     }
     if printer.verbosity() == crate::printer::Verbosity::Verbose {
-        let why = stamp::reasons(last.as_ref(), &inputs, &built_files, &tree, &toolchain::summary());
+        let why = stamp::reasons(
+            last.as_ref(),
+            &inputs,
+            &built_files,
+            &tree,
+            &toolchain::summary(&toolchain),
+        );
         printer.verbose("Rebuilding", format!("{name}: {}", why.join("; ")));
     }
     if let (Some(cache), Some(key)) = (&cache, &cache_key) {
@@ -342,18 +360,21 @@ fn build_recipe(
         crate::recipe::BuildDir::InTree => src.clone(),
         crate::recipe::BuildDir::OutOfTree => build.clone(),
     };
-    let dep_exports: Vec<String> = deps.iter().map(|(d, p)| format!("{d}:{:?}", p.exports)).collect();
+    let dep_exports: Vec<String> = deps
+        .iter()
+        .map(|(d, p)| fingerprint::combine(&[d, &p.exports.0, &p.exports.1]))
+        .collect();
     let configure_text: Vec<String> = planned
         .iter()
         .filter(|s| steps::configures(&s.name))
         .map(Step::describe)
-        .chain([format!("{env:?}"), dep_exports.join("\n"), prefix.clone()])
+        .chain([env_lines.join("\n"), dep_exports.join("\n"), prefix.clone()])
         .collect();
     let configure_key = |tree: &FileIndex| {
         fingerprint::combine(&[
             &tree.fingerprint_of(steps::configure_reads),
             &configure_text.join("\n"),
-            toolchain,
+            &toolchain,
         ])
     };
     let configured = recipe.kind == crate::recipe::Kind::Autotools
@@ -408,8 +429,12 @@ fn build_recipe(
     }
     // Not an input of the build: the same compiler, remembered.
     if options.ccache && recipe.kind != crate::recipe::Kind::Cargo {
-        match super::ccache::environment(&ws.root) {
-            Ok(more) => env.extend(more),
+        match super::ccache::environment(&ws.root, env.get("PATH").unwrap_or_default()) {
+            Ok(more) => {
+                for (key, value) in more {
+                    env.set(&key, value);
+                }
+            }
             Err(e) => printer.warn(format!("not using ccache: {e:#}")),
         }
     }
@@ -489,39 +514,60 @@ fn store(cache: &BuildCache, key: &str, staging: &Path, name: &str, describe: &s
     }
 }
 
+/// What a clean tree's build-cache key is made of.
+struct KeyContext<'a> {
+    ws: &'a Workspace,
+    component: &'a Component,
+    src: &'a Path,
+    step_text: &'a [String],
+    env_lines: &'a [String],
+    inputs: &'a Inputs,
+    content: &'a str,
+    deps: &'a BTreeMap<String, Provided>,
+}
+
+/// The build-cache key's inputs as hashed: a versioned structure, each
+/// field as JSON writes it (never a `{:?}` text, whose form is the
+/// toolchain's to change).
+#[derive(serde::Serialize)]
+struct KeyInputs<'a> {
+    version: u32,
+    sultana: &'a str,
+    tree: String,
+    content: &'a str,
+    recipe: &'a str,
+    steps: Vec<String>,
+    environment: Vec<String>,
+    deps: Vec<(String, String)>,
+    toolchain: &'a str,
+}
+
 /// A clean tree's build key for the shared cache, or none.
-fn cache_key(
-    ws: &Workspace,
-    component: &Component,
-    src: &Path,
-    step_text: &[String],
-    inputs: &Inputs,
-    content: &str,
-    deps: &BTreeMap<String, Provided>,
-) -> Option<String> {
-    if !matches!(ws.source(component), SourceKind::Git | SourceKind::Local) {
+fn cache_key(cx: &KeyContext) -> Option<String> {
+    let ws = cx.ws;
+    if !matches!(ws.source(cx.component), SourceKind::Git | SourceKind::Local) {
         return None;
     }
-    let tree = Checkout::open(src).ok()?.clean_tree()?;
-    let mut dep_keys = Vec::new();
-    for (dep, provided) in deps {
-        dep_keys.push(format!("{dep}={}", provided.cache_key.as_ref()?));
+    let tree = Checkout::open(cx.src).ok()?.clean_tree()?;
+    let mut deps = Vec::new();
+    for (dep, provided) in cx.deps {
+        deps.push((dep.clone(), provided.cache_key.clone()?));
     }
-    let (src_text, root_text) = (src.display().to_string(), ws.root.display().to_string());
-    let neutral: Vec<String> = step_text
-        .iter()
-        .map(|s| s.replace(&src_text, "{src}").replace(&root_text, "{workspace}"))
-        .collect();
-    Some(fingerprint::combine(&[
-        "build-cache-2",
-        env!("CARGO_PKG_VERSION"),
-        &tree.to_string(),
-        content,
-        &inputs.recipe,
-        &neutral.join("\n"),
-        &dep_keys.join("\n"),
-        &inputs.toolchain,
-    ]))
+    let (src_text, root_text) = (cx.src.display().to_string(), ws.root.display().to_string());
+    let neutral = |s: &String| s.replace(&src_text, "{src}").replace(&root_text, "{workspace}");
+    let key = KeyInputs {
+        version: 3,
+        sultana: env!("CARGO_PKG_VERSION"),
+        tree: tree.to_string(),
+        content: cx.content,
+        recipe: &cx.inputs.recipe,
+        steps: cx.step_text.iter().map(neutral).collect(),
+        environment: cx.env_lines.iter().map(neutral).collect(),
+        deps,
+        toolchain: &cx.inputs.toolchain,
+    };
+    let text = serde_json::to_string(&key).ok()?;
+    Some(fingerprint::combine(&[&text]))
 }
 
 /// Put the cached build of `key` in place as the component's staged
@@ -579,17 +625,19 @@ fn exclude_outputs(src: &Path, patterns: &[String]) -> Result<()> {
     fsutil::atomic_write(&file, text.as_bytes())
 }
 
-fn execute(step: &Step, env: &[(String, String)], log: &Path) -> Result<()> {
+fn execute(step: &Step, env: &BuildEnv, log: &Path) -> Result<()> {
     match &step.action {
         Action::Run { argv, dir } => {
             std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
             let (program, args) = argv.split_first().ok_or_else(|| anyhow!("empty command"))?;
-            let mut cmd = Cmd::new(program, tool_package(program)).args(args).cwd(dir).log(log);
-            // A parent make's jobserver must not leak into ours.
-            for key in ["MAKEFLAGS", "MFLAGS", "MAKELEVEL"] {
-                cmd = cmd.env_remove(key);
-            }
-            for (key, value) in env {
+            // Only the build's own environment (a parent make's jobserver
+            // never leaks into ours either).
+            let mut cmd = Cmd::new(program, tool_package(program))
+                .args(args)
+                .cwd(dir)
+                .log(log)
+                .env_clear();
+            for (key, value) in env.iter() {
                 cmd = cmd.env(key, value);
             }
             cmd.run()?;

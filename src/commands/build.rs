@@ -12,6 +12,7 @@ pub fn run(globals: &Globals, args: BuildArgs, printer: &Printer) -> Result<()> 
     let started = Instant::now();
     let ws = globals.workspace(printer)?;
     let _lock = ws.lock_exclusive(printer)?;
+    let env = super::build_env(&args.build_env)?;
     let options = build::Options {
         jobs: globals.jobs,
         offline: globals.offline,
@@ -21,6 +22,8 @@ pub fn run(globals: &Globals, args: BuildArgs, printer: &Printer) -> Result<()> 
         trusted: Default::default(),
         build_cache: !args.cache.no_build_cache,
         ccache: !args.cache.no_ccache,
+        inherited_env: env.inherited,
+        env: env.given,
     };
     let reports = build::run(&ws, &args.components, &options, printer)?;
     let mut table = vec![format!(

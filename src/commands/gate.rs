@@ -4,7 +4,7 @@ use anyhow::Result;
 
 use super::{system_choice, Globals};
 use crate::build::SystemChoice;
-use crate::cli::{BisectArgs, CacheArgs, CiCommand, GateArgs, OsstestCommand};
+use crate::cli::{BisectArgs, BuildEnvArgs, CacheArgs, CiCommand, GateArgs, OsstestCommand};
 use crate::error::CheckFailed;
 use crate::gate::{self, BisectOptions, Settings};
 use crate::printer::Printer;
@@ -30,7 +30,13 @@ pub fn run(globals: &Globals, args: GateArgs, printer: &Printer) -> Result<()> {
         locked: globals.locked,
         settings: Settings {
             flaky_runs: args.flaky_runs,
-            ..settings(globals, system_choice(&args.system), args.kernel_headers, &args.cache)
+            ..settings(
+                globals,
+                system_choice(&args.system),
+                args.kernel_headers,
+                &args.cache,
+                &args.build_env,
+            )?
         },
     };
     if let Some(job) = &args.job {
@@ -87,7 +93,13 @@ pub fn run_bisect(globals: &Globals, args: BisectArgs, printer: &Printer) -> Res
         good: args.good,
         bad: args.bad,
         locked: globals.locked,
-        settings: settings(globals, system_choice(&args.system), args.kernel_headers, &args.cache),
+        settings: settings(
+            globals,
+            system_choice(&args.system),
+            args.kernel_headers,
+            &args.cache,
+            &args.build_env,
+        )?,
     };
     let outcome = gate::bisect(&ws, &options, printer)?;
     printer.json(&serde_json::json!({ "command": "bisect", "bisect": outcome }));
@@ -103,8 +115,8 @@ pub fn run_bisect(globals: &Globals, args: BisectArgs, printer: &Printer) -> Res
     }
 }
 
-fn gate_options(globals: &Globals, component: String, candidate: Option<String>) -> gate::Options {
-    gate::Options {
+fn gate_options(globals: &Globals, component: String, candidate: Option<String>) -> Result<gate::Options> {
+    Ok(gate::Options {
         component,
         candidate,
         baseline: None,
@@ -116,12 +128,25 @@ fn gate_options(globals: &Globals, component: String, candidate: Option<String>)
         summary: None,
         always: false,
         locked: globals.locked,
-        settings: settings(globals, Default::default(), None, &CacheArgs::default()),
-    }
+        settings: settings(
+            globals,
+            Default::default(),
+            None,
+            &CacheArgs::default(),
+            &BuildEnvArgs::default(),
+        )?,
+    })
 }
 
-fn settings(globals: &Globals, system: SystemChoice, kernel_headers: Option<PathBuf>, cache: &CacheArgs) -> Settings {
-    Settings {
+fn settings(
+    globals: &Globals,
+    system: SystemChoice,
+    kernel_headers: Option<PathBuf>,
+    cache: &CacheArgs,
+    build_env: &BuildEnvArgs,
+) -> Result<Settings> {
+    let env = super::build_env(build_env)?;
+    Ok(Settings {
         jobs: globals.jobs,
         flaky_runs: DEFAULT_FLAKY_RUNS,
         offline: globals.offline,
@@ -129,14 +154,16 @@ fn settings(globals: &Globals, system: SystemChoice, kernel_headers: Option<Path
         kernel_headers,
         build_cache: !cache.no_build_cache,
         ccache: !cache.no_ccache,
-    }
+        inherited_env: env.inherited,
+        env: env.given,
+    })
 }
 
 pub fn run_ci(globals: &Globals, command: CiCommand, printer: &Printer) -> Result<()> {
     let CiCommand::Gitlab(args) = command;
     let ws = globals.workspace(printer)?;
     let _lock = ws.lock_exclusive(printer)?;
-    let options = gate_options(globals, args.component.clone(), args.candidate.clone());
+    let options = gate_options(globals, args.component.clone(), args.candidate.clone())?;
     let yaml = gate::ci::gitlab(&ws, &options, args.parent_job.as_deref(), printer)?;
     printer.json(&serde_json::json!({ "command": "ci gitlab", "yaml": yaml }));
     printer.out(yaml.trim_end());
@@ -147,7 +174,7 @@ pub fn run_osstest(globals: &Globals, command: OsstestCommand, printer: &Printer
     let OsstestCommand::Flight(args) = command;
     let ws = globals.workspace(printer)?;
     let _lock = ws.lock_exclusive(printer)?;
-    let options = gate_options(globals, args.component, args.candidate);
+    let options = gate_options(globals, args.component, args.candidate)?;
     let lines = gate::ci::osstest_flight(&ws, &options, &args.flight, &args.arch, printer)?;
     printer.json(&serde_json::json!({ "command": "osstest flight", "lines": lines }));
     printer.out(lines.trim_end());

@@ -78,6 +78,9 @@ pub struct Settings {
     pub kernel_headers: Option<PathBuf>,
     pub build_cache: bool,
     pub ccache: bool,
+    /// sultana's environment and `--env`, for every build (see `build::Options`).
+    pub inherited_env: std::collections::BTreeMap<String, String>,
+    pub env: Vec<(String, String)>,
 }
 
 pub struct Flown {
@@ -163,6 +166,8 @@ pub fn fly(
         trusted: Default::default(),
         build_cache: settings.build_cache,
         ccache: settings.ccache,
+        inherited_env: settings.inherited_env.clone(),
+        env: settings.env.clone(),
     };
     let reports = build::run(&scratch, &names, &options, printer)?;
     let built = reports.iter().any(|r| r.status == Status::Built);

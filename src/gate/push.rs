@@ -104,7 +104,11 @@ fn push(
             .arg("--")
             .arg(url)
             // A rewind replaces the remote ref (`+`), as asked.
-            .arg(format!("{}{}:{reference}", if rewind { "+" } else { "" }, candidate.commit))
+            .arg(format!(
+                "{}{}:{reference}",
+                if rewind { "+" } else { "" },
+                candidate.commit
+            ))
             .log(&log)
             .run()
             .with_context(|| format!("cannot push {} to {reference} of {url}", candidate.commit))?;

@@ -305,7 +305,15 @@ fn a_rewind_is_refused_unless_allowed_and_then_said() {
 
     // Asked for: pushed, and said to be a rewind.
     let run = ctx
-        .sultana(&["gate", "libfix", "--candidate", &tested, "--push", "--allow-rewind", "--json"])
+        .sultana(&[
+            "gate",
+            "libfix",
+            "--candidate",
+            &tested,
+            "--push",
+            "--allow-rewind",
+            "--json",
+        ])
         .success()
         .stderr_has("a rewind");
     let gate = &run.json()["gate"];

@@ -573,12 +573,7 @@ fn an_edit_made_during_the_build_builds_again_and_is_never_stored() {
     };
 
     let run = ctx
-        .sultana_with(
-            &ctx.work,
-            "022",
-            &[("EDIT_DURING_BUILD", "1")],
-            &["build", "--json", "tool"],
-        )
+        .sultana(&["build", "--json", "--env", "EDIT_DURING_BUILD=1", "tool"])
         .success();
     assert_eq!(status_of(&run, "tool"), "built");
     assert!(
@@ -610,4 +605,101 @@ fn an_edit_made_during_the_build_builds_again_and_is_never_stored() {
     assert_eq!(builds(), ["tool"]);
     let run = ctx.sultana(&["build", "--json", "tool"]).success();
     assert_eq!(status_of(&run, "tool"), "fresh");
+}
+
+/// Only the base, what a recipe declares and `--env` reach a build step,
+/// and each of them is an input: a declared variable that changes builds
+/// again (`-v` names it), a second workspace on the same cache never gets
+/// the other value's build, an undeclared one never reaches the build.
+#[test]
+fn what_reaches_a_build_is_its_input_and_nothing_else_reaches_it() {
+    if !toolchain_present() {
+        return;
+    }
+    let ctx = TestContext::new();
+    ctx.fixture_workspace();
+    let makefile = std::fs::read_to_string(ctx.upstreams.join("tool/Makefile")).unwrap();
+    let install = "\tinstall -D -m 0755 fixtool $(DESTDIR)$(PREFIX)/bin/fixtool\n";
+    let edited = makefile.replace(
+        install,
+        &format!("{install}\tprintf 'flavour=%s undeclared=%s term=%s\\n' '$(FLAVOUR)' '$(UNDECLARED)' \"$$TERM\" > $(DESTDIR)$(PREFIX)/flavour\n"),
+    );
+    assert_ne!(edited, makefile);
+    let clock = sultana::fixtures::Clock::default();
+    sultana::fixtures::commit(
+        &ctx.upstreams.join("tool"),
+        &[("Makefile", edited, false)],
+        "flavour",
+        &clock,
+    )
+    .unwrap();
+    let recipe = ctx
+        .read("recipes/tool.toml")
+        .replace("env = [\"CC\"", "env = [\"FLAVOUR\", \"CC\"");
+    assert!(recipe.contains("FLAVOUR"));
+    ctx.write("recipes/tool.toml", &recipe);
+    let flavour = |work: &Path| std::fs::read_to_string(staged(work, "tool", "flavour")).unwrap();
+    let build = |work: &Path, env: &[(&str, &str)], args: &[&str]| {
+        let mut all = vec!["build", "--json", "-v"];
+        all.extend_from_slice(args);
+        all.push("tool");
+        ctx.sultana_with(work, "022", env, &all).success()
+    };
+
+    let run = build(
+        &ctx.work,
+        &[("FLAVOUR", "plain"), ("UNDECLARED", "leak"), ("TERM", "xterm")],
+        &[],
+    );
+    assert_eq!(status_of(&run, "tool"), "built");
+    assert_eq!(
+        flavour(&ctx.work),
+        "flavour=plain undeclared= term=\n",
+        "only the declared reach it"
+    );
+
+    // An undeclared variable that changes is no input: fresh.
+    let run = build(&ctx.work, &[("FLAVOUR", "plain"), ("UNDECLARED", "other")], &[]);
+    assert_eq!(status_of(&run, "tool"), "fresh", "{}", run.stderr);
+
+    // A declared one is: built again, and named.
+    let run = build(&ctx.work, &[("FLAVOUR", "debug")], &[]);
+    assert_eq!(status_of(&run, "tool"), "built", "{}", run.stderr);
+    assert!(
+        run.stderr.contains("the environment changed: FLAVOUR"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(flavour(&ctx.work), "flavour=debug undeclared= term=\n");
+
+    // --env wins over the environment, and is an input too.
+    let run = build(&ctx.work, &[("FLAVOUR", "debug")], &["--env", "FLAVOUR=cli"]);
+    assert_eq!(status_of(&run, "tool"), "built", "{}", run.stderr);
+    assert_eq!(flavour(&ctx.work), "flavour=cli undeclared= term=\n");
+    let run = build(&ctx.work, &[], &["--env", "UNDECLARED=given"]);
+    assert!(run.stderr.contains("FLAVOUR (now unset)"), "{}", run.stderr);
+    assert!(run.stderr.contains("UNDECLARED (was unset)"), "{}", run.stderr);
+    assert_eq!(flavour(&ctx.work), "flavour= undeclared=given term=\n");
+
+    // A second workspace on the same cache: each value gets its own build.
+    let second = same_pins(&ctx, "second");
+    let run = build(&second, &[("FLAVOUR", "plain")], &[]);
+    assert_eq!(
+        status_of(&run, "tool"),
+        "cached",
+        "the plain build is in the cache: {}",
+        run.stderr
+    );
+    assert_eq!(flavour(&second), "flavour=plain undeclared= term=\n");
+    let run = build(&second, &[("FLAVOUR", "release")], &[]);
+    assert_eq!(status_of(&run, "tool"), "built", "{}", run.stderr);
+    assert_eq!(flavour(&second), "flavour=release undeclared= term=\n");
+
+    // Bad --env values are usage errors.
+    ctx.sultana(&["build", "--env", "MAKEFLAGS=-j9"])
+        .code(2)
+        .stderr_has("set by sultana itself");
+    ctx.sultana(&["build", "--env", "novalue"])
+        .code(2)
+        .stderr_has("is not NAME=VALUE");
 }

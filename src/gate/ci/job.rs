@@ -77,6 +77,8 @@ pub fn run_job(ws: &Workspace, options: &Options, set: Set, job: &str, printer: 
                     trusted: deps.clone(),
                     build_cache: options.settings.build_cache,
                     ccache: options.settings.ccache,
+                    inherited_env: options.settings.inherited_env.clone(),
+                    env: options.settings.env.clone(),
                 };
                 let reports = build::run(&scratch, std::slice::from_ref(&owner), &build_options, printer)?;
                 let report = reports
