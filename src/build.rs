@@ -213,6 +213,8 @@ pub fn run(ws: &Workspace, names: &[String], options: &Options, printer: &Printe
         .collect();
     let provided: Mutex<BTreeMap<String, Provided>> = Mutex::new(BTreeMap::new());
     let reports: Mutex<Vec<UnitReport>> = Mutex::new(Vec::new());
+    // One jobserver for every make of the build: -j N means N in all.
+    let server = jobserver::Client::new(options.jobs.max(1)).ok();
     let cx = unit::BuildContext {
         ws,
         options,
@@ -220,6 +222,11 @@ pub fn run(ws: &Workspace, names: &[String], options: &Options, printer: &Printe
         printer,
         provided: &provided,
         reports: &reports,
+        jobs: unit::Jobs {
+            total: options.jobs.max(1),
+            count: options.jobs.max(1),
+            server: server.as_ref(),
+        },
     };
     parallel::ready_queue(options.jobs, &units, &needs, |unit, sharing| {
         // make's -j: the CPUs shared among the components running or ready now.

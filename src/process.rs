@@ -8,6 +8,7 @@ use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
 mod groups;
+mod watch;
 
 const TAIL_LINES: usize = 20;
 
@@ -52,6 +53,8 @@ pub struct Cmd {
     foreground: bool,
     /// Killed when sultana dies (see `dies_with_sultana`).
     tied: bool,
+    /// A make jobserver the command (and its makes) take their slots from.
+    jobserver: Option<jobserver::Client>,
 }
 
 impl Cmd {
@@ -70,6 +73,7 @@ impl Cmd {
             stdin: None,
             foreground: false,
             tied: false,
+            jobserver: None,
         }
     }
 
@@ -103,6 +107,12 @@ impl Cmd {
     /// `env` sets (a build step's clean environment).
     pub fn env_clear(mut self) -> Cmd {
         self.clear_env = true;
+        self
+    }
+
+    /// Share this make jobserver's slots (MAKEFLAGS, its pipe inherited).
+    pub fn jobserver(mut self, client: &jobserver::Client) -> Cmd {
+        self.jobserver = Some(client.clone());
         self
     }
 
@@ -252,6 +262,13 @@ impl Cmd {
                 Ok(())
             });
         }
+        if let Some(client) = self.jobserver.clone() {
+            // After the environment is set (duct runs hooks last).
+            expr = expr.before_spawn(move |command| {
+                client.configure_make(command);
+                Ok(())
+            });
+        }
         if self.program == "git" {
             // Its messages are parsed (progress, "No space left", …).
             expr = expr.env("LC_ALL", "C");
@@ -271,14 +288,22 @@ impl Cmd {
         expr
     }
 
-    /// Remember the started command, to stop it on SIGINT/SIGTERM.
-    fn register(&self, pid: Option<u32>) -> Option<groups::Registered> {
-        let pid = pid? as i32;
-        groups::register(if self.foreground {
-            groups::Started::Process(pid)
-        } else {
-            groups::Started::Group(pid)
-        })
+    /// Remember the started command, to stop it on SIGINT/SIGTERM/SIGHUP,
+    /// and watch its group, to stop it when sultana is killed.
+    fn register(&self, pid: Option<u32>) -> Guard {
+        let Some(pid) = pid.map(|p| p as i32) else {
+            return Guard::default();
+        };
+        Guard {
+            _registered: groups::register(if self.foreground {
+                groups::Started::Process(pid)
+            } else {
+                groups::Started::Group(pid)
+            }),
+            // A command left in sultana's group has no group of its own to
+            // stop (`dies_with_sultana` covers it).
+            _watcher: (!self.foreground).then(|| watch::watch(pid)).flatten(),
+        }
     }
 
     fn io_error(&self, source: std::io::Error) -> ProcessError {
@@ -392,6 +417,7 @@ impl Cmd {
         let handle = expr.start().map_err(io_err)?;
         let group = handle.pids().first().copied().unwrap_or(0) as i32;
         let _registered = groups::register(groups::Started::Group(group));
+        let _watcher = watch::watch(group);
         let deadline = std::time::Instant::now() + limit;
         let mut timed_out = false;
         let status = loop {
@@ -445,6 +471,14 @@ impl Cmd {
             which::which(&self.program).map_err(|_| missing())
         }
     }
+}
+
+/// What is kept of a started command until it ends (dropped in order: no
+/// longer stopped on a signal, then no longer watched).
+#[derive(Default)]
+struct Guard {
+    _registered: Option<groups::Registered>,
+    _watcher: Option<watch::Watcher>,
 }
 
 /// A line of a command's output as it goes to a log: credentials of urls

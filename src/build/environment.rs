@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 
 /// What every build step gets from sultana's environment when set: where
 /// programs are, the user's home and scratch folder, and the locale and
-/// time zone (which tools' messages and timestamps follow). `TERM` and the
-/// rest never reach a build.
+/// time zone (which tools' messages and timestamps follow), where the Rust
+/// toolchain is. `TERM` and the rest never reach a build.
 pub const BASE: &[&str] = &[
     "PATH",
     "HOME",
@@ -21,6 +21,10 @@ pub const BASE: &[&str] = &[
     "LC_ALL",
     "TZ",
     "SOURCE_DATE_EPOCH",
+    // Where rustup's proxies find the Rust toolchain.
+    "RUSTUP_HOME",
+    "RUSTUP_TOOLCHAIN",
+    "CARGO_HOME",
 ];
 
 /// Variables sultana itself sets for a step (the jobserver, the compiler

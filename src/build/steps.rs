@@ -6,6 +6,10 @@ use anyhow::{anyhow, Result};
 
 use crate::recipe::{render, render_all, BuildDir, Kind, Recipe, Vars};
 
+/// What `{jobs}` renders to in the steps that run: filled in (or, as
+/// make's `-j{jobs}`, dropped for the jobserver) when each runs.
+pub const JOBS_SLOT: &str = "\u{1}jobs\u{1}";
+
 pub enum Action {
     Run {
         argv: Vec<String>,

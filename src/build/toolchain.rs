@@ -4,33 +4,37 @@
 use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
 
+use super::environment::BuildEnv;
 use crate::process::Cmd;
+
+/// A build environment's variables, in order.
+type Environment = Vec<(String, String)>;
 
 /// `$CC --version` and `$CC -dumpmachine` (`cc` unless the build's
 /// environment sets CC), `make --version` and `rustc -vV`, first lines,
-/// found on the build's PATH; a missing tool counts as "none". Asked once
-/// per CC and PATH in a run.
-pub fn identity(cc: Option<&str>, path: Option<&str>) -> String {
-    static KNOWN: OnceLock<Mutex<HashMap<(String, String), String>>> = OnceLock::new();
-    let cc = cc.filter(|v| !v.trim().is_empty()).unwrap_or("cc").to_string();
-    let path = path.unwrap_or_default().to_string();
+/// run in the build's environment; a missing tool counts as "none". Asked
+/// once per environment in a run.
+pub fn identity(env: &BuildEnv) -> String {
+    static KNOWN: OnceLock<Mutex<HashMap<Environment, String>>> = OnceLock::new();
+    let vars: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
     let known = KNOWN.get_or_init(Default::default);
-    if let Some(found) = known
-        .lock()
-        .ok()
-        .and_then(|k| k.get(&(cc.clone(), path.clone())).cloned())
-    {
+    if let Some(found) = known.lock().ok().and_then(|k| k.get(&vars).cloned()) {
         return found;
     }
+    let cc = env
+        .get("CC")
+        .filter(|v| !v.trim().is_empty())
+        .unwrap_or("cc")
+        .to_string();
     let mut words = cc.split_whitespace();
     let program = words.next().unwrap_or("cc").to_string();
     let rest: Vec<String> = words.map(String::from).collect();
     let run = |program: &str, args: &[String]| -> Option<String> {
-        Cmd::new(program, "")
-            .args(args)
-            .env_clear()
-            .env("PATH", &path)
-            .env("LC_ALL", "C")
+        let mut cmd = Cmd::new(program, "").args(args).env_clear();
+        for (key, value) in &vars {
+            cmd = cmd.env(key, value);
+        }
+        cmd.env("LC_ALL", "C")
             .output()
             .ok()
             .map(|out| String::from_utf8_lossy(&out).to_string())
@@ -53,7 +57,7 @@ pub fn identity(cc: Option<&str>, path: Option<&str>) -> String {
     ];
     let identity = parts.join("\n");
     if let Ok(mut k) = known.lock() {
-        k.insert((cc, path), identity.clone());
+        k.insert(vars, identity.clone());
     }
     identity
 }

@@ -35,6 +35,7 @@ pub(super) struct BuildContext<'a> {
     pub printer: &'a Printer,
     pub provided: &'a Mutex<BTreeMap<String, Provided>>,
     pub reports: &'a Mutex<Vec<UnitReport>>,
+    pub jobs: Jobs<'a>,
 }
 
 /// Build one unit (or take it from the system) once its dependencies are
@@ -220,7 +221,7 @@ fn build_recipe(
     let planned = steps::plan(recipe, &vars, &present)?;
     let mut step_text: Vec<String> = vec![prefix.clone(), describe.clone()];
     step_text.extend(planned.iter().map(Step::describe));
-    let toolchain = toolchain::identity(env.get("CC"), env.get("PATH"));
+    let toolchain = toolchain::identity(&env);
     let mut inputs = Inputs {
         source: String::new(),
         recipe: fingerprint::combine(&[&recipe.text]),
@@ -408,7 +409,9 @@ fn build_recipe(
     report.logs = Some(logs.clone());
     std::fs::create_dir_all(&build).with_context(|| format!("cannot create {}", build.display()))?;
     fsutil::remove_all(&new_staging)?;
-    vars.insert("jobs".into(), jobs.to_string());
+    // `{jobs}` stays a slot until a step runs: `-j{jobs}` for make or
+    // cargo gives way to the shared jobserver, anywhere else the count.
+    vars.insert("jobs".into(), steps::JOBS_SLOT.into());
     let run_steps = steps::plan(recipe, &vars, &present)?;
     vars.insert("destdir".into(), new_staging.display().to_string());
     let install_steps = steps::plan(recipe, &vars, &present)?;
@@ -417,9 +420,11 @@ fn build_recipe(
     printer.status(
         "Building",
         format!(
-            "{name} {} ({}, -j{jobs})",
+            "{name} {} ({}, -j{}{})",
             label_of(&describe, checkout.as_ref()),
-            format!("{:?}", recipe.kind).to_lowercase()
+            format!("{:?}", recipe.kind).to_lowercase(),
+            cx.jobs.total,
+            if cx.jobs.server.is_some() { " shared" } else { "" }
         ),
     );
     let progress = printer.progress(name);
@@ -438,6 +443,12 @@ fn build_recipe(
             Err(e) => printer.warn(format!("not using ccache: {e:#}")),
         }
     }
+    // This build's own slot of the shared -j: its make's implicit one.
+    let _slot = match cx.jobs.server {
+        Some(server) => Some(server.acquire().context("cannot take a job slot from the jobserver")?),
+        None => None,
+    };
+    let jobs = Jobs { count: jobs, ..cx.jobs };
     for (i, (step, install_variant)) in run_steps.iter().zip(install_steps.iter()).enumerate() {
         let step = if step.install { install_variant } else { step };
         let configure_phase = steps::configures(&step.name);
@@ -451,7 +462,7 @@ fn build_recipe(
         report.step = Some(step.name.clone());
         progress.update(i as u64, total as u64, &step.name);
         let log = logs.join(format!("{:02}-{}.log", i + 1, step.name));
-        execute(step, &env, &log).with_context(|| format!("step {}", step.name))?;
+        execute(step, &env, &jobs, &log).with_context(|| format!("step {}", step.name))?;
         crate::fault::point("build-after-step");
         if step.name == "configure" {
             let now = fingerprint::index(&src, skip, &tree)?;
@@ -625,11 +636,46 @@ fn exclude_outputs(src: &Path, patterns: &[String]) -> Result<()> {
     fsutil::atomic_write(&file, text.as_bytes())
 }
 
-fn execute(step: &Step, env: &BuildEnv, log: &Path) -> Result<()> {
+/// How many jobs a build's steps may run.
+#[derive(Clone, Copy)]
+pub(super) struct Jobs<'a> {
+    /// `-j N` of the whole build.
+    pub total: usize,
+    /// This component's share, for `{jobs}` outside make's own `-j`.
+    pub count: usize,
+    /// One GNU make jobserver for the whole build (as cargo does), so a
+    /// component that starts when others finish gets their slots.
+    pub server: Option<&'a jobserver::Client>,
+}
+
+/// A step's arguments with the `{jobs}` slot filled: `-j{jobs}` of make
+/// or cargo is dropped when the jobserver decides (an explicit `-jN`
+/// would make them leave it), everywhere else the count.
+fn with_jobs(program: &str, args: &[String], jobs: &Jobs) -> (Vec<String>, bool) {
+    let name = Path::new(program)
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or(program);
+    let served = jobs.server.is_some() && matches!(name, "make" | "gmake" | "cargo");
+    let slot_flag = format!("-j{}", steps::JOBS_SLOT);
+    let mut out = Vec::new();
+    for arg in args {
+        if served && *arg == slot_flag {
+            continue;
+        }
+        out.push(arg.replace(steps::JOBS_SLOT, &jobs.count.to_string()));
+    }
+    (out, jobs.server.is_some())
+}
+
+fn execute(step: &Step, env: &BuildEnv, jobs: &Jobs, log: &Path) -> Result<()> {
     match &step.action {
         Action::Run { argv, dir } => {
             std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
             let (program, args) = argv.split_first().ok_or_else(|| anyhow!("empty command"))?;
+            let program = program.replace(steps::JOBS_SLOT, &jobs.count.to_string());
+            let (args, served) = with_jobs(&program, args, jobs);
+            let program = program.as_str();
             // Only the build's own environment (a parent make's jobserver
             // never leaks into ours either).
             let mut cmd = Cmd::new(program, tool_package(program))
@@ -639,6 +685,9 @@ fn execute(step: &Step, env: &BuildEnv, log: &Path) -> Result<()> {
                 .env_clear();
             for (key, value) in env.iter() {
                 cmd = cmd.env(key, value);
+            }
+            if let (true, Some(server)) = (served, jobs.server) {
+                cmd = cmd.jobserver(server);
             }
             cmd.run()?;
         }

@@ -1,5 +1,5 @@
-//! Every process group sultana starts is known here, so that SIGINT or
-//! SIGTERM to sultana stops them all before it exits: a terminated gate
+//! Every process group sultana starts is known here, so that SIGINT,
+//! SIGTERM or SIGHUP to sultana stops them all before it exits: a terminated gate
 //! leaves no test script running, a ^C leaves no make behind.
 
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
@@ -57,6 +57,8 @@ fn install() {
     unsafe {
         libc::signal(libc::SIGINT, on_signal as *const () as libc::sighandler_t);
         libc::signal(libc::SIGTERM, on_signal as *const () as libc::sighandler_t);
+        // A closed terminal or a dropped ssh: as SIGTERM.
+        libc::signal(libc::SIGHUP, on_signal as *const () as libc::sighandler_t);
     }
 }
 

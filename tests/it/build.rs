@@ -359,3 +359,88 @@ fn recipe_dependencies_order_the_build_and_cycles_are_named() {
     ctx.write("recipes/b.toml", "kind = \"nonsense\"\n");
     ctx.sultana(&["build", "a"]).code(2).stderr_has("recipes/b.toml");
 }
+
+/// One make jobserver for the whole build: `-j4` is four jobs in all, and a
+/// component that starts beside another gets its slots when that one ends
+/// (each used to keep the share it started with).
+#[test]
+fn one_jobserver_shares_the_slots_of_the_whole_build() {
+    if !require("make", "the jobserver test") {
+        return;
+    }
+    let ctx = TestContext::new();
+    let running = ctx.dir("running");
+    let counts = ctx.root.join("counts");
+    // Each job registers while it runs and writes how many run at once.
+    let job = |name: &str, seconds: &str| {
+        format!(
+            "{name}:\n\t@touch $(RUNNING)/$@-$(WHO); echo \"$(WHO) $$(ls $(RUNNING) | wc -l) $$(ls $(RUNNING) | grep -c -- -$(WHO))\" >> $(COUNTS); sleep {seconds}; rm $(RUNNING)/$@-$(WHO)\n"
+        )
+    };
+    let quick = ctx.upstream("quick");
+    quick.commit(
+        &[(
+            "Makefile",
+            &format!("all: q1\n{}install:\n.PHONY: all install q1\n", job("q1", "0.2")),
+        )],
+        "quick",
+    );
+    let slow_jobs: Vec<String> = (1..=8).map(|i| format!("s{i}")).collect();
+    let mut makefile = format!("all: {}\n", slow_jobs.join(" "));
+    for j in &slow_jobs {
+        makefile.push_str(&job(j, "1"));
+    }
+    makefile.push_str(&format!("install:\n.PHONY: all install {}\n", slow_jobs.join(" ")));
+    let slow = ctx.upstream("slow");
+    slow.commit(&[("Makefile", &makefile)], "slow");
+    ctx.write(
+        "sultana.toml",
+        &format!(
+            "[components.quick]\nurl = \"{}\"\nrevision = \"master\"\nrecipe = \"counted\"\n\n\
+             [components.slow]\nurl = \"{}\"\nrevision = \"master\"\nrecipe = \"counted\"\n",
+            quick.url(),
+            slow.url()
+        ),
+    );
+    ctx.write(
+        "recipes/counted.toml",
+        "kind = \"make\"\nbuild_dir = \"in-tree\"\nenv = [\"RUNNING\", \"COUNTS\"]\nset_env = { WHO = \"{name}\" }\nmake = [\"-j{jobs}\"]\ninstall = [\"install\"]\n",
+    );
+    let run = ctx
+        .sultana_with(
+            &ctx.work,
+            "022",
+            &[
+                ("RUNNING", running.to_str().unwrap()),
+                ("COUNTS", counts.to_str().unwrap()),
+            ],
+            &["-j", "4", "build", "--no-build-cache", "--no-ccache"],
+        )
+        .success()
+        .stderr_has("-j4 shared");
+    let counts = std::fs::read_to_string(&counts).unwrap();
+    // (who, jobs of the whole build at once, its own at once)
+    let at_once: Vec<(String, usize, usize)> = counts
+        .lines()
+        .map(|l| {
+            let words: Vec<&str> = l.split_whitespace().collect();
+            (
+                words[0].to_string(),
+                words[1].parse().unwrap(),
+                words[2].parse().unwrap(),
+            )
+        })
+        .collect();
+    let most = at_once.iter().map(|(_, n, _)| *n).max().unwrap();
+    assert!(most <= 4, "more than -j4 at once: {counts}\n{}", run.stderr);
+    let slow_most = at_once
+        .iter()
+        .filter(|(w, _, _)| w == "slow")
+        .map(|(_, _, n)| *n)
+        .max()
+        .unwrap();
+    assert!(
+        slow_most >= 3,
+        "the slow build kept its first share after the quick one ended: {counts}"
+    );
+}

@@ -432,3 +432,55 @@ fn kill_9_at_fifty_points_then_run_again() {
     eprintln!("kill points survived: {survived}");
     assert!(survived >= 50, "only {survived} kill points tried");
 }
+
+/// kill -9 of sultana while a build step's children run: the whole step
+/// (make and what it started) is stopped with it, so nothing writes the old
+/// source's output after the developer's next edit.
+#[test]
+fn a_killed_build_leaves_no_process_behind() {
+    if !require("make", "the fixture build") || !require("gcc", "the fixture build") {
+        return;
+    }
+    let ctx = TestContext::new();
+    ctx.fixture_workspace();
+    let late = ctx.root.join("late-output");
+    let started = ctx.root.join("step-started");
+    let makefile = std::fs::read_to_string(ctx.upstreams.join("tool/Makefile")).unwrap();
+    // A recipe step whose grandchild (a sleep under a sub-shell under make)
+    // writes after a while.
+    let edited = makefile.replace(
+        "\techo built > BUILD-INFO\n",
+        &format!(
+            "\techo built > BUILD-INFO\n\tsh -c 'touch {}; sleep 4; echo late > {}'\n",
+            started.display(),
+            late.display()
+        ),
+    );
+    assert_ne!(edited, makefile);
+    let clock = sultana::fixtures::Clock::default();
+    sultana::fixtures::commit(
+        &ctx.upstreams.join("tool"),
+        &[("Makefile", edited, false)],
+        "slow",
+        &clock,
+    )
+    .unwrap();
+    let mut child = ctx.command(&ctx.work, &["build", "tool"]).spawn().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while !started.exists() {
+        assert!(std::time::Instant::now() < deadline, "the step never started");
+        assert!(child.try_wait().unwrap().is_none(), "sultana ended before the step");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(6));
+    assert!(!late.exists(), "a step of the killed run went on and wrote its output");
+    let ps = std::process::Command::new("ps").args(["-eo", "args"]).output().unwrap();
+    let ps = String::from_utf8_lossy(&ps.stdout);
+    let marker = late.display().to_string();
+    assert!(
+        !ps.lines().any(|l| l.contains(&marker) && !l.contains("ps -eo")),
+        "left running: {ps}"
+    );
+}
