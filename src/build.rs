@@ -67,6 +67,10 @@ pub struct Options {
     pub inherited_env: BTreeMap<String, String>,
     /// `--env NAME=VALUE`: set for every build step (and part of its inputs).
     pub env: Vec<(String, String)>,
+    /// Components built here, never restored from the build cache (nor
+    /// taken as fresh after an earlier restore), with the tests that read
+    /// their build tree: a restored entry holds the staged prefix only.
+    pub need_build_tree: BTreeMap<String, Vec<String>>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]

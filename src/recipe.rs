@@ -170,6 +170,11 @@ pub struct TestSpec {
     pub script: Option<String>,
     /// Seconds before the test is stopped and counted as failed (default 900).
     pub timeout: Option<u64>,
+    /// The test reads the component's build tree (SULTANA_BUILD), e.g. a
+    /// `make check` there: the component is then built for it, never
+    /// restored from the build cache (which keeps the staged prefix only).
+    #[serde(default)]
+    pub build_tree: bool,
 }
 
 impl TestSpec {

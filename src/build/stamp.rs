@@ -51,6 +51,10 @@ pub struct Stamp {
     /// dirty tree): only such a build may be stored later.
     #[serde(default)]
     pub cache_key: Option<String>,
+    /// The staged prefix was restored from the build cache: there is no
+    /// build tree, and it is no build for a run without the cache.
+    #[serde(default)]
+    pub restored: bool,
 }
 
 impl Stamp {
@@ -59,6 +63,7 @@ impl Stamp {
             key: inputs.key(),
             inputs,
             cache_key: None,
+            restored: false,
         }
     }
 

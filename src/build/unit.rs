@@ -307,7 +307,12 @@ fn build_recipe(
             printer.warn(format!("no build cache: {e:#}"));
             None
         });
-    if staging.is_dir() && last.as_ref().is_some_and(|s| s.key == inputs.key()) {
+    // A restore is no build where a test needs the build tree, nor for a
+    // run that does not use the build cache.
+    let needs_tree = options.need_build_tree.get(name);
+    let restore_counts = needs_tree.is_none() && options.build_cache;
+    let usable = |s: &Stamp| s.key == inputs.key() && (!s.restored || restore_counts);
+    if staging.is_dir() && last.as_ref().is_some_and(usable) {
         // Same content: keep the new stat data, so that touched files are
         // not read again next time.
         if tree.files != built_files.files {
@@ -337,7 +342,19 @@ fn build_recipe(
         );
         printer.verbose("Rebuilding", format!("{name}: {}", why.join("; ")));
     }
-    if let (Some(cache), Some(key)) = (&cache, &cache_key) {
+    if let (Some(tests), Some(cache), Some(key)) = (needs_tree, &cache, &cache_key) {
+        if cache.has(key) {
+            printer.status(
+                "Note",
+                format!(
+                    "{name} is built, not restored: its test {} needs its build tree",
+                    tests.join(", ")
+                ),
+            );
+        }
+    }
+    let cache_for_restore = cache.as_ref().filter(|_| needs_tree.is_none());
+    if let (Some(cache), Some(key)) = (cache_for_restore, &cache_key) {
         match restore(ws, cache, key, name) {
             Ok(true) => {
                 // Nothing ran in the tree: it is the state the stamp records.
@@ -345,6 +362,7 @@ fn build_recipe(
                 inputs.source = tree.fingerprint();
                 let mut stamp = Stamp::new(inputs);
                 stamp.cache_key = Some(key.clone());
+                stamp.restored = true;
                 stamp.save(&paths.stamp)?;
                 printer.status("Restored", format!("{name} {describe} from the build cache"));
                 report.status = Status::Cached;

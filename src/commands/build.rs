@@ -24,6 +24,7 @@ pub fn run(globals: &Globals, args: BuildArgs, printer: &Printer) -> Result<()> 
         ccache: !args.cache.no_ccache,
         inherited_env: env.inherited,
         env: env.given,
+        need_build_tree: Default::default(),
     };
     let reports = build::run(&ws, &args.components, &options, printer)?;
     let mut table = vec![format!(

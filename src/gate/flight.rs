@@ -168,6 +168,7 @@ pub fn fly(
         ccache: settings.ccache,
         inherited_env: settings.inherited_env.clone(),
         env: settings.env.clone(),
+        need_build_tree: build_tree_needs(&scratch, &names, plan.only.as_ref())?,
     };
     let reports = build::run(&scratch, &names, &options, printer)?;
     let built = reports.iter().any(|r| r.status == Status::Built);
@@ -230,6 +231,33 @@ pub fn fly(
         jobs: outcomes,
         built,
     })
+}
+
+/// The components among `names` with a test this flight runs (all, or
+/// those in `only`) that reads their build tree, and those tests.
+pub(crate) fn build_tree_needs(
+    scratch: &Workspace,
+    names: &[String],
+    only: Option<&BTreeMap<String, Runs>>,
+) -> Result<BTreeMap<String, Vec<String>>> {
+    let mut out = BTreeMap::new();
+    for name in names {
+        let Some(component) = scratch.manifest.component(name) else {
+            continue;
+        };
+        let recipe = scratch.recipe(component)?;
+        let tests: Vec<String> = recipe
+            .tests
+            .iter()
+            .filter(|t| t.build_tree)
+            .filter(|t| only.is_none_or(|o| o.contains_key(&test_job(name, &t.name))))
+            .map(|t| t.name.clone())
+            .collect();
+        if !tests.is_empty() {
+            out.insert(name.clone(), tests);
+        }
+    }
+    Ok(out)
 }
 
 /// The component whose build or test `job` is, among `revisions`.

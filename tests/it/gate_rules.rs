@@ -327,3 +327,30 @@ fn a_rewind_is_refused_unless_allowed_and_then_said() {
     assert_eq!(run.json()["gate"]["rewind"], false);
     assert_eq!(ctx.lock_commit("libfix"), next);
 }
+
+/// A flight whose builds are all in the build cache: a test that needs its
+/// component's build tree (`make check` there) gets a real build, not a
+/// restored prefix without one, so no regression is invented; a flight
+/// with --no-build-cache afterwards does not keep trusting a restore.
+#[test]
+fn a_test_that_needs_the_build_tree_gets_a_build_not_a_restore() {
+    let Some(ctx) = fixture() else { return };
+    ctx.sultana(&["build"]).success();
+    let run = ctx.sultana(&["gate", "libfix", "--always", "--json"]).success();
+    let report = &run.json()["gate"]["report"];
+    assert_eq!(job(report, "test-libfix-check")["status"], "pass", "{report}");
+    assert_eq!(report["outcome"], "perfect", "{report}");
+    assert!(
+        run.stderr.contains("libfix is built, not restored: its test check needs its build tree"),
+        "{}",
+        run.stderr
+    );
+    // What needs no build tree is still restored.
+    assert!(run.stderr.contains("Restored tool"), "{}", run.stderr);
+
+    // The scratch area restored tool; --no-build-cache does not trust it.
+    let run = ctx
+        .sultana(&["gate", "libfix", "--always", "--no-build-cache", "--json"])
+        .success();
+    assert!(run.stderr.contains("Building tool"), "{}", run.stderr);
+}

@@ -79,6 +79,7 @@ pub fn run_job(ws: &Workspace, options: &Options, set: Set, job: &str, printer: 
                     ccache: options.settings.ccache,
                     inherited_env: options.settings.inherited_env.clone(),
                     env: options.settings.env.clone(),
+                    need_build_tree: flight::build_tree_needs(&scratch, std::slice::from_ref(&owner), None)?,
                 };
                 let reports = build::run(&scratch, std::slice::from_ref(&owner), &build_options, printer)?;
                 let report = reports
