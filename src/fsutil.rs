@@ -152,16 +152,20 @@ pub fn is_empty_dir(path: &Path) -> bool {
 
 /// Copy a folder recursively (not `.git`), keeping symlinks and file modes.
 /// Bytes of the files below `dir` (symlinks not followed).
+/// What a folder takes on disk, as `du` counts it (allocated blocks, not
+/// file lengths: a cache of many small files takes far more than their
+/// bytes).
 pub fn size_of(dir: &Path) -> u64 {
-    let Ok(entries) = fs::read_dir(dir) else { return 0 };
-    entries
+    use std::os::unix::fs::MetadataExt;
+    let own = fs::symlink_metadata(dir).map_or(0, |m| m.blocks() * 512);
+    let Ok(entries) = fs::read_dir(dir) else { return own };
+    own + entries
         .flatten()
         .map(|e| match e.file_type() {
             Ok(t) if t.is_dir() => size_of(&e.path()),
-            Ok(t) if t.is_file() => e.metadata().map_or(0, |m| m.len()),
-            _ => 0,
+            _ => fs::symlink_metadata(e.path()).map_or(0, |m| m.blocks() * 512),
         })
-        .sum()
+        .sum::<u64>()
 }
 
 pub fn copy_tree(from: &Path, to: &Path) -> io::Result<()> {
@@ -179,8 +183,14 @@ pub fn copy_tree(from: &Path, to: &Path) -> io::Result<()> {
             std::os::unix::fs::symlink(fs::read_link(&source)?, &target)?;
         } else if meta.is_dir() {
             copy_tree(&source, &target)?;
-        } else {
+        } else if meta.is_file() {
             fs::copy(&source, &target)?;
+        } else {
+            // A FIFO would block the copy for ever; a device is no file.
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("{} is a FIFO, socket or device: not copied", source.display()),
+            ));
         }
     }
     Ok(())

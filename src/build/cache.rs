@@ -18,7 +18,13 @@ use std::time::{Duration, SystemTime};
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
+use super::entry_files;
 use crate::fsutil;
+
+/// An entry's list of its files with their sha256 (see `entry_files`).
+const FILES: &str = "files.json";
+/// Far above any real prefix's list (Xen's: a few MB).
+const MAX_FILES_JSON: u64 = 256 << 20;
 
 /// What an entry says of itself (`meta.json`, written before the rename).
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -60,20 +66,41 @@ impl BuildCache {
         self.root.join(key)
     }
 
-    /// Whether a whole entry is there for `key`.
+    /// Whether a whole entry is there for `key` (its file list and meta
+    /// file are written last, before the rename that makes it appear).
     pub fn has(&self, key: &str) -> bool {
-        self.entry(key).join("meta.json").is_file()
+        let entry = self.entry(key);
+        entry.join("meta.json").is_file() && entry.join(FILES).is_file()
     }
 
-    /// Copy the entry's prefix into `into` (which must not exist); false
-    /// when there is no whole entry for `key`.
+    /// Copy the entry's prefix into `into` (which must not exist) and
+    /// check the copy against the entry's file list; false when there is no
+    /// whole entry for `key`. An entry whose copy differs (tampered,
+    /// truncated, partial) is removed and the error says what differed.
     pub fn restore(&self, key: &str, into: &Path) -> Result<bool> {
         let entry = self.entry(key);
-        if !entry.join("meta.json").is_file() {
+        if !self.has(key) {
             return Ok(false);
         }
-        fsutil::copy_tree(&entry.join("prefix"), into)
-            .with_context(|| format!("cannot restore {} from the build cache", entry.display()))?;
+        let listed: Option<entry_files::Files> = fsutil::read_bounded(&entry.join(FILES), MAX_FILES_JSON)
+            .ok()
+            .and_then(|text| serde_json::from_slice(&text).ok());
+        let copied = fsutil::copy_tree(&entry.join("prefix"), into)
+            .map_err(anyhow::Error::from)
+            .and_then(|_| Ok(entry_files::take(into, entry_files::Depth::Hashed)?));
+        let damage = match (&listed, &copied) {
+            (None, _) => Some("its file list is unreadable".to_string()),
+            (_, Err(e)) => Some(format!("{e:#}")),
+            (Some(listed), Ok(found)) => entry_files::first_difference(listed, found),
+        };
+        if let Some(damage) = damage {
+            let _ = fsutil::remove_all(into);
+            self.remove_entry(key);
+            anyhow::bail!(
+                "the build-cache entry {} is damaged ({damage}); it was removed",
+                entry.display()
+            );
+        }
         crate::fault::point("build-cache-restored");
         // Last use, for `cache prune`: the meta file's time.
         let _ = fs::File::options()
@@ -97,6 +124,9 @@ impl BuildCache {
         let filled = (|| -> Result<()> {
             fsutil::copy_tree(staged, &temporary.join("prefix"))?;
             crate::fault::point("build-cache-storing");
+            // The list of what was copied: what a restore checks against.
+            let files = entry_files::take(&temporary.join("prefix"), entry_files::Depth::Hashed)?;
+            fsutil::atomic_write(&temporary.join(FILES), &serde_json::to_vec(&files)?)?;
             fsutil::atomic_write(&temporary.join("meta.json"), &serde_json::to_vec_pretty(meta)?)?;
             Ok(())
         })();
@@ -105,15 +135,26 @@ impl BuildCache {
             return Err(e.context(format!("cannot store {} in the build cache", meta.component)));
         }
         // A folder left by a run killed half way through an old layout, or
-        // without its meta file: not an entry, replaced.
-        if entry.exists() && !entry.join("meta.json").is_file() {
-            let _ = fsutil::remove_all(&entry);
+        // without its meta file or file list: not an entry, replaced.
+        if entry.exists() && !self.has(key) {
+            self.remove_entry(key);
         }
         if fs::rename(&temporary, &entry).is_err() {
             // Stored meanwhile by another run.
             let _ = fsutil::remove_all(&temporary);
         }
         Ok(())
+    }
+
+    /// Take an entry away at once (renamed aside, then removed), so that a
+    /// run restoring it has it whole or not at all.
+    fn remove_entry(&self, key: &str) {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let trash = self.root.join(format!(".trash-{key}-{}-{n}", std::process::id()));
+        if fs::rename(self.entry(key), &trash).is_ok() {
+            let _ = fsutil::remove_all(&trash);
+        }
     }
 
     /// Temporary folders of runs killed an hour ago or more.

@@ -491,6 +491,10 @@ fn build_recipe(
     if !new_staging.exists() {
         std::fs::create_dir_all(&new_staging)?;
     }
+    // What the install left must be files, folders and links: a FIFO would
+    // hang whatever reads the prefix next (the cache, install, a restore).
+    super::entry_files::take(&new_staging, super::entry_files::Depth::KindsOnly)
+        .with_context(|| format!("{name}'s install left something that is refused in its staged prefix"))?;
     fsutil::remove_all(&staging)?;
     std::fs::rename(&new_staging, &staging).with_context(|| format!("cannot move {} into place", staging.display()))?;
     crate::fault::point("build-staged");
@@ -562,6 +566,9 @@ struct KeyContext<'a> {
 struct KeyInputs<'a> {
     version: u32,
     sultana: &'a str,
+    /// The configured prefix as it is: one inside a workspace is that
+    /// workspace's (the steps have its path made symbolic).
+    prefix: &'a str,
     tree: String,
     content: &'a str,
     recipe: &'a str,
@@ -587,6 +594,7 @@ fn cache_key(cx: &KeyContext) -> Option<String> {
     let key = KeyInputs {
         version: 3,
         sultana: env!("CARGO_PKG_VERSION"),
+        prefix: &ws.manifest.prefix,
         tree: tree.to_string(),
         content: cx.content,
         recipe: &cx.inputs.recipe,

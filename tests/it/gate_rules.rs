@@ -341,7 +341,8 @@ fn a_test_that_needs_the_build_tree_gets_a_build_not_a_restore() {
     assert_eq!(job(report, "test-libfix-check")["status"], "pass", "{report}");
     assert_eq!(report["outcome"], "perfect", "{report}");
     assert!(
-        run.stderr.contains("libfix is built, not restored: its test check needs its build tree"),
+        run.stderr
+            .contains("libfix is built, not restored: its test check needs its build tree"),
         "{}",
         run.stderr
     );

@@ -703,3 +703,113 @@ fn what_reaches_a_build_is_its_input_and_nothing_else_reaches_it() {
         .code(2)
         .stderr_has("is not NAME=VALUE");
 }
+
+/// Build-cache entries carry a sha256 list of their files: a tampered,
+/// truncated or partial entry is refused, removed and the component
+/// builds; a prefix inside a workspace keys that workspace's build only.
+#[test]
+fn a_damaged_entry_is_refused_and_a_prefix_inside_a_workspace_is_its_own() {
+    if !toolchain_present() {
+        return;
+    }
+    let ctx = TestContext::new();
+    ctx.fixture_workspace();
+    ctx.sultana(&["build", "tool"]).success();
+    let entry_of = |component: &str| -> PathBuf {
+        let shown = ctx.sultana(&["cache", "--json"]).success().json();
+        let key = shown["builds"]["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["component"] == component)
+            .map(|e| e["key"].as_str().unwrap().to_string())
+            .unwrap_or_else(|| panic!("no entry for {component}: {shown}"));
+        ctx.cache.join("sultana/builds").join(key)
+    };
+    let program = "prefix/usr/local/bin/fixtool";
+    let damages: [(&str, &dyn Fn(&Path)); 3] = [
+        ("has other content", &|e: &Path| {
+            let mut bytes = std::fs::read(e.join(program)).unwrap();
+            bytes[100] ^= 0xff;
+            std::fs::write(e.join(program), bytes).unwrap();
+        }),
+        ("has another size", &|e: &Path| {
+            let bytes = std::fs::read(e.join(program)).unwrap();
+            std::fs::write(e.join(program), &bytes[..bytes.len() / 2]).unwrap();
+        }),
+        ("is missing", &|e: &Path| std::fs::remove_file(e.join(program)).unwrap()),
+    ];
+    for (i, (said, damage)) in damages.iter().enumerate() {
+        let entry = entry_of("tool");
+        damage(&entry);
+        let second = same_pins(&ctx, &format!("second-{i}"));
+        let run = ctx.sultana_in(&second, &["build", "--json", "tool"]).success();
+        assert_eq!(status_of(&run, "tool"), "built", "{}", run.stderr);
+        assert!(
+            run.stderr.contains("is damaged (usr/local/bin/fixtool ") && run.stderr.contains(said),
+            "{said}: {}",
+            run.stderr
+        );
+        assert_eq!(
+            run_program(&staged(&second, "tool", "bin/fixtool")),
+            run_program(&staged(&ctx.work, "tool", "bin/fixtool")),
+            "the rebuilt program runs"
+        );
+    }
+    // An entry without its file list (an older or half-made one) is none.
+    let entry = entry_of("tool");
+    std::fs::remove_file(entry.join("files.json")).unwrap();
+    let second = same_pins(&ctx, "second-partial");
+    let run = ctx.sultana_in(&second, &["build", "--json", "tool"]).success();
+    assert_eq!(status_of(&run, "tool"), "built", "{}", run.stderr);
+
+    // A prefix inside the workspace: another workspace never gets a build
+    // configured for the first one's path.
+    let inside = |dir: &Path| {
+        let manifest = std::fs::read_to_string(dir.join("sultana.toml")).unwrap();
+        let manifest = manifest.replacen(
+            "[workspace]\n",
+            &format!("[workspace]\nprefix = \"{}/inst\"\n", dir.display()),
+            1,
+        );
+        assert!(manifest.contains("/inst\""));
+        std::fs::write(dir.join("sultana.toml"), manifest).unwrap();
+    };
+    let first = same_pins(&ctx, "inside-1");
+    inside(&first);
+    let run = ctx.sultana_in(&first, &["build", "--json", "tool"]).success();
+    assert_eq!(status_of(&run, "tool"), "built", "{}", run.stderr);
+    let other = same_pins(&ctx, "inside-2");
+    inside(&other);
+    let run = ctx.sultana_in(&other, &["build", "--json", "tool"]).success();
+    assert_eq!(
+        status_of(&run, "tool"),
+        "built",
+        "not the first workspace's build: {}",
+        run.stderr
+    );
+}
+
+/// A FIFO the install leaves in the staged prefix is refused with a clear
+/// error, never opened (that would hang the build for ever).
+#[test]
+fn a_fifo_in_the_staged_prefix_is_refused_not_opened() {
+    if !toolchain_present() {
+        return;
+    }
+    let ctx = TestContext::new();
+    ctx.fixture_workspace();
+    let recipe = ctx
+        .read("recipes/tool.toml")
+        .replace("install = [", "install_commands = [[\"sh\", \"-c\", \"make install DESTDIR=$1 PREFIX=$2 && mkfifo $1$2/bin/pipe\", \"sh\", \"{destdir}\", \"{prefix}\"]]\nold_install = [");
+    let recipe = recipe.replace(
+        "old_install = [\"install\", \"DESTDIR={destdir}\", \"PREFIX={prefix}\"]\n",
+        "",
+    );
+    assert!(recipe.contains("mkfifo") && !recipe.contains("old_install"), "{recipe}");
+    ctx.write("recipes/tool.toml", &recipe);
+    ctx.sultana(&["build", "tool"])
+        .code(1)
+        .stderr_has("bin/pipe in ")
+        .stderr_has("is a FIFO");
+}
