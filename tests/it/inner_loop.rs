@@ -727,7 +727,8 @@ fn a_damaged_entry_is_refused_and_a_prefix_inside_a_workspace_is_its_own() {
         ctx.cache.join("sultana/builds").join(key)
     };
     let program = "prefix/usr/local/bin/fixtool";
-    let damages: [(&str, &dyn Fn(&Path)); 3] = [
+    type Damage<'a> = (&'a str, &'a dyn Fn(&Path));
+    let damages: [Damage; 3] = [
         ("has other content", &|e: &Path| {
             let mut bytes = std::fs::read(e.join(program)).unwrap();
             bytes[100] ^= 0xff;
