@@ -444,3 +444,57 @@ fn one_jobserver_shares_the_slots_of_the_whole_build() {
         "the slow build kept its first share after the quick one ended: {counts}"
     );
 }
+
+/// `install --destdir` resolves every folder it writes into as the kernel
+/// would: a symlink staged by one component (absolute, or relative and
+/// climbing out) never carries another component's files out of DESTDIR.
+#[test]
+fn install_never_follows_a_staged_symlink_out_of_destdir() {
+    let ctx = TestContext::new();
+    let a = ctx.upstream("a");
+    a.commit(&[("Makefile", "all:\ninstall:\n")], "a");
+    let b = ctx.upstream("b");
+    b.commit(&[("Makefile", "all:\ninstall:\n")], "b");
+    ctx.write(
+        "sultana.toml",
+        &format!(
+            "[components.a]\nurl = \"{}\"\nrevision = \"master\"\nrecipe = \"plain\"\n\n\
+             [components.b]\nurl = \"{}\"\nrevision = \"master\"\nrecipe = \"plain\"\ndepends = [\"a\"]\n",
+            a.url(),
+            b.url()
+        ),
+    );
+    ctx.write("recipes/plain.toml", "kind = \"make\"\nbuild_dir = \"in-tree\"\n");
+    ctx.sultana(&["build"]).success();
+    let outside = ctx.dir("outside");
+    let prefix = |c: &str| ctx.work.join("dist").join(c).join("usr/local");
+    for (i, link) in [
+        outside.display().to_string(),
+        "../../../../../../../../../../../..".to_string() + &outside.display().to_string(),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let _ = std::fs::remove_file(prefix("a").join("share"));
+        std::fs::create_dir_all(prefix("a")).unwrap();
+        std::os::unix::fs::symlink(link, prefix("a").join("share")).unwrap();
+        std::fs::create_dir_all(prefix("b").join("share/doc")).unwrap();
+        std::fs::write(prefix("b").join("share/doc/evil"), "x").unwrap();
+        let destdir = ctx.root.join(format!("destdir-{i}"));
+        ctx.sultana(&["install", "--destdir", destdir.to_str().unwrap()])
+            .code(2)
+            .stderr_has("outside")
+            .stderr_has("a staged symlink points out");
+        assert!(
+            std::fs::read_dir(&outside).unwrap().next().is_none(),
+            "{link}: something was written outside DESTDIR"
+        );
+    }
+    // A link that stays inside is followed as it always was.
+    let _ = std::fs::remove_file(prefix("a").join("share"));
+    std::fs::create_dir_all(prefix("a").join("data")).unwrap();
+    std::os::unix::fs::symlink("data", prefix("a").join("share")).unwrap();
+    let destdir = ctx.root.join("destdir-ok");
+    ctx.sultana(&["install", "--destdir", destdir.to_str().unwrap()]).success();
+    assert!(destdir.join("usr/local/data/doc/evil").is_file());
+}
