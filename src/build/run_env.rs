@@ -33,6 +33,14 @@ pub fn run_env(ws: &Workspace, inherited: &dyn Fn(&str) -> Option<String>) -> Re
         }
         let recipe = ws.recipe(component)?;
         let prefix = staging.join(ws.manifest.prefix.trim_start_matches('/'));
+        // A search path cannot quote its separators (`:`, and `;` for
+        // ld.so): such a folder would put relative entries on PATH.
+        if let Some(c) = prefix.to_string_lossy().chars().find(|c| [':', ';'].contains(c)) {
+            anyhow::bail!(
+                "the staged prefix {} holds a `{c}`, which PATH and LD_LIBRARY_PATH cannot hold: move the workspace to a folder without one",
+                prefix.display()
+            );
+        }
         let existing = |dirs: Vec<String>| -> Vec<String> {
             dirs.into_iter()
                 .map(|d| prefix.join(d))

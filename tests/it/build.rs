@@ -495,6 +495,7 @@ fn install_never_follows_a_staged_symlink_out_of_destdir() {
     std::fs::create_dir_all(prefix("a").join("data")).unwrap();
     std::os::unix::fs::symlink("data", prefix("a").join("share")).unwrap();
     let destdir = ctx.root.join("destdir-ok");
-    ctx.sultana(&["install", "--destdir", destdir.to_str().unwrap()]).success();
+    ctx.sultana(&["install", "--destdir", destdir.to_str().unwrap()])
+        .success();
     assert!(destdir.join("usr/local/data/doc/evil").is_file());
 }

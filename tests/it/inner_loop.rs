@@ -814,3 +814,33 @@ fn a_fifo_in_the_staged_prefix_is_refused_not_opened() {
         .stderr_has("bin/pipe in ")
         .stderr_has("is a FIFO");
 }
+
+/// A workspace whose path holds a `:` (or ld.so's `;`) would put relative
+/// entries on PATH and LD_LIBRARY_PATH: `run`, `env` and `shell` refuse it.
+#[test]
+fn a_workspace_path_with_a_separator_is_refused_for_run() {
+    if !require("make", "the make fixture") || !require("gcc", "the make fixture") {
+        return;
+    }
+    let ctx = TestContext::new();
+    shared_library_workspace(&ctx);
+    ctx.sultana(&["build"]).success();
+    for (i, odd) in ["ws:bin", "ws;lib"].iter().enumerate() {
+        let moved = ctx.root.join(format!("{i}")).join(odd);
+        std::fs::create_dir_all(moved.parent().unwrap()).unwrap();
+        let status = std::process::Command::new("cp")
+            .arg("-a")
+            .arg(&ctx.work)
+            .arg(&moved)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        for args in [&["run", "true"][..], &["env"][..]] {
+            let run = ctx
+                .sultana_in(&moved, args)
+                .code(2)
+                .stderr_has("which PATH and LD_LIBRARY_PATH cannot hold");
+            assert!(!run.stdout.contains("export PATH"), "{}", run.stdout);
+        }
+    }
+}
