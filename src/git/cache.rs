@@ -96,9 +96,13 @@ impl Cache {
 }
 
 impl Cache {
-    /// Replace a damaged store: it is moved aside, made again from `sources`
-    /// (with `want` in it) and only then the damaged copy is removed.
-    /// Checkouts that borrow its objects find them again at the same path.
+    /// Replace a damaged store: a new one is made beside it from `sources`
+    /// (with `want` in it), and only once that fetch succeeded does it take
+    /// the damaged one's place. When the fetch fails (the upstream is
+    /// unreachable), the damaged store stays as it was: the checkouts that
+    /// borrow its objects keep what still reads. Backups saved in it
+    /// (`refs/sultana/backup/`) are carried over; when they cannot be, the
+    /// damaged copy is kept aside and named.
     pub fn rebuild_store(
         &self,
         url: &str,
@@ -110,49 +114,92 @@ impl Cache {
         let dir = self.store_dir(url);
         {
             let _lock = lock_store(&dir, url, printer)?;
-            let mut aside = dir.as_os_str().to_owned();
-            aside.push(format!(".damaged-{}", std::process::id()));
-            let aside = PathBuf::from(aside);
+            let fresh = beside(&dir, ".rebuild");
+            fsutil::remove_all(&fresh).with_context(|| format!("cannot remove {}", fresh.display()))?;
+            create_store(&fresh, url)?;
+            let repo = Repository::open_bare(&fresh).with_context(|| format!("cannot open {}", fresh.display()))?;
+            let store = Store::new(fresh.clone(), url, repo);
+            let progress = printer.progress("rebuild");
+            let request = FetchRequest {
+                sources,
+                want,
+                revision: None,
+                mode: FetchMode::Full,
+            };
+            let fetched = store.fetch(&request, log, printer, &progress);
+            drop(progress);
+            drop(store);
+            if let Err(e) = fetched {
+                let _ = fsutil::remove_all(&fresh);
+                return Err(e.context(format!(
+                    "cannot fetch {} again; its damaged cache {} is kept as it was",
+                    crate::validate::redact_url(url),
+                    dir.display()
+                )));
+            }
+            crate::fault::point("store-rebuilt");
+            let carried = carry_backups(&dir, &fresh, log);
+            let aside = beside(&dir, &format!(".damaged-{}", std::process::id()));
             fsutil::remove_all(&aside)?;
             if dir.exists() {
                 fs::rename(&dir, &aside).with_context(|| format!("cannot move {} aside", dir.display()))?;
             }
-            create_store(&dir, url)?;
-            let _ = fsutil::remove_all(&aside);
+            fs::rename(&fresh, &dir).with_context(|| format!("cannot move {} into place", fresh.display()))?;
+            if carried {
+                let _ = fsutil::remove_all(&aside);
+            } else {
+                printer.warn(format!(
+                    "the backups saved in the damaged cache could not all be carried over: it is kept at {}",
+                    aside.display()
+                ));
+            }
         }
-        let store = self.store(url, printer)?;
-        let progress = printer.progress("rebuild");
-        let request = FetchRequest {
-            sources,
-            want,
-            revision: None,
-            mode: FetchMode::Full,
-        };
-        store.fetch(&request, log, printer, &progress)?;
-        Ok(store)
+        self.store(url, printer)
     }
 }
 
-/// Whether an error says objects of a store are damaged or missing (as
-/// opposed to a tree with local work, or a bad revision).
-pub fn is_damaged_store(err: &anyhow::Error) -> bool {
-    if err.chain().any(|c| c.is::<super::checkout::DamagedObjects>()) {
+/// `dir` with `suffix` added to its name.
+fn beside(dir: &Path, suffix: &str) -> PathBuf {
+    let mut name = dir.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+/// Copy the backup refs (and their objects) of the store at `from` into
+/// the one at `to`; false when some could not be (damaged objects).
+fn carry_backups(from: &Path, to: &Path, log: &Path) -> bool {
+    let Ok(old) = Repository::open_bare(from) else {
+        return false;
+    };
+    let has_backups = old
+        .references_glob("refs/sultana/backup/*")
+        .map(|mut refs| refs.next().is_some())
+        .unwrap_or(true);
+    if !has_backups {
         return true;
     }
-    const SIGNS: &[&str] = &[
-        "incorrect data check",
-        "incorrect header check",
-        "invalid distance",
-        "invalid stored block",
-        "invalid block type",
-        "corrupt",
-        "failed to inflate",
-        "object not found",
-        "packfile",
-        "short read",
-    ];
-    let text = format!("{err:#}").to_lowercase();
-    SIGNS.iter().any(|s| text.contains(s))
+    crate::process::Cmd::new("git", "git")
+        .arg("--git-dir")
+        .arg(to)
+        .args(["fetch", "--no-tags", "--no-write-fetch-head", "--"])
+        .arg(from)
+        .arg("+refs/sultana/backup/*:refs/sultana/backup/*")
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .log(log)
+        .run()
+        .is_ok()
+}
+
+/// Whether an error says objects of a store are damaged or missing (as
+/// opposed to a tree with local work, or a bad revision): decided on the
+/// error's type, libgit2's class (object database or zlib) or the checkout's
+/// `DamagedObjects`, never on words in its message.
+pub fn is_damaged_store(err: &anyhow::Error) -> bool {
+    err.chain().any(|c| {
+        c.is::<super::checkout::DamagedObjects>()
+            || c.downcast_ref::<git2::Error>()
+                .is_some_and(|e| matches!(e.class(), git2::ErrorClass::Odb | git2::ErrorClass::Zlib))
+    })
 }
 
 fn lock_store(dir: &Path, url: &str, printer: &Printer) -> Result<FileLock> {

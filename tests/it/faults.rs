@@ -244,14 +244,54 @@ fn a_damaged_cache_is_fetched_again() {
     }
     std::fs::write(&pack, &bytes).unwrap();
 
+    // A backup saved in the store (update --force of a dirty tree).
+    std::fs::write(ctx.work.join("up/mine.txt"), "my work\n").unwrap();
+    up.commit(&[("f0.txt", "moved on\n")], "upstream moves");
+    ctx.sultana(&["update", "--force"]).success();
+    let store_refs = |name: &str| -> Vec<String> {
+        let repo = git2::Repository::open_bare(&store).unwrap();
+        let names: Vec<String> = repo
+            .references_glob(name)
+            .unwrap()
+            .map(|r| r.unwrap().name().unwrap().to_string())
+            .collect();
+        names
+    };
+    let backups = store_refs("refs/sultana/backup/*");
+    assert_eq!(backups.len(), 1, "the backup is in the store");
+
     let second = ctx.dir("second");
     std::fs::copy(ctx.work.join("sultana.toml"), second.join("sultana.toml")).unwrap();
     std::fs::copy(ctx.work.join("sultana.lock"), second.join("sultana.lock")).unwrap();
+    let first_head = ctx.head("up");
+
+    // The upstream unreachable: the repair cannot finish, and the store
+    // every workspace borrows from is kept as it was, not emptied.
+    let away = ctx.root.join("up-away");
+    std::fs::rename(ctx.upstreams.join("up"), &away).unwrap();
+    ctx.sultana_in(&second, &["fetch"])
+        .code(2)
+        .stderr_has("is damaged")
+        .stderr_has("is kept as it was");
+    let repo = git2::Repository::open(ctx.work.join("up")).unwrap();
+    assert_eq!(
+        repo.head().unwrap().peel_to_commit().unwrap().id(),
+        first_head,
+        "the first workspace still reads its HEAD"
+    );
+    assert_eq!(store_refs("refs/sultana/backup/*"), backups);
+    std::fs::rename(&away, ctx.upstreams.join("up")).unwrap();
+
     ctx.sultana_in(&second, &["fetch"])
         .success()
         .stderr_has("is damaged")
         .stderr_has("fetching it again");
-    for (path, content) in &files {
+    assert_eq!(
+        store_refs("refs/sultana/backup/*"),
+        backups,
+        "the backup was carried over"
+    );
+    for (path, content) in files.iter().skip(1) {
         assert_eq!(&std::fs::read_to_string(second.join("up").join(path)).unwrap(), content);
     }
     // The first workspace borrows from the same store: whole again too.
