@@ -126,6 +126,8 @@ pub fn index(dir: &Path, skip: &[&str], known: &FileIndex) -> std::io::Result<Fi
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64);
     let mut files = BTreeMap::new();
+    // Links are judged by where they lead as the kernel resolves them.
+    let root = fs::canonicalize(dir)?;
     let mut pending = vec![dir.to_path_buf()];
     while let Some(at) = pending.pop() {
         for entry in fs::read_dir(&at)? {
@@ -136,17 +138,40 @@ pub fn index(dir: &Path, skip: &[&str], known: &FileIndex) -> std::io::Result<Fi
             }
             let path = entry.path();
             let meta = fs::symlink_metadata(&path)?;
-            if meta.is_dir() {
-                pending.push(path);
-                continue;
-            }
             let rel = path.strip_prefix(dir).unwrap_or(&path);
             let key = match rel.to_str() {
                 Some(text) => text.to_string(),
                 // Not UTF-8: the bytes, escaped, so that no two names meet.
                 None => format!("\0{}", hex(rel.as_os_str().as_bytes())),
             };
-            let kind = if meta.file_type().is_symlink() {
+            if meta.is_dir() {
+                // A folder is content too: an empty one, and its mode.
+                files.insert(
+                    format!("{key}/"),
+                    FileEntry {
+                        hash: format!("dir:{:o}", meta.mode() & 0o7777),
+                        kind: 'd',
+                        size: 0,
+                        mtime: 0,
+                        mtime_nsec: 0,
+                        ctime: 0,
+                        ctime_nsec: 0,
+                        ino: meta.ino(),
+                    },
+                );
+                pending.push(path);
+                continue;
+            }
+            let outside = if meta.file_type().is_symlink() {
+                leads_outside(&path, &root)?
+            } else {
+                None
+            };
+            let kind = if outside.is_some() {
+                // Read again every time: the link's own stat says nothing
+                // of the file it leads to.
+                'L'
+            } else if meta.file_type().is_symlink() {
                 'l'
             } else if !meta.is_file() {
                 // A FIFO, socket or device: never opened (a FIFO would block).
@@ -178,8 +203,15 @@ pub fn index(dir: &Path, skip: &[&str], known: &FileIndex) -> std::io::Result<Fi
                     && fresh.mtime < known.taken.saturating_sub(1)
                     && fresh.ctime < known.taken.saturating_sub(1)
             });
-            fresh.hash = match reuse {
+            fresh.hash = match reuse.filter(|_| kind != 'L') {
                 Some(old) => old.hash.clone(),
+                None if kind == 'L' => {
+                    let text = fs::read_link(&path)?;
+                    let content = hash_file(outside.as_deref().unwrap_or(&path))?;
+                    hex(&Sha256::digest(
+                        [text.as_os_str().as_bytes(), b"\0", content.as_bytes()].concat(),
+                    ))
+                }
                 None if kind == 'l' => hex(&Sha256::digest(fs::read_link(&path)?.as_os_str().as_bytes())),
                 None if kind == 'o' => format!("special:{:o}", meta.mode() & 0o170000),
                 None => hash_file(&path)?,
@@ -244,10 +276,14 @@ pub fn settle(
         if same(pre, post) {
             continue;
         }
-        let output = !tracked(&path)
-            && (before.outputs.contains_key(&path)
-                || before.unsettled.contains(&path)
-                || (pre.is_none() && ignored(&path)));
+        // git shows no folder by itself: one a build made, removed or
+        // changed the mode of is the build's.
+        let folder = path.ends_with('/');
+        let output = folder
+            || (!tracked(&path)
+                && (before.outputs.contains_key(&path)
+                    || before.unsettled.contains(&path)
+                    || (pre.is_none() && ignored(&path))));
         if output {
             match post {
                 Some(entry) => outputs.insert(path, entry.hash.clone()),
@@ -272,6 +308,31 @@ pub fn settle(
         },
         changed,
     )
+}
+
+/// Where a symlink leads when that is a file outside `root` (whose content
+/// is then what the link stands for); None for a link inside or one that
+/// leads nowhere. A link to a folder outside is refused: what it holds
+/// cannot be keyed.
+fn leads_outside(link: &Path, root: &Path) -> std::io::Result<Option<std::path::PathBuf>> {
+    let Ok(resolved) = fs::canonicalize(link) else {
+        return Ok(None);
+    };
+    if resolved.starts_with(root) {
+        return Ok(None);
+    }
+    let meta = fs::metadata(&resolved)?;
+    if meta.is_file() {
+        return Ok(Some(resolved));
+    }
+    Err(std::io::Error::new(
+        std::io::ErrorKind::InvalidInput,
+        format!(
+            "{} is a symlink to {}, outside the tree, which is no file: what it holds cannot be an input of the build; copy it into the tree or remove the link",
+            link.display(),
+            resolved.display()
+        ),
+    ))
 }
 
 fn hash_file(path: &Path) -> std::io::Result<String> {

@@ -844,3 +844,46 @@ fn a_workspace_path_with_a_separator_is_refused_for_run() {
         }
     }
 }
+
+/// What a build reads through a symlink that leads out of the tree is an
+/// input (the file's content, not the link's text); a link to a folder
+/// outside is refused, saying so; empty folders and folder modes are
+/// content too.
+#[test]
+fn links_out_of_the_tree_and_folders_are_inputs() {
+    if !toolchain_present() {
+        return;
+    }
+    let ctx = TestContext::new();
+    ctx.fixture_workspace();
+    ctx.sultana(&["build", "tool"]).success();
+    let shared = ctx.root.join("shared.config");
+    std::fs::write(&shared, "CONFIG_A=y\n").unwrap();
+    let tree = ctx.work.join("tool");
+    std::os::unix::fs::symlink(&shared, tree.join(".config")).unwrap();
+    let build = || ctx.sultana(&["build", "--json", "-v", "tool"]).success();
+    assert_eq!(status_of(&build(), "tool"), "built");
+    assert_eq!(status_of(&build(), "tool"), "fresh");
+    // The shared file changes, the link does not.
+    std::fs::write(&shared, "CONFIG_A=n\n").unwrap();
+    let run = build();
+    assert_eq!(status_of(&run, "tool"), "built", "{}", run.stderr);
+    assert!(run.stderr.contains("source changed: .config"), "{}", run.stderr);
+    assert_eq!(status_of(&build(), "tool"), "fresh");
+
+    // An empty folder, then its mode.
+    std::fs::create_dir(tree.join("empty")).unwrap();
+    let run = build();
+    assert_eq!(status_of(&run, "tool"), "built", "{}", run.stderr);
+    assert!(run.stderr.contains("source changed: empty/"), "{}", run.stderr);
+    assert_eq!(status_of(&build(), "tool"), "fresh");
+    std::fs::set_permissions(tree.join("empty"), std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    assert_eq!(status_of(&build(), "tool"), "built");
+
+    // A link to a folder outside: refused, named.
+    let outside = ctx.dir("outside-folder");
+    std::os::unix::fs::symlink(&outside, tree.join("linked")).unwrap();
+    ctx.sultana(&["build", "tool"])
+        .code(2)
+        .stderr_has("outside the tree, which is no file");
+}
