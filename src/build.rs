@@ -16,6 +16,7 @@ mod stamp;
 mod steps;
 mod system;
 mod toolchain;
+mod trace;
 mod unit;
 
 pub use cache::{BuildCache, Entry as CacheEntry};

@@ -251,12 +251,23 @@ pub fn index(dir: &Path, skip: &[&str], known: &FileIndex) -> std::io::Result<Fi
 /// during the last build too. `tracked` and `ignored` answer for git (in a
 /// tree that is no checkout, nothing is tracked and everything ignored).
 /// Returns the index and the sources that changed during the build.
-pub fn settle(
-    before: &FileIndex,
-    after: FileIndex,
-    tracked: impl Fn(&str) -> bool,
-    ignored: impl Fn(&str) -> bool,
-) -> (FileIndex, Vec<String>) {
+/// What `settle` asks of the tree and of the build's processes.
+pub struct Judge<'a> {
+    /// git tracks the path.
+    pub tracked: &'a dyn Fn(&str) -> bool,
+    /// git ignores the path.
+    pub ignored: &'a dyn Fn(&str) -> bool,
+    /// The paths the build's processes wrote (see `trace`); None when the
+    /// tracer was not there, and timing decides as before.
+    pub written: Option<&'a std::collections::HashSet<String>>,
+}
+
+pub fn settle(before: &FileIndex, after: FileIndex, judge: &Judge) -> (FileIndex, Vec<String>) {
+    let Judge {
+        tracked,
+        ignored,
+        written,
+    } = *judge;
     let FileIndex {
         taken,
         mut files,
@@ -281,9 +292,16 @@ pub fn settle(
         let folder = path.ends_with('/');
         let output = folder
             || (!tracked(&path)
-                && (before.outputs.contains_key(&path)
-                    || before.unsettled.contains(&path)
-                    || (pre.is_none() && ignored(&path))));
+                && match written {
+                    // Written by the build, where git ignores it or it was
+                    // there before (a new file git would show is an edit).
+                    Some(written) => written.contains(&path) && (pre.is_some() || ignored(&path)),
+                    None => {
+                        before.outputs.contains_key(&path)
+                            || before.unsettled.contains(&path)
+                            || (pre.is_none() && ignored(&path))
+                    }
+                });
         if output {
             match post {
                 Some(entry) => outputs.insert(path, entry.hash.clone()),
@@ -469,7 +487,15 @@ mod tests {
         fs::write(at("main.c"), "2").unwrap();
         fs::write(at("extra.c"), "new").unwrap();
         let after = index(dir.path(), &[], &before).unwrap();
-        let (recorded, edited) = settle(&before, after, tracked, ignored);
+        let (recorded, edited) = settle(
+            &before,
+            after,
+            &Judge {
+                tracked: &tracked,
+                ignored: &ignored,
+                written: None,
+            },
+        );
         assert_eq!(
             edited,
             [".config", "extra.c", "main.c"],
@@ -491,7 +517,15 @@ mod tests {
         fs::write(at("main.o"), "obj 2").unwrap();
         fs::write(at(".config"), "rewritten again").unwrap();
         let after = index(dir.path(), &[], &before).unwrap();
-        let (recorded, edited) = settle(&before, after, tracked, ignored);
+        let (recorded, edited) = settle(
+            &before,
+            after,
+            &Judge {
+                tracked: &tracked,
+                ignored: &ignored,
+                written: None,
+            },
+        );
         assert!(edited.is_empty(), "{edited:?}");
         assert!(recorded.outputs.contains_key(".config"));
         assert_eq!(recorded.outputs["main.o"], recorded.files["main.o"].hash);
@@ -502,8 +536,49 @@ mod tests {
         let before = index(dir.path(), &[], &FileIndex::default()).unwrap();
         fs::write(at("gen.h"), "x").unwrap();
         let after = index(dir.path(), &[], &before).unwrap();
-        let (recorded, edited) = settle(&before, after, |p| p == "gen.h", |_| true);
+        let (recorded, edited) = settle(
+            &before,
+            after,
+            &Judge {
+                tracked: &|p| p == "gen.h",
+                ignored: &|_| true,
+                written: None,
+            },
+        );
         assert_eq!(edited, ["gen.h"]);
         assert!(!recorded.files.contains_key("gen.h"));
+    }
+
+    #[test]
+    fn with_a_trace_only_what_the_build_wrote_is_an_output() {
+        let dir = tempfile::tempdir().unwrap();
+        let at = |p: &str| dir.path().join(p);
+        fs::write(at("main.c"), "1").unwrap();
+        let ignored = |p: &str| p.ends_with(".o") || p == ".config";
+        let mut recorded = index(dir.path(), &[], &FileIndex::default()).unwrap();
+        // Build after build, the developer writes the ignored .config while
+        // it runs; the build writes main.o (and a new folder).
+        for round in 0..3 {
+            let before = index(dir.path(), &[], &recorded).unwrap();
+            fs::write(at("main.o"), format!("obj {round}")).unwrap();
+            fs::create_dir_all(at("objs")).unwrap();
+            fs::write(at(".config"), format!("by hand {round}")).unwrap();
+            let after = index(dir.path(), &[], &before).unwrap();
+            let written: std::collections::HashSet<String> = ["main.o".to_string()].into();
+            let (next, edited) = settle(
+                &before,
+                after,
+                &Judge {
+                    tracked: &|p| p == "main.c",
+                    ignored: &ignored,
+                    written: Some(&written),
+                },
+            );
+            assert_eq!(edited, [".config"], "round {round}: never the build's");
+            assert!(next.outputs.contains_key("main.o"));
+            assert!(next.outputs.contains_key("objs/"));
+            assert!(!next.outputs.contains_key(".config"));
+            recorded = next;
+        }
     }
 }

@@ -461,6 +461,12 @@ fn build_recipe(
             Err(e) => printer.warn(format!("not using ccache: {e:#}")),
         }
     }
+    // What the build's processes write, to tell their outputs from edits
+    // made meanwhile (not an input either).
+    let trace = super::trace::Trace::start(&paths.stamp.with_extension("writes"));
+    for (key, value) in trace.iter().flat_map(|t| t.env()) {
+        env.set(&key, value);
+    }
     // This build's own slot of the shared -j: its make's implicit one.
     let _slot = match cx.jobs.server {
         Some(server) => Some(server.acquire().context("cannot take a job slot from the jobserver")?),
@@ -508,7 +514,16 @@ fn build_recipe(
             .as_ref()
             .is_none_or(|c| c.repo().is_path_ignored(path).unwrap_or(false))
     };
-    let (after, edited) = fingerprint::settle(&tree, after, |p| tracked.contains(p), ignored);
+    let written = trace.as_ref().and_then(|t| t.written(&src));
+    let (after, edited) = fingerprint::settle(
+        &tree,
+        after,
+        &fingerprint::Judge {
+            tracked: &|p| tracked.contains(p),
+            ignored: &ignored,
+            written: written.as_ref(),
+        },
+    );
     after.save(&paths.files)?;
     if recipe.kind == crate::recipe::Kind::Autotools && paths.configured.exists() {
         fsutil::atomic_write(&paths.configured, configure_key(&after).as_bytes())?;

@@ -887,3 +887,76 @@ fn links_out_of_the_tree_and_folders_are_inputs() {
         .code(2)
         .stderr_has("outside the tree, which is no file");
 }
+
+/// A file git ignores that a developer writes while builds run (Xen's
+/// `.config`, written in another terminal) is an edit every time, however
+/// many builds in a row it happens in: what the build wrote is known from
+/// what its own processes did, not from timing.
+#[test]
+fn an_ignored_file_written_beside_running_builds_is_never_their_output() {
+    if !toolchain_present() {
+        return;
+    }
+    let ctx = TestContext::new();
+    ctx.fixture_workspace();
+    let makefile = std::fs::read_to_string(ctx.upstreams.join("tool/Makefile")).unwrap();
+    // The build waits, after compiling, until the test lets it go.
+    let hook = "\t$(CC) $(CFLAGS) -o $@ fixtool.c\n\tif [ -n \"$(GO)\" ]; then touch $(GO).waiting; while [ ! -e $(GO) ]; do sleep 0.05; done; rm -f $(GO); fi\n";
+    let edited = makefile.replace("\t$(CC) $(CFLAGS) -o $@ fixtool.c\n", hook);
+    assert_ne!(edited, makefile);
+    let clock = sultana::fixtures::Clock::default();
+    sultana::fixtures::commit(
+        &ctx.upstreams.join("tool"),
+        &[("Makefile", edited, false)],
+        "wait",
+        &clock,
+    )
+    .unwrap();
+    let recipe = ctx
+        .read("recipes/tool.toml")
+        .replace("ignore = [\"/BUILD-INFO\"]", "ignore = [\"/BUILD-INFO\", \"/.config\"]");
+    assert!(recipe.contains("/.config"));
+    ctx.write("recipes/tool.toml", &recipe);
+    ctx.sultana(&["build", "tool"]).success();
+    let go = ctx.root.join("go");
+    let waiting = ctx.root.join("go.waiting");
+    let config = ctx.work.join("tool/.config");
+    for round in 0..3 {
+        // Something to build: the program's source is touched by content.
+        std::fs::write(
+            ctx.work.join("tool/fixtool.c"),
+            std::fs::read_to_string(ctx.upstreams.join("tool/fixtool.c")).unwrap() + &format!("/* {round} */\n"),
+        )
+        .unwrap();
+        let _ = std::fs::remove_file(&waiting);
+        let go_arg = format!("GO={}", go.display());
+        let child = ctx
+            .command(&ctx.work, &["build", "--json", "--env", &go_arg, "tool"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+        while !waiting.exists() {
+            assert!(std::time::Instant::now() < deadline, "the build never reached its wait");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        std::fs::write(&config, format!("CONFIG_ROUND={round}\n")).unwrap();
+        std::fs::write(&go, "").unwrap();
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{stderr}");
+        assert!(
+            stderr.contains(".config changed while it was building; it builds again next time"),
+            "round {round}: {stderr}"
+        );
+    }
+    // The edit is built; then nothing changes.
+    let run = ctx.sultana(&["build", "--json", "-v", "tool"]).success();
+    assert_eq!(status_of(&run, "tool"), "built", "{}", run.stderr);
+    assert!(run.stderr.contains("source changed: .config"), "{}", run.stderr);
+    assert_eq!(
+        status_of(&ctx.sultana(&["build", "--json", "tool"]).success(), "tool"),
+        "fresh"
+    );
+}
