@@ -103,7 +103,7 @@ fn working_shim() -> Option<&'static PathBuf> {
     static SHIM_PATH: OnceLock<Option<PathBuf>> = OnceLock::new();
     SHIM_PATH
         .get_or_init(|| {
-            let dir = crate::fsutil::cache_home().ok()?.join("trace").join(&short_hash(SHIM));
+            let dir = crate::fsutil::cache_home().ok()?.join("trace").join(short_hash(SHIM));
             let shim = dir.join("libsultana_trace.so");
             // LD_PRELOAD splits at spaces and colons.
             if shim.to_string_lossy().contains([' ', ':', '\t', '\n']) {
