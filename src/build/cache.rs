@@ -119,7 +119,11 @@ impl BuildCache {
         }
         fs::create_dir_all(&self.root).with_context(|| format!("cannot create {}", self.root.display()))?;
         self.sweep_temporaries();
-        let temporary = self.root.join(format!(".tmp-{key}-{}", std::process::id()));
+        // Apart per process and per thread: builds of one key can run at
+        // once in one run (identical components) as in several.
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let temporary = self.root.join(format!(".tmp-{key}-{}-{n}", std::process::id()));
         fsutil::remove_all(&temporary)?;
         let filled = (|| -> Result<()> {
             fsutil::copy_tree(staged, &temporary.join("prefix"))?;
@@ -250,6 +254,44 @@ mod tests {
             describe: "v1".into(),
             created: 0,
         }
+    }
+
+    #[test]
+    fn threads_storing_and_restoring_one_key_at_once_all_succeed() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = BuildCache {
+            root: dir.path().join("builds"),
+        };
+        let staged = dir.path().join("staged");
+        fs::create_dir_all(staged.join("usr/lib")).unwrap();
+        for i in 0..50 {
+            fs::write(staged.join(format!("usr/lib/f{i}")), format!("{i}")).unwrap();
+        }
+        std::thread::scope(|scope| {
+            for t in 0..8 {
+                let (cache, staged, dir) = (&cache, &staged, dir.path());
+                scope.spawn(move || {
+                    for round in 0..5 {
+                        cache.store("k", staged, &meta("a")).unwrap();
+                        let into = dir.join(format!("r-{t}-{round}"));
+                        assert!(cache.restore("k", &into).unwrap());
+                        assert_eq!(fs::read_to_string(into.join("usr/lib/f7")).unwrap(), "7");
+                    }
+                });
+            }
+        });
+        let left: Vec<String> = fs::read_dir(&cache.root)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+            .collect();
+        assert_eq!(left, ["k"], "one entry, no temporary left");
+        let inside: Vec<String> = fs::read_dir(cache.root.join("k"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        assert_eq!(inside, ["files.json", "meta.json", "prefix"]);
     }
 
     #[test]
