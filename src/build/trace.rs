@@ -27,7 +27,11 @@ impl Trace {
     /// and the build then judges by timing as before.
     pub fn start(log: &Path) -> Option<Trace> {
         let shim = working_shim()?.clone();
-        let _ = std::fs::remove_file(log);
+        // The log is there, empty, before any step: a trace that is gone
+        // at the end is not trusted (and a missing folder would have lost
+        // every line).
+        std::fs::create_dir_all(log.parent()?).ok()?;
+        crate::fsutil::atomic_write(log, b"").ok()?;
         Some(Trace {
             shim,
             log: log.to_path_buf(),
@@ -47,11 +51,7 @@ impl Trace {
     /// build's processes wrote; None when the trace cannot be trusted (too
     /// large, or a name it could not write down).
     pub fn written(&self, tree: &Path) -> Option<HashSet<String>> {
-        let text = match crate::fsutil::read_bounded(&self.log, MAX_TRACE) {
-            Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-            Err(_) => return None,
-        };
+        let text = crate::fsutil::read_bounded(&self.log, MAX_TRACE).ok()?;
         let root = std::fs::canonicalize(tree).ok()?;
         let mut parents: HashMap<PathBuf, Option<PathBuf>> = HashMap::new();
         let mut out = HashSet::new();
@@ -141,7 +141,8 @@ mod tests {
     #[test]
     fn what_a_traced_process_writes_is_known_and_nothing_else() {
         let logs = tempfile::tempdir().unwrap();
-        let Some(trace) = Trace::start(&logs.path().join("t")) else {
+        // In a folder that is not there yet (a new workspace).
+        let Some(trace) = Trace::start(&logs.path().join("new/folder/t")) else {
             panic!("the tracer does not load");
         };
         let tree = tempfile::tempdir().unwrap();
