@@ -251,6 +251,22 @@ fn build_recipe(
     } else {
         &[]
     };
+    let unpacked = ws.source(component) == SourceKind::Intree || component.path == Path::new(".");
+    if unpacked && !log_dir(ws, name).exists() {
+        // A tree unpacked from a tarball (not a checkout sultana checked
+        // when it placed it), before its first build: its links are resolved
+        // before anything runs. Later, links are the build's own (Xen's
+        // tools/include links by absolute path).
+        let links = crate::symlinks::on_disk(&src, &[".git", "build", "dist", ".sultana"], 2_000_000)
+            .with_context(|| format!("cannot read the symlinks of {}", src.display()))?;
+        crate::symlinks::check_all(&links, std::iter::empty()).map_err(|(path, m)| {
+            anyhow!(
+                "{} has a symlink that is refused: `{}` {m}; nothing was built",
+                src.display(),
+                String::from_utf8_lossy(&path)
+            )
+        })?;
+    }
     let trusted = options.trusted.contains(name);
     let built_files = FileIndex::load(&paths.files);
     let tree = if trusted {
@@ -402,22 +418,6 @@ fn build_recipe(
 
     // Build for real, with the real job count and a temporary staging folder.
     let _ = std::fs::remove_file(&paths.stamp);
-    let unpacked = ws.source(component) == SourceKind::Intree || component.path == Path::new(".");
-    if unpacked && !log_dir(ws, name).exists() {
-        // A tree unpacked from a tarball (not a checkout sultana checked
-        // when it placed it), before its first build: its links are resolved
-        // before anything runs. Later, links are the build's own (Xen's
-        // tools/include links by absolute path).
-        let links = crate::symlinks::on_disk(&src, &[".git", "build", "dist", ".sultana"], 2_000_000)
-            .with_context(|| format!("cannot read the symlinks of {}", src.display()))?;
-        crate::symlinks::check_all(&links, std::iter::empty()).map_err(|(path, m)| {
-            anyhow!(
-                "{} has a symlink that is refused: `{}` {m}; nothing was built",
-                src.display(),
-                String::from_utf8_lossy(&path)
-            )
-        })?;
-    }
     if ws.source(component) == SourceKind::Git && !recipe.ignore.is_empty() {
         exclude_outputs(&src, &recipe.ignore)?;
     }
