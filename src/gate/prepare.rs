@@ -99,6 +99,18 @@ pub(crate) fn prepare_with<'a>(
 ) -> Result<Prepared<'a>> {
     check_revisions(&[&options.candidate, &options.baseline])?;
     let component = gated_component(ws, &options.component)?;
+    // A pin by commit id has no candidates: its flight could not place
+    // another commit, and a push would leave the lock against the manifest.
+    if crate::validate::is_full_sha(&component.revision) {
+        if let Some(candidate) = options.candidate.as_deref().filter(|c| *c != component.revision) {
+            bail!(
+                "`{}` is pinned to a commit in the manifest (revision = \"{}\"): a gate tests candidates of a branch or tag; set its revision to the branch (e.g. `--set {}.revision=master`) to gate {candidate}",
+                component.name,
+                component.revision,
+                component.name
+            );
+        }
+    }
     let allow = match &options.allow {
         Some(path) => {
             let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;

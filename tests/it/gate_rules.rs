@@ -355,3 +355,52 @@ fn a_test_that_needs_the_build_tree_gets_a_build_not_a_restore() {
         .success();
     assert!(run.stderr.contains("Building tool"), "{}", run.stderr);
 }
+
+/// A component the manifest pins by commit id has no candidates: a gate of
+/// another commit is refused before any flight (exit 2), naming the pin;
+/// with the revision set to its branch, it is gated.
+#[test]
+fn a_component_pinned_by_commit_is_refused_a_candidate_before_the_flight() {
+    let Some(ctx) = fixture() else { return };
+    ctx.sultana(&["lock"]).success();
+    let pinned = ctx.lock_commit("libfix");
+    let manifest = ctx.read("sultana.toml");
+    let by_commit = manifest.replacen(
+        "[components.libfix]\nurl",
+        "[components.libfix]\nrevision = \"PIN\"\nurl",
+        1,
+    );
+    // The fixture's libfix has `revision = "master"` after its url.
+    let by_commit = by_commit.replacen(
+        "revision = \"master\"\nintree = \"extras/libfix\"",
+        "intree = \"extras/libfix\"",
+        1,
+    );
+    let by_commit = by_commit.replace("PIN", &pinned);
+    assert!(by_commit.contains(&pinned), "{by_commit}");
+    ctx.write("sultana.toml", &by_commit);
+    ctx.sultana(&["lock"]).success();
+    let candidate = commit(&ctx, "libfix", &[("fix.c", GOOD_FIX)], "libfix: a reviewed change");
+    ctx.sultana(&["gate", "libfix", "--candidate", &candidate, "--push"])
+        .code(2)
+        .stderr_has("is pinned to a commit in the manifest")
+        .stderr_has(&pinned);
+    assert!(!ctx.work.join(".sultana/flights.db").exists(), "no flight was run");
+    let run = ctx
+        .sultana(&[
+            "--set",
+            "libfix.revision=master",
+            "gate",
+            "libfix",
+            "--candidate",
+            &candidate,
+            "--json",
+        ])
+        .success();
+    assert_eq!(
+        run.json()["gate"]["candidate"]["commit"],
+        candidate.as_str(),
+        "{}",
+        run.stderr
+    );
+}
