@@ -221,6 +221,8 @@ pub fn run(ws: &Workspace, names: &[String], options: &Options, printer: &Printe
     let reports: Mutex<Vec<UnitReport>> = Mutex::new(Vec::new());
     // One jobserver for every make of the build: -j N means N in all.
     let server = jobserver::Client::new(options.jobs.max(1)).ok();
+    // Read once: every unit's describe comes from it.
+    let lock = ws.load_lock().ok();
     let cx = unit::BuildContext {
         ws,
         options,
@@ -233,6 +235,7 @@ pub fn run(ws: &Workspace, names: &[String], options: &Options, printer: &Printe
             count: options.jobs.max(1),
             server: server.as_ref(),
         },
+        lock: lock.as_ref(),
     };
     parallel::ready_queue(options.jobs, &units, &needs, |unit, sharing| {
         // make's -j: the CPUs shared among the components running or ready now.

@@ -36,6 +36,8 @@ pub(super) struct BuildContext<'a> {
     pub provided: &'a Mutex<BTreeMap<String, Provided>>,
     pub reports: &'a Mutex<Vec<UnitReport>>,
     pub jobs: Jobs<'a>,
+    /// sultana.lock, read once for the whole build (none when unreadable).
+    pub lock: Option<&'a crate::lock::Lock>,
 }
 
 /// Build one unit (or take it from the system) once its dependencies are
@@ -114,9 +116,10 @@ pub(super) fn build_unit(cx: &BuildContext, unit: &Unit, jobs: usize) -> UnitRep
 
 /// The describe of what is checked out: the lock's for the locked commit,
 /// else the commit's own short id (a HEAD moved by hand).
-fn describe_of(ws: &Workspace, component: &Component, checkout: Option<&Checkout>) -> String {
+fn describe_of(cx: &BuildContext, component: &Component, checkout: Option<&Checkout>) -> String {
+    let ws = cx.ws;
     let head = checkout.and_then(|c| c.head());
-    if let Some(entry) = ws.load_lock().ok().and_then(|l| l.get(&component.name).cloned()) {
+    if let Some(entry) = cx.lock.and_then(|l| l.get(&component.name).cloned()) {
         let at_pin = head.is_none_or(|h| h.to_string() == entry.commit);
         if ws.source(component) != SourceKind::Local && at_pin {
             return entry.describe;
@@ -159,7 +162,7 @@ fn build_recipe(
     let prefix = ws.manifest.prefix.clone();
     let stage_prefix = PathBuf::from(format!("{}{prefix}", staging.display()));
     let checkout = Checkout::open(&src).ok();
-    let describe = describe_of(ws, component, checkout.as_ref());
+    let describe = describe_of(cx, component, checkout.as_ref());
 
     let mut vars = Vars::new();
     let mut set = |k: &str, v: String| {
