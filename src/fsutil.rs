@@ -193,6 +193,9 @@ pub fn copy_tree(from: &Path, to: &Path) -> io::Result<()> {
             ));
         }
     }
+    // The folder's own mode, whatever the umask (a copy is the same
+    // tree), set last: a read-only folder is filled first.
+    fs::set_permissions(to, fs::metadata(from)?.permissions())?;
     Ok(())
 }
 

@@ -53,8 +53,9 @@ pub struct Cmd {
     foreground: bool,
     /// Killed when sultana dies (see `dies_with_sultana`).
     tied: bool,
-    /// A make jobserver the command (and its makes) take their slots from.
-    jobserver: Option<jobserver::Client>,
+    /// A make jobserver the command (and its makes) take their slots from,
+    /// with the number of jobs it stands for.
+    jobserver: Option<(jobserver::Client, usize)>,
 }
 
 impl Cmd {
@@ -110,9 +111,10 @@ impl Cmd {
         self
     }
 
-    /// Share this make jobserver's slots (MAKEFLAGS, its pipe inherited).
-    pub fn jobserver(mut self, client: &jobserver::Client) -> Cmd {
-        self.jobserver = Some(client.clone());
+    /// Share this make jobserver's slots (MAKEFLAGS, its pipe inherited);
+    /// `jobs` is how many it stands for.
+    pub fn jobserver(mut self, client: &jobserver::Client, jobs: usize) -> Cmd {
+        self.jobserver = Some((client.clone(), jobs));
         self
     }
 
@@ -262,10 +264,27 @@ impl Cmd {
                 Ok(())
             });
         }
-        if let Some(client) = self.jobserver.clone() {
+        if let Some((client, jobs)) = self.jobserver.clone() {
             // After the environment is set (duct runs hooks last).
             expr = expr.before_spawn(move |command| {
                 client.configure_make(command);
+                // `-jN` beside the jobserver, as GNU make itself passes it
+                // down: Makefiles read the count from MAKEFLAGS (QEMU's gives
+                // it to ninja), and a -j there is no command line's.
+                for name in ["MAKEFLAGS", "MFLAGS", "CARGO_MAKEFLAGS"] {
+                    let value = command
+                        .get_envs()
+                        .find(|(k, _)| *k == name)
+                        .and_then(|(_, v)| v)
+                        .map(|v| v.to_string_lossy().into_owned());
+                    if let Some(value) = value {
+                        let counted = match value.strip_prefix("-j ") {
+                            Some(rest) => format!("-j{jobs} {rest}"),
+                            None => value,
+                        };
+                        command.env(name, counted);
+                    }
+                }
                 Ok(())
             });
         }
@@ -468,7 +487,21 @@ impl Cmd {
             };
             path.exists().then_some(path).ok_or_else(missing)
         } else {
-            which::which(&self.program).map_err(|_| missing())
+            // The PATH the command is given, when it is given one (a build
+            // step's clean environment): the program it runs is that one's.
+            let given = self.env.iter().rev().find(|(k, _)| k == "PATH").map(|(_, v)| v.clone());
+            let given = given.or_else(|| self.clear_env.then(OsString::new));
+            match given {
+                Some(path) => {
+                    let cwd = self
+                        .cwd
+                        .clone()
+                        .or_else(|| std::env::current_dir().ok())
+                        .unwrap_or_default();
+                    which::which_in(&self.program, Some(path), cwd).map_err(|_| missing())
+                }
+                None => which::which(&self.program).map_err(|_| missing()),
+            }
         }
     }
 }

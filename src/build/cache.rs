@@ -85,9 +85,19 @@ impl BuildCache {
         let listed: Option<entry_files::Files> = fsutil::read_bounded(&entry.join(FILES), MAX_FILES_JSON)
             .ok()
             .and_then(|text| serde_json::from_slice(&text).ok());
-        let copied = fsutil::copy_tree(&entry.join("prefix"), into)
-            .map_err(anyhow::Error::from)
-            .and_then(|_| Ok(entry_files::take(into, entry_files::Depth::Hashed)?));
+        // An error writing the copy (a full disk) says nothing of the
+        // entry: it stays, and the component builds. Only what the copy
+        // holds, compared with the list, makes it damaged.
+        if let Err(e) = fsutil::copy_tree(&entry.join("prefix"), into) {
+            let _ = fsutil::remove_all(into);
+            if e.kind() != std::io::ErrorKind::InvalidInput {
+                return Err(
+                    anyhow::Error::from(e).context(format!("cannot restore {} from the build cache", entry.display()))
+                );
+            }
+            // A FIFO, socket or device in the entry: damage.
+        }
+        let copied = entry_files::take(into, entry_files::Depth::Hashed);
         let damage = match (&listed, &copied) {
             (None, _) => Some("its file list is unreadable".to_string()),
             (_, Err(e)) => Some(format!("{e:#}")),
@@ -114,7 +124,7 @@ impl BuildCache {
     /// run that stored the same key first wins; both are the same build.
     pub fn store(&self, key: &str, staged: &Path, meta: &Meta) -> Result<()> {
         let entry = self.entry(key);
-        if entry.join("meta.json").is_file() {
+        if self.has(key) {
             return Ok(());
         }
         fs::create_dir_all(&self.root).with_context(|| format!("cannot create {}", self.root.display()))?;

@@ -8,14 +8,13 @@
 use std::collections::BTreeMap;
 
 /// What every build step gets from sultana's environment when set: where
-/// programs are, the user's home and scratch folder, and the locale and
+/// programs are, the home and scratch folder (not the user's name, which
+/// would make every user's builds different), and the locale and
 /// time zone (which tools' messages and timestamps follow), where the Rust
 /// toolchain is. `TERM` and the rest never reach a build.
 pub const BASE: &[&str] = &[
     "PATH",
     "HOME",
-    "USER",
-    "LOGNAME",
     "TMPDIR",
     "LANG",
     "LC_ALL",
@@ -29,7 +28,15 @@ pub const BASE: &[&str] = &[
 
 /// Variables sultana itself sets for a step (the jobserver, the compiler
 /// cache); `--env` and `env = [...]` may not name them.
-pub const RESERVED: &[&str] = &["MAKEFLAGS", "MFLAGS", "MAKELEVEL", "CARGO_MAKEFLAGS"];
+pub const RESERVED: &[&str] = &[
+    "MAKEFLAGS",
+    "MFLAGS",
+    "MAKELEVEL",
+    "CARGO_MAKEFLAGS",
+    // The write tracer's (see `trace`).
+    "LD_PRELOAD",
+    "SULTANA_TRACE",
+];
 
 /// The resolved environment of one component's build steps, sorted by name.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -290,18 +290,22 @@ pub fn settle(before: &FileIndex, after: FileIndex, judge: &Judge) -> (FileIndex
         // git shows no folder by itself: one a build made, removed or
         // changed the mode of is the build's.
         let folder = path.ends_with('/');
-        let output = folder
-            || (!tracked(&path)
-                && match written {
-                    // Written by the build, where git ignores it or it was
-                    // there before (a new file git would show is an edit).
-                    Some(written) => written.contains(&path) && (pre.is_some() || ignored(&path)),
-                    None => {
-                        before.outputs.contains_key(&path)
-                            || before.unsettled.contains(&path)
-                            || (pre.is_none() && ignored(&path))
-                    }
-                });
+        let output = match (folder, written) {
+            (true, Some(written)) => written.contains(path.trim_end_matches('/')),
+            (true, None) => true,
+            (false, _) => false,
+        } || (!folder
+            && !tracked(&path)
+            && match written {
+                // Written by the build, where git ignores it or it was
+                // there before (a new file git would show is an edit).
+                Some(written) => written.contains(&path) && (pre.is_some() || ignored(&path)),
+                None => {
+                    before.outputs.contains_key(&path)
+                        || before.unsettled.contains(&path)
+                        || (pre.is_none() && ignored(&path))
+                }
+            });
         if output {
             match post {
                 Some(entry) => outputs.insert(path, entry.hash.clone()),
@@ -563,8 +567,12 @@ mod tests {
             fs::write(at("main.o"), format!("obj {round}")).unwrap();
             fs::create_dir_all(at("objs")).unwrap();
             fs::write(at(".config"), format!("by hand {round}")).unwrap();
+            if round == 0 {
+                // A folder made by hand meanwhile: no output either.
+                fs::create_dir(at("mine")).unwrap();
+            }
             let after = index(dir.path(), &[], &before).unwrap();
-            let written: std::collections::HashSet<String> = ["main.o".to_string()].into();
+            let written: std::collections::HashSet<String> = ["main.o".to_string(), "objs".to_string()].into();
             let (next, edited) = settle(
                 &before,
                 after,
@@ -574,7 +582,12 @@ mod tests {
                     written: Some(&written),
                 },
             );
-            assert_eq!(edited, [".config"], "round {round}: never the build's");
+            let expected: &[&str] = if round == 0 {
+                &[".config", "mine/"]
+            } else {
+                &[".config"]
+            };
+            assert_eq!(edited, expected, "round {round}: never the build's");
             assert!(next.outputs.contains_key("main.o"));
             assert!(next.outputs.contains_key("objs/"));
             assert!(!next.outputs.contains_key(".config"));

@@ -470,6 +470,16 @@ fn build_recipe(
     for (key, value) in trace.iter().flat_map(|t| t.env()) {
         env.set(&key, value);
     }
+    if trace.is_some() {
+        // AddressSanitizer refuses to run unless its runtime is the first
+        // library loaded; the tracer comes first, which changes nothing
+        // of what ASan checks.
+        let asan = match env.get("ASAN_OPTIONS") {
+            Some(options) if !options.is_empty() => format!("{options}:verify_asan_link_order=0"),
+            _ => "verify_asan_link_order=0".to_string(),
+        };
+        env.set("ASAN_OPTIONS", asan);
+    }
     // This build's own slot of the shared -j: its make's implicit one.
     let _slot = match cx.jobs.server {
         Some(server) => Some(server.acquire().context("cannot take a job slot from the jobserver")?),
@@ -731,7 +741,7 @@ fn execute(step: &Step, env: &BuildEnv, jobs: &Jobs, log: &Path) -> Result<()> {
                 cmd = cmd.env(key, value);
             }
             if let (true, Some(server)) = (served, jobs.server) {
-                cmd = cmd.jobserver(server);
+                cmd = cmd.jobserver(server, jobs.total);
             }
             cmd.run()?;
         }

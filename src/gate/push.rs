@@ -67,7 +67,7 @@ pub(crate) fn finish(
                 &prepared.candidate,
                 &prepared.store,
                 prepared.push_target.as_ref(),
-                outcome.rewind,
+                outcome.rewind.then_some(&prepared.baseline.commit),
                 printer,
             )?;
             db.mark_pushed(report.flight)?;
@@ -87,9 +87,11 @@ fn push(
     candidate: &Revision,
     store: &Store,
     target: Option<&(String, String)>,
-    rewind: bool,
+    // A rewind: the tested commit the remote ref must still hold.
+    rewind: Option<&String>,
     printer: &Printer,
 ) -> Result<()> {
+    let is_rewind = rewind.is_some();
     if let Some((url, reference)) = target {
         let oid = Oid::from_str(&candidate.commit)?;
         if !store.has_commit(oid) {
@@ -97,18 +99,19 @@ fn push(
             sync::fetch_store(ws, store, component, None, Some(oid), printer)?;
         }
         let log = process::log_path(&ws.state_dir(), &format!("push-{}", component.name));
+        // A rewind replaces the remote ref only while it still holds the
+        // tested commit: never what someone pushed there since.
+        let lease: Vec<String> = rewind
+            .map(|tested| vec![format!("--force-with-lease={reference}:{tested}")])
+            .unwrap_or_default();
         crate::git::transfer_command()
             .arg("--git-dir")
             .arg(&store.dir)
             .arg("push")
+            .args(lease)
             .arg("--")
             .arg(url)
-            // A rewind replaces the remote ref (`+`), as asked.
-            .arg(format!(
-                "{}{}:{reference}",
-                if rewind { "+" } else { "" },
-                candidate.commit
-            ))
+            .arg(format!("{}:{reference}", candidate.commit))
             .log(&log)
             .run()
             .with_context(|| format!("cannot push {} to {reference} of {url}", candidate.commit))?;
@@ -129,9 +132,9 @@ fn push(
             "{} {}{}{} into sultana.lock{} (run `sultana fetch` to move your checkout)",
             component.name,
             &old[..12],
-            if rewind { "..(rewind).." } else { ".." },
+            if is_rewind { "..(rewind).." } else { ".." },
             &candidate.commit[..12],
-            if rewind { ", a rewind" } else { "" },
+            if is_rewind { ", a rewind" } else { "" },
         ),
     );
     Ok(())

@@ -55,10 +55,15 @@ fn install() {
     // SAFETY: the handler only calls async-signal-safe functions (killpg,
     // waitpid, nanosleep, signal, raise) and reads atomics.
     unsafe {
-        libc::signal(libc::SIGINT, on_signal as *const () as libc::sighandler_t);
-        libc::signal(libc::SIGTERM, on_signal as *const () as libc::sighandler_t);
-        // A closed terminal or a dropped ssh: as SIGTERM.
-        libc::signal(libc::SIGHUP, on_signal as *const () as libc::sighandler_t);
+        // A closed terminal or a dropped ssh (SIGHUP): as SIGTERM. A signal
+        // sultana was started ignoring (`nohup`, a background job's SIGINT)
+        // stays ignored.
+        for signal in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+            let before = libc::signal(signal, on_signal as *const () as libc::sighandler_t);
+            if before == libc::SIG_IGN {
+                libc::signal(signal, libc::SIG_IGN);
+            }
+        }
     }
 }
 

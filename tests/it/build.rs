@@ -378,10 +378,16 @@ fn one_jobserver_shares_the_slots_of_the_whole_build() {
         )
     };
     let quick = ctx.upstream("quick");
+    // The quick one also says what make passes down.
+    let flags = ctx.root.join("makeflags");
     quick.commit(
         &[(
             "Makefile",
-            &format!("all: q1\n{}install:\n.PHONY: all install q1\n", job("q1", "0.2")),
+            &format!(
+                "all: q1\n\t@echo '$(MAKEFLAGS)' > {}\n{}install:\n.PHONY: all install q1\n",
+                flags.display(),
+                job("q1", "0.2")
+            ),
         )],
         "quick",
     );
@@ -443,6 +449,10 @@ fn one_jobserver_shares_the_slots_of_the_whole_build() {
         slow_most >= 3,
         "the slow build kept its first share after the quick one ended: {counts}"
     );
+    // The count beside the jobserver, as make passes it down (QEMU hands
+    // it to ninja).
+    let flags = std::fs::read_to_string(&flags).unwrap();
+    assert!(flags.contains("-j4") && flags.contains("--jobserver-auth="), "{flags}");
 }
 
 /// `install --destdir` resolves every folder it writes into as the kernel

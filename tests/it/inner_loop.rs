@@ -960,3 +960,56 @@ fn an_ignored_file_written_beside_running_builds_is_never_their_output() {
         "fresh"
     );
 }
+
+/// The toolchain is the one the build's own PATH finds (`--env PATH=…`):
+/// another compiler there builds again; a restore under another umask is
+/// the same tree, not a damaged entry.
+#[test]
+fn the_build_path_names_the_toolchain_and_a_umask_is_no_damage() {
+    if !toolchain_present() {
+        return;
+    }
+    let ctx = TestContext::new();
+    ctx.fixture_workspace();
+    let bin = ctx.dir("fake-bin");
+    let fake = |version: &str| {
+        let cc = bin.join("cc");
+        std::fs::write(
+            &cc,
+            format!("#!/bin/sh\ncase \"$1\" in --version) echo 'fakecc {version}'; exit 0;; esac\nexec gcc \"$@\"\n"),
+        )
+        .unwrap();
+        std::fs::set_permissions(&cc, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    };
+    fake("1.0");
+    let path = format!("PATH={}:/usr/bin:/bin", bin.display());
+    let build = |args: &[&str]| {
+        let mut all = vec!["build", "--json", "-v", "--no-ccache", "--env", &path];
+        all.extend_from_slice(args);
+        all.push("tool");
+        ctx.sultana(&all).success()
+    };
+    assert_eq!(status_of(&build(&[]), "tool"), "built");
+    assert_eq!(status_of(&build(&[]), "tool"), "fresh");
+    fake("2.0");
+    let run = build(&[]);
+    assert_eq!(status_of(&run, "tool"), "built", "{}", run.stderr);
+    assert!(
+        run.stderr.contains("the toolchain changed (now fakecc 2.0"),
+        "{}",
+        run.stderr
+    );
+
+    // Stored under umask 022; a second workspace under 002 restores it.
+    let second = same_pins(&ctx, "second");
+    let run = ctx
+        .sultana_with(
+            &second,
+            "002",
+            &[],
+            &["build", "--json", "--no-ccache", "--env", &path, "tool"],
+        )
+        .success();
+    assert_eq!(status_of(&run, "tool"), "cached", "{}", run.stderr);
+    assert!(!run.stderr.contains("damaged"), "{}", run.stderr);
+}

@@ -465,7 +465,38 @@ fn a_killed_build_leaves_no_process_behind() {
         &clock,
     )
     .unwrap();
-    let mut child = ctx.command(&ctx.work, &["build", "tool"]).spawn().unwrap();
+    // Started under nohup (SIGHUP ignored): a hangup changes nothing.
+    let mut nohup = ctx.command(&ctx.work, &["build", "--no-build-cache", "tool"]);
+    nohup
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    // SAFETY: only signal(2) between fork and exec.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut nohup, || {
+            libc::signal(libc::SIGHUP, libc::SIG_IGN);
+            Ok(())
+        });
+    }
+    let mut child = nohup.spawn().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while !started.exists() {
+        assert!(std::time::Instant::now() < deadline, "the step never started");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    // SAFETY: a signal to our own child.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGHUP);
+    }
+    assert!(child.wait().unwrap().success(), "a build under nohup died of SIGHUP");
+    assert!(late.exists());
+    std::fs::remove_file(&late).unwrap();
+    std::fs::remove_file(&started).unwrap();
+    ctx.sultana(&["clean", "tool"]).success();
+
+    let mut child = ctx
+        .command(&ctx.work, &["build", "--no-build-cache", "tool"])
+        .spawn()
+        .unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
     while !started.exists() {
         assert!(std::time::Instant::now() < deadline, "the step never started");

@@ -245,6 +245,7 @@ int renameat2(int fromfd, const char *from, int tofd, const char *to, unsigned i
         return r; \
     }
 ONE_PATH(unlink, (const char *path), (path), path)
+ONE_PATH(remove, (const char *path), (path), path)
 ONE_PATH(rmdir, (const char *path), (path), path)
 ONE_PATH(mkdir, (const char *path, mode_t mode), (path, mode), path)
 ONE_PATH(chmod, (const char *path, mode_t mode), (path, mode), path)
