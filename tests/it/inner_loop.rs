@@ -618,26 +618,15 @@ fn what_reaches_a_build_is_its_input_and_nothing_else_reaches_it() {
     }
     let ctx = TestContext::new();
     ctx.fixture_workspace();
-    let makefile = std::fs::read_to_string(ctx.upstreams.join("tool/Makefile")).unwrap();
     let install = "\tinstall -D -m 0755 fixtool $(DESTDIR)$(PREFIX)/bin/fixtool\n";
-    let edited = makefile.replace(
+    ctx.edit_upstream(
+        "tool",
+        "Makefile",
         install,
         &format!("{install}\tprintf 'flavour=%s undeclared=%s term=%s\\n' '$(FLAVOUR)' '$(UNDECLARED)' \"$$TERM\" > $(DESTDIR)$(PREFIX)/flavour\n"),
-    );
-    assert_ne!(edited, makefile);
-    let clock = sultana::fixtures::Clock::default();
-    sultana::fixtures::commit(
-        &ctx.upstreams.join("tool"),
-        &[("Makefile", edited, false)],
         "flavour",
-        &clock,
-    )
-    .unwrap();
-    let recipe = ctx
-        .read("recipes/tool.toml")
-        .replace("env = [\"CC\"", "env = [\"FLAVOUR\", \"CC\"");
-    assert!(recipe.contains("FLAVOUR"));
-    ctx.write("recipes/tool.toml", &recipe);
+    );
+    ctx.edit("recipes/tool.toml", "env = [\"CC\"", "env = [\"FLAVOUR\", \"CC\"");
     let flavour = |work: &Path| std::fs::read_to_string(staged(work, "tool", "flavour")).unwrap();
     let build = |work: &Path, env: &[(&str, &str)], args: &[&str]| {
         let mut all = vec!["build", "--json", "-v"];
@@ -899,24 +888,16 @@ fn an_ignored_file_written_beside_running_builds_is_never_their_output() {
     }
     let ctx = TestContext::new();
     ctx.fixture_workspace();
-    let makefile = std::fs::read_to_string(ctx.upstreams.join("tool/Makefile")).unwrap();
     // The build waits, after compiling, until the test lets it go.
-    let hook = "\t$(CC) $(CFLAGS) -o $@ fixtool.c\n\tif [ -n \"$(GO)\" ]; then touch $(GO).waiting; while [ ! -e $(GO) ]; do sleep 0.05; done; rm -f $(GO); fi\n";
-    let edited = makefile.replace("\t$(CC) $(CFLAGS) -o $@ fixtool.c\n", hook);
-    assert_ne!(edited, makefile);
-    let clock = sultana::fixtures::Clock::default();
-    sultana::fixtures::commit(
-        &ctx.upstreams.join("tool"),
-        &[("Makefile", edited, false)],
-        "wait",
-        &clock,
-    )
-    .unwrap();
-    let recipe = ctx
-        .read("recipes/tool.toml")
-        .replace("ignore = [\"/BUILD-INFO\"]", "ignore = [\"/BUILD-INFO\", \"/.config\"]");
-    assert!(recipe.contains("/.config"));
-    ctx.write("recipes/tool.toml", &recipe);
+    let compile = "\t$(CC) $(CFLAGS) -o $@ fixtool.c\n";
+    let hook =
+        "\tif [ -n \"$(GO)\" ]; then touch $(GO).waiting; while [ ! -e $(GO) ]; do sleep 0.05; done; rm -f $(GO); fi\n";
+    ctx.edit_upstream("tool", "Makefile", compile, &format!("{compile}{hook}"), "wait");
+    ctx.edit(
+        "recipes/tool.toml",
+        "ignore = [\"/BUILD-INFO\"]",
+        "ignore = [\"/BUILD-INFO\", \"/.config\"]",
+    );
     ctx.sultana(&["build", "tool"]).success();
     let go = ctx.root.join("go");
     let waiting = ctx.root.join("go.waiting");

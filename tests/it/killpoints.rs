@@ -445,26 +445,19 @@ fn a_killed_build_leaves_no_process_behind() {
     ctx.fixture_workspace();
     let late = ctx.root.join("late-output");
     let started = ctx.root.join("step-started");
-    let makefile = std::fs::read_to_string(ctx.upstreams.join("tool/Makefile")).unwrap();
     // A recipe step whose grandchild (a sleep under a sub-shell under make)
     // writes after a while.
-    let edited = makefile.replace(
+    ctx.edit_upstream(
+        "tool",
+        "Makefile",
         "\techo built > BUILD-INFO\n",
         &format!(
             "\techo built > BUILD-INFO\n\tsh -c 'touch {}; sleep 4; echo late > {}'\n",
             started.display(),
             late.display()
         ),
-    );
-    assert_ne!(edited, makefile);
-    let clock = sultana::fixtures::Clock::default();
-    sultana::fixtures::commit(
-        &ctx.upstreams.join("tool"),
-        &[("Makefile", edited, false)],
         "slow",
-        &clock,
-    )
-    .unwrap();
+    );
     // Started under nohup (SIGHUP ignored): a hangup changes nothing.
     let mut nohup = ctx.command(&ctx.work, &["build", "--no-build-cache", "tool"]);
     nohup

@@ -174,6 +174,24 @@ impl TestContext {
         upstreams
     }
 
+    /// Commit to a fixture upstream its `path` with `from` replaced by `to`.
+    pub fn edit_upstream(&self, upstream: &str, path: &'static str, from: &str, to: &str, message: &str) {
+        let dir = self.upstreams.join(upstream);
+        let text = std::fs::read_to_string(dir.join(path)).unwrap();
+        let edited = text.replace(from, to);
+        assert_ne!(edited, text, "{from:?} is not in {upstream}/{path}");
+        let clock = sultana::fixtures::Clock::default();
+        sultana::fixtures::commit(&dir, &[(path, edited, false)], message, &clock).unwrap();
+    }
+
+    /// The workspace file `relative` with `from` replaced by `to`.
+    pub fn edit(&self, relative: &str, from: &str, to: &str) {
+        let text = self.read(relative);
+        let edited = text.replace(from, to);
+        assert_ne!(edited, text, "{from:?} is not in {relative}");
+        self.write(relative, &edited);
+    }
+
     pub fn write(&self, relative: &str, text: &str) -> PathBuf {
         let path = self.work.join(relative);
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
