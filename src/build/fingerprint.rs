@@ -239,18 +239,6 @@ pub fn index(dir: &Path, skip: &[&str], known: &FileIndex) -> std::io::Result<Fi
     })
 }
 
-/// What a build leaves to record: the tree `after` it, except that a
-/// source which changed while it ran (a developer's edit made during the
-/// build, which the build may or may not have seen) is recorded as it was
-/// `before`, so that the next run builds again and the build is never
-/// stored under the key of the tree it started from.
-///
-/// What is an output rather than a source: never a file git tracks; a file
-/// the build created where git ignores it (a new file git would show is a
-/// developer's); a file builds wrote before; an untracked file that changed
-/// during the last build too. `tracked` and `ignored` answer for git (in a
-/// tree that is no checkout, nothing is tracked and everything ignored).
-/// Returns the index and the sources that changed during the build.
 /// What `settle` asks of the tree and of the build's processes.
 pub struct Judge<'a> {
     /// git tracks the path.
@@ -262,6 +250,19 @@ pub struct Judge<'a> {
     pub written: Option<&'a std::collections::HashSet<String>>,
 }
 
+/// What a build leaves to record: the tree `after` it, except that a
+/// source which changed while it ran (a developer's edit made during the
+/// build, which the build may or may not have seen) is recorded as it was
+/// `before`, so that the next run builds again and the build is never
+/// stored under the key of the tree it started from.
+///
+/// What is an output rather than a source, with a trace: what the build's
+/// processes wrote, but for a new file git would show (a developer's).
+/// Without one (the tracer did not load): never a file git tracks; a file
+/// the build created where git ignores it; a file builds wrote before; an
+/// untracked file that changed during the last build too. `tracked` and
+/// `ignored` answer for git (in a tree that is no checkout, nothing is
+/// tracked and everything ignored).
 pub fn settle(before: &FileIndex, after: FileIndex, judge: &Judge) -> (FileIndex, Vec<String>) {
     let Judge {
         tracked,
@@ -287,25 +288,24 @@ pub fn settle(before: &FileIndex, after: FileIndex, judge: &Judge) -> (FileIndex
         if same(pre, post) {
             continue;
         }
-        // git shows no folder by itself: one a build made, removed or
-        // changed the mode of is the build's.
-        let folder = path.ends_with('/');
-        let output = match (folder, written) {
-            (true, Some(written)) => written.contains(path.trim_end_matches('/')),
-            (true, None) => true,
-            (false, _) => false,
-        } || (!folder
-            && !tracked(&path)
-            && match written {
-                // Written by the build, where git ignores it or it was
-                // there before (a new file git would show is an edit).
-                Some(written) => written.contains(&path) && (pre.is_some() || ignored(&path)),
-                None => {
-                    before.outputs.contains_key(&path)
-                        || before.unsettled.contains(&path)
-                        || (pre.is_none() && ignored(&path))
-                }
-            });
+        let output = match written {
+            // What the build's processes wrote is theirs: a folder, a file
+            // git ignores, one that was there before (even a tracked one
+            // the build regenerates, as Xen's bison and flex outputs), but
+            // never a new file git would show.
+            Some(written) => {
+                written.contains(path.trim_end_matches('/')) && (path.ends_with('/') || pre.is_some() || ignored(&path))
+            }
+            // Without a trace: git shows no folder by itself, so one that
+            // changed is the build's; a file by the timing rules.
+            None => {
+                path.ends_with('/')
+                    || (!tracked(&path)
+                        && (before.outputs.contains_key(&path)
+                            || before.unsettled.contains(&path)
+                            || (pre.is_none() && ignored(&path))))
+            }
+        };
         if output {
             match post {
                 Some(entry) => outputs.insert(path, entry.hash.clone()),
@@ -565,6 +565,7 @@ mod tests {
         for round in 0..3 {
             let before = index(dir.path(), &[], &recorded).unwrap();
             fs::write(at("main.o"), format!("obj {round}")).unwrap();
+            fs::write(at("main.c"), format!("regenerated {round}")).unwrap();
             fs::create_dir_all(at("objs")).unwrap();
             fs::write(at(".config"), format!("by hand {round}")).unwrap();
             if round == 0 {
@@ -572,7 +573,8 @@ mod tests {
                 fs::create_dir(at("mine")).unwrap();
             }
             let after = index(dir.path(), &[], &before).unwrap();
-            let written: std::collections::HashSet<String> = ["main.o".to_string(), "objs".to_string()].into();
+            let written: std::collections::HashSet<String> =
+                ["main.o".to_string(), "main.c".to_string(), "objs".to_string()].into();
             let (next, edited) = settle(
                 &before,
                 after,
@@ -588,6 +590,10 @@ mod tests {
                 &[".config"]
             };
             assert_eq!(edited, expected, "round {round}: never the build's");
+            assert!(
+                next.outputs.contains_key("main.c"),
+                "a tracked file the build regenerates is its own"
+            );
             assert!(next.outputs.contains_key("main.o"));
             assert!(next.outputs.contains_key("objs/"));
             assert!(!next.outputs.contains_key(".config"));

@@ -556,7 +556,9 @@ fn an_edit_made_during_the_build_builds_again_and_is_never_stored() {
     let ctx = TestContext::new();
     ctx.fixture_workspace();
     let makefile = std::fs::read_to_string(ctx.upstreams.join("tool/Makefile")).unwrap();
-    let hook = "\t$(CC) $(CFLAGS) -o $@ fixtool.c\n\tif [ -n \"$(EDIT_DURING_BUILD)\" ]; then echo '/* edit */' >> fixtool.c; echo 'int extra;' > extra.c; fi\n";
+    // Another process than the build's (no tracer: `env -u LD_PRELOAD`)
+    // edits a source and writes a new one while the build runs.
+    let hook = "\t$(CC) $(CFLAGS) -o $@ fixtool.c\n\tif [ -n \"$(EDIT_DURING_BUILD)\" ]; then env -u LD_PRELOAD sh -c \"echo '/* edit */' >> fixtool.c; echo 'int extra;' > extra.c\"; fi\n";
     let edited = makefile.replace("\t$(CC) $(CFLAGS) -o $@ fixtool.c\n", hook);
     assert_ne!(edited, makefile);
     let upstream = ctx.upstreams.join("tool");
