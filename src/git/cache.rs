@@ -223,6 +223,9 @@ fn create_store(dir: &Path, url: &str) -> Result<()> {
     // Objects are shared with checkouts through alternates: never prune them.
     config.set_i32("gc.auto", 0)?;
     config.set_bool("core.logAllRefUpdates", false)?;
+    // git's commit-graph, written by every fetch: the walks that remain
+    // (describe of a new commit, bisect, ahead/behind) read it.
+    config.set_bool("fetch.writeCommitGraph", true)?;
     drop(repo);
     fs::rename(&tmp, dir).with_context(|| format!("cannot move {} into place", dir.display()))?;
     crate::fault::point("store-created");

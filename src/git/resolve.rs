@@ -93,10 +93,71 @@ impl Store {
     /// `git describe --tags` of a commit with the tags `source` gave.
     pub fn describe_from(&self, oid: Oid, source: &str) -> String {
         let namespace = super::cache::namespace_of(&self.url, source);
-        if namespace == "refs/" {
-            return self.describe(oid);
+        let tags = format!("{namespace}tags/");
+        // A describe does not change while the commit and the tags do not:
+        // kept, so that a lock with nothing to change walks no history.
+        let memo = self.tags_digest(&tags).map(|digest| format!("{oid} {digest}"));
+        if let Some(found) = memo.as_deref().and_then(|key| self.describe_memo().get(key).cloned()) {
+            return found;
         }
-        describe_with_tags(&self.repo, oid, &format!("{namespace}tags/")).unwrap_or_else(|| super::short(oid))
+        let described = if namespace == "refs/" {
+            self.describe(oid)
+        } else {
+            describe_with_tags(&self.repo, oid, &tags).unwrap_or_else(|| super::short(oid))
+        };
+        if let Some(key) = memo {
+            self.remember_describe(key, &described);
+        }
+        described
+    }
+
+    /// A digest of the tags below `prefix` (name and target), or none when
+    /// they cannot be read.
+    fn tags_digest(&self, prefix: &str) -> Option<String> {
+        use sha2::Digest;
+        let mut lines: Vec<String> = Vec::new();
+        for reference in self.repo.references_glob(&format!("{prefix}*")).ok()?.flatten() {
+            let name = reference.name()?.to_string();
+            let target = reference.target().map(|t| t.to_string()).unwrap_or_default();
+            lines.push(format!("{name} {target}"));
+        }
+        lines.sort();
+        let hash = sha2::Sha256::digest(lines.join("\n").as_bytes());
+        Some(hash.iter().take(16).map(|b| format!("{b:02x}")).collect())
+    }
+
+    fn describe_memo_path(&self) -> std::path::PathBuf {
+        self.dir.join("sultana-describes")
+    }
+
+    /// What earlier runs described: `commit tags-digest` -> describe.
+    fn describe_memo(&self) -> HashMap<String, String> {
+        let Ok(text) = crate::fsutil::read_bounded(&self.describe_memo_path(), 4 << 20) else {
+            return HashMap::new();
+        };
+        String::from_utf8_lossy(&text)
+            .lines()
+            .filter_map(|line| {
+                let mut words = line.splitn(3, ' ');
+                let (commit, digest, describe) = (words.next()?, words.next()?, words.next()?);
+                Some((format!("{commit} {digest}"), describe.to_string()))
+            })
+            .collect()
+    }
+
+    /// Keep a describe (a cache: a lost write costs one walk later). The
+    /// newest 2000 are kept.
+    fn remember_describe(&self, key: String, describe: &str) {
+        if describe.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return;
+        }
+        let text = crate::fsutil::read_bounded(&self.describe_memo_path(), 4 << 20).unwrap_or_default();
+        let text = String::from_utf8_lossy(&text);
+        let mut lines: Vec<&str> = text.lines().filter(|l| !l.starts_with(&key)).collect();
+        let line = format!("{key} {describe}");
+        lines.push(&line);
+        let keep = &lines[lines.len().saturating_sub(2000)..];
+        let _ = crate::fsutil::atomic_write(&self.describe_memo_path(), (keep.join("\n") + "\n").as_bytes());
     }
 
     /// `git describe --tags` of a commit, or its short id when no tag

@@ -246,3 +246,33 @@ fn lock_resolves_without_moving_checkouts_and_check_reports_staleness() {
     up.commit(&[("z", "z")], "moves");
     ctx.sultana(&["update", "--locked"]).code(1).stderr_has("would change");
 }
+
+/// A describe is kept while the commit and the tags do not change, and
+/// made again when they do: a new tag on the locked commit, or one moved.
+#[test]
+fn a_kept_describe_follows_new_and_moved_tags() {
+    let ctx = TestContext::new();
+    let up = ctx.upstream("up");
+    up.commit(&[("a", "1")], "one");
+    up.tag("v1.0", false);
+    up.commit(&[("a", "2")], "two");
+    ctx.write("sultana.toml", &manifest(&[("up", &up.url(), "master")]));
+    let describe = |ctx: &TestContext| -> String {
+        let lock: toml::Value = toml::from_str(&ctx.read("sultana.lock")).unwrap();
+        lock["component"][0]["describe"].as_str().unwrap().to_string()
+    };
+    ctx.sultana(&["lock"]).success();
+    let first = describe(&ctx);
+    assert!(first.starts_with("v1.0-1-g"), "{first}");
+    // Nothing changed: the same (kept) answer.
+    ctx.sultana(&["update"]).success();
+    assert_eq!(describe(&ctx), first);
+    // A tag on the locked commit itself.
+    up.tag("v1.1", false);
+    ctx.sultana(&["update"]).success();
+    assert_eq!(describe(&ctx), "v1.1");
+    // The tag moved away (deleted, made on the older commit again).
+    up.repo.tag_delete("v1.1").unwrap();
+    ctx.sultana(&["update"]).success();
+    assert_eq!(describe(&ctx), first, "a deleted tag no longer names it");
+}
