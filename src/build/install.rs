@@ -1,12 +1,15 @@
 //! `install`: copy what `build` staged into a DESTDIR (or the real root).
 
+use std::ffi::CString;
 use std::fs;
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 
 use super::staging_root;
-use crate::fsutil;
 use crate::workspace::Workspace;
 
 /// Copy each component's staging tree into `destdir`, in dependency order.
@@ -23,72 +26,186 @@ pub fn install(ws: &Workspace, names: &[String], destdir: &Path) -> Result<Vec<(
         bail!("not built yet: {}; run `sultana build` first", missing.join(", "));
     }
     std::fs::create_dir_all(destdir).with_context(|| format!("cannot create {}", destdir.display()))?;
-    // Every folder written into is resolved as the kernel would (links
-    // followed) and must stay below this: a link staged by one component
-    // never carries another's files out of DESTDIR.
-    let root = fs::canonicalize(destdir).with_context(|| format!("cannot resolve {}", destdir.display()))?;
+    // Every folder written into is opened by the kernel below DESTDIR
+    // (openat2 RESOLVE_BENEATH, links followed only while they stay in it),
+    // and written through that handle: a link staged by one component, or
+    // swapped in while the install runs, never carries files out of it.
+    let root = fs::File::open(destdir).with_context(|| format!("cannot open {}", destdir.display()))?;
+    let root = OwnedFd::from(root);
     let mut done = Vec::new();
     for component in components {
         let staging = staging_root(ws, &component.name);
-        let count = merge(&staging, destdir, &root)
+        let target = Target { root: &root, destdir };
+        let count = merge(&staging, &target, Path::new(""))
             .with_context(|| format!("cannot install {} into {}", component.name, destdir.display()))?;
         done.push((component.name.clone(), count));
     }
     Ok(done)
 }
 
-/// Merge `from` into `to`: folders created, files replaced atomically,
-/// symlinks recreated (never followed when written); `to` must resolve to
-/// a folder below `root`.
-fn merge(from: &Path, to: &Path, root: &Path) -> std::io::Result<usize> {
-    fs::create_dir_all(to)?;
-    let resolved = fs::canonicalize(to)?;
-    if !resolved.starts_with(root) {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::PermissionDenied,
-            format!(
-                "{} resolves to {}, outside {} (a staged symlink points out): nothing is written there",
-                to.display(),
-                resolved.display(),
-                root.display()
-            ),
-        ));
+/// DESTDIR, opened once, and its path for messages.
+struct Target<'a> {
+    root: &'a OwnedFd,
+    destdir: &'a Path,
+}
+
+impl Target<'_> {
+    /// The folder `relative` below DESTDIR, as the kernel resolves it,
+    /// refused when that leaves DESTDIR.
+    fn open(&self, relative: &Path) -> io::Result<OwnedFd> {
+        let text = if relative.as_os_str().is_empty() {
+            CString::new(".")
+        } else {
+            CString::new(relative.as_os_str().as_bytes())
+        }
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "a name holds a NUL byte"))?;
+        // SAFETY: open_how is plain data; zero is "no flags".
+        let mut how: libc::open_how = unsafe { std::mem::zeroed() };
+        how.flags = (libc::O_DIRECTORY | libc::O_RDONLY | libc::O_CLOEXEC) as u64;
+        how.resolve = libc::RESOLVE_BENEATH | libc::RESOLVE_NO_MAGICLINKS;
+        // SAFETY: a valid dirfd, a NUL-terminated path and open_how's size.
+        let fd = unsafe {
+            libc::syscall(
+                libc::SYS_openat2,
+                self.root.as_raw_fd(),
+                text.as_ptr(),
+                &how as *const libc::open_how,
+                std::mem::size_of::<libc::open_how>(),
+            )
+        };
+        if fd < 0 {
+            let error = io::Error::last_os_error();
+            if error.raw_os_error() == Some(libc::EXDEV) {
+                return Err(io::Error::new(
+                    io::ErrorKind::PermissionDenied,
+                    format!(
+                        "{} resolves outside {} (a staged symlink points out): nothing is written there",
+                        self.destdir.join(relative).display(),
+                        self.destdir.display()
+                    ),
+                ));
+            }
+            return Err(error);
+        }
+        // SAFETY: a descriptor openat2 just returned.
+        Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
     }
+
+    /// The folder `relative`, made when missing (its parent resolved below
+    /// DESTDIR first).
+    fn make(&self, relative: &Path) -> io::Result<OwnedFd> {
+        match self.open(relative) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                let parent = self.make(relative.parent().unwrap_or(Path::new("")))?;
+                let name = c_name(relative.file_name().unwrap_or_default())?;
+                // SAFETY: a valid dirfd and a NUL-terminated name.
+                if unsafe { libc::mkdirat(parent.as_raw_fd(), name.as_ptr(), 0o755) } != 0 {
+                    let error = io::Error::last_os_error();
+                    if error.kind() != io::ErrorKind::AlreadyExists {
+                        return Err(error);
+                    }
+                }
+                self.open(relative)
+            }
+            other => other,
+        }
+    }
+}
+
+fn c_name(name: &std::ffi::OsStr) -> io::Result<CString> {
+    CString::new(name.as_bytes()).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "a name holds a NUL byte"))
+}
+
+fn check(result: libc::c_int) -> io::Result<()> {
+    if result == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// Merge `from` into the folder `relative` below DESTDIR: folders made,
+/// files and links written under a fresh name and renamed into place, all
+/// through the folder's handle.
+fn merge(from: &Path, target: &Target, relative: &Path) -> io::Result<usize> {
+    let dir = target.make(relative)?;
     let mut count = 0;
     for entry in fs::read_dir(from)? {
         let entry = entry?;
         let source = entry.path();
-        let target = to.join(entry.file_name());
+        let name = entry.file_name();
         let meta = fs::symlink_metadata(&source)?;
-        let tmp = to.join(format!(".{}.sultana-new", entry.file_name().to_string_lossy()));
         if meta.is_dir() {
-            count += merge(&source, &target, root)?;
-        } else if meta.file_type().is_symlink() {
-            fsutil::remove_all(&tmp)?;
-            std::os::unix::fs::symlink(fs::read_link(&source)?, &tmp)?;
-            fs::rename(&tmp, &target)?;
-            count += 1;
+            count += merge(&source, target, &relative.join(&name))?;
+            continue;
+        }
+        let final_name = c_name(&name)?;
+        let mut tmp_name = std::ffi::OsString::from(".");
+        tmp_name.push(&name);
+        tmp_name.push(".sultana-new");
+        let tmp = c_name(&tmp_name)?;
+        // SAFETY: valid dirfd and names; a missing one is no error here.
+        unsafe { libc::unlinkat(dir.as_raw_fd(), tmp.as_ptr(), 0) };
+        if meta.file_type().is_symlink() {
+            let link = c_name(fs::read_link(&source)?.as_os_str())?;
+            // SAFETY: valid dirfd and NUL-terminated strings.
+            check(unsafe { libc::symlinkat(link.as_ptr(), dir.as_raw_fd(), tmp.as_ptr()) })?;
         } else if meta.is_file() {
-            fsutil::remove_all(&tmp)?;
-            copy_new(&source, &tmp, meta.permissions())?;
-            fs::rename(&tmp, &target)?;
-            count += 1;
+            // SAFETY: valid dirfd and name; O_EXCL|O_NOFOLLOW: a fresh file.
+            let fd = unsafe {
+                libc::openat(
+                    dir.as_raw_fd(),
+                    tmp.as_ptr(),
+                    libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+                    0o600,
+                )
+            };
+            if fd < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            // SAFETY: a descriptor openat just returned.
+            let mut output = fs::File::from(unsafe { OwnedFd::from_raw_fd(fd) });
+            io::copy(&mut fs::File::open(&source)?, &mut output)?;
+            output.set_permissions(meta.permissions())?;
         } else {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::InvalidInput,
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
                 format!("{} is a FIFO, socket or device: not installed", source.display()),
             ));
         }
+        // SAFETY: valid dirfd and names.
+        check(unsafe { libc::renameat(dir.as_raw_fd(), tmp.as_ptr(), dir.as_raw_fd(), final_name.as_ptr()) })?;
+        count += 1;
     }
     Ok(count)
 }
 
-/// Copy a file to a name that must not exist yet (a link planted there is
-/// never followed).
-fn copy_new(from: &Path, to: &Path, permissions: fs::Permissions) -> std::io::Result<()> {
-    let mut input = fs::File::open(from)?;
-    let mut output = fs::File::options().write(true).create_new(true).open(to)?;
-    std::io::copy(&mut input, &mut output)?;
-    output.set_permissions(permissions)?;
-    Ok(())
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn folders_are_opened_below_destdir_or_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let destdir = dir.path().join("destdir");
+        let outside = dir.path().join("outside");
+        fs::create_dir_all(destdir.join("usr/data")).unwrap();
+        fs::create_dir_all(&outside).unwrap();
+        std::os::unix::fs::symlink(&outside, destdir.join("abs")).unwrap();
+        std::os::unix::fs::symlink("../../outside", destdir.join("usr/up")).unwrap();
+        std::os::unix::fs::symlink("data", destdir.join("usr/share")).unwrap();
+        let root = OwnedFd::from(fs::File::open(&destdir).unwrap());
+        let target = Target {
+            root: &root,
+            destdir: &destdir,
+        };
+        for out in ["abs/x", "usr/up/x", "abs"] {
+            let err = target.make(Path::new(out)).unwrap_err();
+            assert!(err.to_string().contains("resolves outside"), "{out}: {err}");
+        }
+        assert!(fs::read_dir(&outside).unwrap().next().is_none());
+        // A link that stays inside is followed; missing folders are made.
+        target.make(Path::new("usr/share/doc/x")).unwrap();
+        assert!(destdir.join("usr/data/doc/x").is_dir());
+    }
 }
