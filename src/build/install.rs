@@ -75,6 +75,11 @@ impl Target<'_> {
         };
         if fd < 0 {
             let error = io::Error::last_os_error();
+            if matches!(error.raw_os_error(), Some(libc::ENOSYS | libc::EPERM)) {
+                // No openat2 (a kernel before 5.6, a seccomp filter that
+                // refuses it): the path resolved and checked, then opened.
+                return self.open_resolved(relative);
+            }
             if error.raw_os_error() == Some(libc::EXDEV) {
                 return Err(io::Error::new(
                     io::ErrorKind::PermissionDenied,
@@ -89,6 +94,24 @@ impl Target<'_> {
         }
         // SAFETY: a descriptor openat2 just returned.
         Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+    }
+
+    /// `open` without openat2: resolved by path and checked to be below
+    /// DESTDIR (a swap between the check and the open is not caught).
+    fn open_resolved(&self, relative: &Path) -> io::Result<OwnedFd> {
+        let root = fs::canonicalize(self.destdir)?;
+        let resolved = fs::canonicalize(self.destdir.join(relative))?;
+        if !resolved.starts_with(&root) {
+            return Err(io::Error::new(
+                io::ErrorKind::PermissionDenied,
+                format!(
+                    "{} resolves outside {} (a staged symlink points out): nothing is written there",
+                    self.destdir.join(relative).display(),
+                    self.destdir.display()
+                ),
+            ));
+        }
+        Ok(OwnedFd::from(fs::File::open(resolved)?))
     }
 
     /// The folder `relative`, made when missing (its parent resolved below
