@@ -306,6 +306,13 @@ pub fn settle(before: &FileIndex, after: FileIndex, judge: &Judge) -> (FileIndex
                             || (pre.is_none() && ignored(&path))))
             }
         };
+        if output && tracked(&path) {
+            // A tracked file the build regenerated: no edit (it is built
+            // from), but it stays in the key as it now is (never an output
+            // left out of it): a tree where it differs from the commit is
+            // dirty and has no key at all.
+            continue;
+        }
         if output {
             match post {
                 Some(entry) => outputs.insert(path, entry.hash.clone()),
@@ -590,10 +597,9 @@ mod tests {
                 &[".config"]
             };
             assert_eq!(edited, expected, "round {round}: never the build's");
-            assert!(
-                next.outputs.contains_key("main.c"),
-                "a tracked file the build regenerates is its own"
-            );
+            // A tracked file the build regenerates is no edit, and stays in
+            // the key (no output left out of it).
+            assert!(!next.outputs.contains_key("main.c"));
             assert!(next.outputs.contains_key("main.o"));
             assert!(next.outputs.contains_key("objs/"));
             assert!(!next.outputs.contains_key(".config"));

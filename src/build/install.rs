@@ -62,17 +62,26 @@ impl Target<'_> {
         // SAFETY: open_how is plain data; zero is "no flags".
         let mut how: libc::open_how = unsafe { std::mem::zeroed() };
         how.flags = (libc::O_DIRECTORY | libc::O_RDONLY | libc::O_CLOEXEC) as u64;
-        how.resolve = libc::RESOLVE_BENEATH | libc::RESOLVE_NO_MAGICLINKS;
-        // SAFETY: a valid dirfd, a NUL-terminated path and open_how's size.
-        let fd = unsafe {
-            libc::syscall(
-                libc::SYS_openat2,
-                self.root.as_raw_fd(),
-                text.as_ptr(),
-                &how as *const libc::open_how,
-                std::mem::size_of::<libc::open_how>(),
-            )
-        };
+        // As in a chroot at DESTDIR: an absolute link resolves against it
+        // (Debian's /var/run -> /run), `..` stops at it.
+        how.resolve = libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS;
+        let mut fd = -1;
+        for _ in 0..16 {
+            // SAFETY: a valid dirfd, a NUL-terminated path and open_how's size.
+            fd = unsafe {
+                libc::syscall(
+                    libc::SYS_openat2,
+                    self.root.as_raw_fd(),
+                    text.as_ptr(),
+                    &how as *const libc::open_how,
+                    std::mem::size_of::<libc::open_how>(),
+                )
+            };
+            // EAGAIN: a rename ran beside the lookup; look again.
+            if fd >= 0 || io::Error::last_os_error().raw_os_error() != Some(libc::EAGAIN) {
+                break;
+            }
+        }
         if fd < 0 {
             let error = io::Error::last_os_error();
             if matches!(error.raw_os_error(), Some(libc::ENOSYS | libc::EPERM)) {
@@ -97,7 +106,8 @@ impl Target<'_> {
     }
 
     /// `open` without openat2: resolved by path and checked to be below
-    /// DESTDIR (a swap between the check and the open is not caught).
+    /// DESTDIR (a swap between the check and the open is not caught, and an
+    /// absolute link is followed as on the running system).
     fn open_resolved(&self, relative: &Path) -> io::Result<OwnedFd> {
         let root = fs::canonicalize(self.destdir)?;
         let resolved = fs::canonicalize(self.destdir.join(relative))?;
@@ -128,7 +138,18 @@ impl Target<'_> {
                         return Err(error);
                     }
                 }
-                self.open(relative)
+                self.open(relative).map_err(|e| match e.kind() {
+                    // There, but no folder it leads to: a link to nowhere.
+                    io::ErrorKind::NotFound => io::Error::new(
+                        io::ErrorKind::NotFound,
+                        format!(
+                            "{} is a link that leads to no folder inside {} (read as in a chroot there): nothing is written through it",
+                            self.destdir.join(relative).display(),
+                            self.destdir.display()
+                        ),
+                    ),
+                    _ => e,
+                })
             }
             other => other,
         }
@@ -167,8 +188,14 @@ fn merge(from: &Path, target: &Target, relative: &Path) -> io::Result<usize> {
         tmp_name.push(&name);
         tmp_name.push(".sultana-new");
         let tmp = c_name(&tmp_name)?;
-        // SAFETY: valid dirfd and names; a missing one is no error here.
-        unsafe { libc::unlinkat(dir.as_raw_fd(), tmp.as_ptr(), 0) };
+        // What a killed run left under the fresh name (a file, a link or
+        // an empty folder); a missing one is no error here.
+        // SAFETY: valid dirfd and names.
+        unsafe {
+            if libc::unlinkat(dir.as_raw_fd(), tmp.as_ptr(), 0) != 0 {
+                libc::unlinkat(dir.as_raw_fd(), tmp.as_ptr(), libc::AT_REMOVEDIR);
+            }
+        }
         if meta.file_type().is_symlink() {
             let link = c_name(fs::read_link(&source)?.as_os_str())?;
             // SAFETY: valid dirfd and NUL-terminated strings.
@@ -222,11 +249,19 @@ mod tests {
             root: &root,
             destdir: &destdir,
         };
-        for out in ["abs/x", "usr/up/x", "abs"] {
+        // Read as in a chroot at DESTDIR: an absolute link and a `..` that
+        // climbs out lead to no folder there, and nothing goes outside.
+        for out in ["abs/x", "usr/up/x"] {
             let err = target.make(Path::new(out)).unwrap_err();
-            assert!(err.to_string().contains("resolves outside"), "{out}: {err}");
+            assert!(err.to_string().contains("leads to no folder inside"), "{out}: {err}");
         }
         assert!(fs::read_dir(&outside).unwrap().next().is_none());
+        // An absolute link that leads inside DESTDIR (Debian's /var/run).
+        fs::create_dir_all(destdir.join("run")).unwrap();
+        fs::create_dir_all(destdir.join("var")).unwrap();
+        std::os::unix::fs::symlink("/run", destdir.join("var/run")).unwrap();
+        target.make(Path::new("var/run/xen")).unwrap();
+        assert!(destdir.join("run/xen").is_dir());
         // A link that stays inside is followed; missing folders are made.
         target.make(Path::new("usr/share/doc/x")).unwrap();
         assert!(destdir.join("usr/data/doc/x").is_dir());

@@ -105,7 +105,9 @@ impl Store {
         } else {
             describe_with_tags(&self.repo, oid, &tags).unwrap_or_else(|| super::short(oid))
         };
-        if let Some(key) = memo {
+        // Only an answer git gave: a short id is also what a failed or
+        // killed describe leaves, which the next run must try again.
+        if let Some(key) = memo.filter(|_| described != super::short(oid)) {
             self.remember_describe(key, &described);
         }
         described

@@ -493,8 +493,7 @@ fn install_never_follows_a_staged_symlink_out_of_destdir() {
         let destdir = ctx.root.join(format!("destdir-{i}"));
         ctx.sultana(&["install", "--destdir", destdir.to_str().unwrap()])
             .code(2)
-            .stderr_has("outside")
-            .stderr_has("a staged symlink points out");
+            .stderr_has("leads to no folder inside");
         assert!(
             std::fs::read_dir(&outside).unwrap().next().is_none(),
             "{link}: something was written outside DESTDIR"

@@ -95,7 +95,7 @@ static int writes(int flags)
     int name(const char *path, int flags, ...) \
     { \
         mode_t mode = 0; \
-        if (flags & (O_CREAT | O_TMPFILE)) { \
+        if ((flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE) { \
             va_list ap; \
             va_start(ap, flags); \
             mode = va_arg(ap, mode_t); \
@@ -114,7 +114,7 @@ OPEN_LIKE(open64)
     int name(int dirfd, const char *path, int flags, ...) \
     { \
         mode_t mode = 0; \
-        if (flags & (O_CREAT | O_TMPFILE)) { \
+        if ((flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE) { \
             va_list ap; \
             va_start(ap, flags); \
             mode = va_arg(ap, mode_t); \
