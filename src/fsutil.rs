@@ -150,8 +150,6 @@ pub fn is_empty_dir(path: &Path) -> bool {
         .unwrap_or(false)
 }
 
-/// Copy a folder recursively (not `.git`), keeping symlinks and file modes.
-/// Bytes of the files below `dir` (symlinks not followed).
 /// What a folder takes on disk, as `du` counts it (allocated blocks, not
 /// file lengths: a cache of many small files takes far more than their
 /// bytes).
@@ -168,6 +166,8 @@ pub fn size_of(dir: &Path) -> u64 {
         .sum::<u64>()
 }
 
+/// Copy a folder recursively (not `.git`), keeping symlinks and the modes
+/// of files and folders; a FIFO, socket or device is refused unopened.
 pub fn copy_tree(from: &Path, to: &Path) -> io::Result<()> {
     fs::create_dir_all(to)?;
     for entry in fs::read_dir(from)? {

@@ -340,9 +340,9 @@ pub fn settle(before: &FileIndex, after: FileIndex, judge: &Judge) -> (FileIndex
 }
 
 /// Where a symlink leads when that is a file outside `root` (whose content
-/// is then what the link stands for); None for a link inside or one that
-/// leads nowhere. A link to a folder outside is refused: what it holds
-/// cannot be keyed.
+/// is then what the link stands for); None for a link inside, one that
+/// leads nowhere or to a device. A link to a folder outside is refused:
+/// what it holds cannot be keyed.
 fn leads_outside(link: &Path, root: &Path) -> std::io::Result<Option<std::path::PathBuf>> {
     let Ok(resolved) = fs::canonicalize(link) else {
         return Ok(None);
@@ -354,10 +354,15 @@ fn leads_outside(link: &Path, root: &Path) -> std::io::Result<Option<std::path::
     if meta.is_file() {
         return Ok(Some(resolved));
     }
+    if !meta.is_dir() {
+        // A device, FIFO or socket (`.config -> /dev/null`): nothing to
+        // read (and a FIFO must not be opened); the link's text stands.
+        return Ok(None);
+    }
     Err(std::io::Error::new(
         std::io::ErrorKind::InvalidInput,
         format!(
-            "{} is a symlink to {}, outside the tree, which is no file: what it holds cannot be an input of the build; copy it into the tree or remove the link",
+            "{} is a symlink to {}, outside the tree, which is a folder: what it holds cannot be an input of the build; copy it into the tree or remove the link",
             link.display(),
             resolved.display()
         ),

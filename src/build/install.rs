@@ -90,14 +90,7 @@ impl Target<'_> {
                 return self.open_resolved(relative);
             }
             if error.raw_os_error() == Some(libc::EXDEV) {
-                return Err(io::Error::new(
-                    io::ErrorKind::PermissionDenied,
-                    format!(
-                        "{} resolves outside {} (a staged symlink points out): nothing is written there",
-                        self.destdir.join(relative).display(),
-                        self.destdir.display()
-                    ),
-                ));
+                return Err(self.outside(relative));
             }
             return Err(error);
         }
@@ -112,16 +105,20 @@ impl Target<'_> {
         let root = fs::canonicalize(self.destdir)?;
         let resolved = fs::canonicalize(self.destdir.join(relative))?;
         if !resolved.starts_with(&root) {
-            return Err(io::Error::new(
-                io::ErrorKind::PermissionDenied,
-                format!(
-                    "{} resolves outside {} (a staged symlink points out): nothing is written there",
-                    self.destdir.join(relative).display(),
-                    self.destdir.display()
-                ),
-            ));
+            return Err(self.outside(relative));
         }
         Ok(OwnedFd::from(fs::File::open(resolved)?))
+    }
+
+    fn outside(&self, relative: &Path) -> io::Error {
+        io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            format!(
+                "{} resolves outside {} (a staged symlink points out): nothing is written there",
+                self.destdir.join(relative).display(),
+                self.destdir.display()
+            ),
+        )
     }
 
     /// The folder `relative`, made when missing (its parent resolved below

@@ -229,7 +229,7 @@ fn build_recipe(
         source: String::new(),
         recipe: fingerprint::combine(&[&recipe.text]),
         steps: fingerprint::combine(&step_text.iter().map(String::as_str).collect::<Vec<_>>()),
-        env: env.hashed(str::to_string),
+        env: env.hashed(),
         deps: deps.iter().map(|(d, p)| (d.clone(), p.stamp.clone())).collect(),
         toolchain: fingerprint::combine(&[&toolchain]),
     };

@@ -178,13 +178,12 @@ fn carry_backups(from: &Path, to: &Path, log: &Path) -> bool {
     if !has_backups {
         return true;
     }
-    crate::process::Cmd::new("git", "git")
+    super::transfer_command()
         .arg("--git-dir")
         .arg(to)
         .args(["fetch", "--no-tags", "--no-write-fetch-head", "--"])
         .arg(from)
         .arg("+refs/sultana/backup/*:refs/sultana/backup/*")
-        .env("GIT_TERMINAL_PROMPT", "0")
         .log(log)
         .run()
         .is_ok()

@@ -871,12 +871,17 @@ fn links_out_of_the_tree_and_folders_are_inputs() {
     std::fs::set_permissions(tree.join("empty"), std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
     assert_eq!(status_of(&build(), "tool"), "built");
 
+    // A link to a device (never opened): its text stands.
+    std::os::unix::fs::symlink("/dev/null", tree.join("null.config")).unwrap();
+    assert_eq!(status_of(&build(), "tool"), "built");
+    assert_eq!(status_of(&build(), "tool"), "fresh");
+
     // A link to a folder outside: refused, named.
     let outside = ctx.dir("outside-folder");
     std::os::unix::fs::symlink(&outside, tree.join("linked")).unwrap();
     ctx.sultana(&["build", "tool"])
         .code(2)
-        .stderr_has("outside the tree, which is no file");
+        .stderr_has("outside the tree, which is a folder");
 }
 
 /// A file git ignores that a developer writes while builds run (Xen's
