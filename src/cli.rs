@@ -181,6 +181,9 @@ pub enum Command {
     /// Show what the shared git, build and compiler caches hold; `cache prune` trims the build cache
     #[command(after_help = "Example: sultana cache prune --max-size 20G")]
     Cache(CacheCmdArgs),
+    /// List the gate's flight history; `flights prune` trims it
+    #[command(after_help = "Example: sultana flights prune --keep 100")]
+    Flights(FlightsArgs),
     /// Print the help of sultana or of one of its commands
     #[command(after_help = "Example: sultana help ci gitlab")]
     Help(HelpArgs),
@@ -230,6 +233,29 @@ pub struct CachePruneArgs {
     /// Keep at most SIZE of builds (e.g. 500M, 20G)
     #[arg(long, value_name = "SIZE")]
     pub max_size: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct FlightsArgs {
+    #[command(subcommand)]
+    pub command: Option<FlightsCommand>,
+    /// List this many of the newest flights
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    pub limit: usize,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum FlightsCommand {
+    /// Remove flights older than the newest N, keeping those classification still reads
+    #[command(after_help = "Example: sultana flights prune --keep 100")]
+    Prune(FlightsPruneArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct FlightsPruneArgs {
+    /// Keep the newest N flights whole (default: `keep_flights` in [workspace], else 500)
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub keep: Option<u64>,
 }
 
 #[derive(Debug, Args)]

@@ -9,6 +9,7 @@ mod deps;
 mod detect;
 mod docs;
 mod fetch;
+mod flights;
 mod gate;
 mod init;
 mod install;
@@ -147,6 +148,7 @@ pub fn dispatch(cli: Cli, printer: &Printer) -> Result<()> {
         Command::Help(args) => docs::help(args, printer),
         Command::Run(args) => run::run(&globals, args, printer),
         Command::Cache(args) => cache::run(args.command, printer),
+        Command::Flights(args) => flights::run(&globals, args, printer),
         Command::Env(args) => run::env(&globals, args, printer),
         Command::Shell(args) => run::shell(&globals, args, printer),
         Command::Bisect(args) => gate::run_bisect(&globals, args, printer),

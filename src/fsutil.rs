@@ -150,6 +150,16 @@ pub fn is_empty_dir(path: &Path) -> bool {
         .unwrap_or(false)
 }
 
+/// `1.5 GiB`, `12.0 KiB`, `300 B`.
+pub fn human_size(bytes: u64) -> String {
+    match bytes {
+        b if b >= 1 << 30 => format!("{:.1} GiB", b as f64 / (1u64 << 30) as f64),
+        b if b >= 1 << 20 => format!("{:.1} MiB", b as f64 / (1u64 << 20) as f64),
+        b if b >= 1 << 10 => format!("{:.1} KiB", b as f64 / 1024.0),
+        b => format!("{b} B"),
+    }
+}
+
 /// What a folder takes on disk, as `du` counts it (allocated blocks, not
 /// file lengths: a cache of many small files takes far more than their
 /// bytes).

@@ -15,6 +15,7 @@ mod junit;
 mod prepare;
 mod push;
 mod report;
+mod retention;
 mod status;
 mod test_run;
 
@@ -26,9 +27,11 @@ use serde::Serialize;
 pub use bisect::{bisect, BisectOptions, BisectOutcome};
 pub use classify::AllowList;
 pub use classify::Class;
+pub use db::FlightRow;
 pub use db::{FlightDb, Revision};
 pub use flight::{flight_dir, Settings};
 pub use report::FlightReport;
+pub use retention::{prune as prune_flights, Pruned};
 pub use status::{FlightKind, FlightOutcome, JobKind, JobStatus};
 
 pub(crate) use conclude::{conclude_flight, Concluded};

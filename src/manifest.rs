@@ -96,6 +96,9 @@ fn line_column(text: &str, offset: usize) -> (usize, usize) {
     (line, column)
 }
 
+/// A daily gate for about a year and a half, at ~20 KB a flight.
+pub const DEFAULT_KEEP_FLIGHTS: usize = 500;
+
 #[derive(Clone, Debug)]
 pub struct Manifest {
     /// The file it was read from; `None` for the embedded default.
@@ -105,6 +108,9 @@ pub struct Manifest {
     pub workspace_name: Option<String>,
     /// The install prefix builds are configured for (`[workspace] prefix`).
     pub prefix: String,
+    /// How many of the newest gate flights the history keeps whole
+    /// (`[workspace] keep_flights`); older ones go unless they are evidence.
+    pub keep_flights: usize,
     pub tarball: Option<Tarball>,
     /// In dependency order (dependencies first), ties by name.
     pub components: Vec<Component>,

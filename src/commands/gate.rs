@@ -52,7 +52,11 @@ pub fn run(globals: &Globals, args: GateArgs, printer: &Printer) -> Result<()> {
         Some(dir) => gate::ci::decide(&ws, &options, &cwd.join(dir), printer)?,
         None => gate::run(&ws, &options, printer)?,
     };
-    printer.json(&serde_json::json!({ "command": "gate", "gate": outcome }));
+    let pruned = match outcome.report {
+        Some(_) => Some(super::flights::after_flight(&ws, printer)?),
+        None => None,
+    };
+    printer.json(&serde_json::json!({ "command": "gate", "gate": outcome, "pruned": pruned }));
     if let Some(why) = &outcome.not_pushed {
         if outcome.refused_rewind {
             return Err(CheckFailed(format!("not pushed: {why}")).into());
@@ -102,7 +106,8 @@ pub fn run_bisect(globals: &Globals, args: BisectArgs, printer: &Printer) -> Res
         )?,
     };
     let outcome = gate::bisect(&ws, &options, printer)?;
-    printer.json(&serde_json::json!({ "command": "bisect", "bisect": outcome }));
+    let pruned = super::flights::after_flight(&ws, printer)?;
+    printer.json(&serde_json::json!({ "command": "bisect", "bisect": outcome, "pruned": pruned }));
     let reused = outcome.tried.iter().filter(|t| t.reused).count();
     printer.report(format!(
         "{}\n({} build(s) run, {} result(s) reused from earlier flights)",

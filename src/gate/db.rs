@@ -129,6 +129,31 @@ impl Known {
     }
 }
 
+/// What `FlightDb::prune` did.
+#[derive(Clone, Debug, Default)]
+pub struct Pruning {
+    /// Oldest first.
+    pub removed: Vec<i64>,
+    /// Flights older than the newest kept because classification reads them.
+    pub evidence: usize,
+}
+
+/// A flight as `sultana flights` lists it.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct FlightRow {
+    pub flight: i64,
+    pub kind: FlightKind,
+    pub component: String,
+    pub candidate: String,
+    pub describe: String,
+    pub started: f64,
+    pub finished: Option<f64>,
+    pub outcome: FlightOutcome,
+    pub pushed: bool,
+    pub jobs: i64,
+    pub failed: i64,
+}
+
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct StepRow {
     pub stepno: i64,
@@ -323,6 +348,111 @@ impl FlightDb {
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
 
+    /// Remove every flight but the newest `keep` and those still evidence
+    /// (see `gate::retention`), in one transaction; returns the removed
+    /// flights and how many older ones were kept as evidence. `pins`: the
+    /// lock's commit per component.
+    pub fn prune(&self, keep: usize, pins: &[(String, String)]) -> Result<Pruning> {
+        let tx = self.conn.unchecked_transaction()?;
+        let ids = |sql: &str| -> Result<Vec<i64>> {
+            let mut stmt = tx.prepare(sql)?;
+            let rows = stmt.query_map([], |row| row.get(0))?;
+            Ok(rows.collect::<Result<Vec<i64>, _>>()?)
+        };
+        let all = ids("SELECT flight FROM flights ORDER BY flight DESC")?;
+        let mut kept: std::collections::BTreeSet<i64> = all.iter().take(keep).copied().collect();
+        let newest = kept.clone();
+        // The flights of the pinned revisions: what every gate's baseline
+        // is judged by (their runs add up in `known`), the newest `keep`
+        // of each set of revisions.
+        tx.execute_batch("CREATE TEMP TABLE IF NOT EXISTS pins (component TEXT PRIMARY KEY, commit_id TEXT NOT NULL); DELETE FROM temp.pins;")?;
+        for (component, commit) in pins {
+            tx.execute(
+                "INSERT OR REPLACE INTO temp.pins (component, commit_id) VALUES (?1, ?2)",
+                params![component, commit],
+            )?;
+        }
+        let mut stmt = tx.prepare(
+            "SELECT f.flight, f.revisions FROM flights f
+             WHERE f.finished IS NOT NULL AND NOT EXISTS (
+                 SELECT 1 FROM revisions r LEFT JOIN temp.pins p ON p.component = r.component
+                 WHERE r.flight = f.flight AND (p.commit_id IS NULL OR p.commit_id != r.commit_id))
+             ORDER BY f.flight DESC",
+        )?;
+        let pinned = stmt
+            .query_map([], |row| Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?)))?
+            .collect::<Result<Vec<_>, _>>()?;
+        drop(stmt);
+        let mut per_key: std::collections::BTreeMap<String, usize> = std::collections::BTreeMap::new();
+        for (flight, key) in pinned {
+            let n = per_key.entry(key).or_default();
+            if *n < keep {
+                *n += 1;
+                kept.insert(flight);
+            }
+        }
+        // For each test as defined, the newest flight it passed in: what
+        // tells a regression from a test that never passed.
+        for flight in ids(&format!(
+            "SELECT MAX(j.flight) FROM jobs j JOIN flights f USING (flight)
+             WHERE j.status = '{}' AND f.finished IS NOT NULL GROUP BY j.job, j.definition",
+            JobStatus::Pass
+        ))? {
+            kept.insert(flight);
+        }
+        let removed: Vec<i64> = all.iter().rev().copied().filter(|f| !kept.contains(f)).collect();
+        for flight in &removed {
+            for table in ["steps", "jobs", "revisions", "flights"] {
+                tx.execute(&format!("DELETE FROM {table} WHERE flight = ?1"), [flight])?;
+            }
+        }
+        tx.commit()?;
+        Ok(Pruning {
+            evidence: kept.difference(&newest).count(),
+            removed,
+        })
+    }
+
+    /// Give the pages of removed rows back to the file system.
+    pub fn vacuum(&self) -> Result<()> {
+        self.conn.execute_batch("VACUUM")?;
+        Ok(())
+    }
+
+    /// Every flight id in the history.
+    pub fn flight_ids(&self) -> Result<std::collections::BTreeSet<i64>> {
+        let mut stmt = self.conn.prepare("SELECT flight FROM flights")?;
+        let rows = stmt.query_map([], |row| row.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The newest `limit` flights, newest first, for `sultana flights`.
+    pub fn list(&self, limit: usize) -> Result<Vec<FlightRow>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT f.flight, f.kind, f.component, f.candidate, f.started, f.finished, f.outcome, f.pushed,
+                    COALESCE((SELECT r.describe FROM revisions r WHERE r.flight = f.flight AND r.component = f.component), ''),
+                    (SELECT COUNT(*) FROM jobs j WHERE j.flight = f.flight),
+                    (SELECT COUNT(*) FROM jobs j WHERE j.flight = f.flight AND j.status IN ('fail', 'broken'))
+             FROM flights f ORDER BY f.flight DESC LIMIT ?1",
+        )?;
+        let rows = stmt.query_map([i64::try_from(limit).unwrap_or(i64::MAX)], |row| {
+            Ok(FlightRow {
+                flight: row.get(0)?,
+                kind: row.get(1)?,
+                component: row.get(2)?,
+                candidate: row.get(3)?,
+                started: row.get(4)?,
+                finished: row.get(5)?,
+                outcome: row.get(6)?,
+                pushed: row.get::<_, i64>(7)? != 0,
+                describe: row.get(8)?,
+                jobs: row.get(9)?,
+                failed: row.get(10)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
     /// Counts for messages and tests: (flights, jobs, steps).
     pub fn counts(&self) -> Result<(i64, i64, i64)> {
         let count = |table: &str| -> Result<i64> {
@@ -454,6 +584,53 @@ mod tests {
         assert!(known.flaky() && !known.fails_for_sure());
         assert_ne!(known.flight, last, "the newest flight that ran it");
         assert_eq!(known.status, JobStatus::Fail);
+    }
+
+    #[test]
+    fn pruning_keeps_the_newest_the_pinned_and_the_last_pass_of_each_test() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = FlightDb::open(&dir.path().join("flights.db")).unwrap();
+        let flown = |commit: &str, status: JobStatus, definition: &str| {
+            let revisions = [rev("a", commit), rev("b", "7")];
+            let f = db.begin(FlightKind::Gate, "a", commit, "1", &revisions).unwrap();
+            let row = JobRow {
+                job: "test-a-x",
+                component: "a",
+                kind: JobKind::Test,
+                status,
+                seconds: 1.0,
+                definition,
+                runs: 1,
+                failed_runs: u32::from(status.failed()),
+            };
+            let step = StepRow {
+                stepno: 1,
+                testid: "x".into(),
+                status,
+                seconds: 1.0,
+                log: None,
+                detail: String::new(),
+            };
+            db.record_job(f, &row, &[step]).unwrap();
+            db.finish(f, FlightOutcome::Perfect).unwrap();
+            f
+        };
+        let passed_once = flown("2", JobStatus::Pass, "d1");
+        let pinned = flown("1", JobStatus::Fail, "d1");
+        let old_definition = flown("3", JobStatus::Pass, "d0");
+        let dropped: Vec<i64> = (4..8).map(|c| flown(&c.to_string(), JobStatus::Fail, "d1")).collect();
+        let newest = flown("8", JobStatus::Fail, "d1");
+        let pins = [("a".to_string(), "1".to_string()), ("b".to_string(), "7".to_string())];
+        let pruning = db.prune(1, &pins).unwrap();
+        assert_eq!(pruning.removed, dropped);
+        assert_eq!(pruning.evidence, 3);
+        let left: Vec<i64> = db.flight_ids().unwrap().into_iter().collect();
+        assert_eq!(left, [passed_once, pinned, old_definition, newest]);
+        assert_eq!(db.counts().unwrap(), (4, 4, 4), "their jobs and steps went with them");
+        assert!(db.ever_passed("test-a-x", "d1", -1).unwrap());
+        // Another lock: flight `pinned` is no longer evidence.
+        let moved = [("a".to_string(), "8".to_string()), ("b".to_string(), "7".to_string())];
+        assert_eq!(db.prune(1, &moved).unwrap().removed, [pinned]);
     }
 
     #[test]

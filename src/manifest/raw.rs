@@ -27,6 +27,7 @@ struct RawWorkspace {
     prefix: Option<Spanned<String>>,
     filter: Option<Spanned<String>>,
     depth: Option<Spanned<i64>>,
+    keep_flights: Option<Spanned<i64>>,
 }
 
 #[derive(Deserialize)]
@@ -61,12 +62,28 @@ fn at<T>(source: &Source, value: &Spanned<T>, message: String) -> ManifestError 
 
 impl RawManifest {
     pub fn validate(self, source: &Source, file: Option<PathBuf>) -> Result<Manifest, ManifestError> {
-        let (ws_name, ws_prefix, ws_fetch) = match self.workspace {
+        let (ws_name, ws_prefix, ws_fetch, ws_keep) = match self.workspace {
             Some(w) => {
                 let fetch = fetch_mode(source, w.filter, w.depth)?;
-                (w.name, w.prefix, fetch)
+                (w.name, w.prefix, fetch, w.keep_flights)
             }
-            None => (None, None, None),
+            None => (None, None, None, None),
+        };
+        let keep_flights = match ws_keep {
+            Some(n) => match usize::try_from(*n.get_ref()) {
+                Ok(keep) if keep >= 1 => keep,
+                _ => {
+                    return Err(at(
+                        source,
+                        &n,
+                        format!(
+                            "keep_flights = {} keeps nothing: give the number of flights to keep (at least 1)",
+                            n.get_ref()
+                        ),
+                    ))
+                }
+            },
+            None => super::DEFAULT_KEEP_FLIGHTS,
         };
         let prefix = match ws_prefix {
             Some(p) => {
@@ -177,6 +194,7 @@ impl RawManifest {
             display_name: source.name.clone(),
             workspace_name,
             prefix,
+            keep_flights,
             tarball,
             components,
         })

@@ -42,7 +42,7 @@ pub(crate) fn commit(ctx: &TestContext, upstream: &str, files: &[(&'static str, 
 }
 
 pub(crate) const GOOD_FIX: &str = "#include \"fix.h\"\n/* reviewed */\nint fix_add(int a, int b) { return a + b; }\n";
-const OFF_BY_ONE: &str = "#include \"fix.h\"\nint fix_add(int a, int b) { return a + b + 1; }\n";
+pub(crate) const OFF_BY_ONE: &str = "#include \"fix.h\"\nint fix_add(int a, int b) { return a + b + 1; }\n";
 
 /// Add a `[[test]]` with its script to a workspace recipe.
 pub(crate) fn add_test(ctx: &TestContext, recipe: &str, name: &str, script: &str, timeout: u64) {

@@ -11,6 +11,7 @@ mod diskfull;
 mod docs;
 mod faults;
 mod fetch;
+mod flight_history;
 mod fuzz;
 mod gate;
 mod gate_attacks;
