@@ -90,7 +90,7 @@ pub fn hello_module() -> Project {
             tree_file!("hello-module", "module/hello.c", "module/hello.c", false),
         ],
         recipe: include_str!("../fixtures/hello-module/recipe.toml"),
-        tests: Vec::new(),
+        tests: vec![test_script!("hello-module", "load.sh")],
     }
 }
 

@@ -27,6 +27,7 @@ pub mod sync;
 pub mod tarball;
 pub mod timefmt;
 pub mod validate;
+pub mod vm;
 pub mod workspace;
 
 use crate::printer::{Printer, Verbosity};

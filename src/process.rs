@@ -34,6 +34,15 @@ pub enum Ended {
     Signaled(i32),
     /// Still running at the limit: stopped with its process group.
     TimedOut,
+    /// Stopped with its process group because its watcher said so.
+    Stopped,
+}
+
+/// What the watcher of a running command (`run_watched`) says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Watch {
+    Continue,
+    Stop,
 }
 
 #[derive(Clone, Debug)]
@@ -422,6 +431,17 @@ impl Cmd {
     /// up) and, 5 s later, SIGKILL; whatever of the group is left when the
     /// command ends is killed too.
     pub fn run_limited(&self, limit: std::time::Duration) -> Result<Ended, ProcessError> {
+        self.run_watched(limit, &mut || Watch::Continue)
+    }
+
+    /// `run_limited`, asking `watch` every 50 ms whether to go on: a
+    /// `Watch::Stop` stops the group at once (e.g. a VM whose guest said it
+    /// is done, or that never started).
+    pub fn run_watched(
+        &self,
+        limit: std::time::Duration,
+        watch: &mut dyn FnMut() -> Watch,
+    ) -> Result<Ended, ProcessError> {
         let program = self.resolve_program()?;
         let io_err = |source| self.io_error(source);
         let log = self.log.clone().unwrap_or_else(|| PathBuf::from("/dev/null"));
@@ -439,9 +459,16 @@ impl Cmd {
         let _watcher = watch::watch(group);
         let deadline = std::time::Instant::now() + limit;
         let mut timed_out = false;
+        let mut stopped = false;
         let status = loop {
             if let Some(output) = handle.try_wait().map_err(io_err)? {
                 break Some(output.status);
+            }
+            if watch() == Watch::Stop {
+                stopped = true;
+                signal_group(group, libc::SIGKILL);
+                let _ = handle.wait();
+                break None;
             }
             if std::time::Instant::now() >= deadline {
                 timed_out = true;
@@ -463,6 +490,9 @@ impl Cmd {
         signal_group(group, libc::SIGKILL);
         if timed_out {
             return Ok(Ended::TimedOut);
+        }
+        if stopped {
+            return Ok(Ended::Stopped);
         }
         use std::os::unix::process::ExitStatusExt;
         Ok(

@@ -175,6 +175,37 @@ pub struct TestSpec {
     /// restored from the build cache (which keeps the staged prefix only).
     #[serde(default)]
     pub build_tree: bool,
+    /// Run the script inside a throwaway VM (see `crate::vm`).
+    pub vm: Option<VmSpec>,
+}
+
+/// `vm = {…}` of a `[[test]]`: the script runs as root in a VM booting the
+/// kernel the component was built for.
+#[derive(Clone, Debug, Default, Deserialize, serde::Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct VmSpec {
+    /// `"headers"` (the default): the kernel whose headers the build used;
+    /// or the absolute path of a kernel image.
+    pub kernel: Option<String>,
+    /// Host programs the script runs, copied in with their libraries
+    /// (bash and busybox's tools are always there).
+    #[serde(default)]
+    pub tools: Vec<String>,
+    /// Modules of the booted kernel loaded before the script, with theirs.
+    #[serde(default)]
+    pub modules: Vec<String>,
+    /// A script in the test's folder run on the host before the boot, with
+    /// the test's environment: what it leaves in SULTANA_WORK goes in.
+    pub prepare: Option<String>,
+    /// The VM's memory in MiB (default 512).
+    pub memory: Option<u32>,
+    /// Also copy the source tree in (SULTANA_SRC; without `.git`).
+    #[serde(default)]
+    pub src: bool,
+}
+
+impl VmSpec {
+    pub const DEFAULT_MEMORY: u32 = 512;
 }
 
 impl TestSpec {
@@ -325,8 +356,21 @@ impl Recipe {
             if test.timeout == Some(0) {
                 return Err(bad(format!("`{}`: timeout must be at least 1 second", test.name)));
             }
+            if let Some(vm) = &test.vm {
+                check_vm(vm).map_err(|m| bad(format!("`{}`: vm: {m}", test.name)))?;
+            }
         }
         Ok(recipe)
+    }
+
+    /// A file of a test's folder by name (a VM test's `prepare`): the
+    /// workspace's, else the shipped one.
+    pub fn test_file(&self, recipes_root: &Path, test: &TestSpec, name: &str) -> Result<(String, Vec<u8>)> {
+        let spec = TestSpec {
+            script: Some(name.to_string()),
+            ..test.clone()
+        };
+        self.test_script(recipes_root, &spec)
     }
 
     /// The workspace's `recipes/<name>.toml`, else the shipped one.
@@ -394,6 +438,38 @@ impl Recipe {
             Kind::Make | Kind::Command => BuildDir::InTree,
         })
     }
+}
+
+/// A VM test's settings are names and a path: nothing option-like, no
+/// folder walking for tools, modules and the prepare script.
+fn check_vm(vm: &VmSpec) -> Result<(), String> {
+    let plain = |s: &str| {
+        !s.is_empty()
+            && !s.starts_with(['.', '-'])
+            && s.chars().all(|c| c.is_ascii_alphanumeric() || "._-+".contains(c))
+    };
+    if let Some(kernel) = &vm.kernel {
+        let path_ok =
+            kernel.starts_with('/') && !kernel.split('/').any(|p| p == "..") && !kernel.chars().any(|c| c.is_control());
+        if kernel != "headers" && !path_ok {
+            return Err(format!(
+                "kernel `{kernel}` must be \"headers\" or the absolute path of a kernel image"
+            ));
+        }
+    }
+    if let Some(tool) = vm.tools.iter().find(|t| !plain(t)) {
+        return Err(format!("tool `{tool}` must be a program name (found on PATH)"));
+    }
+    if let Some(module) = vm.modules.iter().find(|m| !plain(m)) {
+        return Err(format!("module `{module}` must be a module name, e.g. `loop`"));
+    }
+    if let Some(prepare) = vm.prepare.as_deref().filter(|p| !plain(p)) {
+        return Err(format!("prepare `{prepare}` must be a file name in the test's folder"));
+    }
+    if let Some(memory) = vm.memory.filter(|m| !(64..=65536).contains(m)) {
+        return Err(format!("memory = {memory} MiB: give 64 to 65536"));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

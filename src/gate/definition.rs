@@ -28,6 +28,17 @@ pub fn of_test(recipes_root: &std::path::Path, recipe: &Recipe, test: &TestSpec)
         Ok(bytes) => part(bytes),
         Err(_) => part(b"\0missing"),
     }
+    // Only VM tests hash more: earlier definitions of the others stand.
+    if let Some(vm) = &test.vm {
+        part(b"vm");
+        part(serde_json::to_string(vm).unwrap_or_default().as_bytes());
+        if let Some(prepare) = &vm.prepare {
+            match recipe.test_file(recipes_root, test, prepare) {
+                Ok((_, bytes)) => part(&bytes),
+                Err(_) => part(b"\0missing"),
+            }
+        }
+    }
     hex(&hash.finalize())[..16].to_string()
 }
 

@@ -53,39 +53,37 @@ impl TestRun<'_> {
         printer.status("Testing", format!("{job} ({})", test.description));
         let (origin, script) = match recipe.test_script(&self.ws.recipes_root, test) {
             Ok(found) => found,
-            Err(e) => {
-                // The flight goes on; this job is broken, not the gate.
-                let outcome = JobOutcome {
-                    job: job.clone(),
-                    component: name.clone(),
-                    kind: JobKind::Test,
-                    status: JobStatus::Broken,
-                    testid: test.name.clone(),
-                    seconds: 0.0,
-                    flaky: false,
-                    detail: format!("{e:#}"),
-                    log: None,
-                    definition,
-                    runs: 1,
-                    failed_runs: 1,
-                };
-                printer.trouble("Broken", format!("{job}: {e:#}"));
-                return Ok((outcome, Vec::new()));
-            }
+            Err(e) => return Ok(self.broken(&job, test, definition, format!("{e:#}"), printer)),
         };
         let script_file = self
             .dir
             .join("scripts")
             .join(format!("{}-{}", recipe.name, test.script_name()));
         fsutil::atomic_write(&script_file, &script)?;
+        // A VM test's host-side preparation, beside its script.
+        let prepare = match test.vm.as_ref().and_then(|vm| vm.prepare.as_ref()) {
+            Some(name) => match recipe.test_file(&self.ws.recipes_root, test, name) {
+                Ok((_, bytes)) => {
+                    let file = self.dir.join("scripts").join(format!("{}-{name}", recipe.name));
+                    fsutil::atomic_write(&file, &bytes)?;
+                    Some(file)
+                }
+                Err(e) => return Ok(self.broken(&job, test, definition, format!("{e:#}"), printer)),
+            },
+            None => None,
+        };
+        let script_file = Script {
+            file: script_file,
+            prepare,
+        };
 
-        let first = self.once(&job, test, &script_file, &origin, 1)?;
+        let first = self.once(&job, test, &script_file, &origin, 1, printer)?;
         let mut steps = vec![first.clone()];
         match runs {
             Runs::Once => {}
             Runs::Times(n) => {
                 for attempt in 2..=i64::from(n) {
-                    steps.push(self.once(&job, test, &script_file, &origin, attempt)?);
+                    steps.push(self.once(&job, test, &script_file, &origin, attempt, printer)?);
                 }
             }
             Runs::Gate { flaky_runs } => {
@@ -95,7 +93,7 @@ impl TestRun<'_> {
                     // The failure and its reason first, then what is done about it.
                     printer.trouble("Failed", format!("{job}: {}", first.detail));
                     printer.status("Retrying", format!("{job}: the baseline is not known to fail it"));
-                    let again = self.once(&job, test, &script_file, &origin, 2)?;
+                    let again = self.once(&job, test, &script_file, &origin, 2, printer)?;
                     let passed = again.status == JobStatus::Pass;
                     steps.push(again);
                     // A fail-then-pass, or two failures where the baseline
@@ -113,7 +111,7 @@ impl TestRun<'_> {
                             format!("{job} {why}: {flaky_runs} more run(s) here, then at the baseline"),
                         );
                         for attempt in 3..3 + i64::from(flaky_runs) {
-                            steps.push(self.once(&job, test, &script_file, &origin, attempt)?);
+                            steps.push(self.once(&job, test, &script_file, &origin, attempt, printer)?);
                         }
                     }
                 }
@@ -179,8 +177,43 @@ impl TestRun<'_> {
         Ok((outcome, steps))
     }
 
+    /// The flight goes on; this job is broken, not the gate.
+    fn broken(
+        &self,
+        job: &str,
+        test: &TestSpec,
+        definition: String,
+        detail: String,
+        printer: &Printer,
+    ) -> (JobOutcome, Vec<StepRow>) {
+        printer.trouble("Broken", format!("{job}: {detail}"));
+        let outcome = JobOutcome {
+            job: job.to_string(),
+            component: self.report.name.clone(),
+            kind: JobKind::Test,
+            status: JobStatus::Broken,
+            testid: test.name.clone(),
+            seconds: 0.0,
+            flaky: false,
+            detail,
+            log: None,
+            definition,
+            runs: 1,
+            failed_runs: 1,
+        };
+        (outcome, Vec::new())
+    }
+
     /// Run the script once; automake's exit codes.
-    fn once(&self, job: &str, test: &TestSpec, script: &Path, origin: &str, attempt: i64) -> Result<StepRow> {
+    fn once(
+        &self,
+        job: &str,
+        test: &TestSpec,
+        script: &Script,
+        origin: &str,
+        attempt: i64,
+        printer: &Printer,
+    ) -> Result<StepRow> {
         let suffix = if attempt > 1 {
             format!(".{attempt}")
         } else {
@@ -191,19 +224,58 @@ impl TestRun<'_> {
         fsutil::remove_all(&work)?;
         std::fs::create_dir_all(&work)?;
         std::fs::write(&log, format!("# {job}: {origin}\n"))?;
-        let cmd = self.command(test, script, &work, &log);
         let started = Instant::now();
-        let ended = cmd.run_limited(Duration::from_secs(test.timeout()))?;
+        let limit = Duration::from_secs(test.timeout());
+        let env = self.environment(test, &work);
+        let mut trouble = None;
+        let ended = match &test.vm {
+            None => self.command(&env, &script.file, &work, &log).run_limited(limit)?,
+            Some(vm) => {
+                let prepared = match &script.prepare {
+                    Some(prepare) => {
+                        append(&log, &format!("# prepare on the host: {}\n", prepare.display()));
+                        self.command(&env, prepare, &work, &log).run_limited(limit)?
+                    }
+                    None => Ended::Exited(0),
+                };
+                if prepared != Ended::Exited(0) {
+                    prepared
+                } else {
+                    let (ended, why) = self.in_vm(
+                        job,
+                        test,
+                        vm,
+                        &script.file,
+                        &env,
+                        &work,
+                        &log,
+                        suffix.as_str(),
+                        started,
+                        printer,
+                    )?;
+                    trouble = why;
+                    ended
+                }
+            }
+        };
         let seconds = started.elapsed().as_secs_f64();
         let tail = last_line(&log);
-        let (status, detail) = match ended {
-            // What the test says of how it ran (e.g. with a preload).
-            Ended::Exited(0) => (JobStatus::Pass, notes(&log)),
-            Ended::Exited(77) => (JobStatus::Skip, tail),
-            Ended::Exited(99) => (JobStatus::Broken, format!("broken (exit 99): {tail}")),
-            Ended::Exited(code) => (JobStatus::Fail, format!("exit {code}: {tail}")),
-            Ended::Signaled(signal) => (JobStatus::Fail, format!("killed by signal {signal}: {tail}")),
-            Ended::TimedOut => (JobStatus::Fail, format!("timed out after {}s", test.timeout())),
+        let (status, detail) = match (ended, trouble) {
+            (Ended::Exited(0 | 77), Some((status, why))) => (status, why),
+            (Ended::Exited(_) | Ended::Stopped, Some((JobStatus::Fail, why))) => {
+                (JobStatus::Fail, format!("{why}; {tail}"))
+            }
+            (ended, Some((status, why))) if !matches!(ended, Ended::Exited(_)) => (status, why),
+            (ended, _) => match ended {
+                // What the test says of how it ran (e.g. with a preload).
+                Ended::Exited(0) => (JobStatus::Pass, notes(&log)),
+                Ended::Exited(77) => (JobStatus::Skip, tail),
+                Ended::Exited(99) => (JobStatus::Broken, format!("broken (exit 99): {tail}")),
+                Ended::Exited(code) => (JobStatus::Fail, format!("exit {code}: {tail}")),
+                Ended::Signaled(signal) => (JobStatus::Fail, format!("killed by signal {signal}: {tail}")),
+                Ended::TimedOut => (JobStatus::Fail, format!("timed out after {}s", test.timeout())),
+                Ended::Stopped => (JobStatus::Fail, format!("stopped: {tail}")),
+            },
         };
         Ok(StepRow {
             stepno: attempt,
@@ -219,7 +291,76 @@ impl TestRun<'_> {
         })
     }
 
-    fn command(&self, test: &TestSpec, script: &Path, work: &Path, log: &Path) -> Cmd {
+    /// Run the script in a VM (see `crate::vm`). Besides how it ended:
+    /// what overrides the script's own verdict (a missing VM part skips;
+    /// a kernel oops, or a VM that ended without an exit status, fails).
+    #[allow(clippy::too_many_arguments)]
+    fn in_vm(
+        &self,
+        job: &str,
+        test: &TestSpec,
+        vm: &crate::recipe::VmSpec,
+        script: &Path,
+        env: &BTreeMap<String, String>,
+        work: &Path,
+        log: &Path,
+        suffix: &str,
+        started: Instant,
+        printer: &Printer,
+    ) -> Result<(Ended, Option<(JobStatus, String)>)> {
+        let (src, build_dir) = self.trees();
+        let mut trees = vec![build::staging_root(self.scratch, &self.report.name)];
+        trees.extend(self.reports.iter().filter_map(|r| r.prefix.clone()));
+        if test.build_tree {
+            trees.push(build_dir);
+        }
+        let vm_test = crate::vm::VmTest {
+            spec: vm,
+            headers: self.headers,
+            script,
+            env,
+            trees,
+            sources: if vm.src { vec![src] } else { Vec::new() },
+            work,
+            scratch: &self.dir.join("vm").join(format!("{job}{suffix}")),
+            log,
+            console_log: self.dir.join(format!("{job}{suffix}.console.log")),
+            kernel_log: self.dir.join(format!("{job}{suffix}.kernel.log")),
+            timeout: Duration::from_secs(test.timeout()).saturating_sub(started.elapsed()),
+        };
+        match crate::vm::run(&vm_test, printer) {
+            Ok(run) => {
+                let booted = run
+                    .boot_seconds
+                    .map_or("never booted".to_string(), |s| format!("booted in {s:.1}s"));
+                let line = format!(
+                    "# vm: {} ({}), kernel {}, {booted}\n",
+                    run.accel.name(),
+                    run.accel_note,
+                    run.kernel.image.display()
+                );
+                insert_after_header(log, &line);
+                printer.status(
+                    "VM",
+                    format!("{job}: {} ({}), {booted}", run.accel.name(), run.accel_note),
+                );
+                let trouble = match (&run.kernel_trouble, &run.detail) {
+                    (Some(line), _) => Some((JobStatus::Fail, format!("the kernel logged: {line}"))),
+                    (None, Some(why)) => Some((JobStatus::Fail, why.clone())),
+                    (None, None) => None,
+                };
+                Ok((run.ended, trouble))
+            }
+            Err(crate::vm::VmError::Missing(why)) => {
+                append(log, &format!("skip: no VM: {why}\n"));
+                Ok((Ended::Exited(77), Some((JobStatus::Skip, format!("no VM: {why}")))))
+            }
+            Err(crate::vm::VmError::Other(e)) => Err(e),
+        }
+    }
+
+    /// The component's source tree and build folder in the scratch workspace.
+    fn trees(&self) -> (std::path::PathBuf, std::path::PathBuf) {
         let scratch = self.scratch;
         let component = scratch.manifest.component(&self.report.name);
         let src = component.map(|c| scratch.tree_path(c)).unwrap_or_default();
@@ -231,6 +372,12 @@ impl TestRun<'_> {
         } else {
             build::build_dir(scratch, &self.report.name)
         };
+        (src, build_dir)
+    }
+
+    fn environment(&self, test: &TestSpec, work: &Path) -> BTreeMap<String, String> {
+        let scratch = self.scratch;
+        let (src, build_dir) = self.trees();
         let prefix = self.report.prefix.clone().unwrap_or_default();
         let mut env: BTreeMap<String, String> = BTreeMap::new();
         let mut set = |k: &str, v: String| {
@@ -258,6 +405,10 @@ impl TestRun<'_> {
                 set(&var, p.display().to_string());
             }
         }
+        env
+    }
+
+    fn command(&self, env: &BTreeMap<String, String>, script: &Path, work: &Path, log: &Path) -> Cmd {
         let mut cmd = Cmd::new("bash", "bash").arg(script).cwd(work).log(log);
         for key in ["MAKEFLAGS", "MFLAGS", "MAKELEVEL"] {
             cmd = cmd.env_remove(key);
@@ -267,6 +418,29 @@ impl TestRun<'_> {
         }
         cmd
     }
+}
+
+/// A test's script, and a VM test's host-side preparation.
+struct Script {
+    file: std::path::PathBuf,
+    prepare: Option<std::path::PathBuf>,
+}
+
+fn append(log: &Path, text: &str) {
+    use std::io::Write;
+    if let Ok(mut file) = std::fs::OpenOptions::new().append(true).create(true).open(log) {
+        let _ = file.write_all(text.as_bytes());
+    }
+}
+
+/// Put `line` right after the log's `# job: origin` header.
+fn insert_after_header(log: &Path, line: &str) {
+    let Ok(text) = std::fs::read_to_string(log) else { return };
+    let (head, rest) = match text.split_once('\n') {
+        Some((head, rest)) => (head, rest),
+        None => (text.as_str(), ""),
+    };
+    let _ = fsutil::atomic_write(log, format!("{head}\n{line}{rest}").as_bytes());
 }
 
 /// The `note: …` lines a test printed.

@@ -1,0 +1,435 @@
+//! Recipe tests in a throwaway VM: QEMU boots the kernel the component was
+//! built for with a root of our own (an initramfs: busybox, bash, the
+//! test's tools and their libraries, the kernel modules it asks for, the
+//! staged trees and the script at their host paths), runs the script as
+//! root and brings back its exit status, its output and the kernel's log.
+//!
+//! Our own QEMU invocation rather than virtme-ng: virtme-ng shares the
+//! host's root over 9p/virtiofs, so what a test sees depends on the host's
+//! whole file system and on the kernel's 9p modules; here the VM holds only
+//! what the test declares, and needs nothing but qemu-system-x86 and the
+//! kernel image.
+//!
+//! Three serial ports, each a file: ttyS0 the console (the boot), ttyS1
+//! the script's output ending in an exit line carrying a nonce (so nothing
+//! the test prints can fake it), ttyS2 the kernel log after the script.
+
+mod accel;
+mod initramfs;
+mod kernel;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use crate::fsutil;
+use crate::printer::Printer;
+use crate::process::{Cmd, Ended, Watch};
+use crate::recipe::VmSpec;
+
+pub use accel::Accel;
+use initramfs::Initramfs;
+pub use kernel::Kernel;
+
+#[derive(Debug, thiserror::Error)]
+pub enum VmError {
+    /// Something a VM needs is not on this host: the test is skipped and
+    /// says what to install.
+    #[error("{0}")]
+    Missing(String),
+    #[error(transparent)]
+    Other(#[from] anyhow::Error),
+}
+
+/// One run of a test's script in a VM.
+pub struct VmTest<'a> {
+    pub spec: &'a VmSpec,
+    /// The kernel headers the flight built against (`kernel = "headers"`).
+    pub headers: Option<&'a Path>,
+    pub script: &'a Path,
+    /// The test's environment (SULTANA_*), the same inside.
+    pub env: &'a BTreeMap<String, String>,
+    /// Host folders copied in at their own paths.
+    pub trees: Vec<PathBuf>,
+    /// Host folders copied in without their `.git` (the source tree).
+    pub sources: Vec<PathBuf>,
+    pub work: &'a Path,
+    /// Where the VM's own files go (initramfs, serial files).
+    pub scratch: &'a Path,
+    /// The test's log: the script's output is appended.
+    pub log: &'a Path,
+    /// The console and kernel logs, kept beside the test's log.
+    pub console_log: PathBuf,
+    pub kernel_log: PathBuf,
+    pub timeout: Duration,
+}
+
+#[derive(Clone, Debug)]
+pub struct VmRun {
+    /// The script's exit (Exited), or how the VM ended without one.
+    pub ended: Ended,
+    /// Why the VM ended without the script's exit status.
+    pub detail: Option<String>,
+    /// An oops, BUG, WARNING or panic line of the kernel's log.
+    pub kernel_trouble: Option<String>,
+    pub accel: Accel,
+    /// Why this accelerator (e.g. KVM hangs on this host).
+    pub accel_note: String,
+    pub boot_seconds: Option<f64>,
+    pub kernel: Kernel,
+}
+
+/// How long a KVM guest may stay silent before KVM counts as hanging.
+const KVM_SILENCE: Duration = Duration::from_secs(10);
+
+pub fn run(test: &VmTest, printer: &Printer) -> Result<VmRun, VmError> {
+    let qemu = which::which("qemu-system-x86_64")
+        .map_err(|_| VmError::Missing("qemu-system-x86_64 is not installed (Debian package qemu-system-x86)".into()))?;
+    let kernel = Kernel::resolve(test.spec.kernel.as_deref(), test.headers)?;
+    let modules = kernel.modules(&test.spec.modules)?;
+    let nonce = nonce();
+
+    std::fs::create_dir_all(test.scratch)
+        .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", test.scratch.display()))?;
+    let mut root = Initramfs::default();
+    let busybox = which::which("busybox")
+        .map_err(|_| VmError::Missing("busybox is not installed (Debian package busybox-static)".into()))?;
+    add_program(&mut root, &busybox, Some(Path::new("/busybox/busybox")))?;
+    let mut programs = vec!["bash".to_string()];
+    programs.extend(test.spec.tools.iter().cloned());
+    for name in &programs {
+        let path = which::which(name).map_err(|_| {
+            VmError::Missing(format!(
+                "the test's tool `{name}` is not installed on this host (it is copied into the VM)"
+            ))
+        })?;
+        add_program(&mut root, &path, None)?;
+    }
+    for module in &modules {
+        root.host_file(module, module)
+            .map_err(|e| anyhow::anyhow!("cannot add module {}: {e}", module.display()))?;
+    }
+    for tree in &test.trees {
+        if tree.is_dir() {
+            root.host_tree(tree, &[])
+                .map_err(|e| anyhow::anyhow!("cannot add {} to the VM: {e}", tree.display()))?;
+        }
+    }
+    for tree in &test.sources {
+        if tree.is_dir() {
+            root.host_tree(tree, &[".git"])
+                .map_err(|e| anyhow::anyhow!("cannot add {} to the VM: {e}", tree.display()))?;
+        }
+    }
+    root.host_tree(test.work, &[])
+        .map_err(|e| anyhow::anyhow!("cannot add {} to the VM: {e}", test.work.display()))?;
+    root.host_file(test.script, test.script)
+        .map_err(|e| anyhow::anyhow!("cannot add {}: {e}", test.script.display()))?;
+    root.bytes_file(
+        Path::new("/init"),
+        init_script(test, &modules, &nonce).into_bytes(),
+        0o755,
+    );
+    let initrd = test.scratch.join("initramfs.cpio");
+    root.write(&initrd)
+        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", initrd.display()))?;
+    // The root lives in the VM's memory beside the test.
+    let memory = test
+        .spec
+        .memory
+        .unwrap_or(VmSpec::DEFAULT_MEMORY)
+        .max(256 + u32::try_from((root.bytes() * 2) >> 20).unwrap_or(u32::MAX / 2));
+
+    let (mut accel, mut accel_note) = accel::choose();
+    let started = Instant::now();
+    let mut outcome = boot(test, &qemu, &kernel, &initrd, memory, accel, &nonce, started)?;
+    if accel == Accel::Kvm && outcome.silent {
+        accel::remember_hang();
+        printer.trouble(
+            "VM",
+            format!(
+                "KVM stayed silent for {}s at boot on this host; using TCG",
+                KVM_SILENCE.as_secs()
+            ),
+        );
+        accel = Accel::Tcg;
+        accel_note = format!(
+            "KVM hung at boot here (no console output in {} s)",
+            KVM_SILENCE.as_secs()
+        );
+        outcome = boot(test, &qemu, &kernel, &initrd, memory, accel, &nonce, Instant::now())?;
+    } else if accel == Accel::Kvm {
+        accel::remember_works();
+    }
+    let _ = std::fs::remove_file(&initrd);
+
+    // The script's output, then its exit line.
+    let raw = fsutil::read_tail(&outcome.out, 16 << 20).unwrap_or_default();
+    let text = String::from_utf8_lossy(&raw).replace("\r\n", "\n");
+    let booted = format!("SULTANA-VM-BOOTED-{nonce}");
+    let exit = format!("SULTANA-VM-EXIT-{nonce} ");
+    let body = text.split_once(&booted).map_or(text.as_str(), |(_, rest)| rest);
+    let (output, code) = match body.rfind(&exit) {
+        Some(at) => {
+            let code = body[at + exit.len()..]
+                .lines()
+                .next()
+                .and_then(|c| c.trim().parse::<i32>().ok());
+            (&body[..at], code)
+        }
+        None => (body, None),
+    };
+    let output = output.trim_start_matches('\n').trim_end_matches('\n');
+    append(test.log, format!("{output}\n").as_bytes());
+    let _ = std::fs::remove_file(&outcome.out);
+    let kernel_text = String::from_utf8_lossy(&fsutil::read_tail(&test.kernel_log, 16 << 20).unwrap_or_default())
+        .replace("\r\n", "\n");
+    let console_text = String::from_utf8_lossy(&fsutil::read_tail(&test.console_log, 16 << 20).unwrap_or_default())
+        .replace("\r\n", "\n");
+    let kernel_trouble = trouble_line(&kernel_text).or_else(|| trouble_line(&console_text));
+    let (ended, detail) = match (code, outcome.ended) {
+        (Some(code), _) => (Ended::Exited(code), None),
+        (None, Ended::TimedOut) => (Ended::TimedOut, None),
+        (None, _) => {
+            let last = console_text
+                .lines()
+                .rev()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or("(the console is empty)")
+                .trim()
+                .to_string();
+            (
+                Ended::Stopped,
+                Some(format!(
+                    "the VM ended without the test's exit status; its console's last line: {last}"
+                )),
+            )
+        }
+    };
+    Ok(VmRun {
+        ended,
+        detail,
+        kernel_trouble,
+        accel,
+        accel_note,
+        boot_seconds: outcome.booted,
+        kernel,
+    })
+}
+
+struct Boot {
+    ended: Ended,
+    out: PathBuf,
+    /// KVM said nothing at all before `KVM_SILENCE`.
+    silent: bool,
+    booted: Option<f64>,
+}
+
+#[allow(clippy::too_many_arguments)]
+fn boot(
+    test: &VmTest,
+    qemu: &Path,
+    kernel: &Kernel,
+    initrd: &Path,
+    memory: u32,
+    accel: Accel,
+    nonce: &str,
+    started: Instant,
+) -> Result<Boot, VmError> {
+    let out = test.scratch.join("output.serial");
+    for file in [&out, &test.console_log, &test.kernel_log] {
+        std::fs::write(file, b"").map_err(|e| anyhow::anyhow!("cannot write {}: {e}", file.display()))?;
+    }
+    // QEMU's option syntax: a comma in a value is written twice.
+    let chardev =
+        |id: &str, path: &Path| format!("file,id={id},path={}", path.display().to_string().replace(',', ",,"));
+    let mut cmd = Cmd::new(qemu, "qemu-system-x86")
+        .args(["-nodefaults", "-display", "none", "-no-reboot"])
+        .args(accel.args())
+        .args(["-m", &memory.to_string()])
+        .arg("-kernel")
+        .arg(&kernel.image)
+        .arg("-initrd")
+        .arg(initrd)
+        .args(["-append", "console=ttyS0 loglevel=5 panic=-1 rdinit=/init"])
+        .args(["-chardev", &chardev("con", &test.console_log), "-serial", "chardev:con"])
+        .args(["-chardev", &chardev("out", &out), "-serial", "chardev:out"])
+        .args([
+            "-chardev",
+            &chardev("klog", &test.kernel_log),
+            "-serial",
+            "chardev:klog",
+        ])
+        .log(test.scratch.join("qemu.log"));
+    cmd = cmd.cwd(test.scratch);
+    let end = format!("SULTANA-VM-END-{nonce}");
+    let booted_mark = format!("SULTANA-VM-BOOTED-{nonce}");
+    let mut silent = false;
+    let mut booted = None;
+    let mut seen_klog = 0u64;
+    let mut watch = || {
+        let size = |p: &Path| std::fs::metadata(p).map_or(0, |m| m.len());
+        if booted.is_none() && size(&out) > 0 {
+            let head = fsutil::read_tail(&out, 4096).unwrap_or_default();
+            if String::from_utf8_lossy(&head).contains(&booted_mark) {
+                booted = Some(started.elapsed().as_secs_f64());
+            }
+        }
+        if accel == Accel::Kvm && started.elapsed() > KVM_SILENCE && size(&test.console_log) == 0 && size(&out) == 0 {
+            silent = true;
+            return Watch::Stop;
+        }
+        let klog = size(&test.kernel_log);
+        if klog != seen_klog {
+            seen_klog = klog;
+            let tail = fsutil::read_tail(&test.kernel_log, 256).unwrap_or_default();
+            if String::from_utf8_lossy(&tail).contains(&end) {
+                return Watch::Stop;
+            }
+        }
+        Watch::Continue
+    };
+    let ended = cmd
+        .run_watched(test.timeout, &mut watch)
+        .map_err(|e| VmError::Other(anyhow::Error::new(e)))?;
+    Ok(Boot {
+        ended,
+        out,
+        silent,
+        booted,
+    })
+}
+
+/// A program and the libraries its loader names, each at its host path
+/// (or at `inside`), symlinks followed.
+fn add_program(root: &mut Initramfs, program: &Path, inside: Option<&Path>) -> Result<(), VmError> {
+    root.host_file(inside.unwrap_or(program), program)
+        .map_err(|e| anyhow::anyhow!("cannot add {}: {e}", program.display()))?;
+    for library in libraries(program)? {
+        root.host_file(&library, &library)
+            .map_err(|e| anyhow::anyhow!("cannot add {}: {e}", library.display()))?;
+    }
+    Ok(())
+}
+
+/// What `ldd` says a program loads: none for a static one.
+fn libraries(program: &Path) -> Result<Vec<PathBuf>, VmError> {
+    let output = Cmd::new("ldd", "libc-bin").arg(program).output_with_code();
+    let Ok((_, bytes)) = output else {
+        return Ok(Vec::new());
+    };
+    let text = String::from_utf8_lossy(&bytes);
+    let mut found = Vec::new();
+    for line in text.lines() {
+        let line = line.trim();
+        // `libc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x…)`, or the
+        // loader itself: `/lib64/ld-linux-x86-64.so.2 (0x…)`.
+        let path = match line.split_once("=>") {
+            Some((_, right)) => right.split_whitespace().next(),
+            None => line.split_whitespace().next().filter(|p| p.starts_with('/')),
+        };
+        if let Some(path) = path.filter(|p| p.starts_with('/')) {
+            found.push(PathBuf::from(path));
+        } else if line.contains("not found") {
+            return Err(VmError::Missing(format!(
+                "{} needs a library this host lacks: {line}",
+                program.display()
+            )));
+        }
+    }
+    Ok(found)
+}
+
+/// The VM's /init (busybox sh): mount the usual file systems, load the
+/// modules, run the script as the host would, report, power off.
+fn init_script(test: &VmTest, modules: &[PathBuf], nonce: &str) -> String {
+    use crate::process::shell_quote as q;
+    let mut s = String::from("#!/busybox/busybox sh\n");
+    s.push_str("/busybox/busybox --install -s /busybox\n");
+    s.push_str("export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:/busybox\n");
+    s.push_str("mkdir -p /proc /sys /dev /tmp /run /root\n");
+    s.push_str("mount -t proc proc /proc\nmount -t sysfs sysfs /sys\nmount -t devtmpfs devtmpfs /dev\n");
+    s.push_str("mkdir -p /dev/pts /dev/shm\nmount -t devpts devpts /dev/pts\n");
+    // The root is a RAM file system already: a tmpfs on /tmp would hide
+    // the trees copied there (a workspace under /tmp).
+    s.push_str("mount -t tmpfs tmpfs /dev/shm\nchmod 1777 /tmp\n");
+    s.push_str("ip link set lo up 2>/dev/null\nhostname sultana-vm\n");
+    s.push_str("export HOME=/root TMPDIR=/tmp LANG=C.UTF-8\n");
+    for (key, value) in test.env {
+        s.push_str(&format!("export {key}={}\n", q(value)));
+    }
+    s.push_str(&format!("echo SULTANA-VM-BOOTED-{nonce} >/dev/ttyS1\n"));
+    s.push_str("{\n  loaded=0\n");
+    for module in modules {
+        let m = q(&module.display().to_string());
+        s.push_str(&format!(
+            "  [ $loaded = 0 ] && {{ insmod {m} || {{ echo \"cannot load the kernel module {}\"; loaded=99; }}; }}\n",
+            module.display()
+        ));
+    }
+    s.push_str(&format!(
+        "  if [ $loaded = 0 ]; then cd {} && bash {} </dev/null; code=$?; else code=$loaded; fi\n",
+        q(&test.work.display().to_string()),
+        q(&test.script.display().to_string())
+    ));
+    s.push_str(&format!("  printf '\\nSULTANA-VM-EXIT-{nonce} %d\\n' \"$code\"\n"));
+    s.push_str("} >/dev/ttyS1 2>&1\n");
+    s.push_str(&format!(
+        "{{ dmesg; echo SULTANA-VM-END-{nonce}; }} >/dev/ttyS2 2>&1\nsync\npoweroff -f\n"
+    ));
+    s
+}
+
+/// The first line of a kernel log that says the kernel is in trouble.
+fn trouble_line(log: &str) -> Option<String> {
+    const SIGNS: &[&str] = &[
+        "Oops:",
+        "BUG:",
+        "kernel BUG at",
+        "WARNING:",
+        "Kernel panic",
+        "general protection fault",
+        "UBSAN:",
+        "KASAN:",
+        "Call Trace:",
+    ];
+    log.lines()
+        .find(|l| SIGNS.iter().any(|s| l.contains(s)))
+        .map(|l| l.trim().to_string())
+}
+
+fn append(log: &Path, bytes: &[u8]) {
+    use std::io::Write;
+    if let Ok(mut file) = std::fs::OpenOptions::new().append(true).create(true).open(log) {
+        let _ = file.write_all(bytes);
+    }
+}
+
+/// 16 hex digits no test output can guess.
+fn nonce() -> String {
+    let mut bytes = [0u8; 8];
+    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
+        use std::io::Read;
+        let _ = f.read_exact(&mut bytes);
+    }
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    let mixed = u64::from_le_bytes(bytes) ^ t ^ u64::from(std::process::id());
+    format!("{mixed:016x}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kernel_trouble_is_found_and_a_quiet_log_is_not() {
+        let log = "[    1.0] hello\n[    2.0] WARNING: CPU: 0 PID: 1 at drivers/x.c:10 f+0x1/0x2\n[ 2.1] Call Trace:\n";
+        assert_eq!(
+            trouble_line(log).as_deref(),
+            Some("[    2.0] WARNING: CPU: 0 PID: 1 at drivers/x.c:10 f+0x1/0x2")
+        );
+        assert_eq!(trouble_line("[ 1.0] blktap: loaded\n"), None);
+    }
+}

@@ -1,0 +1,229 @@
+//! The VM's root: an initramfs (cpio "newc", uncompressed: the kernel
+//! unpacks it as fast as it reads it, and writing it is one pass over the
+//! files). Written here rather than with a crate: the format is a fixed
+//! 110-byte header per entry and host files go straight into it, one at a
+//! time.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::{self, BufWriter, Write};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Component, Path, PathBuf};
+
+/// One entry of the archive, by its path inside the VM.
+#[derive(Clone, Debug)]
+enum Entry {
+    Dir,
+    /// A host file's content (symlinks followed) with this mode.
+    File(PathBuf, u32),
+    Bytes(Vec<u8>, u32),
+    Symlink(PathBuf),
+}
+
+#[derive(Default)]
+pub struct Initramfs {
+    entries: BTreeMap<PathBuf, Entry>,
+    bytes: u64,
+}
+
+impl Initramfs {
+    /// Content bytes so far (what the VM's memory must also hold).
+    pub fn bytes(&self) -> u64 {
+        self.bytes
+    }
+
+    fn parents(&mut self, inside: &Path) {
+        let mut at = PathBuf::new();
+        if let Some(parent) = inside.parent() {
+            for part in parent.components() {
+                if let Component::Normal(p) = part {
+                    at.push(p);
+                    self.entries.entry(at.clone()).or_insert(Entry::Dir);
+                }
+            }
+        }
+    }
+
+    fn key(inside: &Path) -> PathBuf {
+        inside
+            .components()
+            .filter_map(|c| match c {
+                Component::Normal(p) => Some(p),
+                _ => None,
+            })
+            .collect()
+    }
+
+    pub fn dir(&mut self, inside: &Path) {
+        let key = Self::key(inside);
+        self.parents(&key);
+        self.entries.insert(key, Entry::Dir);
+    }
+
+    /// Bytes made here (the init script).
+    pub fn bytes_file(&mut self, inside: &Path, data: Vec<u8>, mode: u32) {
+        let key = Self::key(inside);
+        self.parents(&key);
+        self.bytes += data.len() as u64;
+        self.entries.insert(key, Entry::Bytes(data, mode));
+    }
+
+    /// A host file at `inside`, its content read through symlinks (a
+    /// library named by its soname link becomes that file).
+    pub fn host_file(&mut self, inside: &Path, host: &Path) -> io::Result<()> {
+        let meta = fs::metadata(host)?;
+        if !meta.is_file() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("{} is not a file", host.display()),
+            ));
+        }
+        let key = Self::key(inside);
+        self.parents(&key);
+        self.bytes += meta.len();
+        self.entries
+            .insert(key, Entry::File(host.to_path_buf(), meta.permissions().mode() & 0o7777));
+        Ok(())
+    }
+
+    /// A host folder at the same path inside, symlinks kept as symlinks;
+    /// devices, FIFOs and sockets are left out. `skip` names entries (like
+    /// `.git`) not to copy.
+    pub fn host_tree(&mut self, dir: &Path, skip: &[&str]) -> io::Result<()> {
+        let meta = fs::symlink_metadata(dir)?;
+        if !meta.is_dir() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("{} is not a folder", dir.display()),
+            ));
+        }
+        self.dir(dir);
+        let mut stack = vec![dir.to_path_buf()];
+        while let Some(at) = stack.pop() {
+            for entry in fs::read_dir(&at)? {
+                let entry = entry?;
+                if skip.iter().any(|s| entry.file_name() == *s) {
+                    continue;
+                }
+                let path = entry.path();
+                let meta = fs::symlink_metadata(&path)?;
+                let kind = meta.file_type();
+                if kind.is_symlink() {
+                    let target = fs::read_link(&path)?;
+                    let key = Self::key(&path);
+                    self.entries.insert(key, Entry::Symlink(target));
+                } else if kind.is_dir() {
+                    self.entries.insert(Self::key(&path), Entry::Dir);
+                    stack.push(path);
+                } else if kind.is_file() {
+                    self.bytes += meta.len();
+                    self.entries
+                        .insert(Self::key(&path), Entry::File(path.clone(), meta.mode() & 0o7777));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Write the archive.
+    pub fn write(&self, out: &Path) -> io::Result<()> {
+        let file = fs::File::create(out)?;
+        let mut w = Writer {
+            out: BufWriter::with_capacity(1 << 20, file),
+            ino: 1,
+        };
+        for (path, entry) in &self.entries {
+            let name = path.to_string_lossy();
+            match entry {
+                Entry::Dir => w.entry(&name, 0o040755, &[])?,
+                Entry::Bytes(data, mode) => w.entry(&name, 0o100000 | mode, data)?,
+                Entry::Symlink(target) => {
+                    w.entry(&name, 0o120777, target.as_os_str().as_encoded_bytes())?;
+                }
+                Entry::File(host, mode) => w.file(&name, 0o100000 | mode, host)?,
+            }
+        }
+        w.entry("TRAILER!!!", 0, &[])?;
+        w.out.flush()?;
+        w.out.get_ref().sync_all()
+    }
+}
+
+struct Writer {
+    out: BufWriter<fs::File>,
+    ino: u32,
+}
+
+impl Writer {
+    fn header(&mut self, name: &str, mode: u32, size: u64) -> io::Result<()> {
+        let size = u32::try_from(size)
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, format!("{name} is over 4 GiB")))?;
+        let name_size = name.len() + 1;
+        let header = format!(
+            "070701{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}",
+            self.ino, mode, 0, 0, 1, 0, size, 0, 0, 0, 0, name_size, 0
+        );
+        self.ino += 1;
+        self.out.write_all(header.as_bytes())?;
+        self.out.write_all(name.as_bytes())?;
+        self.out.write_all(&[0])?;
+        self.pad(110 + name_size as u64)
+    }
+
+    fn pad(&mut self, written: u64) -> io::Result<()> {
+        let pad = (4 - written % 4) % 4;
+        self.out.write_all(&[0u8; 3][..pad as usize])
+    }
+
+    fn entry(&mut self, name: &str, mode: u32, data: &[u8]) -> io::Result<()> {
+        self.header(name, mode, data.len() as u64)?;
+        self.out.write_all(data)?;
+        self.pad(data.len() as u64)
+    }
+
+    /// A host file, its size as read now: a file that changes while it is
+    /// copied cannot make the archive inconsistent.
+    fn file(&mut self, name: &str, mode: u32, host: &Path) -> io::Result<()> {
+        let data = fs::read(host)?;
+        self.entry(name, mode, &data)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_archive_is_newc_that_cpio_reads_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let tree = dir.path().join("tree");
+        fs::create_dir_all(tree.join("sub")).unwrap();
+        fs::write(tree.join("sub/a.txt"), "alpha\n").unwrap();
+        std::os::unix::fs::symlink("sub/a.txt", tree.join("link")).unwrap();
+        let mut archive = Initramfs::default();
+        archive.host_tree(&tree, &[]).unwrap();
+        archive.bytes_file(Path::new("/init"), b"#!/bin/sh\n".to_vec(), 0o755);
+        let out = dir.path().join("initrd.cpio");
+        archive.write(&out).unwrap();
+        let bytes = fs::read(&out).unwrap();
+        assert!(bytes.starts_with(b"070701"));
+        assert_eq!(bytes.len() % 4, 0);
+        if which::which("cpio").is_err() {
+            return;
+        }
+        let listed = std::process::Command::new("cpio")
+            .args(["-it", "--quiet"])
+            .stdin(fs::File::open(&out).unwrap())
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&listed.stdout);
+        let inside = tree.strip_prefix("/").unwrap().display().to_string();
+        for name in [
+            "init".to_string(),
+            format!("{inside}/sub/a.txt"),
+            format!("{inside}/link"),
+        ] {
+            assert!(text.lines().any(|l| l == name), "{name} not in\n{text}");
+        }
+    }
+}
