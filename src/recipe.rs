@@ -51,6 +51,11 @@ pub const SHIPPED_TESTS: &[(&str, &str, &str)] = &[
         "kmod-load.sh",
         include_str!("../recipes/tests/blktap-module/kmod-load.sh"),
     ),
+    (
+        "blktap-module",
+        "kmod-load-prepare.sh",
+        include_str!("../recipes/tests/blktap-module/kmod-load-prepare.sh"),
+    ),
 ];
 
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq, serde::Serialize)]

@@ -347,6 +347,40 @@ impl Checkout {
         Ok(())
     }
 
+    /// Make the checkout at `path` borrow from `store` (first) and fetch
+    /// from `url`: a checkout made for another url keeps the stores it
+    /// borrowed from before (its local commits may live there) while they
+    /// exist. Call before opening it: libgit2 reads alternates at open.
+    pub fn borrow_objects(path: &Path, store: &Store, url: &str) -> Result<()> {
+        let repo = Repository::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+        let file = repo.path().join("objects/info/alternates");
+        let ours = store.objects_dir().display().to_string();
+        let text = String::from_utf8_lossy(&fsutil::read_bounded(&file, 64 << 10).unwrap_or_default()).into_owned();
+        let mut lines = vec![ours.clone()];
+        lines.extend(
+            text.lines()
+                .filter(|l| !l.is_empty() && *l != ours && Path::new(l).is_dir())
+                .map(str::to_string),
+        );
+        let wanted = lines.join("\n") + "\n";
+        if wanted != text {
+            fsutil::atomic_write(&file, wanted.as_bytes())
+                .with_context(|| format!("cannot write {}", file.display()))?;
+        }
+        let given = repo
+            .find_remote("origin")
+            .ok()
+            .and_then(|r| r.url().map(str::to_string));
+        if given.as_deref() != Some(url) {
+            if given.is_some() {
+                repo.remote_set_url("origin", url)?;
+            } else {
+                repo.remote("origin", url)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Tell git in this checkout what the store it borrows from lacks: a
     /// shallow store's boundary (else `git log` stops at "bad object"), and
     /// for a partial one, `origin` as the place to fetch missing objects.

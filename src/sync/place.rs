@@ -28,9 +28,11 @@ pub(super) fn refuse_dirty(ws: &Workspace, cache: &Cache, resolutions: &[Resolut
         if git::tree_state(&path) != TreeState::Git {
             continue;
         }
-        let checkout = Checkout::open(&path)?;
         let target = Oid::from_str(&r.entry.commit)?;
         let store = cache.store(&component.url, printer)?;
+        // Judged against the target, which the manifest's url brought in.
+        Checkout::borrow_objects(&path, &store, &component.url)?;
+        let checkout = Checkout::open(&path)?;
         if checkout.head() == Some(target) {
             // The tree stays; a dirty submodule away from the commit the
             // tree records would still be moved.
@@ -312,6 +314,9 @@ fn place_tree_as_asked(path: &Path, p: &Placement) -> Result<Placed> {
         }
         TreeState::Other => bail!("{} exists but is not a git checkout; move it away", path.display()),
         TreeState::Git => {
+            // The manifest may name another url than the one the checkout
+            // was made from: its objects are in that url's store now.
+            Checkout::borrow_objects(path, p.store, p.url)?;
             let checkout = Checkout::open(path)?;
             let mut saved = Vec::new();
             if let Some(interrupted) = checkout.interrupted_move()? {

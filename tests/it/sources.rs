@@ -71,3 +71,25 @@ fn set_overrides_a_revision_on_the_command_line() {
     ctx.sultana(&["fetch"]).success();
     assert_eq!(ctx.head("up"), master);
 }
+
+#[test]
+fn a_checkout_follows_its_component_to_another_url() {
+    let ctx = TestContext::new();
+    let first = ctx.upstream("first");
+    ctx.write("sultana.toml", &manifest(&[("up", &first.url(), "master")]));
+    ctx.sultana(&["fetch"]).success();
+    // A fork holding the same history and one commit more.
+    let fork = ctx.upstreams.join("fork");
+    git2::Repository::clone(&first.url(), &fork).unwrap();
+    let fork = Upstream::open(&fork);
+    let ahead = fork.commit(&[("FORK", "only here\n")], "fork: one more");
+    ctx.write("sultana.toml", &manifest(&[("up", &fork.url(), "master")]));
+    ctx.sultana(&["update"]).success();
+    assert_eq!(ctx.head("up"), ahead);
+    assert_eq!(ctx.read("up/FORK"), "only here\n");
+    let origin = git_stdout(&ctx.work.join("up"), &ctx.home, &["remote", "get-url", "origin"]);
+    assert_eq!(origin.trim(), fork.url());
+    // git in the checkout sees the fork's commits too.
+    let log = git_stdout(&ctx.work.join("up"), &ctx.home, &["log", "--format=%s"]);
+    assert!(log.contains("fork: one more") && log.contains("initial"), "{log}");
+}

@@ -247,6 +247,15 @@ pub struct Upstream {
 }
 
 impl Upstream {
+    /// An existing repository (e.g. a clone) to commit to.
+    pub fn open(path: &Path) -> Upstream {
+        Upstream {
+            repo: Repository::open(path).expect("open upstream"),
+            path: path.to_path_buf(),
+            clock: Cell::new(1_700_100_000),
+        }
+    }
+
     pub fn url(&self) -> String {
         format!("file://{}", self.path.display())
     }
