@@ -181,6 +181,9 @@ pub enum Command {
     /// Show what the shared git, build and compiler caches hold; `cache prune` trims the build cache
     #[command(after_help = "Example: sultana cache prune --max-size 20G")]
     Cache(CacheCmdArgs),
+    /// Run the recipes' tests against the workspace's build (built first when stale), without a flight
+    #[command(after_help = "Example: sultana test blktap-module --test kmod-load")]
+    Test(TestArgs),
     /// List the gate's flight history; `flights prune` trims it
     #[command(after_help = "Example: sultana flights prune --keep 100")]
     Flights(FlightsArgs),
@@ -233,6 +236,28 @@ pub struct CachePruneArgs {
     /// Keep at most SIZE of builds (e.g. 500M, 20G)
     #[arg(long, value_name = "SIZE")]
     pub max_size: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct TestArgs {
+    /// Components whose tests run (default: every enabled one with tests)
+    pub components: Vec<String>,
+    /// Only the tests of this name
+    #[arg(long, value_name = "NAME")]
+    pub test: Option<String>,
+    /// Write JUnit XML of the run to FILE
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+    #[command(flatten)]
+    pub system: SystemArgs,
+    /// Kernel headers for kbuild components (default: SULTANA_KERNEL_HEADERS,
+    /// the running kernel's, else the newest /usr/src/linux-headers-*)
+    #[arg(long, value_name = "DIR")]
+    pub kernel_headers: Option<PathBuf>,
+    #[command(flatten)]
+    pub cache: CacheArgs,
+    #[command(flatten)]
+    pub build_env: BuildEnvArgs,
 }
 
 #[derive(Debug, Args)]

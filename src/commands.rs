@@ -18,6 +18,7 @@ mod manual;
 mod run;
 mod status;
 mod tarball;
+mod test;
 mod update;
 
 use std::time::Instant;
@@ -149,6 +150,7 @@ pub fn dispatch(cli: Cli, printer: &Printer) -> Result<()> {
         Command::Run(args) => run::run(&globals, args, printer),
         Command::Cache(args) => cache::run(args.command, printer),
         Command::Flights(args) => flights::run(&globals, args, printer),
+        Command::Test(args) => test::run(&globals, args, printer),
         Command::Env(args) => run::env(&globals, args, printer),
         Command::Shell(args) => run::shell(&globals, args, printer),
         Command::Bisect(args) => gate::run_bisect(&globals, args, printer),

@@ -12,6 +12,7 @@ mod db;
 mod definition;
 mod flight;
 mod junit;
+mod local;
 mod prepare;
 mod push;
 mod report;
@@ -31,6 +32,7 @@ pub use db::FlightRow;
 pub use db::{FlightDb, Revision};
 pub use flight::{flight_dir, Settings};
 pub use report::FlightReport;
+pub use local::{junit as tests_junit, run_tests, table as tests_table, TestOptions, TestsOutcome};
 pub use retention::{prune as prune_flights, Pruned};
 pub use status::{FlightKind, FlightOutcome, JobKind, JobStatus};
 

@@ -58,19 +58,27 @@ pub fn remember_works() {
 
 fn remember(what: &str) {
     if let Some(file) = verdict_file() {
-        if let Some(dir) = file.parent() {
-            let _ = std::fs::create_dir_all(dir);
-        }
         let _ = crate::fsutil::atomic_write(&file, what.as_bytes());
     }
 }
 
-/// `$XDG_CACHE_HOME/sultana/vm/kvm-<boot id>`: valid until the host reboots.
+/// `$TMPDIR/sultana-<uid>/kvm-<boot id>`: how KVM behaves is the host's,
+/// not one cache's, and lasts until the host reboots. A folder of another
+/// owner is not trusted (its verdict could only force TCG, but still).
 fn verdict_file() -> Option<PathBuf> {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt};
     let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").ok()?;
     let boot = boot.trim();
     if boot.is_empty() || !boot.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
         return None;
     }
-    Some(crate::fsutil::cache_home().ok()?.join("vm").join(format!("kvm-{boot}")))
+    // SAFETY: getuid has no preconditions and cannot fail.
+    let uid = unsafe { libc::getuid() };
+    let dir = std::env::temp_dir().join(format!("sultana-{uid}"));
+    let _ = std::fs::DirBuilder::new().mode(0o700).create(&dir);
+    let meta = std::fs::symlink_metadata(&dir).ok()?;
+    if !meta.is_dir() || meta.uid() != uid {
+        return None;
+    }
+    Some(dir.join(format!("kvm-{boot}")))
 }

@@ -26,4 +26,5 @@ mod submodules;
 mod tarball;
 mod trust;
 mod update;
+mod vm;
 mod workspace;

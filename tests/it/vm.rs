@@ -1,0 +1,133 @@
+//! Recipe tests in a throwaway VM (QEMU booting the kernel the module was
+//! built for): the fixture module loads, allocates and unloads; one whose
+//! init fails is a regression the gate refuses while its build passes; a
+//! kernel WARNING fails a test whose script passed; a missing kernel skips.
+
+use std::path::{Path, PathBuf};
+
+use crate::gate::{finding, job};
+use crate::support::*;
+
+const WARNS: &str = "#include <linux/module.h>\n#include <linux/init.h>\n\
+static int __init hello_init(void) { WARN_ON(1); pr_info(\"hello: allocated 0 bytes\\n\"); return 0; }\n\
+static void __exit hello_exit(void) { pr_info(\"hello: freed\\n\"); }\n\
+module_init(hello_init);\nmodule_exit(hello_exit);\nMODULE_LICENSE(\"GPL\");\n";
+
+const INIT_FAILS: &str = "#include <linux/module.h>\n#include <linux/init.h>\n\
+static int __init hello_init(void) { pr_err(\"hello: refusing to start\\n\"); return -ENODEV; }\n\
+static void __exit hello_exit(void) { }\n\
+module_init(hello_init);\nmodule_exit(hello_exit);\nMODULE_LICENSE(\"GPL\");\n";
+
+/// Debian's headers and the kernel image of the same release; None skips.
+fn kernel() -> Option<(PathBuf, String)> {
+    let headers = std::fs::read_dir("/usr/src").ok().and_then(|d| {
+        let mut found: Vec<PathBuf> = d
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.to_string_lossy().ends_with("-amd64") && p.join("include/generated/utsrelease.h").is_file())
+            .collect();
+        found.sort();
+        found.pop()
+    });
+    let Some(headers) = headers else {
+        require_path(Path::new("/usr/src/linux-headers-amd64"), "the VM tests (Debian linux-headers-amd64)");
+        return None;
+    };
+    let uts = std::fs::read_to_string(headers.join("include/generated/utsrelease.h")).unwrap();
+    let release = uts.split('"').nth(1).unwrap().to_string();
+    let ready = require("qemu-system-x86_64", "the VM tests (Debian qemu-system-x86)")
+        && require("busybox", "the VM tests' root (Debian busybox-static)")
+        && require("make", "the kbuild fixture")
+        && require("gcc", "the kbuild fixture")
+        && require_path(
+            &PathBuf::from(format!("/boot/vmlinuz-{release}")),
+            "the VM tests (Debian linux-image-amd64, the kernel of linux-headers-amd64)",
+        );
+    ready.then_some((headers, release))
+}
+
+fn module_workspace() -> Option<TestContext> {
+    kernel()?;
+    let ctx = TestContext::new();
+    let clock = sultana::fixtures::Clock::default();
+    let path = ctx.upstreams.join("hello-module");
+    sultana::fixtures::create(&path, &sultana::fixtures::hello_module(), &clock).unwrap();
+    ctx.write(
+        "sultana.toml",
+        &manifest(&[("hello-module", &format!("file://{}", path.display()), "master")]),
+    );
+    sultana::fixtures::write_recipes(&ctx.work).unwrap();
+    Some(ctx)
+}
+
+fn commit_module(ctx: &TestContext, source: &str, message: &str) {
+    let clock = sultana::fixtures::Clock::default();
+    sultana::fixtures::commit(
+        &ctx.upstreams.join("hello-module"),
+        &[("module/hello.c", source.to_string(), false)],
+        message,
+        &clock,
+    )
+    .unwrap();
+}
+
+#[test]
+fn the_module_is_loaded_in_a_vm_and_a_failing_init_is_a_regression() {
+    let Some(ctx) = module_workspace() else { return };
+    let run = ctx.sultana(&["gate", "hello-module", "--always", "--json"]).success();
+    let report = &run.json()["gate"]["report"];
+    let load = job(report, "test-hello-module-load");
+    assert_eq!(load["status"], "pass", "{report}\n{}", run.stderr);
+    let log = std::fs::read_to_string(load["log"].as_str().unwrap()).unwrap();
+    let second = log.lines().nth(1).unwrap_or_default();
+    assert!(
+        second.starts_with("# vm: TCG") || second.starts_with("# vm: KVM"),
+        "the accelerator first: {log}"
+    );
+    assert!(log.contains("hello: loaded, allocated, freed, unloaded"), "{log}");
+    let kernel_log = load["log"].as_str().unwrap().replace(".log", ".kernel.log");
+    let kernel_log = std::fs::read_to_string(kernel_log).unwrap();
+    assert!(kernel_log.contains("hello: allocated 4096 bytes"), "{kernel_log}");
+
+    commit_module(&ctx, INIT_FAILS, "hello: init fails");
+    let run = ctx.sultana(&["gate", "hello-module", "--push", "--json"]).code(1);
+    let gate = &run.json()["gate"];
+    assert_eq!(job(&gate["report"], "build-hello-module")["status"], "pass");
+    let f = finding(&gate["report"], "test-hello-module-load");
+    assert_eq!(f["class"], "regression", "{gate}");
+    assert!(
+        job(&gate["report"], "test-hello-module-load")["detail"]
+            .as_str()
+            .unwrap()
+            .contains("the module's init failed"),
+        "{gate}"
+    );
+    assert_eq!(gate["pushed"], false);
+}
+
+#[test]
+fn sultana_test_fails_a_passing_script_when_the_kernel_warns() {
+    let Some(ctx) = module_workspace() else { return };
+    commit_module(&ctx, WARNS, "hello: warn at init");
+    let junit = ctx.work.join("test.xml");
+    let run = ctx
+        .sultana(&["test", "hello-module", "--json", "--junit", junit.to_str().unwrap()])
+        .code(1)
+        .stderr_has("1 test(s) failed: test-hello-module-load (fail)");
+    let jobs = &run.json()["test"]["jobs"];
+    let detail = jobs[0]["detail"].as_str().unwrap();
+    assert!(detail.starts_with("the kernel logged: ") && detail.contains("WARNING"), "{detail}");
+    assert!(std::fs::read_to_string(&junit).unwrap().contains("failures=\"1\""));
+
+    // A kernel that is not there skips, and says what to install.
+    ctx.edit(
+        "recipes/hello-module.toml",
+        "vm = { kernel = \"headers\" }",
+        "vm = { kernel = \"/nonexistent/vmlinuz-0.0\" }",
+    );
+    let run = ctx.sultana(&["test", "--test", "load", "--json"]).success();
+    let job = &run.json()["test"]["jobs"][0];
+    assert_eq!(job["status"], "skip", "{job}");
+    assert!(job["detail"].as_str().unwrap().contains("/nonexistent/vmlinuz-0.0"), "{job}");
+    ctx.sultana(&["test", "--test", "nope"]).code(2).stderr_has("no test `nope`");
+}
