@@ -31,8 +31,8 @@ pub use classify::Class;
 pub use db::FlightRow;
 pub use db::{FlightDb, Revision};
 pub use flight::{flight_dir, Settings};
-pub use report::FlightReport;
 pub use local::{junit as tests_junit, run_tests, table as tests_table, TestOptions, TestsOutcome};
+pub use report::FlightReport;
 pub use retention::{prune as prune_flights, Pruned};
 pub use status::{FlightKind, FlightOutcome, JobKind, JobStatus};
 

@@ -149,6 +149,10 @@ pub struct Recipe {
     pub kbuild: Option<Kbuild>,
     #[serde(default)]
     pub build_deps: BuildDeps,
+    /// What the recipe's tests need besides (a VM test's QEMU, kernel and
+    /// busybox come with `vm`).
+    #[serde(default)]
+    pub test_deps: BuildDeps,
     #[serde(default)]
     pub exports: Exports,
     /// Where `sultana run`/`env`/`shell` find the staged programs and
@@ -211,6 +215,9 @@ pub struct VmSpec {
 
 impl VmSpec {
     pub const DEFAULT_MEMORY: u32 = 512;
+    /// Debian's packages for a VM test: QEMU, the kernel image matching
+    /// linux-headers-amd64, a static busybox for the root.
+    pub const DEBIAN: &[&str] = &["qemu-system-x86", "linux-image-amd64", "busybox-static"];
 }
 
 impl TestSpec {

@@ -13,18 +13,32 @@ pub fn run(globals: &Globals, args: DepsArgs, printer: &Printer) -> Result<()> {
     // The named components with everything they build on (default: every enabled one).
     let components = crate::build::closure(&ws, &args.components)?;
     let mut packages = BTreeSet::new();
+    let mut testing = BTreeSet::new();
     for component in &components {
         let recipe = ws.recipe(component)?;
         packages.extend(recipe.build_deps.debian.iter().cloned());
+        testing.extend(recipe.test_deps.debian.iter().cloned());
+        if recipe.tests.iter().any(|t| t.vm.is_some()) {
+            testing.extend(crate::recipe::VmSpec::DEBIAN.iter().map(|p| p.to_string()));
+        }
     }
+    let testing: Vec<String> = testing.into_iter().filter(|p| !packages.contains(p)).collect();
     let packages: Vec<String> = packages.into_iter().collect();
     let names: Vec<&str> = components.iter().map(|c| c.name.as_str()).collect();
     printer.verbose("Listing", format!("the build dependencies of {}", names.join(", ")));
-    printer.json(&serde_json::json!({ "components": names, "debian": packages, "install": args.install }));
+    printer.json(
+        &serde_json::json!({ "components": names, "debian": packages, "tests": testing, "install": args.install }),
+    );
     if !args.install {
+        // stdout stays the build's list (`apt-get install $(sultana deps)`);
+        // what the tests need besides is said apart.
         printer.out(packages.join("\n"));
+        if !testing.is_empty() {
+            printer.status("Testing", format!("also needs: {}", testing.join(" ")));
+        }
         return Ok(());
     }
+    let packages = qemu_as_one_set(packages.into_iter().chain(testing).collect());
     if !Path::new("/etc/debian_version").exists() {
         bail!(
             "`deps --install` uses apt-get and this is not Debian; install these by hand: {}",
@@ -44,7 +58,7 @@ pub fn run(globals: &Globals, args: DepsArgs, printer: &Printer) -> Result<()> {
     let log = process::log_path(&ws.state_dir(), "deps");
     let install = || {
         Cmd::new("apt-get", "apt")
-            .args(["install", "-y", "--no-install-recommends"])
+            .args(["install", "-y", "--no-install-recommends", "--allow-downgrades"])
             .args(&packages)
             .env("DEBIAN_FRONTEND", "noninteractive")
             .log(&log)
@@ -66,6 +80,29 @@ pub fn run(globals: &Globals, args: DepsArgs, printer: &Printer) -> Result<()> {
     }
     printer.status("Installed", packages.join(" "));
     Ok(())
+}
+
+/// QEMU's packages from one release: a newer qemu-utils from elsewhere
+/// beside Debian's qemu-system-x86 makes apt remove one of them. When both
+/// are asked for, both come from the system's own release.
+fn qemu_as_one_set(packages: Vec<String>) -> Vec<String> {
+    let has = |name: &str| packages.iter().any(|p| p == name);
+    let codename = std::fs::read_to_string("/etc/os-release").ok().and_then(|text| {
+        text.lines()
+            .find_map(|l| l.strip_prefix("VERSION_CODENAME="))
+            .map(|c| c.trim_matches('"').to_string())
+            .filter(|c| !c.is_empty() && c.chars().all(|ch| ch.is_ascii_alphanumeric()))
+    });
+    match codename {
+        Some(release) if has("qemu-system-x86") && has("qemu-utils") => packages
+            .into_iter()
+            .map(|p| match p.as_str() {
+                "qemu-system-x86" | "qemu-utils" => format!("{p}/{release}"),
+                _ => p,
+            })
+            .collect(),
+        _ => packages,
+    }
 }
 
 fn is_root() -> bool {

@@ -34,7 +34,8 @@ pub fn run(globals: &Globals, args: TestArgs, printer: &Printer) -> Result<()> {
     let outcome = gate::run_tests(&ws, &options, printer)?;
     if let Some(path) = args.junit.map(|p| cwd.join(p)) {
         let xml = gate::tests_junit(&outcome)?;
-        crate::fsutil::atomic_write(&path, xml.as_bytes()).with_context(|| format!("cannot write {}", path.display()))?;
+        crate::fsutil::atomic_write(&path, xml.as_bytes())
+            .with_context(|| format!("cannot write {}", path.display()))?;
     }
     printer.report(gate::tests_table(&outcome));
     printer.json(&serde_json::json!({ "command": "test", "test": outcome }));

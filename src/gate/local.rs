@@ -93,7 +93,10 @@ pub fn run_tests(ws: &Workspace, options: &TestOptions, printer: &Printer) -> Re
         .or_else(|| build::kbuild::headers(None).ok().map(|h| h.dir));
     let mut jobs = Vec::new();
     for report in reports.iter().filter(|r| with_tests.contains(&r.name)) {
-        let component = ws.manifest.component(&report.name).context("a component left the manifest")?;
+        let component = ws
+            .manifest
+            .component(&report.name)
+            .context("a component left the manifest")?;
         let recipe = ws.recipe(component)?;
         for test in recipe
             .tests

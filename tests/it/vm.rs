@@ -30,7 +30,10 @@ fn kernel() -> Option<(PathBuf, String)> {
         found.pop()
     });
     let Some(headers) = headers else {
-        require_path(Path::new("/usr/src/linux-headers-amd64"), "the VM tests (Debian linux-headers-amd64)");
+        require_path(
+            Path::new("/usr/src/linux-headers-amd64"),
+            "the VM tests (Debian linux-headers-amd64)",
+        );
         return None;
     };
     let uts = std::fs::read_to_string(headers.join("include/generated/utsrelease.h")).unwrap();
@@ -116,7 +119,10 @@ fn sultana_test_fails_a_passing_script_when_the_kernel_warns() {
         .stderr_has("1 test(s) failed: test-hello-module-load (fail)");
     let jobs = &run.json()["test"]["jobs"];
     let detail = jobs[0]["detail"].as_str().unwrap();
-    assert!(detail.starts_with("the kernel logged: ") && detail.contains("WARNING"), "{detail}");
+    assert!(
+        detail.starts_with("the kernel logged: ") && detail.contains("WARNING"),
+        "{detail}"
+    );
     assert!(std::fs::read_to_string(&junit).unwrap().contains("failures=\"1\""));
 
     // A kernel that is not there skips, and says what to install.
@@ -128,6 +134,11 @@ fn sultana_test_fails_a_passing_script_when_the_kernel_warns() {
     let run = ctx.sultana(&["test", "--test", "load", "--json"]).success();
     let job = &run.json()["test"]["jobs"][0];
     assert_eq!(job["status"], "skip", "{job}");
-    assert!(job["detail"].as_str().unwrap().contains("/nonexistent/vmlinuz-0.0"), "{job}");
-    ctx.sultana(&["test", "--test", "nope"]).code(2).stderr_has("no test `nope`");
+    assert!(
+        job["detail"].as_str().unwrap().contains("/nonexistent/vmlinuz-0.0"),
+        "{job}"
+    );
+    ctx.sultana(&["test", "--test", "nope"])
+        .code(2)
+        .stderr_has("no test `nope`");
 }
