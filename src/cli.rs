@@ -249,15 +249,7 @@ pub struct TestArgs {
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,
     #[command(flatten)]
-    pub system: SystemArgs,
-    /// Kernel headers for kbuild components (default: SULTANA_KERNEL_HEADERS,
-    /// the running kernel's, else the newest /usr/src/linux-headers-*)
-    #[arg(long, value_name = "DIR")]
-    pub kernel_headers: Option<PathBuf>,
-    #[command(flatten)]
-    pub cache: CacheArgs,
-    #[command(flatten)]
-    pub build_env: BuildEnvArgs,
+    pub build: BuildSettingsArgs,
 }
 
 #[derive(Debug, Args)]
@@ -343,6 +335,14 @@ pub struct BuildEnvArgs {
 pub struct BuildArgs {
     /// Components to build, with their dependencies (default: every enabled one)
     pub components: Vec<String>,
+    #[command(flatten)]
+    pub build: BuildSettingsArgs,
+}
+
+/// How `build` and `test` build: system components, kernel headers, caches
+/// and the build environment.
+#[derive(Debug, Args)]
+pub struct BuildSettingsArgs {
     #[command(flatten)]
     pub system: SystemArgs,
     /// Kernel headers for kbuild components (default: SULTANA_KERNEL_HEADERS,

@@ -4,7 +4,7 @@ use anyhow::{anyhow, Result};
 
 use super::{system_choice, Globals};
 use crate::build::{self, Status};
-use crate::cli::BuildArgs;
+use crate::cli::{BuildArgs, BuildSettingsArgs};
 use crate::error::CheckFailed;
 use crate::printer::Printer;
 
@@ -12,20 +12,7 @@ pub fn run(globals: &Globals, args: BuildArgs, printer: &Printer) -> Result<()> 
     let started = Instant::now();
     let ws = globals.workspace(printer)?;
     let _lock = ws.lock_exclusive(printer)?;
-    let env = super::build_env(&args.build_env)?;
-    let options = build::Options {
-        jobs: globals.jobs,
-        offline: globals.offline,
-        locked: globals.locked,
-        system: system_choice(&args.system),
-        kernel_headers: args.kernel_headers,
-        trusted: Default::default(),
-        build_cache: !args.cache.no_build_cache,
-        ccache: !args.cache.no_ccache,
-        inherited_env: env.inherited,
-        env: env.given,
-        need_build_tree: Default::default(),
-    };
+    let options = options(globals, args.build)?;
     let reports = build::run(&ws, &args.components, &options, printer)?;
     let mut table = vec![format!(
         "{:<16} {:<8} {:>8}  {}",
@@ -69,4 +56,22 @@ pub fn run(globals: &Globals, args: BuildArgs, printer: &Printer) -> Result<()> 
         return Err(anyhow!(message));
     }
     Err(CheckFailed(message).into())
+}
+
+/// The build's options from the command line (`build`, `test`).
+pub(super) fn options(globals: &Globals, args: BuildSettingsArgs) -> Result<build::Options> {
+    let env = super::build_env(&args.build_env)?;
+    Ok(build::Options {
+        jobs: globals.jobs,
+        offline: globals.offline,
+        locked: globals.locked,
+        system: system_choice(&args.system),
+        kernel_headers: args.kernel_headers,
+        trusted: Default::default(),
+        build_cache: !args.cache.no_build_cache,
+        ccache: !args.cache.no_ccache,
+        inherited_env: env.inherited,
+        env: env.given,
+        need_build_tree: Default::default(),
+    })
 }

@@ -2,8 +2,7 @@
 
 use anyhow::{Context, Result};
 
-use super::{system_choice, Globals};
-use crate::build;
+use super::Globals;
 use crate::cli::TestArgs;
 use crate::error::CheckFailed;
 use crate::gate::{self, TestOptions};
@@ -13,23 +12,10 @@ pub fn run(globals: &Globals, args: TestArgs, printer: &Printer) -> Result<()> {
     let ws = globals.workspace(printer)?;
     let _lock = ws.lock_exclusive(printer)?;
     let cwd = std::env::current_dir()?;
-    let env = super::build_env(&args.build_env)?;
     let options = TestOptions {
         components: args.components,
         test: args.test,
-        build: build::Options {
-            jobs: globals.jobs,
-            offline: globals.offline,
-            locked: globals.locked,
-            system: system_choice(&args.system),
-            kernel_headers: args.kernel_headers,
-            trusted: Default::default(),
-            build_cache: !args.cache.no_build_cache,
-            ccache: !args.cache.no_ccache,
-            inherited_env: env.inherited,
-            env: env.given,
-            need_build_tree: Default::default(),
-        },
+        build: super::build::options(globals, args.build)?,
     };
     let outcome = gate::run_tests(&ws, &options, printer)?;
     if let Some(path) = args.junit.map(|p| cwd.join(p)) {
