@@ -142,3 +142,51 @@ fn sultana_test_fails_a_passing_script_when_the_kernel_warns() {
         .code(2)
         .stderr_has("no test `nope`");
 }
+
+/// QEMU processes whose command line names `needle` (the test's folder).
+fn qemus(needle: &Path) -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else { continue };
+        let text = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        if text.contains("qemu-system") && text.contains(needle.to_str().unwrap()) {
+            found.push(text);
+        }
+    }
+    found
+}
+
+#[test]
+fn a_vm_never_outlives_its_test() {
+    let Some(ctx) = module_workspace() else { return };
+    // A script that never ends: stopped at the timeout, with its VM.
+    ctx.write(
+        "recipes/tests/hello-module/load.sh",
+        "#!/bin/bash\necho started\nwhile :; do sleep 1; done\n",
+    );
+    ctx.edit("recipes/hello-module.toml", "timeout = 180", "timeout = 20");
+    let run = ctx.sultana(&["test", "--json"]).code(1);
+    let job = &run.json()["test"]["jobs"][0];
+    assert_eq!(job["detail"], "timed out after 20s", "{job}");
+    assert!(qemus(&ctx.work).is_empty(), "{:?}", qemus(&ctx.work));
+
+    // sultana killed with SIGKILL while the VM runs: the VM goes too.
+    let mut child = ctx
+        .command(&ctx.work, &["test"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while qemus(&ctx.work).is_empty() {
+        assert!(started.elapsed().as_secs() < 60, "no VM started");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let killed = std::time::Instant::now();
+    while !qemus(&ctx.work).is_empty() {
+        assert!(killed.elapsed().as_secs() < 10, "{:?}", qemus(&ctx.work));
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
