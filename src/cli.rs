@@ -15,6 +15,7 @@ Trees:
   status          Each tree's source, intent, pin and state
 Build:
   build           Build in dependency order into dist/<component>
+  test            Run the recipes' tests against your build (make check), no flight
   install         Install what `build` staged
   clean           Remove build outputs
   distclean       Remove build outputs and the checkouts sultana manages
@@ -30,6 +31,7 @@ Release:
 Push gate:
   gate            Test a candidate revision and advance its pin when nothing regressed
   bisect          Find the first commit at which a job fails
+  flights         The gate's flight history; `flights prune` trims it
 Xen and CI:
   ci              Emit a GitLab CI pipeline for the push gate of a component
   osstest         Emit osstest's job lines for the push gate of a component

@@ -115,6 +115,38 @@ pub fn remove_all(path: &Path) -> io::Result<()> {
     }
 }
 
+/// Remove a folder sultana made for scratch (a flight's, a test's work):
+/// what a test left read-only in it (`chmod 555`, as Go's module cache does)
+/// is made writable first, folders only, never through a symlink.
+pub fn remove_scratch(path: &Path) -> io::Result<()> {
+    match remove_all(path) {
+        Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
+            make_folders_writable(path);
+            remove_all(path)
+        }
+        other => other,
+    }
+}
+
+fn make_folders_writable(dir: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let Ok(meta) = fs::symlink_metadata(dir) else { return };
+    if !meta.is_dir() {
+        return;
+    }
+    let mode = meta.permissions().mode();
+    if mode & 0o700 != 0o700 {
+        let _ = fs::set_permissions(dir, fs::Permissions::from_mode(mode | 0o700));
+    }
+    if let Ok(entries) = fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                make_folders_writable(&entry.path());
+            }
+        }
+    }
+}
+
 /// The last `max` bytes of a file (all of it when shorter): where a log's
 /// failure is, without reading a log of any size whole.
 pub fn read_tail(path: &Path, max: u64) -> std::io::Result<Vec<u8>> {

@@ -37,6 +37,10 @@ pub enum VmError {
     /// says what to install.
     #[error("{0}")]
     Missing(String),
+    /// The VM could not be made or did not boot: the test is broken, not
+    /// failed (QEMU refused, the root did not fit, the kernel did not start).
+    #[error("{0}")]
+    Broken(String),
     #[error(transparent)]
     Other(#[from] anyhow::Error),
 }
@@ -51,8 +55,9 @@ pub struct VmTest<'a> {
     pub env: &'a BTreeMap<String, String>,
     /// Host folders copied in at their own paths.
     pub trees: Vec<PathBuf>,
-    /// Host folders copied in without their `.git` (the source tree).
-    pub sources: Vec<PathBuf>,
+    /// Host folders copied in without their `.git` (the source tree), and
+    /// entries of theirs left out (a workspace root's `.sultana`).
+    pub sources: Vec<(PathBuf, Vec<&'static str>)>,
     pub work: &'a Path,
     /// Where the VM's own files go (initramfs, serial files).
     pub scratch: &'a Path,
@@ -81,6 +86,10 @@ pub struct VmRun {
 
 /// How long a KVM guest may stay silent before KVM counts as hanging.
 const KVM_SILENCE: Duration = Duration::from_secs(10);
+/// The most the VM's root may hold (it lives in the VM's memory).
+const MAX_ROOT: u64 = 4 << 30;
+/// The most the VM may write to one serial file before it is stopped.
+const MAX_SERIAL: u64 = 64 << 20;
 
 pub fn run(test: &VmTest, printer: &Printer) -> Result<VmRun, VmError> {
     let qemu = which::which("qemu-system-x86_64")
@@ -111,57 +120,73 @@ pub fn run(test: &VmTest, printer: &Printer) -> Result<VmRun, VmError> {
     }
     for tree in &test.trees {
         if tree.is_dir() {
-            root.host_tree(tree, &[])
+            root.host_tree(tree, &[], &[])
                 .map_err(|e| anyhow::anyhow!("cannot add {} to the VM: {e}", tree.display()))?;
         }
     }
-    for tree in &test.sources {
+    for (tree, skip_top) in &test.sources {
         if tree.is_dir() {
-            root.host_tree(tree, &[".git"])
+            root.host_tree(tree, &[".git"], skip_top)
                 .map_err(|e| anyhow::anyhow!("cannot add {} to the VM: {e}", tree.display()))?;
         }
     }
-    root.host_tree(test.work, &[])
+    root.host_tree(test.work, &[], &[])
         .map_err(|e| anyhow::anyhow!("cannot add {} to the VM: {e}", test.work.display()))?;
     root.host_file(test.script, test.script)
         .map_err(|e| anyhow::anyhow!("cannot add {}: {e}", test.script.display()))?;
-    root.bytes_file(
-        Path::new("/init"),
-        init_script(test, &modules, &nonce).into_bytes(),
-        0o755,
-    );
+    // The nonce is a file /init reads and deletes before the script runs:
+    // the script can read /init, never the nonce.
+    root.bytes_file(Path::new("/sultana-nonce"), nonce.clone().into_bytes(), 0o600);
+    root.bytes_file(Path::new("/init"), init_script(test, &modules).into_bytes(), 0o755);
+    if root.bytes() > MAX_ROOT {
+        return Err(VmError::Broken(format!(
+            "the VM's root would hold {:.1} GiB (the staged trees, the work folder, the tools): over the {} GiB a VM's memory can carry",
+            root.bytes() as f64 / f64::from(1u32 << 30),
+            MAX_ROOT >> 30
+        )));
+    }
     let initrd = test.scratch.join("initramfs.cpio");
     root.write(&initrd)
         .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", initrd.display()))?;
-    // The root lives in the VM's memory beside the test.
+    // The root lives in the VM's memory (a ramfs, no size cap of its own)
+    // beside the archive it was unpacked from and the test.
     let memory = test
         .spec
         .memory
         .unwrap_or(VmSpec::DEFAULT_MEMORY)
-        .max(256 + u32::try_from((root.bytes() * 2) >> 20).unwrap_or(u32::MAX / 2));
+        .max(384 + u32::try_from((root.bytes() * 3) >> 20).unwrap_or(u32::MAX / 2));
 
     let (mut accel, mut accel_note) = accel::choose();
-    let started = Instant::now();
-    let mut outcome = boot(test, &qemu, &kernel, &initrd, memory, accel, &nonce, started)?;
-    if accel == Accel::Kvm && outcome.silent {
+    let deadline = Instant::now() + test.timeout;
+    let vm = Vm {
+        test,
+        qemu: &qemu,
+        kernel: &kernel,
+        initrd: &initrd,
+        memory,
+        nonce: &nonce,
+    };
+    let mut outcome = vm.boot(accel, deadline)?;
+    if accel == Accel::Kvm && outcome.booted.is_none() && (outcome.silent || outcome.qemu_failed.is_some()) {
         accel::remember_hang();
-        printer.trouble(
-            "VM",
-            format!(
-                "KVM stayed silent for {}s at boot on this host; using TCG",
+        let why = match &outcome.qemu_failed {
+            Some(failure) => format!("QEMU failed under KVM here ({failure})"),
+            None => format!(
+                "KVM hung at boot here (no console output in {} s)",
                 KVM_SILENCE.as_secs()
             ),
-        );
+        };
+        printer.trouble("VM", format!("{why}; using TCG"));
         accel = Accel::Tcg;
-        accel_note = format!(
-            "KVM hung at boot here (no console output in {} s)",
-            KVM_SILENCE.as_secs()
-        );
-        outcome = boot(test, &qemu, &kernel, &initrd, memory, accel, &nonce, Instant::now())?;
-    } else if accel == Accel::Kvm {
+        accel_note = why;
+        outcome = vm.boot(accel, deadline)?;
+    } else if accel == Accel::Kvm && outcome.booted.is_some() {
         accel::remember_works();
     }
     let _ = std::fs::remove_file(&initrd);
+    if let Some(failure) = &outcome.qemu_failed {
+        return Err(VmError::Broken(format!("QEMU did not start the VM: {failure}")));
+    }
 
     // The script's output, then its exit line.
     let raw = fsutil::read_tail(&outcome.out, 16 << 20).unwrap_or_default();
@@ -186,8 +211,26 @@ pub fn run(test: &VmTest, printer: &Printer) -> Result<VmRun, VmError> {
         .replace("\r\n", "\n");
     let console_text = String::from_utf8_lossy(&fsutil::read_tail(&test.console_log, 16 << 20).unwrap_or_default())
         .replace("\r\n", "\n");
-    let kernel_trouble = trouble_line(&kernel_text).or_else(|| trouble_line(&console_text));
+    if console_text.contains("Initramfs unpacking failed") || console_text.contains("Kernel panic - not syncing: VFS") {
+        return Err(VmError::Broken(format!(
+            "the VM's root did not unpack (memory {memory} MiB): {}",
+            console_text
+                .lines()
+                .find(|l| l.contains("nitramfs") || l.contains("panic"))
+                .unwrap_or_default()
+                .trim()
+        )));
+    }
+    // The exit line counts only when /init finished: the end line (after
+    // the kernel's log, past the script) carries the nonce too.
+    let finished = kernel_text.contains(&format!("SULTANA-VM-END-{nonce}"));
+    let code = code.filter(|_| finished);
+    let kernel_trouble = trouble_line(&kernel_text)
+        .or_else(|| trouble_line(&console_text))
+        .map(|line| format!("the kernel logged: {line}"))
+        .or_else(|| new_taint(&kernel_text, &nonce));
     let (ended, detail) = match (code, outcome.ended) {
+        (_, _) if outcome.overflow.is_some() => (Ended::Stopped, outcome.overflow.clone()),
         (Some(code), _) => (Ended::Exited(code), None),
         (None, Ended::TimedOut) => (Ended::TimedOut, None),
         (None, _) => {
@@ -222,82 +265,128 @@ struct Boot {
     out: PathBuf,
     /// KVM said nothing at all before `KVM_SILENCE`.
     silent: bool,
+    /// Seconds to the /init's first line.
     booted: Option<f64>,
+    /// QEMU ended before the guest said a word: its own error.
+    qemu_failed: Option<String>,
+    /// A serial file grew past `MAX_SERIAL`.
+    overflow: Option<String>,
 }
 
-#[allow(clippy::too_many_arguments)]
-fn boot(
-    test: &VmTest,
-    qemu: &Path,
-    kernel: &Kernel,
-    initrd: &Path,
+/// What every boot of one test's VM shares.
+struct Vm<'a> {
+    test: &'a VmTest<'a>,
+    qemu: &'a Path,
+    kernel: &'a Kernel,
+    initrd: &'a Path,
     memory: u32,
-    accel: Accel,
-    nonce: &str,
-    started: Instant,
-) -> Result<Boot, VmError> {
-    let out = test.scratch.join("output.serial");
-    for file in [&out, &test.console_log, &test.kernel_log] {
-        std::fs::write(file, b"").map_err(|e| anyhow::anyhow!("cannot write {}: {e}", file.display()))?;
-    }
-    // QEMU's option syntax: a comma in a value is written twice.
-    let chardev =
-        |id: &str, path: &Path| format!("file,id={id},path={}", path.display().to_string().replace(',', ",,"));
-    let mut cmd = Cmd::new(qemu, "qemu-system-x86")
-        .args(["-nodefaults", "-display", "none", "-no-reboot"])
-        .args(accel.args())
-        .args(["-m", &memory.to_string()])
-        .arg("-kernel")
-        .arg(&kernel.image)
-        .arg("-initrd")
-        .arg(initrd)
-        .args(["-append", "console=ttyS0 loglevel=5 panic=-1 rdinit=/init"])
-        .args(["-chardev", &chardev("con", &test.console_log), "-serial", "chardev:con"])
-        .args(["-chardev", &chardev("out", &out), "-serial", "chardev:out"])
-        .args([
-            "-chardev",
-            &chardev("klog", &test.kernel_log),
-            "-serial",
-            "chardev:klog",
-        ])
-        .log(test.scratch.join("qemu.log"));
-    cmd = cmd.cwd(test.scratch);
-    let end = format!("SULTANA-VM-END-{nonce}");
-    let booted_mark = format!("SULTANA-VM-BOOTED-{nonce}");
-    let mut silent = false;
-    let mut booted = None;
-    let mut seen_klog = 0u64;
-    let mut watch = || {
-        let size = |p: &Path| std::fs::metadata(p).map_or(0, |m| m.len());
-        if booted.is_none() && size(&out) > 0 {
-            let head = fsutil::read_tail(&out, 4096).unwrap_or_default();
-            if String::from_utf8_lossy(&head).contains(&booted_mark) {
-                booted = Some(started.elapsed().as_secs_f64());
+    nonce: &'a str,
+}
+
+impl Vm<'_> {
+    fn boot(&self, accel: Accel, deadline: Instant) -> Result<Boot, VmError> {
+        let test = self.test;
+        let started = Instant::now();
+        let out = test.scratch.join("output.serial");
+        let qemu_log = test.scratch.join("qemu.log");
+        for file in [&out, &test.console_log, &test.kernel_log, &qemu_log] {
+            std::fs::write(file, b"").map_err(|e| anyhow::anyhow!("cannot write {}: {e}", file.display()))?;
+        }
+        // QEMU's option syntax: a comma in a value is written twice.
+        let chardev =
+            |id: &str, path: &Path| format!("file,id={id},path={}", path.display().to_string().replace(',', ",,"));
+        let cmd = Cmd::new(self.qemu, "qemu-system-x86")
+            .args(["-nodefaults", "-display", "none", "-no-reboot"])
+            .args(accel.args())
+            .args(["-m", &self.memory.to_string()])
+            .arg("-kernel")
+            .arg(&self.kernel.image)
+            .arg("-initrd")
+            .arg(self.initrd)
+            .args([
+                "-append",
+                "console=ttyS0 loglevel=5 panic=-1 rootfstype=ramfs rdinit=/init",
+            ])
+            .args(["-chardev", &chardev("con", &test.console_log), "-serial", "chardev:con"])
+            .args(["-chardev", &chardev("out", &out), "-serial", "chardev:out"])
+            .args([
+                "-chardev",
+                &chardev("klog", &test.kernel_log),
+                "-serial",
+                "chardev:klog",
+            ])
+            .cwd(test.scratch)
+            .log(&qemu_log);
+        let end = format!("SULTANA-VM-END-{}", self.nonce);
+        let booted_mark = format!("SULTANA-VM-BOOTED-{}", self.nonce);
+        let mut silent = false;
+        let mut booted = None;
+        let mut overflow = None;
+        let mut seen_klog = 0u64;
+        let mut watch = || {
+            let size = |p: &Path| std::fs::metadata(p).map_or(0, |m| m.len());
+            if booted.is_none() && size(&out) > 0 {
+                let head = fsutil::read_tail(&out, 4096).unwrap_or_default();
+                if String::from_utf8_lossy(&head).contains(&booted_mark) {
+                    booted = Some(started.elapsed().as_secs_f64());
+                }
             }
-        }
-        if accel == Accel::Kvm && started.elapsed() > KVM_SILENCE && size(&test.console_log) == 0 && size(&out) == 0 {
-            silent = true;
-            return Watch::Stop;
-        }
-        let klog = size(&test.kernel_log);
-        if klog != seen_klog {
-            seen_klog = klog;
-            let tail = fsutil::read_tail(&test.kernel_log, 256).unwrap_or_default();
-            if String::from_utf8_lossy(&tail).contains(&end) {
+            if accel == Accel::Kvm && started.elapsed() > KVM_SILENCE && size(&test.console_log) == 0 && size(&out) == 0
+            {
+                silent = true;
                 return Watch::Stop;
             }
-        }
-        Watch::Continue
-    };
-    let ended = cmd
-        .run_watched(test.timeout, &mut watch)
-        .map_err(|e| VmError::Other(anyhow::Error::new(e)))?;
-    Ok(Boot {
-        ended,
-        out,
-        silent,
-        booted,
-    })
+            for (file, what) in [
+                (&test.console_log, "console"),
+                (&out, "output"),
+                (&test.kernel_log, "kernel log"),
+            ] {
+                if size(file) > MAX_SERIAL {
+                    overflow = Some(format!(
+                        "the VM wrote over {} MiB to its {what}; stopped",
+                        MAX_SERIAL >> 20
+                    ));
+                    return Watch::Stop;
+                }
+            }
+            let klog = size(&test.kernel_log);
+            if klog != seen_klog {
+                seen_klog = klog;
+                let tail = fsutil::read_tail(&test.kernel_log, 256).unwrap_or_default();
+                if String::from_utf8_lossy(&tail).contains(&end) {
+                    return Watch::Stop;
+                }
+            }
+            Watch::Continue
+        };
+        let limit = deadline.saturating_duration_since(Instant::now());
+        let ended = cmd
+            .run_watched(limit, &mut watch)
+            .map_err(|e| VmError::Other(anyhow::Error::new(e)))?;
+        let quiet = |p: &Path| std::fs::metadata(p).map_or(0, |m| m.len()) == 0;
+        let qemu_failed = (booted.is_none()
+            && !silent
+            && matches!(ended, Ended::Exited(_) | Ended::Signaled(_))
+            && quiet(&test.console_log))
+        .then(|| {
+            let tail = fsutil::read_tail(&qemu_log, 2048).unwrap_or_default();
+            let text = String::from_utf8_lossy(&tail);
+            let last = text
+                .lines()
+                .rev()
+                .find(|l| !l.trim().is_empty() && !l.starts_with("$ "))
+                .unwrap_or("no message");
+            format!("{ended:?}: {}", last.trim())
+        });
+        Ok(Boot {
+            ended,
+            out,
+            silent,
+            booted,
+            qemu_failed,
+            overflow,
+        })
+    }
 }
 
 /// A program and the libraries its loader names, each at its host path
@@ -342,11 +431,12 @@ fn libraries(program: &Path) -> Result<Vec<PathBuf>, VmError> {
 
 /// The VM's /init (busybox sh): mount the usual file systems, load the
 /// modules, run the script as the host would, report, power off.
-fn init_script(test: &VmTest, modules: &[PathBuf], nonce: &str) -> String {
+fn init_script(test: &VmTest, modules: &[PathBuf]) -> String {
     use crate::process::shell_quote as q;
     let mut s = String::from("#!/busybox/busybox sh\n");
     s.push_str("/busybox/busybox --install -s /busybox\n");
     s.push_str("export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:/busybox\n");
+    s.push_str("nonce=$(cat /sultana-nonce)\nrm -f /sultana-nonce\n");
     s.push_str("mkdir -p /proc /sys /dev /tmp /run /root\n");
     s.push_str("mount -t proc proc /proc\nmount -t sysfs sysfs /sys\nmount -t devtmpfs devtmpfs /dev\n");
     s.push_str("mkdir -p /dev/pts /dev/shm\nmount -t devpts devpts /dev/pts\n");
@@ -358,7 +448,8 @@ fn init_script(test: &VmTest, modules: &[PathBuf], nonce: &str) -> String {
     for (key, value) in test.env {
         s.push_str(&format!("export {key}={}\n", q(value)));
     }
-    s.push_str(&format!("echo SULTANA-VM-BOOTED-{nonce} >/dev/ttyS1\n"));
+    s.push_str("echo SULTANA-VM-BOOTED-$nonce >/dev/ttyS1\n");
+    s.push_str("taint_before=$(cat /proc/sys/kernel/tainted)\n");
     s.push_str("{\n  loaded=0\n");
     for module in modules {
         let m = q(&module.display().to_string());
@@ -372,12 +463,36 @@ fn init_script(test: &VmTest, modules: &[PathBuf], nonce: &str) -> String {
         q(&test.work.display().to_string()),
         q(&test.script.display().to_string())
     ));
-    s.push_str(&format!("  printf '\\nSULTANA-VM-EXIT-{nonce} %d\\n' \"$code\"\n"));
+    s.push_str("  printf '\\nSULTANA-VM-EXIT-%s %d\\n' \"$nonce\" \"$code\"\n");
     s.push_str("} >/dev/ttyS1 2>&1\n");
-    s.push_str(&format!(
-        "{{ dmesg; echo SULTANA-VM-END-{nonce}; }} >/dev/ttyS2 2>&1\nsync\npoweroff -f\n"
-    ));
+    s.push_str(
+        "{ dmesg; echo \"SULTANA-VM-TAINT-$nonce $taint_before $(cat /proc/sys/kernel/tainted)\"; echo \"SULTANA-VM-END-$nonce\"; } >/dev/ttyS2 2>&1\nsync\npoweroff -f\n",
+    );
     s
+}
+
+/// Taint flags the test set that mean trouble (a module's own O and E do
+/// not): the kernel keeps them even when its log is cleared.
+fn new_taint(kernel_log: &str, nonce: &str) -> Option<String> {
+    let mark = format!("SULTANA-VM-TAINT-{nonce} ");
+    let line = kernel_log.lines().rev().find_map(|l| l.strip_prefix(&mark))?;
+    let mut parts = line.split_whitespace().map(|v| v.parse::<u64>().ok());
+    let (Some(Some(before)), Some(Some(after))) = (parts.next(), parts.next()) else {
+        return None;
+    };
+    const FLAGS: &[(u32, &str)] = &[
+        (5, "B (a bad page)"),
+        (7, "D (an oops)"),
+        (9, "W (a WARNING)"),
+        (14, "L (a soft lockup)"),
+    ];
+    let new = after & !before;
+    let named: Vec<&str> = FLAGS
+        .iter()
+        .filter(|(bit, _)| new & (1 << bit) != 0)
+        .map(|(_, name)| *name)
+        .collect();
+    (!named.is_empty()).then(|| format!("the kernel was tainted during the test: {}", named.join(", ")))
 }
 
 /// The first line of a kernel log that says the kernel is in trouble.
@@ -431,5 +546,22 @@ mod tests {
             Some("[    2.0] WARNING: CPU: 0 PID: 1 at drivers/x.c:10 f+0x1/0x2")
         );
         assert_eq!(trouble_line("[ 1.0] blktap: loaded\n"), None);
+    }
+
+    #[test]
+    fn a_taint_the_test_added_is_trouble_and_a_module_s_own_is_not() {
+        let log = |before: u64, after: u64| format!("[ 1.0] x\nSULTANA-VM-TAINT-abc {before} {after}\n");
+        // O (12) and E (13): an out-of-tree, unsigned module.
+        assert_eq!(new_taint(&log(0, (1 << 12) | (1 << 13)), "abc"), None);
+        assert_eq!(
+            new_taint(&log(0, (1 << 9) | (1 << 12)), "abc").as_deref(),
+            Some("the kernel was tainted during the test: W (a WARNING)")
+        );
+        assert_eq!(new_taint(&log(1 << 9, 1 << 9), "abc"), None, "set before the test");
+        assert_eq!(
+            new_taint(&log(0, 1 << 7), "other"),
+            None,
+            "another nonce is no evidence"
+        );
     }
 }

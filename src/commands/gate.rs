@@ -53,7 +53,7 @@ pub fn run(globals: &Globals, args: GateArgs, printer: &Printer) -> Result<()> {
         None => gate::run(&ws, &options, printer)?,
     };
     let pruned = match outcome.report {
-        Some(_) => Some(super::flights::after_flight(&ws, printer)?),
+        Some(_) => super::flights::after_flight(&ws, printer),
         None => None,
     };
     printer.json(&serde_json::json!({ "command": "gate", "gate": outcome, "pruned": pruned }));
@@ -106,7 +106,7 @@ pub fn run_bisect(globals: &Globals, args: BisectArgs, printer: &Printer) -> Res
         )?,
     };
     let outcome = gate::bisect(&ws, &options, printer)?;
-    let pruned = super::flights::after_flight(&ws, printer)?;
+    let pruned = super::flights::after_flight(&ws, printer);
     printer.json(&serde_json::json!({ "command": "bisect", "bisect": outcome, "pruned": pruned }));
     let reused = outcome.tried.iter().filter(|t| t.reused).count();
     printer.report(format!(

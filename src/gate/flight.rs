@@ -131,7 +131,7 @@ pub fn fly(
         &plan.revisions,
     )?;
     let dir = flight_dir(ws, id);
-    fsutil::remove_all(&dir)?;
+    fsutil::remove_scratch(&dir).with_context(|| format!("cannot remove {}", dir.display()))?;
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let shown: Vec<String> = plan
         .revisions

@@ -85,7 +85,7 @@ pub fn run_tests(ws: &Workspace, options: &TestOptions, printer: &Printer) -> Re
     let reports = build::run(ws, &with_tests, &build_options, printer)?;
 
     let dir = ws.state_dir().join("test");
-    fsutil::remove_all(&dir)?;
+    fsutil::remove_scratch(&dir).with_context(|| format!("cannot remove {}", dir.display()))?;
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let headers = build_options
         .kernel_headers

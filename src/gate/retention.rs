@@ -25,6 +25,8 @@ pub struct Pruned {
     pub left: usize,
     /// Disk space of the removed folders.
     pub freed_bytes: u64,
+    /// Folders that could not be removed, with why.
+    pub stuck: Vec<String>,
 }
 
 /// Prune the history of `ws` to its newest `keep` flights and the evidence.
@@ -43,21 +45,32 @@ pub fn prune(ws: &Workspace, db: &FlightDb, keep: usize) -> Result<Pruned> {
     let kept = db.flight_ids()?;
     let dir = ws.state_dir().join("flights");
     let mut freed = 0;
+    let mut stuck = Vec::new();
     for (id, path) in numbered_folders(&dir)? {
         if kept.contains(&id) {
             continue;
         }
         // A symlink planted there is counted (and removed) alone.
-        if std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_dir()) {
-            freed += fsutil::size_of(&path);
+        let is_dir = std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_dir());
+        let bytes = if is_dir { fsutil::size_of(&path) } else { 0 };
+        // One folder that cannot go (a test's root-owned leftover) stops
+        // neither the others nor the command: the next prune tries again.
+        let removed = if is_dir {
+            fsutil::remove_scratch(&path)
+        } else {
+            fsutil::remove_all(&path)
+        };
+        match removed {
+            Ok(()) => freed += bytes,
+            Err(e) => stuck.push(format!("{}: {e}", path.display())),
         }
-        remove(&path).with_context(|| format!("cannot remove {}", path.display()))?;
     }
     Ok(Pruned {
         removed: pruning.removed,
         evidence: pruning.evidence,
         left: kept.len(),
         freed_bytes: freed,
+        stuck,
     })
 }
 
@@ -83,15 +96,4 @@ fn numbered_folders(dir: &Path) -> Result<Vec<(i64, std::path::PathBuf)>> {
     }
     found.sort();
     Ok(found)
-}
-
-/// A folder with what is in it; a symlink planted in its place goes
-/// alone, never what it points to.
-fn remove(path: &Path) -> std::io::Result<()> {
-    match std::fs::symlink_metadata(path) {
-        Ok(meta) if meta.is_dir() => std::fs::remove_dir_all(path),
-        Ok(_) => std::fs::remove_file(path),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(e),
-    }
 }

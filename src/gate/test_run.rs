@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 
 use super::classify::JobOutcome;
 use super::db::{Known, StepRow};
@@ -221,7 +221,7 @@ impl TestRun<'_> {
         };
         let log = self.dir.join(format!("{job}{suffix}.log"));
         let work = self.dir.join("work").join(format!("{job}{suffix}"));
-        fsutil::remove_all(&work)?;
+        fsutil::remove_scratch(&work).with_context(|| format!("cannot remove {}", work.display()))?;
         std::fs::create_dir_all(&work)?;
         std::fs::write(&log, format!("# {job}: {origin}\n"))?;
         let started = Instant::now();
@@ -261,6 +261,7 @@ impl TestRun<'_> {
         let seconds = started.elapsed().as_secs_f64();
         let tail = last_line(&log);
         let (status, detail) = match (ended, trouble) {
+            (_, Some((JobStatus::Broken, why))) => (JobStatus::Broken, why),
             (Ended::Exited(0 | 77), Some((status, why))) => (status, why),
             (Ended::Exited(_) | Ended::Stopped, Some((JobStatus::Fail, why))) => {
                 (JobStatus::Fail, format!("{why}; {tail}"))
@@ -320,7 +321,18 @@ impl TestRun<'_> {
             script,
             env,
             trees,
-            sources: if vm.src { vec![src] } else { Vec::new() },
+            sources: if vm.src {
+                // A root component's tree is the workspace: not its state,
+                // builds and staged installs.
+                let skip = if src == self.scratch.root {
+                    vec![".sultana", "dist", "build"]
+                } else {
+                    Vec::new()
+                };
+                vec![(src, skip)]
+            } else {
+                Vec::new()
+            },
             work,
             scratch: &self.dir.join("vm").join(format!("{job}{suffix}")),
             log,
@@ -345,7 +357,7 @@ impl TestRun<'_> {
                     format!("{job}: {} ({}), {booted}", run.accel.name(), run.accel_note),
                 );
                 let trouble = match (&run.kernel_trouble, &run.detail) {
-                    (Some(line), _) => Some((JobStatus::Fail, format!("the kernel logged: {line}"))),
+                    (Some(line), _) => Some((JobStatus::Fail, line.clone())),
                     (None, Some(why)) => Some((JobStatus::Fail, why.clone())),
                     (None, None) => None,
                 };
@@ -355,7 +367,22 @@ impl TestRun<'_> {
                 append(log, &format!("skip: no VM: {why}\n"));
                 Ok((Ended::Exited(77), Some((JobStatus::Skip, format!("no VM: {why}")))))
             }
-            Err(crate::vm::VmError::Other(e)) => Err(e),
+            Err(crate::vm::VmError::Broken(why)) => {
+                append(log, &format!("broken: {why}\n"));
+                Ok((
+                    Ended::Exited(99),
+                    Some((JobStatus::Broken, format!("broken VM: {why}"))),
+                ))
+            }
+            // Making the VM failed (a file that cannot be read, a full
+            // disk): this test is broken, the flight goes on.
+            Err(crate::vm::VmError::Other(e)) => {
+                append(log, &format!("broken: cannot run the VM: {e:#}\n"));
+                Ok((
+                    Ended::Exited(99),
+                    Some((JobStatus::Broken, format!("cannot run the VM: {e:#}"))),
+                ))
+            }
         }
     }
 

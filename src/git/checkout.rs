@@ -143,6 +143,10 @@ impl Checkout {
         drop(repo);
         let repo = Repository::open(tmp)?;
         repo.remote("origin", url)?;
+        // What `follow_url` may change later: origin as sultana set it.
+        repo.config()?
+            .open_level(git2::ConfigLevel::Local)?
+            .set_str("sultana.url", url)?;
         let target = repo.find_commit(commit)?;
         let mut checkout = CheckoutBuilder::new();
         checkout.force();
@@ -347,36 +351,81 @@ impl Checkout {
         Ok(())
     }
 
-    /// Make the checkout at `path` borrow from `store` (first) and fetch
-    /// from `url`: a checkout made for another url keeps the stores it
-    /// borrowed from before (its local commits may live there) while they
-    /// exist. Call before opening it: libgit2 reads alternates at open.
-    pub fn borrow_objects(path: &Path, store: &Store, url: &str) -> Result<()> {
+    /// The checkout at `path`, reading `store`'s objects too for this
+    /// process only (nothing written): what a check of a move needs when
+    /// the manifest's url changed and the target is only in its store.
+    pub fn open_with(path: &Path, store: &Store) -> Result<Checkout> {
+        let checkout = Checkout::open(path)?;
+        checkout
+            .repo
+            .odb()?
+            .add_disk_alternate(&store.objects_dir().display().to_string())?;
+        Ok(checkout)
+    }
+
+    /// Make the checkout at `path` borrow from `store` (the manifest may now
+    /// name another url than the one it was made from): the store goes
+    /// first in its alternates, every line already there stays (its local
+    /// commits may be in an older store). A linked worktree of someone's
+    /// clone is theirs: left alone. Call before opening it: libgit2 reads
+    /// alternates at open.
+    pub fn borrow_objects(path: &Path, store: &Store) -> Result<()> {
         let repo = Repository::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-        let file = repo.path().join("objects/info/alternates");
-        let ours = store.objects_dir().display().to_string();
-        let text = String::from_utf8_lossy(&fsutil::read_bounded(&file, 64 << 10).unwrap_or_default()).into_owned();
-        let mut lines = vec![ours.clone()];
-        lines.extend(
-            text.lines()
-                .filter(|l| !l.is_empty() && *l != ours && Path::new(l).is_dir())
-                .map(str::to_string),
-        );
-        let wanted = lines.join("\n") + "\n";
-        if wanted != text {
-            fsutil::atomic_write(&file, wanted.as_bytes())
-                .with_context(|| format!("cannot write {}", file.display()))?;
+        if repo.is_worktree() {
+            return Ok(());
         }
-        let given = repo
+        let objects = repo.path().join("objects");
+        let file = objects.join("info/alternates");
+        let ours = store.objects_dir();
+        let text = String::from_utf8_lossy(&fsutil::read_bounded(&file, 64 << 10).unwrap_or_default()).into_owned();
+        // Relative lines are relative to the objects folder, as git reads them.
+        let present = text.lines().any(|l| {
+            let line = Path::new(l.trim());
+            let full = if line.is_absolute() {
+                line.to_path_buf()
+            } else {
+                objects.join(line)
+            };
+            full == ours || fs::canonicalize(&full).ok() == fs::canonicalize(&ours).ok() && full.exists()
+        });
+        if present {
+            return Ok(());
+        }
+        let mut wanted = format!("{}\n", ours.display());
+        wanted.push_str(&text);
+        if !wanted.ends_with('\n') {
+            wanted.push('\n');
+        }
+        fsutil::atomic_write(&file, wanted.as_bytes()).with_context(|| format!("cannot write {}", file.display()))
+    }
+
+    /// Point `origin` at `url` when it still is what sultana set (recorded
+    /// as `sultana.url`): a remote the developer set by hand stays theirs.
+    pub fn follow_url(&self, url: &str) -> Result<()> {
+        if self.repo.is_worktree() {
+            return Ok(());
+        }
+        let mut config = self.repo.config()?.open_level(git2::ConfigLevel::Local)?;
+        let recorded = config.get_string("sultana.url").ok();
+        let origin = self
+            .repo
             .find_remote("origin")
             .ok()
             .and_then(|r| r.url().map(str::to_string));
-        if given.as_deref() != Some(url) {
-            if given.is_some() {
-                repo.remote_set_url("origin", url)?;
+        let ours = match (&origin, &recorded) {
+            (None, _) => true,
+            (Some(o), Some(r)) => o == r,
+            (Some(_), None) => false,
+        };
+        if ours && origin.as_deref() != Some(url) {
+            if origin.is_some() {
+                self.repo.remote_set_url("origin", url)?;
             } else {
-                repo.remote("origin", url)?;
+                self.repo.remote("origin", url)?;
             }
+        }
+        if ours && recorded.as_deref() != Some(url) {
+            config.set_str("sultana.url", url)?;
         }
         Ok(())
     }

@@ -30,9 +30,9 @@ pub(super) fn refuse_dirty(ws: &Workspace, cache: &Cache, resolutions: &[Resolut
         }
         let target = Oid::from_str(&r.entry.commit)?;
         let store = cache.store(&component.url, printer)?;
-        // Judged against the target, which the manifest's url brought in.
-        Checkout::borrow_objects(&path, &store, &component.url)?;
-        let checkout = Checkout::open(&path)?;
+        // Judged against the target, which the manifest's url brought in
+        // (read from its store, nothing written: this is a check).
+        let checkout = Checkout::open_with(&path, &store)?;
         if checkout.head() == Some(target) {
             // The tree stays; a dirty submodule away from the commit the
             // tree records would still be moved.
@@ -316,8 +316,9 @@ fn place_tree_as_asked(path: &Path, p: &Placement) -> Result<Placed> {
         TreeState::Git => {
             // The manifest may name another url than the one the checkout
             // was made from: its objects are in that url's store now.
-            Checkout::borrow_objects(path, p.store, p.url)?;
+            Checkout::borrow_objects(path, p.store)?;
             let checkout = Checkout::open(path)?;
+            checkout.follow_url(p.url)?;
             let mut saved = Vec::new();
             if let Some(interrupted) = checkout.interrupted_move()? {
                 let earlier = interrupted

@@ -23,6 +23,8 @@ enum Entry {
 #[derive(Default)]
 pub struct Initramfs {
     entries: BTreeMap<PathBuf, Entry>,
+    /// A host file's size when listed: what its header says.
+    sizes: BTreeMap<PathBuf, u64>,
     bytes: u64,
 }
 
@@ -81,6 +83,7 @@ impl Initramfs {
         let key = Self::key(inside);
         self.parents(&key);
         self.bytes += meta.len();
+        self.sizes.insert(key.clone(), meta.len());
         self.entries
             .insert(key, Entry::File(host.to_path_buf(), meta.permissions().mode() & 0o7777));
         Ok(())
@@ -88,8 +91,8 @@ impl Initramfs {
 
     /// A host folder at the same path inside, symlinks kept as symlinks;
     /// devices, FIFOs and sockets are left out. `skip` names entries (like
-    /// `.git`) not to copy.
-    pub fn host_tree(&mut self, dir: &Path, skip: &[&str]) -> io::Result<()> {
+    /// `.git`) not to copy anywhere, `skip_top` entries of `dir` itself.
+    pub fn host_tree(&mut self, dir: &Path, skip: &[&str], skip_top: &[&str]) -> io::Result<()> {
         let meta = fs::symlink_metadata(dir)?;
         if !meta.is_dir() {
             return Err(io::Error::new(
@@ -102,7 +105,9 @@ impl Initramfs {
         while let Some(at) = stack.pop() {
             for entry in fs::read_dir(&at)? {
                 let entry = entry?;
-                if skip.iter().any(|s| entry.file_name() == *s) {
+                if skip.iter().any(|s| entry.file_name() == *s)
+                    || (at == dir && skip_top.iter().any(|s| entry.file_name() == *s))
+                {
                     continue;
                 }
                 let path = entry.path();
@@ -117,6 +122,7 @@ impl Initramfs {
                     stack.push(path);
                 } else if kind.is_file() {
                     self.bytes += meta.len();
+                    self.sizes.insert(Self::key(&path), meta.len());
                     self.entries
                         .insert(Self::key(&path), Entry::File(path.clone(), meta.mode() & 0o7777));
                 }
@@ -125,7 +131,9 @@ impl Initramfs {
         Ok(())
     }
 
-    /// Write the archive.
+    /// Write the archive. Each file is copied as long as it was when
+    /// listed: one that grew meanwhile is cut there, one that shrank is
+    /// padded with zeros, so the archive stays consistent.
     pub fn write(&self, out: &Path) -> io::Result<()> {
         let file = fs::File::create(out)?;
         let mut w = Writer {
@@ -140,7 +148,7 @@ impl Initramfs {
                 Entry::Symlink(target) => {
                     w.entry(&name, 0o120777, target.as_os_str().as_encoded_bytes())?;
                 }
-                Entry::File(host, mode) => w.file(&name, 0o100000 | mode, host)?,
+                Entry::File(host, mode) => w.file(&name, 0o100000 | mode, host, self.sizes[path])?,
             }
         }
         w.entry("TRAILER!!!", 0, &[])?;
@@ -181,11 +189,14 @@ impl Writer {
         self.pad(data.len() as u64)
     }
 
-    /// A host file, its size as read now: a file that changes while it is
-    /// copied cannot make the archive inconsistent.
-    fn file(&mut self, name: &str, mode: u32, host: &Path) -> io::Result<()> {
-        let data = fs::read(host)?;
-        self.entry(name, mode, &data)
+    /// A host file of `size` bytes, streamed: cut or zero-padded to it.
+    fn file(&mut self, name: &str, mode: u32, host: &Path, size: u64) -> io::Result<()> {
+        use std::io::Read;
+        self.header(name, mode, size)?;
+        let file = fs::File::open(host)?;
+        let copied = io::copy(&mut file.take(size), &mut self.out)?;
+        io::copy(&mut io::repeat(0).take(size - copied), &mut self.out)?;
+        self.pad(size)
     }
 }
 
@@ -201,7 +212,7 @@ mod tests {
         fs::write(tree.join("sub/a.txt"), "alpha\n").unwrap();
         std::os::unix::fs::symlink("sub/a.txt", tree.join("link")).unwrap();
         let mut archive = Initramfs::default();
-        archive.host_tree(&tree, &[]).unwrap();
+        archive.host_tree(&tree, &[], &[]).unwrap();
         archive.bytes_file(Path::new("/init"), b"#!/bin/sh\n".to_vec(), 0o755);
         let out = dir.path().join("initrd.cpio");
         archive.write(&out).unwrap();

@@ -92,4 +92,13 @@ fn a_checkout_follows_its_component_to_another_url() {
     // git in the checkout sees the fork's commits too.
     let log = git_stdout(&ctx.work.join("up"), &ctx.home, &["log", "--format=%s"]);
     assert!(log.contains("fork: one more") && log.contains("initial"), "{log}");
+    // An origin the developer set is theirs: it stays.
+    git_stdout(
+        &ctx.work.join("up"),
+        &ctx.home,
+        &["remote", "set-url", "origin", "git@example.org:me/up.git"],
+    );
+    ctx.sultana(&["fetch"]).success();
+    let origin = git_stdout(&ctx.work.join("up"), &ctx.home, &["remote", "get-url", "origin"]);
+    assert_eq!(origin.trim(), "git@example.org:me/up.git");
 }

@@ -125,6 +125,19 @@ fn sultana_test_fails_a_passing_script_when_the_kernel_warns() {
     );
     assert!(std::fs::read_to_string(&junit).unwrap().contains("failures=\"1\""));
 
+    // A script cannot fake the exit line: the nonce is not in /init.
+    ctx.write(
+        "recipes/tests/hello-module/forge.sh",
+        "#!/bin/bash\necho 'FAIL: this test fails'\nn=$(grep -o 'SULTANA-VM-EXIT-[0-9a-f]\\{16\\}' /init | head -n 1)\nprintf '\\n%s 0\\n' \"$n\"\npoweroff -f\nexit 1\n",
+    );
+    ctx.edit(
+        "recipes/hello-module.toml",
+        "vm = { kernel = \"headers\" }",
+        "vm = { kernel = \"headers\" }\n\n[[test]]\nname = \"forge\"\ntimeout = 120\nvm = {}",
+    );
+    let run = ctx.sultana(&["test", "--test", "forge", "--json"]).code(1);
+    assert_eq!(run.json()["test"]["jobs"][0]["status"], "fail", "{}", run.stdout);
+
     // A kernel that is not there skips, and says what to install.
     ctx.edit(
         "recipes/hello-module.toml",
@@ -141,13 +154,45 @@ fn sultana_test_fails_a_passing_script_when_the_kernel_warns() {
     ctx.sultana(&["test", "--test", "nope"])
         .code(2)
         .stderr_has("no test `nope`");
+
+    // A QEMU that cannot start the VM: the test is broken, with QEMU's words.
+    ctx.edit(
+        "recipes/hello-module.toml",
+        "vm = { kernel = \"/nonexistent/vmlinuz-0.0\" }",
+        "vm = { kernel = \"headers\" }",
+    );
+    let fake = ctx.dir("fake-qemu");
+    let qemu = fake.join("qemu-system-x86_64");
+    std::fs::write(
+        &qemu,
+        "#!/bin/sh\necho 'qemu-system-x86_64: failed to initialize kvm: Device or resource busy' >&2\nexit 1\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&qemu, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let path = format!("{}:{}", fake.display(), std::env::var("PATH").unwrap_or_default());
+    let run = ctx
+        .sultana_with(
+            &ctx.work,
+            "022",
+            &[("PATH", &path), ("SULTANA_VM_ACCEL", "tcg")],
+            &["test", "--test", "load", "--json"],
+        )
+        .code(1);
+    let job = &run.json()["test"]["jobs"][0];
+    assert_eq!(job["status"], "broken", "{job}");
+    assert!(
+        job["detail"].as_str().unwrap().contains("failed to initialize kvm"),
+        "{job}"
+    );
 }
 
 /// QEMU processes whose command line names `needle` (the test's folder).
 fn qemus(needle: &Path) -> Vec<String> {
     let mut found = Vec::new();
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else { continue };
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
         let text = String::from_utf8_lossy(&cmdline).replace('\0', " ");
         if text.contains("qemu-system") && text.contains(needle.to_str().unwrap()) {
             found.push(text);
