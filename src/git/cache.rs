@@ -713,7 +713,10 @@ impl Store {
         };
         fsutil::remove_all(&tmp).map_err(|e| io("remove the clone folder", e))?;
         let clone = super::transfer_command()
-            .args(["clone", "--bare", "--no-hardlinks", "--progress", "--"])
+            // --no-local: a plain path is cloned through git's transport
+            // too, into a pack; its local shortcut copies loose objects,
+            // which the move below (packs only) would leave behind.
+            .args(["clone", "--bare", "--no-local", "--progress", "--"])
             .arg(source)
             .arg(&tmp);
         run_showing_progress(clone, log, progress)?;

@@ -102,3 +102,19 @@ fn a_checkout_follows_its_component_to_another_url() {
     let origin = git_stdout(&ctx.work.join("up"), &ctx.home, &["remote", "get-url", "origin"]);
     assert_eq!(origin.trim(), "git@example.org:me/up.git");
 }
+
+#[test]
+fn a_plain_path_to_a_working_repository_locks_on_a_fresh_cache() {
+    let ctx = TestContext::new();
+    // Fresh commits are loose objects, which git's local clone copies as
+    // they are: the store must still get them.
+    let up = ctx.upstream("plain");
+    let tip = up.commit(&[("NEWS", "loose\n")], "a loose commit");
+    let path = up.path.display().to_string();
+    ctx.write("sultana.toml", &manifest(&[("up", &path, "master")]));
+    ctx.sultana(&["lock"]).success();
+    assert_eq!(ctx.lock_commit("up"), tip.to_string());
+    assert!(ctx.read("sultana.lock").starts_with("# Written by sultana"));
+    ctx.sultana(&["fetch"]).success();
+    assert_eq!(ctx.read("up/NEWS"), "loose\n");
+}
