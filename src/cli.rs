@@ -383,9 +383,12 @@ pub struct DistcleanArgs {
 pub struct DepsArgs {
     /// Components whose dependencies to list, with what they depend on (default: every enabled one)
     pub components: Vec<String>,
-    /// Install them with apt-get (needs root on Debian)
+    /// Install them with apt-get (needs root on Debian), with what the tests need
     #[arg(long)]
     pub install: bool,
+    /// List what the tests need too, after the build's packages
+    #[arg(long)]
+    pub tests: bool,
 }
 
 #[derive(Debug, Args)]
@@ -555,6 +558,9 @@ pub struct OsstestFlightArgs {
     /// The architecture in the job names
     #[arg(long, value_name = "ARCH", default_value = "amd64")]
     pub arch: String,
+    /// The Debian suite of the hosts (osstest's DebianSuite), in the host flags
+    #[arg(long, value_name = "SUITE", default_value = "bookworm")]
+    pub suite: String,
 }
 
 #[derive(Debug, Subcommand)]

@@ -32,9 +32,20 @@ pub fn run(globals: &Globals, args: DepsArgs, printer: &Printer) -> Result<()> {
     if !args.install {
         // stdout stays the build's list (`apt-get install $(sultana deps)`);
         // what the tests need besides is said apart.
+        if args.tests {
+            let all: Vec<String> = packages.iter().chain(&testing).cloned().collect();
+            printer.out(all.join("\n"));
+            return Ok(());
+        }
         printer.out(packages.join("\n"));
         if !testing.is_empty() {
-            printer.status("Testing", format!("also needs: {}", testing.join(" ")));
+            printer.status(
+                "Testing",
+                format!(
+                    "also needs: {} (`sultana deps --tests` lists them too)",
+                    testing.join(" ")
+                ),
+            );
         }
         return Ok(());
     }

@@ -180,7 +180,12 @@ pub fn run_osstest(globals: &Globals, command: OsstestCommand, printer: &Printer
     let ws = globals.workspace(printer)?;
     let _lock = ws.lock_exclusive(printer)?;
     let options = gate_options(globals, args.component, args.candidate)?;
-    let lines = gate::ci::osstest_flight(&ws, &options, &args.flight, &args.arch, printer)?;
+    let target = gate::ci::OsstestTarget {
+        flight: &args.flight,
+        arch: &args.arch,
+        suite: &args.suite,
+    };
+    let lines = gate::ci::osstest_flight(&ws, &options, &target, printer)?;
     printer.json(&serde_json::json!({ "command": "osstest flight", "lines": lines }));
     printer.out(lines.trim_end());
     Ok(())

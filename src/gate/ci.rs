@@ -19,7 +19,7 @@ use crate::workspace::Workspace;
 pub use decide::decide;
 pub use gitlab::gitlab;
 pub use job::run_job;
-pub use osstest::osstest_flight;
+pub use osstest::{osstest_flight, OsstestTarget};
 pub use result::{parse_result, results_dir, vet, Expected, JobResult};
 
 /// Which revisions a CI job tests.

@@ -115,15 +115,90 @@ fn the_osstest_flight_lines() {
         .replace(&ctx.upstreams.display().to_string(), "@UPSTREAMS@");
     golden("osstest-libfix.txt", &lines);
     let jobs: Vec<&str> = lines.lines().filter(|l| l.starts_with("./cs-job-create")).collect();
-    assert_eq!(jobs.len(), 8);
+    // The gated tree's build and its tests only: osstest builds Xen and the
+    // rest with its own jobs and recipes.
+    assert_eq!(jobs.len(), 3, "{lines}");
     for line in &jobs {
         assert!(line.starts_with("./cs-job-create 4242 "), "{line}");
         assert!(line.contains(&format!(" revision_libfix={candidate}")), "{line}");
         assert!(line.contains(" tree_libfix=file://@UPSTREAMS@/libfix"), "{line}");
+        assert!(!line.contains("root"), "no job of what depends on it: {line}");
     }
-    let check = jobs.iter().find(|l| l.contains(" test-amd64-libfix-check ")).unwrap();
-    assert!(check.contains(" libfixbuildjob=build-amd64-libfix"), "{check}");
-    assert!(check.contains(" sultana_job=test-libfix-check"), "{check}");
+    let build = jobs
+        .iter()
+        .find(|l| l.contains(" build-amd64-libfix build-libfix "))
+        .unwrap();
+    assert!(
+        build.contains(" host_hostflags=share-build-bookworm-amd64,arch-amd64,suite-bookworm,purpose-build"),
+        "{build}"
+    );
+    // As make-flight names test jobs, with the runvars its host steps read.
+    let check = jobs
+        .iter()
+        .find(|l| l.contains(" test-amd64-amd64-libfix-check test-libfix "))
+        .unwrap();
+    for var in [
+        " libfixbuildjob=build-amd64-libfix",
+        " sultana_job=test-libfix-check",
+        " toolstack=xl",
+        " buildjob=build-amd64",
+        " xenbuildjob=build-amd64",
+        " kernbuildjob=build-amd64-pvops",
+        " all_hostflags=arch-amd64,arch-xen-amd64,suite-bookworm,purpose-test",
+    ] {
+        assert!(check.contains(var), "{var} in {check}");
+    }
+}
+
+/// The make-flight fragment and `sultana osstest flight` name the same jobs
+/// with the same recipes: run the fragment with osstest's job creation
+/// replaced by an echo.
+#[test]
+fn the_make_flight_fragment_and_the_generator_name_the_same_jobs() {
+    let ctx = TestContext::new();
+    gated_fixture(&ctx);
+    let fragment = Path::new(env!("CARGO_MANIFEST_DIR")).join("osstest/make-flight.blktap");
+    // osstest's ./cs-job-create becomes an echo; job_create_test (mfi-common)
+    // passes its job and recipe on to it, as osstest's does.
+    let fragment = std::fs::read_to_string(&fragment)
+        .unwrap()
+        .replace("./cs-job-create", "cs_job_create");
+    let script = format!(
+        "set -e\n\
+         cs_job_create() {{ echo \"$2 $3\"; }}\n\
+         job_create_test() {{ cs_job_create \"$flight\" \"$1\" \"$2\"; }}\n\
+         flight=1 arch=amd64 xenarch=amd64 dom0arch=amd64 kern= bfi= build_hostflags=x most_hostflags=y\n\
+         {fragment}\n\
+         blktap_build_job\n\
+         do_blktap_tests\n"
+    );
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg(&script)
+        .current_dir(&ctx.work)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    let mut from_fragment: Vec<&str> = text.lines().collect();
+    from_fragment.sort();
+    assert_eq!(
+        from_fragment,
+        [
+            "build-amd64-blktap build-blktap",
+            "test-amd64-amd64-blktap-mock-tests test-blktap",
+            "test-amd64-amd64-blktap-tapdisk-nbd test-blktap",
+            "test-amd64-amd64-blktap-vhd test-blktap",
+        ]
+    );
+    // The generator on a workspace gating blktap names them alike.
+    let shipped = sultana::recipe::Recipe::shipped("blktap").unwrap().unwrap();
+    let tests: Vec<String> = shipped.tests.iter().map(|t| t.name.clone()).collect();
+    assert_eq!(
+        tests,
+        ["mock-tests", "vhd", "tapdisk-nbd"],
+        "the fragment lists blktap's tests"
+    );
 }
 
 /// osstest's host-side script, on real builds: exit codes as osstest's
