@@ -134,9 +134,31 @@ impl Lock {
         if let Some(tables) = doc.get("component").and_then(Item::as_array_of_tables) {
             for table in tables.iter() {
                 if let Some(name) = table.get("name").and_then(Item::as_str) {
-                    old.insert(name.to_string(), table.clone());
+                    let mut table = table.clone();
+                    // Read back, the header is the first table's prefix: it
+                    // would move with that table when another sorts first.
+                    let prefix = table
+                        .decor()
+                        .prefix()
+                        .and_then(|p| p.as_str())
+                        .unwrap_or_default()
+                        .to_string();
+                    if let Some(rest) = prefix.strip_prefix(HEADER) {
+                        table.decor_mut().set_prefix(rest.to_string());
+                    }
+                    old.insert(name.to_string(), table);
                 }
             }
+        }
+        // The file always opens with the header (an empty or headless file too).
+        let prefix = doc
+            .decor()
+            .prefix()
+            .and_then(|p| p.as_str())
+            .unwrap_or_default()
+            .to_string();
+        if !prefix.starts_with(HEADER) {
+            doc.decor_mut().set_prefix(format!("{HEADER}{prefix}"));
         }
         let mut tables = ArrayOfTables::new();
         for entry in self.entries.values() {
@@ -186,6 +208,21 @@ mod tests {
             describe: "v1".into(),
             source: None,
         }
+    }
+
+    #[test]
+    fn the_header_stays_first_whatever_sorts_first() {
+        let mut lock = Lock::default();
+        lock.entries.insert("xen".into(), entry("xen", C1));
+        let mut again = Lock::parse(&lock.render(), "sultana.lock").unwrap();
+        again.entries.insert("blktap".into(), entry("blktap", C2));
+        let text = again.render();
+        assert!(text.starts_with(HEADER), "{text}");
+        assert_eq!(text.matches("# Written by sultana").count(), 1, "{text}");
+        let empty = Lock::parse("", "sultana.lock").unwrap();
+        let mut from_empty = empty.clone();
+        from_empty.entries.insert("xen".into(), entry("xen", C1));
+        assert!(from_empty.render().starts_with(HEADER));
     }
 
     #[test]
