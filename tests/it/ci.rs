@@ -141,6 +141,8 @@ fn the_osstest_flight_lines() {
         " libfixbuildjob=build-amd64-libfix",
         " sultana_job=test-libfix-check",
         " toolstack=xl",
+        " arch=amd64",
+        " kernkind=pvops",
         " buildjob=build-amd64",
         " xenbuildjob=build-amd64",
         " kernbuildjob=build-amd64-pvops",
@@ -235,6 +237,24 @@ fn the_osstest_host_script_maps_results_to_exit_codes() {
     assert_eq!(run(&["job", "libfix", "test-root-app", &candidate]), 77);
     assert_eq!(run(&["job", "libfix", "no-such-job", &candidate]), 2);
     assert_eq!(run(&["bogus"]), 2);
+    // A sultana that fails is no answer, and no earlier result stands for one.
+    let failing = Command::new("sh")
+        .arg(&script)
+        .args(["revision", "libfix"])
+        .current_dir(&ctx.work)
+        .env("SULTANA", "/bin/false")
+        .output()
+        .unwrap();
+    assert_eq!(failing.status.code(), Some(2), "{failing:?}");
+    assert!(failing.stdout.is_empty());
+    let stale = Command::new("sh")
+        .arg(&script)
+        .args(["job", "libfix", "test-libfix-check", &candidate])
+        .current_dir(&ctx.work)
+        .env("SULTANA", "/bin/false")
+        .output()
+        .unwrap();
+    assert_eq!(stale.status.code(), Some(1), "the earlier result is gone: {stale:?}");
 }
 
 #[test]

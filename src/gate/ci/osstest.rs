@@ -78,6 +78,9 @@ pub fn osstest_flight(ws: &Workspace, options: &Options, target: &OsstestTarget,
             let test = job.trim_start_matches(&format!("test-{owner}-")).to_string();
             let mut vars = common;
             vars.extend([
+                // What make-flight's job_create_test and $most_runvars add.
+                ("arch".to_string(), arch.to_string()),
+                ("kernkind".to_string(), "pvops".to_string()),
                 ("toolstack".to_string(), "xl".to_string()),
                 ("xenbuildjob".into(), format!("build-{arch}")),
                 ("buildjob".into(), format!("build-{arch}")),
