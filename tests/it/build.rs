@@ -238,14 +238,7 @@ fn a_kbuild_module_builds_against_the_debian_headers() {
         return;
     }
     let ctx = TestContext::new();
-    let clock = sultana::fixtures::Clock::default();
-    let path = ctx.upstreams.join("hello-module");
-    sultana::fixtures::create(&path, &sultana::fixtures::hello_module(), &clock).unwrap();
-    ctx.write(
-        "sultana.toml",
-        &manifest(&[("hello-module", &format!("file://{}", path.display()), "master")]),
-    );
-    sultana::fixtures::write_recipes(&ctx.work).unwrap();
+    ctx.hello_module_workspace();
     let uts = std::fs::read_to_string(headers.join("include/generated/utsrelease.h")).unwrap();
     let release = uts.split('"').nth(1).unwrap().to_string();
     let run = ctx

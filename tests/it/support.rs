@@ -174,6 +174,18 @@ impl TestContext {
         upstreams
     }
 
+    /// A workspace of the kbuild fixture alone (`hello-module`).
+    pub fn hello_module_workspace(&self) {
+        let clock = sultana::fixtures::Clock::default();
+        let path = self.upstreams.join("hello-module");
+        sultana::fixtures::create(&path, &sultana::fixtures::hello_module(), &clock).unwrap();
+        self.write(
+            "sultana.toml",
+            &manifest(&[("hello-module", &format!("file://{}", path.display()), "master")]),
+        );
+        sultana::fixtures::write_recipes(&self.work).unwrap();
+    }
+
     /// Commit to a fixture upstream its `path` with `from` replaced by `to`.
     pub fn edit_upstream(&self, upstream: &str, path: &'static str, from: &str, to: &str, message: &str) {
         let dir = self.upstreams.join(upstream);

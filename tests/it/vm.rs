@@ -52,14 +52,7 @@ fn kernel() -> Option<(PathBuf, String)> {
 fn module_workspace() -> Option<TestContext> {
     kernel()?;
     let ctx = TestContext::new();
-    let clock = sultana::fixtures::Clock::default();
-    let path = ctx.upstreams.join("hello-module");
-    sultana::fixtures::create(&path, &sultana::fixtures::hello_module(), &clock).unwrap();
-    ctx.write(
-        "sultana.toml",
-        &manifest(&[("hello-module", &format!("file://{}", path.display()), "master")]),
-    );
-    sultana::fixtures::write_recipes(&ctx.work).unwrap();
+    ctx.hello_module_workspace();
     Some(ctx)
 }
 
