@@ -463,6 +463,61 @@ impl Checkout {
         self.repo.graph_ahead_behind(head, other).ok()
     }
 
+    /// Make the checkout a usable clone, as Xen's git-checkout.sh, repo and
+    /// west leave theirs: the upstream's branches as `origin/*` and its tags,
+    /// from the store (no network), so `git describe`, `git log
+    /// origin/master..` and `git format-patch` work at once. Written as
+    /// packed refs in one rename. `origin/*` is the store's; a tag of the
+    /// developer's own (a name the store lacks, or another commit) stays.
+    /// A git running in the checkout (its `packed-refs.lock`) is left alone.
+    pub fn mirror_refs(&self, store: &Store) -> Result<()> {
+        if self.repo.is_worktree() {
+            return Ok(());
+        }
+        let dir = self.repo.path();
+        let lock = dir.join("packed-refs.lock");
+        let Ok(_guard) = fs::OpenOptions::new().write(true).create_new(true).open(&lock) else {
+            return Ok(());
+        };
+        let result = (|| -> Result<()> {
+            let mut refs: std::collections::BTreeMap<String, String> = std::collections::BTreeMap::new();
+            let packed = dir.join("packed-refs");
+            let text =
+                String::from_utf8_lossy(&fsutil::read_bounded(&packed, 256 << 20).unwrap_or_default()).into_owned();
+            for line in text.lines() {
+                if line.starts_with('#') || line.starts_with('^') {
+                    continue;
+                }
+                if let Some((oid, name)) = line.split_once(' ') {
+                    if !name.starts_with("refs/remotes/origin/") {
+                        refs.insert(name.to_string(), oid.to_string());
+                    }
+                }
+            }
+            let theirs = store.repo();
+            for reference in theirs.references()?.flatten() {
+                let (Some(name), Some(oid)) = (reference.name(), reference.target()) else {
+                    continue;
+                };
+                if let Some(branch) = name.strip_prefix("refs/heads/") {
+                    refs.insert(format!("refs/remotes/origin/{branch}"), oid.to_string());
+                } else if name.starts_with("refs/tags/") && git2::Reference::is_valid_name(name) {
+                    refs.entry(name.to_string()).or_insert_with(|| oid.to_string());
+                }
+            }
+            let mut out = String::from("# pack-refs with: sorted \n");
+            for (name, oid) in &refs {
+                out.push_str(&format!("{oid} {name}\n"));
+            }
+            if out != text {
+                fsutil::atomic_write(&packed, out.as_bytes())?;
+            }
+            Ok(())
+        })();
+        let _ = fs::remove_file(&lock);
+        result
+    }
+
     /// Point `refs/remotes/origin/<branch>` at what the remote's branch was
     /// when fetched, so `git log origin/<branch>` in the checkout means it.
     pub fn set_remote_branch(&self, branch: &str, oid: Oid) -> Result<()> {

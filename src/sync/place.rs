@@ -300,7 +300,9 @@ pub(super) fn place_tree(path: &Path, p: &Placement) -> Result<Placed> {
     // git in the checkout reads the store's objects as its own: it must
     // know where the store's history stops and where to ask for the rest.
     if git::tree_state(path) == TreeState::Git {
-        Checkout::open(path)?.borrow_history(p.store)?;
+        let checkout = Checkout::open(path)?;
+        checkout.borrow_history(p.store)?;
+        checkout.mirror_refs(p.store)?;
     }
     Ok(placed)
 }

@@ -206,3 +206,41 @@ fn fetch_of_named_components_only() {
     assert!(!ctx.work.join("b").exists());
     ctx.sultana(&["fetch", "zz"]).code(2).stderr_has("no component `zz`");
 }
+
+#[test]
+fn a_checkout_is_a_usable_clone_with_origin_branches_and_tags() {
+    let ctx = TestContext::new();
+    let up = ctx.upstream("up");
+    up.tag("v1.0", true);
+    let tip = up.commit(&[("NEWS", "more\n")], "after the release");
+    up.switch_new_branch("staging");
+    let staging = up.commit(&[("NEWS", "staged\n")], "staged work");
+    up.switch("master");
+    ctx.write("sultana.toml", &manifest(&[("up", &up.url(), "master")]));
+    ctx.sultana(&["fetch"]).success();
+    let dir = ctx.work.join("up");
+    // No network needed: the names come from the cache.
+    let describe = git_stdout(&dir, &ctx.home, &["describe", "--tags"]);
+    assert!(describe.trim().starts_with("v1.0-1-g"), "{describe}");
+    let origin = git_stdout(&dir, &ctx.home, &["rev-parse", "origin/master", "origin/staging"]);
+    assert_eq!(
+        origin.split_whitespace().collect::<Vec<_>>(),
+        [tip.to_string(), staging.to_string()]
+    );
+    let ahead = git_stdout(
+        &dir,
+        &ctx.home,
+        &["log", "--format=%s", "origin/master..origin/staging"],
+    );
+    assert_eq!(ahead.trim(), "staged work");
+    // A tag of the developer's own stays through the next fetch.
+    git_stdout(&dir, &ctx.home, &["tag", "mine"]);
+    up.tag("v1.1", false);
+    ctx.sultana(&["update"]).success();
+    let tags = git_stdout(&dir, &ctx.home, &["tag", "--list"]);
+    assert_eq!(
+        tags.split_whitespace().collect::<Vec<_>>(),
+        ["mine", "v1.0", "v1.1"],
+        "{tags}"
+    );
+}
