@@ -250,10 +250,13 @@ pub fn run(ws: &Workspace, names: &[String], all: bool, options: &Options, print
         // The first error keeps its kind (and so its exit code).
         return Err(first.context(message));
     }
-    if !dirty.is_empty() {
+    // A tree with local work is left as it is, said in one line each (as
+    // Xen's *-dir-find leaves an existing tree): the developer's, not an
+    // error. Only where the pins must hold (--locked, CI) does it fail.
+    if !dirty.is_empty() && options.locked {
         printer.json(&outcome);
         bail!(
-            "left as they were because they have local changes: {}\n\
+            "--locked: left as they were because they have local work: {}\n\
              Commit or stash the changes, or run `sultana update --force NAME` to save them under refs/sultana/backup/ and move on",
             dirty.join(", ")
         );

@@ -225,10 +225,11 @@ pub(super) fn place(
         Action::Moved => printer.status("Moved", shown),
         Action::Fresh => printer.verbose("Fresh", shown),
         Action::LeftDirty => printer.warn(format!(
-            "{} has local work ({}); left at its current commit instead of {}",
+            "{} has local work ({}); left at its current commit instead of {} (`sultana update --force {}` saves it and moves)",
             report.path,
             report.note.as_deref().unwrap_or("local changes"),
-            r.entry.short()
+            r.entry.short(),
+            component.name
         )),
         _ => {}
     }
