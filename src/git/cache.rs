@@ -348,6 +348,38 @@ impl Store {
         self.repo.find_commit(oid).is_ok()
     }
 
+    /// Whether `oid` is upstream's: reachable from a name the store learned
+    /// from its sources (branches, tags, pinned ids). A commit only a backup
+    /// under refs/sultana/backup/ holds is someone's local work, restored
+    /// or not.
+    pub fn is_upstream(&self, oid: Oid) -> bool {
+        if !self.has_commit(oid) {
+            return false;
+        }
+        let Ok(references) = self.repo.references() else {
+            return true;
+        };
+        let Ok(mut walk) = self.repo.revwalk() else { return true };
+        if walk.push(oid).is_err() {
+            return true;
+        }
+        let mut any = false;
+        for reference in references.flatten() {
+            if reference.name().is_none_or(|n| n.starts_with("refs/sultana/backup/")) {
+                continue;
+            }
+            if let Ok(commit) = reference.peel_to_commit() {
+                if commit.id() == oid {
+                    return true;
+                }
+                let _ = walk.hide(commit.id());
+                any = true;
+            }
+        }
+        // Nothing left once every upstream name is hidden: it is theirs.
+        any && walk.next().is_none()
+    }
+
     /// Bring the store up to date with the first of `request.sources` that
     /// answers (mirrors first, then the URL), and make sure `want` is present.
     /// Returns the source used. The transfer runs `git fetch`: libgit2's

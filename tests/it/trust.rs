@@ -772,3 +772,28 @@ fn staged_content_that_differs_from_the_file_is_kept_too() {
         Some("STAGED\n")
     );
 }
+
+#[test]
+fn a_restored_backup_is_local_work_and_is_not_moved() {
+    let ctx = TestContext::new();
+    let up = ctx.upstream("up");
+    ctx.write("sultana.toml", &manifest(&[("up", &up.url(), "master")]));
+    ctx.sultana(&["fetch"]).success();
+    ctx.write("up/mine.txt", "my work\n");
+    up.commit(&[("README", "two\n")], "two");
+    let run = ctx.sultana(&["update", "--force"]).success().stderr_has("Saved");
+    let moved_to = ctx.head("up");
+    // The printed command brings the work back (its commit lives in the
+    // cache store too, but it is no upstream commit).
+    sh(&ctx, &restore_command(&run.stderr, &ctx.work.join("up")));
+    assert_eq!(ctx.read("up/mine.txt"), "my work\n");
+    let restored = ctx.head("up");
+    assert_ne!(restored, moved_to);
+    up.commit(&[("README", "three\n")], "three");
+    ctx.sultana(&["lock"]).success();
+    ctx.sultana(&["fetch"])
+        .success()
+        .stderr_has("commits not in the upstream");
+    assert_eq!(ctx.head("up"), restored, "fetch left the restored work where it is");
+    assert_eq!(ctx.read("up/mine.txt"), "my work\n");
+}

@@ -94,7 +94,7 @@ impl Checkout {
             }
         }
         if let (Some(store), Some(head)) = (upstream, self.head()) {
-            dirt.local_commits = !store.has_commit(head);
+            dirt.local_commits = !store.is_upstream(head);
         }
         dirt.in_progress = self.repo.state() != RepositoryState::Clean;
         if let Some(target) = target.filter(|t| Some(*t) != self.head()) {
