@@ -123,13 +123,40 @@ pub fn distclean(ws: &Workspace, force: bool, printer: &Printer) -> Result<Vec<S
         }
     }
     // What is left of components no longer in the manifest, too.
-    for folder in ["build", "dist"] {
-        let path = ws.root.join(folder);
-        if fs::symlink_metadata(&path).is_ok() {
-            fsutil::remove_all(&path)?;
-            printer.verbose("Removed", format!("{folder}/"));
-            removed.push(format!("{folder}/"));
+    let build = ws.root.join("build");
+    if fs::symlink_metadata(&build).is_ok() {
+        fsutil::remove_all(&build)?;
+        printer.verbose("Removed", "build/");
+        removed.push("build/".to_string());
+    }
+    // dist/ holds staged builds (folders) and release artefacts (files:
+    // tarballs, signatures, SHA256SUMS, SBOMs). A signature cannot be made
+    // again without its key: the files stay.
+    let dist = ws.root.join("dist");
+    if fs::symlink_metadata(&dist).is_ok_and(|m| m.is_dir()) {
+        let mut kept = Vec::new();
+        for entry in fs::read_dir(&dist)?.flatten() {
+            let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
+            if is_dir {
+                fsutil::remove_all(&entry.path())?;
+            } else {
+                kept.push(entry.file_name().to_string_lossy().into_owned());
+            }
         }
+        if kept.is_empty() {
+            fs::remove_dir(&dist)?;
+            printer.verbose("Removed", "dist/");
+            removed.push("dist/".to_string());
+        } else {
+            kept.sort();
+            printer.status(
+                "Kept",
+                format!("{} release file(s) in dist/: {}", kept.len(), kept.join(", ")),
+            );
+        }
+    } else if fs::symlink_metadata(&dist).is_ok() {
+        fsutil::remove_all(&dist)?;
+        removed.push("dist/".to_string());
     }
     Ok(removed)
 }

@@ -284,4 +284,20 @@ fn distclean_names_only_what_it_removed() {
         .stderr_has("Removed dist/")
         .stderr_lacks("nothing to remove");
     assert!(!ctx.work.join("dist").exists());
+    // Release artefacts stay: a signature cannot be made again without its key.
+    ctx.sultana(&["build"]).success();
+    for file in [
+        "root-1.0.tar.gz",
+        "root-1.0.tar.gz.asc",
+        "root-1.0.spdx.json",
+        "SHA256SUMS",
+    ] {
+        ctx.write(&format!("dist/{file}"), "release\n");
+    }
+    ctx.sultana(&["distclean"])
+        .success()
+        .stderr_has("Kept 4 release file(s) in dist/");
+    assert!(!ctx.work.join("dist/thing").exists(), "the staged build went");
+    assert_eq!(ctx.read("dist/root-1.0.tar.gz.asc"), "release\n");
+    assert_eq!(ctx.read("dist/SHA256SUMS"), "release\n");
 }
