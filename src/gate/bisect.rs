@@ -184,19 +184,20 @@ pub fn bisect(ws: &Workspace, options: &BisectOptions, printer: &Printer) -> Res
         outcome
     };
 
-    let at_good = tester.status(&good)?;
-    if at_good != JobStatus::Pass {
-        let message = format!(
-            "{job} does not pass at the good commit {} ({at_good}): nothing to bisect",
-            good.describe
-        );
-        return Ok(finish(outcome, tester, message));
-    }
+    // The bad end first: a bad commit that passes ends it at once.
     let at_bad = tester.status(&bad)?;
     if !at_bad.failed() {
         let message = format!(
             "{job} does not fail at the bad commit {} ({at_bad}): it does not reproduce",
             bad.describe
+        );
+        return Ok(finish(outcome, tester, message));
+    }
+    let at_good = tester.status(&good)?;
+    if at_good != JobStatus::Pass {
+        let message = format!(
+            "{job} does not pass at the good commit {} ({at_good}): nothing to bisect",
+            good.describe
         );
         return Ok(finish(outcome, tester, message));
     }
@@ -217,10 +218,14 @@ pub fn bisect(ws: &Workspace, options: &BisectOptions, printer: &Printer) -> Res
     };
     outcome.reproduced = hi - lo == 1 && seen(&first, &JobStatus::failed) && seen(&parent, &|s| s == JobStatus::Pass);
     let message = if outcome.reproduced {
+        // A describe that is only the short hash is not said twice.
+        let named = if first.commit.starts_with(&first.describe) {
+            first.commit[..12].to_string()
+        } else {
+            format!("{} ({})", &first.commit[..12], first.describe)
+        };
         format!(
-            "first bad commit: {} ({}) {}: {job} fails there and passes at its parent {}",
-            &first.commit[..12],
-            first.describe,
+            "first bad commit: {named} {}: {job} fails there and passes at its parent {}",
             subject.as_deref().unwrap_or(""),
             parent.describe
         )

@@ -465,9 +465,14 @@ fn bisect_finds_the_first_bad_commit_in_few_builds() {
     ctx.sultana(&["bisect", "libfix", "--test", "nothing"])
         .code(2)
         .stderr_has("no job `nothing`");
-    ctx.sultana(&["bisect", "libfix", "--test", "disk", "--bad", &commits[10]])
+    let run = ctx
+        .sultana(&["bisect", "libfix", "--test", "disk", "--bad", &commits[10], "--json"])
         .code(1)
         .stderr_has("does not fail at the bad commit");
+    // It says so having tried the bad end alone: nothing else is built.
+    let tried = run.json()["bisect"]["tried"].as_array().unwrap().clone();
+    assert_eq!(tried.len(), 1, "{tried:?}");
+    assert_eq!(tried[0]["commit"], commits[10]);
 }
 
 #[test]
