@@ -431,11 +431,16 @@ impl Store {
                 "the disk holding the cache ({}) is full: free some space and run again",
                 self.dir.parent().unwrap_or(&self.dir).display()
             )
-        } else {
+        } else if failures.iter().any(|f| looks_like_network(f)) {
             "no network here? `sultana demo` shows the whole job without it, and a `mirrors` \
              entry in sultana.toml gives another place to fetch from"
                 .to_string()
+        } else {
+            String::new()
         };
+        if hint.is_empty() {
+            bail!("could not fetch {}:\n  {}", self.url, failures.join("\n  "));
+        }
         bail!("could not fetch {}:\n  {}\n  ({hint})", self.url, failures.join("\n  "))
     }
 
@@ -803,6 +808,29 @@ impl Store {
             }
         })
     }
+}
+
+/// Whether a failed transfer (its source, then git's words) reads as the
+/// network's doing. git says it only in text, so the text is read here, in
+/// one place; a local source (a path, file://) never is the network's.
+fn looks_like_network(failure: &str) -> bool {
+    const SIGNS: &[&str] = &[
+        "Could not resolve host",
+        "Temporary failure in name resolution",
+        "Failed to connect",
+        "Connection refused",
+        "Connection timed out",
+        "Connection reset",
+        "Network is unreachable",
+        "No route to host",
+        "unable to access",
+        "Could not read from remote repository",
+        "The remote end hung up unexpectedly",
+        "early EOF",
+        "SSL",
+    ];
+    let local = failure.starts_with('/') || failure.starts_with("file://");
+    !local && SIGNS.iter().any(|s| failure.contains(s))
 }
 
 /// `*.lock` files below a store's `refs/` (never following links).

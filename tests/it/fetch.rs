@@ -244,3 +244,20 @@ fn a_checkout_is_a_usable_clone_with_origin_branches_and_tags() {
         "{tags}"
     );
 }
+
+#[test]
+fn the_no_network_hint_is_given_for_network_errors_only() {
+    let ctx = TestContext::new();
+    let missing = ctx.upstreams.join("never-made");
+    ctx.write(
+        "sultana.toml",
+        &manifest(&[("up", &format!("file://{}", missing.display()), "master")]),
+    );
+    ctx.sultana(&["fetch"]).code(2).stderr_lacks("no network here");
+    // Nothing listens on loopback port 9: the connection is refused.
+    ctx.write(
+        "sultana.toml",
+        &manifest(&[("up", "http://127.0.0.1:9/up.git", "master")]),
+    );
+    ctx.sultana(&["fetch"]).code(2).stderr_has("no network here");
+}
