@@ -279,3 +279,17 @@ fn a_kept_describe_follows_new_and_moved_tags() {
     ctx.sultana(&["update"]).success();
     assert_eq!(describe(&ctx), first, "a deleted tag no longer names it");
 }
+
+#[test]
+fn an_update_with_nothing_to_move_says_up_to_date() {
+    let ctx = TestContext::new();
+    let up = ctx.upstream("up");
+    ctx.write("sultana.toml", &manifest(&[("up", &up.url(), "master")]));
+    ctx.sultana(&["fetch"]).success();
+    ctx.sultana(&["update"])
+        .success()
+        .stderr_has("up to date: 1 component(s) already at their revisions' tips")
+        .stderr_lacks("updated 1");
+    up.commit(&[("NEWS", "more\n")], "more");
+    ctx.sultana(&["update"]).success().stderr_has("updated 1 component(s)");
+}
