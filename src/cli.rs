@@ -311,6 +311,10 @@ pub struct TransferArgs {
     /// Fetch only the last N commits of each revision; deepened when a job needs more
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1_073_741_824))]
     pub depth: Option<u32>,
+    /// Fetch whole histories: completes a partial or shallow store (which
+    /// otherwise keeps what it holds)
+    #[arg(long, conflicts_with_all = ["filter", "depth"])]
+    pub full: bool,
 }
 
 /// `--no-build-cache`, `--no-ccache`.

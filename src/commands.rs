@@ -67,6 +67,7 @@ impl Globals {
         if let Some(mode) = fetch_mode(transfer) {
             for component in &mut ws.manifest.components {
                 component.fetch = mode;
+                component.fetch_asked = true;
             }
         }
         Ok(ws)
@@ -88,6 +89,7 @@ pub fn fetch_mode(transfer: &crate::cli::TransferArgs) -> Option<crate::git::Fet
     match (&transfer.filter, transfer.depth) {
         (Some(filter), _) => Filter::parse(filter).ok().map(FetchMode::Filter),
         (None, Some(depth)) => Some(FetchMode::Depth(depth)),
+        (None, None) if transfer.full => Some(FetchMode::Full),
         (None, None) => None,
     }
 }

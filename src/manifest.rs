@@ -116,6 +116,20 @@ pub struct Manifest {
     pub components: Vec<Component>,
 }
 
+impl Component {
+    /// How to fetch into a store that holds `held`: what the manifest or
+    /// the command line asked, else what the store holds. A store fetched
+    /// `--depth 1` stays shallow through every plain command after, as git's
+    /// does, until a job needs more or the user asks (`--full`).
+    pub fn fetch_mode(&self, held: crate::git::FetchMode) -> crate::git::FetchMode {
+        if self.fetch_asked {
+            self.fetch
+        } else {
+            held
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Tarball {
     pub root: String,
@@ -149,6 +163,9 @@ pub struct Component {
     pub local: Option<PathBuf>,
     /// How much of its history a fetch brings (`filter`/`depth`).
     pub fetch: crate::git::FetchMode,
+    /// Whether the manifest or the command line asked for `fetch`: when
+    /// not, a store keeps what it holds (see `Component::fetch_mode`).
+    pub fetch_asked: bool,
 }
 
 impl Manifest {

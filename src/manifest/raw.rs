@@ -128,6 +128,7 @@ impl RawManifest {
             spans.insert(component.name.clone(), span);
             // Per component wins over [workspace]; the command line wins over both.
             component.fetch = own_fetch.or(ws_fetch).unwrap_or_default();
+            component.fetch_asked = own_fetch.or(ws_fetch).is_some();
             components.push(component);
         }
 
@@ -309,6 +310,7 @@ impl RawComponent {
             submodules: self.submodules.unwrap_or(false),
             local: None,
             fetch: FetchMode::Full,
+            fetch_asked: false,
         };
         Ok((component, fetch))
     }

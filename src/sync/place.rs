@@ -132,6 +132,7 @@ pub(super) fn place(
         note: None,
     };
     let store = cache.store(&component.url, printer)?;
+    let fetch_mode = component.fetch_mode(store.kind());
     if let Some(previous) = changed_pin.and_then(|p| Oid::from_str(&p.commit).ok()) {
         if let Ok((ahead, behind)) = store.repo().graph_ahead_behind(commit, previous) {
             report.new_commits = Some(ahead);
@@ -205,7 +206,7 @@ pub(super) fn place(
             log: &log,
             force,
             offline: options.offline,
-            mode: component.fetch,
+            mode: fetch_mode,
             component: &component.name,
             printer,
         }

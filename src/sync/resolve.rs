@@ -69,7 +69,7 @@ pub(crate) fn fetch_store(
         sources: &sources,
         want,
         revision,
-        mode: component.fetch,
+        mode: component.fetch_mode(store.kind()),
     };
     let used = store.fetch(&request, &log, printer, &progress)?;
     // After a source that failed, say which one answered.
@@ -122,7 +122,7 @@ pub(super) fn resolve<'a>(
     if let Some(entry) = pinned {
         let commit = Oid::from_str(&entry.commit)?;
         // A store holding less than asked is completed even for a pin it has.
-        if !store.has_commit(commit) || (store.lacks(component.fetch) && !options.offline) {
+        if !store.has_commit(commit) || (store.lacks(component.fetch_mode(store.kind())) && !options.offline) {
             if options.offline {
                 return Err(offline_error(
                     component,
@@ -168,7 +168,7 @@ pub(super) fn resolve<'a>(
     let all_sources = sources(component);
     let must_fetch = match options.mode {
         Mode::Fetch | Mode::Resolve | Mode::Scratch => {
-            store.resolve_needs_fetch(rev, &all_sources) || store.lacks(component.fetch)
+            store.resolve_needs_fetch(rev, &all_sources) || store.lacks(component.fetch_mode(store.kind()))
         }
         Mode::Update { .. } | Mode::Lock => true,
     };

@@ -261,8 +261,12 @@ fn a_shallow_store_updates_to_a_new_tip_and_fetches_an_older_pin_by_id() {
     assert_eq!(lock, std::fs::read_to_string(full.join("sultana.lock")).unwrap());
     assert!(ctx.sultana(&["status"]).success().stdout.contains("shallow"));
 
-    // Asking for everything makes the store whole, once.
-    let run = ctx.sultana(&["update", "up"]).success();
+    // A plain command keeps the store as it is; asking for everything
+    // (--full) makes it whole, once.
+    let plain = ctx.sultana(&["update", "up"]).success();
+    assert!(!plain.stderr.contains("fetching its history"), "{}", plain.stderr);
+    assert!(ctx.sultana(&["status"]).success().stdout.contains("shallow"));
+    let run = ctx.sultana(&["update", "up", "--full"]).success();
     assert!(run.stderr.contains("fetching its history"), "{}", run.stderr);
     assert!(ctx.sultana(&["status"]).success().stdout.contains("full"));
     assert_eq!(git_in(&ctx.work.join("up"), &["rev-list", "--count", "HEAD"]), "212");
@@ -284,7 +288,12 @@ fn a_partial_store_is_completed_when_a_full_fetch_is_asked() {
     let missing = git_in(&store, &["rev-list", "--objects", "--all", "--missing=print"]);
     assert!(missing.lines().any(|l| l.starts_with('?')));
     up.commit(&[("g.c", "y\n")], "more");
-    let run = ctx.sultana(&["update"]).success();
+    // A plain update keeps the store partial (the new tip's blobs come as
+    // the checkout needs them); --full completes it.
+    let plain = ctx.sultana(&["update"]).success();
+    assert!(!plain.stderr.contains("Completing"), "{}", plain.stderr);
+    assert_eq!(ctx.read("up/g.c"), "y\n");
+    let run = ctx.sultana(&["update", "--full"]).success();
     assert!(run.stderr.contains("Completing"), "{}", run.stderr);
     let missing = git_in(&store, &["rev-list", "--objects", "--all", "--missing=print"]);
     assert!(!missing.lines().any(|l| l.starts_with('?')), "{missing}");
@@ -430,6 +439,15 @@ fn tarballs_are_the_same_bytes_from_every_mode_and_verify_fetches_only_the_pins(
             .unwrap();
         sums.push(std::fs::read(&tarball).unwrap());
         tarballs.push(tarball);
+        // A plain tarball after it keeps each store as it holds (a shallow
+        // one stays shallow: only describe deepens what it must).
+        if mode.contains(&"--depth") {
+            let before = run_in(&ctx, &dir, &cache, &["status"]).success().stdout;
+            assert!(before.contains("shallow"), "{before}");
+            run_in(&ctx, &dir, &cache, &["tarball", "--out", "again"]).success();
+            let after = run_in(&ctx, &dir, &cache, &["status"]).success().stdout;
+            assert_eq!(before, after, "{mode:?}");
+        }
     }
     assert!(
         tarballs[0].to_string_lossy().contains("root-v1.0-1-g"),
@@ -456,11 +474,16 @@ fn tarballs_are_the_same_bytes_from_every_mode_and_verify_fetches_only_the_pins(
             assert_eq!(count, "1", "{}: only the pinned commit", path.display());
         }
     }
-    // A workspace on that cache asking for full trees completes the stores,
-    // though its pins are already there.
+    // A workspace on that cache asking for full trees (--full) completes
+    // the stores, though its pins are already there.
     let t0 = ctx.root.join("t0");
     let run = ctx
-        .sultana_with(&t0, "022", &[("XDG_CACHE_HOME", fresh.to_str().unwrap())], &["fetch"])
+        .sultana_with(
+            &t0,
+            "022",
+            &[("XDG_CACHE_HOME", fresh.to_str().unwrap())],
+            &["fetch", "--full"],
+        )
         .success();
     assert!(run.stderr.contains("fetching its history"), "{}", run.stderr);
     let status = ctx.sultana_with(
@@ -634,7 +657,7 @@ fn a_pin_no_branch_names_keeps_its_tree_when_the_store_is_completed() {
         .unwrap();
     up.commit(&[("a.c", "new\n")], "new");
     let (f, _) = workspace(&ctx, "f", &manifest(&[("up", &up.url(), "master")]));
-    let run = run_in(&ctx, &f, &cache, &["update"]).success();
+    let run = run_in(&ctx, &f, &cache, &["update", "--full"]).success();
     assert!(run.stderr.contains("Completing"), "{}", run.stderr);
     // The locked commit's tree is fetched, not taken for a damaged cache.
     let run = run_in(&ctx, &p, &cache, &["fetch"]).success();
