@@ -9,6 +9,22 @@ fn init_writes_the_embedded_default_and_refuses_to_overwrite() {
     let text = ctx.read("sultana.toml");
     assert!(text.contains("https://xenbits.xen.org/git-http/xen.git"));
     assert!(text.contains("revision = \"v4.0.8\""));
+    // What sultana makes here stays out of git; a .gitignore of one's own stays.
+    let ignore = ctx.read(".gitignore");
+    for line in [
+        "/.sultana/",
+        "/build/",
+        "/dist/",
+        "/sultana.local.toml",
+        "/xen/",
+        "/blktap/",
+    ] {
+        assert!(ignore.lines().any(|l| l == line), "{line} in {ignore}");
+    }
+    assert!(!ignore.contains("sultana.lock"), "the lock is committed");
+    ctx.write(".gitignore", "mine\n");
+    ctx.sultana(&["init", "--force"]).success();
+    assert_eq!(ctx.read(".gitignore"), "mine\n");
     ctx.sultana(&["init"]).code(2).stderr_has("already exists");
     ctx.sultana(&["init", "--force", "--from", "xen-unstable"]).success();
     ctx.sultana(&["init", "--from", "nonsense"])
