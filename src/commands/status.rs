@@ -34,14 +34,21 @@ fn table(rows: &[ComponentState]) -> String {
         "STATE".into(),
     ]];
     for row in rows {
+        // One name for the pin (its describe, else the short hash) and a
+        // pinned commit cut short: the table fits 80 columns.
         let locked = match &row.locked_describe {
-            Some(d) => format!("{} {d}", short(&row.locked_commit)),
-            None => short(&row.locked_commit),
+            Some(d) if !row.locked_commit.as_deref().is_some_and(|c| c.starts_with(d.as_str())) => d.clone(),
+            _ => short(&row.locked_commit),
+        };
+        let revision = if crate::validate::is_full_sha(&row.revision) {
+            row.revision[..12].to_string()
+        } else {
+            row.revision.clone()
         };
         lines.push([
             row.name.clone(),
             row.source.to_string(),
-            row.revision.clone(),
+            revision,
             locked,
             short(&row.checkout_commit),
             row.store.clone().unwrap_or_else(|| "-".into()),

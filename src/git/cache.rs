@@ -732,7 +732,7 @@ impl Store {
     }
 
     /// Whether the store has no refs yet (its first fill).
-    fn is_empty(&self) -> Result<bool> {
+    pub fn is_empty(&self) -> Result<bool> {
         Ok(self.repo.references()?.next().is_none())
     }
 

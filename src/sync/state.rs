@@ -147,7 +147,12 @@ pub fn states(ws: &Workspace, names: &[String], printer: &Printer) -> Result<Vec
             store: None,
         };
         if let (SourceKind::Git, Some(store)) = (source, cache.existing_store(&component.url)) {
-            row.store = Some(store.kind().to_string());
+            // A store a failed first fetch left holds nothing: not "full".
+            row.store = Some(if store.is_empty().unwrap_or(false) {
+                "empty".to_string()
+            } else {
+                store.kind().to_string()
+            });
         }
         if let (SourceKind::Git, Some(entry), Some(store)) = (source, entry, cache.existing_store(&component.url)) {
             let verdict = super::pin_check::check(&store, &super::sources(component), entry);

@@ -170,3 +170,28 @@ fn errors_are_json_too_with_json() {
         "{json}"
     );
 }
+
+#[test]
+fn status_fits_80_columns_and_an_empty_store_is_not_full() {
+    let ctx = TestContext::new();
+    let up = ctx.upstream("up");
+    let pinned = up.head().to_string();
+    let missing = format!("file://{}", ctx.upstreams.join("never-made").display());
+    ctx.write(
+        "sultana.toml",
+        &manifest(&[("pinned", &up.url(), &pinned), ("gone", &missing, "master")]),
+    );
+    let _ = ctx.sultana(&["fetch"]);
+    let run = ctx.sultana(&["status"]).success();
+    for line in run.stdout.lines() {
+        assert!(line.chars().count() <= 80, "{} columns: {line}", line.chars().count());
+    }
+    let gone = run.stdout.lines().find(|l| l.starts_with("gone")).unwrap();
+    assert!(gone.contains(" empty "), "{gone}");
+    let pinned_row = run.stdout.lines().find(|l| l.starts_with("pinned")).unwrap();
+    assert_eq!(
+        pinned_row.matches(&pinned[..12]).count(),
+        3,
+        "revision, pin and checkout once each: {pinned_row}"
+    );
+}
