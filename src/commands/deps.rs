@@ -49,13 +49,29 @@ pub fn run(globals: &Globals, args: DepsArgs, printer: &Printer) -> Result<()> {
         }
         return Ok(());
     }
-    let packages = qemu_as_one_set(packages.into_iter().chain(testing).collect());
+    let wanted: Vec<String> = packages.into_iter().chain(testing).collect();
     if !Path::new("/etc/debian_version").exists() {
         bail!(
             "`deps --install` uses apt-get and this is not Debian; install these by hand: {}",
-            packages.join(" ")
+            wanted.join(" ")
         );
     }
+    // Only what is missing is installed, and named.
+    let mut missing: Vec<String> = wanted.iter().filter(|p| !installed(p)).cloned().collect();
+    if missing.is_empty() {
+        printer.status(
+            "Installed",
+            format!("nothing to do: all {} package(s) are there", wanted.len()),
+        );
+        return Ok(());
+    }
+    // One QEMU package missing brings the other along, from one release.
+    for (a, b) in [("qemu-system-x86", "qemu-utils"), ("qemu-utils", "qemu-system-x86")] {
+        if missing.iter().any(|p| p == a) && wanted.iter().any(|p| p == b) && !missing.iter().any(|p| p == b) {
+            missing.push(b.to_string());
+        }
+    }
+    let packages = qemu_as_one_set(missing);
     if !is_root() {
         bail!(
             "`deps --install` needs root: run `sudo sultana deps --install`, or `sudo apt-get install {}`",
@@ -69,6 +85,8 @@ pub fn run(globals: &Globals, args: DepsArgs, printer: &Printer) -> Result<()> {
     let log = process::log_path(&ws.state_dir(), "deps");
     let install = || {
         Cmd::new("apt-get", "apt")
+            // Wait for another apt or dpkg to finish, as apt itself can.
+            .args(["-o", "DPkg::Lock::Timeout=600"])
             .args(["install", "-y", "--no-install-recommends", "--allow-downgrades"])
             .args(&packages)
             .env("DEBIAN_FRONTEND", "noninteractive")
@@ -114,6 +132,15 @@ fn qemu_as_one_set(packages: Vec<String>) -> Vec<String> {
             .collect(),
         _ => packages,
     }
+}
+
+/// Whether dpkg has `package` installed (a `name/release` is asked by name).
+fn installed(package: &str) -> bool {
+    let name = package.split('/').next().unwrap_or(package);
+    Cmd::new("dpkg-query", "dpkg")
+        .args(["-W", "-f=${Status}", "--", name])
+        .output()
+        .is_ok_and(|out| String::from_utf8_lossy(&out).contains("install ok installed"))
 }
 
 fn is_root() -> bool {

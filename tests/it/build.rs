@@ -307,6 +307,47 @@ fn deps_lists_the_debian_packages_of_enabled_components() {
     );
     let plain = ctx.sultana(&["deps"]).success();
     assert!(plain.stdout.lines().any(|l| l == "uuid-dev"), "{}", plain.stdout);
+    // What the tests need is said apart, and listed with --tests.
+    let tests: Vec<String> = run.json()["tests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_str().unwrap().to_string())
+        .collect();
+    for expected in ["qemu-utils", "python3-libnbd"] {
+        assert!(tests.contains(&expected.to_string()), "{tests:?}");
+    }
+    assert!(
+        !plain.stdout.contains("qemu-utils"),
+        "the build's list alone: {}",
+        plain.stdout
+    );
+    let with_tests = ctx.sultana(&["deps", "--tests"]).success();
+    assert!(
+        with_tests.stdout.lines().any(|l| l == "qemu-utils"),
+        "{}",
+        with_tests.stdout
+    );
+    assert!(
+        with_tests.stdout.lines().any(|l| l == "uuid-dev"),
+        "{}",
+        with_tests.stdout
+    );
+
+    // --install installs only what is missing: here nothing, so no apt-get
+    // (and no root) is needed.
+    if std::path::Path::new("/etc/debian_version").exists() {
+        let up = ctx.upstream("tool");
+        ctx.write("sultana.toml", &manifest(&[("tool", &up.url(), "master")]));
+        ctx.write(
+            "recipes/tool.toml",
+            "kind = \"make\"\n[build_deps]\ndebian = [\"coreutils\", \"bash\"]\n",
+        );
+        ctx.sultana(&["deps", "--install"])
+            .success()
+            .stderr_has("nothing to do: all 2 package(s) are there")
+            .stderr_lacks("Installing");
+    }
 }
 
 #[test]
