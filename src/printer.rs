@@ -234,6 +234,12 @@ pub struct Progress {
 }
 
 impl Progress {
+    /// Whether anything is drawn (a terminal): a caller can skip the work of
+    /// making messages no one sees.
+    pub fn is_shown(&self) -> bool {
+        self.bar.is_some()
+    }
+
     pub fn update(&self, done: u64, total: u64, message: &str) {
         if let Some(bar) = &self.bar {
             use std::sync::atomic::Ordering;

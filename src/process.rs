@@ -8,6 +8,7 @@ use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
 mod groups;
+pub use groups::interrupted;
 mod watch;
 
 const TAIL_LINES: usize = 20;

@@ -107,7 +107,12 @@ pub(super) fn build_unit(cx: &BuildContext, unit: &Unit, jobs: usize) -> UnitRep
             // Before any step ran, the recipe or its setup is at fault.
             report.config_error = tool_missing || report.step.is_none();
             let step = report.step.clone().unwrap_or_else(|| "setup".into());
-            printer.error(format!("{name} failed at {step}: {e:#}"));
+            if crate::process::interrupted() {
+                // Stopped by Ctrl-C or a SIGTERM: nothing is wrong with it.
+                printer.error(format!("{name}: interrupted at {step}"));
+            } else {
+                printer.error(format!("{name} failed at {step}: {e:#}"));
+            }
             report.error = Some(format!("{e:#}"));
         }
     }
@@ -499,7 +504,28 @@ fn build_recipe(
         report.step = Some(step.name.clone());
         progress.update(i as u64, total as u64, &step.name);
         let log = logs.join(format!("{:02}-{}.log", i + 1, step.name));
-        execute(step, &env, &jobs, &log).with_context(|| format!("step {}", step.name))?;
+        // On a terminal: the step, how long it has run, its log's last line.
+        let done = std::sync::atomic::AtomicBool::new(false);
+        let ran = std::thread::scope(|scope| {
+            if progress.is_shown() {
+                scope.spawn(|| {
+                    let started = std::time::Instant::now();
+                    while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                        std::thread::sleep(std::time::Duration::from_millis(250));
+                        let tail = fsutil::read_tail(&log, 4096).unwrap_or_default();
+                        let text = String::from_utf8_lossy(&tail);
+                        let last = text.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("").trim();
+                        let last: String = last.chars().take(60).collect();
+                        let message = format!("{} {}s: {last}", step.name, started.elapsed().as_secs());
+                        progress.update(i as u64, total as u64, &message);
+                    }
+                });
+            }
+            let ran = execute(step, &env, &jobs, &log);
+            done.store(true, std::sync::atomic::Ordering::Relaxed);
+            ran
+        });
+        ran.with_context(|| format!("step {}", step.name))?;
         crate::fault::point("build-after-step");
         if step.name == "configure" {
             let now = fingerprint::index(&src, skip, &tree)?;

@@ -10,6 +10,14 @@ use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 const SLOTS: usize = 256;
 static GROUPS: [AtomicI32; SLOTS] = [const { AtomicI32::new(0) }; SLOTS];
 static INSTALLED: AtomicBool = AtomicBool::new(false);
+/// Set when SIGINT, SIGTERM or SIGHUP reached sultana: what fails from then
+/// on was stopped, not broken.
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+/// Whether sultana is being stopped by a signal (Ctrl-C, SIGTERM, SIGHUP).
+pub fn interrupted() -> bool {
+    INTERRUPTED.load(Ordering::SeqCst)
+}
 
 /// A started group, forgotten when dropped (the command has ended).
 pub struct Registered(usize);
@@ -81,6 +89,7 @@ unsafe fn send(value: i32, signal: libc::c_int) -> bool {
 }
 
 extern "C" fn on_signal(signal: libc::c_int) {
+    INTERRUPTED.store(true, Ordering::SeqCst);
     // SAFETY: async-signal-safe calls only; see `install`.
     unsafe {
         for slot in &GROUPS {

@@ -219,7 +219,12 @@ pub(super) fn resolve<'a>(
     if previous.map(|p| &p.commit) != Some(&entry.commit) {
         printer.status(
             "Resolved",
-            format!("{} {} to {} ({})", component.name, rev, entry.short(), entry.describe),
+            // A describe that is only the hash is not said twice.
+            if entry.commit.starts_with(&entry.describe) {
+                format!("{} {} to {}", component.name, rev, entry.short())
+            } else {
+                format!("{} {} to {} ({})", component.name, rev, entry.short(), entry.describe)
+            },
         );
     }
     Ok(Resolution {

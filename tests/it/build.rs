@@ -542,3 +542,39 @@ fn install_never_follows_a_staged_symlink_out_of_destdir() {
         .success();
     assert!(destdir.join("usr/local/data/doc/evil").is_file());
 }
+
+#[test]
+fn a_long_step_shows_where_it_is_and_ctrl_c_is_an_interruption() {
+    let ctx = TestContext::new();
+    let up = ctx.upstream("slow");
+    ctx.write("sultana.toml", &manifest(&[("slow", &up.url(), "master")]));
+    let recipe = |seconds: u32| {
+        format!(
+            "kind = \"command\"\ncommands = [[\"sh\", \"-c\", \"echo compiling the slow part; sleep {seconds}\"]]\n\
+             install_commands = [[\"mkdir\", \"-p\", \"{{destdir}}{{prefix}}\"]]\n"
+        )
+    };
+    // On a terminal the step shows its time and its log's last line.
+    ctx.write("recipes/slow.toml", &recipe(2));
+    let run = ctx.sultana_on_terminal(&["build", "--no-build-cache"]).success();
+    assert!(run.stdout.contains("s: compiling the slow part"), "{}", run.stdout);
+
+    // Ctrl-C in a step: said as an interruption, not as a failure of it.
+    ctx.write("recipes/slow.toml", &recipe(30));
+    let child = ctx
+        .command(&ctx.work, &["build", "--no-build-cache"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let killed = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("slow: interrupted at"), "{stderr}");
+    assert!(!stderr.contains("failed at"), "{stderr}");
+}
