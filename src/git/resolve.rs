@@ -27,8 +27,8 @@ pub struct Resolved {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ResolveError {
-    #[error("revision `{rev}` is an abbreviated commit id; write the full 40-character id")]
-    ShortSha { rev: String },
+    #[error("revision `{rev}` is an abbreviated commit id; write the full 40-character id{}", full.as_ref().map(|f| format!(" (the cache knows it: {f})")).unwrap_or_default())]
+    ShortSha { rev: String, full: Option<String> },
     #[error("revision `{rev}` names both a branch and a tag in {url}; write refs/heads/{rev} or refs/tags/{rev}")]
     Ambiguous { rev: String, url: String },
     #[error("commit {rev} is not in {url}")]
@@ -324,7 +324,17 @@ pub fn resolve_in(repo: &Repository, rev: &str, url: &str, namespace: &str) -> R
         }
     }
     if validate::is_short_sha(rev) {
-        return Err(ResolveError::ShortSha { rev: rev.to_string() });
+        // Still refused (a short id can come to name another commit), but
+        // answered with the full one when the cache knows it unambiguously.
+        let full = repo
+            .revparse_single(&format!("{rev}^{{commit}}"))
+            .ok()
+            .map(|o| o.id().to_string())
+            .filter(|id| id.starts_with(&rev.to_ascii_lowercase()));
+        return Err(ResolveError::ShortSha {
+            rev: rev.to_string(),
+            full,
+        });
     }
     Err(ResolveError::NotFound {
         rev: rev.to_string(),

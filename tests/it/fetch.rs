@@ -84,7 +84,9 @@ fn short_shas_are_refused() {
     ctx.sultana(&["fetch"])
         .code(2)
         .stderr_has("abbreviated commit id")
-        .stderr_has("full 40-character");
+        .stderr_has("full 40-character")
+        // The cache fetched the branches and tags: it knows the whole id.
+        .stderr_has(&format!("(the cache knows it: {})", up.head()));
     assert!(!ctx.work.join("up").exists());
 }
 
