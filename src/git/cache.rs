@@ -348,6 +348,30 @@ impl Store {
         self.repo.find_commit(oid).is_ok()
     }
 
+    /// Whether the url itself has `oid`, as far as the store knows: reachable
+    /// from a branch or tag the url told it. None when the store never heard
+    /// the url's names (only a mirror or an override answered).
+    pub fn url_has(&self, oid: Oid) -> Option<bool> {
+        let references = self.repo.references().ok()?;
+        let mut walk = self.repo.revwalk().ok()?;
+        walk.push(oid).ok()?;
+        let mut any = false;
+        for reference in references.flatten() {
+            let Some(name) = reference.name() else { continue };
+            if !(name.starts_with("refs/heads/") || name.starts_with("refs/tags/")) {
+                continue;
+            }
+            if let Ok(commit) = reference.peel_to_commit() {
+                if commit.id() == oid {
+                    return Some(true);
+                }
+                let _ = walk.hide(commit.id());
+                any = true;
+            }
+        }
+        any.then(|| walk.next().is_none())
+    }
+
     /// Whether `oid` is upstream's: reachable from a name the store learned
     /// from its sources (branches, tags, pinned ids). A commit only a backup
     /// under refs/sultana/backup/ holds is someone's local work, restored

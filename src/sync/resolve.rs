@@ -226,6 +226,17 @@ pub(super) fn resolve<'a>(
                 format!("{} {} to {} ({})", component.name, rev, entry.short(), entry.describe)
             },
         );
+        // Locked from a fork (an override or a mirror) that has a commit the
+        // url lacks: said now, while whoever fetches the url would miss it.
+        let from_elsewhere = component.fetch_from.is_some() || !component.mirrors.is_empty();
+        if from_elsewhere && store.url_has(resolved.commit) == Some(false) {
+            printer.warn(format!(
+                "{}: {} is not in {}'s branches or tags, only where it was fetched from; a workspace or a tarball's reader fetching the url will not find it",
+                component.name,
+                entry.short(),
+                crate::validate::redact_url(&component.url)
+            ));
+        }
     }
     Ok(Resolution {
         component,

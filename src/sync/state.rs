@@ -62,6 +62,8 @@ pub struct ComponentState {
     pub interrupted_move: Option<String>,
     /// The lock's commit contradicts its revision in the cache.
     pub pin_contradiction: Option<String>,
+    /// The locked commit is not in the url's branches or tags.
+    pub pin_not_in_url: bool,
     /// What the shared cache holds of it: `full`, `partial (tree:0)`,
     /// `shallow (depth 1)`; none before its first fetch.
     pub store: Option<String>,
@@ -95,6 +97,9 @@ impl ComponentState {
         }
         if let Some(contradiction) = &self.pin_contradiction {
             state.push_str(&format!(", WRONG PIN: {contradiction}"));
+        }
+        if self.pin_not_in_url {
+            state.push_str(", pin not in its url (only in a fork)");
         }
         if self.lock_stale {
             state.push_str(", lock is for another revision: run `sultana fetch`");
@@ -144,6 +149,7 @@ pub fn states(ws: &Workspace, names: &[String], printer: &Printer) -> Result<Vec
             backups: Vec::new(),
             interrupted_move: None,
             pin_contradiction: None,
+            pin_not_in_url: false,
             store: None,
         };
         if let (SourceKind::Git, Some(store)) = (source, cache.existing_store(&component.url)) {
@@ -158,6 +164,13 @@ pub fn states(ws: &Workspace, names: &[String], printer: &Printer) -> Result<Vec
             let verdict = super::pin_check::check(&store, &super::sources(component), entry);
             if verdict.contradicts() {
                 row.pin_contradiction = Some(verdict.describe(entry));
+            }
+            // A pin that came from a fork (an override or a mirror) and that
+            // the url itself does not have: whoever fetches the url lacks it.
+            if let Ok(commit) = crate::git::Oid::from_str(&entry.commit) {
+                if store.url_has(commit) == Some(false) {
+                    row.pin_not_in_url = true;
+                }
             }
         }
         match git::tree_state(&path) {

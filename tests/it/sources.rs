@@ -118,3 +118,34 @@ fn a_plain_path_to_a_working_repository_locks_on_a_fresh_cache() {
     ctx.sultana(&["fetch"]).success();
     assert_eq!(ctx.read("up/NEWS"), "loose\n");
 }
+
+#[test]
+fn a_pin_only_a_fork_has_is_said_at_lock_and_in_status() {
+    let ctx = TestContext::new();
+    let up = ctx.upstream("up");
+    ctx.write("sultana.toml", &manifest(&[("up", &up.url(), "master")]));
+    ctx.sultana(&["fetch"]).success();
+    let fork = ctx.upstreams.join("fork");
+    git2::Repository::clone(&up.url(), &fork).unwrap();
+    let fork = Upstream::open(&fork);
+    let mine = fork.commit(&[("FORK", "only here\n")], "fork: mine");
+    // Fetched from the fork (a local override of the url), locked there.
+    ctx.write(
+        "sultana.local.toml",
+        &format!("[components.up]\nurl = \"{}\"\n", fork.url()),
+    );
+    ctx.sultana(&["update"]).success().stderr_has(&format!(
+        "up: {} is not in {}'s branches or tags",
+        &mine.to_string()[..12],
+        up.url()
+    ));
+    assert_eq!(ctx.lock_commit("up"), mine.to_string());
+    let status = ctx.sultana(&["status"]).success().stdout;
+    assert!(status.contains("pin not in its url (only in a fork)"), "{status}");
+    // Once the url has it, nothing is said.
+    up.commit(&[("OTHER", "x\n")], "other");
+    std::fs::remove_file(ctx.work.join("sultana.local.toml")).unwrap();
+    let run = ctx.sultana(&["update"]).success();
+    assert!(!run.stderr.contains("is not in"), "{}", run.stderr);
+    assert!(!ctx.sultana(&["status"]).success().stdout.contains("pin not in its url"));
+}
