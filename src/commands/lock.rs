@@ -32,6 +32,7 @@ fn check(ws: &Workspace, printer: &Printer) -> Result<()> {
     let cache = Cache::locate()?;
     let mut problems = Vec::new();
     let mut verdicts = serde_json::Map::new();
+    let mut not_in_url: Vec<String> = Vec::new();
     for component in ws.manifest.components.iter().filter(|c| c.enabled) {
         if ws.source(component) != SourceKind::Git {
             continue;
@@ -59,6 +60,17 @@ fn check(ws: &Workspace, printer: &Printer) -> Result<()> {
                         printer.verbose("Checked", format!("{}: {}", component.name, verdict.describe(entry)));
                     }
                     verdicts.insert(component.name.clone(), serde_json::to_value(&verdict)?);
+                    // Valid, but only a fork has it: said, not failed.
+                    let commit = crate::git::Oid::from_str(&entry.commit).ok();
+                    if commit.is_some_and(|c| store.url_has(c) == Some(false)) {
+                        printer.warn(format!(
+                            "{}: {} is not in {}'s branches or tags, only in a fork (an override or a mirror)",
+                            component.name,
+                            entry.short(),
+                            validate::redact_url(&component.url)
+                        ));
+                        not_in_url.push(component.name.clone());
+                    }
                 }
                 None => printer.warn(format!(
                     "{}: not in the git cache, so its commit was not checked against `{}`; run `sultana fetch` first",
@@ -73,7 +85,7 @@ fn check(ws: &Workspace, printer: &Printer) -> Result<()> {
         }
     }
     printer.json(
-        &serde_json::json!({ "command": "lock", "check": true, "ok": problems.is_empty(), "problems": problems, "pins": verdicts }),
+        &serde_json::json!({ "command": "lock", "check": true, "ok": problems.is_empty(), "problems": problems, "pins": verdicts, "not_in_url": not_in_url }),
     );
     if problems.is_empty() {
         printer.status("Checked", "sultana.lock pins every enabled component's revision");

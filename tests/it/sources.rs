@@ -142,6 +142,11 @@ fn a_pin_only_a_fork_has_is_said_at_lock_and_in_status() {
     assert_eq!(ctx.lock_commit("up"), mine.to_string());
     let status = ctx.sultana(&["status"]).success().stdout;
     assert!(status.contains("pin not in its url (only in a fork)"), "{status}");
+    let check = ctx
+        .sultana(&["lock", "--check", "--json"])
+        .success()
+        .stderr_has("only in a fork");
+    assert_eq!(check.json()["not_in_url"], serde_json::json!(["up"]));
     // Once the url has it, nothing is said.
     up.commit(&[("OTHER", "x\n")], "other");
     std::fs::remove_file(ctx.work.join("sultana.local.toml")).unwrap();
