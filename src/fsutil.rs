@@ -115,6 +115,15 @@ pub fn remove_all(path: &Path) -> io::Result<()> {
     }
 }
 
+/// Append to a log, best effort: a log that cannot be written loses a line,
+/// never the run.
+pub fn append_log(log: &Path, bytes: &[u8]) {
+    use std::io::Write;
+    if let Ok(mut file) = fs::OpenOptions::new().append(true).create(true).open(log) {
+        let _ = file.write_all(bytes);
+    }
+}
+
 /// Remove a folder sultana made for scratch (a flight's, a test's work):
 /// what a test left read-only in it (`chmod 555`, as Go's module cache does)
 /// is made writable first, folders only, never through a symlink.

@@ -205,7 +205,7 @@ pub fn run(test: &VmTest, printer: &Printer) -> Result<VmRun, VmError> {
         None => (body, None),
     };
     let output = output.trim_start_matches('\n').trim_end_matches('\n');
-    append(test.log, format!("{output}\n").as_bytes());
+    fsutil::append_log(test.log, format!("{output}\n").as_bytes());
     let _ = std::fs::remove_file(&outcome.out);
     let kernel_text = String::from_utf8_lossy(&fsutil::read_tail(&test.kernel_log, 16 << 20).unwrap_or_default())
         .replace("\r\n", "\n");
@@ -511,13 +511,6 @@ fn trouble_line(log: &str) -> Option<String> {
     log.lines()
         .find(|l| SIGNS.iter().any(|s| l.contains(s)))
         .map(|l| l.trim().to_string())
-}
-
-fn append(log: &Path, bytes: &[u8]) {
-    use std::io::Write;
-    if let Ok(mut file) = std::fs::OpenOptions::new().append(true).create(true).open(log) {
-        let _ = file.write_all(bytes);
-    }
 }
 
 /// 16 hex digits no test output can guess.

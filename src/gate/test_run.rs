@@ -233,7 +233,10 @@ impl TestRun<'_> {
             Some(vm) => {
                 let prepared = match &script.prepare {
                     Some(prepare) => {
-                        append(&log, &format!("# prepare on the host: {}\n", prepare.display()));
+                        fsutil::append_log(
+                            &log,
+                            format!("# prepare on the host: {}\n", prepare.display()).as_bytes(),
+                        );
                         self.command(&env, prepare, &work, &log).run_limited(limit)?
                     }
                     None => Ended::Exited(0),
@@ -364,11 +367,11 @@ impl TestRun<'_> {
                 Ok((run.ended, trouble))
             }
             Err(crate::vm::VmError::Missing(why)) => {
-                append(log, &format!("skip: no VM: {why}\n"));
+                fsutil::append_log(log, format!("skip: no VM: {why}\n").as_bytes());
                 Ok((Ended::Exited(77), Some((JobStatus::Skip, format!("no VM: {why}")))))
             }
             Err(crate::vm::VmError::Broken(why)) => {
-                append(log, &format!("broken: {why}\n"));
+                fsutil::append_log(log, format!("broken: {why}\n").as_bytes());
                 Ok((
                     Ended::Exited(99),
                     Some((JobStatus::Broken, format!("broken VM: {why}"))),
@@ -377,7 +380,7 @@ impl TestRun<'_> {
             // Making the VM failed (a file that cannot be read, a full
             // disk): this test is broken, the flight goes on.
             Err(crate::vm::VmError::Other(e)) => {
-                append(log, &format!("broken: cannot run the VM: {e:#}\n"));
+                fsutil::append_log(log, format!("broken: cannot run the VM: {e:#}\n").as_bytes());
                 Ok((
                     Ended::Exited(99),
                     Some((JobStatus::Broken, format!("cannot run the VM: {e:#}"))),
@@ -451,13 +454,6 @@ impl TestRun<'_> {
 struct Script {
     file: std::path::PathBuf,
     prepare: Option<std::path::PathBuf>,
-}
-
-fn append(log: &Path, text: &str) {
-    use std::io::Write;
-    if let Ok(mut file) = std::fs::OpenOptions::new().append(true).create(true).open(log) {
-        let _ = file.write_all(text.as_bytes());
-    }
 }
 
 /// Put `line` right after the log's `# job: origin` header.

@@ -475,15 +475,22 @@ impl Checkout {
             return Ok(());
         }
         let dir = self.repo.path();
-        let lock = dir.join("packed-refs.lock");
-        let Ok(_guard) = fs::OpenOptions::new().write(true).create_new(true).open(&lock) else {
+        // A git running here holds packed-refs.lock: leave it be. We never
+        // take that lock ourselves (a kill -9 would leave it behind and
+        // stop the developer's git); packed-refs is replaced in one rename.
+        if dir.join("packed-refs.lock").exists() {
             return Ok(());
-        };
-        let result = (|| -> Result<()> {
+        }
+        {
             let mut refs: std::collections::BTreeMap<String, String> = std::collections::BTreeMap::new();
             let packed = dir.join("packed-refs");
-            let text =
-                String::from_utf8_lossy(&fsutil::read_bounded(&packed, 256 << 20).unwrap_or_default()).into_owned();
+            // A packed-refs that cannot be read whole is left as it is: its
+            // refs (the developer's tags, say) are never dropped.
+            let text = match fsutil::read_bounded(&packed, 256 << 20) {
+                Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+                Err(_) => return Ok(()),
+            };
             for line in text.lines() {
                 if line.starts_with('#') || line.starts_with('^') {
                     continue;
@@ -512,10 +519,8 @@ impl Checkout {
             if out != text {
                 fsutil::atomic_write(&packed, out.as_bytes())?;
             }
-            Ok(())
-        })();
-        let _ = fs::remove_file(&lock);
-        result
+        }
+        Ok(())
     }
 
     /// Point `refs/remotes/origin/<branch>` at what the remote's branch was
