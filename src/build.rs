@@ -20,6 +20,7 @@ mod trace;
 mod unit;
 
 pub use cache::{BuildCache, Entry as CacheEntry};
+pub use ccache::prune as prune_ccache;
 pub use clean::{clean, distclean};
 pub use graph::closure;
 pub(crate) use graph::dependencies;

@@ -229,7 +229,7 @@ pub struct CacheCmdArgs {
 #[derive(Debug, Subcommand)]
 pub enum CacheCommand {
     /// Remove build-cache entries unused for 30 days, then the least recently used beyond --max-size
-    #[command(after_help = "Example: sultana cache prune --max-size 20G")]
+    #[command(after_help = "Example: sultana cache prune --max-size 20G --git --ccache")]
     Prune(CachePruneArgs),
 }
 
@@ -238,11 +238,18 @@ pub struct CachePruneArgs {
     /// Keep at most SIZE of builds (e.g. 500M, 20G)
     #[arg(long, value_name = "SIZE")]
     pub max_size: Option<String>,
+    /// Also remove git stores unused for 30 days that no checkout borrows objects from
+    #[arg(long)]
+    pub git: bool,
+    /// Also remove compiler-cache (ccache) results unused for 30 days
+    #[arg(long)]
+    pub ccache: bool,
 }
 
 #[derive(Debug, Args)]
 pub struct TestArgs {
     /// Components whose tests run (default: every enabled one with tests)
+    #[arg(add = component_names())]
     pub components: Vec<String>,
     /// Only the tests of this name
     #[arg(long, value_name = "NAME")]
@@ -340,6 +347,7 @@ pub struct BuildEnvArgs {
 #[derive(Debug, Args)]
 pub struct BuildArgs {
     /// Components to build, with their dependencies (default: every enabled one)
+    #[arg(add = component_names())]
     pub components: Vec<String>,
     #[command(flatten)]
     pub build: BuildSettingsArgs,
@@ -364,6 +372,7 @@ pub struct BuildSettingsArgs {
 #[derive(Debug, Args)]
 pub struct InstallArgs {
     /// Components to install (default: every enabled one)
+    #[arg(add = component_names())]
     pub components: Vec<String>,
     /// Install under DIR instead of /
     #[arg(long, value_name = "DIR")]
@@ -373,6 +382,7 @@ pub struct InstallArgs {
 #[derive(Debug, Args)]
 pub struct CleanArgs {
     /// Components to clean (default: all)
+    #[arg(add = component_names())]
     pub components: Vec<String>,
 }
 
@@ -386,6 +396,7 @@ pub struct DistcleanArgs {
 #[derive(Debug, Args)]
 pub struct DepsArgs {
     /// Components whose dependencies to list, with what they depend on (default: every enabled one)
+    #[arg(add = component_names())]
     pub components: Vec<String>,
     /// Install them with apt-get (needs root on Debian), with what the tests need
     #[arg(long)]
@@ -398,6 +409,7 @@ pub struct DepsArgs {
 #[derive(Debug, Args)]
 pub struct DetectArgs {
     /// Components to look for (default: every enabled one)
+    #[arg(add = component_names())]
     pub components: Vec<String>,
     #[command(flatten)]
     pub system: SystemArgs,
@@ -406,6 +418,7 @@ pub struct DetectArgs {
 #[derive(Debug, Args)]
 pub struct TarballArgs {
     /// Components to inline besides the root (default: every enabled one with an `intree` path)
+    #[arg(add = component_names())]
     pub components: Vec<String>,
     /// The {desc} of the name (default: `git describe --tags` of the root's pinned commit)
     #[arg(long, value_name = "D")]
@@ -429,6 +442,7 @@ pub struct TarballArgs {
 #[derive(Debug, Args)]
 pub struct GateArgs {
     /// The component to gate
+    #[arg(add = component_names())]
     pub component: String,
     /// Test this revision (default: the tip of the component's revision in the manifest)
     #[arg(long, value_name = "REF")]
@@ -487,6 +501,7 @@ pub struct GateArgs {
 #[derive(Debug, Args)]
 pub struct BisectArgs {
     /// The component whose history is searched
+    #[arg(add = component_names())]
     pub component: String,
     /// The job: a test name of the component's recipe, or test-COMP-NAME, or build-COMP
     #[arg(long, value_name = "NAME")]
@@ -518,6 +533,10 @@ pub struct VerifyTarballArgs {
     /// default only from each component's url: the tarball is what is checked)
     #[arg(long)]
     pub use_mirrors: bool,
+    /// Fetch urls starting with FROM from TO instead (git's insteadOf), e.g.
+    /// a local mirror on an air-gapped machine; repeatable
+    #[arg(long, value_name = "FROM=TO")]
+    pub url_rewrite: Vec<String>,
     #[command(flatten)]
     pub transfer: TransferArgs,
 }
@@ -532,6 +551,7 @@ pub enum CiCommand {
 #[derive(Debug, Args)]
 pub struct CiArgs {
     /// The component to gate
+    #[arg(add = component_names())]
     pub component: String,
     /// The candidate revision (default: the tip of the component's revision)
     #[arg(long, value_name = "REF")]
@@ -552,6 +572,7 @@ pub enum OsstestCommand {
 #[derive(Debug, Args)]
 pub struct OsstestFlightArgs {
     /// The component to gate
+    #[arg(add = component_names())]
     pub component: String,
     /// The candidate revision (default: the tip of the component's revision)
     #[arg(long, value_name = "REF")]
@@ -630,6 +651,7 @@ pub struct InitArgs {
 #[derive(Debug, Args)]
 pub struct FetchArgs {
     /// Components to fetch (default: every enabled one)
+    #[arg(add = component_names())]
     pub components: Vec<String>,
     #[command(flatten)]
     pub transfer: TransferArgs,
@@ -638,6 +660,7 @@ pub struct FetchArgs {
 #[derive(Debug, Args)]
 pub struct UpdateArgs {
     /// Components to update (default: every enabled one)
+    #[arg(add = component_names())]
     pub components: Vec<String>,
     /// Include disabled components (like `subtree-force-update-all`)
     #[arg(long)]
@@ -661,6 +684,7 @@ pub struct LockArgs {
 #[derive(Debug, Args)]
 pub struct StatusArgs {
     /// Components to show (default: all)
+    #[arg(add = component_names())]
     pub components: Vec<String>,
 }
 
@@ -689,6 +713,17 @@ where
 {
     let matches = command().try_get_matches_from(args)?;
     <Cli as clap::FromArgMatches>::from_arg_matches(&matches)
+}
+
+/// Completion of a component argument: the names of the workspace's
+/// components (the shell asks `sultana` itself, in the folder it is in).
+fn component_names() -> clap_complete::engine::ArgValueCandidates {
+    clap_complete::engine::ArgValueCandidates::new(|| {
+        crate::commands::component_candidates()
+            .into_iter()
+            .map(clap_complete::engine::CompletionCandidate::new)
+            .collect::<Vec<_>>()
+    })
 }
 
 #[cfg(test)]

@@ -94,7 +94,7 @@ pub fn fetch_mode(transfer: &crate::cli::TransferArgs) -> Option<crate::git::Fet
     }
 }
 
-pub use docs::man_page;
+pub use docs::{answer_completion_request, component_candidates, man_page};
 pub use manual::pages as man_pages;
 
 /// The command the command line names (`fetch`, `ci gitlab`), for the

@@ -100,6 +100,12 @@ impl Steps<'_> {
 /// Run each step as a user would type it, in the workspace.
 pub fn run(demo: &Demo, printer: &Printer) -> Result<()> {
     let exe = std::env::current_exe().context("cannot find the sultana binary")?;
+    // The build cache's entries before: those after that are new, the demo's.
+    let builds_before: std::collections::BTreeSet<String> = crate::build::BuildCache::locate()?
+        .entries()
+        .into_iter()
+        .map(|e| e.key)
+        .collect();
     let mut steps = Steps {
         exe,
         demo,
@@ -184,7 +190,7 @@ pub fn run(demo: &Demo, printer: &Printer) -> Result<()> {
         0,
     )?;
     printer.out(format!("\nDone: everything is in {}.", demo.dir.display()));
-    printer.out(left_in_cache(demo)?);
+    printer.out(left_in_cache(demo, &builds_before)?);
     printer.out(
         "Next, the real Xen trees (needs the network to reach them):\n  \
          mkdir xen-ws && cd xen-ws && sultana init && sultana build",
@@ -192,36 +198,67 @@ pub fn run(demo: &Demo, printer: &Printer) -> Result<()> {
     Ok(())
 }
 
-/// What the demo left outside its folder: one store per upstream in the
-/// shared git cache, and how to remove them with the folder.
-fn left_in_cache(demo: &Demo) -> Result<String> {
+/// What the demo left outside its folder: a store per upstream in the
+/// shared git cache, its builds in the build cache, compiler results in
+/// ccache's; and how to remove them with the folder.
+fn left_in_cache(demo: &Demo, builds_before: &std::collections::BTreeSet<String>) -> Result<String> {
     let text = std::fs::read_to_string(demo.dir.join("demo.toml"))?;
     let manifest = crate::manifest::Manifest::parse(&text, "demo.toml", None)?;
     let cache = crate::git::Cache::locate()?;
-    let mut stores = Vec::new();
+    let mut paths = Vec::new();
+    let mut stores = 0;
     let mut bytes = 0;
     for component in &manifest.components {
         let store = cache.store_dir(&component.url);
         if store.is_dir() {
             bytes += crate::fsutil::size_of(&store);
-            stores.push(store);
+            paths.push(PathBuf::from(format!("{}.lock", store.display())));
+            paths.push(store);
+            stores += 1;
         }
     }
-    if stores.is_empty() {
+    let builds = crate::build::BuildCache::locate()?;
+    let mut entries = 0;
+    let mut build_bytes = 0;
+    for entry in builds.entries() {
+        if !builds_before.contains(&entry.key) {
+            build_bytes += entry.bytes;
+            paths.push(builds.root().join(&entry.key));
+            entries += 1;
+        }
+    }
+    if paths.is_empty() {
         return Ok(String::new());
     }
-    let quoted: Vec<String> = stores
-        .iter()
-        .flat_map(|s| [s.clone(), PathBuf::from(format!("{}.lock", s.display()))])
+    let mut said = vec![format!(
+        "{stores} store(s) in the shared git cache {} ({:.1} MB), one per demo upstream (the workspace's checkouts borrow their objects)",
+        cache.root().display(),
+        bytes as f64 / 1e6
+    )];
+    if entries > 0 {
+        said.push(format!(
+            "{entries} build(s) in the build cache {} ({:.1} MB)",
+            builds.root().display(),
+            build_bytes as f64 / 1e6
+        ));
+    }
+    let ccache = crate::fsutil::cache_home()?.join("ccache");
+    let ccache_note = if which::which("ccache").is_ok() && ccache.is_dir() {
+        format!(
+            "\nIts compiler results went into the shared compiler cache {} too, mixed with others' \
+             (`sultana cache prune --ccache` drops those unused for 30 days).",
+            ccache.display()
+        )
+    } else {
+        String::new()
+    };
+    let quoted: Vec<String> = std::iter::once(demo.dir.clone())
+        .chain(paths)
         .map(|p| crate::process::shell_quote(&p.display().to_string()))
         .collect();
     Ok(format!(
-        "It also left {} store(s) in the shared git cache {} ({:.1} MB), one per demo upstream;\n\
-         the workspace's checkouts borrow their objects. To remove it all:\n  rm -rf {} {}",
-        stores.len(),
-        cache.root().display(),
-        bytes as f64 / 1e6,
-        crate::process::shell_quote(&demo.dir.display().to_string()),
+        "It also left {}.\nTo remove it all:\n  rm -rf {}{ccache_note}",
+        said.join(", and "),
         quoted.join(" ")
     ))
 }

@@ -7,9 +7,10 @@ mod fetch_mode;
 pub mod links;
 mod on_demand;
 mod resolve;
+pub mod store_users;
 pub mod submodule;
 
-pub use cache::{is_damaged_store, Cache, FetchRequest, Store};
+pub use cache::{is_damaged_store, Cache, Elsewhere, FetchRequest, Store};
 pub use checkout::{preview, tree_state, Checkout, Dirt, InterruptedMove, MoveMode, TreeState};
 pub use fetch_mode::{FetchMode, Filter, MAX_DEPTH};
 pub use on_demand::Need;

@@ -55,6 +55,7 @@ pub fn man_pages() -> anyhow::Result<Vec<(String, Vec<u8>)>> {
 
 /// Parse the command line, run the command, and return the exit code.
 pub fn run() -> i32 {
+    commands::answer_completion_request();
     let cli = match cli::parse() {
         Ok(cli) => cli,
         Err(e) => {

@@ -27,6 +27,11 @@ pub struct LockEntry {
     /// `intree` in a release tarball's lock: the tree is inside the root tree.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
+    /// A release tarball's lock: when it was made, no branch or tag of
+    /// `url` held the commit (a fork's, fetched from a mirror or an
+    /// override), so the SBOM names no place to download it from.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub not_in_url: bool,
 }
 
 impl LockEntry {
@@ -63,6 +68,8 @@ struct RawEntry {
     #[serde(default)]
     describe: String,
     source: Option<Spanned<String>>,
+    #[serde(default)]
+    not_in_url: bool,
 }
 
 impl Lock {
@@ -111,6 +118,7 @@ impl Lock {
                     commit: e.commit.into_inner().to_ascii_lowercase(),
                     describe: e.describe,
                     source: e.source.map(Spanned::into_inner),
+                    not_in_url: e.not_in_url,
                 },
             );
         }
@@ -175,6 +183,11 @@ impl Lock {
                     table.remove("source");
                 }
             }
+            if entry.not_in_url {
+                table.insert("not_in_url", value(true));
+            } else {
+                table.remove("not_in_url");
+            }
             tables.push(table);
         }
         doc.insert("component", Item::ArrayOfTables(tables));
@@ -207,6 +220,7 @@ mod tests {
             commit: commit.into(),
             describe: "v1".into(),
             source: None,
+            not_in_url: false,
         }
     }
 

@@ -3,6 +3,7 @@
 mod ordered;
 mod overrides;
 mod raw;
+mod url_rewrites;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -10,6 +11,7 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 pub use overrides::{apply_local_file, apply_local_text, apply_set, LOCAL_FILE_NAME};
+pub use url_rewrites::UrlRewrites;
 
 use crate::validate;
 
@@ -112,6 +114,8 @@ pub struct Manifest {
     /// (`[workspace] keep_flights`); older ones go unless they are evidence.
     pub keep_flights: usize,
     pub tarball: Option<Tarball>,
+    /// `[url_rewrites]` of the manifest and `sultana.local.toml`.
+    pub url_rewrites: UrlRewrites,
     /// In dependency order (dependencies first), ties by name.
     pub components: Vec<Component>,
 }
@@ -126,6 +130,31 @@ impl Component {
             self.fetch
         } else {
             held
+        }
+    }
+}
+
+/// Which of a tree's submodules a component needs (`submodules = true`,
+/// `false`, or a list of their paths).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Submodules {
+    #[default]
+    None,
+    All,
+    /// These paths (top level), each with all of its own submodules.
+    Only(Vec<PathBuf>),
+}
+
+impl Submodules {
+    pub fn any(&self) -> bool {
+        !matches!(self, Submodules::None)
+    }
+
+    pub fn wants(&self, path: &Path) -> bool {
+        match self {
+            Submodules::None => false,
+            Submodules::All => true,
+            Submodules::Only(paths) => paths.iter().any(|p| p == path),
         }
     }
 }
@@ -158,7 +187,7 @@ pub struct Component {
     pub recipe: String,
     pub depends: Vec<String>,
     pub enabled: bool,
-    pub submodules: bool,
+    pub submodules: Submodules,
     /// `sultana.local.toml` says: use this checkout, never fetch or reset it.
     pub local: Option<PathBuf>,
     /// How much of its history a fetch brings (`filter`/`depth`).

@@ -111,8 +111,8 @@ impl Printer {
         self.line(&format!("{head}: {}", clean(&message.to_string())));
     }
 
-    /// A summary for people on stdout (tables, reports, hints): suppressed
-    /// with `--json`, and with `-q`, where success prints nothing.
+    /// A summary for people on stdout (a run's report, hints): suppressed
+    /// with `--json`, and with `-q`.
     pub fn report(&self, text: impl Display) {
         if self.inner.verbosity == Verbosity::Quiet {
             return;
@@ -120,8 +120,9 @@ impl Printer {
         self.out(text);
     }
 
-    /// What the command was asked to print (a pipeline, export lines, a
-    /// package list): on stdout, suppressed with `--json` only.
+    /// What the command was asked to print (a status or cache table, a
+    /// pipeline, export lines, a package list): on stdout, suppressed with
+    /// `--json` only; `-q` silences status lines, not this (as cargo's).
     pub fn out(&self, text: impl Display) {
         if self.inner.json {
             return;

@@ -13,7 +13,6 @@ use anyhow::{bail, Context, Result};
 use serde::Serialize;
 
 use crate::error::CheckFailed;
-use crate::git::Cache;
 use crate::manifest::Component;
 use crate::parallel;
 use crate::printer::Printer;
@@ -108,7 +107,7 @@ pub struct Failure {
 
 pub fn run(ws: &Workspace, names: &[String], all: bool, options: &Options, printer: &Printer) -> Result<Outcome> {
     let selected = ws.manifest.select(names, all)?;
-    let cache = Cache::locate()?;
+    let cache = ws.git_cache()?;
     let old_lock = ws.load_lock()?;
     let git_components: Vec<&Component> = selected
         .iter()

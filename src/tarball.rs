@@ -25,7 +25,7 @@ use serde::Serialize;
 pub use compress::Format;
 pub use verify::{inspect, verify, Verdict, VerifyOptions};
 
-use crate::git::{Cache, Oid};
+use crate::git::Oid;
 use crate::manifest::Component;
 use crate::printer::Printer;
 use crate::process;
@@ -125,12 +125,26 @@ pub fn run(ws: &Workspace, options: &Options, printer: &Printer) -> Result<Outco
     };
     sync::run(ws, &names, true, &sync_options, printer)?;
     let lock = ws.load_lock()?;
-    let cache = Cache::locate()?;
+    let cache = ws.git_cache()?;
 
     let mut parts = Vec::new();
     let mut entries = Vec::new();
     for component in std::iter::once(root).chain(inlined.iter().copied()) {
-        let (entry, repo_dir) = pin_of(ws, &cache, component, lock.get(&component.name), printer)?;
+        let (mut entry, repo_dir) = pin_of(ws, &cache, component, lock.get(&component.name), printer)?;
+        // A fork's commit (fetched from a mirror or an override): the
+        // tarball's lock says so, and its SBOM then names no download place.
+        if ws.source(component) != SourceKind::Local {
+            let commit = Oid::from_str(&entry.commit)?;
+            if cache.store(&component.url, printer)?.url_has(commit) == Some(false) {
+                entry.not_in_url = true;
+                printer.warn(format!(
+                    "`{}` {}: no branch or tag of {} holds this commit (a fork's); the SBOM gives no download location for it",
+                    component.name,
+                    entry.short(),
+                    crate::validate::redact_url(&component.url)
+                ));
+            }
+        }
         let at = if component.name == root.name {
             Vec::new()
         } else {
@@ -146,7 +160,7 @@ pub fn run(ws: &Workspace, options: &Options, printer: &Printer) -> Result<Outco
             commit: Oid::from_str(&entry.commit)?,
             repo_dir,
             at,
-            submodules: component.submodules,
+            submodules: component.submodules.clone(),
         });
         entries.push(entry);
     }
@@ -201,7 +215,7 @@ pub fn run(ws: &Workspace, options: &Options, printer: &Printer) -> Result<Outco
         .iter()
         .zip(&entries)
         .zip(license_files)
-        .map(|((part, entry), files)| sbom::Package::of(part, &entry.commit, &entry.describe, files))
+        .map(|((part, entry), files)| sbom::Package::of(part, entry, files))
         .collect();
     let sbom_bytes = sbom::document(&top, mtime, &packages, &tree_entries, &repos)?;
     let sbom_path = out_dir.join(format!("{top}.spdx.json"));

@@ -73,6 +73,11 @@ impl std::fmt::Display for SourceKind {
 }
 
 impl Workspace {
+    /// The shared git cache, fetching through this workspace's url rewrites.
+    pub fn git_cache(&self) -> Result<git::Cache> {
+        Ok(git::Cache::locate()?.rewriting(&self.manifest.url_rewrites))
+    }
+
     /// Find the workspace from the current folder (after `-C`).
     /// The workspace of the current folder: `--manifest`, else the nearest
     /// `sultana.toml` here or above. Without one, an error that says so and

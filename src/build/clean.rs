@@ -6,7 +6,7 @@ use anyhow::{bail, Result};
 
 use super::{build_dir, log_dir, staging_root, stamp_path};
 use crate::fsutil;
-use crate::git::{self, Cache, Checkout, TreeState};
+use crate::git::{self, Checkout, TreeState};
 use crate::printer::Printer;
 use crate::process::Cmd;
 use crate::recipe::BuildDir;
@@ -66,7 +66,7 @@ pub fn clean(ws: &Workspace, names: &[String], printer: &Printer) -> Result<Vec<
 /// Returns the components cleaned or removed, then `build/` and `dist/`
 /// when they were there.
 pub fn distclean(ws: &Workspace, force: bool, printer: &Printer) -> Result<Vec<String>> {
-    let cache = Cache::locate()?;
+    let cache = ws.git_cache()?;
     let managed: Vec<_> = ws
         .manifest
         .components

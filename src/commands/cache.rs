@@ -73,7 +73,7 @@ fn show(printer: &Printer) -> Result<()> {
             ));
         }
     }
-    printer.report(text.join("\n"));
+    printer.out(text.join("\n"));
     printer.json(&serde_json::json!({
         "git": { "path": git, "stores": stores.len(), "bytes": git_bytes },
         "builds": { "path": builds.root(), "entries": entries, "bytes": build_bytes },
@@ -104,7 +104,49 @@ fn prune(args: CachePruneArgs, printer: &Printer) -> Result<()> {
             size(left)
         ),
     );
-    printer.json(&serde_json::json!({ "removed": removed, "freed_bytes": freed, "left_bytes": left }));
+    let mut json = serde_json::json!({ "removed": removed, "freed_bytes": freed, "left_bytes": left });
+    if args.git {
+        let git = crate::git::Cache::locate()?;
+        let pruned = crate::git::store_users::prune(git.root(), UNUSED, printer)?;
+        let freed: u64 = pruned.removed.iter().map(|s| s.bytes).sum();
+        for store in &pruned.removed {
+            printer.verbose(
+                "Removed",
+                format!("the git store of {} ({})", store.url, size(store.bytes)),
+            );
+        }
+        let unknown = if pruned.unknown > 0 {
+            format!(
+                "; {} older store(s) kept: made before sultana recorded which checkouts use a store (a fetch in each workspace records it)",
+                pruned.unknown
+            )
+        } else {
+            String::new()
+        };
+        printer.status(
+            "Pruned",
+            format!(
+                "{} git store(s), {} freed; {} kept (in use by a checkout or opened in the last 30 days){unknown}",
+                pruned.removed.len(),
+                size(freed),
+                pruned.kept
+            ),
+        );
+        json["git"] = serde_json::to_value(&pruned)?;
+    }
+    if args.ccache {
+        let (before, after) = crate::build::prune_ccache(UNUSED)?;
+        printer.status(
+            "Pruned",
+            format!(
+                "the compiler cache: {} freed, {} left",
+                size(before.saturating_sub(after)),
+                size(after)
+            ),
+        );
+        json["ccache"] = serde_json::json!({ "bytes_before": before, "bytes_after": after });
+    }
+    printer.json(&json);
     Ok(())
 }
 

@@ -60,7 +60,7 @@ pub fn run(globals: &Globals, args: DetectArgs, printer: &Printer) -> Result<()>
     for note in &kernel.notes {
         lines.push(format!("  note: {note}"));
     }
-    printer.report(lines.join("\n"));
+    printer.out(lines.join("\n"));
     printer.json(&serde_json::json!({ "command": "detect", "components": rows, "kernel": kernel }));
     let asked_missing: Vec<String> = rows
         .iter()

@@ -9,15 +9,38 @@ use crate::printer::Printer;
 
 use super::manual;
 
+/// The variable under which the shell asks `sultana` for completions
+/// (`SULTANA_COMPLETE=bash sultana -- …`): sultana answers from its own
+/// command line and, for component arguments, the workspace it is in.
+pub const COMPLETE_VAR: &str = "SULTANA_COMPLETE";
+
+/// The script a shell sources: it calls `sultana` back for each completion,
+/// so component names come from the workspace in the current folder.
 pub fn completions(args: CompletionsArgs, printer: &Printer) -> Result<()> {
-    let shell = match args.shell.as_str() {
-        "bash" => clap_complete::Shell::Bash,
-        "zsh" => clap_complete::Shell::Zsh,
-        _ => clap_complete::Shell::Fish,
+    use clap_complete::env::EnvCompleter;
+    let shell: &dyn EnvCompleter = match args.shell.as_str() {
+        "bash" => &clap_complete::env::Bash,
+        "zsh" => &clap_complete::env::Zsh,
+        _ => &clap_complete::env::Fish,
     };
     let mut text = Vec::new();
-    clap_complete::generate(shell, &mut cli::command(), "sultana", &mut text);
+    shell.write_registration(COMPLETE_VAR, "sultana", "sultana", "sultana", &mut text)?;
     emit(printer, "script", &text)
+}
+
+/// Answer a shell's completion request when this run is one (and exit).
+pub fn answer_completion_request() {
+    clap_complete::CompleteEnv::with_factory(cli::command)
+        .var(COMPLETE_VAR)
+        .complete();
+}
+
+/// The component names of the workspace in the current folder, for
+/// completion: none (and no message) when there is no readable one.
+pub fn component_candidates() -> Vec<String> {
+    crate::workspace::Workspace::discover(&crate::workspace::WorkspaceOptions::default())
+        .map(|ws| ws.manifest.components.iter().map(|c| c.name.clone()).collect())
+        .unwrap_or_default()
 }
 
 /// The text on stdout, or with `--json` inside the one document.

@@ -65,7 +65,7 @@ fn list(ws: &Workspace, limit: usize, printer: &Printer) -> Result<()> {
                 crate::timefmt::rfc3339(r.started.max(0.0) as u64)
             ));
         }
-        printer.report(text.join("\n"));
+        printer.out(text.join("\n"));
     }
     printer.json(&serde_json::json!({ "command": "flights", "flights": rows }));
     Ok(())

@@ -5,7 +5,6 @@ use anyhow::Result;
 use super::{finished, Globals};
 use crate::cli::LockArgs;
 use crate::error::CheckFailed;
-use crate::git::Cache;
 use crate::printer::Printer;
 use crate::sync::pin_check::{self, PinCheck};
 use crate::sync::{self, Mode};
@@ -29,7 +28,7 @@ pub fn run(globals: &Globals, args: LockArgs, printer: &Printer) -> Result<()> {
 /// what its revision names in the cache; nothing stale. No network.
 fn check(ws: &Workspace, printer: &Printer) -> Result<()> {
     let lock = ws.load_lock()?;
-    let cache = Cache::locate()?;
+    let cache = ws.git_cache()?;
     let mut problems = Vec::new();
     let mut verdicts = serde_json::Map::new();
     let mut not_in_url: Vec<String> = Vec::new();

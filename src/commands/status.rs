@@ -8,7 +8,7 @@ use crate::sync::state::{states, ComponentState};
 pub fn run(globals: &Globals, args: StatusArgs, printer: &Printer) -> Result<()> {
     let ws = globals.workspace(printer)?;
     let rows = states(&ws, &args.components, printer)?;
-    printer.report(table(&rows));
+    printer.out(table(&rows));
     printer.json(&serde_json::json!({
         "workspace": ws.root,
         "manifest": ws.manifest.file,

@@ -1,6 +1,6 @@
 use std::time::Instant;
 
-use anyhow::{bail, Result};
+use anyhow::{anyhow, bail, Result};
 
 use super::{system_choice, Globals};
 use crate::build;
@@ -81,8 +81,34 @@ pub fn run(globals: &Globals, args: TarballArgs, printer: &Printer) -> Result<()
 }
 
 pub fn run_verify(globals: &Globals, args: VerifyTarballArgs, printer: &Printer) -> Result<()> {
+    // The tarball's own manifest is what is checked: a workspace's, or a
+    // value changed on the command line, has no say in it.
+    if let Some(set) = globals.workspace.sets.first() {
+        bail!(
+            "verify-tarball checks the tarball's own manifest; `--set {set}` cannot apply to it \
+             (to fetch from elsewhere, give --url-rewrite FROM=TO)"
+        );
+    }
+    if globals.workspace.manifest.is_some() {
+        bail!("verify-tarball checks the tarball's own manifest; --manifest cannot apply to it");
+    }
+    for (variable, _) in &globals.workspace.env_sets {
+        printer.warn(format!(
+            "{variable} is set in the environment; verify-tarball checks the tarball's own manifest and ignores it"
+        ));
+    }
+    let mut rewrites = crate::manifest::UrlRewrites::default();
+    for rule in &args.url_rewrite {
+        let (from, to) = rule
+            .split_once('=')
+            .ok_or_else(|| anyhow!("--url-rewrite {rule}: expected FROM=TO"))?;
+        rewrites
+            .insert(from, to)
+            .map_err(|m| anyhow!("--url-rewrite {rule}: {m}"))?;
+    }
     let options = tarball::VerifyOptions {
         offline: globals.offline,
+        rewrites,
         use_mirrors: args.use_mirrors,
         jobs: globals.jobs,
         mode: super::fetch_mode(&args.transfer).unwrap_or(crate::git::FetchMode::for_verify()),

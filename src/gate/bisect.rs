@@ -13,7 +13,7 @@ use super::flight::{self, Plan, Settings};
 use super::prepare::{check_revisions, gated_component, involved, pin_everything, refresh, revision_of};
 use super::status::{FlightKind, FlightOutcome, JobStatus};
 
-use crate::git::{Cache, Oid};
+use crate::git::Oid;
 use crate::printer::Printer;
 use crate::workspace::Workspace;
 
@@ -60,7 +60,7 @@ pub fn bisect(ws: &Workspace, options: &BisectOptions, printer: &Printer) -> Res
     let names = involved(ws, &component.name)?;
     let job = job_name(ws, &component.name, &names, &options.test)?;
     let pins = pin_everything(ws, &names, options.locked, &options.settings, printer)?;
-    let cache = Cache::locate()?;
+    let cache = ws.git_cache()?;
     let store = cache.store(&component.url, printer)?;
     let sources = refresh(
         ws,

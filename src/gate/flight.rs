@@ -299,6 +299,7 @@ pub fn pin_revisions(
                 commit: r.commit.clone(),
                 describe: r.describe.clone(),
                 source: None,
+                not_in_url: false,
             },
         );
     }

@@ -9,7 +9,7 @@ use super::db::Revision;
 use super::flight::Settings;
 use super::{Options, Outcome};
 use crate::build;
-use crate::git::{self, Cache, Checkout, Oid, Store};
+use crate::git::{self, Checkout, Oid, Store};
 use crate::manifest::Component;
 use crate::printer::Printer;
 use crate::sync;
@@ -145,7 +145,7 @@ type Pinned = (Vec<Revision>, Store, Revision, Revision);
 fn pin_full(ws: &Workspace, component: &Component, options: &Options, printer: &Printer) -> Result<Pinned> {
     let involved = involved(ws, &component.name)?;
     let pins = pin_everything(ws, &involved, options.locked, &options.settings, printer)?;
-    let cache = Cache::locate()?;
+    let cache = ws.git_cache()?;
     let store = cache.store(&component.url, printer)?;
     let have_candidate = options
         .candidate
@@ -224,7 +224,7 @@ fn pin_light(ws: &Workspace, component: &Component, options: &Options, printer: 
             describe: entry.describe.clone(),
         });
     }
-    let cache = Cache::locate()?;
+    let cache = ws.git_cache()?;
     let store = cache.store(&component.url, printer)?;
     let describe = Oid::from_str(&commit)
         .ok()

@@ -11,6 +11,7 @@ use sha2::{Digest, Sha256};
 
 use super::{FetchMode, Filter, Oid};
 use crate::fsutil::{self, FileLock};
+use crate::manifest::UrlRewrites;
 use crate::printer::{Printer, Progress};
 use crate::process::{Cmd, ProcessError};
 
@@ -32,6 +33,22 @@ pub fn namespace_of(store_url: &str, source: &str) -> String {
 
 pub struct Cache {
     root: PathBuf,
+    /// `[url_rewrites]`: where git really goes for a url (every store
+    /// opened from this cache fetches through them).
+    rewrites: UrlRewrites,
+    /// Where a user can give another place to fetch from, for the hint
+    /// when the network fails.
+    elsewhere: Elsewhere,
+}
+
+/// How the user of a command names another place to fetch from.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Elsewhere {
+    /// A workspace: `mirrors` or `[url_rewrites]` in sultana.local.toml.
+    #[default]
+    LocalFile,
+    /// `verify-tarball`: its `--url-rewrite` option.
+    UrlRewriteOption,
 }
 
 impl Cache {
@@ -39,7 +56,25 @@ impl Cache {
     pub fn locate() -> Result<Cache> {
         Ok(Cache {
             root: crate::fsutil::cache_home()?.join("git"),
+            rewrites: UrlRewrites::default(),
+            elsewhere: Elsewhere::LocalFile,
         })
+    }
+
+    /// Say `elsewhere` in the hint of a failed fetch.
+    pub fn hinting(mut self, elsewhere: Elsewhere) -> Cache {
+        self.elsewhere = elsewhere;
+        self
+    }
+
+    /// This cache with the workspace's url rewrites applied to every fetch.
+    pub fn rewriting(mut self, rewrites: &UrlRewrites) -> Cache {
+        self.rewrites = rewrites.clone();
+        self
+    }
+
+    pub fn rewrites(&self) -> &UrlRewrites {
+        &self.rewrites
     }
 
     pub fn root(&self) -> &Path {
@@ -73,7 +108,7 @@ impl Cache {
     pub fn existing_store(&self, url: &str) -> Option<Store> {
         let dir = self.store_dir(url);
         let repo = Repository::open_bare(&dir).ok()?;
-        Some(Store::new(dir, url, repo))
+        Some(Store::new(dir, url, repo, self))
     }
 
     /// The store for `url`, created (empty) on first use.
@@ -91,7 +126,8 @@ impl Cache {
                 dir.display()
             )
         })?;
-        Ok(Store::new(dir, url, repo))
+        super::store_users::touch(&dir);
+        Ok(Store::new(dir, url, repo, self))
     }
 }
 
@@ -118,7 +154,7 @@ impl Cache {
             fsutil::remove_all(&fresh).with_context(|| format!("cannot remove {}", fresh.display()))?;
             create_store(&fresh, url)?;
             let repo = Repository::open_bare(&fresh).with_context(|| format!("cannot open {}", fresh.display()))?;
-            let store = Store::new(fresh.clone(), url, repo);
+            let store = Store::new(fresh.clone(), url, repo, self);
             let progress = printer.progress("rebuild");
             let request = FetchRequest {
                 sources,
@@ -139,6 +175,7 @@ impl Cache {
             }
             crate::fault::point("store-rebuilt");
             let carried = carry_backups(&dir, &fresh, log);
+            super::store_users::carry(&dir, &fresh);
             let aside = beside(&dir, &format!(".damaged-{}", std::process::id()));
             fsutil::remove_all(&aside)?;
             if dir.exists() {
@@ -201,7 +238,7 @@ pub fn is_damaged_store(err: &anyhow::Error) -> bool {
     })
 }
 
-fn lock_store(dir: &Path, url: &str, printer: &Printer) -> Result<FileLock> {
+pub(super) fn lock_store(dir: &Path, url: &str, printer: &Printer) -> Result<FileLock> {
     let mut name = dir.as_os_str().to_owned();
     name.push(".lock");
     FileLock::exclusive(Path::new(&name), &format!("the git cache of {url}"), printer)
@@ -226,6 +263,7 @@ fn create_store(dir: &Path, url: &str) -> Result<()> {
     // (describe of a new commit, bisect, ahead/behind) read it.
     config.set_bool("fetch.writeCommitGraph", true)?;
     drop(repo);
+    super::store_users::start_record(&tmp)?;
     fs::rename(&tmp, dir).with_context(|| format!("cannot move {} into place", dir.display()))?;
     crate::fault::point("store-created");
     Ok(())
@@ -237,6 +275,8 @@ pub struct Store {
     pub(super) repo: Repository,
     /// This run's first fill asked for a filter the server ignored.
     refused_filter_on_fill: std::cell::Cell<bool>,
+    rewrites: UrlRewrites,
+    elsewhere: Elsewhere,
 }
 
 /// Where a store says what it holds (git's own `shallow` file says depth).
@@ -327,13 +367,27 @@ impl Store {
         Ok(lock)
     }
 
-    fn new(dir: PathBuf, url: &str, repo: Repository) -> Store {
+    fn new(dir: PathBuf, url: &str, repo: Repository, cache: &Cache) -> Store {
         Store {
             dir,
             url: url.to_string(),
             repo,
             refused_filter_on_fill: std::cell::Cell::new(false),
+            rewrites: cache.rewrites.clone(),
+            elsewhere: cache.elsewhere,
         }
+    }
+
+    /// Where git goes for `source` (a url as the manifest names it): the
+    /// rewrite rules applied. Every name the store keeps stays under the
+    /// manifest's url; only the transport sees this one.
+    pub(super) fn remote(&self, source: &str) -> String {
+        self.rewrites.apply(source)
+    }
+
+    /// `source` as messages show it (with its rewrite, when one applies).
+    pub fn describe_source(&self, source: &str) -> String {
+        self.rewrites.describe(source)
     }
 
     pub fn repo(&self) -> &Repository {
@@ -443,10 +497,11 @@ impl Store {
                     return Ok(source.clone());
                 }
                 Err(e) => {
+                    let shown = self.describe_source(source);
                     if request.sources.len() > 1 {
-                        printer.warn(format!("{source}: {}; trying the next source", first_line(&e)));
+                        printer.warn(format!("{shown}: {}; trying the next source", first_line(&e)));
                     }
-                    failures.push(format!("{source}: {e:#}"));
+                    failures.push(format!("{shown}: {e:#}"));
                 }
             }
         }
@@ -456,9 +511,14 @@ impl Store {
                 self.dir.parent().unwrap_or(&self.dir).display()
             )
         } else if failures.iter().any(|f| looks_like_network(f)) {
-            "no network here? `sultana demo` shows the whole job without it, and a `mirrors` \
-             entry in sultana.toml gives another place to fetch from"
-                .to_string()
+            match self.elsewhere {
+                Elsewhere::LocalFile => "no network here? `sultana demo` shows the whole job without it; a `mirrors` \
+                     entry or a `[url_rewrites]` rule in sultana.local.toml gives another place to fetch from"
+                    .to_string(),
+                Elsewhere::UrlRewriteOption => "no network here? `--url-rewrite FROM=TO` fetches a url from \
+                     another place, such as a local mirror"
+                    .to_string(),
+            }
         } else {
             String::new()
         };
@@ -704,7 +764,7 @@ impl Store {
         };
         let listed = super::transfer_command()
             .args(["ls-remote", "--"])
-            .arg(source)
+            .arg(self.remote(source))
             .args(&candidates)
             .log(log)
             .output()?;
@@ -778,7 +838,7 @@ impl Store {
             // too, into a pack; its local shortcut copies loose objects,
             // which the move below (packs only) would leave behind.
             .args(["clone", "--bare", "--no-local", "--progress", "--"])
-            .arg(source)
+            .arg(self.remote(source))
             .arg(&tmp);
         run_showing_progress(clone, log, progress)?;
         let packs = tmp.join("objects/pack");
@@ -821,7 +881,7 @@ impl Store {
             .args(["fetch", "--no-tags", "--no-write-fetch-head", "--progress"])
             .args(flags)
             .arg("--")
-            .arg(source)
+            .arg(self.remote(source))
             .args(refspecs);
         fetch.log(log).run_with(|line| {
             if line.contains("filtering not recognized by server") {

@@ -126,6 +126,9 @@ impl Checkout {
             let _ = fsutil::remove_all(&tmp);
             return Err(e);
         }
+        // Recorded where it will be, before it is there: a prune never
+        // takes the store from under a checkout being made.
+        super::store_users::record(&store.dir, &path.join(".git"))?;
         crate::fault::point("checkout-before-rename");
         if path.exists() {
             // Only an empty folder gets here (tree_state said Missing).
@@ -388,6 +391,7 @@ impl Checkout {
             };
             full == ours || fs::canonicalize(&full).ok() == fs::canonicalize(&ours).ok() && full.exists()
         });
+        super::store_users::record(&store.dir, repo.path())?;
         if present {
             return Ok(());
         }

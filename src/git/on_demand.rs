@@ -41,7 +41,8 @@ impl Store {
                     self.url
                 );
             }
-            need.printer.status("Fetching", format!("{what} from {}", self.url));
+            need.printer
+                .status("Fetching", format!("{what} from {}", self.describe_source(&self.url)));
             let request = FetchRequest {
                 sources: need.sources,
                 want: Some(commit),
@@ -117,14 +118,14 @@ impl Store {
                         "--stdin",
                         "--",
                     ])
-                    .arg(source)
+                    .arg(self.remote(source))
                     .stdin_file(&wants);
                 match retry(|| super::cache::run_showing_progress(fetch.clone(), need.log, need.progress)) {
                     Ok(()) => {
                         done = true;
                         break;
                     }
-                    Err(e) => failures.push(format!("{source}: {e:#}")),
+                    Err(e) => failures.push(format!("{}: {e:#}", self.describe_source(source))),
                 }
             }
             let _ = std::fs::remove_file(&wants);
@@ -399,7 +400,7 @@ impl Store {
                 .arg("--git-dir")
                 .arg(&self.dir)
                 .args(["fetch", "--no-tags", "--no-write-fetch-head", "--progress", &how, "--"])
-                .arg(source)
+                .arg(self.remote(source))
                 .arg(&spec);
             retry(|| super::cache::run_showing_progress(fetch.clone(), need.log, need.progress))?;
             crate::fault::point("store-deepened");
@@ -416,7 +417,7 @@ impl Store {
     fn remote_tags(&self, source: &str, log: &Path) -> Result<Vec<Tag>> {
         let out = super::transfer_command()
             .args(["ls-remote", "--tags", "--"])
-            .arg(source)
+            .arg(self.remote(source))
             .log(log)
             .output()
             .with_context(|| {

@@ -17,6 +17,38 @@ pub struct Submodule {
     pub commit: Oid,
 }
 
+/// Of `subs` (a tree's own), those `wanted` asks for; a path it names that
+/// the tree does not have is an error naming what the tree has.
+pub fn select(
+    mut subs: Vec<Submodule>,
+    wanted: &crate::manifest::Submodules,
+    what: &str,
+    commit: Oid,
+) -> Result<Vec<Submodule>> {
+    if let crate::manifest::Submodules::Only(paths) = wanted {
+        let missing: Vec<String> = paths
+            .iter()
+            .filter(|p| !subs.iter().any(|s| &s.path == *p))
+            .map(|p| p.display().to_string())
+            .collect();
+        if !missing.is_empty() {
+            let has: Vec<String> = subs.iter().map(|s| s.path.display().to_string()).collect();
+            return Err(anyhow!(
+                "{what}: `submodules` names {} but its tree at {} has no such submodule (it has: {})",
+                missing.join(", "),
+                super::short(commit),
+                if has.is_empty() {
+                    "none".to_string()
+                } else {
+                    has.join(", ")
+                }
+            ));
+        }
+    }
+    subs.retain(|s| wanted.wants(&s.path));
+    Ok(subs)
+}
+
 /// The submodules recorded in `commit`: those with both a `.gitmodules`
 /// entry and a gitlink at that path. Their paths and URLs are upstream data
 /// and pass the same checks as a manifest's.

@@ -16,6 +16,9 @@ pub const LOCAL_FILE_NAME: &str = "sultana.local.toml";
 struct RawLocal {
     #[serde(default)]
     components: Ordered<Spanned<RawOverride>>,
+    /// Added to (and for the same prefix, replacing) the manifest's.
+    #[serde(default)]
+    url_rewrites: Ordered<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -54,6 +57,12 @@ pub fn apply_local_text(
         text,
     };
     let raw: RawLocal = toml::from_str(text).map_err(|e| source.toml_error(e))?;
+    for (from, to) in raw.url_rewrites.0 {
+        manifest
+            .url_rewrites
+            .insert(from.get_ref(), to.get_ref())
+            .map_err(|m| source.error(to.span(), m))?;
+    }
     for (name, entry) in raw.components.0 {
         let span = entry.span();
         let entry = entry.into_inner();

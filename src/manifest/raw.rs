@@ -7,7 +7,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::ordered::Ordered;
-use super::{check_path, topo_order, Component, Manifest, ManifestError, Source, Tarball};
+use super::{check_path, topo_order, Component, Manifest, ManifestError, Source, Submodules, Tarball, UrlRewrites};
 use crate::git::FetchMode;
 use crate::validate;
 
@@ -18,6 +18,16 @@ pub struct RawManifest {
     tarball: Option<Spanned<RawTarball>>,
     #[serde(default)]
     components: Ordered<Spanned<RawComponent>>,
+    #[serde(default)]
+    url_rewrites: Ordered<Spanned<String>>,
+}
+
+/// `submodules = true | false | ["path", …]`.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawSubmodules {
+    All(bool),
+    Only(Vec<String>),
 }
 
 #[derive(Deserialize)]
@@ -51,7 +61,7 @@ struct RawComponent {
     #[serde(default)]
     depends: Vec<Spanned<String>>,
     enabled: Option<bool>,
-    submodules: Option<bool>,
+    submodules: Option<Spanned<RawSubmodules>>,
     filter: Option<Spanned<String>>,
     depth: Option<Spanned<i64>>,
 }
@@ -190,6 +200,13 @@ impl RawManifest {
         let mut by_name: BTreeMap<String, Component> = components.into_iter().map(|c| (c.name.clone(), c)).collect();
         let components = order.iter().filter_map(|n| by_name.remove(n)).collect();
 
+        let mut url_rewrites = UrlRewrites::default();
+        for (from, to) in self.url_rewrites.0 {
+            url_rewrites
+                .insert(from.get_ref(), to.get_ref())
+                .map_err(|m| at(source, &to, m))?;
+        }
+
         Ok(Manifest {
             file,
             display_name: source.name.clone(),
@@ -197,6 +214,7 @@ impl RawManifest {
             prefix,
             keep_flights,
             tarball,
+            url_rewrites,
             components,
         })
     }
@@ -295,6 +313,26 @@ impl RawComponent {
             validate::check_name(dep.get_ref()).map_err(|m| at(source, &dep, m))?;
             depends.push(dep.into_inner());
         }
+        let submodules = match self.submodules {
+            None => Submodules::None,
+            Some(raw) => {
+                let span = raw.span();
+                match raw.into_inner() {
+                    RawSubmodules::All(true) => Submodules::All,
+                    RawSubmodules::All(false) => Submodules::None,
+                    RawSubmodules::Only(paths) if paths.is_empty() => Submodules::None,
+                    RawSubmodules::Only(paths) => {
+                        let mut list = Vec::new();
+                        for path in paths {
+                            let checked = validate::check_rel_path(&path, false)
+                                .map_err(|m| source.error(span.clone(), format!("submodule path `{path}`: {m}")))?;
+                            list.push(checked);
+                        }
+                        Submodules::Only(list)
+                    }
+                }
+            }
+        };
         let component = Component {
             name: name.to_string(),
             url: url.into_inner(),
@@ -307,7 +345,7 @@ impl RawComponent {
             recipe,
             depends,
             enabled: self.enabled.unwrap_or(true),
-            submodules: self.submodules.unwrap_or(false),
+            submodules,
             local: None,
             fetch: FetchMode::Full,
             fetch_asked: false,

@@ -17,7 +17,10 @@ fn embedded_default_is_valid_and_ordered() {
         assert!(names.iter().position(|n| *n == dep).unwrap() < xen, "{dep} before xen");
     }
     assert_eq!(m.root().unwrap().name, "xen");
-    assert!(m.component("qemu-xen").unwrap().submodules);
+    assert_eq!(
+        m.component("qemu-xen").unwrap().submodules,
+        crate::manifest::Submodules::All
+    );
     assert!(!m.component("ovmf").unwrap().enabled);
     assert_eq!(
         m.component("blktap").unwrap().intree.as_deref(),

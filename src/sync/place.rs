@@ -36,7 +36,7 @@ pub(super) fn refuse_dirty(ws: &Workspace, cache: &Cache, resolutions: &[Resolut
         if checkout.head() == Some(target) {
             // The tree stays; a dirty submodule away from the commit the
             // tree records would still be moved.
-            if !component.submodules {
+            if !component.submodules.any() {
                 continue;
             }
             let dirt = dirt_recursive(cache, &checkout, &component.url, Some(&store), None, printer)?;
@@ -199,7 +199,7 @@ pub(super) fn place(
         checkout.set_remote_branch(branch, commit)?;
     }
     backup::print_saved(printer, &component.name, &placed.saved);
-    if component.submodules && placed.action != Action::LeftDirty {
+    if component.submodules.any() && placed.action != Action::LeftDirty {
         let log = process::log_path(&ws.state_dir(), &format!("fetch-{}-submodules", component.name));
         SubmoduleSync {
             cache,
@@ -208,6 +208,7 @@ pub(super) fn place(
             offline: options.offline,
             mode: fetch_mode,
             component: &component.name,
+            wanted: &component.submodules,
             printer,
         }
         .run(&checkout, &component.url, commit, 0)?;

@@ -210,6 +210,7 @@ pub(super) fn resolve<'a>(
             store.describe_deepening(resolved.commit, &source, need)
         })?,
         source: None,
+        not_in_url: false,
     };
     if options.mode != Mode::Lock {
         with_need(ws, component, options.offline, printer, |need| {

@@ -6,7 +6,7 @@ use anyhow::Result;
 use serde::Serialize;
 
 use super::dirt_recursive;
-use crate::git::{self, Cache, Checkout, TreeState};
+use crate::git::{self, Checkout, TreeState};
 use crate::printer::Printer;
 use crate::workspace::{SourceKind, Workspace};
 
@@ -118,7 +118,7 @@ impl ComponentState {
 /// nothing is fetched, moved or cleaned up.
 pub fn states(ws: &Workspace, names: &[String], printer: &Printer) -> Result<Vec<ComponentState>> {
     let lock = ws.load_lock()?;
-    let cache = Cache::locate()?;
+    let cache = ws.git_cache()?;
     let selected = ws.manifest.select(names, true)?;
     let mut rows = Vec::new();
     for component in selected {

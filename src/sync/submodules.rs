@@ -6,6 +6,7 @@ use std::path::Path;
 use anyhow::{bail, Result};
 
 use crate::git::{submodule, Cache, Checkout, FetchMode, Need, Oid};
+use crate::manifest::Submodules;
 use crate::printer::Printer;
 
 use super::place::{place_tree, OnLocalWork, Placement};
@@ -21,6 +22,9 @@ pub(super) struct SubmoduleSync<'a> {
     pub(super) mode: FetchMode,
     /// The component's name, for backup refs.
     pub(super) component: &'a str,
+    /// Which of the component's own submodules it needs (nested ones of
+    /// those: all).
+    pub(super) wanted: &'a Submodules,
     pub(super) printer: &'a Printer,
 }
 
@@ -30,7 +34,11 @@ impl SubmoduleSync<'_> {
             bail!("submodules nest deeper than 8 levels under {}", parent.path.display());
         }
         let printer = self.printer;
-        for sub in submodule::list(parent.repo(), commit, parent_url)? {
+        let mut subs = submodule::list(parent.repo(), commit, parent_url)?;
+        if depth == 0 {
+            subs = submodule::select(subs, self.wanted, self.component, commit)?;
+        }
+        for sub in subs {
             let store = self.cache.store(&sub.url, printer)?;
             let progress = printer.progress(&sub.name);
             let sources = [sub.url.clone()];

@@ -5,7 +5,7 @@
 //! own parse they give themselves back (what `verify-tarball` relies on).
 
 use crate::lock::{Lock, LockEntry};
-use crate::manifest::{Component, Manifest, Tarball};
+use crate::manifest::{Component, Manifest, Submodules, Tarball};
 
 fn quote(text: &str) -> String {
     toml::Value::String(text.to_string()).to_string()
@@ -69,8 +69,13 @@ pub fn manifest_text(top: &str, manifest: &Manifest, tarball: &Tarball, componen
         if !depends.is_empty() {
             out.push_str(&format!("depends = {}\n", list(&depends)));
         }
-        if component.submodules {
-            out.push_str("submodules = true\n");
+        match &component.submodules {
+            Submodules::None => {}
+            Submodules::All => out.push_str("submodules = true\n"),
+            Submodules::Only(paths) => {
+                let paths: Vec<String> = paths.iter().map(|p| p.to_string_lossy().into_owned()).collect();
+                out.push_str(&format!("submodules = {}\n", list(&paths)));
+            }
         }
     }
     out
@@ -107,7 +112,7 @@ mod tests {
             ["qemu-xen", "seabios", "blktap"],
             "mini-os is not inlined"
         );
-        assert!(again.component("qemu-xen").unwrap().submodules);
+        assert!(again.component("qemu-xen").unwrap().submodules.any());
         let again_tarball = again.tarball.clone().unwrap();
         let all: Vec<&Component> = again.components.iter().collect();
         assert_eq!(manifest_text("xen-4.21.0", &again, &again_tarball, &all), text);

@@ -27,7 +27,7 @@ pub(super) struct Part {
     pub(super) repo_dir: PathBuf,
     /// Path bytes below the top folder; empty for the root.
     pub(super) at: Vec<u8>,
-    pub(super) submodules: bool,
+    pub(super) submodules: crate::manifest::Submodules,
 }
 
 /// A file sultana writes into the tarball: path below the top folder,
@@ -117,6 +117,7 @@ pub(super) fn pin_of(
             commit: head.to_string(),
             describe,
             source: None,
+            not_in_url: false,
         };
         return Ok((entry, checkout.repo().path().to_path_buf()));
     }
@@ -278,7 +279,7 @@ impl Plan {
                 url: &part.url,
                 commit: part.commit,
                 at: &part.at,
-                submodules: part.submodules,
+                submodules: &part.submodules,
             };
             tree::collect(repos, source, &mut out)?;
         }

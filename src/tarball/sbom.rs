@@ -20,6 +20,10 @@ use crate::validate::redact_url;
 pub struct Package {
     pub name: String,
     pub url: String,
+    /// No branch or tag of `url` held the commit when the tarball was made
+    /// (a fork's): the SBOM says NOASSERTION rather than send a reader to
+    /// a place that does not have it.
+    pub not_in_url: bool,
     pub commit: String,
     pub describe: String,
     /// Where its tree sits inside the tarball's top folder (empty: the root).
@@ -32,14 +36,25 @@ pub struct Package {
 impl Package {
     /// The part of a tarball plan at its commit and describe, with the
     /// license files its recipe names.
-    pub fn of(part: &super::Part, commit: &str, describe: &str, license_files: Vec<String>) -> Package {
+    pub fn of(part: &super::Part, entry: &crate::lock::LockEntry, license_files: Vec<String>) -> Package {
         Package {
             name: part.name.clone(),
             url: part.url.clone(),
-            commit: commit.to_string(),
-            describe: describe.to_string(),
+            not_in_url: entry.not_in_url,
+            commit: entry.commit.clone(),
+            describe: entry.describe.clone(),
             at: part.at.clone(),
             license_files,
+        }
+    }
+}
+
+impl Package {
+    fn download_location(&self) -> String {
+        if self.not_in_url {
+            license::NOASSERTION.into()
+        } else {
+            download_location(&self.url, &self.commit)
         }
     }
 }
@@ -69,7 +84,7 @@ pub fn document(
             "SPDXID": id,
             "name": package.name,
             "versionInfo": package.describe,
-            "downloadLocation": download_location(&package.url, &package.commit),
+            "downloadLocation": package.download_location(),
             "externalRefs": [{
                 // A git commit id is the Software Heritage id of that revision.
                 "referenceCategory": "PERSISTENT-ID",
@@ -102,7 +117,7 @@ pub fn document(
     let mut hash = Sha256::new();
     hash.update(top.as_bytes());
     for (p, declared) in packages.iter().zip(&declared_all) {
-        let location = download_location(&p.url, &p.commit);
+        let location = p.download_location();
         for part in [&p.name, &p.commit, &p.describe, declared, &location] {
             hash.update([0]);
             hash.update(part.as_bytes());

@@ -10,6 +10,7 @@ use git2::{ObjectType, Repository, TreeEntry};
 
 use super::attrs::{Attr, Attributes};
 use crate::git::{submodule, Oid};
+use crate::manifest::Submodules;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Kind {
@@ -55,8 +56,11 @@ pub struct Source<'a> {
     pub url: &'a str,
     pub commit: Oid,
     pub at: &'a [u8],
-    pub submodules: bool,
+    pub submodules: &'a Submodules,
 }
+
+/// A submodule's own submodules: all of them.
+static ALL: Submodules = Submodules::All;
 
 /// Add the tree of `source` to `out`.
 pub fn collect(stores: &mut dyn SubmoduleStores, source: Source, out: &mut BTreeMap<Vec<u8>, Entry>) -> Result<()> {
@@ -85,8 +89,8 @@ fn collect_depth(
             .find_commit(commit)
             .with_context(|| format!("commit {commit} of {url} is not in the cache"))?
             .tree()?;
-        let links = if submodules {
-            submodule::list(git, commit, url)?
+        let links = if submodules.any() {
+            submodule::select(submodule::list(git, commit, url)?, submodules, url, commit)?
         } else {
             Vec::new()
         };
@@ -121,7 +125,7 @@ fn collect_depth(
                     url: &sub.url,
                     commit: sub.commit,
                     at: &full,
-                    submodules: true,
+                    submodules: &ALL,
                 };
                 collect_depth(stores, inner, out, depth + 1)?;
             }

@@ -24,6 +24,8 @@ pub struct VerifyOptions {
     pub offline: bool,
     /// Fetch from mirrors named inside the tarball too.
     pub use_mirrors: bool,
+    /// Where to fetch a url from instead (`--url-rewrite`).
+    pub rewrites: crate::manifest::UrlRewrites,
     pub jobs: usize,
     /// How a missing locked tree is fetched (default: that commit only).
     pub mode: FetchMode,
@@ -97,7 +99,9 @@ pub fn verify(file: &Path, options: &VerifyOptions, printer: &Printer) -> Result
     })?;
     printer.status("Verifying", format!("{name} ({}, description {desc})", given.top));
 
-    let cache = Cache::locate()?;
+    let cache = Cache::locate()?
+        .rewriting(&options.rewrites)
+        .hinting(crate::git::Elsewhere::UrlRewriteOption);
     let log = cache
         .root()
         .parent()
@@ -106,12 +110,14 @@ pub fn verify(file: &Path, options: &VerifyOptions, printer: &Printer) -> Result
         .join("verify-tarball.log");
     let mut parts = Vec::new();
     let mut entries = Vec::new();
+    let mut locked = Vec::new();
     let mut components: Vec<&crate::manifest::Component> = manifest.components.iter().collect();
     components.sort_by_key(|c| (c.name != tarball.root, c.name.clone()));
     for component in &components {
         let entry = lock
             .get(&component.name)
             .ok_or_else(|| anyhow!("{name}: its lock has no entry for `{}`", component.name))?;
+        locked.push(entry.clone());
         let commit = Oid::from_str(&entry.commit)?;
         let at = if component.name == tarball.root {
             Vec::new()
@@ -148,7 +154,7 @@ pub fn verify(file: &Path, options: &VerifyOptions, printer: &Printer) -> Result
             commit,
             repo_dir: store.dir.clone(),
             at: at.clone(),
-            submodules: component.submodules,
+            submodules: component.submodules.clone(),
         });
         entries.push(Inlined {
             name: component.name.clone(),
@@ -235,13 +241,13 @@ pub fn verify(file: &Path, options: &VerifyOptions, printer: &Printer) -> Result
     let packages: Vec<sbom::Package> = plan
         .parts
         .iter()
-        .zip(&entries)
+        .zip(&locked)
         .zip(&components)
         .map(|((part, entry), component)| {
             let files = recipe_of(&given, &component.recipe)
                 .map(|r| r.license_files)
                 .unwrap_or_default();
-            sbom::Package::of(part, &entry.commit, &entry.describe, files)
+            sbom::Package::of(part, entry, files)
         })
         .collect();
     let sbom_bytes = sbom::document(&plan.top, plan.mtime, &packages, &rebuilt, &repos)?;
@@ -469,31 +475,109 @@ fn check_entry_path(path: &[u8]) -> Result<(), String> {
 }
 
 /// What is compared of a header besides the path.
-type Fields = (
-    tar::EntryType,
-    Option<u32>,
-    Option<u64>,
-    Option<u64>,
-    Option<u64>,
-    Option<Vec<u8>>,
-    Option<Vec<u8>>,
-    Option<Vec<u8>>,
-    u64,
-);
+#[derive(PartialEq, Eq)]
+struct Fields {
+    kind: tar::EntryType,
+    mode: Option<u32>,
+    mtime: Option<u64>,
+    uid: Option<u64>,
+    gid: Option<u64>,
+    user: Option<Vec<u8>>,
+    group: Option<Vec<u8>>,
+    link: Option<Vec<u8>>,
+    size: u64,
+}
 
 fn fields<R: Read>(e: &tar::Entry<R>) -> Fields {
     let h = e.header();
-    (
-        h.entry_type(),
-        h.mode().ok(),
-        h.mtime().ok(),
-        h.uid().ok(),
-        h.gid().ok(),
-        h.username_bytes().map(<[u8]>::to_vec),
-        h.groupname_bytes().map(<[u8]>::to_vec),
-        e.link_name_bytes().map(|l| l.into_owned()),
-        e.size(),
-    )
+    Fields {
+        kind: h.entry_type(),
+        mode: h.mode().ok(),
+        mtime: h.mtime().ok(),
+        uid: h.uid().ok(),
+        gid: h.gid().ok(),
+        user: h.username_bytes().map(<[u8]>::to_vec),
+        group: h.groupname_bytes().map(<[u8]>::to_vec),
+        link: e.link_name_bytes().map(|l| l.into_owned()),
+        size: e.size(),
+    }
+}
+
+/// The fields of `given` that differ from `rebuilt`, in words: "size 4661
+/// instead of 4660, owner name `alice` instead of none".
+fn header_differences(given: &Fields, rebuilt: &Fields) -> String {
+    fn kind(k: tar::EntryType) -> String {
+        match k {
+            tar::EntryType::Regular => "a file".into(),
+            tar::EntryType::Directory => "a folder".into(),
+            tar::EntryType::Symlink => "a symbolic link".into(),
+            tar::EntryType::Link => "a hard link".into(),
+            other => format!("an entry of type {}", other.as_byte() as char),
+        }
+    }
+    fn number(n: Option<u64>) -> String {
+        n.map_or("unreadable".into(), |n| n.to_string())
+    }
+    fn text(t: &Option<Vec<u8>>) -> String {
+        match t {
+            Some(t) if !t.is_empty() => format!("`{}`", String::from_utf8_lossy(t)),
+            _ => "none".into(),
+        }
+    }
+    let mut out = Vec::new();
+    if given.kind != rebuilt.kind {
+        out.push(format!("{} instead of {}", kind(given.kind), kind(rebuilt.kind)));
+    }
+    if given.mode != rebuilt.mode {
+        let mode = |m: Option<u32>| m.map_or("unreadable".into(), |m| format!("{m:04o}"));
+        out.push(format!("mode {} instead of {}", mode(given.mode), mode(rebuilt.mode)));
+    }
+    if given.mtime != rebuilt.mtime {
+        out.push(format!(
+            "time {} instead of {}",
+            number(given.mtime),
+            number(rebuilt.mtime)
+        ));
+    }
+    if given.uid != rebuilt.uid {
+        out.push(format!(
+            "owner id {} instead of {}",
+            number(given.uid),
+            number(rebuilt.uid)
+        ));
+    }
+    if given.gid != rebuilt.gid {
+        out.push(format!(
+            "group id {} instead of {}",
+            number(given.gid),
+            number(rebuilt.gid)
+        ));
+    }
+    if given.user != rebuilt.user {
+        out.push(format!(
+            "owner name {} instead of {}",
+            text(&given.user),
+            text(&rebuilt.user)
+        ));
+    }
+    if given.group != rebuilt.group {
+        out.push(format!(
+            "group name {} instead of {}",
+            text(&given.group),
+            text(&rebuilt.group)
+        ));
+    }
+    if given.link != rebuilt.link {
+        out.push(format!(
+            "link target {} instead of {}",
+            text(&given.link),
+            text(&rebuilt.link)
+        ));
+    }
+    if given.size != rebuilt.size {
+        out.push(format!("size {} instead of {}", given.size, rebuilt.size));
+    }
+    out.join(", ")
 }
 
 /// Walk both tar streams in step and describe the first entry that differs.
@@ -531,9 +615,7 @@ fn first_difference<A: Read, B: Read>(given: A, rebuilt: B) -> Result<Option<Str
                 }
                 let (fx, fy) = (fields(&x), fields(&y));
                 if fx != fy {
-                    return Ok(Some(format!(
-                        "`{path}`: its header differs (type, mode, time, owner, link or size): {fx:?} instead of {fy:?}"
-                    )));
+                    return Ok(Some(format!("`{path}`: {}", header_differences(&fx, &fy))));
                 }
                 if !same_content(&mut x, &mut y)? {
                     return Ok(Some(format!("`{path}`: its content differs")));
@@ -679,5 +761,41 @@ mod tests {
         assert_eq!(super::desc_of("xen-4.21.0", "xen-{desc}").as_deref(), Some("4.21.0"));
         assert_eq!(super::desc_of("a-1-b", "a-{desc}-b").as_deref(), Some("1"));
         assert_eq!(super::desc_of("qemu-1", "xen-{desc}"), None);
+    }
+
+    #[test]
+    fn a_differing_header_is_said_in_words() {
+        let base = super::Fields {
+            kind: tar::EntryType::Regular,
+            mode: Some(0o644),
+            mtime: Some(1),
+            uid: Some(0),
+            gid: Some(0),
+            user: None,
+            group: None,
+            link: None,
+            size: 4660,
+        };
+        let given = super::Fields {
+            size: 4661,
+            user: Some(b"alice".to_vec()),
+            mode: Some(0o755),
+            ..base
+        };
+        let base = super::Fields {
+            kind: tar::EntryType::Regular,
+            mode: Some(0o644),
+            mtime: Some(1),
+            uid: Some(0),
+            gid: Some(0),
+            user: None,
+            group: None,
+            link: None,
+            size: 4660,
+        };
+        assert_eq!(
+            super::header_differences(&given, &base),
+            "mode 0755 instead of 0644, owner name `alice` instead of none, size 4661 instead of 4660"
+        );
     }
 }

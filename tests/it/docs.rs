@@ -298,10 +298,30 @@ fn the_readme_runs() {
         .iter()
         .filter(|p| p.starts_with(&*ctx.cache.to_string_lossy()))
         .collect();
-    assert_eq!(in_cache.len(), 8, "four stores and their locks: {rm}");
-    for path in paths {
+    assert!(in_cache.len() > 8, "four stores, their locks and the builds: {rm}");
+    for path in &paths {
         assert!(Path::new(path).exists(), "{path} in `{rm}`");
     }
+    // Run as given, it leaves no store and no build of the demo behind:
+    // the cache's entries besides are those of an earlier demo run.
+    let builds = || {
+        std::fs::read_dir(ctx.cache.join("sultana/builds"))
+            .map(|d| {
+                d.flatten()
+                    .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
+                    .count()
+            })
+            .unwrap_or(0)
+    };
+    let builds_before = builds();
+    let removed = Command::new("sh").args(["-c", rm.trim()]).status().unwrap();
+    assert!(removed.success());
+    for path in &paths {
+        assert!(!Path::new(path).exists(), "{path} in `{rm}`");
+    }
+    let builds_named = paths.iter().filter(|p| p.contains("/sultana/builds/")).count();
+    assert!(builds_named > 0, "{rm}");
+    assert_eq!(builds(), builds_before - builds_named);
 }
 
 /// The shipped pages in man/ are the ones `sultana man --out` writes: one
@@ -342,9 +362,43 @@ fn completions_and_grouped_help() {
     let ctx = TestContext::new();
     for shell in ["bash", "zsh", "fish"] {
         let run = ctx.sultana(&["completions", shell]).success();
-        assert!(run.stdout.contains("verify-tarball"), "{shell}");
+        assert!(run.stdout.contains("SULTANA_COMPLETE"), "{shell}");
     }
     ctx.sultana(&["completions", "tcsh"]).code(2);
+    // bash, through the script it sources: commands, then the component
+    // names of the workspace the shell is in.
+    let up = ctx.upstream("up");
+    ctx.write(
+        "sultana.toml",
+        &format!(
+            "[components.blktap]\nurl = \"{0}\"\nrevision = \"master\"\n\n[components.blktap-module]\nurl = \"{0}\"\nrevision = \"master\"\n",
+            up.url()
+        ),
+    );
+    let script = ctx.sultana(&["completions", "bash"]).success().stdout;
+    ctx.write("complete.bash", &script);
+    let bin = std::path::Path::new(env!("CARGO_BIN_EXE_sultana")).parent().unwrap();
+    let complete = |words: &str| {
+        let line = format!(
+            "source ./complete.bash; COMP_WORDS=({words}); COMP_CWORD=$((${{#COMP_WORDS[@]}} - 1)); COMP_TYPE=9; \
+             _clap_complete_sultana sultana \"${{COMP_WORDS[COMP_CWORD]}}\"; printf '%s\\n' \"${{COMPREPLY[@]}}\""
+        );
+        let out = std::process::Command::new("bash")
+            .args(["-c", &line])
+            .current_dir(&ctx.work)
+            .env("PATH", format!("{}:{}", bin.display(), std::env::var("PATH").unwrap()))
+            .env("HOME", &ctx.home)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let listed = complete("sultana verify");
+    assert!(listed.contains("verify-tarball"), "{listed}");
+    let listed = complete("sultana build blk");
+    let names: Vec<&str> = listed.lines().collect();
+    assert_eq!(names, ["blktap", "blktap-module"], "{listed}");
+    let listed = complete("sultana gate blktap-");
+    assert_eq!(listed.trim(), "blktap-module");
     let help = ctx.sultana(&["--help"]).success();
     for group in ["Trees:", "Build:", "Release:", "Push gate:"] {
         assert!(help.stdout.contains(group), "{}", help.stdout);

@@ -147,6 +147,22 @@ fn a_pin_only_a_fork_has_is_said_at_lock_and_in_status() {
         .success()
         .stderr_has("only in a fork");
     assert_eq!(check.json()["not_in_url"], serde_json::json!(["up"]));
+    // A release of it: its SBOM sends nobody to a url without the commit,
+    // and a verifier (told where the fork is) makes the same bytes.
+    let mut text = ctx.read("sultana.toml");
+    text.push_str("\n[tarball]\nroot = \"up\"\nname = \"up-{desc}\"\n");
+    ctx.write("sultana.toml", &text);
+    ctx.sultana(&["tarball", "--desc", "1.0"])
+        .success()
+        .stderr_has("the SBOM gives no download location");
+    let sbom: serde_json::Value = serde_json::from_str(&ctx.read("dist/up-1.0.spdx.json")).unwrap();
+    assert_eq!(sbom["packages"][0]["downloadLocation"], "NOASSERTION", "{sbom}");
+    let lock = tar_file(&ctx.work.join("dist/up-1.0.tar.gz"), "up-1.0/sultana.lock");
+    assert!(lock.contains("not_in_url = true"), "{lock}");
+    let rule = format!("{}={}", up.url(), fork.url());
+    ctx.sultana(&["verify-tarball", "dist/up-1.0.tar.gz", "--url-rewrite", &rule])
+        .success()
+        .stdout_has("identical");
     // Once the url has it, nothing is said.
     up.commit(&[("OTHER", "x\n")], "other");
     std::fs::remove_file(ctx.work.join("sultana.local.toml")).unwrap();

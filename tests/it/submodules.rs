@@ -145,3 +145,89 @@ fn a_remote_tree_never_pulls_in_a_local_repository_as_a_submodule() {
     ctx.sultana(&["fetch"]).success();
     assert_eq!(ctx.read("qemu/ext/private/secret.txt"), "private\n");
 }
+
+/// qemu-xen's case: its submodules name `git://` hosts a firewall drops.
+/// A `[url_rewrites]` rule in sultana.local.toml sends the component and
+/// its submodules elsewhere; the lock, the checkout's own config and the
+/// tarball keep the urls as written.
+#[test]
+fn url_rewrites_reach_components_and_submodules_and_a_list_picks_submodules() {
+    let ctx = TestContext::new();
+    // Nothing listens on the discard port: every fetch there fails at once.
+    let dead = "git://127.0.0.1:9/";
+    let inner = ctx.upstream("inner");
+    let other = ctx.upstream("other");
+    let top = ctx.upstream("top");
+    top.add_submodule("inner", "ext/inner", &format!("{dead}inner"), inner.head());
+    top.add_submodule("other", "ext/other", &format!("{dead}other"), other.head());
+    let manifest = |submodules: &str| {
+        format!(
+            "[tarball]\nroot = \"qemu\"\n\n[components.qemu]\nurl = \"{dead}top\"\nrevision = \"master\"\nsubmodules = {submodules}\n"
+        )
+    };
+    ctx.write("sultana.toml", &manifest("true"));
+    ctx.sultana(&["fetch"])
+        .code(2)
+        .stderr_has("could not fetch git://127.0.0.1:9/top")
+        .stderr_has("[url_rewrites]");
+
+    let to = format!("{}/", ctx.upstreams.display());
+    ctx.write(
+        "sultana.local.toml",
+        &format!("[url_rewrites]\n\"{dead}\" = \"{to}\"\n"),
+    );
+    ctx.write("sultana.toml", &manifest("[\"ext/inner\"]"));
+    ctx.sultana(&["fetch"])
+        .success()
+        .stderr_has(&format!("(rewritten to {to}"));
+    assert_eq!(ctx.read("qemu/ext/inner/README"), "inner");
+    // Not asked for: an empty folder, as git leaves an inactive submodule.
+    assert!(!ctx.work.join("qemu/ext/other/README").exists());
+    let lock = ctx.read("sultana.lock");
+    assert!(lock.contains(&format!("url = \"{dead}top\"")), "{lock}");
+    assert!(!lock.contains(&to), "the rewrite stays out of the lock:\n{lock}");
+    let config = ctx.read("qemu/.git/config");
+    assert!(config.contains(&format!("url = {dead}inner")), "{config}");
+
+    // The tarball holds only the submodule asked for, and its manifest the list.
+    ctx.sultana(&["tarball", "--desc", "1.0"]).success();
+    let listing = tar_listing(&ctx.work.join("dist/qemu-1.0.tar.gz"));
+    assert!(listing.iter().any(|p| p == "qemu-1.0/ext/inner/README"), "{listing:?}");
+    assert!(!listing.iter().any(|p| p == "qemu-1.0/ext/other/README"), "{listing:?}");
+    let embedded = tar_file(&ctx.work.join("dist/qemu-1.0.tar.gz"), "qemu-1.0/sultana.toml");
+    assert!(embedded.contains("submodules = [\"ext/inner\"]"), "{embedded}");
+    assert!(!embedded.contains(&to), "{embedded}");
+
+    // Another machine without the network: verify-tarball is told where
+    // the mirror is; without it, the hint names the option, not a file.
+    let fresh = ctx.dir("fresh-cache");
+    let file = ctx.work.join("dist/qemu-1.0.tar.gz");
+    let verify = |extra: &[&str]| {
+        let mut args = vec!["verify-tarball", file.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        ctx.sultana_with(&ctx.root, "022", &[("XDG_CACHE_HOME", fresh.to_str().unwrap())], &args)
+    };
+    verify(&[])
+        .code(2)
+        .stderr_has("--url-rewrite FROM=TO")
+        .stderr_lacks("sultana.toml");
+    let rule = format!("{dead}={to}");
+    verify(&["--url-rewrite", &rule]).success().stdout_has("identical");
+    // A value it cannot honour is refused, not ignored.
+    verify(&["--set", "qemu.url=/elsewhere"])
+        .code(2)
+        .stderr_has("cannot apply");
+
+    // A listed path the tree does not have: said, with what it has.
+    ctx.write("sultana.toml", &manifest("[\"ext/nope\"]"));
+    ctx.sultana(&["fetch"])
+        .code(2)
+        .stderr_has("ext/nope")
+        .stderr_has("it has: ext/inner, ext/other");
+    // A rewrite that would make an option or a transport: refused with its place.
+    ctx.write(
+        "sultana.local.toml",
+        &format!("[url_rewrites]\n\"{dead}\" = \"ext::sh\"\n"),
+    );
+    ctx.sultana(&["fetch"]).code(2).stderr_has("sultana.local.toml:2:");
+}

@@ -614,3 +614,30 @@ pub fn run_program(path: &Path) -> String {
     assert!(output.status.success(), "{} failed", path.display());
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
+
+/// The paths of a .tar.gz, in order.
+pub fn tar_listing(file: &Path) -> Vec<String> {
+    let gz = flate2::read::MultiGzDecoder::new(std::fs::File::open(file).expect("open tarball"));
+    let mut archive = tar::Archive::new(gz);
+    archive
+        .entries()
+        .expect("read tarball")
+        .map(|e| String::from_utf8_lossy(&e.expect("entry").path_bytes()).into_owned())
+        .collect()
+}
+
+/// One file's text from a .tar.gz.
+pub fn tar_file(file: &Path, path: &str) -> String {
+    use std::io::Read;
+    let gz = flate2::read::MultiGzDecoder::new(std::fs::File::open(file).expect("open tarball"));
+    let mut archive = tar::Archive::new(gz);
+    for entry in archive.entries().expect("read tarball") {
+        let mut entry = entry.expect("entry");
+        if entry.path_bytes().as_ref() == path.as_bytes() {
+            let mut text = String::new();
+            entry.read_to_string(&mut text).expect("read entry");
+            return text;
+        }
+    }
+    panic!("{path} is not in {}", file.display())
+}

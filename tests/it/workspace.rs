@@ -136,21 +136,28 @@ fn one_command_component() -> (TestContext, Upstream) {
     (ctx, up)
 }
 
-/// `-q`: a successful run prints nothing at all, tables and hints included.
+/// `-q`: a successful run prints no status lines; a table asked for still shows.
 #[test]
-fn quiet_means_quiet() {
+fn quiet_silences_status_lines_not_what_was_asked_for() {
     let (ctx, _up) = one_command_component();
     for args in [
         &["-q", "lock"][..],
         &["-q", "fetch"],
         &["-q", "build"],
         &["-q", "update"],
-        &["-q", "status"],
         &["-q", "build"],
     ] {
         let run = ctx.sultana(args).success();
         assert_eq!((run.stdout.as_str(), run.stderr.as_str()), ("", ""), "{args:?}");
     }
+    // What a command is asked to show still shows, as with cargo's -q:
+    // the status table on stdout, nothing on stderr.
+    let run = ctx.sultana(&["-q", "status"]).success();
+    assert!(run.stdout.starts_with("COMPONENT"), "{}", run.stdout);
+    assert_eq!(run.stderr, "");
+    let run = ctx.sultana(&["-q", "cache"]).success();
+    assert!(!run.stdout.is_empty());
+    assert_eq!(run.stderr, "");
     let fresh = ctx.root.join("fresh");
     std::fs::create_dir_all(&fresh).unwrap();
     let run = ctx.sultana_with(&fresh, "022", &[], &["-q", "init"]).success();
@@ -300,4 +307,90 @@ fn distclean_names_only_what_it_removed() {
     assert!(!ctx.work.join("dist/thing").exists(), "the staged build went");
     assert_eq!(ctx.read("dist/root-1.0.tar.gz.asc"), "release\n");
     assert_eq!(ctx.read("dist/SHA256SUMS"), "release\n");
+}
+
+/// `cache prune --git` removes only stores nobody uses: no checkout borrows
+/// their objects and no run opened them for 30 days. A store made before
+/// sultana recorded its users is kept (who borrows from it is unknown).
+#[test]
+fn cache_prune_removes_only_git_stores_no_checkout_borrows_from() {
+    let ctx = TestContext::new();
+    let kept = ctx.upstream("kept");
+    let gone = ctx.upstream("gone");
+    let unknown = ctx.upstream("unknown");
+    ctx.write("sultana.toml", &manifest(&[("kept", &kept.url(), "master")]));
+    ctx.sultana(&["fetch"]).success();
+    // Two other workspaces, removed afterwards: their checkouts are gone.
+    for (name, up) in [("gone", &gone), ("unknown", &unknown)] {
+        let other = ctx.dir(&format!("ws-{name}"));
+        std::fs::write(other.join("sultana.toml"), manifest(&[(name, &up.url(), "master")])).unwrap();
+        ctx.sultana_in(&other, &["fetch"]).success();
+        std::fs::remove_dir_all(&other).unwrap();
+    }
+    let store_of = |up: &Upstream| {
+        let name = up.path.file_name().unwrap().to_string_lossy().into_owned();
+        std::fs::read_dir(ctx.cache.join("sultana/git"))
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| {
+                p.is_dir()
+                    && p.file_name()
+                        .unwrap()
+                        .to_string_lossy()
+                        .strip_prefix(&format!("{name}-"))
+                        .is_some_and(|hex| hex.len() == 16)
+            })
+            .unwrap()
+    };
+    let (kept_store, gone_store, unknown_store) = (store_of(&kept), store_of(&gone), store_of(&unknown));
+    // As made by an older sultana: no record of its users.
+    std::fs::remove_dir_all(unknown_store.join("sultana-users")).unwrap();
+
+    // Opened today: every store stays.
+    ctx.sultana(&["cache", "prune", "--git"])
+        .success()
+        .stderr_has("0 git store(s)")
+        .stderr_has("1 older store(s) kept");
+    assert!(gone_store.is_dir());
+
+    // Forty days later.
+    let past = std::time::SystemTime::now() - std::time::Duration::from_secs(40 * 24 * 3600);
+    for store in [&kept_store, &gone_store, &unknown_store] {
+        let stamp = store.join("sultana-used");
+        std::fs::write(&stamp, b"").unwrap();
+        std::fs::File::options()
+            .write(true)
+            .open(&stamp)
+            .unwrap()
+            .set_modified(past)
+            .unwrap();
+    }
+    let run = ctx.sultana(&["--json", "cache", "prune", "--git"]).success();
+    let removed = &run.json()["git"]["removed"];
+    assert_eq!(removed.as_array().unwrap().len(), 1, "{removed}");
+    assert_eq!(removed[0]["url"], serde_json::json!(gone.url()));
+    assert!(!gone_store.exists());
+    assert!(kept_store.is_dir(), "the workspace's checkout borrows from it");
+    assert!(unknown_store.is_dir(), "its users are unknown");
+    // The checkout that borrows from the kept store still reads everything.
+    git_stdout(
+        &ctx.work.join("kept"),
+        std::path::Path::new("/nonexistent"),
+        &["fsck", "--no-dangling"],
+    );
+    // A removed store is fetched again when wanted.
+    let again = ctx.dir("ws-again");
+    std::fs::write(again.join("sultana.toml"), manifest(&[("gone", &gone.url(), "master")])).unwrap();
+    ctx.sultana_in(&again, &["fetch"]).success();
+    assert_eq!(std::fs::read_to_string(again.join("gone/README")).unwrap(), "gone");
+
+    // A symlink planted among the stores is never followed.
+    let outside = ctx.dir("outside-0123456789abcdef");
+    std::fs::write(outside.join("keep"), "x").unwrap();
+    std::os::unix::fs::symlink(&outside, ctx.cache.join("sultana/git/evil-0123456789abcdef")).unwrap();
+    ctx.sultana(&["cache", "prune", "--git", "--ccache"])
+        .success()
+        .stderr_has("the compiler cache");
+    assert!(outside.join("keep").exists());
 }
