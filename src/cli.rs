@@ -423,10 +423,13 @@ pub struct TarballArgs {
     /// The {desc} of the name (default: `git describe --tags` of the root's pinned commit)
     #[arg(long, value_name = "D")]
     pub desc: Option<String>,
+    /// Name it after xen's own version (`make -C xen xenversion` of the pinned tree), as `make src-tarball-release`
+    #[arg(long, conflicts_with = "desc")]
+    pub xen_version: bool,
     /// Where to write the tarballs and SHA256SUMS (default: dist/)
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
-    /// gz, xz or zst; repeat for several (default: the manifest's [tarball] formats)
+    /// gz, xz, zst or lz; repeat for several (default: the manifest's [tarball] formats)
     #[arg(long = "format", value_name = "F")]
     pub formats: Vec<String>,
     /// Sign each tarball and SHA256SUMS with this gpg key (detached, armored `.asc`)
@@ -527,7 +530,7 @@ pub struct BisectArgs {
 
 #[derive(Debug, Args)]
 pub struct VerifyTarballArgs {
-    /// The tarball (.tar.gz, .tar.xz or .tar.zst)
+    /// The tarball (.tar.gz, .tar.xz, .tar.zst or .tar.lz)
     pub file: PathBuf,
     /// Also fetch from the mirrors the tarball's own manifest names (by
     /// default only from each component's url: the tarball is what is checked)

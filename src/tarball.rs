@@ -9,6 +9,7 @@ pub(crate) mod attrs;
 mod compress;
 mod embedded;
 mod license;
+mod lzip;
 mod plan;
 mod sbom;
 mod sign;
@@ -16,6 +17,7 @@ mod subst;
 mod tree;
 mod verify;
 mod write;
+mod xen_version;
 
 use std::path::PathBuf;
 
@@ -39,9 +41,21 @@ use write::{hex, new_sums, write_files, Hashing};
 
 pub const SUMS_FILE: &str = "SHA256SUMS";
 
+/// What the `{desc}` of a tarball's name is.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Desc {
+    /// `git describe --tags` of the root's pinned commit (`make src-tarball`).
+    #[default]
+    Describe,
+    /// As given (`--desc`).
+    Given(String),
+    /// xen's own version, `make -C xen xenversion` (`make src-tarball-release`).
+    XenVersion,
+}
+
 #[derive(Clone, Debug, Default)]
 pub struct Options {
-    pub desc: Option<String>,
+    pub desc: Desc,
     pub out: Option<PathBuf>,
     pub formats: Vec<Format>,
     /// Inline only these (the root always); default: every enabled
@@ -166,8 +180,17 @@ pub fn run(ws: &Workspace, options: &Options, printer: &Printer) -> Result<Outco
     }
 
     let desc = match &options.desc {
-        Some(desc) => desc.clone(),
-        None => entries[0].describe.clone(),
+        Desc::Given(desc) => desc.clone(),
+        Desc::Describe => entries[0].describe.clone(),
+        Desc::XenVersion => {
+            let repo = git2::Repository::open(&parts[0].repo_dir)?;
+            let version = xen_version::of(&repo, parts[0].commit, &format!("`{}`", root.name))?;
+            printer.status(
+                "Version",
+                format!("{version} (`make -C xen xenversion` of {})", entries[0].short()),
+            );
+            version
+        }
     };
     check_desc(&desc)?;
     let top = tarball.name.replace("{desc}", &desc);

@@ -17,7 +17,7 @@ pub fn run(globals: &Globals, args: TarballArgs, printer: &Printer) -> Result<()
     for text in &args.formats {
         match Format::parse(text) {
             Some(format) => formats.push(format),
-            None => bail!("--format {text}: use gz, xz or zst"),
+            None => bail!("--format {text}: use gz, xz, zst or lz"),
         }
     }
     // What the system provides is not inlined.
@@ -39,7 +39,11 @@ pub fn run(globals: &Globals, args: TarballArgs, printer: &Printer) -> Result<()
         }
     }
     let options = tarball::Options {
-        desc: args.desc,
+        desc: match (args.desc, args.xen_version) {
+            (Some(desc), _) => tarball::Desc::Given(desc),
+            (None, true) => tarball::Desc::XenVersion,
+            (None, false) => tarball::Desc::Describe,
+        },
         out: args
             .out
             .map(|o| std::env::current_dir().map(|d| d.join(o)).unwrap_or_default()),

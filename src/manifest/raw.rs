@@ -23,11 +23,34 @@ pub struct RawManifest {
 }
 
 /// `submodules = true | false | ["path", …]`.
-#[derive(Deserialize)]
-#[serde(untagged)]
 enum RawSubmodules {
     All(bool),
     Only(Vec<String>),
+}
+
+// By hand rather than `#[serde(untagged)]`: a wrong value is said as
+// "invalid type: …, expected true, false or a list of submodule paths".
+impl<'de> Deserialize<'de> for RawSubmodules {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = RawSubmodules;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("true, false or a list of submodule paths")
+            }
+            fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<RawSubmodules, E> {
+                Ok(RawSubmodules::All(v))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<RawSubmodules, A::Error> {
+                let mut paths = Vec::new();
+                while let Some(path) = seq.next_element::<String>()? {
+                    paths.push(path);
+                }
+                Ok(RawSubmodules::Only(paths))
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
 }
 
 #[derive(Deserialize)]
@@ -254,11 +277,11 @@ fn validate_tarball(source: &Source, raw: RawTarball, components: &[Component]) 
         .formats
         .unwrap_or_else(|| vec![Spanned::new(0..0, "gz".to_string())])
     {
-        if !["gz", "xz", "zst"].contains(&format.get_ref().as_str()) {
+        if !["gz", "xz", "zst", "lz"].contains(&format.get_ref().as_str()) {
             return Err(at(
                 source,
                 &format,
-                format!("tarball format `{}` is not one of gz, xz, zst", format.get_ref()),
+                format!("tarball format `{}` is not one of gz, xz, zst, lz", format.get_ref()),
             ));
         }
         formats.push(format.into_inner());

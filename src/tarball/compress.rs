@@ -1,8 +1,9 @@
 //! Compression of release tarballs on every core, with the same bytes
 //! whatever the number of cores: the stream is cut into fixed-size chunks,
-//! each compressed on its own into a complete gzip member, xz stream or zstd
-//! frame, and those are written in order. Every decompressor reads such
-//! concatenations (`gzip -d`, `tar xzf`, `xz -d`, `zstd -d`); the cost in size
+//! each compressed on its own into a complete gzip member, xz stream, zstd
+//! frame or lzip member, and those are written in order. Every decompressor
+//! reads such concatenations (`gzip -d`, `tar xzf`, `xz -d`, `zstd -d`,
+//! `lzip -d`, as plzip writes them); the cost in size
 //! is a few hundred bytes per chunk.
 
 use std::io::{self, Read, Write};
@@ -15,6 +16,7 @@ pub enum Format {
     Gz,
     Xz,
     Zst,
+    Lz,
 }
 
 impl Format {
@@ -23,6 +25,7 @@ impl Format {
             "gz" | "gzip" => Some(Format::Gz),
             "xz" => Some(Format::Xz),
             "zst" | "zstd" => Some(Format::Zst),
+            "lz" | "lzip" => Some(Format::Lz),
             _ => None,
         }
     }
@@ -32,6 +35,7 @@ impl Format {
             Format::Gz => "tar.gz",
             Format::Xz => "tar.xz",
             Format::Zst => "tar.zst",
+            Format::Lz => "tar.lz",
         }
     }
 
@@ -41,7 +45,7 @@ impl Format {
     fn chunk_size(self) -> usize {
         match self {
             Format::Gz => 4 << 20,
-            Format::Xz | Format::Zst => 16 << 20,
+            Format::Xz | Format::Zst | Format::Lz => 16 << 20,
         }
     }
 
@@ -53,6 +57,8 @@ impl Format {
             Some(Format::Xz)
         } else if magic.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
             Some(Format::Zst)
+        } else if magic.starts_with(b"LZIP") {
+            Some(Format::Lz)
         } else {
             None
         }
@@ -64,6 +70,7 @@ impl Format {
             Format::Gz => Box::new(flate2::bufread::MultiGzDecoder::new(input)),
             Format::Xz => Box::new(xz2::bufread::XzDecoder::new_multi_decoder(input)),
             Format::Zst => Box::new(zstd::stream::read::Decoder::with_buffer(input)?),
+            Format::Lz => Box::new(super::lzip::Decoder::new(input)),
         })
     }
 }
@@ -74,11 +81,13 @@ impl std::fmt::Display for Format {
             Format::Gz => "gz",
             Format::Xz => "xz",
             Format::Zst => "zst",
+            Format::Lz => "lz",
         })
     }
 }
 
-/// gzip -9 class deflate; xz preset 6 (xz's default); zstd level 19.
+/// gzip -9 class deflate; xz preset 6 (xz's default); zstd level 19;
+/// lzip -9 class LZMA.
 fn compress_chunk(format: Format, data: &[u8]) -> io::Result<Vec<u8>> {
     match format {
         Format::Gz => {
@@ -102,6 +111,7 @@ fn compress_chunk(format: Format, data: &[u8]) -> io::Result<Vec<u8>> {
             compressor.include_contentsize(true)?;
             compressor.compress(data)
         }
+        Format::Lz => super::lzip::member(data),
     }
 }
 
@@ -212,7 +222,7 @@ mod tests {
 
     #[test]
     fn same_bytes_whatever_the_jobs_and_round_trip() {
-        for format in [Format::Gz, Format::Xz, Format::Zst] {
+        for format in [Format::Gz, Format::Xz, Format::Zst, Format::Lz] {
             let data = sample(CHUNK * 3 + 1000);
             let one = compress(format, 1, &data, 7_000);
             let two = compress(format, 2, &data, 100_000);
@@ -228,7 +238,7 @@ mod tests {
 
     #[test]
     fn empty_input_is_a_valid_empty_file() {
-        for format in [Format::Gz, Format::Xz, Format::Zst] {
+        for format in [Format::Gz, Format::Xz, Format::Zst, Format::Lz] {
             let out = compress(format, 2, &[], 1);
             let mut back = Vec::new();
             format.decoder(&out[..]).unwrap().read_to_end(&mut back).unwrap();

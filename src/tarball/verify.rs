@@ -284,7 +284,8 @@ fn sniff(file: &Path) -> Result<Format> {
     let mut magic = [0u8; 6];
     let mut f = File::open(file).with_context(|| format!("cannot open {}", file.display()))?;
     let n = f.read(&mut magic)?;
-    Format::sniff(&magic[..n]).ok_or_else(|| anyhow!("{} is not a gzip, xz or zstd compressed tarball", file.display()))
+    Format::sniff(&magic[..n])
+        .ok_or_else(|| anyhow!("{} is not a gzip, xz, zstd or lzip compressed tarball", file.display()))
 }
 
 fn sha256_of(file: &Path) -> Result<String> {
@@ -312,7 +313,8 @@ fn read_given(file: &Path, format: Format) -> Result<Given> {
 /// disk work: its entries' paths and links, its folder, manifest and lock.
 /// For fuzzing; `bytes` is a compressed tarball.
 pub fn inspect(bytes: &[u8], name: &str) -> Result<(Manifest, Lock)> {
-    let format = Format::sniff(bytes).ok_or_else(|| anyhow!("{name} is not a gzip, xz or zstd compressed tarball"))?;
+    let format =
+        Format::sniff(bytes).ok_or_else(|| anyhow!("{name} is not a gzip, xz, zstd or lzip compressed tarball"))?;
     let given = read_given_from(format.decoder(bytes)?, name)?;
     parse_given(&given, name)
 }

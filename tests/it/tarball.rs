@@ -345,7 +345,7 @@ fn verify_tarball_passes_and_names_what_differs() {
     ctx.write("not-a-tarball.tar.gz", "hello\n");
     ctx.sultana(&["verify-tarball", "not-a-tarball.tar.gz"])
         .code(2)
-        .stderr_has("is not a gzip, xz or zstd compressed tarball");
+        .stderr_has("is not a gzip, xz, zstd or lzip compressed tarball");
 }
 
 /// A gzip tarball with one raw entry, to forge what `tar::Builder` refuses.
@@ -554,4 +554,115 @@ fn the_same_manifest_in_another_folder_gives_the_same_bytes() {
     assert!(first == second, "the folder's name reached the tarball");
     ctx.sultana_in(&other, &["verify-tarball", "dist/root-v1.0.tar.gz"])
         .success();
+}
+
+/// Xen's three release formats (mktarball's gz, xz and lzip -9): each holds
+/// exactly `git archive --prefix=xen-$desc/` of the pin, entry for entry and
+/// byte for byte in content, besides the two files sultana embeds; the name
+/// comes from xen's own `make xenversion`, as `make src-tarball-release`.
+#[test]
+fn every_format_holds_git_archive_of_the_pin_and_lzip_reads_ours() {
+    let ctx = TestContext::new();
+    if !require("lzip", "checking .tar.lz with the lzip tool") {
+        return;
+    }
+    let xen = ctx.upstream("xen");
+    xen.commit(
+        &[
+            (
+                "xen/Makefile",
+                "export XEN_VERSION       = 4\nexport XEN_SUBVERSION    = 23\n\
+                 export XEN_EXTRAVERSION ?= -unstable$(XEN_VENDORVERSION)\n\
+                 export XEN_FULLVERSION   = $(XEN_VERSION).$(XEN_SUBVERSION)$(XEN_EXTRAVERSION)\n\
+                 -include xen-version\n\nxenversion:\n\t@echo $(XEN_FULLVERSION)\n",
+            ),
+            ("tools/README", "tools\n"),
+        ],
+        "xen",
+    );
+    xen.commit_raw(b"tools/run.sh", b"#!/bin/sh\necho hi\n", 0o100755, "an executable");
+    xen.commit_raw(b"docs/link", b"../tools/README", 0o120000, "a symlink");
+    xen.commit_raw(LONG.as_bytes(), b"long\n", 0o100644, "a long path");
+    // Large enough for two lzip members (16 MiB each).
+    // (Repetitive, so compressing it takes no time.)
+    let noise = b"xen\n".repeat(17 << 18);
+    xen.commit_raw(b"big.bin", &noise, 0o100644, "a big file");
+    ctx.write(
+        "sultana.toml",
+        &format!(
+            "[tarball]\nroot = \"xen\"\nname = \"xen-{{desc}}\"\n\n[components.xen]\nurl = \"{}\"\nrevision = \"master\"\n",
+            xen.url()
+        ),
+    );
+    ctx.sultana(&[
+        "tarball",
+        "--xen-version",
+        "--format",
+        "gz",
+        "--format",
+        "xz",
+        "--format",
+        "lz",
+    ])
+    .success()
+    .stderr_has("4.23-unstable");
+    let top = "xen-4.23-unstable";
+    let archive = Command::new("git")
+        .args(["archive", "--format=tar", &format!("--prefix={top}/"), "HEAD"])
+        .current_dir(&xen.path)
+        .output()
+        .unwrap();
+    assert!(archive.status.success());
+    let expected = tar_contents(&archive.stdout);
+    for (ext, tool) in [("gz", "gzip"), ("xz", "xz"), ("lz", "lzip")] {
+        let file = ctx.work.join(format!("dist/{top}.tar.{ext}"));
+        let test = Command::new(tool).arg("-t").arg(&file).status().unwrap();
+        assert!(test.success(), "{tool} -t {}", file.display());
+        let out = Command::new(tool).arg("-dc").arg(&file).output().unwrap();
+        assert!(out.status.success(), "{tool} -dc");
+        let mut got = tar_contents(&out.stdout);
+        for embedded in ["sultana.toml", "sultana.lock"] {
+            assert!(got.remove(&format!("{top}/{embedded}")).is_some(), "{ext}: {embedded}");
+        }
+        assert_eq!(got.len(), expected.len(), "{ext}: the same entries");
+        for (path, entry) in &expected {
+            assert!(
+                got.get(path) == Some(entry),
+                "{ext}: `{path}` differs from git archive's"
+            );
+        }
+        ctx.sultana(&["verify-tarball", file.to_str().unwrap()])
+            .success()
+            .stdout_has("identical");
+    }
+    let sums = ctx.read("dist/SHA256SUMS");
+    assert!(sums.contains(&format!("{top}.tar.lz")), "{sums}");
+    // The same bytes on the next run.
+    let first = std::fs::read(ctx.work.join(format!("dist/{top}.tar.lz"))).unwrap();
+    ctx.sultana(&["tarball", "--xen-version", "--format", "lz"]).success();
+    assert!(first == std::fs::read(ctx.work.join(format!("dist/{top}.tar.lz"))).unwrap());
+    // --xen-version and --desc together make no sense.
+    ctx.sultana(&["tarball", "--xen-version", "--desc", "1"]).code(2);
+}
+
+/// A tar's entries: path → (type, content or link target).
+fn tar_contents(bytes: &[u8]) -> BTreeMap<String, (u8, Vec<u8>)> {
+    let mut out = BTreeMap::new();
+    let mut archive = tar::Archive::new(bytes);
+    for entry in archive.entries().unwrap() {
+        let mut entry = entry.unwrap();
+        let kind = entry.header().entry_type();
+        if kind == tar::EntryType::XGlobalHeader {
+            continue; // git archive's commit id comment
+        }
+        let path = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+        let mut content = Vec::new();
+        if kind == tar::EntryType::Symlink {
+            content = entry.link_name_bytes().unwrap().into_owned();
+        } else {
+            entry.read_to_end(&mut content).unwrap();
+        }
+        out.insert(path, (kind.as_byte(), content));
+    }
+    out
 }
