@@ -423,6 +423,9 @@ pub struct TarballArgs {
     /// The {desc} of the name (default: `git describe --tags` of the root's pinned commit)
     #[arg(long, value_name = "D")]
     pub desc: Option<String>,
+    /// Who makes the release, named as the SBOMs' creator: NAME or "NAME <email or url>" (default: the manifest's [tarball] creator)
+    #[arg(long, value_name = "WHO")]
+    pub sbom_creator: Option<String>,
     /// Name it after xen's own version (`make -C xen xenversion` of the pinned tree), as `make src-tarball-release`
     #[arg(long, conflicts_with = "desc")]
     pub xen_version: bool,

@@ -11,6 +11,7 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 pub use overrides::{apply_local_file, apply_local_text, apply_set, LOCAL_FILE_NAME};
+pub(crate) use raw::check_party;
 pub use url_rewrites::UrlRewrites;
 
 use crate::validate;
@@ -162,6 +163,8 @@ impl Submodules {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Tarball {
     pub root: String,
+    /// `[tarball] creator`: who makes the release (the SBOMs' creator).
+    pub creator: Option<String>,
     pub name: String,
     pub formats: Vec<String>,
 }
@@ -171,6 +174,8 @@ pub struct Component {
     pub name: String,
     /// The manifest's url: what the lock, tarballs and exports record.
     pub url: String,
+    /// Who supplies it (`supplier`: `NAME` or `NAME <email or url>`).
+    pub supplier: Option<String>,
     pub mirrors: Vec<String>,
     /// A local override's url (`sultana.local.toml`, `--set`, a make-style
     /// variable): fetched from instead of `url` and the mirrors, and never

@@ -131,6 +131,10 @@ pub struct Recipe {
     /// like Yocto's LIC_FILES_CHKSUM.
     #[serde(default)]
     pub license_files: Vec<String>,
+    /// The license of the tree when detection cannot be sure (an SPDX
+    /// expression, as Yocto's LICENSE): the SBOMs' concluded license,
+    /// checked against what the license files say.
+    pub license: Option<String>,
     /// The environment variables the build reads (e.g. Xen's `debug`,
     /// `XEN_TARGET_ARCH`): passed from sultana's environment when set, and
     /// part of the build's inputs. Nothing else of it reaches a build but
@@ -336,6 +340,14 @@ impl Recipe {
             if !inside(dir) {
                 return Err(crate::manifest::ManifestError::Other(format!(
                     "{origin}: [run] folder `{dir}` must be a relative path inside the prefix (no `..`)"
+                )));
+            }
+        }
+        if let Some(license) = &recipe.license {
+            if let Err(e) = spdx::Expression::parse(license) {
+                return Err(crate::manifest::ManifestError::Other(format!(
+                    "{origin}: license `{license}` is not an SPDX license expression: {}",
+                    e.reason
                 )));
             }
         }

@@ -66,6 +66,8 @@ pub struct Options {
     pub jobs: usize,
     /// Sign the tarballs and SHA256SUMS with this gpg key.
     pub sign: Option<String>,
+    /// `--sbom-creator`: who makes the release (else `[tarball] creator`).
+    pub creator: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -91,8 +93,8 @@ pub struct Outcome {
     pub entries: usize,
     pub components: Vec<Inlined>,
     pub files: Vec<Made>,
-    /// The SPDX SBOM beside the tarballs.
-    pub sbom: PathBuf,
+    /// The SBOMs beside the tarballs: SPDX 2.3, SPDX 3.0, CycloneDX 1.6.
+    pub sboms: Vec<PathBuf>,
     /// Detached signatures made (`--sign`).
     pub signatures: Vec<PathBuf>,
 }
@@ -114,11 +116,18 @@ pub fn run(ws: &Workspace, options: &Options, printer: &Printer) -> Result<Outco
     }
     // Where each tree's license is, before anything is written: no recipe
     // means the usual license files; a recipe that is wrong is said.
-    let mut license_files = Vec::new();
+    let mut recipes = Vec::new();
     for component in std::iter::once(root).chain(inlined.iter().copied()) {
-        let recipe = crate::recipe::Recipe::find(&ws.recipes_root, &component.recipe)?;
-        license_files.push(recipe.map(|r| r.license_files).unwrap_or_default());
+        recipes.push(crate::recipe::Recipe::find(&ws.recipes_root, &component.recipe)?);
     }
+    // `--sbom-creator` names who makes this release; the embedded manifest
+    // records it, so a verifier writes the same SBOMs.
+    let mut tarball = tarball.clone();
+    if let Some(creator) = &options.creator {
+        tarball.creator =
+            Some(crate::manifest::check_party(creator).map_err(|m| anyhow!("--sbom-creator {creator}: {m}"))?);
+    }
+    let tarball = &tarball;
 
     // Pins and objects, without touching any checkout.
     let mut names: Vec<String> = vec![root.name.clone()];
@@ -199,7 +208,7 @@ pub fn run(ws: &Workspace, options: &Options, printer: &Printer) -> Result<Outco
     let mut extra = vec![
         (
             b"sultana.toml".to_vec(),
-            embedded::manifest_text(&top, &ws.manifest, &tarball, &embedded_components).into_bytes(),
+            embedded::manifest_text(&top, &ws.manifest, tarball, &embedded_components).into_bytes(),
             false,
         ),
         (
@@ -237,14 +246,48 @@ pub fn run(ws: &Workspace, options: &Options, printer: &Printer) -> Result<Outco
         .parts
         .iter()
         .zip(&entries)
-        .zip(license_files)
-        .map(|((part, entry), files)| sbom::Package::of(part, entry, files))
+        .zip(&recipes)
+        .map(|((part, entry), recipe)| {
+            let supplier = std::iter::once(root)
+                .chain(inlined.iter().copied())
+                .find(|c| c.name == part.name)
+                .and_then(|c| c.supplier.clone());
+            sbom::Package::of(part, entry, recipe.as_ref(), supplier)
+        })
         .collect();
-    let sbom_bytes = sbom::document(&top, mtime, &packages, &tree_entries, &repos)?;
-    let sbom_path = out_dir.join(format!("{top}.spdx.json"));
-    crate::fsutil::atomic_write(&sbom_path, &sbom_bytes)?;
+    let facts = sbom::facts(
+        &top,
+        mtime,
+        tarball.creator.as_deref(),
+        &packages,
+        &tree_entries,
+        &repos,
+    );
+    for note in &facts.notes {
+        printer.warn(note);
+    }
+    let mut artifacts = Vec::new();
+    for made in &files {
+        artifacts.push(sbom::Artifact {
+            name: file_name(&made.path),
+            sha256: made.sha256.clone(),
+            sha512: sha512_of(&made.path)?,
+        });
+    }
+    artifacts.sort_by(|a, b| a.name.cmp(&b.name));
+    let documents = facts.documents(&artifacts)?;
     let mut sums: Vec<(String, String)> = files.iter().map(|f| (file_name(&f.path), f.sha256.clone())).collect();
-    sums.push((file_name(&sbom_path), hex(&sha2::Sha256::digest(&sbom_bytes))));
+    let mut sboms = Vec::new();
+    for (name, bytes) in
+        sbom::file_names(&top)
+            .into_iter()
+            .zip([&documents.spdx2, &documents.spdx3, &documents.cyclonedx])
+    {
+        let path = out_dir.join(&name);
+        crate::fsutil::atomic_write(&path, bytes)?;
+        sums.push((name, hex(&sha2::Sha256::digest(bytes))));
+        sboms.push(path);
+    }
     // SHA256SUMS still holds what the files were: a signature of one now
     // rewritten with other bytes is removed before SHA256SUMS changes, so
     // that a run killed after it does not leave a wrong signature behind.
@@ -289,9 +332,16 @@ pub fn run(ws: &Workspace, options: &Options, printer: &Printer) -> Result<Outco
         entries: tree_entries.len(),
         components,
         files,
-        sbom: sbom_path,
+        sboms,
         signatures,
     })
+}
+
+fn sha512_of(path: &std::path::Path) -> Result<String> {
+    let mut hash = sha2::Sha512::new();
+    let mut file = std::fs::File::open(path).map_err(|e| anyhow!("cannot read {}: {e}", path.display()))?;
+    std::io::copy(&mut file, &mut hash)?;
+    Ok(hex(&hash.finalize()))
 }
 
 fn file_name(path: &std::path::Path) -> String {

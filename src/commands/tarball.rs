@@ -53,6 +53,7 @@ pub fn run(globals: &Globals, args: TarballArgs, printer: &Printer) -> Result<()
         locked: globals.locked,
         jobs: globals.jobs,
         sign: args.sign,
+        creator: args.sbom_creator,
     };
     let outcome = tarball::run(&ws, &options, printer)?;
     for file in &outcome.files {
@@ -66,7 +67,9 @@ pub fn run(globals: &Globals, args: TarballArgs, printer: &Printer) -> Result<()
             ),
         );
     }
-    printer.status("Wrote", format!("{} (SPDX 2.3 SBOM)", ws.display_path(&outcome.sbom)));
+    for (sbom, what) in outcome.sboms.iter().zip(["SPDX 2.3", "SPDX 3.0", "CycloneDX 1.6"]) {
+        printer.status("Wrote", format!("{} ({what} SBOM)", ws.display_path(sbom)));
+    }
     for signature in &outcome.signatures {
         printer.status("Signed", ws.display_path(signature));
     }

@@ -69,6 +69,8 @@ struct RawTarball {
     root: Spanned<String>,
     name: Option<Spanned<String>>,
     formats: Option<Vec<Spanned<String>>>,
+    /// Who makes the release, named as the creator of its SBOMs.
+    creator: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -85,6 +87,8 @@ struct RawComponent {
     depends: Vec<Spanned<String>>,
     enabled: Option<bool>,
     submodules: Option<Spanned<RawSubmodules>>,
+    /// Who supplies it (the SBOMs' supplier).
+    supplier: Option<Spanned<String>>,
     filter: Option<Spanned<String>>,
     depth: Option<Spanned<i64>>,
 }
@@ -286,8 +290,13 @@ fn validate_tarball(source: &Source, raw: RawTarball, components: &[Component]) 
         }
         formats.push(format.into_inner());
     }
+    let creator = match raw.creator {
+        Some(c) => Some(check_party(c.get_ref()).map_err(|m| at(source, &c, format!("creator: {m}")))?),
+        None => None,
+    };
     Ok(Tarball {
         root: raw.root.into_inner(),
+        creator,
         name,
         formats,
     })
@@ -356,8 +365,13 @@ impl RawComponent {
                 }
             }
         };
+        let supplier = match self.supplier {
+            Some(s) => Some(check_party(s.get_ref()).map_err(|m| at(source, &s, format!("supplier: {m}")))?),
+            None => None,
+        };
         let component = Component {
             name: name.to_string(),
+            supplier,
             url: url.into_inner(),
             mirrors,
             fetch_from: None,
@@ -393,4 +407,26 @@ fn fetch_mode(
         depth.map(|d| d.into_inner()),
     )
     .map_err(|m| source.error(span, m))
+}
+
+/// A supplier or creator: `NAME` or `NAME <email-or-url>`, one line,
+/// bounded (it goes into every SBOM).
+pub(crate) fn check_party(text: &str) -> Result<String, String> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Err("empty".into());
+    }
+    if text.len() > 200 {
+        return Err("longer than 200 characters".into());
+    }
+    if let Some(c) = text.chars().find(|c| c.is_control() || matches!(c, '"' | '\\')) {
+        return Err(format!("`{}` contains the character {c:?}", text.escape_debug()));
+    }
+    if let Some((_, contact)) = text.split_once('<') {
+        let ok = contact.ends_with('>') && contact.len() > 1 && !contact[..contact.len() - 1].contains(['<', '>', ' ']);
+        if !ok {
+            return Err(format!("`{text}`: write `NAME` or `NAME <email or url>`"));
+        }
+    }
+    Ok(text.to_string())
 }

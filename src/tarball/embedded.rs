@@ -27,7 +27,7 @@ pub fn manifest_text(top: &str, manifest: &Manifest, tarball: &Tarball, componen
         "# The manifest of the release tarball {top}. Every component is inside\n\
          # this tree (intree), so `sultana fetch --offline` and `sultana build --offline`\n\
          # work here without network; sultana.lock records the commits it was made from.\n\n\
-         [workspace]\n{}prefix = {}\n\n[tarball]\nroot = {}\nname = {}\nformats = {}\n",
+         [workspace]\n{}prefix = {}\n\n[tarball]\nroot = {}\nname = {}\nformats = {}\n{}",
         manifest
             .workspace_name
             .as_ref()
@@ -37,6 +37,11 @@ pub fn manifest_text(top: &str, manifest: &Manifest, tarball: &Tarball, componen
         quote(&tarball.root),
         quote(&tarball.name),
         list(&tarball.formats),
+        tarball
+            .creator
+            .as_ref()
+            .map(|c| format!("creator = {}\n", quote(c)))
+            .unwrap_or_default(),
     );
     for component in &components {
         let is_root = component.name == tarball.root;
@@ -54,6 +59,9 @@ pub fn manifest_text(top: &str, manifest: &Manifest, tarball: &Tarball, componen
             out.push_str(&format!("mirrors = {}\n", list(&mirrors)));
         }
         out.push_str(&format!("revision = {}\n", quote(&component.revision)));
+        if let Some(supplier) = &component.supplier {
+            out.push_str(&format!("supplier = {}\n", quote(supplier)));
+        }
         if is_root {
             out.push_str("path = \".\"\n");
         } else if let Some(intree) = &component.intree {

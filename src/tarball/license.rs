@@ -89,6 +89,49 @@ pub fn declared(texts: &[String]) -> String {
     found.into_iter().collect::<Vec<_>>().join(" AND ")
 }
 
+/// At most this many copyright lines, each at most this long, go into an SBOM.
+const MAX_NOTICES: usize = 16;
+const MAX_NOTICE: usize = 200;
+
+/// The copyright notices of license files with `texts`: their lines that
+/// begin `Copyright (c) YEAR …` or `© YEAR …`, each once, in order, bounded;
+/// `None` when there are none. A license's own text is not the tree's
+/// notice: the GNU licenses' `Copyright (C) … Free Software Foundation` and
+/// their `<name of author>` template are left out.
+pub fn copyright(texts: &[String]) -> Option<String> {
+    let mut found: Vec<String> = Vec::new();
+    for text in texts.iter().filter(|t| t.len() <= MAX_TEXT).take(MAX_FILES) {
+        for line in text.lines() {
+            let line = line
+                .trim()
+                .trim_start_matches(['#', '*', '/', ';', ' '])
+                .trim_end_matches(['*', '/', ' '])
+                .trim();
+            let lower = line.to_ascii_lowercase();
+            let rest = if let Some(rest) = lower.strip_prefix("copyright") {
+                rest.trim_start()
+                    .trim_start_matches("(c)")
+                    .trim_start_matches('©')
+                    .trim_start()
+            } else if let Some(rest) = line.strip_prefix('©') {
+                rest.trim_start()
+            } else {
+                continue;
+            };
+            let dated = rest.chars().next().is_some_and(|c| c.is_ascii_digit());
+            let template = line.contains('<') || lower.contains("free software foundation");
+            if !dated || template || line.len() > MAX_NOTICE || found.iter().any(|f| f == line) {
+                continue;
+            }
+            found.push(line.to_string());
+            if found.len() >= MAX_NOTICES {
+                return Some(found.join("\n"));
+            }
+        }
+    }
+    (!found.is_empty()).then(|| found.join("\n"))
+}
+
 fn scan(data: &TextData) -> BTreeSet<String> {
     let strategy = ScanStrategy::new(store())
         .mode(ScanMode::Elimination)
@@ -134,6 +177,20 @@ fn wrapped(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn copyright_lines_are_the_trees_own_notices() {
+        let bsd = "BSD 2-Clause License\n\nCopyright (c) 2016, Citrix Systems, Inc.\nAll rights reserved.\n\
+                   1. Redistributions of source code must retain the above copyright\n";
+        let gpl = "Copyright (C) 1989, 1991 Free Software Foundation, Inc.\n\
+                   Copyright (C) <year>  <name of author>\n";
+        let notes = "/* Copyright 2024 Xen Project */\n© 2025 Someone\nCopyright (c) 2016, Citrix Systems, Inc.\n";
+        assert_eq!(
+            copyright(&[bsd.into(), gpl.into(), notes.into()]).as_deref(),
+            Some("Copyright (c) 2016, Citrix Systems, Inc.\nCopyright 2024 Xen Project\n© 2025 Someone")
+        );
+        assert_eq!(copyright(&[gpl.into()]), None);
+    }
 
     fn text(id: &str) -> String {
         spdx::license_id(id).unwrap().text().to_string()

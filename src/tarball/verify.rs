@@ -244,14 +244,25 @@ pub fn verify(file: &Path, options: &VerifyOptions, printer: &Printer) -> Result
         .zip(&locked)
         .zip(&components)
         .map(|((part, entry), component)| {
-            let files = recipe_of(&given, &component.recipe)
-                .map(|r| r.license_files)
-                .unwrap_or_default();
-            sbom::Package::of(part, entry, files)
+            let recipe = recipe_of(&given, &component.recipe);
+            sbom::Package::of(part, entry, recipe.as_ref(), component.supplier.clone())
         })
         .collect();
-    let sbom_bytes = sbom::document(&plan.top, plan.mtime, &packages, &rebuilt, &repos)?;
-    let beside = check_beside(file, &plan.top, &sbom_bytes)?;
+    let facts = sbom::facts(
+        &plan.top,
+        plan.mtime,
+        tarball.creator.as_deref(),
+        &packages,
+        &rebuilt,
+        &repos,
+    );
+    let artifacts = artifacts_beside(file, &plan.top)?;
+    let documents = facts.documents(&artifacts)?;
+    let sboms: Vec<(String, Vec<u8>)> = sbom::file_names(&plan.top)
+        .into_iter()
+        .zip([documents.spdx2, documents.spdx3, documents.cyclonedx])
+        .collect();
+    let beside = check_beside(file, &sboms)?;
     Ok(Verdict {
         beside,
         file: file.to_path_buf(),
@@ -286,6 +297,13 @@ fn sniff(file: &Path) -> Result<Format> {
     let n = f.read(&mut magic)?;
     Format::sniff(&magic[..n])
         .ok_or_else(|| anyhow!("{} is not a gzip, xz, zstd or lzip compressed tarball", file.display()))
+}
+
+fn sha512_of(file: &Path) -> Result<String> {
+    let mut hash = sha2::Sha512::new();
+    let mut f = File::open(file).with_context(|| format!("cannot open {}", file.display()))?;
+    io::copy(&mut f, &mut hash)?;
+    Ok(hex(&hash.finalize()))
 }
 
 fn sha256_of(file: &Path) -> Result<String> {
@@ -658,7 +676,43 @@ const MAX_BESIDE: u64 = 16 * 1024 * 1024;
 /// Check what lies beside `file`: its signature (`.asc` or `.sig`), the
 /// SHA256SUMS line of it and of the SBOM (and SHA256SUMS's signature), and
 /// the SBOM against the one sultana writes for this tarball.
-fn check_beside(file: &Path, top: &str, sbom_bytes: &[u8]) -> Result<Vec<Beside>> {
+/// The tarball files the SPDX 3 document beside names, each hashed again
+/// when it is there (the given one always is); those not beside are taken
+/// as the document says, so one format downloaded alone still checks.
+fn artifacts_beside(file: &Path, top: &str) -> Result<Vec<sbom::Artifact>> {
+    let dir = file
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let spdx3 = dir.join(format!("{top}.spdx3.json"));
+    let mut artifacts = if spdx3.is_file() {
+        sbom::artifacts_named(&crate::fsutil::read_bounded(&spdx3, MAX_BESIDE).unwrap_or_default())
+    } else {
+        Vec::new()
+    };
+    let given = file
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    if !artifacts.iter().any(|a| a.name == given) {
+        artifacts.push(sbom::Artifact {
+            name: given,
+            sha256: String::new(),
+            sha512: String::new(),
+        });
+    }
+    for artifact in &mut artifacts {
+        let path = dir.join(&artifact.name);
+        if path.is_file() {
+            artifact.sha256 = sha256_of(&path)?;
+            artifact.sha512 = sha512_of(&path)?;
+        }
+    }
+    artifacts.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(artifacts)
+}
+
+fn check_beside(file: &Path, sboms: &[(String, Vec<u8>)]) -> Result<Vec<Beside>> {
     let dir = file.parent().map(Path::to_path_buf).unwrap_or_default();
     let dir = if dir.as_os_str().is_empty() {
         PathBuf::from(".")
@@ -696,16 +750,16 @@ fn check_beside(file: &Path, top: &str, sbom_bytes: &[u8]) -> Result<Vec<Beside>
     };
     signature_check(file, &mut out)?;
 
-    let sbom_name = format!("{top}.spdx.json");
-    let sbom_path = dir.join(&sbom_name);
-    let sbom_there = sbom_path.is_file();
-    if !sbom_there {
-        out.extend(not_regular(&sbom_path));
-    }
-    if sbom_there {
+    let mut there_sboms = Vec::new();
+    for (sbom_name, sbom_bytes) in sboms {
+        let sbom_path = dir.join(sbom_name);
+        if !sbom_path.is_file() {
+            out.extend(not_regular(&sbom_path));
+            continue;
+        }
         let there = crate::fsutil::read_bounded(&sbom_path, MAX_BESIDE)
             .with_context(|| format!("cannot read {}", sbom_path.display()))?;
-        let ok = there == sbom_bytes;
+        let ok = &there == sbom_bytes;
         out.push(Beside {
             file: sbom_path.clone(),
             ok,
@@ -715,6 +769,7 @@ fn check_beside(file: &Path, top: &str, sbom_bytes: &[u8]) -> Result<Vec<Beside>
                 "differs from the SBOM sultana writes for this tarball".into()
             },
         });
+        there_sboms.push((sbom_name.clone(), sbom_path));
     }
 
     let sums = dir.join(super::SUMS_FILE);
@@ -733,8 +788,8 @@ fn check_beside(file: &Path, top: &str, sbom_bytes: &[u8]) -> Result<Vec<Beside>
                 .collect()
         };
         let mut listed = vec![(name.clone(), sha256_of(file)?)];
-        if sbom_there {
-            listed.push((sbom_name.clone(), sha256_of(&sbom_path)?));
+        for (sbom_name, sbom_path) in &there_sboms {
+            listed.push((sbom_name.clone(), sha256_of(sbom_path)?));
         }
         for (listed_name, actual) in listed {
             let hashes = lines_of(&listed_name);

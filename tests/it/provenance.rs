@@ -74,7 +74,7 @@ fn the_sbom_names_each_component_and_its_license_and_validates() {
     setup(&ctx);
     let run = ctx.sultana(&["tarball", "--json"]).success();
     let json = run.json();
-    let sbom = PathBuf::from(json["tarball"]["sbom"].as_str().unwrap());
+    let sbom = PathBuf::from(json["tarball"]["sboms"][0].as_str().unwrap());
     assert_eq!(sbom, ctx.work.join("dist/root-v1.0.spdx.json"));
     validate(&sbom);
     let bytes = std::fs::read(&sbom).unwrap();
@@ -401,4 +401,144 @@ fn a_rewritten_release_never_keeps_a_wrong_signature_even_when_killed() {
         .args(["--kill", "all"])
         .env("GNUPGHOME", &home)
         .status();
+}
+
+/// What the SBOMs' readers check beyond syntax: the SPDX project's
+/// `sbomcheck` finds the SPDX documents conformant to NTIA's minimum
+/// elements, CISA's FSCT minimum and BSI TR-03183-2, and CycloneDX's own
+/// strict schema accepts the CycloneDX one. A component without a supplier,
+/// and a recipe license its files contradict, are said when the tarball is made.
+#[test]
+fn the_sboms_pass_their_readers_checks() {
+    if !require(
+        "sbomcheck",
+        "checking SBOMs (ntia-conformance-checker from PyPI, in .ci/run's virtualenv)",
+    ) {
+        return;
+    }
+    let ctx = TestContext::new();
+    let root = ctx.upstream("root");
+    let copying = format!(
+        "Copyright (c) 2003-2026 The Root Project\n\n{}",
+        license_text("GPL-2.0-only")
+    );
+    root.commit(&[("COPYING", &copying), ("Makefile", "all:\n")], "root");
+    root.tag("v1.0", true);
+    let blk = ctx.upstream("blk");
+    let bsd = license_text("BSD-2-Clause").replace("<year> <owner>", "2016, Citrix Systems, Inc.");
+    let bsd = format!("Copyright (c) 2016, Citrix Systems, Inc.\n\n{bsd}");
+    blk.commit(&[("LICENSE", &bsd)], "blk");
+    let odd = ctx.upstream("odd");
+    odd.commit(
+        &[(
+            "LICENSE",
+            "Copyright 2020 Odd Person\nYou may do as you like with this, but do not sue me.\n",
+        )],
+        "odd",
+    );
+    let manifest = |blk_supplier: &str| {
+        format!(
+            "[tarball]\nroot = \"root\"\nname = \"root-{{desc}}\"\ncreator = \"Root Release Team <releases@example.org>\"\n\n\
+             [components.root]\nurl = \"{}\"\nrevision = \"v1.0\"\nsupplier = \"Root Project <https://example.org/root>\"\n\n\
+             [components.blk]\nurl = \"{}\"\nrevision = \"master\"\nintree = \"tools/blk\"\n{blk_supplier}\n\
+             [components.odd]\nurl = \"{}\"\nrevision = \"master\"\nintree = \"extras/odd\"\nsupplier = \"Odd Person <odd@example.org>\"\n",
+            root.url(),
+            blk.url(),
+            odd.url()
+        )
+    };
+    ctx.write(
+        "sultana.toml",
+        &manifest("supplier = \"xapi-project <https://github.com/xapi-project>\"\n"),
+    );
+    // The recipe says what detection cannot: odd's license.
+    ctx.write(
+        "recipes/odd.toml",
+        "kind = \"command\"\ncommands = [[\"true\"]]\nlicense = \"LicenseRef-Odd\"\n",
+    );
+    let run = ctx.sultana(&["tarball", "--format", "gz", "--format", "xz"]).success();
+    assert!(!run.stderr.contains("no supplier"), "{}", run.stderr);
+    let dist = ctx.work.join("dist");
+    let check = |args: &[&str], file: &str| {
+        let out = Command::new("sbomcheck")
+            .args(args)
+            .arg(dist.join(file))
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            text.contains("Conformant: True"),
+            "sbomcheck {args:?} {file}:\n{text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    check(&["-c", "ntia"], "root-v1.0.spdx.json");
+    for standard in ["ntia", "fsct3-min", "bsi"] {
+        check(&["-s", "spdx3", "-c", standard], "root-v1.0.spdx3.json");
+    }
+    validate(&dist.join("root-v1.0.spdx.json"));
+    let cdx = dist.join("root-v1.0.cdx.json");
+    let script = "import sys\n\
+        from cyclonedx.validation.json import JsonStrictValidator\n\
+        from cyclonedx.schema import SchemaVersion\n\
+        e = JsonStrictValidator(SchemaVersion.V1_6).validate_str(open(sys.argv[1]).read())\n\
+        sys.exit(str(e) if e else 0)\n";
+    let out = Command::new("python3").args(["-c", script]).arg(&cdx).output().unwrap();
+    assert!(
+        out.status.success(),
+        "CycloneDX's schema refuses {}: {}",
+        cdx.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The same facts in each: suppliers, licenses, copyright, containment.
+    let bom: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&cdx).unwrap()).unwrap();
+    assert_eq!(bom["metadata"]["component"]["name"], "root");
+    assert_eq!(
+        bom["metadata"]["component"]["licenses"][0]["expression"],
+        "GPL-2.0-only"
+    );
+    assert_eq!(bom["metadata"]["manufacturer"]["name"], "Root Release Team");
+    let odd_c = bom["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "odd")
+        .unwrap();
+    assert_eq!(odd_c["licenses"][0]["expression"], "LicenseRef-Odd");
+    assert_eq!(odd_c["copyright"], "Copyright 2020 Odd Person");
+    let spdx: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dist.join("root-v1.0.spdx.json")).unwrap()).unwrap();
+    let blk_p = spdx["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "blk")
+        .unwrap();
+    assert_eq!(
+        blk_p["supplier"],
+        "Organization: xapi-project (https://github.com/xapi-project)"
+    );
+    assert_eq!(blk_p["licenseConcluded"], "BSD-2-Clause");
+    assert_eq!(blk_p["copyrightText"], "Copyright (c) 2016, Citrix Systems, Inc.");
+    assert!(ctx.read("dist/SHA256SUMS").contains("  root-v1.0.cdx.json\n"));
+    // verify-tarball writes the same three.
+    let verified = ctx.sultana(&["verify-tarball", "dist/root-v1.0.tar.xz"]).success();
+    for file in ["root-v1.0.spdx.json", "root-v1.0.spdx3.json", "root-v1.0.cdx.json"] {
+        assert!(
+            verified.stderr.contains(&format!("{file}: the SBOM sultana writes")),
+            "{file}: {}",
+            verified.stderr
+        );
+    }
+
+    // No supplier, and a recipe license the files contradict: both said.
+    ctx.write("sultana.toml", &manifest(""));
+    ctx.write(
+        "recipes/blk.toml",
+        "kind = \"command\"\ncommands = [[\"true\"]]\nlicense = \"MIT\"\n",
+    );
+    ctx.sultana(&["tarball"])
+        .success()
+        .stderr_has("`blk` has no supplier")
+        .stderr_has("`blk`: its recipe's license `MIT` is not what its license files say (`BSD-2-Clause`)");
 }
