@@ -57,10 +57,11 @@ pub(crate) fn fetch_store(
             format!("mirror of {}", component.url)
         }
     };
+    let shown = store.describe_source(&first);
     let from = if first == component.url {
-        first.clone()
+        shown
     } else {
-        format!("{first} ({})", relation(&first))
+        format!("{shown} ({})", relation(&first))
     };
     printer.status("Fetching", format!("{} from {from}", component.name));
     let progress = printer.progress(&component.name);
@@ -76,7 +77,12 @@ pub(crate) fn fetch_store(
     if used != first {
         printer.status(
             "Fetched",
-            format!("{} from {used} ({})", component.name, relation(&used)),
+            format!(
+                "{} from {} ({})",
+                component.name,
+                store.describe_source(&used),
+                relation(&used)
+            ),
         );
     }
     Ok(used)

@@ -226,7 +226,12 @@ pub fn facts(
             name: package.name.clone(),
             describe: package.describe.clone(),
             commit: package.commit.clone(),
-            url: redact_url(&package.url),
+            // Without credentials, nor a query or fragment (a token, a branch).
+            url: redact_url(&package.url)
+                .split(['?', '#'])
+                .next()
+                .unwrap_or_default()
+                .to_string(),
             download: package.download_location(),
             supplier: package.supplier.as_deref().map(Party::parse),
             declared,

@@ -155,7 +155,9 @@ fn a_full_dist_disk_leaves_no_partial_tarball_and_keeps_the_old_one() {
         top_level_files(&dist),
         vec![
             "SHA256SUMS".to_string(),
+            "up-1.cdx.json".to_string(),
             "up-1.spdx.json".to_string(),
+            "up-1.spdx3.json".to_string(),
             "up-1.tar.gz".to_string()
         ],
         "no partial tarball"

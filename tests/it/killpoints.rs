@@ -328,6 +328,16 @@ fn tarball_state(ctx: &TestContext) -> BTreeMap<String, String> {
                 .output()
                 .unwrap()
                 .stdout;
+        } else if name.ends_with(".spdx3.json") {
+            // It names the tarballs by their hashes, which hold this test's
+            // own folder: those are compared above, as tarballs.
+            let mut doc: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+            for node in doc["@graph"].as_array_mut().unwrap() {
+                for hash in node["verifiedUsing"].as_array_mut().into_iter().flatten() {
+                    hash["hashValue"] = serde_json::json!("@HASH@");
+                }
+            }
+            plain = serde_json::to_vec(&doc).unwrap();
         } else {
             plain = bytes.clone();
         }

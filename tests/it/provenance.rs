@@ -79,14 +79,21 @@ fn the_sbom_names_each_component_and_its_license_and_validates() {
     validate(&sbom);
     let bytes = std::fs::read(&sbom).unwrap();
     let text = String::from_utf8(bytes.clone()).unwrap();
-    assert!(!text.contains("s3cret") && !text.contains("builder"), "{text}");
+    for sbom in ["root-v1.0.spdx.json", "root-v1.0.spdx3.json", "root-v1.0.cdx.json"] {
+        let text = ctx.read(&format!("dist/{sbom}"));
+        assert!(!text.contains("s3cret") && !text.contains("builder"), "{sbom}: {text}");
+    }
     // Nor a token in the url's query: not in the SBOM, the lock, the output
     // or the tarball's embedded manifest and lock.
     let tarball = std::fs::read(ctx.work.join("dist/root-v1.0.tar.gz")).unwrap();
     let mut unpacked = Vec::new();
     std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&tarball[..]), &mut unpacked).unwrap();
+    let spdx3 = ctx.read("dist/root-v1.0.spdx3.json");
+    let cdx = ctx.read("dist/root-v1.0.cdx.json");
     for (what, bytes) in [
         ("the SBOM", text.as_bytes()),
+        ("the SPDX 3 SBOM", spdx3.as_bytes()),
+        ("the CycloneDX SBOM", cdx.as_bytes()),
         ("the lock", ctx.read("sultana.lock").as_bytes()),
         ("stderr", run.stderr.as_bytes()),
         ("the tarball", &unpacked[..]),

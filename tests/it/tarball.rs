@@ -157,12 +157,14 @@ fn the_same_bytes_every_time_and_the_content_of_git_archive() {
 
     // SHA256SUMS beside it, in sha256sum's format.
     let sums = ctx.read("dist/SHA256SUMS");
-    let sbom = ctx.work.join("dist/root-v1.0.spdx.json");
+    let sbom = |ext: &str| ctx.work.join(format!("dist/root-v1.0.{ext}"));
     assert_eq!(
         sums,
         format!(
-            "{}  root-v1.0.spdx.json\n{}  root-v1.0.tar.gz\n",
-            sha256_hex(&sbom),
+            "{}  root-v1.0.cdx.json\n{}  root-v1.0.spdx.json\n{}  root-v1.0.spdx3.json\n{}  root-v1.0.tar.gz\n",
+            sha256_hex(&sbom("cdx.json")),
+            sha256_hex(&sbom("spdx.json")),
+            sha256_hex(&sbom("spdx3.json")),
             sha256_hex(&made)
         )
     );
