@@ -158,13 +158,20 @@ pub fn run(ws: &Workspace, options: &Options, printer: &Printer) -> Result<Outco
         // tarball's lock says so, and its SBOM then names no download place.
         if ws.source(component) != SourceKind::Local {
             let commit = Oid::from_str(&entry.commit)?;
-            if cache.store(&component.url, printer)?.url_has(commit) == Some(false) {
+            let url = crate::validate::redact_url(&component.url);
+            let why = match cache.store(&component.url, printer)?.url_has(commit) {
+                Some(true) => None,
+                Some(false) => Some(format!("no branch or tag of {url} holds this commit (a fork's)")),
+                None => Some(format!(
+                    "{url} itself was never seen holding this commit (it came from a mirror, an override or a rewritten url)"
+                )),
+            };
+            if let Some(why) = why {
                 entry.not_in_url = true;
                 printer.warn(format!(
-                    "`{}` {}: no branch or tag of {} holds this commit (a fork's); the SBOM gives no download location for it",
+                    "`{}` {}: {why}; the SBOMs give no download location for it",
                     component.name,
                     entry.short(),
-                    crate::validate::redact_url(&component.url)
                 ));
             }
         }
@@ -193,7 +200,9 @@ pub fn run(ws: &Workspace, options: &Options, printer: &Printer) -> Result<Outco
         Desc::Describe => entries[0].describe.clone(),
         Desc::XenVersion => {
             let repo = git2::Repository::open(&parts[0].repo_dir)?;
-            let version = xen_version::of(&repo, parts[0].commit, &format!("`{}`", root.name))?;
+            let version = xen_version::of(&repo, parts[0].commit, &format!("`{}`", root.name), |name| {
+                std::env::var(name).ok()
+            })?;
             printer.status(
                 "Version",
                 format!("{version} (`make -C xen xenversion` of {})", entries[0].short()),

@@ -294,6 +294,13 @@ pub fn redact_credentials(text: &str) -> String {
         let mut url_end = tail
             .find(|c: char| c.is_whitespace() || c.is_control() || "\"'`<>".contains(c))
             .unwrap_or(tail.len());
+        // Another url right after this one (`FROM=TO`, `a,b`): its own, so
+        // its credentials are found too.
+        if let Some(nested) = tail[..url_end].find("://") {
+            url_end = tail[..nested]
+                .rfind(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.')))
+                .map_or(0, |i| i + 1);
+        }
         // Prose around a url ("(mirror of URL)", "URL, then") is not its.
         loop {
             let url = &tail[..url_end];
@@ -347,6 +354,14 @@ fn without_secret_query(path_and_query: &str) -> String {
 #[cfg(test)]
 mod redact_tests {
     use super::redact_credentials as r;
+
+    #[test]
+    fn a_url_right_after_another_is_redacted_too() {
+        assert_eq!(
+            r("--url-rewrite https://h/=https://u:SECRET@m/ x"),
+            "--url-rewrite https://h/=https://m/ x"
+        );
+    }
 
     #[test]
     fn credentials_are_stripped() {

@@ -65,26 +65,21 @@ fn link(target: &Path, at: &Path) -> Result<()> {
 }
 
 /// Drop the compiler-cache results unused for `unused` (ccache's own
-/// `--evict-older-than`); without ccache installed nothing can use them, so
-/// the whole store goes. Returns its size before and after.
-pub fn prune(unused: std::time::Duration) -> Result<(u64, u64)> {
+/// `--evict-older-than`). Returns its size before and after; None when
+/// ccache is not on PATH (a cron job's, say): then nothing is touched.
+pub fn prune(unused: std::time::Duration) -> Result<Option<(u64, u64)>> {
     let store = crate::fsutil::cache_home()?.join("ccache");
+    let Ok(ccache) = which::which("ccache") else {
+        return Ok(None);
+    };
     let before = crate::fsutil::size_of(&store);
-    if !store.is_dir() {
-        return Ok((before, before));
+    if store.is_dir() {
+        crate::process::Cmd::new(ccache, "ccache")
+            .env("CCACHE_DIR", &store)
+            .arg("--evict-older-than")
+            .arg(format!("{}s", unused.as_secs()))
+            .output()
+            .context("ccache could not trim its cache")?;
     }
-    match which::which("ccache") {
-        Ok(ccache) => {
-            crate::process::Cmd::new(ccache, "ccache")
-                .env("CCACHE_DIR", &store)
-                .arg("--evict-older-than")
-                .arg(format!("{}s", unused.as_secs()))
-                .output()
-                .context("ccache could not trim its cache")?;
-        }
-        Err(_) => {
-            crate::fsutil::remove_all(&store).with_context(|| format!("cannot remove {}", store.display()))?;
-        }
-    }
-    Ok((before, crate::fsutil::size_of(&store)))
+    Ok(Some((before, crate::fsutil::size_of(&store))))
 }

@@ -126,7 +126,7 @@ fn prune(args: CachePruneArgs, printer: &Printer) -> Result<()> {
         printer.status(
             "Pruned",
             format!(
-                "{} git store(s), {} freed; {} kept (in use by a checkout or opened in the last 30 days){unknown}",
+                "{} git store(s), {} freed; {} kept (borrowed from by a checkout, holding saved work, or opened in the last 30 days){unknown}",
                 pruned.removed.len(),
                 size(freed),
                 pruned.kept
@@ -135,16 +135,20 @@ fn prune(args: CachePruneArgs, printer: &Printer) -> Result<()> {
         json["git"] = serde_json::to_value(&pruned)?;
     }
     if args.ccache {
-        let (before, after) = crate::build::prune_ccache(UNUSED)?;
-        printer.status(
-            "Pruned",
-            format!(
-                "the compiler cache: {} freed, {} left",
-                size(before.saturating_sub(after)),
-                size(after)
-            ),
-        );
-        json["ccache"] = serde_json::json!({ "bytes_before": before, "bytes_after": after });
+        match crate::build::prune_ccache(UNUSED)? {
+            Some((before, after)) => {
+                printer.status(
+                    "Pruned",
+                    format!(
+                        "the compiler cache: {} freed, {} left",
+                        size(before.saturating_sub(after)),
+                        size(after)
+                    ),
+                );
+                json["ccache"] = serde_json::json!({ "bytes_before": before, "bytes_after": after });
+            }
+            None => printer.warn("ccache is not on PATH: the compiler cache is left as it is"),
+        }
     }
     printer.json(&json);
     Ok(())

@@ -106,12 +106,13 @@ pub fn run_verify(globals: &Globals, args: VerifyTarballArgs, printer: &Printer)
     }
     let mut rewrites = crate::manifest::UrlRewrites::default();
     for rule in &args.url_rewrite {
+        let shown = crate::validate::redact_credentials(rule);
         let (from, to) = rule
             .split_once('=')
-            .ok_or_else(|| anyhow!("--url-rewrite {rule}: expected FROM=TO"))?;
+            .ok_or_else(|| anyhow!("--url-rewrite {shown}: expected FROM=TO"))?;
         rewrites
             .insert(from, to)
-            .map_err(|m| anyhow!("--url-rewrite {rule}: {m}"))?;
+            .map_err(|m| anyhow!("--url-rewrite {shown}: {}", crate::validate::redact_credentials(&m)))?;
     }
     let options = tarball::VerifyOptions {
         offline: globals.offline,

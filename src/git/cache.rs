@@ -385,6 +385,14 @@ impl Store {
         self.rewrites.apply(source)
     }
 
+    /// Where the store keeps the names `source` gives. A url fetched
+    /// through a rewrite rule is another place: its names are kept apart
+    /// (as a mirror's), so they never resolve a name for a workspace that
+    /// fetches the url itself, nor count as the url's.
+    pub fn namespace(&self, source: &str) -> String {
+        namespace_of(&self.url, &self.remote(source))
+    }
+
     /// `source` as messages show it (with its rewrite, when one applies).
     pub fn describe_source(&self, source: &str) -> String {
         self.rewrites.describe(source)
@@ -406,6 +414,10 @@ impl Store {
     /// from a branch or tag the url told it. None when the store never heard
     /// the url's names (only a mirror or an override answered).
     pub fn url_has(&self, oid: Oid) -> Option<bool> {
+        // Fetched by id from the url itself.
+        if self.repo.find_reference(&format!("refs/sultana/pins/{oid}")).is_ok() {
+            return Some(true);
+        }
         let references = self.repo.references().ok()?;
         let mut walk = self.repo.revwalk().ok()?;
         walk.push(oid).ok()?;
@@ -493,7 +505,7 @@ impl Store {
             match self.fetch_from(source, plan, request, log, printer, progress) {
                 Ok(()) => {
                     crate::fault::point("store-fetched");
-                    self.settle(plan, empty, source == &self.url)?;
+                    self.settle(plan, empty, self.namespace(source) == "refs/")?;
                     return Ok(source.clone());
                 }
                 Err(e) => {
@@ -668,7 +680,7 @@ impl Store {
         if let Some(filter) = filter {
             flags.push(format!("--filter={}", filter.as_str()));
         }
-        let namespace = namespace_of(&self.url, source);
+        let namespace = self.namespace(source);
         let mut filled = false;
         if let Plan::Shallow(depth) = plan {
             let (refspecs, all_here) = self.shallow_refspecs(source, &namespace, request, log)?;
@@ -722,7 +734,7 @@ impl Store {
         if let Some(oid) = want.filter(|oid| !already && !self.has_commit(*oid)) {
             // A commit on no branch or tag: ask for the id itself (servers
             // that allow reachable-SHA1-in-want will send it).
-            let spec = format!("+{oid}:refs/sultana/pins/{oid}");
+            let spec = format!("+{oid}:{namespace}sultana/pins/{oid}");
             let mut flags: Vec<String> = Vec::new();
             if let Plan::Shallow(depth) = plan {
                 flags.extend(["--depth".to_string(), depth.to_string()]);
@@ -751,7 +763,10 @@ impl Store {
         log: &Path,
     ) -> Result<(Vec<String>, bool)> {
         if let Some(oid) = request.want {
-            return Ok((vec![format!("+{oid}:refs/sultana/pins/{oid}")], self.has_commit(oid)));
+            return Ok((
+                vec![format!("+{oid}:{namespace}sultana/pins/{oid}")],
+                self.has_commit(oid),
+            ));
         }
         let Some(revision) = request.revision else {
             return Ok((Vec::new(), true));

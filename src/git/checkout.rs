@@ -128,7 +128,7 @@ impl Checkout {
         }
         // Recorded where it will be, before it is there: a prune never
         // takes the store from under a checkout being made.
-        super::store_users::record(&store.dir, &path.join(".git"))?;
+        super::store_users::record(&store.dir, &path.join(".git"));
         crate::fault::point("checkout-before-rename");
         if path.exists() {
             // Only an empty folder gets here (tree_state said Missing).
@@ -391,7 +391,7 @@ impl Checkout {
             };
             full == ours || fs::canonicalize(&full).ok() == fs::canonicalize(&ours).ok() && full.exists()
         });
-        super::store_users::record(&store.dir, repo.path())?;
+        super::store_users::record(&store.dir, repo.path());
         if present {
             return Ok(());
         }
@@ -474,7 +474,10 @@ impl Checkout {
     /// packed refs in one rename. `origin/*` is the store's; a tag of the
     /// developer's own (a name the store lacks, or another commit) stays.
     /// A git running in the checkout (its `packed-refs.lock`) is left alone.
-    pub fn mirror_refs(&self, store: &Store) -> Result<()> {
+    pub fn mirror_refs(&self, store: &Store, url: &str) -> Result<()> {
+        // The names the url gave the store (through its rewrite rule, when
+        // one applies: the place the workspace fetches from).
+        let namespace = store.namespace(url);
         if self.repo.is_worktree() {
             return Ok(());
         }
@@ -510,10 +513,16 @@ impl Checkout {
                 let (Some(name), Some(oid)) = (reference.name(), reference.target()) else {
                     continue;
                 };
-                if let Some(branch) = name.strip_prefix("refs/heads/") {
+                let Some(local) = name.strip_prefix(namespace.as_str()) else {
+                    continue;
+                };
+                if local.starts_with("mirrors/") && namespace == "refs/" {
+                    continue; // a mirror's names, not the url's
+                }
+                if let Some(branch) = local.strip_prefix("heads/") {
                     refs.insert(format!("refs/remotes/origin/{branch}"), oid.to_string());
-                } else if name.starts_with("refs/tags/") && git2::Reference::is_valid_name(name) {
-                    refs.entry(name.to_string()).or_insert_with(|| oid.to_string());
+                } else if local.starts_with("tags/") && git2::Reference::is_valid_name(&format!("refs/{local}")) {
+                    refs.entry(format!("refs/{local}")).or_insert_with(|| oid.to_string());
                 }
             }
             let mut out = String::from("# pack-refs with: sorted \n");
@@ -523,6 +532,27 @@ impl Checkout {
             if out != text {
                 fsutil::atomic_write(&packed, out.as_bytes())?;
             }
+        }
+        Ok(())
+    }
+
+    /// Let git in the checkout fetch as sultana does: the workspace's
+    /// rewrite rule for its url (git's own `url.<to>.insteadOf`), so a
+    /// partial checkout's lazy fetches and a manual `git fetch` go where
+    /// the firewall lets them.
+    pub fn follow_rewrite(&self, rewrites: &crate::manifest::UrlRewrites, url: &str) -> Result<()> {
+        let Some((from, to)) = rewrites.rule_for(url) else {
+            return Ok(());
+        };
+        let mut config = self.repo.config()?.open_level(git2::ConfigLevel::Local)?;
+        let key = format!("url.{to}.insteadOf");
+        let exact = format!("^{}$", regex_escape(from));
+        let present = config
+            .multivar(&key, Some(&exact))
+            .map(|mut e| e.next().is_some())
+            .unwrap_or(false);
+        if !present {
+            config.set_multivar(&key, &exact, from)?;
         }
         Ok(())
     }
@@ -542,4 +572,16 @@ impl Checkout {
 fn bytes_path(bytes: &[u8]) -> &Path {
     use std::os::unix::ffi::OsStrExt;
     Path::new(std::ffi::OsStr::from_bytes(bytes))
+}
+
+/// `text` matched literally by git's config value regexes.
+fn regex_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if "\\.^$|?*+()[]{}".contains(c) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
 }

@@ -395,7 +395,7 @@ impl Store {
             } else {
                 format!("--deepen={step}")
             };
-            let spec = format!("+{tip}:refs/sultana/pins/{tip}");
+            let spec = format!("+{tip}:{}sultana/pins/{tip}", self.namespace(source));
             let fetch = super::transfer_command()
                 .arg("--git-dir")
                 .arg(&self.dir)
@@ -432,7 +432,7 @@ impl Store {
 
     /// Where the last listing of `source`'s tags is kept.
     fn tags_file(&self, source: &str) -> std::path::PathBuf {
-        let namespace = super::cache::namespace_of(&self.url, source);
+        let namespace = self.namespace(source);
         let key = if namespace == "refs/" {
             "url".to_string()
         } else {
@@ -449,7 +449,7 @@ impl Store {
                 return parse_tags(&String::from_utf8_lossy(&text));
             }
         }
-        let prefix = format!("{}tags/", super::cache::namespace_of(&self.url, source));
+        let prefix = format!("{}tags/", self.namespace(source));
         let mut tags = Vec::new();
         let Ok(references) = self.repo.references_glob(&format!("{prefix}*")) else {
             return tags;

@@ -54,7 +54,7 @@ impl Store {
 
     /// Resolve `rev` against the names `source` gave the store.
     pub fn resolve_from(&self, rev: &str, source: &str) -> Result<Resolved, ResolveError> {
-        resolve_in(&self.repo, rev, source, &super::cache::namespace_of(&self.url, source))
+        resolve_in(&self.repo, rev, source, &self.namespace(source))
     }
 
     /// Resolve `rev` with the names of the first of `sources` that knows it
@@ -92,7 +92,7 @@ impl Store {
 
     /// `git describe --tags` of a commit with the tags `source` gave.
     pub fn describe_from(&self, oid: Oid, source: &str) -> String {
-        let namespace = super::cache::namespace_of(&self.url, source);
+        let namespace = self.namespace(source);
         let tags = format!("{namespace}tags/");
         // A describe does not change while the commit and the tags do not:
         // kept, so that a lock with nothing to change walks no history.

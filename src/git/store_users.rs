@@ -18,21 +18,27 @@ const USERS: &str = "sultana-users";
 const USED: &str = "sultana-used";
 
 /// Write down that the checkout whose git folder is `git_dir` borrows the
-/// objects of the store at `store`.
-pub fn record(store: &Path, git_dir: &Path) -> Result<()> {
+/// objects of the store at `store`. Only in a store that keeps a record:
+/// one made before records began stays unknown (its older checkouts are in
+/// no record), so a checkout made now does not make it prunable. Best
+/// effort: a read-only or shared cache still serves checkouts.
+pub fn record(store: &Path, git_dir: &Path) {
+    if !has_record(store) {
+        return;
+    }
     let git_dir = canonical(git_dir);
     let users = store.join(USERS);
-    std::fs::create_dir_all(&users).with_context(|| format!("cannot create {}", users.display()))?;
     let name: String = Sha256::digest(git_dir.as_os_str().as_encoded_bytes())
         .iter()
         .take(8)
         .map(|b| format!("{b:02x}"))
         .collect();
     let file = users.join(name);
-    if std::fs::read(&file).ok().as_deref() == Some(git_dir.as_os_str().as_encoded_bytes()) {
-        return Ok(());
+    let already = std::fs::symlink_metadata(&file).is_ok_and(|m| m.is_file())
+        && fsutil::read_bounded(&file, 4096).ok().as_deref() == Some(git_dir.as_os_str().as_encoded_bytes());
+    if !already {
+        let _ = fsutil::atomic_write(&file, git_dir.as_os_str().as_encoded_bytes());
     }
-    fsutil::atomic_write(&file, git_dir.as_os_str().as_encoded_bytes())
 }
 
 /// Stamp the store as used now (best effort: a read-only cache still reads).
@@ -50,13 +56,27 @@ pub fn touch(store: &Path) {
 /// Start the record of a new store's users (a store made before records
 /// began has none, and is never pruned: who borrows from it is unknown).
 pub fn start_record(store: &Path) -> Result<()> {
+    // (A new store, not yet in place: nothing else writes here.)
     let users = store.join(USERS);
     std::fs::create_dir_all(&users).with_context(|| format!("cannot create {}", users.display()))
 }
 
-/// Whether the store keeps a record of its users.
+/// Whether the store keeps a record of its users (a real folder: a link
+/// planted there is no record, and is never written through).
 pub fn has_record(store: &Path) -> bool {
-    store.join(USERS).is_dir()
+    std::fs::symlink_metadata(store.join(USERS)).is_ok_and(|m| m.is_dir())
+}
+
+/// Whether someone's work is saved in the store (`distclean --force` and
+/// `update --force` put it under refs/sultana/backup/): never pruned.
+fn holds_backups(store: &Path) -> bool {
+    let Ok(repo) = git2::Repository::open_bare(store) else {
+        // Unreadable: not known to be free of work.
+        return true;
+    };
+    repo.references_glob("refs/sultana/backup/*")
+        .map(|mut refs| refs.next().is_some())
+        .unwrap_or(true)
 }
 
 /// When a run last opened the store (its creation when never stamped).
@@ -77,6 +97,10 @@ pub fn live(store: &Path) -> Vec<PathBuf> {
     let objects = std::fs::canonicalize(store.join("objects")).unwrap_or_else(|_| store.join("objects"));
     let mut out = Vec::new();
     for entry in entries.flatten() {
+        // Regular files only: a FIFO or a link planted here is no record.
+        if !entry.file_type().is_ok_and(|t| t.is_file()) {
+            continue;
+        }
         let Ok(bytes) = fsutil::read_bounded(&entry.path(), 4096) else {
             continue;
         };
@@ -109,7 +133,7 @@ fn borrows(git_dir: &Path, objects: &Path) -> bool {
 /// Whether the store has gone unopened for `unused` and no recorded
 /// checkout borrows from it.
 pub fn is_unused(store: &Path, unused: Duration) -> bool {
-    if !has_record(store) {
+    if !has_record(store) || holds_backups(store) {
         return false;
     }
     let old = last_used(store)
@@ -177,6 +201,9 @@ pub fn prune(root: &Path, unused: Duration, printer: &crate::printer::Printer) -
     }
     stores.sort();
     for store in stores {
+        if !store.is_dir() {
+            continue; // another prune took it meanwhile
+        }
         if !has_record(&store) {
             out.unknown += 1;
             continue;

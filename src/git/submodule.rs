@@ -92,6 +92,14 @@ pub fn list(repo: &Repository, commit: Oid, parent_url: &str) -> Result<Vec<Subm
             .map_err(|_| anyhow!("{parent_url}: .gitmodules submodule `{name}` has no url"))?;
         let url = resolve_url(parent_url, &raw_url);
         validate::check_url(&url).map_err(|m| anyhow!("{parent_url}: .gitmodules submodule `{name}`: {m}"))?;
+        // A `..` left inside the url (after the leading ones that climb from
+        // the parent's) leads out of where the url seems to point: through a
+        // rewrite to a local mirror, to any repository on this machine.
+        if url.split(['/', ':', '\\']).any(|part| part == "..") {
+            return Err(anyhow!(
+                "{parent_url}: .gitmodules submodule `{name}` has a url with `..` inside ({url}); refusing it"
+            ));
+        }
         // git's rule (protocol.file.allow=user): a remote tree's
         // .gitmodules never reaches repositories on this machine.
         if is_local_url(&url) && !is_local_url(parent_url) {

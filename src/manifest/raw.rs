@@ -358,7 +358,9 @@ impl RawComponent {
                         for path in paths {
                             let checked = validate::check_rel_path(&path, false)
                                 .map_err(|m| source.error(span.clone(), format!("submodule path `{path}`: {m}")))?;
-                            list.push(checked);
+                            if !list.contains(&checked) {
+                                list.push(checked);
+                            }
                         }
                         Submodules::Only(list)
                     }

@@ -26,7 +26,8 @@ impl UrlRewrites {
         }
         // Checked with something after it, as it is used: `git@host:`
         // alone has no path yet.
-        validate::check_url(&format!("{to}x")).map_err(|m| format!("replacement for `{from}`: {m}"))?;
+        let probe = format!("{to}x");
+        validate::check_url(&probe).map_err(|m| format!("replacement for `{from}`: {}", m.replace(&probe, to)))?;
         // scp-like `host:` alone would let `host` + `::rest` read as a
         // transport; a scheme, a path or `user@host:` cannot.
         if !(to.contains("://") || to.starts_with('/') || to.split(':').next().is_some_and(|h| h.contains('@'))) {
@@ -51,6 +52,15 @@ impl UrlRewrites {
             .max_by_key(|(from, _)| from.len())
             .map(|(from, to)| format!("{to}{}", &url[from.len()..]))
             .unwrap_or_else(|| url.to_string())
+    }
+
+    /// The rule that applies to `url` (the longest matching prefix).
+    pub fn rule_for(&self, url: &str) -> Option<(&str, &str)> {
+        self.map
+            .iter()
+            .filter(|(from, _)| url.starts_with(from.as_str()))
+            .max_by_key(|(from, _)| from.len())
+            .map(|(a, b)| (a.as_str(), b.as_str()))
     }
 
     /// `url` as printed in a message: with where it was fetched from when a

@@ -305,7 +305,8 @@ pub(super) fn place_tree(path: &Path, p: &Placement) -> Result<Placed> {
     if git::tree_state(path) == TreeState::Git {
         let checkout = Checkout::open(path)?;
         checkout.borrow_history(p.store)?;
-        checkout.mirror_refs(p.store)?;
+        checkout.mirror_refs(p.store, p.url)?;
+        checkout.follow_rewrite(p.cache.rewrites(), p.url)?;
     }
     Ok(placed)
 }

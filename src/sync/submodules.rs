@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 
 use crate::git::{submodule, Cache, Checkout, FetchMode, Need, Oid};
 use crate::manifest::Submodules;
@@ -29,6 +29,34 @@ pub(super) struct SubmoduleSync<'a> {
 }
 
 impl SubmoduleSync<'_> {
+    /// A submodule no longer asked for leaves its checkout, as `git
+    /// submodule deinit` does: an empty folder, like the tarball's. One with
+    /// local work stays, said.
+    fn empty_unwanted(&self, parent: &Checkout, sub: &submodule::Submodule) -> Result<()> {
+        let path = parent.path.join(&sub.path);
+        if crate::git::tree_state(&path) != crate::git::TreeState::Git {
+            return Ok(());
+        }
+        let checkout = Checkout::open(&path)?;
+        let store = self.cache.store(&sub.url, self.printer)?;
+        let dirt = super::place::dirt_recursive(self.cache, &checkout, &sub.url, Some(&store), None, self.printer)?;
+        if !dirt.is_clean() {
+            self.printer.warn(format!(
+                "{} is no longer asked for (`submodules`) but has local work ({}); left as it is",
+                path.display(),
+                dirt.summary()
+            ));
+            return Ok(());
+        }
+        crate::fsutil::remove_all(&path).with_context(|| format!("cannot remove {}", path.display()))?;
+        std::fs::create_dir_all(&path).with_context(|| format!("cannot create {}", path.display()))?;
+        self.printer.status(
+            "Emptied",
+            format!("submodule {} (no longer asked for)", sub.path.display()),
+        );
+        Ok(())
+    }
+
     pub(super) fn run(&self, parent: &Checkout, parent_url: &str, commit: Oid, depth: usize) -> Result<()> {
         if depth > 8 {
             bail!("submodules nest deeper than 8 levels under {}", parent.path.display());
@@ -36,9 +64,26 @@ impl SubmoduleSync<'_> {
         let printer = self.printer;
         let mut subs = submodule::list(parent.repo(), commit, parent_url)?;
         if depth == 0 {
+            let all = subs.clone();
             subs = submodule::select(subs, self.wanted, self.component, commit)?;
+            for dropped in all.iter().filter(|s| !self.wanted.wants(&s.path)) {
+                self.empty_unwanted(parent, dropped)?;
+            }
         }
         for sub in subs {
+            // git's rule after its own insteadOf too: a tree fetched from
+            // elsewhere does not pull in a repository of this machine.
+            let rewrites = self.cache.rewrites();
+            if submodule::is_local_url(&rewrites.apply(&sub.url))
+                && !submodule::is_local_url(&rewrites.apply(parent_url))
+            {
+                bail!(
+                    "{parent_url}: submodule {} points at a repository on this machine once rewritten ({}); \
+                     a tree fetched from elsewhere may not pull in local repositories",
+                    sub.path.display(),
+                    rewrites.describe(&sub.url)
+                );
+            }
             let store = self.cache.store(&sub.url, printer)?;
             let progress = printer.progress(&sub.name);
             let sources = [sub.url.clone()];

@@ -232,10 +232,18 @@ pub fn verify(file: &Path, options: &VerifyOptions, printer: &Printer) -> Result
     } else {
         tar.rewind()?;
         let given_reader = format.decoder(BufReader::new(File::open(file)?))?;
-        Some(first_difference(given_reader, BufReader::new(tar))?.unwrap_or_else(|| {
-            "every entry is the same, but the compressed bytes differ (compressed by another tool or sultana version)"
-                .to_string()
-        }))
+        let first =
+            first_difference(given_reader, BufReader::new(tar)).with_context(|| format!("{name}: cannot read it"))?;
+        Some(match first {
+            Some(difference) => difference,
+            // The tar ends before the compressed stream does: its rest (a
+            // trailer, a check) is read too before the tool is blamed.
+            None => match io::copy(&mut format.decoder(BufReader::new(File::open(file)?))?, &mut io::sink()) {
+                Err(e) => format!("every entry is the same, but the compressed stream is damaged: {e}"),
+                Ok(_) => "every entry is the same, but the compressed bytes differ (compressed by another tool or sultana version)"
+                    .to_string(),
+            },
+        })
     };
     // Beside it: the SBOM sultana would write, SHA256SUMS, signatures.
     let packages: Vec<sbom::Package> = plan

@@ -76,6 +76,21 @@ fn hostile_submodule_paths_and_urls_are_refused() {
     ctx.write("sultana.toml", &manifest_with_submodules(&top2.url()));
     std::fs::remove_dir_all(ctx.work.join("qemu")).ok();
     ctx.sultana(&["fetch"]).code(2).stderr_has("transport");
+
+    // A `..` inside an absolute url climbs out of where it seems to point
+    // (through a rewrite to a local mirror, anywhere on this machine).
+    let private = ctx.upstream("private");
+    let top3 = ctx.upstream("top3");
+    top3.add_submodule(
+        "evil",
+        "sub",
+        "https://example.invalid/mirror/../private",
+        private.head(),
+    );
+    ctx.write("sultana.toml", &manifest_with_submodules(&top3.url()));
+    std::fs::remove_dir_all(ctx.work.join("qemu")).ok();
+    ctx.sultana(&["fetch"]).code(2).stderr_has("with `..` inside");
+    assert!(!ctx.work.join("qemu/sub/README").exists());
 }
 
 /// `git daemon` serving `base` on a free loopback port, stopped on drop.
@@ -188,6 +203,14 @@ fn url_rewrites_reach_components_and_submodules_and_a_list_picks_submodules() {
     assert!(!lock.contains(&to), "the rewrite stays out of the lock:\n{lock}");
     let config = ctx.read("qemu/.git/config");
     assert!(config.contains(&format!("url = {dead}inner")), "{config}");
+    // git in the checkout fetches as sultana does, and has origin's names.
+    assert!(config.contains(&format!("insteadOf = {dead}")), "{config}");
+    let origin = std::process::Command::new("git")
+        .args(["rev-parse", "--verify", "-q", "origin/master"])
+        .current_dir(ctx.work.join("qemu"))
+        .output()
+        .unwrap();
+    assert!(origin.status.success(), "no origin/master in the checkout");
 
     // The tarball holds only the submodule asked for, and its manifest the list.
     ctx.sultana(&["tarball", "--desc", "1.0"]).success();
@@ -218,6 +241,19 @@ fn url_rewrites_reach_components_and_submodules_and_a_list_picks_submodules() {
         .code(2)
         .stderr_has("cannot apply");
 
+    // Another choice: the one no longer asked for is emptied (as git's
+    // `submodule deinit`), the new one checked out; local work would stay.
+    ctx.write("sultana.toml", &manifest("[\"ext/other\"]"));
+    ctx.sultana(&["fetch"]).success().stderr_has("Emptied");
+    assert!(!ctx.work.join("qemu/ext/inner/README").exists());
+    assert!(ctx.work.join("qemu/ext/inner").is_dir());
+    assert_eq!(ctx.read("qemu/ext/other/README"), "other");
+    ctx.write("qemu/ext/other/mine.txt", "work\n");
+    ctx.write("sultana.toml", &manifest("[\"ext/inner\"]"));
+    ctx.sultana(&["fetch"]).success().stderr_has("has local work");
+    assert_eq!(ctx.read("qemu/ext/other/mine.txt"), "work\n");
+    std::fs::remove_file(ctx.work.join("qemu/ext/other/mine.txt")).unwrap();
+
     // A listed path the tree does not have: said, with what it has.
     ctx.write("sultana.toml", &manifest("[\"ext/nope\"]"));
     ctx.sultana(&["fetch"])
@@ -230,4 +266,67 @@ fn url_rewrites_reach_components_and_submodules_and_a_list_picks_submodules() {
         &format!("[url_rewrites]\n\"{dead}\" = \"ext::sh\"\n"),
     );
     ctx.sultana(&["fetch"]).code(2).stderr_has("sultana.local.toml:2:");
+}
+
+/// What a workspace learns through its rewrite rule is that place's, not
+/// the url's: another workspace on the same cache that fetches the url
+/// itself never resolves a tag to the other place's commit, and a release
+/// made from the rewritten place sends no one to the url for it.
+#[test]
+fn names_learned_through_a_rewrite_stay_apart_from_the_urls() {
+    let ctx = TestContext::new();
+    let real = ctx.upstream("real");
+    real.tag("v1", false);
+    let good = real.head();
+    let fork_path = ctx.upstreams.join("fork");
+    git2::Repository::clone(&real.url(), &fork_path).unwrap();
+    let fork = Upstream::open(&fork_path);
+    let evil = fork.commit(&[("evil", "x\n")], "evil");
+    fork.repo
+        .tag_lightweight("v1", &fork.repo.find_object(evil, None).unwrap(), true)
+        .unwrap();
+    let manifest = format!(
+        "[tarball]\nroot = \"c\"\nname = \"c-{{desc}}\"\n\n[components.c]\nurl = \"{}\"\nrevision = \"v1\"\n",
+        real.url()
+    );
+    let a = ctx.dir("ws-a");
+    let b = ctx.dir("ws-b");
+    for ws in [&a, &b] {
+        std::fs::write(ws.join("sultana.toml"), &manifest).unwrap();
+    }
+    std::fs::write(
+        a.join("sultana.local.toml"),
+        format!("[url_rewrites]\n\"{}\" = \"{}\"\n", real.url(), fork.url()),
+    )
+    .unwrap();
+    ctx.sultana_in(&a, &["fetch"]).success().stderr_has("rewritten to");
+    assert_eq!(
+        git2::Repository::open(a.join("c"))
+            .unwrap()
+            .head()
+            .unwrap()
+            .target()
+            .unwrap(),
+        evil
+    );
+    // The rewritten place's commit: the SBOMs name no download location.
+    ctx.sultana_in(&a, &["tarball", "--desc", "1"])
+        .success()
+        .stderr_has("itself was never seen holding this commit");
+    let sbom: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(a.join("dist/c-1.spdx.json")).unwrap()).unwrap();
+    assert_eq!(sbom["packages"][0]["downloadLocation"], "NOASSERTION");
+    // The other workspace fetches the url: its v1, not the fork's.
+    ctx.sultana_in(&b, &["fetch"]).success();
+    assert_eq!(
+        git2::Repository::open(b.join("c"))
+            .unwrap()
+            .head()
+            .unwrap()
+            .target()
+            .unwrap(),
+        good
+    );
+    assert!(!b.join("c/evil").exists());
+    ctx.sultana_in(&b, &["lock", "--check"]).success();
 }

@@ -643,8 +643,41 @@ fn every_format_holds_git_archive_of_the_pin_and_lzip_reads_ours() {
     let first = std::fs::read(ctx.work.join(format!("dist/{top}.tar.lz"))).unwrap();
     ctx.sultana(&["tarball", "--xen-version", "--format", "lz"]).success();
     assert!(first == std::fs::read(ctx.work.join(format!("dist/{top}.tar.lz"))).unwrap());
+    // A damaged lzip trailer (its CRC) is named as damage, not as another tool.
+    let mut bytes = first.clone();
+    let at = bytes.len() - 20;
+    bytes[at] ^= 0xff;
+    let damaged = ctx.root.join(format!("{top}.tar.lz"));
+    std::fs::write(&damaged, &bytes).unwrap();
+    ctx.sultana(&["verify-tarball", damaged.to_str().unwrap()])
+        .code(1)
+        .stderr_has("compressed stream is damaged: lzip: CRC mismatch");
     // --xen-version and --desc together make no sense.
     ctx.sultana(&["tarball", "--xen-version", "--desc", "1"]).code(2);
+    // The version lines are upstream data: nothing in them runs.
+    let marker = ctx.root.join("pwned");
+    for hostile in [
+        format!("XEN_FULLVERSION = 4.21; touch {}", marker.display()),
+        format!("XEN_FULLVERSION = `touch {}`4.21", marker.display()),
+        format!(
+            "XEN_VERSION := $(file >{},x)\nXEN_FULLVERSION = $(XEN_VERSION)",
+            marker.display()
+        ),
+        format!("XEN_FULLVERSION = $(call shell,touch {})4.21", marker.display()),
+    ] {
+        xen.commit(
+            &[(
+                "xen/Makefile",
+                &format!("{hostile}\nxenversion:\n\t@echo $(XEN_FULLVERSION)\n"),
+            )],
+            "hostile",
+        );
+        ctx.sultana(&["update"]).success();
+        ctx.sultana(&["tarball", "--xen-version", "--format", "gz"])
+            .code(2)
+            .stderr_has("refusing");
+        assert!(!marker.exists(), "{hostile} ran");
+    }
 }
 
 /// A tar's entries: path → (type, content or link target).

@@ -344,8 +344,31 @@ fn cache_prune_removes_only_git_stores_no_checkout_borrows_from() {
             .unwrap()
     };
     let (kept_store, gone_store, unknown_store) = (store_of(&kept), store_of(&gone), store_of(&unknown));
-    // As made by an older sultana: no record of its users.
+    // As made by an older sultana: no record of its users. A checkout made
+    // from it now does not start one (the older checkouts are in none).
     std::fs::remove_dir_all(unknown_store.join("sultana-users")).unwrap();
+    let later = ctx.dir("ws-later");
+    std::fs::write(
+        later.join("sultana.toml"),
+        manifest(&[("unknown", &unknown.url(), "master")]),
+    )
+    .unwrap();
+    ctx.sultana_in(&later, &["fetch"]).success();
+    std::fs::remove_dir_all(&later).unwrap();
+    assert!(!unknown_store.join("sultana-users").exists());
+    // Saved work: a checkout removed by `distclean --force` keeps its
+    // local changes in its store, which no prune takes.
+    let saved = ctx.upstream("saved");
+    let keep = ctx.dir("ws-saved");
+    std::fs::write(
+        keep.join("sultana.toml"),
+        manifest(&[("saved", &saved.url(), "master")]),
+    )
+    .unwrap();
+    ctx.sultana_in(&keep, &["fetch"]).success();
+    std::fs::write(keep.join("saved/work.txt"), "mine\n").unwrap();
+    ctx.sultana_in(&keep, &["distclean", "--force"]).success();
+    let saved_store = store_of(&saved);
 
     // Opened today: every store stays.
     ctx.sultana(&["cache", "prune", "--git"])
@@ -356,7 +379,7 @@ fn cache_prune_removes_only_git_stores_no_checkout_borrows_from() {
 
     // Forty days later.
     let past = std::time::SystemTime::now() - std::time::Duration::from_secs(40 * 24 * 3600);
-    for store in [&kept_store, &gone_store, &unknown_store] {
+    for store in [&kept_store, &gone_store, &unknown_store, &saved_store] {
         let stamp = store.join("sultana-used");
         std::fs::write(&stamp, b"").unwrap();
         std::fs::File::options()
@@ -373,6 +396,7 @@ fn cache_prune_removes_only_git_stores_no_checkout_borrows_from() {
     assert!(!gone_store.exists());
     assert!(kept_store.is_dir(), "the workspace's checkout borrows from it");
     assert!(unknown_store.is_dir(), "its users are unknown");
+    assert!(saved_store.is_dir(), "it holds saved work");
     // The checkout that borrows from the kept store still reads everything.
     git_stdout(
         &ctx.work.join("kept"),
