@@ -154,7 +154,7 @@ fn a_pin_only_a_fork_has_is_said_at_lock_and_in_status() {
     ctx.write("sultana.toml", &text);
     ctx.sultana(&["tarball", "--desc", "1.0"])
         .success()
-        .stderr_has("the SBOM gives no download location");
+        .stderr_has("the SBOMs give no download location");
     let sbom: serde_json::Value = serde_json::from_str(&ctx.read("dist/up-1.0.spdx.json")).unwrap();
     assert_eq!(sbom["packages"][0]["downloadLocation"], "NOASSERTION", "{sbom}");
     let lock = tar_file(&ctx.work.join("dist/up-1.0.tar.gz"), "up-1.0/sultana.lock");
