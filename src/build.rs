@@ -11,6 +11,7 @@ pub(crate) mod fingerprint;
 mod graph;
 mod install;
 pub mod kbuild;
+pub mod remote;
 mod run_env;
 mod stamp;
 mod steps;
@@ -63,6 +64,9 @@ pub struct Options {
     pub trusted: BTreeSet<String>,
     /// Use the shared build cache (restore clean trees' builds, store them).
     pub build_cache: bool,
+    /// `--build-cache-remote`: the build cache's remote tier (an OCI
+    /// registry), else the environment's or the manifest's (see `remote`).
+    pub build_cache_remote: Option<String>,
     /// Compile through ccache when it is installed.
     pub ccache: bool,
     /// sultana's own environment, read once at the command boundary; only
@@ -145,6 +149,60 @@ fn log_dir(ws: &Workspace, name: &str) -> PathBuf {
     ws.build_paths(name).logs
 }
 
+/// After a CI build job: push the builds of `names` to the remote tier,
+/// signed with the key `SULTANA_BUILD_CACHE_SIGN` names, when the project
+/// gives one (as GitLab CI variables). Never fails the job: a push that
+/// cannot be made is said.
+pub fn push_to_remote(ws: &Workspace, names: &[String], options: &Options, printer: &Printer) {
+    let Some(sign) = options
+        .inherited_env
+        .get("SULTANA_BUILD_CACHE_SIGN")
+        .filter(|s| !s.is_empty())
+    else {
+        return;
+    };
+    let pushed = (|| -> Result<Vec<String>> {
+        let Some(settings) = remote::Settings::resolve(
+            options.build_cache_remote.as_deref(),
+            &options.inherited_env,
+            ws.manifest.build_cache_remote.as_deref(),
+            &ws.manifest.build_cache_trust,
+        )?
+        else {
+            return Ok(Vec::new());
+        };
+        let remote = remote::Remote::open(&settings, &options.inherited_env)?;
+        let cache = BuildCache::locate()?;
+        let mut pushed = Vec::new();
+        for (name, key) in current_cache_keys(ws, names) {
+            let Some(key) = key.filter(|k| cache.has(k)) else {
+                continue;
+            };
+            if !remote.has(&key)? {
+                remote.push(&key, &cache, sign)?;
+                printer.status("Pushed", format!("{name} to {}", remote.url()));
+                pushed.push(name);
+            }
+        }
+        Ok(pushed)
+    })();
+    if let Err(e) = pushed {
+        printer.warn(format!("the build cache push was not made: {e:#}"));
+    }
+}
+
+/// The build-cache key of each component's current build (none when it
+/// was not built from a clean tree, or not built).
+pub fn current_cache_keys(ws: &Workspace, names: &[String]) -> Vec<(String, Option<String>)> {
+    names
+        .iter()
+        .map(|name| {
+            let key = stamp::Stamp::load(&ws.build_paths(name).stamp).and_then(|s| s.cache_key);
+            (name.clone(), key)
+        })
+        .collect()
+}
+
 pub fn run(ws: &Workspace, names: &[String], options: &Options, printer: &Printer) -> Result<Vec<UnitReport>> {
     // Also for a gate's scratch workspace, which takes no workspace lock.
     ws.check_confined()?;
@@ -224,7 +282,30 @@ pub fn run(ws: &Workspace, names: &[String], options: &Options, printer: &Printe
     let server = jobserver::Client::new(options.jobs.max(1)).ok();
     // Read once: every unit's describe comes from it.
     let lock = ws.load_lock().ok();
+    // The remote tier, resolved once: one client, one pull at a time.
+    let remote = match options.build_cache.then_some(()).map(|()| {
+        remote::Settings::resolve(
+            options.build_cache_remote.as_deref(),
+            &options.inherited_env,
+            ws.manifest.build_cache_remote.as_deref(),
+            &ws.manifest.build_cache_trust,
+        )
+    }) {
+        Some(settings) => match settings? {
+            Some(settings) if settings.trust.is_empty() => {
+                printer.warn(format!(
+                    "the build cache remote {} restores nothing: no key is trusted (set SULTANA_BUILD_CACHE_TRUST to the fingerprints that sign its entries)",
+                    settings.url
+                ));
+                None
+            }
+            Some(settings) => Some(Mutex::new(remote::Remote::open(&settings, &options.inherited_env)?)),
+            None => None,
+        },
+        None => None,
+    };
     let cx = unit::BuildContext {
+        remote: remote.as_ref(),
         ws,
         options,
         headers: headers.as_ref(),

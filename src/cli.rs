@@ -231,6 +231,22 @@ pub enum CacheCommand {
     /// Remove build-cache entries unused for 30 days, then the least recently used beyond --max-size
     #[command(after_help = "Example: sultana cache prune --max-size 20G --git --ccache")]
     Prune(CachePruneArgs),
+    /// Upload this workspace's current builds to the build cache's remote tier, signed
+    #[command(after_help = "Example: sultana cache push --sign release@example.org")]
+    Push(CachePushArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CachePushArgs {
+    /// Components whose builds to push (default: every enabled one that is built)
+    #[arg(add = component_names())]
+    pub components: Vec<String>,
+    /// The gpg key that signs each entry (its fingerprint goes in SULTANA_BUILD_CACHE_TRUST of those who pull)
+    #[arg(long, value_name = "KEY")]
+    pub sign: String,
+    /// The registry, oci://HOST/REPOSITORY (default: SULTANA_BUILD_CACHE_REMOTE, else the manifest's)
+    #[arg(long, value_name = "URL")]
+    pub build_cache_remote: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -327,9 +343,13 @@ pub struct TransferArgs {
 /// `--no-build-cache`, `--no-ccache`.
 #[derive(Debug, Args, Clone, Default)]
 pub struct CacheArgs {
-    /// Neither restore from nor store into the shared build cache
+    /// Neither restore from nor store into the shared build cache (local or remote)
     #[arg(long)]
     pub no_build_cache: bool,
+    /// The build cache's remote tier: an OCI registry, oci://HOST/REPOSITORY
+    /// (default: SULTANA_BUILD_CACHE_REMOTE, else the manifest's [workspace] build_cache_remote)
+    #[arg(long, value_name = "URL")]
+    pub build_cache_remote: Option<String>,
     /// Do not compile through ccache, even when it is installed
     #[arg(long)]
     pub no_ccache: bool,

@@ -150,7 +150,7 @@ pub fn dispatch(cli: Cli, printer: &Printer) -> Result<()> {
         Command::Man(args) => docs::man(args, printer),
         Command::Help(args) => docs::help(args, printer),
         Command::Run(args) => run::run(&globals, args, printer),
-        Command::Cache(args) => cache::run(args.command, printer),
+        Command::Cache(args) => cache::run(&globals, args.command, printer),
         Command::Flights(args) => flights::run(&globals, args, printer),
         Command::Test(args) => test::run(&globals, args, printer),
         Command::Env(args) => run::env(&globals, args, printer),

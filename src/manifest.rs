@@ -117,6 +117,11 @@ pub struct Manifest {
     pub tarball: Option<Tarball>,
     /// `[url_rewrites]` of the manifest and `sultana.local.toml`.
     pub url_rewrites: UrlRewrites,
+    /// `[workspace] build_cache_remote`: the build cache's OCI registry.
+    pub build_cache_remote: Option<String>,
+    /// `[workspace] build_cache_trust`: fingerprints of the keys whose
+    /// signed entries restore.
+    pub build_cache_trust: Vec<String>,
     /// In dependency order (dependencies first), ties by name.
     pub components: Vec<Component>,
 }

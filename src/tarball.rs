@@ -12,7 +12,7 @@ mod license;
 mod lzip;
 mod plan;
 mod sbom;
-mod sign;
+pub(crate) mod sign;
 mod subst;
 mod tree;
 mod verify;

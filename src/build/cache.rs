@@ -66,6 +66,11 @@ impl BuildCache {
         self.root.join(key)
     }
 
+    /// The folder of `key`'s entry (whole only when `has` says so).
+    pub fn entry_dir(&self, key: &str) -> PathBuf {
+        self.entry(key)
+    }
+
     /// Whether a whole entry is there for `key` (its file list and meta
     /// file are written last, before the rename that makes it appear).
     pub fn has(&self, key: &str) -> bool {

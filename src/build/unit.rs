@@ -38,6 +38,8 @@ pub(super) struct BuildContext<'a> {
     pub jobs: Jobs<'a>,
     /// sultana.lock, read once for the whole build (none when unreadable).
     pub lock: Option<&'a crate::lock::Lock>,
+    /// The build cache's remote tier, when there is one.
+    pub remote: Option<&'a Mutex<super::remote::Remote>>,
 }
 
 /// Build one unit (or take it from the system) once its dependencies are
@@ -378,6 +380,11 @@ fn build_recipe(
         }
     }
     let cache_for_restore = cache.as_ref().filter(|_| needs_tree.is_none());
+    if let (Some(cache), Some(key), Some(remote)) = (cache_for_restore, &cache_key, cx.remote) {
+        if !cache.has(key) {
+            pull(remote, cache, key, name, printer);
+        }
+    }
     if let (Some(cache), Some(key)) = (cache_for_restore, &cache_key) {
         match restore(ws, cache, key, name) {
             Ok(true) => {
@@ -659,6 +666,30 @@ fn cache_key(cx: &KeyContext) -> Option<String> {
     };
     let text = serde_json::to_string(&key).ok()?;
     Some(fingerprint::combine(&[&text]))
+}
+
+/// Look for `key` in the remote tier; a refused or unreachable entry is
+/// said in one line and the component builds.
+fn pull(remote: &Mutex<super::remote::Remote>, cache: &BuildCache, key: &str, name: &str, printer: &Printer) {
+    let Ok(remote) = remote.lock() else { return };
+    let started = std::time::Instant::now();
+    match remote.pull(key, cache) {
+        Ok(super::remote::Pulled::Stored) => printer.status(
+            "Pulled",
+            format!(
+                "{name} from {} ({:.1}s, {})",
+                remote.url(),
+                started.elapsed().as_secs_f64(),
+                fsutil::human_size(fsutil::size_of(&cache.entry_dir(key)))
+            ),
+        ),
+        Ok(super::remote::Pulled::Missing) => printer.verbose("Missed", format!("{name}: not in {}", remote.url())),
+        Ok(super::remote::Pulled::Refused(why)) => printer.warn(format!(
+            "{name}: the entry in {} is refused: {why}; building it instead",
+            remote.url()
+        )),
+        Err(e) => printer.warn(format!("{name}: {}: {e:#}; building it instead", remote.url())),
+    }
 }
 
 /// Put the cached build of `key` in place as the component's staged

@@ -69,6 +69,7 @@ pub(super) fn options(globals: &Globals, args: BuildSettingsArgs) -> Result<buil
         kernel_headers: args.kernel_headers,
         trusted: Default::default(),
         build_cache: !args.cache.no_build_cache,
+        build_cache_remote: args.cache.build_cache_remote.clone(),
         ccache: !args.cache.no_ccache,
         inherited_env: env.inherited,
         env: env.given,

@@ -3,24 +3,88 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use anyhow::{bail, Result};
+use anyhow::{anyhow, bail, Result};
 
+use super::Globals;
+use crate::build::remote;
 use crate::build::BuildCache;
-use crate::cli::{CacheCommand, CachePruneArgs};
+use crate::cli::{CacheCommand, CachePruneArgs, CachePushArgs};
 use crate::fsutil;
 use crate::printer::Printer;
 
 /// Unused this long, a build-cache entry goes at `cache prune`.
 const UNUSED: Duration = Duration::from_secs(30 * 24 * 3600);
 
-pub fn run(command: Option<CacheCommand>, printer: &Printer) -> Result<()> {
+pub fn run(globals: &Globals, command: Option<CacheCommand>, printer: &Printer) -> Result<()> {
     match command {
-        None => show(printer),
+        None => show(globals, printer),
         Some(CacheCommand::Prune(args)) => prune(args, printer),
+        Some(CacheCommand::Push(args)) => push(globals, args, printer),
     }
 }
 
-fn show(printer: &Printer) -> Result<()> {
+/// The remote tier for the workspace: the option, the environment, the manifest.
+fn remote_settings(ws: &crate::workspace::Workspace, given: Option<&str>) -> Result<Option<remote::Settings>> {
+    let env: std::collections::BTreeMap<String, String> = std::env::vars().collect();
+    remote::Settings::resolve(
+        given,
+        &env,
+        ws.manifest.build_cache_remote.as_deref(),
+        &ws.manifest.build_cache_trust,
+    )
+}
+
+fn push(globals: &Globals, args: CachePushArgs, printer: &Printer) -> Result<()> {
+    let ws = globals.workspace(printer)?;
+    let settings = remote_settings(&ws, args.build_cache_remote.as_deref())?.ok_or_else(|| {
+        anyhow!(
+            "no build cache remote: give --build-cache-remote oci://HOST/REPOSITORY or set SULTANA_BUILD_CACHE_REMOTE"
+        )
+    })?;
+    crate::tarball::sign::check_key(&args.sign)?;
+    let names: Vec<String> = if args.components.is_empty() {
+        ws.manifest
+            .components
+            .iter()
+            .filter(|c| c.enabled)
+            .map(|c| c.name.clone())
+            .collect()
+    } else {
+        ws.manifest
+            .select(&args.components, true)?
+            .iter()
+            .map(|c| c.name.clone())
+            .collect()
+    };
+    let env: std::collections::BTreeMap<String, String> = std::env::vars().collect();
+    let remote = remote::Remote::open(&settings, &env)?;
+    let cache = BuildCache::locate()?;
+    let mut pushed = Vec::new();
+    for (name, key) in crate::build::current_cache_keys(&ws, &names) {
+        let Some(key) = key.filter(|k| cache.has(k)) else {
+            printer.verbose(
+                "Skipped",
+                format!("{name}: no build from a clean tree in the build cache"),
+            );
+            continue;
+        };
+        if remote.has(&key)? {
+            printer.status("Present", format!("{name} in {}", remote.url()));
+            continue;
+        }
+        let started = std::time::Instant::now();
+        remote.push(&key, &cache, &args.sign)?;
+        printer.status(
+            "Pushed",
+            format!("{name} to {} ({:.1}s)", remote.url(), started.elapsed().as_secs_f64()),
+        );
+        pushed.push(serde_json::json!({ "component": name, "key": key }));
+    }
+    printer.json(&serde_json::json!({ "remote": remote.url(), "pushed": pushed }));
+    Ok(())
+}
+
+fn show(globals: &Globals, printer: &Printer) -> Result<()> {
     let home = fsutil::cache_home()?;
     let git = home.join("git");
     let stores: Vec<_> = std::fs::read_dir(&git)
@@ -56,6 +120,35 @@ fn show(printer: &Printer) -> Result<()> {
             ccache.display()
         ),
     ];
+    // The remote tier: what it holds of this workspace's current builds.
+    let mut remote_json = serde_json::Value::Null;
+    if let Ok(ws) = crate::workspace::Workspace::discover(&globals.workspace) {
+        if let Some(settings) = remote_settings(&ws, None)? {
+            let env: std::collections::BTreeMap<String, String> = std::env::vars().collect();
+            let names: Vec<String> = ws.manifest.components.iter().map(|c| c.name.clone()).collect();
+            let keys: Vec<String> = crate::build::current_cache_keys(&ws, &names)
+                .into_iter()
+                .filter_map(|(_, k)| k)
+                .collect();
+            let held = match remote::Remote::open(&settings, &env) {
+                Ok(remote) => keys
+                    .iter()
+                    .filter(|k| remote.has(k).unwrap_or(false))
+                    .count()
+                    .to_string(),
+                Err(e) => format!("unreachable ({e:#})"),
+            };
+            text.push(format!(
+                "{:<8} {:>6}  {:>10}  {} (of this workspace's {} builds)",
+                "remote",
+                held,
+                "",
+                settings.url,
+                keys.len()
+            ));
+            remote_json = serde_json::json!({ "url": settings.url, "holds": held, "builds": keys.len(), "trusted": settings.trust });
+        }
+    }
     if printer.verbosity() == crate::printer::Verbosity::Verbose && !entries.is_empty() {
         text.push(String::new());
         text.push(format!(
@@ -78,6 +171,7 @@ fn show(printer: &Printer) -> Result<()> {
         "git": { "path": git, "stores": stores.len(), "bytes": git_bytes },
         "builds": { "path": builds.root(), "entries": entries, "bytes": build_bytes },
         "ccache": { "path": ccache, "bytes": ccache_bytes },
+        "remote": remote_json,
     }));
     Ok(())
 }

@@ -158,6 +158,7 @@ fn settings(
         system,
         kernel_headers,
         build_cache: !cache.no_build_cache,
+        build_cache_remote: cache.build_cache_remote.clone(),
         ccache: !cache.no_ccache,
         inherited_env: env.inherited,
         env: env.given,

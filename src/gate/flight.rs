@@ -77,6 +77,7 @@ pub struct Settings {
     pub system: build::SystemChoice,
     pub kernel_headers: Option<PathBuf>,
     pub build_cache: bool,
+    pub build_cache_remote: Option<String>,
     pub ccache: bool,
     /// sultana's environment and `--env`, for every build (see `build::Options`).
     pub inherited_env: std::collections::BTreeMap<String, String>,
@@ -165,6 +166,7 @@ pub fn fly(
         kernel_headers: settings.kernel_headers.clone(),
         trusted: Default::default(),
         build_cache: settings.build_cache,
+        build_cache_remote: settings.build_cache_remote.clone(),
         ccache: settings.ccache,
         inherited_env: settings.inherited_env.clone(),
         env: settings.env.clone(),

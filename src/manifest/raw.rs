@@ -61,6 +61,11 @@ struct RawWorkspace {
     filter: Option<Spanned<String>>,
     depth: Option<Spanned<i64>>,
     keep_flights: Option<Spanned<i64>>,
+    /// The build cache's remote tier, `oci://HOST/REPOSITORY`.
+    build_cache_remote: Option<Spanned<String>>,
+    /// Fingerprints whose signed entries restore from it.
+    #[serde(default)]
+    build_cache_trust: Vec<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -99,13 +104,29 @@ fn at<T>(source: &Source, value: &Spanned<T>, message: String) -> ManifestError 
 
 impl RawManifest {
     pub fn validate(self, source: &Source, file: Option<PathBuf>) -> Result<Manifest, ManifestError> {
-        let (ws_name, ws_prefix, ws_fetch, ws_keep) = match self.workspace {
+        let (ws_name, ws_prefix, ws_fetch, ws_keep, ws_remote, ws_trust) = match self.workspace {
             Some(w) => {
                 let fetch = fetch_mode(source, w.filter, w.depth)?;
-                (w.name, w.prefix, fetch, w.keep_flights)
+                (
+                    w.name,
+                    w.prefix,
+                    fetch,
+                    w.keep_flights,
+                    w.build_cache_remote,
+                    w.build_cache_trust,
+                )
             }
-            None => (None, None, None, None),
+            None => (None, None, None, None, None, Vec::new()),
         };
+        let build_cache_remote = match ws_remote {
+            Some(url) => {
+                crate::build::remote::Settings::resolve(None, &Default::default(), Some(url.get_ref()), &[])
+                    .map_err(|e| at(source, &url, format!("{e:#}")))?;
+                Some(url.into_inner())
+            }
+            None => None,
+        };
+        let build_cache_trust: Vec<String> = ws_trust.into_iter().map(Spanned::into_inner).collect();
         let keep_flights = match ws_keep {
             Some(n) => match usize::try_from(*n.get_ref()) {
                 Ok(keep) if keep >= 1 => keep,
@@ -242,6 +263,8 @@ impl RawManifest {
             keep_flights,
             tarball,
             url_rewrites,
+            build_cache_remote,
+            build_cache_trust,
             components,
         })
     }

@@ -21,6 +21,7 @@ mod inner_loop;
 mod killpoints;
 mod partial;
 mod provenance;
+mod remote_cache;
 mod sources;
 mod submodules;
 mod tarball;

@@ -112,7 +112,11 @@ fn the_sbom_names_each_component_and_its_license_and_validates() {
     // Fetched only from its mirror: the url itself never showed the commit,
     // so no one is sent there for it (the form of a location is unit-tested).
     assert_eq!(of("root")["downloadLocation"], "NOASSERTION");
-    assert!(run.stderr.contains("was never seen holding this commit"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("was never seen holding this commit"),
+        "{}",
+        run.stderr
+    );
     assert_eq!(of("root")["versionInfo"], "v1.0");
     assert_eq!(
         of("root")["externalRefs"][0]["referenceLocator"],

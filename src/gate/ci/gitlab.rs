@@ -20,6 +20,10 @@ use crate::workspace::Workspace;
 /// `needs:` following the dependencies, and a job deciding the push.
 /// `parent_job`: a job of the parent pipeline whose artifacts hold sultana
 /// (`.sultana-bin/bin/sultana`), fetched by every job.
+/// The job script's line that points the build cache's remote tier at the
+/// project's own container registry when it has one.
+const REMOTE_FROM_REGISTRY: &str = "if [ -n \"$CI_REGISTRY_IMAGE\" ] && [ -z \"$SULTANA_BUILD_CACHE_REMOTE\" ]; then export SULTANA_BUILD_CACHE_REMOTE=\"oci://$CI_REGISTRY_IMAGE/sultana-cache\"; fi";
+
 pub fn gitlab(ws: &Workspace, options: &Options, parent_job: Option<&str>, printer: &Printer) -> Result<String> {
     let prepared = prepare(ws, options, printer)?;
     let from_parent = parent_job.map(|job| Need::Parent {
@@ -99,10 +103,16 @@ pub fn gitlab(ws: &Workspace, options: &Options, parent_job: Option<&str>, print
                     needs: needs_of(needs),
                     allow_failure: Some(true),
                     interruptible: Some(true),
-                    script: vec![format!(
-                        "$SULTANA --locked gate {comp} --as {} --job {job} --candidate $SULTANA_CANDIDATE",
-                        set.name()
-                    )],
+                    script: vec![
+                        // The project's registry holds the build cache, unless
+                        // the project names another (builds pull from it; a
+                        // build job pushes when SULTANA_BUILD_CACHE_SIGN names a key).
+                        REMOTE_FROM_REGISTRY.to_string(),
+                        format!(
+                            "$SULTANA --locked gate {comp} --as {} --job {job} --candidate $SULTANA_CANDIDATE",
+                            set.name()
+                        ),
+                    ],
                     artifacts: Artifacts {
                         when: "always",
                         paths,

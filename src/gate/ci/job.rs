@@ -76,6 +76,7 @@ pub fn run_job(ws: &Workspace, options: &Options, set: Set, job: &str, printer: 
                     kernel_headers: options.settings.kernel_headers.clone(),
                     trusted: deps.clone(),
                     build_cache: options.settings.build_cache,
+                    build_cache_remote: options.settings.build_cache_remote.clone(),
                     ccache: options.settings.ccache,
                     inherited_env: options.settings.inherited_env.clone(),
                     env: options.settings.env.clone(),
@@ -86,6 +87,9 @@ pub fn run_job(ws: &Workspace, options: &Options, set: Set, job: &str, printer: 
                     .iter()
                     .find(|r| r.name == owner)
                     .context("the build left no report")?;
+                if report.status == build::Status::Built {
+                    build::push_to_remote(&scratch, std::slice::from_ref(&owner), &build_options, printer);
+                }
                 let definition = crate::gate::definition::of_build(&scratch.recipe(component)?);
                 flight::build_outcome(&dir.join(job), report, definition)?
             }

@@ -1,0 +1,485 @@
+//! The remote tier of the build cache: entries in an OCI registry
+//! (GitLab's, GHCR, Harbor, Debian's docker-registry), one artifact per
+//! build key (`oci://HOST/REPO:KEY`), as Spack and Homebrew keep theirs.
+//!
+//! An artifact holds the entry's meta (its config), a statement naming the
+//! key and the SHA-256 of the file list and of the prefix's tar, an OpenPGP
+//! signature of that statement, the file list and the prefix as a tar. The
+//! registry's content digests say a blob is the one the manifest names; the
+//! signature says who made it. An entry restores only when its statement is
+//! signed by a trusted key, names this key, and the file list and tar hash
+//! to what it says; the unpacked files are then checked against the list
+//! before the local cache takes them. Anything else is refused in one line
+//! and the component builds.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use anyhow::{anyhow, bail, Context, Result};
+use oci_client::client::{ClientConfig, ClientProtocol, Config, ImageLayer};
+use oci_client::secrets::RegistryAuth;
+use oci_client::{Client, Reference};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::cache::{BuildCache, Meta};
+use super::entry_files;
+use crate::fsutil;
+
+const META: &str = "application/vnd.sultana.build.meta.v1+json";
+const STATEMENT: &str = "application/vnd.sultana.build.statement.v1+json";
+const SIGNATURE: &str = "application/vnd.sultana.build.signature.v1+pgp";
+const FILES: &str = "application/vnd.sultana.build.files.v1+json";
+const PREFIX: &str = "application/vnd.sultana.build.prefix.v1.tar";
+/// Statements, signatures and metas are small; a file list is at most the
+/// local cache's bound.
+const MAX_SMALL: u64 = 1 << 20;
+const MAX_FILES_JSON: u64 = 256 << 20;
+
+/// Where the remote tier is and whom it trusts, resolved once.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Settings {
+    /// `oci://HOST[:PORT]/REPO`.
+    pub url: String,
+    /// Fingerprints whose signatures make an entry restorable.
+    pub trust: Vec<String>,
+}
+
+impl Settings {
+    /// The command line's url, else `SULTANA_BUILD_CACHE_REMOTE`, else the
+    /// manifest's; trust from `SULTANA_BUILD_CACHE_TRUST`, else the manifest's.
+    pub fn resolve(
+        given: Option<&str>,
+        env: &std::collections::BTreeMap<String, String>,
+        manifest_url: Option<&str>,
+        manifest_trust: &[String],
+    ) -> Result<Option<Settings>> {
+        let url = given
+            .map(str::to_string)
+            .or_else(|| env.get("SULTANA_BUILD_CACHE_REMOTE").cloned().filter(|v| !v.is_empty()))
+            .or_else(|| manifest_url.map(str::to_string));
+        let Some(url) = url else { return Ok(None) };
+        Target::parse(&url)?;
+        let trust: Vec<String> = match env.get("SULTANA_BUILD_CACHE_TRUST").filter(|v| !v.is_empty()) {
+            Some(list) => list.split(',').map(normalize_fingerprint).collect(),
+            None => manifest_trust.iter().map(|f| normalize_fingerprint(f)).collect(),
+        };
+        for fpr in &trust {
+            if fpr.len() < 16 || !fpr.bytes().all(|b| b.is_ascii_hexdigit()) {
+                bail!("build cache trust: `{fpr}` is not a key fingerprint (40 hex digits)");
+            }
+        }
+        Ok(Some(Settings { url, trust }))
+    }
+}
+
+fn normalize_fingerprint(text: &str) -> String {
+    text.chars()
+        .filter(|c| !c.is_whitespace())
+        .collect::<String>()
+        .to_ascii_uppercase()
+}
+
+/// A parsed `oci://HOST[:PORT]/REPO`.
+#[derive(Clone, Debug)]
+struct Target {
+    host: String,
+    repository: String,
+    loopback: bool,
+}
+
+impl Target {
+    fn parse(url: &str) -> Result<Target> {
+        let rest = url
+            .strip_prefix("oci://")
+            .ok_or_else(|| anyhow!("build cache remote `{url}`: write oci://HOST/REPOSITORY"))?;
+        let (host, repository) = rest
+            .split_once('/')
+            .ok_or_else(|| anyhow!("build cache remote `{url}`: no repository after the host"))?;
+        let ok_host = !host.is_empty()
+            && !host.contains('@')
+            && host.chars().all(|c| c.is_ascii_alphanumeric() || "-.:[]".contains(c));
+        let ok_repo = !repository.is_empty()
+            && repository.split('/').all(|p| {
+                !p.is_empty()
+                    && p.chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-".contains(c))
+            });
+        if !ok_host || !ok_repo {
+            bail!(
+                "build cache remote `{url}`: not oci://HOST[:PORT]/REPOSITORY (lower-case repository, no credentials)"
+            );
+        }
+        let name = host.rsplit_once(':').map_or(host, |(h, _)| h);
+        let loopback = matches!(name, "localhost" | "127.0.0.1" | "[::1]") || name.starts_with("127.");
+        Ok(Target {
+            host: host.to_string(),
+            repository: repository.to_string(),
+            loopback,
+        })
+    }
+}
+
+/// What a pull did.
+#[derive(Debug)]
+pub enum Pulled {
+    /// Now in the local cache.
+    Stored,
+    /// The registry has no entry for the key.
+    Missing,
+    /// There, but not restorable: why, in words.
+    Refused(String),
+}
+
+/// The statement a signature covers: the key and the content's hashes.
+#[derive(Serialize, Deserialize, PartialEq, Eq, Debug)]
+struct Statement {
+    key: String,
+    component: String,
+    files_sha256: String,
+    prefix_sha256: String,
+}
+
+pub struct Remote {
+    target: Target,
+    settings: Settings,
+    client: Client,
+    auth: RegistryAuth,
+    runtime: tokio::runtime::Runtime,
+}
+
+impl Remote {
+    pub fn open(settings: &Settings, env: &std::collections::BTreeMap<String, String>) -> Result<Remote> {
+        let target = Target::parse(&settings.url)?;
+        // Plain HTTP only to this machine: anything else goes over TLS.
+        let protocol = if target.loopback {
+            ClientProtocol::Http
+        } else {
+            ClientProtocol::Https
+        };
+        let client = Client::new(ClientConfig {
+            protocol,
+            ..Default::default()
+        });
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .context("cannot start the registry client")?;
+        Ok(Remote {
+            auth: credentials(&target.host, env),
+            target,
+            settings: settings.clone(),
+            client,
+            runtime,
+        })
+    }
+
+    pub fn url(&self) -> &str {
+        &self.settings.url
+    }
+
+    fn reference(&self, key: &str) -> Result<Reference> {
+        Reference::try_from(format!("{}/{}:{key}", self.target.host, self.target.repository))
+            .map_err(|e| anyhow!("{}: {e}", self.settings.url))
+    }
+
+    /// Whether the registry holds an entry for `key`.
+    pub fn has(&self, key: &str) -> Result<bool> {
+        let reference = self.reference(key)?;
+        match self
+            .runtime
+            .block_on(self.client.fetch_manifest_digest(&reference, &self.auth))
+        {
+            Ok(_) => Ok(true),
+            Err(e) if is_not_found(&e) => Ok(false),
+            Err(e) => Err(anyhow!(
+                "{}: {}",
+                self.settings.url,
+                crate::validate::redact_credentials(&e.to_string())
+            )),
+        }
+    }
+
+    /// Bring the entry of `key` into `cache` when the registry has one the
+    /// trusted keys vouch for.
+    pub fn pull(&self, key: &str, cache: &BuildCache) -> Result<Pulled> {
+        if self.settings.trust.is_empty() {
+            return Ok(Pulled::Refused(
+                "no key is trusted (set SULTANA_BUILD_CACHE_TRUST to the fingerprints that sign entries)".into(),
+            ));
+        }
+        let reference = self.reference(key)?;
+        let manifest = match self
+            .runtime
+            .block_on(self.client.pull_image_manifest(&reference, &self.auth))
+        {
+            Ok((manifest, _)) => manifest,
+            Err(e) if is_not_found(&e) => return Ok(Pulled::Missing),
+            Err(e) => bail!(
+                "{}: {}",
+                self.settings.url,
+                crate::validate::redact_credentials(&e.to_string())
+            ),
+        };
+        let layer = |media: &str| {
+            manifest
+                .layers
+                .iter()
+                .find(|l| l.media_type == media)
+                .cloned()
+                .ok_or_else(|| anyhow!("its manifest has no {media} layer"))
+        };
+        let work = tempfile::tempdir().context("cannot create a temporary folder")?;
+        let fetch = |media: &str, max: u64| -> Result<PathBuf> {
+            let descriptor = layer(media)?;
+            if u64::try_from(descriptor.size).unwrap_or(u64::MAX) > max {
+                bail!("its {media} layer is larger than {max} bytes");
+            }
+            let path = work.path().join(media.rsplit('.').next().unwrap_or("blob"));
+            self.runtime.block_on(async {
+                let file = tokio::fs::File::create(&path).await?;
+                self.client
+                    .pull_blob(&reference, &descriptor, file)
+                    .await
+                    .map_err(|e| anyhow!("{}", crate::validate::redact_credentials(&e.to_string())))
+            })?;
+            // The registry's digest was checked while it came; its size too.
+            if fsutil::size_of(&path) > max {
+                bail!("its {media} layer is larger than {max} bytes");
+            }
+            Ok(path)
+        };
+        let refuse = |why: String| Ok(Pulled::Refused(why));
+
+        let statement_path = match fetch(STATEMENT, MAX_SMALL) {
+            Ok(p) => p,
+            Err(e) => return refuse(format!("{e:#}")),
+        };
+        let signature_path = match fetch(SIGNATURE, MAX_SMALL) {
+            Ok(p) => p,
+            Err(_) => return refuse("it is not signed".into()),
+        };
+        let signer = match crate::tarball::sign::check(&statement_path, &signature_path)? {
+            crate::tarball::sign::Checked::Good { fingerprint } => normalize_fingerprint(&fingerprint),
+            crate::tarball::sign::Checked::Bad => return refuse("its signature does not match its statement".into()),
+            crate::tarball::sign::Checked::Unknown { reason } => {
+                return refuse(format!("its signature cannot be checked ({reason})"))
+            }
+        };
+        if !self.settings.trust.iter().any(|t| signer.ends_with(t.as_str())) {
+            return refuse(format!("it is signed by key {signer}, which is not trusted"));
+        }
+        let statement: Statement = match serde_json::from_slice(&fsutil::read_bounded(&statement_path, MAX_SMALL)?) {
+            Ok(s) => s,
+            Err(_) => return refuse("its statement is unreadable".into()),
+        };
+        if crate::validate::check_name(&statement.component).is_err() {
+            return refuse("its statement names no valid component".into());
+        }
+        if statement.key != key {
+            return refuse(format!("its signed statement is for another build ({})", statement.key));
+        }
+        let files_path = match fetch(FILES, MAX_FILES_JSON) {
+            Ok(p) => p,
+            Err(e) => return refuse(format!("{e:#}")),
+        };
+        if sha256_file(&files_path)? != statement.files_sha256 {
+            return refuse("its file list is not the one its statement signs".into());
+        }
+        let prefix_path = fetch(PREFIX, u64::MAX)?;
+        if sha256_file(&prefix_path)? != statement.prefix_sha256 {
+            return refuse("its files are not the ones its statement signs".into());
+        }
+        let listed: entry_files::Files =
+            match serde_json::from_slice(&fsutil::read_bounded(&files_path, MAX_FILES_JSON)?) {
+                Ok(l) => l,
+                Err(_) => return refuse("its file list is unreadable".into()),
+            };
+        let unpacked = work.path().join("prefix");
+        if let Err(e) = unpack(&prefix_path, &unpacked) {
+            return refuse(format!("its files cannot be unpacked: {e:#}"));
+        }
+        let found = match entry_files::take(&unpacked, entry_files::Depth::Hashed) {
+            Ok(f) => f,
+            Err(e) => return refuse(format!("{e:#}")),
+        };
+        if let Some(difference) = entry_files::first_difference(&listed, &found) {
+            return refuse(format!("its files differ from its list ({difference})"));
+        }
+        let meta = Meta {
+            component: statement.component.clone(),
+            describe: String::new(),
+            created: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs()),
+        };
+        cache.store(key, &unpacked, &meta)?;
+        Ok(Pulled::Stored)
+    }
+
+    /// Upload the local entry of `key`, its statement signed with `sign_key`.
+    pub fn push(&self, key: &str, cache: &BuildCache, sign_key: &str) -> Result<()> {
+        let entry = cache.entry_dir(key);
+        if !cache.has(key) {
+            bail!("the build cache has no entry for {key}");
+        }
+        let meta = fsutil::read_bounded(&entry.join("meta.json"), MAX_SMALL)?;
+        let parsed: Meta = serde_json::from_slice(&meta).context("its meta.json is unreadable")?;
+        let files = fsutil::read_bounded(&entry.join("files.json"), MAX_FILES_JSON)?;
+        let work = tempfile::tempdir().context("cannot create a temporary folder")?;
+        let tar_path = work.path().join("prefix.tar");
+        pack(&entry.join("prefix"), &tar_path)?;
+        let tar = std::fs::read(&tar_path)?;
+        let statement = Statement {
+            key: key.to_string(),
+            component: parsed.component,
+            files_sha256: hex(&Sha256::digest(&files)),
+            prefix_sha256: hex(&Sha256::digest(&tar)),
+        };
+        let statement_path = work.path().join("statement.json");
+        std::fs::write(&statement_path, serde_json::to_vec_pretty(&statement)?)?;
+        let signature = crate::tarball::sign::sign(&statement_path, sign_key)?;
+        let layers = vec![
+            ImageLayer::new(std::fs::read(&statement_path)?, STATEMENT.to_string(), None),
+            ImageLayer::new(std::fs::read(&signature)?, SIGNATURE.to_string(), None),
+            ImageLayer::new(files, FILES.to_string(), None),
+            ImageLayer::new(tar, PREFIX.to_string(), None),
+        ];
+        let config = Config::new(meta, META.to_string(), None);
+        let reference = self.reference(key)?;
+        self.runtime
+            .block_on(self.client.push(&reference, &layers, config, &self.auth, None))
+            .map_err(|e| {
+                anyhow!(
+                    "{}: {}",
+                    self.settings.url,
+                    crate::validate::redact_credentials(&e.to_string())
+                )
+            })?;
+        Ok(())
+    }
+}
+
+fn is_not_found(e: &oci_client::errors::OciDistributionError) -> bool {
+    let text = format!("{e:?}");
+    text.contains("ManifestUnknown") || text.contains("NotFound") || text.contains("404")
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn sha256_file(path: &Path) -> Result<String> {
+    let mut hash = Sha256::new();
+    let mut file = std::fs::File::open(path)?;
+    std::io::copy(&mut file, &mut hash)?;
+    Ok(hex(&hash.finalize()))
+}
+
+/// The prefix as a tar: sorted, owner 0, no times (the same bytes for the
+/// same files).
+fn pack(prefix: &Path, out: &Path) -> Result<()> {
+    let mut builder = tar::Builder::new(std::fs::File::create(out)?);
+    builder.follow_symlinks(false);
+    builder.mode(tar::HeaderMode::Deterministic);
+    let mut paths = Vec::new();
+    fn walk(base: &Path, dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+        let mut entries: Vec<_> = std::fs::read_dir(dir)?.flatten().collect();
+        entries.sort_by_key(|e| e.file_name());
+        for entry in entries {
+            let path = entry.path();
+            out.push(path.strip_prefix(base).unwrap_or(&path).to_path_buf());
+            if entry.file_type()?.is_dir() {
+                walk(base, &path, out)?;
+            }
+        }
+        Ok(())
+    }
+    walk(prefix, prefix, &mut paths)?;
+    for path in paths {
+        builder.append_path_with_name(prefix.join(&path), &path)?;
+    }
+    builder.into_inner()?;
+    Ok(())
+}
+
+/// Unpack a registry's tar into `into`: files, folders and links only,
+/// every path inside (the tar crate refuses `..` and absolute names, and
+/// writes nothing through a link it made).
+fn unpack(tar_path: &Path, into: &Path) -> Result<()> {
+    std::fs::create_dir_all(into)?;
+    let mut archive = tar::Archive::new(std::fs::File::open(tar_path)?);
+    archive.set_preserve_permissions(true);
+    archive.set_overwrite(false);
+    for entry in archive.entries()? {
+        let mut entry = entry?;
+        let kind = entry.header().entry_type();
+        if !(kind.is_file() || kind.is_dir() || kind.is_symlink()) {
+            bail!("an entry of type {} is no part of a prefix", kind.as_byte() as char);
+        }
+        if !entry.unpack_in(into)? {
+            bail!("`{}` points outside", String::from_utf8_lossy(&entry.path_bytes()));
+        }
+        let mut rest = Vec::new();
+        let _ = entry.read_to_end(&mut rest);
+    }
+    Ok(())
+}
+
+/// The registry's credentials: `SULTANA_BUILD_CACHE_USER`/`_PASSWORD`,
+/// GitLab CI's own for its registry, else docker's config.json; never
+/// printed.
+fn credentials(host: &str, env: &std::collections::BTreeMap<String, String>) -> RegistryAuth {
+    if let (Some(user), Some(password)) = (
+        env.get("SULTANA_BUILD_CACHE_USER"),
+        env.get("SULTANA_BUILD_CACHE_PASSWORD"),
+    ) {
+        return RegistryAuth::Basic(user.clone(), password.clone());
+    }
+    if env.get("CI_REGISTRY").map(String::as_str) == Some(host) {
+        if let (Some(user), Some(password)) = (env.get("CI_REGISTRY_USER"), env.get("CI_REGISTRY_PASSWORD")) {
+            return RegistryAuth::Basic(user.clone(), password.clone());
+        }
+    }
+    let config = env
+        .get("DOCKER_CONFIG")
+        .map(|d| PathBuf::from(d).join("config.json"))
+        .or_else(|| env.get("HOME").map(|h| PathBuf::from(h).join(".docker/config.json")));
+    if let Some(config) = config {
+        if let Ok(bytes) = fsutil::read_bounded(&config, 1 << 20) {
+            if let Ok(json) = serde_json::from_slice::<serde_json::Value>(&bytes) {
+                let auth = json["auths"][host]["auth"].as_str().map(str::to_string);
+                if let Some(decoded) = auth.and_then(|a| {
+                    use base64::Engine;
+                    base64::engine::general_purpose::STANDARD.decode(a).ok()
+                }) {
+                    let text = String::from_utf8_lossy(&decoded).into_owned();
+                    if let Some((user, password)) = text.split_once(':') {
+                        return RegistryAuth::Basic(user.to_string(), password.to_string());
+                    }
+                }
+            }
+        }
+    }
+    RegistryAuth::Anonymous
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn remotes_are_oci_urls_and_plain_http_is_for_this_machine_only() {
+        assert!(Target::parse("oci://127.0.0.1:5000/sultana/cache").unwrap().loopback);
+        assert!(!Target::parse("oci://registry.example.org/xen/cache").unwrap().loopback);
+        for bad in [
+            "https://registry.example.org/x",
+            "oci://registry.example.org",
+            "oci://user:pw@registry.example.org/x",
+            "oci://registry.example.org/X",
+            "oci://registry.example.org//x",
+        ] {
+            assert!(Target::parse(bad).is_err(), "{bad}");
+        }
+    }
+}
