@@ -157,8 +157,11 @@ impl Remote {
         } else {
             ClientProtocol::Https
         };
+        // A registry that stops answering is a miss, never a hung build.
         let client = Client::new(ClientConfig {
             protocol,
+            connect_timeout: Some(std::time::Duration::from_secs(10)),
+            read_timeout: Some(std::time::Duration::from_secs(60)),
             ..Default::default()
         });
         let runtime = tokio::runtime::Builder::new_current_thread()

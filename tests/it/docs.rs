@@ -211,6 +211,8 @@ fn the_readme_runs() {
             Some("needs blktap's vhd-util (the fixture blktap is a small library)")
         } else if line == "sultana shell" {
             Some("starts an interactive shell")
+        } else if line.contains("SULTANA_BUILD_CACHE") || line.contains("cache push") {
+            Some("needs an OCI registry and a signing key (remote_cache.rs runs this on docker-registry)")
         } else if line.contains("--with-system-blktap=/usr/local") {
             Some("needs blktap installed under /usr/local")
         } else {
