@@ -35,6 +35,8 @@ const PREFIX: &str = "application/vnd.sultana.build.prefix.v1.tar";
 /// local cache's bound.
 const MAX_SMALL: u64 = 1 << 20;
 const MAX_FILES_JSON: u64 = 256 << 20;
+/// Far above any prefix (xen's tools: a few thousand files).
+const MAX_ENTRIES: usize = 1_000_000;
 
 /// Where the remote tier is and whom it trusts, resolved once.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -64,9 +66,10 @@ impl Settings {
             Some(list) => list.split(',').map(normalize_fingerprint).collect(),
             None => manifest_trust.iter().map(|f| normalize_fingerprint(f)).collect(),
         };
+        // Whole fingerprints only: a 64-bit key id can be forged.
         for fpr in &trust {
-            if fpr.len() < 16 || !fpr.bytes().all(|b| b.is_ascii_hexdigit()) {
-                bail!("build cache trust: `{fpr}` is not a key fingerprint (40 hex digits)");
+            if !matches!(fpr.len(), 40 | 64) || !fpr.bytes().all(|b| b.is_ascii_hexdigit()) {
+                bail!("build cache trust: `{fpr}` is not a whole key fingerprint (40 hex digits)");
             }
         }
         Ok(Some(Settings { url, trust }))
@@ -138,6 +141,8 @@ struct Statement {
     component: String,
     files_sha256: String,
     prefix_sha256: String,
+    /// The tar's size: what a pull accepts of it, no more.
+    prefix_bytes: u64,
 }
 
 pub struct Remote {
@@ -241,15 +246,14 @@ impl Remote {
             let path = work.path().join(media.rsplit('.').next().unwrap_or("blob"));
             self.runtime.block_on(async {
                 let file = tokio::fs::File::create(&path).await?;
+                // Never more than `max` bytes on disk, whatever the
+                // registry streams (its digest is checked at the end).
+                let limited = Limited { inner: file, left: max };
                 self.client
-                    .pull_blob(&reference, &descriptor, file)
+                    .pull_blob(&reference, &descriptor, limited)
                     .await
                     .map_err(|e| anyhow!("{}", crate::validate::redact_credentials(&e.to_string())))
             })?;
-            // The registry's digest was checked while it came; its size too.
-            if fsutil::size_of(&path) > max {
-                bail!("its {media} layer is larger than {max} bytes");
-            }
             Ok(path)
         };
         let refuse = |why: String| Ok(Pulled::Refused(why));
@@ -269,7 +273,7 @@ impl Remote {
                 return refuse(format!("its signature cannot be checked ({reason})"))
             }
         };
-        if !self.settings.trust.iter().any(|t| signer.ends_with(t.as_str())) {
+        if !self.settings.trust.iter().any(|t| *t == signer) {
             return refuse(format!("it is signed by key {signer}, which is not trusted"));
         }
         let statement: Statement = match serde_json::from_slice(&fsutil::read_bounded(&statement_path, MAX_SMALL)?) {
@@ -289,7 +293,14 @@ impl Remote {
         if sha256_file(&files_path)? != statement.files_sha256 {
             return refuse("its file list is not the one its statement signs".into());
         }
-        let prefix_path = fetch(PREFIX, u64::MAX)?;
+        let declared = layer(PREFIX).map(|l| l.size).unwrap_or(-1);
+        if u64::try_from(declared).ok() != Some(statement.prefix_bytes) {
+            return refuse("its files' size is not the one its statement signs".into());
+        }
+        let prefix_path = match fetch(PREFIX, statement.prefix_bytes) {
+            Ok(p) => p,
+            Err(e) => return refuse(format!("{e:#}")),
+        };
         if sha256_file(&prefix_path)? != statement.prefix_sha256 {
             return refuse("its files are not the ones its statement signs".into());
         }
@@ -338,6 +349,7 @@ impl Remote {
             component: parsed.component,
             files_sha256: hex(&Sha256::digest(&files)),
             prefix_sha256: hex(&Sha256::digest(&tar)),
+            prefix_bytes: tar.len() as u64,
         };
         let statement_path = work.path().join("statement.json");
         std::fs::write(&statement_path, serde_json::to_vec_pretty(&statement)?)?;
@@ -360,6 +372,45 @@ impl Remote {
                 )
             })?;
         Ok(())
+    }
+}
+
+/// An `AsyncWrite` that takes at most `left` bytes, then fails.
+struct Limited<W> {
+    inner: W,
+    left: u64,
+}
+
+impl<W: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Limited<W> {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        if buf.len() as u64 > self.left {
+            return std::task::Poll::Ready(Err(std::io::Error::other(
+                "the registry sent more than the layer's size",
+            )));
+        }
+        let polled = std::pin::Pin::new(&mut self.inner).poll_write(cx, buf);
+        if let std::task::Poll::Ready(Ok(n)) = &polled {
+            self.left -= *n as u64;
+        }
+        polled
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 }
 
@@ -414,7 +465,10 @@ fn unpack(tar_path: &Path, into: &Path) -> Result<()> {
     let mut archive = tar::Archive::new(std::fs::File::open(tar_path)?);
     archive.set_preserve_permissions(true);
     archive.set_overwrite(false);
-    for entry in archive.entries()? {
+    for (n, entry) in archive.entries()?.enumerate() {
+        if n >= MAX_ENTRIES {
+            bail!("more than {MAX_ENTRIES} entries");
+        }
         let mut entry = entry?;
         let kind = entry.header().entry_type();
         if !(kind.is_file() || kind.is_dir() || kind.is_symlink()) {
