@@ -273,7 +273,7 @@ impl Remote {
                 return refuse(format!("its signature cannot be checked ({reason})"))
             }
         };
-        if !self.settings.trust.iter().any(|t| *t == signer) {
+        if !self.settings.trust.contains(&signer) {
             return refuse(format!("it is signed by key {signer}, which is not trusted"));
         }
         let statement: Statement = match serde_json::from_slice(&fsutil::read_bounded(&statement_path, MAX_SMALL)?) {
