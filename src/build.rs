@@ -161,6 +161,9 @@ pub fn push_to_remote(ws: &Workspace, names: &[String], options: &Options, print
     else {
         return;
     };
+    if !options.build_cache || options.offline {
+        return;
+    }
     let pushed = (|| -> Result<Vec<String>> {
         let Some(settings) = remote::Settings::resolve(
             options.build_cache_remote.as_deref(),
@@ -178,11 +181,9 @@ pub fn push_to_remote(ws: &Workspace, names: &[String], options: &Options, print
             let Some(key) = key.filter(|k| cache.has(k)) else {
                 continue;
             };
-            if !remote.has(&key)? {
-                remote.push(&key, &cache, sign)?;
-                printer.status("Pushed", format!("{name} to {}", remote.url()));
-                pushed.push(name);
-            }
+            remote.push(&key, &cache, sign)?;
+            printer.status("Pushed", format!("{name} to {}", remote.url()));
+            pushed.push(name);
         }
         Ok(pushed)
     })();
@@ -283,7 +284,8 @@ pub fn run(ws: &Workspace, names: &[String], options: &Options, printer: &Printe
     // Read once: every unit's describe comes from it.
     let lock = ws.load_lock().ok();
     // The remote tier, resolved once: one client, one pull at a time.
-    let remote = match options.build_cache.then_some(()).map(|()| {
+    // --offline: no registry either.
+    let remote = match (options.build_cache && !options.offline).then_some(()).map(|()| {
         remote::Settings::resolve(
             options.build_cache_remote.as_deref(),
             &options.inherited_env,

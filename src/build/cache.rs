@@ -66,6 +66,12 @@ impl BuildCache {
         self.root.join(key)
     }
 
+    /// The cache's folder, made when missing.
+    pub fn ensure_root(&self) -> Result<&Path> {
+        fs::create_dir_all(&self.root).with_context(|| format!("cannot create {}", self.root.display()))?;
+        Ok(&self.root)
+    }
+
     /// The folder of `key`'s entry (whole only when `has` says so).
     pub fn entry_dir(&self, key: &str) -> PathBuf {
         self.entry(key)

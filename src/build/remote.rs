@@ -35,6 +35,8 @@ const PREFIX: &str = "application/vnd.sultana.build.prefix.v1.tar";
 /// local cache's bound.
 const MAX_SMALL: u64 = 1 << 20;
 const MAX_FILES_JSON: u64 = 256 << 20;
+/// A detached signature is a few hundred bytes, armored.
+const MAX_SIGNATURE: u64 = 16 << 10;
 /// Far above any prefix (xen's tools: a few thousand files).
 const MAX_ENTRIES: usize = 1_000_000;
 
@@ -113,8 +115,17 @@ impl Target {
                 "build cache remote `{url}`: not oci://HOST[:PORT]/REPOSITORY (lower-case repository, no credentials)"
             );
         }
+        if host.starts_with('[') {
+            bail!("build cache remote `{url}`: an IPv6 address is not supported; use a host name");
+        }
         let name = host.rsplit_once(':').map_or(host, |(h, _)| h);
-        let loopback = matches!(name, "localhost" | "127.0.0.1" | "[::1]") || name.starts_with("127.");
+        // A name without a dot or a port would be taken for Docker Hub's.
+        if !(name.contains('.') || host.contains(':') || name == "localhost") {
+            bail!("build cache remote `{url}`: give the registry's full host name (with a dot or a port)");
+        }
+        // Plain HTTP only to this machine: an address of it, never a name
+        // that merely starts like one.
+        let loopback = name == "localhost" || name.parse::<std::net::Ipv4Addr>().is_ok_and(|ip| ip.is_loopback());
         Ok(Target {
             host: host.to_string(),
             repository: repository.to_string(),
@@ -174,7 +185,12 @@ impl Remote {
             .build()
             .context("cannot start the registry client")?;
         Ok(Remote {
-            auth: credentials(&target.host, env),
+            // Credentials only over TLS: a loopback registry gets none.
+            auth: if target.loopback {
+                RegistryAuth::Anonymous
+            } else {
+                credentials(&target.host, env)
+            },
             target,
             settings: settings.clone(),
             client,
@@ -237,13 +253,22 @@ impl Remote {
                 .cloned()
                 .ok_or_else(|| anyhow!("its manifest has no {media} layer"))
         };
-        let work = tempfile::tempdir().context("cannot create a temporary folder")?;
+        // In the cache's own folder, named as its temporaries are: a run
+        // killed here leaves what a later store sweeps.
+        let work = tempfile::Builder::new()
+            .prefix(".tmp-pull-")
+            .tempdir_in(cache.ensure_root()?)
+            .context("cannot create a temporary folder")?;
         let fetch = |media: &str, max: u64| -> Result<PathBuf> {
             let descriptor = layer(media)?;
             if u64::try_from(descriptor.size).unwrap_or(u64::MAX) > max {
                 bail!("its {media} layer is larger than {max} bytes");
             }
-            let path = work.path().join(media.rsplit('.').next().unwrap_or("blob"));
+            let name: String = media
+                .chars()
+                .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+                .collect();
+            let path = work.path().join(name);
             self.runtime.block_on(async {
                 let file = tokio::fs::File::create(&path).await?;
                 // Never more than `max` bytes on disk, whatever the
@@ -262,12 +287,19 @@ impl Remote {
             Ok(p) => p,
             Err(e) => return refuse(format!("{e:#}")),
         };
-        let signature_path = match fetch(SIGNATURE, MAX_SMALL) {
+        let signature_path = match fetch(SIGNATURE, MAX_SIGNATURE) {
             Ok(p) => p,
             Err(_) => return refuse("it is not signed".into()),
         };
+        // Only signature packets reach gpg: a compressed packet there would
+        // make gpg inflate whatever it holds.
+        if let Err(why) = only_signatures(&fsutil::read_bounded(&signature_path, MAX_SIGNATURE)?) {
+            return refuse(format!("its signature layer is no detached signature ({why})"));
+        }
         let signer = match crate::tarball::sign::check(&statement_path, &signature_path)? {
-            crate::tarball::sign::Checked::Good { fingerprint } => normalize_fingerprint(&fingerprint),
+            // The primary key's fingerprint: a key that signs with a subkey
+            // is trusted by its own.
+            crate::tarball::sign::Checked::Good { primary, .. } => normalize_fingerprint(&primary),
             crate::tarball::sign::Checked::Bad => return refuse("its signature does not match its statement".into()),
             crate::tarball::sign::Checked::Unknown { reason } => {
                 return refuse(format!("its signature cannot be checked ({reason})"))
@@ -337,6 +369,14 @@ impl Remote {
         if !cache.has(key) {
             bail!("the build cache has no entry for {key}");
         }
+        // Never sign a damaged entry: its files against its list first.
+        let listed: entry_files::Files =
+            serde_json::from_slice(&fsutil::read_bounded(&entry.join("files.json"), MAX_FILES_JSON)?)
+                .context("its file list is unreadable")?;
+        let found = entry_files::take(&entry.join("prefix"), entry_files::Depth::Hashed)?;
+        if let Some(difference) = entry_files::first_difference(&listed, &found) {
+            bail!("the local entry of {key} is damaged ({difference}): not pushed");
+        }
         let meta = fsutil::read_bounded(&entry.join("meta.json"), MAX_SMALL)?;
         let parsed: Meta = serde_json::from_slice(&meta).context("its meta.json is unreadable")?;
         let files = fsutil::read_bounded(&entry.join("files.json"), MAX_FILES_JSON)?;
@@ -373,6 +413,79 @@ impl Remote {
             })?;
         Ok(())
     }
+}
+
+/// Whether `bytes` (armored or binary OpenPGP) hold signature packets only.
+fn only_signatures(bytes: &[u8]) -> Result<(), String> {
+    let text = String::from_utf8_lossy(bytes);
+    let binary = if text.trim_start().starts_with("-----BEGIN PGP SIGNATURE-----") {
+        use base64::Engine;
+        let body: String = text
+            .lines()
+            .skip_while(|l| !l.starts_with("-----BEGIN"))
+            .skip(1)
+            .skip_while(|l| l.contains(':'))
+            .take_while(|l| !l.starts_with("-----END"))
+            .filter(|l| !l.starts_with('='))
+            .map(str::trim)
+            .collect();
+        base64::engine::general_purpose::STANDARD
+            .decode(body)
+            .map_err(|_| "bad armor".to_string())?
+    } else {
+        bytes.to_vec()
+    };
+    let mut at = 0;
+    if binary.is_empty() {
+        return Err("empty".into());
+    }
+    while at < binary.len() {
+        let head = binary[at];
+        if head & 0x80 == 0 {
+            return Err("not OpenPGP".into());
+        }
+        let (tag, length, header) = if head & 0x40 != 0 {
+            let tag = head & 0x3f;
+            let first = *binary.get(at + 1).ok_or("truncated")? as usize;
+            match first {
+                0..=191 => (tag, first, 2),
+                192..=223 => {
+                    let second = *binary.get(at + 2).ok_or("truncated")? as usize;
+                    (tag, ((first - 192) << 8) + second + 192, 3)
+                }
+                255 => {
+                    let b = binary.get(at + 2..at + 6).ok_or("truncated")?;
+                    (tag, u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize, 6)
+                }
+                _ => return Err("partial lengths".into()),
+            }
+        } else {
+            let tag = (head >> 2) & 0x0f;
+            match head & 3 {
+                0 => (tag, *binary.get(at + 1).ok_or("truncated")? as usize, 2),
+                1 => {
+                    let b = binary.get(at + 1..at + 3).ok_or("truncated")?;
+                    (tag, u16::from_be_bytes([b[0], b[1]]) as usize, 3)
+                }
+                2 => {
+                    let b = binary.get(at + 1..at + 5).ok_or("truncated")?;
+                    (tag, u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize, 5)
+                }
+                _ => return Err("indeterminate length".into()),
+            }
+        };
+        if tag != 2 {
+            return Err(format!("a packet of type {tag}"));
+        }
+        at = at
+            .checked_add(header)
+            .and_then(|a| a.checked_add(length))
+            .ok_or("too long")?;
+        if at > binary.len() {
+            return Err("truncated".into());
+        }
+    }
+    Ok(())
 }
 
 /// An `AsyncWrite` that takes at most `left` bytes, then fails.
@@ -414,9 +527,18 @@ impl<W: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Limited<W> {
     }
 }
 
+/// A registry's "no such manifest", by the error's kind (never its text).
 fn is_not_found(e: &oci_client::errors::OciDistributionError) -> bool {
-    let text = format!("{e:?}");
-    text.contains("ManifestUnknown") || text.contains("NotFound") || text.contains("404")
+    use oci_client::errors::{OciDistributionError as E, OciErrorCode};
+    match e {
+        E::ImageManifestNotFoundError(_) => true,
+        E::ServerError { code, .. } => *code == 404,
+        E::RegistryError { envelope, .. } => envelope
+            .errors
+            .iter()
+            .any(|e| matches!(e.code, OciErrorCode::ManifestUnknown | OciErrorCode::NameUnknown)),
+        _ => false,
+    }
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -435,7 +557,9 @@ fn sha256_file(path: &Path) -> Result<String> {
 fn pack(prefix: &Path, out: &Path) -> Result<()> {
     let mut builder = tar::Builder::new(std::fs::File::create(out)?);
     builder.follow_symlinks(false);
-    builder.mode(tar::HeaderMode::Deterministic);
+    // Modes as they are (the file list has them); owners and times are not
+    // restored, and the tar's bytes are signed whatever they are.
+    builder.mode(tar::HeaderMode::Complete);
     let mut paths = Vec::new();
     fn walk(base: &Path, dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
         let mut entries: Vec<_> = std::fs::read_dir(dir)?.flatten().collect();
@@ -526,15 +650,40 @@ mod tests {
     use super::*;
 
     #[test]
+    fn only_signature_packets_reach_gpg() {
+        // Old format, tag 2, one-byte length: a signature packet.
+        assert!(only_signatures(&[0x88, 3, 1, 2, 3]).is_ok());
+        // New format, tag 2.
+        assert!(only_signatures(&[0xC2, 2, 9, 9]).is_ok());
+        // A compressed packet (tag 8), a literal one (tag 11): refused.
+        assert!(only_signatures(&[0xC8, 2, 1, 0]).is_err());
+        assert!(only_signatures(&[0xA3, 0x01]).is_err());
+        assert!(only_signatures(&[0xCB, 1, 0]).is_err());
+        // Lies about lengths, junk, nothing.
+        assert!(only_signatures(&[0x88, 200, 1]).is_err());
+        assert!(only_signatures(b"hello").is_err());
+        assert!(only_signatures(&[]).is_err());
+        // Armored: the same rules.
+        let armored = "-----BEGIN PGP SIGNATURE-----\n\niAMBAgM=\n=abcd\n-----END PGP SIGNATURE-----\n";
+        assert!(only_signatures(armored.as_bytes()).is_ok());
+        let compressed = "-----BEGIN PGP SIGNATURE-----\n\nyAIBAA==\n-----END PGP SIGNATURE-----\n";
+        assert!(only_signatures(compressed.as_bytes()).is_err());
+    }
+
+    #[test]
     fn remotes_are_oci_urls_and_plain_http_is_for_this_machine_only() {
         assert!(Target::parse("oci://127.0.0.1:5000/sultana/cache").unwrap().loopback);
         assert!(!Target::parse("oci://registry.example.org/xen/cache").unwrap().loopback);
+        assert!(!Target::parse("oci://127.0.0.1.evil.example/x").unwrap().loopback);
+        assert!(!Target::parse("oci://127.evil.example:5000/x").unwrap().loopback);
         for bad in [
             "https://registry.example.org/x",
             "oci://registry.example.org",
             "oci://user:pw@registry.example.org/x",
             "oci://registry.example.org/X",
             "oci://registry.example.org//x",
+            "oci://registry/cache",
+            "oci://[::1]:5000/x",
         ] {
             assert!(Target::parse(bad).is_err(), "{bad}");
         }

@@ -35,6 +35,9 @@ fn remote_settings(ws: &crate::workspace::Workspace, given: Option<&str>) -> Res
 }
 
 fn push(globals: &Globals, args: CachePushArgs, printer: &Printer) -> Result<()> {
+    if globals.offline {
+        bail!("cache push needs the network (--offline was given)");
+    }
     let ws = globals.workspace(printer)?;
     let settings = remote_settings(&ws, args.build_cache_remote.as_deref())?.ok_or_else(|| {
         anyhow!(
@@ -68,10 +71,8 @@ fn push(globals: &Globals, args: CachePushArgs, printer: &Printer) -> Result<()>
             );
             continue;
         };
-        if remote.has(&key)? {
-            printer.status("Present", format!("{name} in {}", remote.url()));
-            continue;
-        }
+        // Pushed again even when the tag is there: an entry someone else
+        // put under it (unsigned, damaged) is replaced, never trusted.
         let started = std::time::Instant::now();
         remote.push(&key, &cache, &args.sign)?;
         printer.status(
@@ -130,13 +131,17 @@ fn show(globals: &Globals, printer: &Printer) -> Result<()> {
                 .into_iter()
                 .filter_map(|(_, k)| k)
                 .collect();
-            let held = match remote::Remote::open(&settings, &env) {
-                Ok(remote) => keys
-                    .iter()
-                    .filter(|k| remote.has(k).unwrap_or(false))
-                    .count()
-                    .to_string(),
-                Err(e) => format!("unreachable ({e:#})"),
+            let held = if globals.offline {
+                "not asked (--offline)".to_string()
+            } else {
+                match remote::Remote::open(&settings, &env) {
+                    Ok(remote) => keys
+                        .iter()
+                        .filter(|k| remote.has(k).unwrap_or(false))
+                        .count()
+                        .to_string(),
+                    Err(e) => format!("unreachable ({e:#})"),
+                }
             };
             text.push(format!(
                 "{:<8} {:>6}  {:>10}  {} (of this workspace's {} builds)",

@@ -66,8 +66,9 @@ pub fn sign(file: &Path, key: &str) -> Result<PathBuf> {
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(tag = "status", rename_all = "lowercase")]
 pub enum Checked {
-    /// Good, by the key with this fingerprint.
-    Good { fingerprint: String },
+    /// Good, by the key with this fingerprint (a subkey's, when a subkey
+    /// signed), whose primary key has `primary`.
+    Good { fingerprint: String, primary: String },
     /// Bad (the file changed, or the signature is of another file).
     Bad,
     /// No key to check it with, or not a signature gpg can read.
@@ -98,7 +99,12 @@ fn parse_status(status: &str) -> Checked {
             continue;
         }
         match words.next() {
-            Some("VALIDSIG") => fingerprint = words.next().map(str::to_string),
+            Some("VALIDSIG") => {
+                let fields: Vec<&str> = words.by_ref().collect();
+                fingerprint = fields
+                    .first()
+                    .map(|f| (f.to_string(), fields.get(9).unwrap_or(f).to_string()));
+            }
             Some("BADSIG") => bad = true,
             Some("NO_PUBKEY") => reason = Some("its key is not in your keyring".to_string()),
             Some("ERRSIG") if reason.is_none() => reason = Some("gpg cannot check it".to_string()),
@@ -113,7 +119,7 @@ fn parse_status(status: &str) -> Checked {
     match (bad, fingerprint, reason) {
         (true, _, _) => Checked::Bad,
         (false, _, Some(reason)) => Checked::Unknown { reason },
-        (false, Some(fingerprint), None) => Checked::Good { fingerprint },
+        (false, Some((fingerprint, primary)), None) => Checked::Good { fingerprint, primary },
         (false, None, None) => Checked::Unknown {
             reason: "gpg gave no verdict".into(),
         },
@@ -127,11 +133,12 @@ mod tests {
     #[test]
     fn only_a_valid_unexpired_signature_is_good() {
         let good = "[GNUPG:] NEWSIG\n[GNUPG:] GOODSIG 28DD890BD22BBE51 T <t@example.org>\n\
-                    [GNUPG:] VALIDSIG 31E0CAEF14DA92BA5D267C9028DD890BD22BBE51 2026-12-03 0 4 0 22 10 00 31E0\n";
+                    [GNUPG:] VALIDSIG 31E0CAEF14DA92BA5D267C9028DD890BD22BBE51 2026-12-03 1764720000 0 4 0 22 10 00 AAAACAEF14DA92BA5D267C9028DD890BD22BBE51\n";
         assert_eq!(
             parse_status(good),
             Checked::Good {
-                fingerprint: "31E0CAEF14DA92BA5D267C9028DD890BD22BBE51".into()
+                fingerprint: "31E0CAEF14DA92BA5D267C9028DD890BD22BBE51".into(),
+                primary: "AAAACAEF14DA92BA5D267C9028DD890BD22BBE51".into()
             }
         );
         let expired = format!("[GNUPG:] EXPSIG 28DD890BD22BBE51 T\n{good}");

@@ -744,7 +744,7 @@ fn check_beside(file: &Path, sboms: &[(String, Vec<u8>)]) -> Result<Vec<Beside>>
                 continue;
             }
             let (ok, detail) = match sign::check(signed, &signature)? {
-                sign::Checked::Good { fingerprint } => (true, format!("good signature by key {fingerprint}")),
+                sign::Checked::Good { fingerprint, .. } => (true, format!("good signature by key {fingerprint}")),
                 sign::Checked::Bad => (false, format!("BAD signature of {signed_name}")),
                 sign::Checked::Unknown { reason } => (false, format!("signature not checked: {reason}")),
             };

@@ -118,7 +118,7 @@ fn workspace(ctx: &TestContext, dir: &Path, up: &Upstream) {
         dir.join("recipes/thing.toml"),
         format!(
             "kind = \"command\"\ncommands = [[\"sh\", \"-c\", \"echo built >> {}\"]]\n\
-             install_commands = [[\"sh\", \"-c\", \"mkdir -p {{destdir}}{{prefix}}/bin && printf '#!/bin/sh\\\\necho thing\\\\n' > {{destdir}}{{prefix}}/bin/thing && chmod 755 {{destdir}}{{prefix}}/bin/thing\"]]\n",
+             install_commands = [[\"sh\", \"-c\", \"mkdir -p {{destdir}}{{prefix}}/bin && printf '#!/bin/sh\\\\necho thing\\\\n' > {{destdir}}{{prefix}}/bin/thing && chmod 755 {{destdir}}{{prefix}}/bin/thing && mkdir -p {{destdir}}{{prefix}}/etc && echo secret > {{destdir}}{{prefix}}/etc/thing.conf && chmod 600 {{destdir}}{{prefix}}/etc/thing.conf\"]]\n",
             ctx.root.join("builds.log").display()
         ),
     )
@@ -194,6 +194,9 @@ fn signed_builds_travel_through_a_registry_and_nothing_else_restores() {
         .success()
         .stderr_has("Pulled thing");
     assert_eq!(builds(), 1, "restored, not built");
+    // Modes as they were (a 0600 file too).
+    let mode = std::fs::metadata(b.join("dist/thing/usr/local/etc/thing.conf")).unwrap().permissions();
+    assert_eq!(std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777, 0o600);
     assert_eq!(
         std::fs::read_to_string(b.join("dist/thing/usr/local/bin/thing")).unwrap(),
         "#!/bin/sh\necho thing\n"
@@ -266,6 +269,11 @@ fn signed_builds_travel_through_a_registry_and_nothing_else_restores() {
     )
     .success()
     .stderr_has("Pushed thing");
+    // A candidate's build job never pushes: its build steps are not
+    // trusted with the key.
+    let cache_cand = ctx.dir("cache-cand");
+    let cand = run(&a, &cache_cand, &ci_env, &["--locked", "gate", "thing", "--as", "candidate", "--job", "build-thing", "--candidate", &head]);
+    assert!(!cand.stderr.contains("Pushed"), "{}", cand.stderr);
     let cache_h = ctx.dir("cache-h");
     std::fs::remove_dir_all(b.join("dist")).unwrap();
     let from_ci = [

@@ -87,7 +87,10 @@ pub fn run_job(ws: &Workspace, options: &Options, set: Set, job: &str, printer: 
                     .iter()
                     .find(|r| r.name == owner)
                     .context("the build left no report")?;
-                if report.status == build::Status::Built {
+                // Only the baseline's builds (the locked, already tested
+                // revisions) are pushed: a candidate's build steps are not
+                // trusted with what is signed in everyone's name.
+                if report.status == build::Status::Built && set == Set::Baseline {
                     build::push_to_remote(&scratch, std::slice::from_ref(&owner), &build_options, printer);
                 }
                 let definition = crate::gate::definition::of_build(&scratch.recipe(component)?);
