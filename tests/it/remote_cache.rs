@@ -195,7 +195,9 @@ fn signed_builds_travel_through_a_registry_and_nothing_else_restores() {
         .stderr_has("Pulled thing");
     assert_eq!(builds(), 1, "restored, not built");
     // Modes as they were (a 0600 file too).
-    let mode = std::fs::metadata(b.join("dist/thing/usr/local/etc/thing.conf")).unwrap().permissions();
+    let mode = std::fs::metadata(b.join("dist/thing/usr/local/etc/thing.conf"))
+        .unwrap()
+        .permissions();
     assert_eq!(std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777, 0o600);
     assert_eq!(
         std::fs::read_to_string(b.join("dist/thing/usr/local/bin/thing")).unwrap(),
@@ -272,7 +274,22 @@ fn signed_builds_travel_through_a_registry_and_nothing_else_restores() {
     // A candidate's build job never pushes: its build steps are not
     // trusted with the key.
     let cache_cand = ctx.dir("cache-cand");
-    let cand = run(&a, &cache_cand, &ci_env, &["--locked", "gate", "thing", "--as", "candidate", "--job", "build-thing", "--candidate", &head]);
+    let cand = run(
+        &a,
+        &cache_cand,
+        &ci_env,
+        &[
+            "--locked",
+            "gate",
+            "thing",
+            "--as",
+            "candidate",
+            "--job",
+            "build-thing",
+            "--candidate",
+            &head,
+        ],
+    );
     assert!(!cand.stderr.contains("Pushed"), "{}", cand.stderr);
     let cache_h = ctx.dir("cache-h");
     std::fs::remove_dir_all(b.join("dist")).unwrap();
