@@ -149,6 +149,38 @@ fn log_dir(ws: &Workspace, name: &str) -> PathBuf {
     ws.build_paths(name).logs
 }
 
+/// Push the current builds of `names` (those made from a clean tree and in
+/// the local cache) to `remote`, each signed with `sign`; pushed again when
+/// the tag is there, so that an entry someone else put under it (unsigned,
+/// damaged) is replaced, never trusted. Returns what was pushed.
+pub fn push_builds(
+    ws: &Workspace,
+    names: &[String],
+    remote: &remote::Remote,
+    sign: &str,
+    printer: &Printer,
+) -> Result<Vec<(String, String)>> {
+    let cache = BuildCache::locate()?;
+    let mut pushed = Vec::new();
+    for (name, key) in current_cache_keys(ws, names) {
+        let Some(key) = key.filter(|k| cache.has(k)) else {
+            printer.verbose(
+                "Skipped",
+                format!("{name}: no build from a clean tree in the build cache"),
+            );
+            continue;
+        };
+        let started = std::time::Instant::now();
+        remote.push(&key, &cache, sign)?;
+        printer.status(
+            "Pushed",
+            format!("{name} to {} ({:.1}s)", remote.url(), started.elapsed().as_secs_f64()),
+        );
+        pushed.push((name, key));
+    }
+    Ok(pushed)
+}
+
 /// After a CI build job: push the builds of `names` to the remote tier,
 /// signed with the key `SULTANA_BUILD_CACHE_SIGN` names, when the project
 /// gives one (as GitLab CI variables). Never fails the job: a push that
@@ -164,32 +196,40 @@ pub fn push_to_remote(ws: &Workspace, names: &[String], options: &Options, print
     if !options.build_cache || options.offline {
         return;
     }
-    let pushed = (|| -> Result<Vec<String>> {
-        let Some(settings) = remote::Settings::resolve(
-            options.build_cache_remote.as_deref(),
-            &options.inherited_env,
-            ws.manifest.build_cache_remote.as_deref(),
-            &ws.manifest.build_cache_trust,
-        )?
-        else {
-            return Ok(Vec::new());
-        };
-        let remote = remote::Remote::open(&settings, &options.inherited_env)?;
-        let cache = BuildCache::locate()?;
-        let mut pushed = Vec::new();
-        for (name, key) in current_cache_keys(ws, names) {
-            let Some(key) = key.filter(|k| cache.has(k)) else {
-                continue;
-            };
-            remote.push(&key, &cache, sign)?;
-            printer.status("Pushed", format!("{name} to {}", remote.url()));
-            pushed.push(name);
+    let pushed = (|| -> Result<()> {
+        let env = &options.inherited_env;
+        if let Some(settings) =
+            remote::Settings::for_manifest(options.build_cache_remote.as_deref(), env, &ws.manifest)?
+        {
+            push_builds(ws, names, &remote::Remote::open(&settings, env)?, sign, printer)?;
         }
-        Ok(pushed)
+        Ok(())
     })();
     if let Err(e) = pushed {
         printer.warn(format!("the build cache push was not made: {e:#}"));
     }
+}
+
+/// The remote tier a build pulls from, resolved once: none with
+/// `--no-build-cache` or `--offline`, and none (said once) when no key is
+/// trusted.
+fn open_remote(ws: &Workspace, options: &Options, printer: &Printer) -> Result<Option<remote::Remote>> {
+    if !options.build_cache || options.offline {
+        return Ok(None);
+    }
+    let env = &options.inherited_env;
+    let Some(settings) = remote::Settings::for_manifest(options.build_cache_remote.as_deref(), env, &ws.manifest)?
+    else {
+        return Ok(None);
+    };
+    if settings.trust.is_empty() {
+        printer.warn(format!(
+            "the build cache remote {} restores nothing: no key is trusted (set SULTANA_BUILD_CACHE_TRUST to the fingerprints that sign its entries)",
+            settings.url
+        ));
+        return Ok(None);
+    }
+    Ok(Some(remote::Remote::open(&settings, env)?))
 }
 
 /// The build-cache key of each component's current build (none when it
@@ -283,29 +323,8 @@ pub fn run(ws: &Workspace, names: &[String], options: &Options, printer: &Printe
     let server = jobserver::Client::new(options.jobs.max(1)).ok();
     // Read once: every unit's describe comes from it.
     let lock = ws.load_lock().ok();
-    // The remote tier, resolved once: one client, one pull at a time.
-    // --offline: no registry either.
-    let remote = match (options.build_cache && !options.offline).then_some(()).map(|()| {
-        remote::Settings::resolve(
-            options.build_cache_remote.as_deref(),
-            &options.inherited_env,
-            ws.manifest.build_cache_remote.as_deref(),
-            &ws.manifest.build_cache_trust,
-        )
-    }) {
-        Some(settings) => match settings? {
-            Some(settings) if settings.trust.is_empty() => {
-                printer.warn(format!(
-                    "the build cache remote {} restores nothing: no key is trusted (set SULTANA_BUILD_CACHE_TRUST to the fingerprints that sign its entries)",
-                    settings.url
-                ));
-                None
-            }
-            Some(settings) => Some(Mutex::new(remote::Remote::open(&settings, &options.inherited_env)?)),
-            None => None,
-        },
-        None => None,
-    };
+    // One client, one pull at a time.
+    let remote = open_remote(ws, options, printer)?.map(Mutex::new);
     let cx = unit::BuildContext {
         remote: remote.as_ref(),
         ws,

@@ -250,6 +250,20 @@ pub fn copy_tree(from: &Path, to: &Path) -> io::Result<()> {
     Ok(())
 }
 
+/// Bytes as lower-case hex (digests, in files and messages).
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The digest `D` (SHA-256, SHA-512) of the file at `path`, read in a
+/// stream, as lower-case hex.
+pub fn file_digest<D: sha2::Digest + Write>(path: &Path) -> Result<String> {
+    let mut hash = D::new();
+    let mut file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    io::copy(&mut file, &mut hash).with_context(|| format!("cannot read {}", path.display()))?;
+    Ok(hex(&hash.finalize()))
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -280,7 +280,7 @@ pub fn run(ws: &Workspace, options: &Options, printer: &Printer) -> Result<Outco
         artifacts.push(sbom::Artifact {
             name: file_name(&made.path),
             sha256: made.sha256.clone(),
-            sha512: sha512_of(&made.path)?,
+            sha512: crate::fsutil::file_digest::<sha2::Sha512>(&made.path)?,
         });
     }
     artifacts.sort_by(|a, b| a.name.cmp(&b.name));
@@ -344,13 +344,6 @@ pub fn run(ws: &Workspace, options: &Options, printer: &Printer) -> Result<Outco
         sboms,
         signatures,
     })
-}
-
-fn sha512_of(path: &std::path::Path) -> Result<String> {
-    let mut hash = sha2::Sha512::new();
-    let mut file = std::fs::File::open(path).map_err(|e| anyhow!("cannot read {}: {e}", path.display()))?;
-    std::io::copy(&mut file, &mut hash)?;
-    Ok(hex(&hash.finalize()))
 }
 
 fn file_name(path: &std::path::Path) -> String {

@@ -392,9 +392,7 @@ pub fn combine(parts: &[&str]) -> String {
     hex(&hash.finalize())
 }
 
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
+pub use crate::fsutil::hex;
 
 #[cfg(test)]
 mod tests {

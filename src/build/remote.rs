@@ -24,7 +24,7 @@ use sha2::{Digest, Sha256};
 
 use super::cache::{BuildCache, Meta};
 use super::entry_files;
-use crate::fsutil;
+use crate::fsutil::{self, hex};
 
 const META: &str = "application/vnd.sultana.build.meta.v1+json";
 const STATEMENT: &str = "application/vnd.sultana.build.statement.v1+json";
@@ -75,6 +75,22 @@ impl Settings {
             }
         }
         Ok(Some(Settings { url, trust }))
+    }
+}
+
+impl Settings {
+    /// `resolve` with the manifest's keys.
+    pub fn for_manifest(
+        given: Option<&str>,
+        env: &std::collections::BTreeMap<String, String>,
+        manifest: &crate::manifest::Manifest,
+    ) -> Result<Option<Settings>> {
+        Settings::resolve(
+            given,
+            env,
+            manifest.build_cache_remote.as_deref(),
+            &manifest.build_cache_trust,
+        )
     }
 }
 
@@ -541,15 +557,8 @@ fn is_not_found(e: &oci_client::errors::OciDistributionError) -> bool {
     }
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 fn sha256_file(path: &Path) -> Result<String> {
-    let mut hash = Sha256::new();
-    let mut file = std::fs::File::open(path)?;
-    std::io::copy(&mut file, &mut hash)?;
-    Ok(hex(&hash.finalize()))
+    fsutil::file_digest::<Sha256>(path)
 }
 
 /// The prefix as a tar: sorted, owner 0, no times (the same bytes for the

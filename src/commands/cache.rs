@@ -26,12 +26,7 @@ pub fn run(globals: &Globals, command: Option<CacheCommand>, printer: &Printer) 
 /// The remote tier for the workspace: the option, the environment, the manifest.
 fn remote_settings(ws: &crate::workspace::Workspace, given: Option<&str>) -> Result<Option<remote::Settings>> {
     let env: std::collections::BTreeMap<String, String> = std::env::vars().collect();
-    remote::Settings::resolve(
-        given,
-        &env,
-        ws.manifest.build_cache_remote.as_deref(),
-        &ws.manifest.build_cache_trust,
-    )
+    remote::Settings::for_manifest(given, &env, &ws.manifest)
 }
 
 fn push(globals: &Globals, args: CachePushArgs, printer: &Printer) -> Result<()> {
@@ -61,26 +56,10 @@ fn push(globals: &Globals, args: CachePushArgs, printer: &Printer) -> Result<()>
     };
     let env: std::collections::BTreeMap<String, String> = std::env::vars().collect();
     let remote = remote::Remote::open(&settings, &env)?;
-    let cache = BuildCache::locate()?;
-    let mut pushed = Vec::new();
-    for (name, key) in crate::build::current_cache_keys(&ws, &names) {
-        let Some(key) = key.filter(|k| cache.has(k)) else {
-            printer.verbose(
-                "Skipped",
-                format!("{name}: no build from a clean tree in the build cache"),
-            );
-            continue;
-        };
-        // Pushed again even when the tag is there: an entry someone else
-        // put under it (unsigned, damaged) is replaced, never trusted.
-        let started = std::time::Instant::now();
-        remote.push(&key, &cache, &args.sign)?;
-        printer.status(
-            "Pushed",
-            format!("{name} to {} ({:.1}s)", remote.url(), started.elapsed().as_secs_f64()),
-        );
-        pushed.push(serde_json::json!({ "component": name, "key": key }));
-    }
+    let pushed: Vec<serde_json::Value> = crate::build::push_builds(&ws, &names, &remote, &args.sign, printer)?
+        .into_iter()
+        .map(|(component, key)| serde_json::json!({ "component": component, "key": key }))
+        .collect();
     printer.json(&serde_json::json!({ "remote": remote.url(), "pushed": pushed }));
     Ok(())
 }

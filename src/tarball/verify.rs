@@ -308,17 +308,11 @@ fn sniff(file: &Path) -> Result<Format> {
 }
 
 fn sha512_of(file: &Path) -> Result<String> {
-    let mut hash = sha2::Sha512::new();
-    let mut f = File::open(file).with_context(|| format!("cannot open {}", file.display()))?;
-    io::copy(&mut f, &mut hash)?;
-    Ok(hex(&hash.finalize()))
+    crate::fsutil::file_digest::<sha2::Sha512>(file)
 }
 
 fn sha256_of(file: &Path) -> Result<String> {
-    let mut hash = Sha256::new();
-    let mut f = File::open(file).with_context(|| format!("cannot open {}", file.display()))?;
-    io::copy(&mut f, &mut hash)?;
-    Ok(hex(&hash.finalize()))
+    crate::fsutil::file_digest::<Sha256>(file)
 }
 
 /// `xen-{desc}` and `xen-4.21.0` give `4.21.0`.
@@ -503,7 +497,7 @@ fn check_entry_path(path: &[u8]) -> Result<(), String> {
 }
 
 /// What is compared of a header besides the path.
-#[derive(PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 struct Fields {
     kind: tar::EntryType,
     mode: Option<u32>,
@@ -845,18 +839,7 @@ mod tests {
             size: 4661,
             user: Some(b"alice".to_vec()),
             mode: Some(0o755),
-            ..base
-        };
-        let base = super::Fields {
-            kind: tar::EntryType::Regular,
-            mode: Some(0o644),
-            mtime: Some(1),
-            uid: Some(0),
-            gid: Some(0),
-            user: None,
-            group: None,
-            link: None,
-            size: 4660,
+            ..base.clone()
         };
         assert_eq!(
             super::header_differences(&given, &base),

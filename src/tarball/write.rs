@@ -15,9 +15,7 @@ use super::plan::{Plan, Repos};
 use super::tree::Entry;
 use super::{archive, compress, Format, Made, SUMS_FILE};
 
-pub(super) fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
+pub(super) use crate::fsutil::hex;
 
 /// sha256 of what passes through, and a count.
 pub(super) struct Hashing<W: Write> {

@@ -159,37 +159,10 @@ fn signatures_are_made_and_checked_with_a_throwaway_key() {
     }
     let ctx = TestContext::new();
     setup(&ctx);
-    let home = ctx.dir("gnupg");
-    std::fs::set_permissions(&home, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
-    let gpg = |args: &[&str]| {
-        let out = Command::new("gpg")
-            .args(["--batch", "--no-tty"])
-            .args(args)
-            .env("GNUPGHOME", &home)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "gpg {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
-    gpg(&[
-        "--passphrase",
-        "",
-        "--quick-gen-key",
-        "Release Tester <rel@example.org>",
-        "ed25519",
-        "sign",
-        "never",
-    ]);
-    let fingerprint = gpg(&["--with-colons", "--list-keys", "rel@example.org"])
-        .lines()
-        .find(|l| l.starts_with("fpr:"))
-        .and_then(|l| l.split(':').nth(9))
-        .unwrap()
-        .to_string();
+    let keyring = Gpg::new(&ctx);
+    let home = keyring.home.clone();
+    let gpg = |args: &[&str]| keyring.run(args);
+    let fingerprint = keyring.new_key("Release Tester", "rel@example.org");
     let home_text = home.to_str().unwrap();
     let with_gpg = |args: &[&str]| ctx.sultana_with(&ctx.work, "022", &[("GNUPGHOME", home_text)], args);
 

@@ -70,46 +70,6 @@ impl Drop for Registry {
     }
 }
 
-/// A throwaway gpg home with a signing key per email; their fingerprints.
-fn keys(ctx: &TestContext, emails: &[&str]) -> (PathBuf, Vec<String>) {
-    let home = ctx.dir("gnupg");
-    std::fs::set_permissions(&home, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
-    let gpg = |args: &[&str]| {
-        let out = Command::new("gpg")
-            .args(["--batch", "--no-tty"])
-            .args(args)
-            .env("GNUPGHOME", &home)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "gpg {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
-    let mut fingerprints = Vec::new();
-    for email in emails {
-        gpg(&[
-            "--passphrase",
-            "",
-            "--quick-gen-key",
-            &format!("Signer <{email}>"),
-            "ed25519",
-            "sign",
-            "never",
-        ]);
-        let fpr = gpg(&["--with-colons", "--list-keys", email])
-            .lines()
-            .find(|l| l.starts_with("fpr:"))
-            .and_then(|l| l.split(':').nth(9))
-            .unwrap()
-            .to_string();
-        fingerprints.push(fpr);
-    }
-    (home, fingerprints)
-}
-
 /// A component whose build writes a file; its build counts its runs.
 fn workspace(ctx: &TestContext, dir: &Path, up: &Upstream) {
     std::fs::write(dir.join("sultana.toml"), manifest(&[("thing", &up.url(), "master")])).unwrap();
@@ -136,8 +96,12 @@ fn signed_builds_travel_through_a_registry_and_nothing_else_restores() {
     }
     let ctx = TestContext::new();
     let mut registry = Registry::start(&ctx.dir("registry"));
-    let (home, fprs) = keys(&ctx, &["ci@example.org", "stranger@example.org"]);
-    let home = home.to_str().unwrap().to_string();
+    let gpg = Gpg::new(&ctx);
+    let fprs = [
+        gpg.new_key("Signer", "ci@example.org"),
+        gpg.new_key("Signer", "stranger@example.org"),
+    ];
+    let home = gpg.home.to_str().unwrap().to_string();
     let up = ctx.upstream("thing");
     let builds = || {
         std::fs::read_to_string(ctx.root.join("builds.log"))

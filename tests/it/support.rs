@@ -641,3 +641,51 @@ pub fn tar_file(file: &Path, path: &str) -> String {
     }
     panic!("{path} is not in {}", file.display())
 }
+
+/// A throwaway gpg home (mode 0700) below a test's root.
+pub struct Gpg {
+    pub home: PathBuf,
+}
+
+impl Gpg {
+    pub fn new(ctx: &TestContext) -> Gpg {
+        let home = ctx.dir("gnupg");
+        std::fs::set_permissions(&home, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+        Gpg { home }
+    }
+
+    /// gpg in batch mode with this home; its stdout (a failure panics).
+    pub fn run(&self, args: &[&str]) -> String {
+        let out = Command::new("gpg")
+            .args(["--batch", "--no-tty"])
+            .args(args)
+            .env("GNUPGHOME", &self.home)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "gpg {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// A new signing key (no passphrase) for `user`; its fingerprint.
+    pub fn new_key(&self, user: &str, email: &str) -> String {
+        self.run(&[
+            "--passphrase",
+            "",
+            "--quick-gen-key",
+            &format!("{user} <{email}>"),
+            "ed25519",
+            "sign",
+            "never",
+        ]);
+        self.run(&["--with-colons", "--list-keys", email])
+            .lines()
+            .find(|l| l.starts_with("fpr:"))
+            .and_then(|l| l.split(':').nth(9))
+            .unwrap()
+            .to_string()
+    }
+}
