@@ -68,6 +68,20 @@ pub fn tool() -> Project {
     }
 }
 
+/// A seed file installed for a Xen VM test: a PV guest's file-backed disk
+/// served by Xen's own backend (no blktap).
+pub fn xen_guest() -> Project {
+    Project {
+        name: "xen-guest",
+        files: vec![tree_file!("xen-guest", "seed", "seed", false)],
+        recipe: include_str!("../fixtures/xen-guest/recipe.toml"),
+        tests: vec![
+            test_script!("xen-guest", "disk.sh"),
+            test_script!("xen-guest", "disk-guest.sh"),
+        ],
+    }
+}
+
 pub fn rusty() -> Project {
     Project {
         name: "rusty",
@@ -207,7 +221,7 @@ pub fn manifest(upstreams: &Path) -> String {
 pub fn write_recipes(workspace: &Path) -> Result<()> {
     let dir = workspace.join("recipes");
     std::fs::create_dir_all(&dir)?;
-    for project in [libfix(), tool(), rusty(), root(), hello_module()] {
+    for project in [libfix(), tool(), rusty(), root(), hello_module(), xen_guest()] {
         crate::fsutil::atomic_write(&dir.join(format!("{}.toml", project.name)), project.recipe.as_bytes())?;
         for (file, content) in &project.tests {
             crate::fsutil::atomic_write(&dir.join("tests").join(project.name).join(file), content.as_bytes())?;

@@ -42,6 +42,16 @@ pub const SHIPPED_TESTS: &[(&str, &str, &str)] = &[
         include_str!("../recipes/tests/blktap/tapdisk-nbd.sh"),
     ),
     (
+        "blktap",
+        "tapdisk-xen.sh",
+        include_str!("../recipes/tests/blktap/tapdisk-xen.sh"),
+    ),
+    (
+        "blktap",
+        "tapdisk-xen-guest.sh",
+        include_str!("../recipes/tests/blktap/tapdisk-xen-guest.sh"),
+    ),
+    (
         "blktap-module",
         "kmod-build.sh",
         include_str!("../recipes/tests/blktap-module/kmod-build.sh"),
@@ -215,10 +225,34 @@ pub struct VmSpec {
     /// Also copy the source tree in (SULTANA_SRC; without `.git`).
     #[serde(default)]
     pub src: bool,
+    /// Boot Xen with the kernel as its dom0 (`crate::vm::xen`): the Xen
+    /// built in the flight, else the system's. The script runs in dom0
+    /// with Xen's daemons started and `sultana-guest` on PATH.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub xen: bool,
+    /// A script in the test's folder that `sultana-guest` runs as a PV
+    /// guest's whole userspace (busybox sh), the same kernel booted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guest: Option<String>,
+    /// Modules the guest loads first (default: xen-blkfront).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guest_modules: Option<Vec<String>>,
+    /// The memory of each guest in MiB (default 256), besides dom0's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guest_memory: Option<u32>,
 }
 
 impl VmSpec {
     pub const DEFAULT_MEMORY: u32 = 512;
+    pub const DEFAULT_GUEST_MEMORY: u32 = 256;
+    /// Debian's Xen for a `xen = true` test booting the system's Xen.
+    pub const DEBIAN_XEN: &[&str] = &["xen-hypervisor-4.17-amd64", "xen-utils-4.17"];
+
+    pub fn guest_modules(&self) -> Vec<String> {
+        self.guest_modules
+            .clone()
+            .unwrap_or_else(|| vec!["xen-blkfront".to_string()])
+    }
     /// Debian's packages for a VM test: QEMU, the kernel image matching
     /// linux-headers-amd64, a static busybox for the root.
     pub const DEBIAN: &[&str] = &["qemu-system-x86", "linux-image-amd64", "busybox-static"];
@@ -493,12 +527,55 @@ fn check_vm(vm: &VmSpec) -> Result<(), String> {
     if let Some(memory) = vm.memory.filter(|m| !(64..=65536).contains(m)) {
         return Err(format!("memory = {memory} MiB: give 64 to 65536"));
     }
+    if let Some(guest) = vm.guest.as_deref().filter(|g| !plain(g)) {
+        return Err(format!("guest `{guest}` must be a file name in the test's folder"));
+    }
+    if let Some(module) = vm.guest_modules.iter().flatten().find(|m| !plain(m)) {
+        return Err(format!(
+            "guest module `{module}` must be a module name, e.g. `xen-blkfront`"
+        ));
+    }
+    if let Some(memory) = vm.guest_memory.filter(|m| !(64..=16384).contains(m)) {
+        return Err(format!("guest_memory = {memory} MiB: give 64 to 16384"));
+    }
+    if !vm.xen && (vm.guest.is_some() || vm.guest_modules.is_some() || vm.guest_memory.is_some()) {
+        return Err("guest, guest_modules and guest_memory need `xen = true` (guests run under Xen)".into());
+    }
     Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_guest_needs_xen_and_names_a_file_beside_the_test() {
+        let recipe = |vm: &str| {
+            let text = format!(
+                "description = \"d\"\nkind = \"make\"\n[[test]]\nname = \"t\"\ndescription = \"t\"\nvm = {{ {vm} }}\n"
+            );
+            Recipe::parse("r", &text, "r.toml").map_err(|e| e.to_string())
+        };
+        let ok = recipe("xen = true, guest = \"g.sh\", guest_memory = 128").unwrap();
+        let vm = ok.tests[0].vm.clone().unwrap();
+        assert_eq!(vm.guest_modules(), ["xen-blkfront"]);
+        for (vm, says) in [
+            ("guest = \"g.sh\"", "need `xen = true`"),
+            ("xen = true, guest = \"../g.sh\"", "guest `../g.sh` must be a file name"),
+            ("xen = true, guest_modules = [\"-x\"]", "guest module `-x`"),
+            ("xen = true, guest_memory = 1", "guest_memory = 1 MiB"),
+        ] {
+            let e = recipe(vm).unwrap_err();
+            assert!(e.contains(says), "{vm}: {e}");
+        }
+        // A test without the new fields hashes as before (its earlier
+        // results stand).
+        let plain = VmSpec::default();
+        assert_eq!(
+            serde_json::to_string(&plain).unwrap(),
+            r#"{"kernel":null,"tools":[],"modules":[],"prepare":null,"memory":null,"src":false}"#
+        );
+    }
 
     #[test]
     fn shipped_recipes_parse() {
@@ -509,7 +586,7 @@ mod tests {
         let blktap = Recipe::load(Path::new("/nonexistent"), "blktap").unwrap();
         assert_eq!(blktap.build_dir(), BuildDir::InTree);
         let tests: Vec<&str> = blktap.tests.iter().map(|t| t.name.as_str()).collect();
-        assert_eq!(tests, ["mock-tests", "vhd", "tapdisk-nbd"]);
+        assert_eq!(tests, ["mock-tests", "vhd", "tapdisk-nbd", "tapdisk-xen"]);
         for (name, _) in SHIPPED {
             let recipe = Recipe::load(Path::new("/nonexistent"), name).unwrap();
             for test in &recipe.tests {

@@ -17,6 +17,7 @@
 mod accel;
 mod initramfs;
 mod kernel;
+pub mod xen;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -30,6 +31,7 @@ use crate::recipe::VmSpec;
 pub use accel::Accel;
 use initramfs::Initramfs;
 pub use kernel::Kernel;
+use xen::Xen;
 
 #[derive(Debug, thiserror::Error)]
 pub enum VmError {
@@ -59,6 +61,14 @@ pub struct VmTest<'a> {
     /// entries of theirs left out (a workspace root's `.sultana`).
     pub sources: Vec<(PathBuf, Vec<&'static str>)>,
     pub work: &'a Path,
+    /// Staged installs (DESTDIRs) a Xen dom0 has installed at `/` (their
+    /// host paths link there); in a plain VM they are under `trees`.
+    pub installs: Vec<PathBuf>,
+    /// The staged install of the xen the flight built: a Xen VM boots it
+    /// (else the system's Xen).
+    pub xen_stage: Option<PathBuf>,
+    /// The guest script `sultana-guest` runs (`vm.guest`).
+    pub guest: Option<&'a Path>,
     /// Where the VM's own files go (initramfs, serial files).
     pub scratch: &'a Path,
     /// The test's log: the script's output is appended.
@@ -82,6 +92,8 @@ pub struct VmRun {
     pub accel_note: String,
     pub boot_seconds: Option<f64>,
     pub kernel: Kernel,
+    /// The Xen booted, said in words (a Xen VM).
+    pub xen: Option<String>,
 }
 
 /// How long a KVM guest may stay silent before KVM counts as hanging.
@@ -94,18 +106,33 @@ const MAX_SERIAL: u64 = 64 << 20;
 pub fn run(test: &VmTest, printer: &Printer) -> Result<VmRun, VmError> {
     let qemu = which::which("qemu-system-x86_64")
         .map_err(|_| VmError::Missing("qemu-system-x86_64 is not installed (Debian package qemu-system-x86)".into()))?;
-    let kernel = Kernel::resolve(test.spec.kernel.as_deref(), test.headers)?;
-    let modules = kernel.modules(&test.spec.modules)?;
+    let xen = match test.spec.xen {
+        true => Some(Xen::resolve(test.xen_stage.as_deref())?),
+        false => None,
+    };
+    let kernel = Kernel::resolve(test.spec.kernel.as_deref(), test.headers, xen.is_some())?;
+    let mut module_names = test.spec.modules.clone();
+    if xen.is_some() {
+        module_names.extend(kernel.present(xen::DOM0_MODULES));
+    }
+    let modules = kernel.modules(&module_names)?;
     let nonce = nonce();
 
     std::fs::create_dir_all(test.scratch)
         .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", test.scratch.display()))?;
     let mut root = Initramfs::default();
+    if let Some(xen) = &xen {
+        // First: what the VM's own files below must win over.
+        add_xen(&mut root, xen, test, &kernel)?;
+    }
     let busybox = which::which("busybox")
         .map_err(|_| VmError::Missing("busybox is not installed (Debian package busybox-static)".into()))?;
     add_program(&mut root, &busybox, Some(Path::new("/busybox/busybox")))?;
     let mut programs = vec!["bash".to_string()];
     programs.extend(test.spec.tools.iter().cloned());
+    if xen.is_some() {
+        programs.extend(xen::DOM0_TOOLS.iter().map(|t| t.to_string()));
+    }
     for name in &programs {
         let path = which::which(name).map_err(|_| {
             VmError::Missing(format!(
@@ -137,7 +164,11 @@ pub fn run(test: &VmTest, printer: &Printer) -> Result<VmRun, VmError> {
     // The nonce is a file /init reads and deletes before the script runs:
     // the script can read /init, never the nonce.
     root.bytes_file(Path::new("/sultana-nonce"), nonce.clone().into_bytes(), 0o600);
-    root.bytes_file(Path::new("/init"), init_script(test, &modules).into_bytes(), 0o755);
+    root.bytes_file(
+        Path::new("/init"),
+        init_script(test, &modules, xen.as_ref()).into_bytes(),
+        0o755,
+    );
     if root.bytes() > MAX_ROOT {
         return Err(VmError::Broken(format!(
             "the VM's root would hold {:.1} GiB (the staged trees, the work folder, the tools): over the {} GiB a VM's memory can carry",
@@ -155,6 +186,14 @@ pub fn run(test: &VmTest, printer: &Printer) -> Result<VmRun, VmError> {
         .memory
         .unwrap_or(VmSpec::DEFAULT_MEMORY)
         .max(384 + u32::try_from((root.bytes() * 3) >> 20).unwrap_or(u32::MAX / 2));
+    let hypervisor = match &xen {
+        Some(xen) => {
+            let image = test.scratch.join("xen");
+            xen.unpack(&image)?;
+            Some(image)
+        }
+        None => None,
+    };
 
     let (mut accel, mut accel_note) = accel::choose();
     let deadline = Instant::now() + test.timeout;
@@ -165,6 +204,7 @@ pub fn run(test: &VmTest, printer: &Printer) -> Result<VmRun, VmError> {
         initrd: &initrd,
         memory,
         nonce: &nonce,
+        hypervisor: hypervisor.as_deref(),
     };
     let mut outcome = vm.boot(accel, deadline)?;
     if accel == Accel::Kvm && outcome.booted.is_none() && (outcome.silent || outcome.qemu_failed.is_some()) {
@@ -184,6 +224,10 @@ pub fn run(test: &VmTest, printer: &Printer) -> Result<VmRun, VmError> {
         accel::remember_works();
     }
     let _ = std::fs::remove_file(&initrd);
+    if let Some(image) = &hypervisor {
+        let _ = std::fs::remove_file(image);
+        let _ = std::fs::remove_file(test.scratch.join("guest.cpio"));
+    }
     if let Some(failure) = &outcome.qemu_failed {
         return Err(VmError::Broken(format!("QEMU did not start the VM: {failure}")));
     }
@@ -206,6 +250,15 @@ pub fn run(test: &VmTest, printer: &Printer) -> Result<VmRun, VmError> {
     };
     let output = output.trim_start_matches('\n').trim_end_matches('\n');
     fsutil::append_log(test.log, format!("{output}\n").as_bytes());
+    if xen.is_some() {
+        // dom0's kernel log came after the exit line, on the same port.
+        let after = body.rfind(&exit).map_or("", |at| {
+            let rest = &body[at..];
+            rest.split_once('\n').map_or("", |(_, log)| log)
+        });
+        std::fs::write(&test.kernel_log, after)
+            .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", test.kernel_log.display()))?;
+    }
     let _ = std::fs::remove_file(&outcome.out);
     let kernel_text = String::from_utf8_lossy(&fsutil::read_tail(&test.kernel_log, 16 << 20).unwrap_or_default())
         .replace("\r\n", "\n");
@@ -257,6 +310,7 @@ pub fn run(test: &VmTest, printer: &Printer) -> Result<VmRun, VmError> {
         accel_note,
         boot_seconds: outcome.booted,
         kernel,
+        xen: xen.map(|x| x.describe()),
     })
 }
 
@@ -281,6 +335,8 @@ struct Vm<'a> {
     initrd: &'a Path,
     memory: u32,
     nonce: &'a str,
+    /// Xen's ELF image, booted with the kernel as dom0.
+    hypervisor: Option<&'a Path>,
 }
 
 impl Vm<'_> {
@@ -295,18 +351,22 @@ impl Vm<'_> {
         // QEMU's option syntax: a comma in a value is written twice.
         let chardev =
             |id: &str, path: &Path| format!("file,id={id},path={}", path.display().to_string().replace(',', ",,"));
-        let cmd = Cmd::new(self.qemu, "qemu-system-x86")
-            .args(["-nodefaults", "-display", "none", "-no-reboot"])
-            .args(accel.args())
-            .args(["-m", &self.memory.to_string()])
-            .arg("-kernel")
-            .arg(&self.kernel.image)
-            .arg("-initrd")
-            .arg(self.initrd)
-            .args([
-                "-append",
-                "console=ttyS0 loglevel=5 panic=-1 rootfstype=ramfs rdinit=/init",
-            ])
+        let cmd = Cmd::new(self.qemu, "qemu-system-x86").args(["-nodefaults", "-display", "none", "-no-reboot"]);
+        let cmd = match self.hypervisor {
+            None => cmd
+                .args(accel.args())
+                .args(["-m", &self.memory.to_string()])
+                .arg("-kernel")
+                .arg(&self.kernel.image)
+                .arg("-initrd")
+                .arg(self.initrd)
+                .args([
+                    "-append",
+                    "console=ttyS0 loglevel=5 panic=-1 rootfstype=ramfs rdinit=/init",
+                ]),
+            Some(xen) => self.xen_args(cmd, accel, xen)?,
+        };
+        let cmd = cmd
             .args(["-chardev", &chardev("con", &test.console_log), "-serial", "chardev:con"])
             .args(["-chardev", &chardev("out", &out), "-serial", "chardev:out"])
             .args([
@@ -323,6 +383,13 @@ impl Vm<'_> {
         let mut booted = None;
         let mut overflow = None;
         let mut seen_klog = 0u64;
+        // Under Xen dom0's kernel log follows the output on its port (a
+        // third port shares the IRQ Xen's console holds).
+        let end_file = if self.hypervisor.is_some() {
+            &out
+        } else {
+            &test.kernel_log
+        };
         let mut watch = || {
             let size = |p: &Path| std::fs::metadata(p).map_or(0, |m| m.len());
             if booted.is_none() && size(&out) > 0 {
@@ -349,10 +416,10 @@ impl Vm<'_> {
                     return Watch::Stop;
                 }
             }
-            let klog = size(&test.kernel_log);
+            let klog = size(end_file);
             if klog != seen_klog {
                 seen_klog = klog;
-                let tail = fsutil::read_tail(&test.kernel_log, 256).unwrap_or_default();
+                let tail = fsutil::read_tail(end_file, 256).unwrap_or_default();
                 if String::from_utf8_lossy(&tail).contains(&end) {
                     return Watch::Stop;
                 }
@@ -389,6 +456,117 @@ impl Vm<'_> {
     }
 }
 
+impl Vm<'_> {
+    /// QEMU booting Xen by multiboot: the hypervisor as the kernel, dom0's
+    /// kernel and root as its modules. Paths are relative to the scratch
+    /// folder (QEMU's working folder): a comma separates modules.
+    fn xen_args(&self, cmd: Cmd, accel: Accel, xen: &Path) -> Result<Cmd, VmError> {
+        let dom0_kernel = self.test.scratch.join("dom0-kernel");
+        let _ = std::fs::remove_file(&dom0_kernel);
+        std::os::unix::fs::symlink(&self.kernel.image, &dom0_kernel)
+            .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", dom0_kernel.display()))?;
+        let name = |p: &Path| {
+            p.file_name()
+                .map(|n| n.to_string_lossy().to_string())
+                .unwrap_or_default()
+        };
+        let guest = self.test.spec.guest_memory.unwrap_or(VmSpec::DEFAULT_GUEST_MEMORY);
+        // Xen itself and its heap besides dom0 and one guest.
+        let total = self.memory + guest + 128;
+        Ok(cmd
+            .args(accel.xen_args())
+            .args(["-m", &total.to_string()])
+            .arg("-kernel")
+            .arg(name(xen))
+            .args(["-append", &Xen::command_line(self.memory)])
+            .arg("-initrd")
+            .arg(format!(
+                "dom0-kernel console=hvc0 loglevel=5 panic=-1 rootfstype=ramfs rdinit=/init,{}",
+                name(self.initrd)
+            )))
+    }
+}
+
+/// A Xen dom0's part of the root: the staged installs at `/` (their host
+/// paths linked there), Xen's files and the libraries its programs load,
+/// and the guest's kernel, root and runner.
+fn add_xen(root: &mut Initramfs, xen: &Xen, test: &VmTest, kernel: &Kernel) -> Result<(), VmError> {
+    let add = |e: std::io::Error, what: &Path| anyhow::anyhow!("cannot add {} to the VM: {e}", what.display());
+    let mut installs: Vec<&Path> = test.installs.iter().map(PathBuf::as_path).collect();
+    if let xen::XenOrigin::Staged(stage) = &xen.origin {
+        installs.retain(|i| *i != stage.as_path());
+    }
+    for install in installs.iter().filter(|i| i.is_dir()) {
+        root.host_tree_at(install, Path::new("/"), &[], &[])
+            .map_err(|e| add(e, install))?;
+    }
+    for (host, inside) in &xen.trees {
+        root.host_tree_at(host, inside, &[], &[]).map_err(|e| add(e, host))?;
+    }
+    let at_root = xen
+        .trees
+        .iter()
+        .filter(|(_, i)| i == Path::new("/"))
+        .map(|(h, _)| h.as_path());
+    for install in installs.iter().copied().chain(at_root) {
+        root.symlink(install, Path::new("/"));
+    }
+    // The host's libraries Xen's programs load; staged ones are in already.
+    let staged: Vec<&Path> = installs
+        .iter()
+        .copied()
+        .chain(xen.trees.iter().map(|(h, _)| h.as_path()))
+        .collect();
+    let mut libraries_seen = std::collections::BTreeSet::new();
+    for program in &xen.programs {
+        if !staged.iter().any(|s| program.starts_with(s)) {
+            root.host_file(program, program).map_err(|e| add(e, program))?;
+        }
+        for library in libraries_with(program, &xen.host_library_path)? {
+            if staged.iter().any(|s| library.starts_with(s)) || !libraries_seen.insert(library.clone()) {
+                continue;
+            }
+            root.host_file(&library, &library).map_err(|e| add(e, &library))?;
+        }
+    }
+    // glibc loads libgcc_s itself when a thread is cancelled (xl does).
+    if let Some(libc) = libraries_seen
+        .iter()
+        .find(|l| l.file_name().is_some_and(|n| n == "libc.so.6"))
+    {
+        let gcc_s = libc.with_file_name("libgcc_s.so.1");
+        if gcc_s.is_file() {
+            root.host_file(&gcc_s, &gcc_s).map_err(|e| add(e, &gcc_s))?;
+        }
+    }
+    if let Some(guest) = test.guest {
+        let image = test.scratch.join("guest.cpio");
+        let modules = kernel.modules(&test.spec.guest_modules())?;
+        let mut initrd = Initramfs::default();
+        let busybox = which::which("busybox")
+            .map_err(|_| VmError::Missing("busybox is not installed (Debian package busybox-static)".into()))?;
+        add_program(&mut initrd, &busybox, Some(Path::new("/bin/busybox")))?;
+        for module in &modules {
+            initrd.host_file(module, module).map_err(|e| add(e, module))?;
+        }
+        initrd
+            .host_file(Path::new("/guest-test"), guest)
+            .map_err(|e| add(e, guest))?;
+        initrd.bytes_file(Path::new("/init"), xen::guest_init(&modules).into_bytes(), 0o755);
+        initrd.write(&image).map_err(|e| add(e, &image))?;
+        root.host_file(Path::new("/sultana/guest/initrd.cpio"), &image)
+            .map_err(|e| add(e, &image))?;
+        root.host_file(Path::new("/sultana/guest/vmlinuz"), &kernel.image)
+            .map_err(|e| add(e, &kernel.image))?;
+    }
+    root.bytes_file(
+        Path::new("/sultana/bin/sultana-guest"),
+        xen::GUEST_HELPER.as_bytes().to_vec(),
+        0o755,
+    );
+    Ok(())
+}
+
 /// A program and the libraries its loader names, each at its host path
 /// (or at `inside`), symlinks followed.
 fn add_program(root: &mut Initramfs, program: &Path, inside: Option<&Path>) -> Result<(), VmError> {
@@ -403,7 +581,17 @@ fn add_program(root: &mut Initramfs, program: &Path, inside: Option<&Path>) -> R
 
 /// What `ldd` says a program loads: none for a static one.
 fn libraries(program: &Path) -> Result<Vec<PathBuf>, VmError> {
-    let output = Cmd::new("ldd", "libc-bin").arg(program).output_with_code();
+    libraries_with(program, &[])
+}
+
+/// `libraries`, the staged libraries in `library_path` found too.
+fn libraries_with(program: &Path, library_path: &[PathBuf]) -> Result<Vec<PathBuf>, VmError> {
+    let mut cmd = Cmd::new("ldd", "libc-bin").arg(program);
+    if !library_path.is_empty() {
+        let joined = std::env::join_paths(library_path).map_err(|e| anyhow::anyhow!("{e}"))?;
+        cmd = cmd.env("LD_LIBRARY_PATH", joined);
+    }
+    let output = cmd.output_with_code();
     let Ok((_, bytes)) = output else {
         return Ok(Vec::new());
     };
@@ -431,7 +619,7 @@ fn libraries(program: &Path) -> Result<Vec<PathBuf>, VmError> {
 
 /// The VM's /init (busybox sh): mount the usual file systems, load the
 /// modules, run the script as the host would, report, power off.
-fn init_script(test: &VmTest, modules: &[PathBuf]) -> String {
+fn init_script(test: &VmTest, modules: &[PathBuf], xen: Option<&Xen>) -> String {
     use crate::process::shell_quote as q;
     let mut s = String::from("#!/busybox/busybox sh\n");
     s.push_str("/busybox/busybox --install -s /busybox\n");
@@ -448,6 +636,18 @@ fn init_script(test: &VmTest, modules: &[PathBuf]) -> String {
     for (key, value) in test.env {
         s.push_str(&format!("export {key}={}\n", q(value)));
     }
+    if test.guest.is_some() {
+        s.push_str(
+            "export SULTANA_GUEST_KERNEL=/sultana/guest/vmlinuz SULTANA_GUEST_RAMDISK=/sultana/guest/initrd.cpio\n",
+        );
+        s.push_str(&format!(
+            "export SULTANA_GUEST_MEMORY={}\n",
+            test.spec.guest_memory.unwrap_or(VmSpec::DEFAULT_GUEST_MEMORY)
+        ));
+    }
+    // Under Xen, a third serial port shares its IRQ with Xen's console:
+    // the kernel's log follows the output on the second.
+    let klog = if xen.is_some() { "/dev/ttyS1" } else { "/dev/ttyS2" };
     s.push_str("echo SULTANA-VM-BOOTED-$nonce >/dev/ttyS1\n");
     s.push_str("taint_before=$(cat /proc/sys/kernel/tainted)\n");
     s.push_str("{\n  loaded=0\n");
@@ -458,6 +658,13 @@ fn init_script(test: &VmTest, modules: &[PathBuf]) -> String {
             module.display()
         ));
     }
+    if let Some(xen) = xen {
+        s.push_str("  if [ $loaded = 0 ]; then\n");
+        for line in xen.dom0_prelude().lines() {
+            s.push_str(&format!("    {line}\n"));
+        }
+        s.push_str("    loaded=$xen_ready\n  fi\n");
+    }
     s.push_str(&format!(
         "  if [ $loaded = 0 ]; then cd {} && bash {} </dev/null; code=$?; else code=$loaded; fi\n",
         q(&test.work.display().to_string()),
@@ -465,9 +672,9 @@ fn init_script(test: &VmTest, modules: &[PathBuf]) -> String {
     ));
     s.push_str("  printf '\\nSULTANA-VM-EXIT-%s %d\\n' \"$nonce\" \"$code\"\n");
     s.push_str("} >/dev/ttyS1 2>&1\n");
-    s.push_str(
-        "{ dmesg; echo \"SULTANA-VM-TAINT-$nonce $taint_before $(cat /proc/sys/kernel/tainted)\"; echo \"SULTANA-VM-END-$nonce\"; } >/dev/ttyS2 2>&1\nsync\npoweroff -f\n",
-    );
+    s.push_str(&format!(
+        "{{ dmesg; echo \"SULTANA-VM-TAINT-$nonce $taint_before $(cat /proc/sys/kernel/tainted)\"; echo \"SULTANA-VM-END-$nonce\"; }} >{klog} 2>&1\nsync\npoweroff -f\n",
+    ));
     s
 }
 

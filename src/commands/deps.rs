@@ -21,6 +21,11 @@ pub fn run(globals: &Globals, args: DepsArgs, printer: &Printer) -> Result<()> {
         if recipe.tests.iter().any(|t| t.vm.is_some()) {
             testing.extend(crate::recipe::VmSpec::DEBIAN.iter().map(|p| p.to_string()));
         }
+        // A Xen VM test boots the system's Xen when the flight builds none.
+        let builds_xen = components.iter().any(|c| c.recipe == "xen");
+        if !builds_xen && recipe.tests.iter().any(|t| t.vm.as_ref().is_some_and(|v| v.xen)) {
+            testing.extend(crate::recipe::VmSpec::DEBIAN_XEN.iter().map(|p| p.to_string()));
+        }
     }
     let testing: Vec<String> = testing.into_iter().filter(|p| !packages.contains(p)).collect();
     let packages: Vec<String> = packages.into_iter().collect();

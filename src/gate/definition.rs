@@ -38,6 +38,13 @@ pub fn of_test(recipes_root: &std::path::Path, recipe: &Recipe, test: &TestSpec)
                 Err(_) => part(b"\0missing"),
             }
         }
+        if let Some(guest) = &vm.guest {
+            part(b"guest");
+            match recipe.test_file(recipes_root, test, guest) {
+                Ok((_, bytes)) => part(&bytes),
+                Err(_) => part(b"\0missing"),
+            }
+        }
     }
     hex(&hash.finalize())[..16].to_string()
 }

@@ -60,21 +60,31 @@ impl TestRun<'_> {
             .join("scripts")
             .join(format!("{}-{}", recipe.name, test.script_name()));
         fsutil::atomic_write(&script_file, &script)?;
-        // A VM test's host-side preparation, beside its script.
-        let prepare = match test.vm.as_ref().and_then(|vm| vm.prepare.as_ref()) {
-            Some(name) => match recipe.test_file(&self.ws.recipes_root, test, name) {
-                Ok((_, bytes)) => {
-                    let file = self.dir.join("scripts").join(format!("{}-{name}", recipe.name));
-                    fsutil::atomic_write(&file, &bytes)?;
-                    Some(file)
-                }
-                Err(e) => return Ok(self.broken(&job, test, definition, format!("{e:#}"), printer)),
-            },
-            None => None,
-        };
+        // A VM test's host-side preparation and its guest's script, beside
+        // its script.
+        let mut beside = Vec::new();
+        for name in [
+            test.vm.as_ref().and_then(|vm| vm.prepare.as_ref()),
+            test.vm.as_ref().and_then(|vm| vm.guest.as_ref()),
+        ] {
+            beside.push(match name {
+                Some(name) => match recipe.test_file(&self.ws.recipes_root, test, name) {
+                    Ok((_, bytes)) => {
+                        let file = self.dir.join("scripts").join(format!("{}-{name}", recipe.name));
+                        fsutil::atomic_write(&file, &bytes)?;
+                        Some(file)
+                    }
+                    Err(e) => return Ok(self.broken(&job, test, definition, format!("{e:#}"), printer)),
+                },
+                None => None,
+            });
+        }
+        let guest = beside.pop().flatten();
+        let prepare = beside.pop().flatten();
         let script_file = Script {
             file: script_file,
             prepare,
+            guest,
         };
 
         let first = self.once(&job, test, &script_file, &origin, 1, printer)?;
@@ -248,7 +258,7 @@ impl TestRun<'_> {
                         job,
                         test,
                         vm,
-                        &script.file,
+                        script,
                         &env,
                         &work,
                         &log,
@@ -304,7 +314,7 @@ impl TestRun<'_> {
         job: &str,
         test: &TestSpec,
         vm: &crate::recipe::VmSpec,
-        script: &Path,
+        script: &Script,
         env: &BTreeMap<String, String>,
         work: &Path,
         log: &Path,
@@ -313,17 +323,49 @@ impl TestRun<'_> {
         printer: &Printer,
     ) -> Result<(Ended, Option<(JobStatus, String)>)> {
         let (src, build_dir) = self.trees();
-        let mut trees = vec![build::staging_root(self.scratch, &self.report.name)];
-        trees.extend(self.reports.iter().filter_map(|r| r.prefix.clone()));
+        let own = build::staging_root(self.scratch, &self.report.name);
+        let mut trees = Vec::new();
+        let mut installs = Vec::new();
+        if vm.xen {
+            // A dom0 has the flight's builds installed, as a real one would.
+            installs.push(own);
+            for report in self.reports.iter().filter(|r| r.prefix.is_some()) {
+                let stage = build::staging_root(self.scratch, &report.name);
+                if report.prefix.as_ref().is_some_and(|p| p.starts_with(&stage)) && !installs.contains(&stage) {
+                    installs.push(stage);
+                }
+            }
+        } else {
+            trees.push(own);
+            trees.extend(self.reports.iter().filter_map(|r| r.prefix.clone()));
+        }
         if test.build_tree {
             trees.push(build_dir);
         }
+        // The xen this flight built, which a Xen VM boots.
+        let xen_stage = self
+            .reports
+            .iter()
+            .find(|r| {
+                matches!(
+                    r.status,
+                    build::Status::Built | build::Status::Fresh | build::Status::Cached
+                ) && self
+                    .scratch
+                    .manifest
+                    .component(&r.name)
+                    .is_some_and(|c| c.recipe == "xen")
+            })
+            .map(|r| build::staging_root(self.scratch, &r.name));
         let vm_test = crate::vm::VmTest {
             spec: vm,
             headers: self.headers,
-            script,
+            script: &script.file,
             env,
             trees,
+            installs,
+            xen_stage,
+            guest: script.guest.as_deref(),
             sources: if vm.src {
                 // A root component's tree is the workspace: not its state,
                 // builds and staged installs.
@@ -348,8 +390,9 @@ impl TestRun<'_> {
                 let booted = run
                     .boot_seconds
                     .map_or("never booted".to_string(), |s| format!("booted in {s:.1}s"));
+                let xen = run.xen.as_ref().map_or(String::new(), |x| format!("{x}, dom0 "));
                 let line = format!(
-                    "# vm: {} ({}), kernel {}, {booted}\n",
+                    "# vm: {} ({}), {xen}kernel {}, {booted}\n",
                     run.accel.name(),
                     run.accel_note,
                     run.kernel.image.display()
@@ -454,6 +497,7 @@ impl TestRun<'_> {
 struct Script {
     file: std::path::PathBuf,
     prepare: Option<std::path::PathBuf>,
+    guest: Option<std::path::PathBuf>,
 }
 
 /// Put `line` right after the log's `# job: origin` header.

@@ -27,6 +27,15 @@ impl Accel {
             Accel::Tcg => vec!["-accel", "tcg", "-smp", "1"],
         }
     }
+
+    /// For Xen: a second vCPU, and under TCG the CPU xen.git's own CI
+    /// boots Xen on (`qemu64,+svm`, so HVM guests could run too).
+    pub fn xen_args(self) -> Vec<&'static str> {
+        match self {
+            Accel::Kvm => vec!["-accel", "kvm", "-cpu", "host", "-smp", "2"],
+            Accel::Tcg => vec!["-accel", "tcg", "-cpu", "qemu64,+svm", "-smp", "2"],
+        }
+    }
 }
 
 /// The accelerator to try first, and why.

@@ -58,8 +58,18 @@ impl Initramfs {
 
     pub fn dir(&mut self, inside: &Path) {
         let key = Self::key(inside);
+        if key.as_os_str().is_empty() {
+            return; // the root itself
+        }
         self.parents(&key);
         self.entries.insert(key, Entry::Dir);
+    }
+
+    /// A symlink at `inside` pointing at `target`.
+    pub fn symlink(&mut self, inside: &Path, target: &Path) {
+        let key = Self::key(inside);
+        self.parents(&key);
+        self.entries.insert(key, Entry::Symlink(target.to_path_buf()));
     }
 
     /// Bytes made here (the init script).
@@ -93,6 +103,13 @@ impl Initramfs {
     /// devices, FIFOs and sockets are left out. `skip` names entries (like
     /// `.git`) not to copy anywhere, `skip_top` entries of `dir` itself.
     pub fn host_tree(&mut self, dir: &Path, skip: &[&str], skip_top: &[&str]) -> io::Result<()> {
+        self.host_tree_at(dir, dir, skip, skip_top)
+    }
+
+    /// `host_tree`, the folder's content put at `inside` (a staged install
+    /// at `/`).
+    pub fn host_tree_at(&mut self, dir: &Path, inside: &Path, skip: &[&str], skip_top: &[&str]) -> io::Result<()> {
+        let at_inside = |path: &Path| Self::key(&inside.join(path.strip_prefix(dir).unwrap_or(path)));
         let meta = fs::symlink_metadata(dir)?;
         if !meta.is_dir() {
             return Err(io::Error::new(
@@ -100,7 +117,7 @@ impl Initramfs {
                 format!("{} is not a folder", dir.display()),
             ));
         }
-        self.dir(dir);
+        self.dir(inside);
         let mut stack = vec![dir.to_path_buf()];
         while let Some(at) = stack.pop() {
             for entry in fs::read_dir(&at)? {
@@ -113,18 +130,18 @@ impl Initramfs {
                 let path = entry.path();
                 let meta = fs::symlink_metadata(&path)?;
                 let kind = meta.file_type();
+                let key = at_inside(&path);
                 if kind.is_symlink() {
                     let target = fs::read_link(&path)?;
-                    let key = Self::key(&path);
                     self.entries.insert(key, Entry::Symlink(target));
                 } else if kind.is_dir() {
-                    self.entries.insert(Self::key(&path), Entry::Dir);
+                    self.entries.insert(key, Entry::Dir);
                     stack.push(path);
                 } else if kind.is_file() {
                     self.bytes += meta.len();
-                    self.sizes.insert(Self::key(&path), meta.len());
+                    self.sizes.insert(key.clone(), meta.len());
                     self.entries
-                        .insert(Self::key(&path), Entry::File(path.clone(), meta.mode() & 0o7777));
+                        .insert(key, Entry::File(path.clone(), meta.mode() & 0o7777));
                 }
             }
         }

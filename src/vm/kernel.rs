@@ -15,8 +15,9 @@ pub struct Kernel {
 }
 
 impl Kernel {
-    /// `spec`: `"headers"` (or none) or an absolute path.
-    pub fn resolve(spec: Option<&str>, headers: Option<&Path>) -> Result<Kernel, VmError> {
+    /// `spec`: `"headers"` (or none) or an absolute path. `any`: with no
+    /// headers chosen, any kernel will do (a Xen dom0 and its guests).
+    pub fn resolve(spec: Option<&str>, headers: Option<&Path>, any: bool) -> Result<Kernel, VmError> {
         match spec {
             Some(path) if path != "headers" => {
                 let image = PathBuf::from(path);
@@ -26,6 +27,7 @@ impl Kernel {
                     image,
                 })
             }
+            None if headers.is_none() && any => Self::newest_installed(),
             _ => {
                 let headers = headers.ok_or_else(|| {
                     VmError::Missing("the flight chose no kernel headers, so no kernel to boot".into())
@@ -45,6 +47,44 @@ impl Kernel {
                 Ok(Kernel { image, release })
             }
         }
+    }
+
+    /// The newest `/boot/vmlinuz-RELEASE` whose modules are installed.
+    fn newest_installed() -> Result<Kernel, VmError> {
+        let mut found: Vec<(String, PathBuf)> = std::fs::read_dir("/boot")
+            .map(|d| {
+                d.flatten()
+                    .filter_map(|e| {
+                        let image = e.path();
+                        let release = release_of_image(&image)?;
+                        Path::new("/lib/modules")
+                            .join(&release)
+                            .join("modules.dep")
+                            .is_file()
+                            .then_some((release, image))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        found.sort();
+        let (release, image) = found.pop().ok_or_else(|| {
+            VmError::Missing(
+                "no kernel to boot: no /boot/vmlinuz-RELEASE with its /lib/modules/RELEASE (Debian's linux-image-amd64)"
+                    .into(),
+            )
+        })?;
+        readable(&image)?;
+        Ok(Kernel { image, release })
+    }
+
+    /// Those of `names` that are modules of this kernel (the others are
+    /// built in, or absent).
+    pub fn present(&self, names: &[&str]) -> Vec<String> {
+        names
+            .iter()
+            .filter(|n| self.modules(&[n.to_string()]).is_ok())
+            .map(|n| n.to_string())
+            .collect()
     }
 
     pub fn modules_dir(&self) -> PathBuf {

@@ -186,6 +186,18 @@ impl TestContext {
         sultana::fixtures::write_recipes(&self.work).unwrap();
     }
 
+    /// A workspace of the xen-guest fixture: a Xen VM test of a PV guest.
+    pub fn xen_guest_workspace(&self) {
+        let clock = sultana::fixtures::Clock::default();
+        let path = self.upstreams.join("xen-guest");
+        sultana::fixtures::create(&path, &sultana::fixtures::xen_guest(), &clock).unwrap();
+        self.write(
+            "sultana.toml",
+            &manifest(&[("xen-guest", &format!("file://{}", path.display()), "master")]),
+        );
+        sultana::fixtures::write_recipes(&self.work).unwrap();
+    }
+
     /// Commit to a fixture upstream its `path` with `from` replaced by `to`.
     pub fn edit_upstream(&self, upstream: &str, path: &'static str, from: &str, to: &str, message: &str) {
         let dir = self.upstreams.join(upstream);

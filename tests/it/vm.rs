@@ -228,3 +228,78 @@ fn a_vm_never_outlives_its_test() {
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
 }
+
+/// The system's Xen (Debian's 4.17 packages) and a kernel to boot as its
+/// dom0 and guest; None skips.
+fn xen_workspace() -> Option<TestContext> {
+    let kernel = std::fs::read_dir("/boot").ok().and_then(|d| {
+        d.flatten()
+            .find(|e| e.file_name().to_string_lossy().starts_with("vmlinuz-"))
+    });
+    let ready = require("qemu-system-x86_64", "the Xen VM tests (Debian qemu-system-x86)")
+        && require("busybox", "the Xen VM tests' roots (Debian busybox-static)")
+        && require_path(
+            Path::new("/boot/xen-4.17-amd64.gz"),
+            "the Xen VM tests (Debian xen-hypervisor-4.17-amd64)",
+        )
+        && require_path(
+            Path::new("/usr/lib/xen-4.17/bin/xl"),
+            "the Xen VM tests (Debian xen-utils-4.17)",
+        )
+        && (kernel.is_some()
+            || require_path(
+                Path::new("/boot/vmlinuz-amd64"),
+                "the Xen VM tests (Debian linux-image-amd64)",
+            ));
+    if !ready {
+        return None;
+    }
+    let ctx = TestContext::new();
+    ctx.xen_guest_workspace();
+    Some(ctx)
+}
+
+#[test]
+fn xen_boots_and_its_backend_serves_a_pv_guest_s_disk_and_a_bad_read_fails() {
+    let Some(ctx) = xen_workspace() else { return };
+    ctx.sultana(&["build"]).success();
+    let run = ctx.sultana(&["test", "xen-guest", "--json"]).success();
+    let job = &run.json()["test"]["jobs"][0];
+    assert_eq!(job["status"], "pass", "{job}\n{}", run.stderr);
+    let log = std::fs::read_to_string(job["log"].as_str().unwrap()).unwrap();
+    let second = log.lines().nth(1).unwrap_or_default();
+    assert!(
+        second.contains("the system's Xen 4.17 (/boot/xen-4.17-amd64.gz), dom0 kernel /boot/vmlinuz-"),
+        "which Xen, in the log's second line: {log}"
+    );
+    for line in [
+        "# xen: 4.17, dom0 ready at ",
+        "SULTANA-GUEST-EXIT 0",
+        "guest: seed sultana-xen-guest-fixture",
+        "guest: 4 MiB in 1 MiB requests and 3 sectors at sector 20481 written and read back",
+        "dom0: disk.img holds what the guest wrote",
+    ] {
+        assert!(log.contains(line), "{line:?} not in\n{log}");
+    }
+    // dom0's own kernel log, apart from the script's output.
+    let kernel_log = std::fs::read_to_string(job["log"].as_str().unwrap().replace(".log", ".kernel.log")).unwrap();
+    assert!(kernel_log.contains("Xen"), "{kernel_log}");
+    assert!(!kernel_log.contains("SULTANA-VM-EXIT"), "{kernel_log}");
+    let console = std::fs::read_to_string(job["log"].as_str().unwrap().replace(".log", ".console.log")).unwrap();
+    assert!(console.contains("(XEN)"), "Xen's console: {console}");
+
+    // A guest that reads back other sectors than it wrote: the test fails
+    // and says what the guest saw.
+    ctx.edit(
+        "recipes/tests/xen-guest/disk-guest.sh",
+        "of=/tmp/big.back bs=1M skip=1 count=4",
+        "of=/tmp/big.back bs=1M skip=2 count=4",
+    );
+    let run = ctx.sultana(&["test", "xen-guest", "--json"]).code(1);
+    let job = &run.json()["test"]["jobs"][0];
+    assert_eq!(job["status"], "fail", "{job}");
+    assert_eq!(job["detail"], "exit 1: FAIL: the guest's check ended with 1", "{job}");
+    let log = std::fs::read_to_string(job["log"].as_str().unwrap()).unwrap();
+    assert!(log.contains("FAIL: the 4 MiB read back differ"), "{log}");
+    assert!(log.contains("SULTANA-GUEST-EXIT 1"), "{log}");
+}
