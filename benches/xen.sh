@@ -8,18 +8,21 @@
 # hands a guest's multi-segment reads the wrong pages is a regression of
 # tapdisk-xen the gate refuses, while tapdisk-nbd (NBD, not the ring) passes.
 #
-# Usage: benches/xen.sh XEN-REPO BLKTAP-REPO [BLKTAP-REF]
+# Usage: benches/xen.sh XEN-REPO BLKTAP-REPO [BLKTAP-BASE] [TAPBACK-FIX]
 #   XEN-REPO: a clone of xen.git with RELEASE-4.21.0 (Xen 4.19 or later has
-#   the tapback path); BLKTAP-REPO: a clone of xapi-project/blktap;
-#   BLKTAP-REF: a blktap revision whose tapback works with libxl's vbd3
-#   backend (default refs/pull/394/head: 4.0.8 and master deadlock with it).
+#   the tapback path); BLKTAP-REPO: a clone of xapi-project/blktap with its
+#   pull request refs; the blktap tested is BLKTAP-BASE (default v4.0.8)
+#   with the commits of TAPBACK-FIX (default refs/pull/394/head) that it
+#   lacks: 4.0.8's tapback deadlocks with libxl's vbd3 backend.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 sultana=${SULTANA:-$here/target/release/sultana}
 [ -x "$sultana" ] || (cd "$here" && cargo build --release --locked -q)
-xen_repo=${1:?usage: benches/xen.sh XEN-REPO BLKTAP-REPO [BLKTAP-REF]}
-blktap_repo=${2:?usage: benches/xen.sh XEN-REPO BLKTAP-REPO [BLKTAP-REF]}
-blktap_ref=${3:-refs/pull/394/head}
+usage="usage: benches/xen.sh XEN-REPO BLKTAP-REPO [BLKTAP-BASE] [TAPBACK-FIX]"
+xen_repo=${1:?$usage}
+blktap_repo=${2:?$usage}
+blktap_base=${3:-v4.0.8}
+tapback_fix=${4:-refs/pull/394/head}
 scratch=${BENCH_DIR:-$(mktemp -d /tmp/sultana-bench-xen.XXXXXX)}
 mkdir -p "$scratch"
 export XDG_CACHE_HOME="$scratch/cache" HOME="$scratch/home" SULTANA_VM_ACCEL=tcg
@@ -29,9 +32,14 @@ elapsed() { echo "$(now) - $1" | bc; }
 git() { command git -c user.name=bench -c user.email=bench@localhost "$@"; }
 
 # blktap as the gate sees it: a repository whose branch moves.
-rm -rf "$scratch/blktap.git"
+rm -rf "$scratch/blktap.git" "$scratch/edit"
 git clone -q --bare "$blktap_repo" "$scratch/blktap.git"
-git -C "$scratch/blktap.git" fetch -q "$blktap_repo" "+$blktap_ref:refs/heads/gated"
+git clone -q "$scratch/blktap.git" "$scratch/edit"
+git -C "$scratch/edit" fetch -q "$blktap_repo" "$tapback_fix"
+git -C "$scratch/edit" checkout -q -B gated "$blktap_base"
+# shellcheck disable=SC2046 # one argument per commit
+git -C "$scratch/edit" cherry-pick $(git -C "$scratch/edit" rev-list --reverse "$blktap_base..FETCH_HEAD") >/dev/null
+git -C "$scratch/edit" push -q origin gated
 
 ws="$scratch/w"
 rm -rf "$ws"
@@ -102,8 +110,7 @@ printf '%-58s %8.2f\n' "ratio whole / bare boot" "$(echo "$whole / $bare" | bc -
 # The gate: the tested commit first, then a candidate that corrupts reads.
 "$sultana" -q -C "$ws" gate blktap --always --push >"$scratch/gate-baseline.log" 2>&1 ||
     { echo "the baseline flight did not pass:"; tail -n 30 "$scratch/gate-baseline.log"; exit 1; }
-edit="$scratch/edit"; rm -rf "$edit"
-git clone -q -b gated "$scratch/blktap.git" "$edit"
+edit="$scratch/edit"
 # Copy to the guest: segment i gets the page of segment i-1 (reads of one
 # segment, and every write, stay right).
 python3 - "$edit/drivers/td-req.c" <<'PY'

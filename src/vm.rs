@@ -121,15 +121,33 @@ pub fn run(test: &VmTest, printer: &Printer) -> Result<VmRun, VmError> {
     std::fs::create_dir_all(test.scratch)
         .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", test.scratch.display()))?;
     let mut root = Initramfs::default();
+    // The VM's own files: no tree puts anything there.
+    for own in [
+        "/init",
+        "/sultana-nonce",
+        "/busybox",
+        "/sultana",
+        "/etc/ld.so.preload",
+        "/etc/ld.so.cache",
+    ] {
+        root.reserve(Path::new(own));
+    }
+    let bash = which::which("bash").map_err(|_| VmError::Missing("bash is not on this host's PATH".into()))?;
+    let mut env = test.env.clone();
     if let Some(xen) = &xen {
         // First: what the VM's own files below must win over.
         add_xen(&mut root, xen, test, &kernel)?;
+        // The staged installs are at `/` in dom0: so are their paths.
+        let roots: Vec<&Path> = test.installs.iter().map(PathBuf::as_path).collect();
+        for value in env.values_mut() {
+            *value = xen::relocate(value, &roots);
+        }
     }
     let busybox = which::which("busybox")
         .map_err(|_| VmError::Missing("busybox is not installed (Debian package busybox-static)".into()))?;
     add_program(&mut root, &busybox, Some(Path::new("/busybox/busybox")))?;
-    let mut programs = vec!["bash".to_string()];
-    programs.extend(test.spec.tools.iter().cloned());
+    add_program(&mut root, &bash, None)?;
+    let mut programs = test.spec.tools.clone();
     if xen.is_some() {
         programs.extend(xen::DOM0_TOOLS.iter().map(|t| t.to_string()));
     }
@@ -166,7 +184,16 @@ pub fn run(test: &VmTest, printer: &Printer) -> Result<VmRun, VmError> {
     root.bytes_file(Path::new("/sultana-nonce"), nonce.clone().into_bytes(), 0o600);
     root.bytes_file(
         Path::new("/init"),
-        init_script(test, &modules, xen.as_ref()).into_bytes(),
+        init_script(
+            &Init {
+                test,
+                env: &env,
+                bash: &bash,
+                xen: xen.as_ref(),
+            },
+            &modules,
+        )
+        .into_bytes(),
         0o755,
     );
     if root.bytes() > MAX_ROOT {
@@ -487,42 +514,44 @@ impl Vm<'_> {
     }
 }
 
-/// A Xen dom0's part of the root: the staged installs at `/` (their host
-/// paths linked there), Xen's files and the libraries its programs load,
-/// and the guest's kernel, root and runner.
+/// A Xen dom0's part of the root: the staged installs at `/` (the tested
+/// component's last, so its files win), Xen's files, the host libraries
+/// their programs load, and the guest's kernel, root and runner.
 fn add_xen(root: &mut Initramfs, xen: &Xen, test: &VmTest, kernel: &Kernel) -> Result<(), VmError> {
     let add = |e: std::io::Error, what: &Path| anyhow::anyhow!("cannot add {} to the VM: {e}", what.display());
+    for (host, inside) in &xen.trees {
+        root.host_tree_at(host, inside, &[], &[]).map_err(|e| add(e, host))?;
+    }
     let mut installs: Vec<&Path> = test.installs.iter().map(PathBuf::as_path).collect();
     if let xen::XenOrigin::Staged(stage) = &xen.origin {
         installs.retain(|i| *i != stage.as_path());
     }
-    for install in installs.iter().filter(|i| i.is_dir()) {
+    for install in installs.iter().rev().filter(|i| i.is_dir()) {
         root.host_tree_at(install, Path::new("/"), &[], &[])
             .map_err(|e| add(e, install))?;
     }
-    for (host, inside) in &xen.trees {
-        root.host_tree_at(host, inside, &[], &[]).map_err(|e| add(e, host))?;
-    }
-    let at_root = xen
-        .trees
-        .iter()
-        .filter(|(_, i)| i == Path::new("/"))
-        .map(|(h, _)| h.as_path());
-    for install in installs.iter().copied().chain(at_root) {
-        root.symlink(install, Path::new("/"));
-    }
-    // The host's libraries Xen's programs load; staged ones are in already.
+    // The host's libraries their programs load (what the installs hold is
+    // in already). `ldd` runs the flight's own builds' loader requests, as
+    // the build ran their makefiles: no new trust.
     let staged: Vec<&Path> = installs
         .iter()
         .copied()
         .chain(xen.trees.iter().map(|(h, _)| h.as_path()))
         .collect();
+    let mut programs: Vec<(PathBuf, bool)> = xen.programs.iter().map(|p| (p.clone(), true)).collect();
+    for install in &installs {
+        // An install's program that cannot load is the test's finding, not
+        // a reason to skip it.
+        programs.extend(xen::elf_files(install).into_iter().map(|p| (p, false)));
+    }
+    let mut library_path = xen.host_library_path.clone();
+    library_path.extend(installs.iter().flat_map(|i| xen::library_dirs(i)));
     let mut libraries_seen = std::collections::BTreeSet::new();
-    for program in &xen.programs {
+    for (program, strict) in &programs {
         if !staged.iter().any(|s| program.starts_with(s)) {
             root.host_file(program, program).map_err(|e| add(e, program))?;
         }
-        for library in libraries_with(program, &xen.host_library_path)? {
+        for library in libraries_with(program, &library_path, *strict)? {
             if staged.iter().any(|s| library.starts_with(s)) || !libraries_seen.insert(library.clone()) {
                 continue;
             }
@@ -541,7 +570,11 @@ fn add_xen(root: &mut Initramfs, xen: &Xen, test: &VmTest, kernel: &Kernel) -> R
     }
     if let Some(guest) = test.guest {
         let image = test.scratch.join("guest.cpio");
-        let modules = kernel.modules(&test.spec.guest_modules())?;
+        let modules = match &test.spec.guest_modules {
+            Some(names) => kernel.modules(names)?,
+            // The default where it is a module (built in, it needs nothing).
+            None => kernel.modules(&kernel.present(&["xen-blkfront"]))?,
+        };
         let mut initrd = Initramfs::default();
         let busybox = which::which("busybox")
             .map_err(|_| VmError::Missing("busybox is not installed (Debian package busybox-static)".into()))?;
@@ -581,11 +614,12 @@ fn add_program(root: &mut Initramfs, program: &Path, inside: Option<&Path>) -> R
 
 /// What `ldd` says a program loads: none for a static one.
 fn libraries(program: &Path) -> Result<Vec<PathBuf>, VmError> {
-    libraries_with(program, &[])
+    libraries_with(program, &[], true)
 }
 
-/// `libraries`, the staged libraries in `library_path` found too.
-fn libraries_with(program: &Path, library_path: &[PathBuf]) -> Result<Vec<PathBuf>, VmError> {
+/// `libraries`, the staged libraries in `library_path` found too; `strict`:
+/// a library this host lacks makes the VM impossible (else it is left out).
+fn libraries_with(program: &Path, library_path: &[PathBuf], strict: bool) -> Result<Vec<PathBuf>, VmError> {
     let mut cmd = Cmd::new("ldd", "libc-bin").arg(program);
     if !library_path.is_empty() {
         let joined = std::env::join_paths(library_path).map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -607,7 +641,7 @@ fn libraries_with(program: &Path, library_path: &[PathBuf]) -> Result<Vec<PathBu
         };
         if let Some(path) = path.filter(|p| p.starts_with('/')) {
             found.push(PathBuf::from(path));
-        } else if line.contains("not found") {
+        } else if line.contains("not found") && strict {
             return Err(VmError::Missing(format!(
                 "{} needs a library this host lacks: {line}",
                 program.display()
@@ -617,10 +651,21 @@ fn libraries_with(program: &Path, library_path: &[PathBuf]) -> Result<Vec<PathBu
     Ok(found)
 }
 
+/// What the VM's /init is made of.
+struct Init<'a> {
+    test: &'a VmTest<'a>,
+    /// The test's environment as the VM sees it.
+    env: &'a BTreeMap<String, String>,
+    /// The host's bash, by its own path: a staged one never runs the script.
+    bash: &'a Path,
+    xen: Option<&'a Xen>,
+}
+
 /// The VM's /init (busybox sh): mount the usual file systems, load the
 /// modules, run the script as the host would, report, power off.
-fn init_script(test: &VmTest, modules: &[PathBuf], xen: Option<&Xen>) -> String {
+fn init_script(init: &Init, modules: &[PathBuf]) -> String {
     use crate::process::shell_quote as q;
+    let (test, xen) = (init.test, init.xen);
     let mut s = String::from("#!/busybox/busybox sh\n");
     s.push_str("/busybox/busybox --install -s /busybox\n");
     s.push_str("export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:/busybox\n");
@@ -633,7 +678,7 @@ fn init_script(test: &VmTest, modules: &[PathBuf], xen: Option<&Xen>) -> String 
     s.push_str("mount -t tmpfs tmpfs /dev/shm\nchmod 1777 /tmp\n");
     s.push_str("ip link set lo up 2>/dev/null\nhostname sultana-vm\n");
     s.push_str("export HOME=/root TMPDIR=/tmp LANG=C.UTF-8\n");
-    for (key, value) in test.env {
+    for (key, value) in init.env {
         s.push_str(&format!("export {key}={}\n", q(value)));
     }
     if test.guest.is_some() {
@@ -660,20 +705,28 @@ fn init_script(test: &VmTest, modules: &[PathBuf], xen: Option<&Xen>) -> String 
     }
     if let Some(xen) = xen {
         s.push_str("  if [ $loaded = 0 ]; then\n");
-        for line in xen.dom0_prelude().lines() {
+        for line in xen.dom0_prelude(init.bash).lines() {
             s.push_str(&format!("    {line}\n"));
         }
         s.push_str("    loaded=$xen_ready\n  fi\n");
     }
     s.push_str(&format!(
-        "  if [ $loaded = 0 ]; then cd {} && bash {} </dev/null; code=$?; else code=$loaded; fi\n",
+        "  if [ $loaded = 0 ]; then cd {} && {} {} </dev/null; code=$?; else code=$loaded; fi\n",
         q(&test.work.display().to_string()),
+        q(&init.bash.display().to_string()),
         q(&test.script.display().to_string())
     ));
     s.push_str("  printf '\\nSULTANA-VM-EXIT-%s %d\\n' \"$nonce\" \"$code\"\n");
     s.push_str("} >/dev/ttyS1 2>&1\n");
+    // Under Xen the guests' consoles follow dom0's log: their kernels'
+    // trouble is looked for there too.
+    let guests = if xen.is_some() {
+        "for g in /var/log/xen/console/guest-*.log; do [ -f \"$g\" ] && { echo \"--- $g\"; tr -d '\\r' <\"$g\"; }; done; "
+    } else {
+        ""
+    };
     s.push_str(&format!(
-        "{{ dmesg; echo \"SULTANA-VM-TAINT-$nonce $taint_before $(cat /proc/sys/kernel/tainted)\"; echo \"SULTANA-VM-END-$nonce\"; }} >{klog} 2>&1\nsync\npoweroff -f\n",
+        "{{ dmesg; {guests}echo \"SULTANA-VM-TAINT-$nonce $taint_before $(cat /proc/sys/kernel/tainted)\"; echo \"SULTANA-VM-END-$nonce\"; }} >{klog} 2>&1\nsync\npoweroff -f\n",
     ));
     s
 }
@@ -705,6 +758,12 @@ fn new_taint(kernel_log: &str, nonce: &str) -> Option<String> {
 /// The first line of a kernel log that says the kernel is in trouble.
 fn trouble_line(log: &str) -> Option<String> {
     const SIGNS: &[&str] = &[
+        // Xen's own (the console carries the hypervisor's log).
+        "Xen WARN at",
+        "Xen BUG at",
+        "Panic on CPU",
+        "Xen call trace",
+        "Assertion '",
         "Oops:",
         "BUG:",
         "kernel BUG at",

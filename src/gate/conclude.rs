@@ -40,7 +40,20 @@ pub(crate) fn conclude_flight(
         flight: flown.id,
         baseline_key: concluded.baseline_key,
     };
-    let findings = classify::classify(&flown.jobs, &history, concluded.of_baseline, &prepared.allow)?;
+    let mut findings = classify::classify(&flown.jobs, &history, concluded.of_baseline, &prepared.allow)?;
+    // A candidate that was never built was never tested: its build blocked
+    // by a dependency (even one failing at the baseline too) blocks the
+    // push, as osstest's blocked jobs alone would not.
+    if !concluded.of_baseline {
+        let own = flight::build_job(&prepared.component.name);
+        for finding in findings
+            .iter_mut()
+            .filter(|f| f.job == own && f.class == classify::Class::Blocked)
+        {
+            finding.blocking = true;
+            finding.summary = format!("the candidate was never built: {}", finding.summary);
+        }
+    }
     let outcome = classify::outcome(&findings);
     db.finish(flown.id, outcome)?;
     let baseline_flight = db.newest_with(concluded.baseline_key, None, Some(flown.id))?;

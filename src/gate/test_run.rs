@@ -327,11 +327,15 @@ impl TestRun<'_> {
         let mut trees = Vec::new();
         let mut installs = Vec::new();
         if vm.xen {
-            // A dom0 has the flight's builds installed, as a real one would.
+            // A dom0 has the flight's builds installed, as a real one would;
+            // what came from the system stays at its own path.
             installs.push(own);
-            for report in self.reports.iter().filter(|r| r.prefix.is_some()) {
+            for report in self.reports {
+                let Some(prefix) = &report.prefix else { continue };
                 let stage = build::staging_root(self.scratch, &report.name);
-                if report.prefix.as_ref().is_some_and(|p| p.starts_with(&stage)) && !installs.contains(&stage) {
+                if !prefix.starts_with(&stage) {
+                    trees.push(prefix.clone());
+                } else if !installs.contains(&stage) {
                     installs.push(stage);
                 }
             }
@@ -342,21 +346,28 @@ impl TestRun<'_> {
         if test.build_tree {
             trees.push(build_dir);
         }
-        // The xen this flight built, which a Xen VM boots.
-        let xen_stage = self
-            .reports
-            .iter()
-            .find(|r| {
-                matches!(
-                    r.status,
-                    build::Status::Built | build::Status::Fresh | build::Status::Cached
-                ) && self
-                    .scratch
-                    .manifest
-                    .component(&r.name)
-                    .is_some_and(|c| c.recipe == "xen")
-            })
-            .map(|r| build::staging_root(self.scratch, &r.name));
+        // The xen this flight built, which a Xen VM boots; one that did
+        // not build is no reason to boot another.
+        let xen = self.reports.iter().find(|r| {
+            self.scratch
+                .manifest
+                .component(&r.name)
+                .is_some_and(|c| c.recipe == "xen")
+        });
+        let xen_stage = match xen.map(|r| r.status) {
+            Some(build::Status::Built | build::Status::Fresh | build::Status::Cached) => {
+                xen.map(|r| build::staging_root(self.scratch, &r.name))
+            }
+            Some(build::Status::Failed | build::Status::Blocked) if vm.xen => {
+                let why = format!(
+                    "{} did not build in this flight: no Xen to boot",
+                    xen.map_or("xen", |r| r.name.as_str())
+                );
+                fsutil::append_log(log, format!("broken: {why}\n").as_bytes());
+                return Ok((Ended::Exited(99), Some((JobStatus::Broken, why))));
+            }
+            _ => None,
+        };
         let vm_test = crate::vm::VmTest {
             spec: vm,
             headers: self.headers,

@@ -23,6 +23,9 @@ enum Entry {
 #[derive(Default)]
 pub struct Initramfs {
     entries: BTreeMap<PathBuf, Entry>,
+    /// Paths a host tree never puts anything at or under (the VM's own:
+    /// /init, the nonce, busybox, the loader's configuration).
+    reserved: Vec<PathBuf>,
     /// A host file's size when listed: what its header says.
     sizes: BTreeMap<PathBuf, u64>,
     bytes: u64,
@@ -34,16 +37,30 @@ impl Initramfs {
         self.bytes
     }
 
+    /// The folders above `inside` become folders, whatever was there (a
+    /// tree's symlink would have what comes later written through it).
     fn parents(&mut self, inside: &Path) {
         let mut at = PathBuf::new();
         if let Some(parent) = inside.parent() {
             for part in parent.components() {
                 if let Component::Normal(p) = part {
                     at.push(p);
-                    self.entries.entry(at.clone()).or_insert(Entry::Dir);
+                    let entry = self.entries.entry(at.clone()).or_insert(Entry::Dir);
+                    if !matches!(entry, Entry::Dir) {
+                        *entry = Entry::Dir;
+                    }
                 }
             }
         }
+    }
+
+    /// No host tree added from now on puts anything at or under `inside`.
+    pub fn reserve(&mut self, inside: &Path) {
+        self.reserved.push(Self::key(inside));
+    }
+
+    fn is_reserved(&self, key: &Path) -> bool {
+        self.reserved.iter().any(|r| key.starts_with(r))
     }
 
     fn key(inside: &Path) -> PathBuf {
@@ -63,13 +80,6 @@ impl Initramfs {
         }
         self.parents(&key);
         self.entries.insert(key, Entry::Dir);
-    }
-
-    /// A symlink at `inside` pointing at `target`.
-    pub fn symlink(&mut self, inside: &Path, target: &Path) {
-        let key = Self::key(inside);
-        self.parents(&key);
-        self.entries.insert(key, Entry::Symlink(target.to_path_buf()));
     }
 
     /// Bytes made here (the init script).
@@ -131,6 +141,9 @@ impl Initramfs {
                 let meta = fs::symlink_metadata(&path)?;
                 let kind = meta.file_type();
                 let key = at_inside(&path);
+                if self.is_reserved(&key) {
+                    continue;
+                }
                 if kind.is_symlink() {
                     let target = fs::read_link(&path)?;
                     self.entries.insert(key, Entry::Symlink(target));
@@ -158,6 +171,14 @@ impl Initramfs {
             ino: 1,
         };
         for (path, entry) in &self.entries {
+            // Nothing is written through a symlink of the archive's own.
+            if path
+                .ancestors()
+                .skip(1)
+                .any(|a| matches!(self.entries.get(a), Some(Entry::Symlink(_))))
+            {
+                continue;
+            }
             let name = path.to_string_lossy();
             match entry {
                 Entry::Dir => w.entry(&name, 0o040755, &[])?,
@@ -220,6 +241,57 @@ impl Writer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The names `cpio -t` lists of an archive.
+    fn listed(out: &Path) -> Option<Vec<String>> {
+        which::which("cpio").ok()?;
+        let listed = std::process::Command::new("cpio")
+            .args(["-it", "--quiet"])
+            .stdin(fs::File::open(out).unwrap())
+            .output()
+            .unwrap();
+        Some(
+            String::from_utf8_lossy(&listed.stdout)
+                .lines()
+                .map(str::to_string)
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn a_tree_at_the_root_cannot_replace_or_redirect_the_vm_s_own_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let stage = dir.path().join("stage");
+        fs::create_dir_all(stage.join("etc")).unwrap();
+        fs::write(stage.join("init"), "#!/bin/sh\necho STAGED\n").unwrap();
+        fs::write(stage.join("etc/ld.so.preload"), "/evil.so\n").unwrap();
+        std::os::unix::fs::symlink("/tmp/elsewhere", stage.join("busybox")).unwrap();
+        std::os::unix::fs::symlink("/tmp/other", stage.join("lib")).unwrap();
+        fs::create_dir_all(stage.join("kept")).unwrap();
+        std::os::unix::fs::symlink("/", stage.join("kept/up")).unwrap();
+        let mut archive = Initramfs::default();
+        archive.reserve(Path::new("/init"));
+        archive.reserve(Path::new("/etc/ld.so.preload"));
+        archive.reserve(Path::new("/busybox"));
+        archive.host_tree_at(&stage, Path::new("/"), &[], &[]).unwrap();
+        // Later: the VM's own, under a path the tree made a symlink.
+        archive.bytes_file(Path::new("/lib/libc.so.6"), b"ours".to_vec(), 0o644);
+        archive.bytes_file(Path::new("/init"), b"#!/busybox/busybox sh\n".to_vec(), 0o755);
+        archive.bytes_file(Path::new("/kept/up/x"), b"through a link".to_vec(), 0o644);
+        assert!(matches!(archive.entries.get(Path::new("lib")), Some(Entry::Dir)));
+        assert!(matches!(archive.entries.get(Path::new("kept/up")), Some(Entry::Dir)));
+        assert!(!archive.entries.contains_key(Path::new("etc/ld.so.preload")));
+        assert!(!archive.entries.contains_key(Path::new("busybox")));
+        assert!(
+            matches!(archive.entries.get(Path::new("init")), Some(Entry::Bytes(b, _)) if b.starts_with(b"#!/busybox"))
+        );
+        let out = dir.path().join("root.cpio");
+        archive.write(&out).unwrap();
+        if let Some(names) = listed(&out) {
+            assert!(names.contains(&"lib/libc.so.6".to_string()), "{names:?}");
+            assert!(names.contains(&"kept/up/x".to_string()), "{names:?}");
+        }
+    }
 
     #[test]
     fn the_archive_is_newc_that_cpio_reads_back() {

@@ -66,7 +66,7 @@ impl Kernel {
                     .collect()
             })
             .unwrap_or_default();
-        found.sort();
+        found.sort_by_key(|(release, _)| super::xen::natural_key(release));
         let (release, image) = found.pop().ok_or_else(|| {
             VmError::Missing(
                 "no kernel to boot: no /boot/vmlinuz-RELEASE with its /lib/modules/RELEASE (Debian's linux-image-amd64)"

@@ -56,6 +56,9 @@ pub const DOM0_MODULES: &[&str] = &[
     "loop",
 ];
 
+/// The most of a hypervisor image read, packed or not (Xen is a few MiB).
+const MAX_IMAGE: u64 = 256 << 20;
+
 /// What Xen's hotplug scripts run besides busybox's tools.
 pub const DOM0_TOOLS: &[&str] = &["bash", "flock", "losetup"];
 
@@ -68,9 +71,11 @@ impl Xen {
         }
     }
 
+    /// The flight's own Xen: what it lacks is its build's fault, a broken
+    /// test (never a skip, which would not block).
     fn staged(root: &Path) -> Result<Xen, VmError> {
         let hypervisor = hypervisor_in(&root.join("boot"), None).ok_or_else(|| {
-            VmError::Missing(format!(
+            VmError::Broken(format!(
                 "the xen built in this flight installed no hypervisor ({} has no xen.gz)",
                 root.join("boot").display()
             ))
@@ -81,14 +86,14 @@ impl Xen {
         let named = |name: &str| files.iter().find(|f| f.file_name().is_some_and(|n| n == name)).cloned();
         let need = |name: &str| {
             named(name).ok_or_else(|| {
-                VmError::Missing(format!(
+                VmError::Broken(format!(
                     "the xen built in this flight installed no `{name}` under {}",
                     root.display()
                 ))
             })
         };
         let xenstored = named("xenstored").or_else(|| named("oxenstored")).ok_or_else(|| {
-            VmError::Missing(format!(
+            VmError::Broken(format!(
                 "the xen built in this flight installed no xenstored under {}",
                 root.display()
             ))
@@ -99,7 +104,7 @@ impl Xen {
         let libdir = named("libxenctrl.so")
             .or_else(|| files.iter().find(|f| is_named_like(f, "libxenctrl.so.")).cloned())
             .and_then(|f| f.parent().map(Path::to_path_buf))
-            .ok_or_else(|| VmError::Missing(format!("no libxenctrl under {}", root.display())))?;
+            .ok_or_else(|| VmError::Broken(format!("no libxenctrl under {}", root.display())))?;
         let programs = files.iter().filter(|f| is_elf_program(f)).cloned().collect();
         Ok(Xen {
             origin: XenOrigin::Staged(root.to_path_buf()),
@@ -137,6 +142,13 @@ impl Xen {
                     .collect()
             })
             .unwrap_or_default();
+        // Debian's tools without their hypervisor: not a Xen to boot.
+        debian.retain(|(_, dir)| {
+            let version = dir
+                .file_name()
+                .map(|n| n.to_string_lossy().trim_start_matches("xen-").to_string());
+            version.is_some_and(|v| hypervisor_in(Path::new("/boot"), Some(&v)).is_some())
+        });
         debian.sort();
         if let Some((_, dir)) = debian.pop() {
             let version = dir
@@ -237,13 +249,24 @@ impl Xen {
     /// unpacked into `dest` when it is gzipped.
     pub fn unpack(&self, dest: &Path) -> Result<(), VmError> {
         use std::io::Read;
-        let bytes = std::fs::read(&self.hypervisor)
-            .map_err(|e| VmError::Missing(format!("cannot read {}: {e}", self.hypervisor.display())))?;
+        if let XenOrigin::Staged(root) = &self.origin {
+            let real = self.hypervisor.canonicalize().unwrap_or_default();
+            if !real.starts_with(root.canonicalize().unwrap_or_default()) {
+                return Err(VmError::Broken(format!(
+                    "{} leads out of the flight's xen install",
+                    self.hypervisor.display()
+                )));
+            }
+        }
+        let mut bytes = Vec::new();
+        std::fs::File::open(&self.hypervisor)
+            .and_then(|f| f.take(MAX_IMAGE).read_to_end(&mut bytes))
+            .map_err(|e| VmError::Broken(format!("cannot read {}: {e}", self.hypervisor.display())))?;
         let elf = if bytes.starts_with(&[0x1f, 0x8b]) {
             let mut out = Vec::new();
-            // The hypervisor is a few MiB; a bomb stops at 256 MiB.
+            // The hypervisor is a few MiB; a bomb stops at the cap.
             flate2::read::GzDecoder::new(&bytes[..])
-                .take(256 << 20)
+                .take(MAX_IMAGE)
                 .read_to_end(&mut out)
                 .map_err(|e| VmError::Broken(format!("cannot unpack {}: {e}", self.hypervisor.display())))?;
             out
@@ -261,16 +284,18 @@ impl Xen {
     }
 
     /// Xen's command line: its console on the first serial port, dom0's
-    /// memory fixed (the rest is for guests), no reboot on a crash.
+    /// memory fixed (the rest is for guests). A crash of dom0 or Xen
+    /// reboots, which ends QEMU (`-no-reboot`) rather than halting it.
     pub fn command_line(dom0_memory: u32) -> String {
         format!(
-            "console=com1 com1=115200,8n1 dom0_mem={dom0_memory}M,max:{dom0_memory}M noreboot loglvl=warning guest_loglvl=warning"
+            "console=com1 com1=115200,8n1 dom0_mem={dom0_memory}M,max:{dom0_memory}M loglvl=warning guest_loglvl=warning"
         )
     }
 
     /// The part of dom0's /init that starts Xen's daemons, in the shell of
     /// `super::init_script`; it sets `xen_ready` to 0 or a failure code.
-    pub fn dom0_prelude(&self) -> String {
+    /// `bash`: the host's, which Xen's `#!/bin/bash` scripts get.
+    pub fn dom0_prelude(&self, bash: &Path) -> String {
         use crate::process::shell_quote as q;
         let join = |dirs: &[PathBuf]| {
             dirs.iter()
@@ -279,15 +304,16 @@ impl Xen {
                 .join(":")
         };
         let mut s = String::new();
-        s.push_str(
-            "mkdir -p /var/lib/xen /var/log/xen/console /var/lib/xenstored /run/xen /run/xenstored /var/run/xen\n",
-        );
-        s.push_str("[ -e /var/run ] || ln -s /run /var/run\n");
+        s.push_str("mkdir -p /var /run/xen /run/xenstored\n[ -e /var/run ] || ln -s /run /var/run\n");
+        s.push_str("mkdir -p /var/lib/xen /var/log/xen/console /var/lib/xenstored\n");
         // Xen's scripts and wrappers start with #!/bin/bash and #!/bin/sh.
-        s.push_str("mkdir -p /bin\n[ -e /bin/bash ] || ln -s \"$(command -v bash)\" /bin/bash\n[ -e /bin/sh ] || ln -s /busybox/busybox /bin/sh\n");
+        s.push_str(&format!(
+            "mkdir -p /bin\n[ -e /bin/bash ] || ln -s {} /bin/bash\n[ -e /bin/sh ] || ln -s /busybox/busybox /bin/sh\n",
+            q(&bash.display().to_string())
+        ));
         // Xen's hotplug scripts lock with `stat /dev/stdin`.
         s.push_str("ln -sf /proc/self/fd /dev/fd; ln -sf /proc/self/fd/0 /dev/stdin; ln -sf /proc/self/fd/1 /dev/stdout; ln -sf /proc/self/fd/2 /dev/stderr\n");
-        s.push_str(&format!("export PATH={}:/sultana/bin:$PATH\n", q(&join(&self.path))));
+        s.push_str(&format!("export PATH=/sultana/bin:{}:$PATH\n", q(&join(&self.path))));
         if !self.library_path.is_empty() {
             s.push_str(&format!(
                 "export LD_LIBRARY_PATH={}${{LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}}\n",
@@ -344,9 +370,12 @@ pub fn guest_init(modules: &[PathBuf]) -> String {
 /// without one, 124 when it outlived SULTANA_GUEST_TIMEOUT seconds).
 pub const GUEST_HELPER: &str = r#"#!/bin/bash
 set -u
+# Busybox's tools by their own path: an install's `sed` never judges.
+bb=/busybox/busybox
 [ $# -ge 1 ] || { echo "usage: sultana-guest NAME [DISK...]"; exit 99; }
 name=$1; shift
-case $name in ''|*[!A-Za-z0-9_-]*) echo "sultana-guest: the name must be letters, digits, - and _"; exit 99;; esac
+case $name in ''|-*|*[!A-Za-z0-9_-]*) echo "guest: the name must be letters, digits, - and _, not first -"; exit 99;; esac
+[ -n "${SULTANA_GUEST_KERNEL:-}" ] || { echo "guest $name: the test declares no guest (vm.guest)"; exit 99; }
 cfg=/run/sultana-guest-$name.cfg
 {
     echo "name = \"$name\""
@@ -362,17 +391,17 @@ cfg=/run/sultana-guest-$name.cfg
     printf 'disk = ['
     sep=
     for disk in "$@"; do
-        case $disk in *[\"\\]*) echo "sultana-guest: a disk with a quote or backslash: $disk" >&2; exit 99;; esac
+        case $disk in *[\"\\]*) echo "guest $name: a disk with a quote or backslash: $disk"; exit 99;; esac
         printf '%s"%s"' "$sep" "$disk"
         sep=', '
     done
     echo ']'
 } >"$cfg"
 log=/var/log/xen/console/guest-$name.log
-rm -f "$log"
+$bb rm -f "$log"
 started=$SECONDS
 echo "+ xl create ($*)"
-xl create "$cfg" || { echo "sultana-guest: xl create failed"; exit 99; }
+xl create "$cfg" || { echo "guest $name: xl create failed"; exit 99; }
 deadline=$((SECONDS + ${SULTANA_GUEST_TIMEOUT:-600}))
 timed_out=
 while xl domid "$name" >/dev/null 2>&1; do
@@ -381,14 +410,18 @@ while xl domid "$name" >/dev/null 2>&1; do
         xl destroy "$name"
         break
     fi
-    sleep 0.5
+    $bb sleep 0.5
 done
 echo "--- guest $name's console"
-tr -d '\r' <"$log" 2>/dev/null
+$bb tr -d '\r' <"$log" 2>/dev/null
 echo "--- guest $name ran $((SECONDS - started)) s"
-[ -z "$timed_out" ] || { echo "sultana-guest: $name still ran after ${SULTANA_GUEST_TIMEOUT:-600} s; destroyed"; exit 124; }
-code=$(tr -d '\r' <"$log" 2>/dev/null | sed -n 's/^SULTANA-GUEST-EXIT \([0-9][0-9]*\)$/\1/p' | tail -n 1)
-[ -n "$code" ] || { echo "sultana-guest: $name ended without its exit status"; exit 99; }
+[ -z "$timed_out" ] || { echo "guest $name: still ran after ${SULTANA_GUEST_TIMEOUT:-600} s; destroyed"; exit 124; }
+console=$($bb tr -d '\r' <"$log" 2>/dev/null)
+code=$(printf '%s\n' "$console" | $bb sed -n 's/^SULTANA-GUEST-EXIT \([0-9][0-9]*\)$/\1/p' | $bb tail -n 1)
+[ -n "$code" ] || { echo "guest $name: ended without its exit status"; exit 99; }
+# The script's last words: its last line before the exit line, not the kernel's.
+last=$(printf '%s\n' "$console" | $bb sed -n '/^SULTANA-GUEST-BOOTED$/,/^SULTANA-GUEST-EXIT /p' | $bb grep -v -e '^SULTANA-GUEST-' -e '^\[ *[0-9.]*\]' | $bb tail -n 1)
+echo "guest $name: exit $code${last:+: $last}"
 exit "$code"
 "#;
 
@@ -409,14 +442,80 @@ fn hypervisor_in(dir: &Path, version: Option<&str>) -> Option<PathBuf> {
                 .unwrap_or_default();
             name.ends_with(".gz")
                 && match version {
-                    Some(v) => name.starts_with(&format!("xen-{v}")),
+                    // `xen-4.1` is not `xen-4.17-amd64.gz`.
+                    Some(v) => name
+                        .strip_prefix(&format!("xen-{v}"))
+                        .is_some_and(|rest| rest.starts_with(['-', '.'])),
                     None => name.starts_with("xen-"),
                 }
                 && p.is_file()
         })
         .collect();
-    found.sort();
+    found.sort_by_key(|p| natural_key(&p.to_string_lossy()));
     found.pop()
+}
+
+/// A name's sort key with its numbers compared as numbers (4.9 before
+/// 4.17, 6.1.0-9 before 6.1.0-28).
+pub fn natural_key(name: &str) -> Vec<(u64, String)> {
+    let mut key = Vec::new();
+    let mut digits = String::new();
+    let mut text = String::new();
+    for c in name.chars() {
+        if c.is_ascii_digit() {
+            if !text.is_empty() {
+                key.push((0, std::mem::take(&mut text)));
+            }
+            digits.push(c);
+        } else {
+            if !digits.is_empty() {
+                key.push((digits.parse().unwrap_or(u64::MAX), String::new()));
+                digits.clear();
+            }
+            text.push(c);
+        }
+    }
+    if !digits.is_empty() {
+        key.push((digits.parse().unwrap_or(u64::MAX), String::new()));
+    }
+    if !text.is_empty() {
+        key.push((0, text));
+    }
+    key
+}
+
+/// `value` with each staged install's host path made the path inside a
+/// dom0 that has it installed at `/`.
+pub fn relocate(value: &str, roots: &[&Path]) -> String {
+    for root in roots {
+        let root = root.display().to_string();
+        if value == root {
+            return "/".to_string();
+        }
+        if let Some(rest) = value.strip_prefix(&root).filter(|r| r.starts_with('/')) {
+            return rest.to_string();
+        }
+    }
+    value.to_string()
+}
+
+/// The ELF files of an install (its programs and libraries).
+pub fn elf_files(root: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let _ = walk(root, &mut files, 0);
+    files.into_iter().filter(|f| is_elf_program(f)).collect()
+}
+
+/// The folders of an install holding shared libraries (for `ldd`).
+pub fn library_dirs(root: &Path) -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = elf_files(root)
+        .into_iter()
+        .filter(|f| f.file_name().is_some_and(|n| n.to_string_lossy().contains(".so")))
+        .filter_map(|f| f.parent().map(Path::to_path_buf))
+        .collect();
+    dirs.sort();
+    dirs.dedup();
+    dirs
 }
 
 /// `xen-4.21.0.gz` → `4.21.0`, `xen-4.17-amd64.gz` → `4.17-amd64`.
@@ -495,6 +594,38 @@ mod tests {
     use super::*;
 
     #[test]
+    fn numbers_sort_as_numbers_and_paths_move_inside() {
+        let mut names = vec!["xen-4.17.gz", "xen-4.9.gz", "xen-4.21.0.gz"];
+        names.sort_by_key(|n| natural_key(n));
+        assert_eq!(names, ["xen-4.9.gz", "xen-4.17.gz", "xen-4.21.0.gz"]);
+        let mut releases = vec!["6.1.0-28-amd64", "6.1.0-9-amd64"];
+        releases.sort_by_key(|n| natural_key(n));
+        assert_eq!(releases, ["6.1.0-9-amd64", "6.1.0-28-amd64"]);
+        let roots = [Path::new("/w/dist/blktap")];
+        assert_eq!(relocate("/w/dist/blktap/usr/local", &roots), "/usr/local");
+        assert_eq!(relocate("/w/dist/blktap", &roots), "/");
+        assert_eq!(
+            relocate("/w/dist/blktap-module/usr", &roots),
+            "/w/dist/blktap-module/usr"
+        );
+        assert_eq!(relocate("/w/work", &roots), "/w/work");
+    }
+
+    #[test]
+    fn a_version_names_its_own_image_only() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in ["xen-4.17-amd64.gz", "xen-4.1.gz"] {
+            std::fs::write(dir.path().join(name), b"x").unwrap();
+        }
+        assert_eq!(
+            hypervisor_in(dir.path(), Some("4.1")),
+            Some(dir.path().join("xen-4.1.gz"))
+        );
+        std::fs::remove_file(dir.path().join("xen-4.1.gz")).unwrap();
+        assert_eq!(hypervisor_in(dir.path(), Some("4.1")), None, "4.17 is not 4.1");
+    }
+
+    #[test]
     fn versions_come_from_image_names() {
         assert_eq!(version_of(Path::new("/nonexistent/xen-4.21.0.gz")), "4.21.0");
         assert_eq!(version_of(Path::new("/nonexistent/xen-4.17-amd64.gz")), "4.17-amd64");
@@ -541,7 +672,12 @@ mod tests {
         assert_eq!(xen.host_library_path, [dir.path().join("usr/local/lib")]);
         assert!(xen.programs.contains(&dir.path().join("usr/local/sbin/xl")));
         assert!(!xen.programs.iter().any(|p| p.ends_with("block-tap")), "not a program");
-        let prelude = xen.dom0_prelude();
+        let prelude = xen.dom0_prelude(Path::new("/usr/bin/bash"));
+        assert!(prelude.contains("ln -s /usr/bin/bash /bin/bash"), "{prelude}");
+        assert!(
+            prelude.contains("export PATH=/sultana/bin:"),
+            "the runner first: {prelude}"
+        );
         assert!(prelude.contains("export LD_LIBRARY_PATH=/usr/local/lib"), "{prelude}");
         assert!(prelude.contains("/usr/local/sbin/xenstored --pid-file"), "{prelude}");
 
@@ -549,10 +685,11 @@ mod tests {
         xen.unpack(&image).unwrap();
         assert_eq!(std::fs::read(&image).unwrap(), b"\x7fELF and the rest of Xen");
 
-        // No xenconsoled: missing, said with the install's path.
+        // No xenconsoled: the flight's xen is broken (never a skip), said
+        // with the install's path.
         std::fs::remove_file(dir.path().join("usr/local/sbin/xenconsoled")).unwrap();
         match Xen::resolve(Some(dir.path())) {
-            Err(VmError::Missing(why)) => assert!(why.contains("no `xenconsoled`"), "{why}"),
+            Err(VmError::Broken(why)) => assert!(why.contains("no `xenconsoled`"), "{why}"),
             other => panic!("{other:?}"),
         }
     }
@@ -571,11 +708,11 @@ mod tests {
     }
 
     #[test]
-    fn a_staged_install_without_a_hypervisor_is_missing_xen() {
+    fn a_staged_install_without_a_hypervisor_is_a_broken_xen() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(dir.path().join("usr/local/sbin")).unwrap();
         match Xen::resolve(Some(dir.path())) {
-            Err(VmError::Missing(why)) => assert!(why.contains("no hypervisor"), "{why}"),
+            Err(VmError::Broken(why)) => assert!(why.contains("no hypervisor"), "{why}"),
             other => panic!("{other:?}"),
         }
     }

@@ -190,6 +190,7 @@ fn the_make_flight_fragment_and_the_generator_name_the_same_jobs() {
             "build-amd64-blktap build-blktap",
             "test-amd64-amd64-blktap-mock-tests test-blktap",
             "test-amd64-amd64-blktap-tapdisk-nbd test-blktap",
+            "test-amd64-amd64-blktap-tapdisk-xen test-blktap",
             "test-amd64-amd64-blktap-vhd test-blktap",
         ]
     );
@@ -198,7 +199,7 @@ fn the_make_flight_fragment_and_the_generator_name_the_same_jobs() {
     let tests: Vec<String> = shipped.tests.iter().map(|t| t.name.clone()).collect();
     assert_eq!(
         tests,
-        ["mock-tests", "vhd", "tapdisk-nbd"],
+        ["mock-tests", "vhd", "tapdisk-nbd", "tapdisk-xen"],
         "the fragment lists blktap's tests"
     );
 }

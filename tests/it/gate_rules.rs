@@ -404,3 +404,29 @@ fn a_component_pinned_by_commit_is_refused_a_candidate_before_the_flight() {
         run.stderr
     );
 }
+
+#[test]
+fn a_candidate_that_was_never_built_is_not_pushed() {
+    let Some(ctx) = fixture() else { return };
+    // libfix, which root builds on, fails to build at the baseline and at
+    // the candidate: no regression of libfix, but root is never built.
+    commit(&ctx, "libfix", &[("fix.c", "this is not C\n")], "libfix: broken");
+    ctx.sultana(&["update", "libfix"]).success();
+    let _ = ctx.sultana(&["gate", "root", "--always"]);
+    let pinned = ctx.lock_commit("root");
+    commit(&ctx, "root", &[("README", "changed\n")], "root: readme");
+    let run = ctx.sultana(&["gate", "root", "--push", "--json"]).code(1);
+    let gate = &run.json()["gate"];
+    assert_eq!(gate["pushed"], false, "{gate}");
+    assert_eq!(ctx.lock_commit("root"), pinned);
+    let f = finding(&gate["report"], "build-root");
+    assert_eq!(f["class"], "blocked", "{f}");
+    assert_eq!(f["blocking"], true, "{f}");
+    assert!(
+        f["summary"]
+            .as_str()
+            .unwrap()
+            .starts_with("the candidate was never built: "),
+        "{f}"
+    );
+}

@@ -298,7 +298,10 @@ fn xen_boots_and_its_backend_serves_a_pv_guest_s_disk_and_a_bad_read_fails() {
     let run = ctx.sultana(&["test", "xen-guest", "--json"]).code(1);
     let job = &run.json()["test"]["jobs"][0];
     assert_eq!(job["status"], "fail", "{job}");
-    assert_eq!(job["detail"], "exit 1: FAIL: the guest's check ended with 1", "{job}");
+    assert_eq!(
+        job["detail"], "exit 1: FAIL: guest disk: exit 1: FAIL: the 4 MiB read back differ",
+        "{job}"
+    );
     let log = std::fs::read_to_string(job["log"].as_str().unwrap()).unwrap();
     assert!(log.contains("FAIL: the 4 MiB read back differ"), "{log}");
     assert!(log.contains("SULTANA-GUEST-EXIT 1"), "{log}");
