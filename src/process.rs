@@ -7,7 +7,9 @@ use std::fs::File;
 use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
+mod cause;
 mod groups;
+pub use cause::Cause;
 pub use groups::interrupted;
 mod watch;
 
@@ -23,9 +25,29 @@ pub enum ProcessError {
         status: String,
         log: Option<PathBuf>,
         tail: String,
+        /// What its output says went wrong.
+        cause: Cause,
     },
     #[error("cannot run `{command}`: {source}")]
     Io { command: String, source: std::io::Error },
+}
+
+impl ProcessError {
+    /// What went wrong, as its output said (a tool that did not start: none).
+    pub fn cause(&self) -> Cause {
+        match self {
+            ProcessError::Failed { cause, .. } => *cause,
+            _ => Cause::Other,
+        }
+    }
+
+    /// The cause of the first failed command in an error's chain.
+    pub fn cause_of(error: &anyhow::Error) -> Cause {
+        error
+            .chain()
+            .find_map(|e| e.downcast_ref::<ProcessError>())
+            .map_or(Cause::Other, ProcessError::cause)
+    }
 }
 
 /// How a command given a time limit ended.
@@ -167,8 +189,12 @@ impl Cmd {
 
     /// Run to completion; each output line (split at `\n` or `\r`, as progress
     /// meters write) goes to `on_line` and to the log.
-    pub fn run_with(&self, on_line: impl FnMut(&str)) -> Result<(), ProcessError> {
-        let (status, mut tail) = self.stream(on_line)?;
+    pub fn run_with(&self, mut on_line: impl FnMut(&str)) -> Result<(), ProcessError> {
+        let mut cause = Cause::Other;
+        let (status, mut tail) = self.stream(|line| {
+            cause = cause.with_line(line);
+            on_line(line);
+        })?;
         match status {
             Some(status) if status.success() => Ok(()),
             other => Err(ProcessError::Failed {
@@ -176,6 +202,7 @@ impl Cmd {
                 status: other.map_or("killed".into(), describe_status),
                 log: self.log.clone(),
                 tail: quote_tail(tail.make_contiguous()),
+                cause,
             }),
         }
     }
@@ -401,6 +428,7 @@ impl Cmd {
             status: describe_status(output.status),
             log: self.log.clone(),
             tail: quote_tail(&lines[lines.len().saturating_sub(TAIL_LINES)..]),
+            cause: Cause::of_lines(lines.iter().copied()),
         })
     }
 

@@ -13,7 +13,7 @@ use super::{FetchMode, Filter, Oid};
 use crate::fsutil::{self, FileLock};
 use crate::manifest::UrlRewrites;
 use crate::printer::{Printer, Progress};
-use crate::process::{Cmd, ProcessError};
+use crate::process::{Cause, Cmd, ProcessError};
 
 const REFSPECS: &[&str] = &["+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*"];
 
@@ -501,6 +501,7 @@ impl Store {
         }
         self.prepare(plan, empty)?;
         let mut failures = Vec::new();
+        let mut causes = Vec::new();
         for source in request.sources {
             match self.fetch_from(source, plan, request, log, printer, progress) {
                 Ok(()) => {
@@ -513,16 +514,19 @@ impl Store {
                     if request.sources.len() > 1 {
                         printer.warn(format!("{shown}: {}; trying the next source", first_line(&e)));
                     }
+                    // A source on this machine needs no network.
+                    let local = shown.starts_with('/') || shown.starts_with("file://");
+                    causes.push((ProcessError::cause_of(&e), local));
                     failures.push(format!("{shown}: {e:#}"));
                 }
             }
         }
-        let hint = if failures.iter().any(|f| f.contains("No space left on device")) {
+        let hint = if causes.iter().any(|(c, _)| *c == Cause::DiskFull) {
             format!(
                 "the disk holding the cache ({}) is full: free some space and run again",
                 self.dir.parent().unwrap_or(&self.dir).display()
             )
-        } else if failures.iter().any(|f| looks_like_network(f)) {
+        } else if causes.iter().any(|(c, local)| *c == Cause::Network && !local) {
             match self.elsewhere {
                 Elsewhere::LocalFile => "no network here? `sultana demo` shows the whole job without it; a `mirrors` \
                      entry or a `[url_rewrites]` rule in sultana.local.toml gives another place to fetch from"
@@ -696,7 +700,7 @@ impl Store {
                 let fetched = self.transfer(source, flags, &refs, log, printer, progress);
                 // A protocol v0 server's answer; v2 says "not our ref" only of
                 // what it does not have.
-                let refused_by_id = |e: &anyhow::Error| format!("{e:#}").contains("unadvertised object");
+                let refused_by_id = |e: &anyhow::Error| ProcessError::cause_of(e) == Cause::NotByObjectId;
                 if let (Err(e), Some(oid)) = (&fetched, want.filter(|_| fetched.as_ref().is_err_and(refused_by_id))) {
                     // An older server: no commit by id, only what its refs name.
                     printer.warn(format!(
@@ -899,7 +903,7 @@ impl Store {
             .arg(self.remote(source))
             .args(refspecs);
         fetch.log(log).run_with(|line| {
-            if line.contains("filtering not recognized by server") {
+            if Cause::of_line(line) == Some(Cause::FilterUnsupported) {
                 refused.set(true);
             }
             if let Some((done, total, phase)) = parse_progress(line) {
@@ -907,29 +911,6 @@ impl Store {
             }
         })
     }
-}
-
-/// Whether a failed transfer (its source, then git's words) reads as the
-/// network's doing. git says it only in text, so the text is read here, in
-/// one place; a local source (a path, file://) never is the network's.
-fn looks_like_network(failure: &str) -> bool {
-    const SIGNS: &[&str] = &[
-        "Could not resolve host",
-        "Temporary failure in name resolution",
-        "Failed to connect",
-        "Connection refused",
-        "Connection timed out",
-        "Connection reset",
-        "Network is unreachable",
-        "No route to host",
-        "unable to access",
-        "Could not read from remote repository",
-        "The remote end hung up unexpectedly",
-        "early EOF",
-        "SSL",
-    ];
-    let local = failure.starts_with('/') || failure.starts_with("file://");
-    !local && SIGNS.iter().any(|s| failure.contains(s))
 }
 
 /// `*.lock` files below a store's `refs/` (never following links).
@@ -979,7 +960,7 @@ pub(super) fn retry(mut attempt: impl FnMut() -> Result<(), ProcessError>) -> Re
         Ok(()) => Ok(()),
         Err(e @ ProcessError::ToolMissing { .. }) => Err(e.into()),
         // A full disk stays full: say so at once.
-        Err(e @ ProcessError::Failed { .. }) if e.to_string().contains("No space left on device") => Err(e.into()),
+        Err(e) if e.cause() == Cause::DiskFull => Err(e.into()),
         Err(_) => {
             std::thread::sleep(Duration::from_millis(500));
             Ok(attempt()?)

@@ -102,6 +102,7 @@ impl Store {
             text.push('\n');
             crate::fsutil::atomic_write(&wants, text.as_bytes())?;
             let mut failures = Vec::new();
+            let mut refused_by_id = false;
             let mut done = false;
             for source in need.sources {
                 // Asked by id, with no history sent either way; the filter
@@ -125,12 +126,16 @@ impl Store {
                         done = true;
                         break;
                     }
-                    Err(e) => failures.push(format!("{}: {e:#}", self.describe_source(source))),
+                    Err(e) => {
+                        refused_by_id |=
+                            crate::process::ProcessError::cause_of(&e) == crate::process::Cause::NotByObjectId;
+                        failures.push(format!("{}: {e:#}", self.describe_source(source)));
+                    }
                 }
             }
             let _ = std::fs::remove_file(&wants);
             self.repo.odb()?.refresh()?;
-            if !done && round == 0 && failures.iter().any(|f| f.contains("unadvertised object")) {
+            if !done && round == 0 && refused_by_id {
                 // An older server sends only what its refs name: the store
                 // is made whole instead, once.
                 need.printer.warn(format!(
