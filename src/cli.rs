@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use clap::{ArgAction, Args, Parser, Subcommand};
+use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 
 /// `sultana --help`: the commands grouped by job (clap lists them flat).
 /// A unit test checks every command appears here.
@@ -55,6 +55,10 @@ Help:
     after_help = "New here? `sultana demo` shows the whole job without network. Then\n`sultana init && sultana build` in an empty folder, or `sultana help <command>`."
 )]
 pub struct Cli {
+    /// The command the line names (`fetch`, `cache prune`), from the same
+    /// parse: the `command` field of the one JSON document.
+    #[arg(skip)]
+    pub command_name: String,
     /// Run as if started in DIR
     #[arg(short = 'C', value_name = "DIR", global = true, help_heading = "Global options")]
     pub chdir: Option<PathBuf>,
@@ -209,8 +213,8 @@ pub struct RunArgs {
 #[derive(Debug, Args)]
 pub struct EnvArgs {
     /// The shell the lines are for
-    #[arg(long, value_name = "SHELL", value_parser = ["sh", "fish"], default_value = "sh")]
-    pub shell: String,
+    #[arg(long, value_name = "SHELL", value_enum, default_value_t = EnvShell::Sh)]
+    pub shell: EnvShell,
 }
 
 #[derive(Debug, Args)]
@@ -252,8 +256,8 @@ pub struct CachePushArgs {
 #[derive(Debug, Args)]
 pub struct CachePruneArgs {
     /// Keep at most SIZE of builds (e.g. 500M, 20G)
-    #[arg(long, value_name = "SIZE")]
-    pub max_size: Option<String>,
+    #[arg(long, value_name = "SIZE", value_parser = crate::fsutil::parse_size)]
+    pub max_size: Option<u64>,
     /// Also remove git stores unused for 30 days that no checkout borrows objects from
     #[arg(long)]
     pub git: bool,
@@ -329,8 +333,8 @@ pub struct SystemArgs {
 pub struct TransferArgs {
     /// Fetch a partial clone: `tree:0` (commits only) or `blob:none` (commits and
     /// trees); what a job needs more is fetched when it needs it
-    #[arg(long, value_name = "FILTER", value_parser = ["tree:0", "blob:none"], conflicts_with = "depth")]
-    pub filter: Option<String>,
+    #[arg(long, value_name = "FILTER", value_enum, conflicts_with = "depth")]
+    pub filter: Option<FilterArg>,
     /// Fetch only the last N commits of each revision; deepened when a job needs more
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1_073_741_824))]
     pub depth: Option<u32>,
@@ -453,8 +457,8 @@ pub struct TarballArgs {
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
     /// gz, xz, zst or lz; repeat for several (default: the manifest's [tarball] formats)
-    #[arg(long = "format", value_name = "F")]
-    pub formats: Vec<String>,
+    #[arg(long = "format", value_name = "F", value_enum)]
+    pub formats: Vec<FormatArg>,
     /// Sign each tarball and SHA256SUMS with this gpg key (detached, armored `.asc`)
     #[arg(long, value_name = "KEY")]
     pub sign: Option<String>,
@@ -508,8 +512,8 @@ pub struct GateArgs {
     #[arg(long, value_name = "JOB")]
     pub job: Option<String>,
     /// CI: with --job, test the baseline or the candidate revisions
-    #[arg(long = "as", value_name = "SET", value_parser = ["baseline", "candidate"], default_value = "candidate", requires = "job")]
-    pub set: String,
+    #[arg(long = "as", value_name = "SET", value_enum, default_value_t = SetArg::Candidate, requires = "job")]
+    pub set: SetArg,
     /// CI: decide from the results the CI jobs left in DIR instead of running a flight
     #[arg(long, value_name = "DIR", conflicts_with = "job")]
     pub results: Option<PathBuf>,
@@ -640,8 +644,8 @@ pub struct ConfigMkImportArgs {
 #[derive(Debug, Args)]
 pub struct CompletionsArgs {
     /// bash, zsh or fish
-    #[arg(value_parser = ["bash", "zsh", "fish"])]
-    pub shell: String,
+    #[arg(value_enum)]
+    pub shell: CompletionShell,
 }
 
 #[derive(Debug, Args)]
@@ -738,7 +742,15 @@ where
     T: Into<std::ffi::OsString> + Clone,
 {
     let matches = command().try_get_matches_from(args)?;
-    <Cli as clap::FromArgMatches>::from_arg_matches(&matches)
+    let mut cli = <Cli as clap::FromArgMatches>::from_arg_matches(&matches)?;
+    let mut names = Vec::new();
+    let mut at = &matches;
+    while let Some((name, sub)) = at.subcommand() {
+        names.push(name);
+        at = sub;
+    }
+    cli.command_name = names.join(" ");
+    Ok(cli)
 }
 
 /// Completion of a component argument: the names of the workspace's
@@ -783,4 +795,44 @@ mod tests {
             );
         }
     }
+}
+
+/// `sultana env --shell`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum EnvShell {
+    Sh,
+    Fish,
+}
+
+/// `sultana completions SHELL`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum CompletionShell {
+    Bash,
+    Zsh,
+    Fish,
+}
+
+/// `--filter`: the partial clones sultana makes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum FilterArg {
+    #[value(name = "tree:0")]
+    TreeZero,
+    #[value(name = "blob:none")]
+    BlobNone,
+}
+
+/// `tarball --format`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum FormatArg {
+    Gz,
+    Xz,
+    Zst,
+    Lz,
+}
+
+/// `gate --as`: which revisions a CI job tests.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum SetArg {
+    Baseline,
+    Candidate,
 }

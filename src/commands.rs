@@ -86,8 +86,9 @@ impl Globals {
 /// `--filter`/`--depth` as a fetch mode (clap has checked both).
 pub fn fetch_mode(transfer: &crate::cli::TransferArgs) -> Option<crate::git::FetchMode> {
     use crate::git::{FetchMode, Filter};
-    match (&transfer.filter, transfer.depth) {
-        (Some(filter), _) => Filter::parse(filter).ok().map(FetchMode::Filter),
+    match (transfer.filter, transfer.depth) {
+        (Some(crate::cli::FilterArg::TreeZero), _) => Some(FetchMode::Filter(Filter::TreeZero)),
+        (Some(crate::cli::FilterArg::BlobNone), _) => Some(FetchMode::Filter(Filter::BlobNone)),
         (None, Some(depth)) => Some(FetchMode::Depth(depth)),
         (None, None) if transfer.full => Some(FetchMode::Full),
         (None, None) => None,
@@ -96,21 +97,6 @@ pub fn fetch_mode(transfer: &crate::cli::TransferArgs) -> Option<crate::git::Fet
 
 pub use docs::{answer_completion_request, component_candidates, man_page};
 pub use manual::pages as man_pages;
-
-/// The command the command line names (`fetch`, `ci gitlab`), for the
-/// `command` field of the one JSON document.
-pub fn command_name() -> String {
-    let Ok(matches) = crate::cli::command().try_get_matches_from(std::env::args_os()) else {
-        return String::new();
-    };
-    let mut names = Vec::new();
-    let mut at = &matches;
-    while let Some((name, sub)) = at.subcommand() {
-        names.push(name.to_string());
-        at = sub;
-    }
-    names.join(" ")
-}
 
 pub fn dispatch(cli: Cli, printer: &Printer) -> Result<()> {
     if let Some(dir) = &cli.chdir {

@@ -191,6 +191,32 @@ pub fn is_empty_dir(path: &Path) -> bool {
         .unwrap_or(false)
 }
 
+/// `500M`, `10G`, `1.5G`, `123` (bytes); K, M, G, T are powers of 1024.
+/// (Also clap's parser of `--max-size`: the error is its message.)
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let bad = || format!("`{text}` is not a size: use a number with K, M, G or T (e.g. 10G)");
+    let trimmed = text.trim();
+    let (number, unit) = match trimmed.find(|c: char| c.is_ascii_alphabetic()) {
+        Some(i) => (&trimmed[..i], trimmed[i..].to_ascii_uppercase()),
+        None => (trimmed, String::new()),
+    };
+    let factor: u64 = match unit.trim_end_matches(['B', 'I']) {
+        "" => 1,
+        "K" => 1 << 10,
+        "M" => 1 << 20,
+        "G" => 1 << 30,
+        "T" => 1 << 40,
+        _ => return Err(bad()),
+    };
+    let value: f64 = number
+        .trim()
+        .parse()
+        .ok()
+        .filter(|v: &f64| v.is_finite() && *v >= 0.0)
+        .ok_or_else(bad)?;
+    Ok((value * factor as f64) as u64)
+}
+
 /// `1.5 GiB`, `12.0 KiB`, `300 B`.
 pub fn human_size(bytes: u64) -> String {
     match bytes {
@@ -279,5 +305,21 @@ mod tests {
         let short = dir.path().join("short");
         std::fs::write(&short, b"ok\n").unwrap();
         assert_eq!(super::read_tail(&short, 1024).unwrap(), b"ok\n");
+    }
+}
+
+#[cfg(test)]
+mod size_tests {
+    use super::parse_size;
+
+    #[test]
+    fn sizes_are_read_as_people_write_them() {
+        assert_eq!(parse_size("123").unwrap(), 123);
+        assert_eq!(parse_size("2K").unwrap(), 2048);
+        assert_eq!(parse_size("1.5G").unwrap(), 3 << 29);
+        assert_eq!(parse_size("10gib").unwrap(), 10 << 30);
+        for bad in ["", "G", "-1M", "1X", "nanG"] {
+            assert!(parse_size(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -73,7 +73,7 @@ pub fn run() -> i32 {
         _ => Verbosity::Verbose,
     };
     let printer = Printer::new(verbosity, cli.json);
-    let command = commands::command_name();
+    let command = cli.command_name.clone();
     match commands::dispatch(cli, &printer) {
         Ok(()) => {
             printer.finish_json(&command, None);

@@ -161,10 +161,7 @@ fn show(globals: &Globals, printer: &Printer) -> Result<()> {
 }
 
 fn prune(args: CachePruneArgs, printer: &Printer) -> Result<()> {
-    let max = match &args.max_size {
-        Some(text) => parse_size(text)?,
-        None => u64::MAX,
-    };
+    let max = args.max_size.unwrap_or(u64::MAX);
     let unused_since = SystemTime::now()
         .checked_sub(UNUSED)
         .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
@@ -232,44 +229,6 @@ fn prune(args: CachePruneArgs, printer: &Printer) -> Result<()> {
     Ok(())
 }
 
-/// `500M`, `10G`, `1.5G`, `123` (bytes); K, M, G, T are powers of 1024.
-fn parse_size(text: &str) -> Result<u64> {
-    let text = text.trim();
-    let (number, unit) = match text.find(|c: char| c.is_ascii_alphabetic()) {
-        Some(i) => (&text[..i], text[i..].to_ascii_uppercase()),
-        None => (text, String::new()),
-    };
-    let factor: u64 = match unit.trim_end_matches(['B', 'I']) {
-        "" => 1,
-        "K" => 1 << 10,
-        "M" => 1 << 20,
-        "G" => 1 << 30,
-        "T" => 1 << 40,
-        _ => bail!("`{text}` is not a size: use a number with K, M, G or T (e.g. 10G)"),
-    };
-    let value: f64 = number
-        .trim()
-        .parse()
-        .ok()
-        .filter(|v: &f64| v.is_finite() && *v >= 0.0)
-        .ok_or_else(|| anyhow::anyhow!("`{text}` is not a size: use a number with K, M, G or T (e.g. 10G)"))?;
-    Ok((value * factor as f64) as u64)
-}
-
 fn size(bytes: u64) -> String {
     fsutil::human_size(bytes)
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn sizes_are_read_as_people_write_them() {
-        assert_eq!(super::parse_size("123").unwrap(), 123);
-        assert_eq!(super::parse_size("2K").unwrap(), 2048);
-        assert_eq!(super::parse_size("1.5G").unwrap(), 3 << 29);
-        assert_eq!(super::parse_size("10gib").unwrap(), 10 << 30);
-        for bad in ["", "G", "-1M", "1X", "nanG"] {
-            assert!(super::parse_size(bad).is_err(), "{bad}");
-        }
-    }
 }

@@ -18,10 +18,10 @@ pub const COMPLETE_VAR: &str = "SULTANA_COMPLETE";
 /// so component names come from the workspace in the current folder.
 pub fn completions(args: CompletionsArgs, printer: &Printer) -> Result<()> {
     use clap_complete::env::EnvCompleter;
-    let shell: &dyn EnvCompleter = match args.shell.as_str() {
-        "bash" => &clap_complete::env::Bash,
-        "zsh" => &clap_complete::env::Zsh,
-        _ => &clap_complete::env::Fish,
+    let shell: &dyn EnvCompleter = match args.shell {
+        crate::cli::CompletionShell::Bash => &clap_complete::env::Bash,
+        crate::cli::CompletionShell::Zsh => &clap_complete::env::Zsh,
+        crate::cli::CompletionShell::Fish => &clap_complete::env::Fish,
     };
     let mut text = Vec::new();
     shell.write_registration(COMPLETE_VAR, "sultana", "sultana", "sultana", &mut text)?;

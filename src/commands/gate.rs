@@ -40,7 +40,10 @@ pub fn run(globals: &Globals, args: GateArgs, printer: &Printer) -> Result<()> {
         },
     };
     if let Some(job) = &args.job {
-        let set = gate::ci::Set::parse(&args.set).unwrap_or(gate::ci::Set::Candidate);
+        let set = match args.set {
+            crate::cli::SetArg::Baseline => gate::ci::Set::Baseline,
+            crate::cli::SetArg::Candidate => gate::ci::Set::Candidate,
+        };
         let outcome = gate::ci::run_job(&ws, &options, set, job, printer)?;
         printer.json(&serde_json::json!({ "command": "gate", "job": outcome }));
         if outcome.status.failed() {

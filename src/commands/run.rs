@@ -69,9 +69,9 @@ pub fn env(globals: &Globals, args: EnvArgs, printer: &Printer) -> Result<()> {
     let lines: Vec<String> = env
         .vars
         .iter()
-        .map(|(key, value)| match args.shell.as_str() {
-            "fish" => format!("set -gx {key} {};", fish_quote(value)),
-            _ => format!("export {key}={}", process::shell_quote(value)),
+        .map(|(key, value)| match args.shell {
+            crate::cli::EnvShell::Fish => format!("set -gx {key} {};", fish_quote(value)),
+            crate::cli::EnvShell::Sh => format!("export {key}={}", process::shell_quote(value)),
         })
         .collect();
     printer.out(lines.join("\n"));

@@ -13,13 +13,16 @@ pub fn run(globals: &Globals, args: TarballArgs, printer: &Printer) -> Result<()
     let started = Instant::now();
     let ws = globals.fetching_workspace(&args.transfer, printer)?;
     let _lock = ws.lock_exclusive(printer)?;
-    let mut formats = Vec::new();
-    for text in &args.formats {
-        match Format::parse(text) {
-            Some(format) => formats.push(format),
-            None => bail!("--format {text}: use gz, xz, zst or lz"),
-        }
-    }
+    let formats: Vec<Format> = args
+        .formats
+        .iter()
+        .map(|f| match f {
+            crate::cli::FormatArg::Gz => Format::Gz,
+            crate::cli::FormatArg::Xz => Format::Xz,
+            crate::cli::FormatArg::Zst => Format::Zst,
+            crate::cli::FormatArg::Lz => Format::Lz,
+        })
+        .collect();
     // What the system provides is not inlined.
     let system = build::resolve_system(&ws, &system_choice(&args.system))?;
     let mut components = args.components.clone();

@@ -31,14 +31,6 @@ pub enum Set {
 }
 
 impl Set {
-    pub fn parse(text: &str) -> Option<Set> {
-        match text {
-            "baseline" => Some(Set::Baseline),
-            "candidate" => Some(Set::Candidate),
-            _ => None,
-        }
-    }
-
     pub fn name(self) -> &'static str {
         match self {
             Set::Baseline => "baseline",

@@ -99,7 +99,11 @@ mod tests {
             Cause::Network.with_line("fatal: No space left on device"),
             Cause::DiskFull
         );
-        assert_eq!(Cause::of_line("error: not our ref 0123"), None, "v2: the server lacks it");
+        assert_eq!(
+            Cause::of_line("error: not our ref 0123"),
+            None,
+            "v2: the server lacks it"
+        );
         assert_eq!(
             Cause::Network.with_line("error: Server does not allow request for unadvertised object 0123"),
             Cause::Network,
