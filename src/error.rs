@@ -1,6 +1,7 @@
 //! Exit-code classification shared by every command.
 //!
-//! DESIGN.md: 0 ok; 1 a check, gate or test failed; 2 usage, manifest or tool error.
+//! As the README's "Exit codes": 0 ok; 1 a check, gate or test failed; 2
+//! usage, manifest or tool error.
 
 /// A check the user asked for did not hold (lock out of date, dirty tree left
 /// behind, gate regression). Exits 1 rather than 2.

@@ -50,7 +50,8 @@ pub struct BuildPaths {
     pub logs: PathBuf,
 }
 
-/// Where a component's tree comes from, in DESIGN.md's priority order.
+/// Where a component's tree comes from, first the first that applies: your
+/// own checkout, a copy inside the root tree, a checkout sultana manages.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SourceKind {

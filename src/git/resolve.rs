@@ -1,5 +1,5 @@
 //! Turning an intent (branch, tag, full commit id) into a commit, exactly as
-//! DESIGN.md's "Revisions" says: branches are the remote's (the cache mirrors
+//! the README says of revisions: branches are the remote's (the cache mirrors
 //! the remote's branches, never a local one), tags are peeled, full ids must
 //! exist, short ids are refused.
 

@@ -548,10 +548,12 @@ fn a_long_step_shows_where_it_is_and_ctrl_c_is_an_interruption() {
     let ctx = TestContext::new();
     let up = ctx.upstream("slow");
     ctx.write("sultana.toml", &manifest(&[("slow", &up.url(), "master")]));
+    let running = ctx.root.join("step-running");
     let recipe = |seconds: u32| {
         format!(
-            "kind = \"command\"\ncommands = [[\"sh\", \"-c\", \"echo work42; sleep {seconds}\"]]\n\
-             install_commands = [[\"mkdir\", \"-p\", \"{{destdir}}{{prefix}}\"]]\n"
+            "kind = \"command\"\ncommands = [[\"sh\", \"-c\", \"echo work42; touch {}; sleep {seconds}\"]]\n\
+             install_commands = [[\"mkdir\", \"-p\", \"{{destdir}}{{prefix}}\"]]\n",
+            running.display()
         )
     };
     // On a terminal the step shows its time and its log's last line (short
@@ -568,7 +570,13 @@ fn a_long_step_shows_where_it_is_and_ctrl_c_is_an_interruption() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(1500));
+    // A handshake: the step has started.
+    let _ = std::fs::remove_file(&running);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !running.exists() {
+        assert!(std::time::Instant::now() < deadline, "the step never started");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
     let killed = std::process::Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()

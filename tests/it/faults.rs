@@ -1,7 +1,7 @@
 //! Killed runs: the next run finishes the job, nothing half-made is trusted,
 //! nothing of the user's is lost. Concurrent runs.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::support::*;
 
@@ -167,26 +167,32 @@ fn a_second_run_on_one_workspace_waits_for_the_first() {
     let held = std::fs::File::create(&lock_path).unwrap();
     held.lock().unwrap();
 
-    let child = ctx
+    let mut child = ctx
         .command(&ctx.work, &["fetch"])
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let started = Instant::now();
-    std::thread::sleep(Duration::from_millis(700));
+    // A handshake: it says it waits for the lock; until then and after,
+    // nothing is fetched while the lock is held.
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut said = String::new();
+    loop {
+        let mut line = String::new();
+        let read = std::io::BufRead::read_line(&mut stderr, &mut line).unwrap();
+        assert!(read > 0, "it ended without waiting for the lock: {said}");
+        said.push_str(&line);
+        if line.contains("Blocking waiting for file lock on the workspace") {
+            break;
+        }
+    }
     assert!(
         !ctx.work.join("up").exists(),
         "it must wait while the workspace is locked"
     );
     held.unlock().unwrap();
-    let output = child.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "{stderr}");
-    assert!(
-        stderr.contains("Blocking waiting for file lock on the workspace"),
-        "{stderr}"
-    );
-    assert!(started.elapsed() >= Duration::from_millis(700));
+    std::io::Read::read_to_string(&mut stderr, &mut said).unwrap();
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{said}");
     assert_eq!(ctx.head("up"), up.head());
 }
 

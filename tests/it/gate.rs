@@ -370,7 +370,14 @@ fn a_hanging_test_is_stopped_and_judged_against_the_baseline() {
         "tested at the baseline: {base}"
     );
     let child = std::fs::read_to_string(ctx.home.join("hang-child")).unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(300));
+    let gone = || {
+        let state = std::fs::read_to_string(format!("/proc/{}/status", child.trim())).unwrap_or_default();
+        state.is_empty() || state.contains("State:\tZ")
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !gone() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
     let state = std::fs::read_to_string(format!("/proc/{}/status", child.trim())).unwrap_or_default();
     assert!(
         state.is_empty() || state.contains("State:\tZ"),

@@ -481,6 +481,7 @@ fn a_killed_build_leaves_no_process_behind() {
     ctx.fixture_workspace();
     let late = ctx.root.join("late-output");
     let started = ctx.root.join("step-started");
+    let sleeper = ctx.root.join("sleeper-pid");
     // A recipe step whose grandchild (a sleep under a sub-shell under make)
     // writes after a while.
     ctx.edit_upstream(
@@ -488,7 +489,8 @@ fn a_killed_build_leaves_no_process_behind() {
         "Makefile",
         "\techo built > BUILD-INFO\n",
         &format!(
-            "\techo built > BUILD-INFO\n\tsh -c 'touch {}; sleep 4; echo late > {}'\n",
+            "\techo built > BUILD-INFO\n\tsh -c 'echo $$$$ > {}; touch {}; sleep 4; echo late > {}'\n",
+            sleeper.display(),
             started.display(),
             late.display()
         ),
@@ -534,7 +536,18 @@ fn a_killed_build_leaves_no_process_behind() {
     }
     child.kill().unwrap();
     child.wait().unwrap();
-    std::thread::sleep(std::time::Duration::from_secs(6));
+    // The step's shell, which would write late, is gone (a bounded wait
+    // for that, not a sleep past its own): then it never writes.
+    let pid: i32 = std::fs::read_to_string(&sleeper).unwrap().trim().parse().unwrap();
+    let gone = || {
+        let state = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        state.is_empty() || state.contains("State:\tZ")
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !gone() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(gone(), "the killed run's step {pid} went on");
     assert!(!late.exists(), "a step of the killed run went on and wrote its output");
     let ps = std::process::Command::new("ps").args(["-eo", "args"]).output().unwrap();
     let ps = String::from_utf8_lossy(&ps.stdout);
