@@ -111,15 +111,68 @@ pub fn run(test: &VmTest, printer: &Printer) -> Result<VmRun, VmError> {
         false => None,
     };
     let kernel = Kernel::resolve(test.spec.kernel.as_deref(), test.headers, xen.is_some())?;
+    let nonce = nonce();
+    std::fs::create_dir_all(test.scratch)
+        .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", test.scratch.display()))?;
+    let root = make_root(test, xen.as_ref(), &kernel, &nonce)?;
+    let initrd = test.scratch.join("initramfs.cpio");
+    root.write(&initrd)
+        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", initrd.display()))?;
+    // The root lives in the VM's memory (a ramfs, no size cap of its own)
+    // beside the archive it was unpacked from and the test.
+    let memory = test
+        .spec
+        .memory
+        .unwrap_or(VmSpec::DEFAULT_MEMORY)
+        .max(384 + u32::try_from((root.bytes() * 3) >> 20).unwrap_or(u32::MAX / 2));
+    let hypervisor = match &xen {
+        Some(xen) => {
+            let image = test.scratch.join("xen");
+            xen.unpack(&image)?;
+            Some(image)
+        }
+        None => None,
+    };
+    let vm = Vm {
+        test,
+        qemu: &qemu,
+        kernel: &kernel,
+        initrd: &initrd,
+        memory,
+        nonce: &nonce,
+        hypervisor: hypervisor.as_deref(),
+    };
+    let booted = vm.boot_falling_back(printer);
+    let _ = std::fs::remove_file(&initrd);
+    if let Some(image) = &hypervisor {
+        let _ = std::fs::remove_file(image);
+        let _ = std::fs::remove_file(test.scratch.join("guest.cpio"));
+    }
+    let (outcome, accel, accel_note) = booted?;
+    if let Some(failure) = &outcome.qemu_failed {
+        return Err(VmError::Broken(format!("QEMU did not start the VM: {failure}")));
+    }
+    let (ended, detail, kernel_trouble) = vm.results(&outcome, xen.is_some())?;
+    Ok(VmRun {
+        ended,
+        detail,
+        kernel_trouble,
+        accel,
+        accel_note,
+        boot_seconds: outcome.booted,
+        kernel,
+        xen: xen.map(|x| x.describe()),
+    })
+}
+
+/// The VM's root: busybox, bash, the tools and modules, the trees, the
+/// work folder and script, the nonce and /init (and under Xen, dom0's).
+fn make_root(test: &VmTest, xen: Option<&Xen>, kernel: &Kernel, nonce: &str) -> Result<Initramfs, VmError> {
     let mut module_names = test.spec.modules.clone();
     if xen.is_some() {
         module_names.extend(kernel.present(xen::DOM0_MODULES));
     }
     let modules = kernel.modules(&module_names)?;
-    let nonce = nonce();
-
-    std::fs::create_dir_all(test.scratch)
-        .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", test.scratch.display()))?;
     let mut root = Initramfs::default();
     // The VM's own files: no tree puts anything there.
     for own in [
@@ -134,9 +187,9 @@ pub fn run(test: &VmTest, printer: &Printer) -> Result<VmRun, VmError> {
     }
     let bash = which::which("bash").map_err(|_| VmError::Missing("bash is not on this host's PATH".into()))?;
     let mut env = test.env.clone();
-    if let Some(xen) = &xen {
+    if let Some(xen) = xen {
         // First: what the VM's own files below must win over.
-        add_xen(&mut root, xen, test, &kernel)?;
+        add_xen(&mut root, xen, test, kernel)?;
         // The staged installs are at `/` in dom0: so are their paths.
         let roots: Vec<&Path> = test.installs.iter().map(PathBuf::as_path).collect();
         for value in env.values_mut() {
@@ -163,39 +216,29 @@ pub fn run(test: &VmTest, printer: &Printer) -> Result<VmRun, VmError> {
         root.host_file(module, module)
             .map_err(|e| anyhow::anyhow!("cannot add module {}: {e}", module.display()))?;
     }
-    for tree in &test.trees {
-        if tree.is_dir() {
-            root.host_tree(tree, &[], &[])
-                .map_err(|e| anyhow::anyhow!("cannot add {} to the VM: {e}", tree.display()))?;
-        }
+    let add_tree = |root: &mut Initramfs, tree: &Path, skip: &[&str], skip_top: &[&str]| {
+        root.host_tree(tree, skip, skip_top)
+            .map_err(|e| VmError::Other(anyhow::anyhow!("cannot add {} to the VM: {e}", tree.display())))
+    };
+    for tree in test.trees.iter().filter(|t| t.is_dir()) {
+        add_tree(&mut root, tree, &[], &[])?;
     }
-    for (tree, skip_top) in &test.sources {
-        if tree.is_dir() {
-            root.host_tree(tree, &[".git"], skip_top)
-                .map_err(|e| anyhow::anyhow!("cannot add {} to the VM: {e}", tree.display()))?;
-        }
+    for (tree, skip_top) in test.sources.iter().filter(|(t, _)| t.is_dir()) {
+        add_tree(&mut root, tree, &[".git"], skip_top)?;
     }
-    root.host_tree(test.work, &[], &[])
-        .map_err(|e| anyhow::anyhow!("cannot add {} to the VM: {e}", test.work.display()))?;
+    add_tree(&mut root, test.work, &[], &[])?;
     root.host_file(test.script, test.script)
         .map_err(|e| anyhow::anyhow!("cannot add {}: {e}", test.script.display()))?;
     // The nonce is a file /init reads and deletes before the script runs:
     // the script can read /init, never the nonce.
-    root.bytes_file(Path::new("/sultana-nonce"), nonce.clone().into_bytes(), 0o600);
-    root.bytes_file(
-        Path::new("/init"),
-        init_script(
-            &Init {
-                test,
-                env: &env,
-                bash: &bash,
-                xen: xen.as_ref(),
-            },
-            &modules,
-        )
-        .into_bytes(),
-        0o755,
-    );
+    root.bytes_file(Path::new("/sultana-nonce"), nonce.to_string().into_bytes(), 0o600);
+    let init = Init {
+        test,
+        env: &env,
+        bash: &bash,
+        xen,
+    };
+    root.bytes_file(Path::new("/init"), init_script(&init, &modules).into_bytes(), 0o755);
     if root.bytes() > MAX_ROOT {
         return Err(VmError::Broken(format!(
             "the VM's root would hold {:.1} GiB (the staged trees, the work folder, the tools): over the {} GiB a VM's memory can carry",
@@ -203,142 +246,7 @@ pub fn run(test: &VmTest, printer: &Printer) -> Result<VmRun, VmError> {
             MAX_ROOT >> 30
         )));
     }
-    let initrd = test.scratch.join("initramfs.cpio");
-    root.write(&initrd)
-        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", initrd.display()))?;
-    // The root lives in the VM's memory (a ramfs, no size cap of its own)
-    // beside the archive it was unpacked from and the test.
-    let memory = test
-        .spec
-        .memory
-        .unwrap_or(VmSpec::DEFAULT_MEMORY)
-        .max(384 + u32::try_from((root.bytes() * 3) >> 20).unwrap_or(u32::MAX / 2));
-    let hypervisor = match &xen {
-        Some(xen) => {
-            let image = test.scratch.join("xen");
-            xen.unpack(&image)?;
-            Some(image)
-        }
-        None => None,
-    };
-
-    let (mut accel, mut accel_note) = accel::choose();
-    let deadline = Instant::now() + test.timeout;
-    let vm = Vm {
-        test,
-        qemu: &qemu,
-        kernel: &kernel,
-        initrd: &initrd,
-        memory,
-        nonce: &nonce,
-        hypervisor: hypervisor.as_deref(),
-    };
-    let mut outcome = vm.boot(accel, deadline)?;
-    if accel == Accel::Kvm && outcome.booted.is_none() && (outcome.silent || outcome.qemu_failed.is_some()) {
-        accel::remember_hang();
-        let why = match &outcome.qemu_failed {
-            Some(failure) => format!("QEMU failed under KVM here ({failure})"),
-            None => format!(
-                "KVM hung at boot here (no console output in {} s)",
-                KVM_SILENCE.as_secs()
-            ),
-        };
-        printer.trouble("VM", format!("{why}; using TCG"));
-        accel = Accel::Tcg;
-        accel_note = why;
-        outcome = vm.boot(accel, deadline)?;
-    } else if accel == Accel::Kvm && outcome.booted.is_some() {
-        accel::remember_works();
-    }
-    let _ = std::fs::remove_file(&initrd);
-    if let Some(image) = &hypervisor {
-        let _ = std::fs::remove_file(image);
-        let _ = std::fs::remove_file(test.scratch.join("guest.cpio"));
-    }
-    if let Some(failure) = &outcome.qemu_failed {
-        return Err(VmError::Broken(format!("QEMU did not start the VM: {failure}")));
-    }
-
-    // The script's output, then its exit line.
-    let raw = fsutil::read_tail(&outcome.out, 16 << 20).unwrap_or_default();
-    let text = String::from_utf8_lossy(&raw).replace("\r\n", "\n");
-    let booted = format!("SULTANA-VM-BOOTED-{nonce}");
-    let exit = format!("SULTANA-VM-EXIT-{nonce} ");
-    let body = text.split_once(&booted).map_or(text.as_str(), |(_, rest)| rest);
-    let (output, code) = match body.rfind(&exit) {
-        Some(at) => {
-            let code = body[at + exit.len()..]
-                .lines()
-                .next()
-                .and_then(|c| c.trim().parse::<i32>().ok());
-            (&body[..at], code)
-        }
-        None => (body, None),
-    };
-    let output = output.trim_start_matches('\n').trim_end_matches('\n');
-    fsutil::append_log(test.log, format!("{output}\n").as_bytes());
-    if xen.is_some() {
-        // dom0's kernel log came after the exit line, on the same port.
-        let after = body.rfind(&exit).map_or("", |at| {
-            let rest = &body[at..];
-            rest.split_once('\n').map_or("", |(_, log)| log)
-        });
-        std::fs::write(&test.kernel_log, after)
-            .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", test.kernel_log.display()))?;
-    }
-    let _ = std::fs::remove_file(&outcome.out);
-    let kernel_text = String::from_utf8_lossy(&fsutil::read_tail(&test.kernel_log, 16 << 20).unwrap_or_default())
-        .replace("\r\n", "\n");
-    let console_text = String::from_utf8_lossy(&fsutil::read_tail(&test.console_log, 16 << 20).unwrap_or_default())
-        .replace("\r\n", "\n");
-    if console_text.contains("Initramfs unpacking failed") || console_text.contains("Kernel panic - not syncing: VFS") {
-        return Err(VmError::Broken(format!(
-            "the VM's root did not unpack (memory {memory} MiB): {}",
-            console_text
-                .lines()
-                .find(|l| l.contains("nitramfs") || l.contains("panic"))
-                .unwrap_or_default()
-                .trim()
-        )));
-    }
-    // The exit line counts only when /init finished: the end line (after
-    // the kernel's log, past the script) carries the nonce too.
-    let finished = kernel_text.contains(&format!("SULTANA-VM-END-{nonce}"));
-    let code = code.filter(|_| finished);
-    let kernel_trouble = trouble_line(&kernel_text)
-        .or_else(|| trouble_line(&console_text))
-        .map(|line| format!("the kernel logged: {line}"))
-        .or_else(|| new_taint(&kernel_text, &nonce));
-    let (ended, detail) = match (code, outcome.ended) {
-        (_, _) if outcome.overflow.is_some() => (Ended::Stopped, outcome.overflow.clone()),
-        (Some(code), _) => (Ended::Exited(code), None),
-        (None, Ended::TimedOut) => (Ended::TimedOut, None),
-        (None, _) => {
-            let last = console_text
-                .lines()
-                .rev()
-                .find(|l| !l.trim().is_empty())
-                .unwrap_or("(the console is empty)")
-                .trim()
-                .to_string();
-            (
-                Ended::Stopped,
-                Some(format!(
-                    "the VM ended without the test's exit status; its console's last line: {last}"
-                )),
-            )
-        }
-    };
-    Ok(VmRun {
-        ended,
-        detail,
-        kernel_trouble,
-        accel,
-        accel_note,
-        boot_seconds: outcome.booted,
-        kernel,
-        xen: xen.map(|x| x.describe()),
-    })
+    Ok(root)
 }
 
 struct Boot {
@@ -367,6 +275,112 @@ struct Vm<'a> {
 }
 
 impl Vm<'_> {
+    /// Boot under the accelerator chosen; a KVM that hangs or fails here
+    /// is remembered and the boot redone under TCG.
+    fn boot_falling_back(&self, printer: &Printer) -> Result<(Boot, Accel, String), VmError> {
+        let (mut accel, mut accel_note) = accel::choose();
+        let deadline = Instant::now() + self.test.timeout;
+        let mut outcome = self.boot(accel, deadline)?;
+        if accel == Accel::Kvm && outcome.booted.is_none() && (outcome.silent || outcome.qemu_failed.is_some()) {
+            accel::remember_hang();
+            let why = match &outcome.qemu_failed {
+                Some(failure) => format!("QEMU failed under KVM here ({failure})"),
+                None => format!(
+                    "KVM hung at boot here (no console output in {} s)",
+                    KVM_SILENCE.as_secs()
+                ),
+            };
+            printer.trouble("VM", format!("{why}; using TCG"));
+            accel = Accel::Tcg;
+            accel_note = why;
+            outcome = self.boot(accel, deadline)?;
+        } else if accel == Accel::Kvm && outcome.booted.is_some() {
+            accel::remember_works();
+        }
+        Ok((outcome, accel, accel_note))
+    }
+
+    /// What the VM said: the script's output into the test's log, how it
+    /// ended (the exit line counts only once /init finished), why it ended
+    /// without one, and the kernel's trouble.
+    fn results(&self, outcome: &Boot, xen: bool) -> Result<(Ended, Option<String>, Option<String>), VmError> {
+        let (test, nonce) = (self.test, self.nonce);
+        let raw = fsutil::read_tail(&outcome.out, 16 << 20).unwrap_or_default();
+        let text = String::from_utf8_lossy(&raw).replace("\r\n", "\n");
+        let booted = format!("SULTANA-VM-BOOTED-{nonce}");
+        let exit = format!("SULTANA-VM-EXIT-{nonce} ");
+        let body = text.split_once(&booted).map_or(text.as_str(), |(_, rest)| rest);
+        let (output, code) = match body.rfind(&exit) {
+            Some(at) => {
+                let code = body[at + exit.len()..]
+                    .lines()
+                    .next()
+                    .and_then(|c| c.trim().parse::<i32>().ok());
+                (&body[..at], code)
+            }
+            None => (body, None),
+        };
+        let output = output.trim_start_matches('\n').trim_end_matches('\n');
+        fsutil::append_log(test.log, format!("{output}\n").as_bytes());
+        if xen {
+            // dom0's kernel log came after the exit line, on the same port.
+            let after = body.rfind(&exit).map_or("", |at| {
+                let rest = &body[at..];
+                rest.split_once('\n').map_or("", |(_, log)| log)
+            });
+            std::fs::write(&test.kernel_log, after)
+                .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", test.kernel_log.display()))?;
+        }
+        let _ = std::fs::remove_file(&outcome.out);
+        let read = |p: &Path| {
+            String::from_utf8_lossy(&fsutil::read_tail(p, 16 << 20).unwrap_or_default()).replace("\r\n", "\n")
+        };
+        let kernel_text = read(&test.kernel_log);
+        let console_text = read(&test.console_log);
+        if console_text.contains("Initramfs unpacking failed")
+            || console_text.contains("Kernel panic - not syncing: VFS")
+        {
+            return Err(VmError::Broken(format!(
+                "the VM's root did not unpack (memory {} MiB): {}",
+                self.memory,
+                console_text
+                    .lines()
+                    .find(|l| l.contains("nitramfs") || l.contains("panic"))
+                    .unwrap_or_default()
+                    .trim()
+            )));
+        }
+        // The end line (after the kernel's log, past the script) carries
+        // the nonce too.
+        let finished = kernel_text.contains(&format!("SULTANA-VM-END-{nonce}"));
+        let code = code.filter(|_| finished);
+        let kernel_trouble = trouble_line(&kernel_text)
+            .or_else(|| trouble_line(&console_text))
+            .map(|line| format!("the kernel logged: {line}"))
+            .or_else(|| new_taint(&kernel_text, nonce));
+        let (ended, detail) = match (code, outcome.ended) {
+            (_, _) if outcome.overflow.is_some() => (Ended::Stopped, outcome.overflow.clone()),
+            (Some(code), _) => (Ended::Exited(code), None),
+            (None, Ended::TimedOut) => (Ended::TimedOut, None),
+            (None, _) => {
+                let last = console_text
+                    .lines()
+                    .rev()
+                    .find(|l| !l.trim().is_empty())
+                    .unwrap_or("(the console is empty)")
+                    .trim()
+                    .to_string();
+                (
+                    Ended::Stopped,
+                    Some(format!(
+                        "the VM ended without the test's exit status; its console's last line: {last}"
+                    )),
+                )
+            }
+        };
+        Ok((ended, detail, kernel_trouble))
+    }
+
     fn boot(&self, accel: Accel, deadline: Instant) -> Result<Boot, VmError> {
         let test = self.test;
         let started = Instant::now();
