@@ -1,8 +1,8 @@
 //! Builds the write tracer preloaded into build steps
-//! (src/build/trace/sultana_trace.c) as a shared object the binary embeds.
+//! (src/ops/build/trace/sultana_trace.c) as a shared object the binary embeds.
 
 fn main() {
-    let source = "src/build/trace/sultana_trace.c";
+    let source = "src/ops/build/trace/sultana_trace.c";
     println!("cargo:rerun-if-changed={source}");
     let out = std::path::PathBuf::from(std::env::var_os("OUT_DIR").expect("OUT_DIR"));
     let object = out.join("libsultana_trace.so");

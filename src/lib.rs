@@ -1,34 +1,31 @@
 //! sultana: the Xen Project's external trees, fetched, built, packed and gated.
 
-pub mod build;
+// The layers, each a folder: util (level 0), model (the user's files),
+// sources (git and the trees), ops (build, tarball, gate, vm), and the
+// command line (cli, commands). Their modules keep short paths
+// (`crate::fsutil`, `crate::build`) through the re-exports below.
 mod cli;
 mod commands;
-pub mod config_mk;
-pub mod demo;
-pub mod detect;
-pub mod error;
-pub mod fault;
-pub mod fixtures;
-pub mod fsutil;
+mod model;
+mod ops;
+mod sources;
+mod testing;
+mod util;
+
+pub(crate) use model::{lock, workspace};
+pub(crate) use ops::{build, config_mk, demo, detect, gate, tarball, vm};
+pub(crate) use sources::{git, sync};
+pub(crate) use util::{error, fault, fsutil, glob, parallel, printer, process, symlinks, timefmt, validate};
+
+// The testing face: what the integration tests, the demo and the fuzz
+// targets reach; not an API.
+#[doc(hidden)]
+pub use model::{manifest, recipe};
+#[doc(hidden)]
+pub use testing::fixtures;
 #[doc(hidden)]
 #[cfg(feature = "fuzzing")]
-pub mod fuzzing;
-pub mod gate;
-pub mod git;
-pub mod glob;
-pub mod lock;
-pub mod manifest;
-pub mod parallel;
-pub mod printer;
-pub mod process;
-pub mod recipe;
-pub mod symlinks;
-pub mod sync;
-pub mod tarball;
-pub mod timefmt;
-pub mod validate;
-pub mod vm;
-pub mod workspace;
+pub use testing::fuzzing;
 
 use crate::printer::{Printer, Verbosity};
 

@@ -47,11 +47,6 @@ impl ResolveError {
 }
 
 impl Store {
-    /// Resolve `rev` against the names the store's own url gave (no network).
-    pub fn resolve(&self, rev: &str) -> Result<Resolved, ResolveError> {
-        resolve_in(&self.repo, rev, &self.url, "refs/")
-    }
-
     /// Resolve `rev` against the names `source` gave the store.
     pub fn resolve_from(&self, rev: &str, source: &str) -> Result<Resolved, ResolveError> {
         resolve_in(&self.repo, rev, source, &self.namespace(source))

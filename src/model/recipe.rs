@@ -15,17 +15,17 @@ use crate::manifest::Source;
 
 /// Shipped recipes, by name.
 pub const SHIPPED: &[(&str, &str)] = &[
-    ("blktap", include_str!("../recipes/blktap.toml")),
-    ("blktap-module", include_str!("../recipes/blktap-module.toml")),
-    ("mini-os", include_str!("../recipes/mini-os.toml")),
-    ("ovmf", include_str!("../recipes/ovmf.toml")),
-    ("qemu-xen", include_str!("../recipes/qemu-xen.toml")),
+    ("blktap", include_str!("../../recipes/blktap.toml")),
+    ("blktap-module", include_str!("../../recipes/blktap-module.toml")),
+    ("mini-os", include_str!("../../recipes/mini-os.toml")),
+    ("ovmf", include_str!("../../recipes/ovmf.toml")),
+    ("qemu-xen", include_str!("../../recipes/qemu-xen.toml")),
     (
         "qemu-xen-traditional",
-        include_str!("../recipes/qemu-xen-traditional.toml"),
+        include_str!("../../recipes/qemu-xen-traditional.toml"),
     ),
-    ("seabios", include_str!("../recipes/seabios.toml")),
-    ("xen", include_str!("../recipes/xen.toml")),
+    ("seabios", include_str!("../../recipes/seabios.toml")),
+    ("xen", include_str!("../../recipes/xen.toml")),
 ];
 
 /// Shipped test scripts: (recipe, file name, content).
@@ -33,38 +33,38 @@ pub const SHIPPED_TESTS: &[(&str, &str, &str)] = &[
     (
         "blktap",
         "mock-tests.sh",
-        include_str!("../recipes/tests/blktap/mock-tests.sh"),
+        include_str!("../../recipes/tests/blktap/mock-tests.sh"),
     ),
-    ("blktap", "vhd.sh", include_str!("../recipes/tests/blktap/vhd.sh")),
+    ("blktap", "vhd.sh", include_str!("../../recipes/tests/blktap/vhd.sh")),
     (
         "blktap",
         "tapdisk-nbd.sh",
-        include_str!("../recipes/tests/blktap/tapdisk-nbd.sh"),
+        include_str!("../../recipes/tests/blktap/tapdisk-nbd.sh"),
     ),
     (
         "blktap",
         "tapdisk-xen.sh",
-        include_str!("../recipes/tests/blktap/tapdisk-xen.sh"),
+        include_str!("../../recipes/tests/blktap/tapdisk-xen.sh"),
     ),
     (
         "blktap",
         "tapdisk-xen-guest.sh",
-        include_str!("../recipes/tests/blktap/tapdisk-xen-guest.sh"),
+        include_str!("../../recipes/tests/blktap/tapdisk-xen-guest.sh"),
     ),
     (
         "blktap-module",
         "kmod-build.sh",
-        include_str!("../recipes/tests/blktap-module/kmod-build.sh"),
+        include_str!("../../recipes/tests/blktap-module/kmod-build.sh"),
     ),
     (
         "blktap-module",
         "kmod-load.sh",
-        include_str!("../recipes/tests/blktap-module/kmod-load.sh"),
+        include_str!("../../recipes/tests/blktap-module/kmod-load.sh"),
     ),
     (
         "blktap-module",
         "kmod-load-prepare.sh",
-        include_str!("../recipes/tests/blktap-module/kmod-load-prepare.sh"),
+        include_str!("../../recipes/tests/blktap-module/kmod-load-prepare.sh"),
     ),
 ];
 

@@ -11,10 +11,10 @@ pub mod store_users;
 pub mod submodule;
 
 pub use cache::{is_damaged_store, Cache, Elsewhere, FetchRequest, Store};
-pub use checkout::{preview, tree_state, Checkout, Dirt, InterruptedMove, MoveMode, TreeState};
-pub use fetch_mode::{FetchMode, Filter, MAX_DEPTH};
+pub use checkout::{preview, tree_state, Checkout, Dirt, MoveMode, TreeState};
+pub use fetch_mode::{FetchMode, Filter};
 pub use on_demand::Need;
-pub use resolve::{ResolveError, Resolved, RevKind};
+pub use resolve::{ResolveError, RevKind};
 
 pub use git2::Oid;
 

@@ -237,6 +237,7 @@ impl BuildCache {
     /// Returns the entries removed. An entry disappears at once (renamed
     /// away first), so a run restoring it either has it whole or falls
     /// back to building.
+    #[cfg(test)]
     pub fn prune(&self, max_bytes: u64) -> Result<Vec<Entry>> {
         self.prune_older(max_bytes, None)
     }

@@ -10,7 +10,7 @@ use anyhow::{anyhow, bail, Result};
 
 use crate::lock::Lock;
 use crate::manifest::Manifest;
-pub use make::{ExpandError, Expanded, Makefile, Unevaluated};
+pub use make::{Makefile, Unevaluated};
 
 /// A tree Xen's make knows: its variable prefix and sultana's component.
 pub struct Tree {

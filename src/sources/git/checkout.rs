@@ -25,8 +25,6 @@ const MOVE_MARKER: &str = "sultana-moving";
 /// A move that a killed run left half done.
 #[derive(Clone, Debug)]
 pub struct InterruptedMove {
-    /// HEAD when the move started (None for a marker of an older sultana).
-    pub from: Option<Oid>,
     pub to: Oid,
     /// The backup the interrupted run made before moving, if it made one.
     pub backup: Option<String>,
@@ -224,12 +222,7 @@ impl Checkout {
             return Ok(None);
         }
         let local_work = self.work_outside(from, to)?;
-        Ok(Some(InterruptedMove {
-            from,
-            to,
-            backup,
-            local_work,
-        }))
+        Ok(Some(InterruptedMove { to, backup, local_work }))
     }
 
     /// Paths that finishing a move from `from` to `to` would change and whose

@@ -25,7 +25,9 @@ use anyhow::{anyhow, bail, Result};
 use serde::Serialize;
 
 pub use compress::Format;
-pub use verify::{inspect, verify, Verdict, VerifyOptions};
+#[cfg(feature = "fuzzing")]
+pub use verify::inspect;
+pub use verify::{verify, VerifyOptions};
 
 use crate::git::Oid;
 use crate::manifest::Component;

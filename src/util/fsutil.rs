@@ -58,7 +58,6 @@ pub fn atomic_write(path: &Path, contents: &[u8]) -> Result<()> {
 #[derive(Debug)]
 pub struct FileLock {
     _file: File,
-    path: PathBuf,
 }
 
 impl FileLock {
@@ -94,14 +93,7 @@ impl FileLock {
                 }
             }
         }
-        Ok(FileLock {
-            _file: file,
-            path: path.to_path_buf(),
-        })
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
+        Ok(FileLock { _file: file })
     }
 }
 

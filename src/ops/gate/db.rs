@@ -269,6 +269,7 @@ impl FlightDb {
             .optional()?)
     }
 
+    #[cfg(test)]
     pub fn job_status(&self, flight: i64, job: &str) -> Result<Option<JobStatus>> {
         Ok(self
             .conn
@@ -329,23 +330,6 @@ impl FlightDb {
             passed,
             failed,
         }))
-    }
-
-    pub fn steps(&self, flight: i64, job: &str) -> Result<Vec<StepRow>> {
-        let mut stmt = self.conn.prepare(
-            "SELECT stepno, testid, status, seconds, log, detail FROM steps WHERE flight = ?1 AND job = ?2 ORDER BY stepno",
-        )?;
-        let rows = stmt.query_map(params![flight, job], |row| {
-            Ok(StepRow {
-                stepno: row.get(0)?,
-                testid: row.get(1)?,
-                status: row.get(2)?,
-                seconds: row.get(3)?,
-                log: row.get(4)?,
-                detail: row.get(5)?,
-            })
-        })?;
-        Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
 
     /// Remove every flight but the newest `keep` and those still evidence
@@ -454,6 +438,7 @@ impl FlightDb {
     }
 
     /// Counts for messages and tests: (flights, jobs, steps).
+    #[cfg(test)]
     pub fn counts(&self) -> Result<(i64, i64, i64)> {
         let count = |table: &str| -> Result<i64> {
             Ok(self

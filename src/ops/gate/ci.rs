@@ -20,7 +20,8 @@ pub use decide::decide;
 pub use gitlab::gitlab;
 pub use job::run_job;
 pub use osstest::{osstest_flight, OsstestTarget};
-pub use result::{parse_result, results_dir, vet, Expected, JobResult};
+#[cfg(feature = "fuzzing")]
+pub use result::{parse_result, vet, Expected};
 
 /// Which revisions a CI job tests.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

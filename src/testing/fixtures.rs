@@ -26,7 +26,7 @@ macro_rules! tree_file {
     ($project:literal, $path:literal, $stored:literal, $exec:literal) => {
         (
             $path,
-            include_str!(concat!("../fixtures/", $project, "/tree/", $stored)).to_string(),
+            include_str!(concat!("../../fixtures/", $project, "/tree/", $stored)).to_string(),
             $exec,
         )
     };
@@ -35,7 +35,10 @@ macro_rules! tree_file {
 /// A test script from `fixtures/<project>/tests/`.
 macro_rules! test_script {
     ($project:literal, $file:literal) => {
-        ($file, include_str!(concat!("../fixtures/", $project, "/tests/", $file)))
+        (
+            $file,
+            include_str!(concat!("../../fixtures/", $project, "/tests/", $file)),
+        )
     };
 }
 
@@ -50,7 +53,7 @@ pub fn libfix() -> Project {
             tree_file!("libfix", "test-fix.c", "test-fix.c", false),
             tree_file!("libfix", ".gitignore", "gitignore", false),
         ],
-        recipe: include_str!("../fixtures/libfix/recipe.toml"),
+        recipe: include_str!("../../fixtures/libfix/recipe.toml"),
         tests: vec![test_script!("libfix", "check.sh"), test_script!("libfix", "disk.sh")],
     }
 }
@@ -63,7 +66,7 @@ pub fn tool() -> Project {
             tree_file!("tool", "fixtool.c", "fixtool.c", false),
             tree_file!("tool", ".gitignore", "gitignore", false),
         ],
-        recipe: include_str!("../fixtures/tool/recipe.toml"),
+        recipe: include_str!("../../fixtures/tool/recipe.toml"),
         tests: vec![test_script!("tool", "version.sh")],
     }
 }
@@ -74,7 +77,7 @@ pub fn xen_guest() -> Project {
     Project {
         name: "xen-guest",
         files: vec![tree_file!("xen-guest", "seed", "seed", false)],
-        recipe: include_str!("../fixtures/xen-guest/recipe.toml"),
+        recipe: include_str!("../../fixtures/xen-guest/recipe.toml"),
         tests: vec![
             test_script!("xen-guest", "disk.sh"),
             test_script!("xen-guest", "disk-guest.sh"),
@@ -91,7 +94,7 @@ pub fn rusty() -> Project {
             tree_file!("rusty", "src/main.rs", "src/main.rs", false),
             tree_file!("rusty", ".gitignore", "gitignore", false),
         ],
-        recipe: include_str!("../fixtures/rusty/recipe.toml"),
+        recipe: include_str!("../../fixtures/rusty/recipe.toml"),
         tests: Vec::new(),
     }
 }
@@ -103,7 +106,7 @@ pub fn hello_module() -> Project {
             tree_file!("hello-module", "module/Kbuild", "module/Kbuild", false),
             tree_file!("hello-module", "module/hello.c", "module/hello.c", false),
         ],
-        recipe: include_str!("../fixtures/hello-module/recipe.toml"),
+        recipe: include_str!("../../fixtures/hello-module/recipe.toml"),
         tests: vec![test_script!("hello-module", "load.sh")],
     }
 }
@@ -119,7 +122,7 @@ pub fn root() -> Project {
             tree_file!("root", "tools/version.sh", "tools/version.sh", true),
             tree_file!("root", ".gitignore", "gitignore", false),
         ],
-        recipe: include_str!("../fixtures/root/recipe.toml"),
+        recipe: include_str!("../../fixtures/root/recipe.toml"),
         tests: vec![test_script!("root", "app.sh")],
     }
 }

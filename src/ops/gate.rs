@@ -25,19 +25,17 @@ use std::path::PathBuf;
 use anyhow::Result;
 use serde::Serialize;
 
-pub use bisect::{bisect, BisectOptions, BisectOutcome};
+pub use bisect::{bisect, BisectOptions};
+#[cfg(feature = "fuzzing")]
 pub use classify::AllowList;
-pub use classify::Class;
-pub use db::FlightRow;
 pub use db::{FlightDb, Revision};
 pub use flight::{flight_dir, Settings};
-pub use local::{junit as tests_junit, run_tests, table as tests_table, TestOptions, TestsOutcome};
+pub use local::{junit as tests_junit, run_tests, table as tests_table, TestOptions};
 pub use report::FlightReport;
 pub use retention::{prune as prune_flights, Pruned};
-pub use status::{FlightKind, FlightOutcome, JobKind, JobStatus};
+pub use status::{FlightKind, JobStatus};
 
 pub(crate) use conclude::{conclude_flight, Concluded};
-pub use prepare::involved;
 pub(crate) use prepare::{prepare, prepare_with, Prepared};
 pub(crate) use push::finish;
 

@@ -20,7 +20,7 @@ mod toolchain;
 mod trace;
 mod unit;
 
-pub use cache::{BuildCache, Entry as CacheEntry};
+pub use cache::BuildCache;
 pub use ccache::prune as prune_ccache;
 pub use clean::{clean, distclean};
 pub use graph::closure;

@@ -332,6 +332,7 @@ fn read_given(file: &Path, format: Format) -> Result<Given> {
 /// What `verify-tarball` reads of an untrusted archive before any network or
 /// disk work: its entries' paths and links, its folder, manifest and lock.
 /// For fuzzing; `bytes` is a compressed tarball.
+#[cfg(feature = "fuzzing")]
 pub fn inspect(bytes: &[u8], name: &str) -> Result<(Manifest, Lock)> {
     let format =
         Format::sniff(bytes).ok_or_else(|| anyhow!("{name} is not a gzip, xz, zstd or lzip compressed tarball"))?;

@@ -23,17 +23,17 @@ pub const SHIPPED: &[Shipped] = &[
     Shipped {
         name: "xen-unstable",
         summary: "the pins of Xen's development branch today (the default)",
-        text: include_str!("../manifests/xen-unstable.toml"),
+        text: include_str!("../../manifests/xen-unstable.toml"),
     },
     Shipped {
         name: "xen-4.21",
         summary: "the pins Xen 4.21.0 was released with",
-        text: include_str!("../manifests/xen-4.21.toml"),
+        text: include_str!("../../manifests/xen-4.21.toml"),
     },
     Shipped {
         name: "xen-4.20",
         summary: "the pins Xen 4.20.0 was released with",
-        text: include_str!("../manifests/xen-4.20.toml"),
+        text: include_str!("../../manifests/xen-4.20.toml"),
     },
 ];
 
