@@ -388,7 +388,8 @@ fn bad_input_is_refused_with_a_clear_message() {
         .stderr_has("tarball description `../x`");
     ctx.sultana(&["tarball", "--format", "rar"])
         .code(2)
-        .stderr_has("--format rar");
+        .stderr_has("invalid value 'rar' for '--format <F>'")
+        .stderr_has("[possible values: gz, xz, zst, lz]");
     // A component placed over a path the root tree has.
     let text = ctx
         .read("sultana.toml")
