@@ -144,49 +144,43 @@ fn label_of(describe: &str, checkout: Option<&Checkout>) -> String {
     }
 }
 
-fn build_recipe(
-    cx: &BuildContext,
-    component: &Component,
-    recipe: &Recipe,
-    deps: &BTreeMap<String, Provided>,
-    jobs: usize,
-    report: &mut UnitReport,
-) -> Result<Provided> {
-    let BuildContext {
-        ws,
-        options,
-        headers,
-        printer,
-        ..
-    } = *cx;
-    let name = &component.name;
-    let src = ws.tree_path(component);
-    if !src.is_dir() && !options.trusted.contains(name) {
-        bail!("its source {} is missing; run `sultana fetch {name}`", src.display());
-    }
-    let build = build_dir(ws, name);
-    let staging = staging_root(ws, name);
-    let prefix = ws.manifest.prefix.clone();
-    let stage_prefix = PathBuf::from(format!("{}{prefix}", staging.display()));
-    let checkout = Checkout::open(&src).ok();
-    let describe = describe_of(cx, component, checkout.as_ref());
+/// Where a unit's files are, for its templates.
+struct Where<'a> {
+    name: &'a str,
+    src: &'a Path,
+    build: &'a Path,
+    staging: &'a Path,
+    prefix: &'a str,
+    describe: &'a str,
+}
 
+/// The values a recipe's templates see: `{prefix}`, `{src}`, `{jobs}` (left
+/// a slot: changing -j rebuilds nothing), the kernel's, each dependency's.
+fn template_vars(cx: &BuildContext, at: &Where, deps: &BTreeMap<String, Provided>) -> Vars {
+    let Where {
+        name,
+        src,
+        build,
+        staging,
+        prefix,
+        describe,
+    } = *at;
     let mut vars = Vars::new();
     let mut set = |k: &str, v: String| {
         vars.insert(k.to_string(), v);
     };
-    set("name", name.clone());
-    set("prefix", prefix.clone());
+    set("name", name.to_string());
+    set("prefix", prefix.to_string());
     set("libdir", format!("{prefix}/lib"));
     set("libexecdir", format!("{prefix}/libexec"));
     set("src", src.display().to_string());
     set("build", build.display().to_string());
     set("destdir", staging.display().to_string());
-    set("describe", describe.clone());
-    set("version", describe.strip_prefix('v').unwrap_or(&describe).to_string());
+    set("describe", describe.to_string());
+    set("version", describe.strip_prefix('v').unwrap_or(describe).to_string());
     set("jobs", "{jobs}".into());
-    set("offline", options.offline.to_string());
-    if let Some(h) = headers {
+    set("offline", cx.options.offline.to_string());
+    if let Some(h) = cx.headers {
         set("kernel_headers", h.dir.display().to_string());
         set("kernel_release", h.release.clone());
     }
@@ -200,6 +194,65 @@ fn build_recipe(
             set(&format!("dep.{dep}.src"), s.display().to_string());
         }
     }
+    vars
+}
+
+/// What a unit builds with, resolved before anything is decided: its
+/// paths, template values, environment, steps and the inputs its key and
+/// freshness are made of.
+struct UnitPlan {
+    src: PathBuf,
+    build: PathBuf,
+    staging: PathBuf,
+    prefix: String,
+    stage_prefix: PathBuf,
+    checkout: Option<Checkout>,
+    describe: String,
+    vars: Vars,
+    present: Vec<String>,
+    env: BuildEnv,
+    env_lines: Vec<String>,
+    planned: Vec<Step>,
+    step_text: Vec<String>,
+    toolchain: String,
+    inputs: Inputs,
+    paths: crate::workspace::BuildPaths,
+    exported: (String, String),
+    /// What the source index leaves out (a root tree that is the workspace).
+    skip: &'static [&'static str],
+}
+
+fn plan_unit(
+    cx: &BuildContext,
+    component: &Component,
+    recipe: &Recipe,
+    deps: &BTreeMap<String, Provided>,
+) -> Result<UnitPlan> {
+    let BuildContext { ws, options, .. } = *cx;
+    let name = &component.name;
+    let src = ws.tree_path(component);
+    if !src.is_dir() && !options.trusted.contains(name) {
+        bail!("its source {} is missing; run `sultana fetch {name}`", src.display());
+    }
+    let build = build_dir(ws, name);
+    let staging = staging_root(ws, name);
+    let prefix = ws.manifest.prefix.clone();
+    let stage_prefix = PathBuf::from(format!("{}{prefix}", staging.display()));
+    let checkout = Checkout::open(&src).ok();
+    let describe = describe_of(cx, component, checkout.as_ref());
+
+    let vars = template_vars(
+        cx,
+        &Where {
+            name,
+            src: &src,
+            build: &build,
+            staging: &staging,
+            prefix: &prefix,
+            describe: &describe,
+        },
+        deps,
+    );
     let present: Vec<String> = deps.keys().cloned().collect();
     for dep in &present {
         for path in recipe.dep_require.get(dep).into_iter().flatten() {
@@ -218,7 +271,7 @@ fn build_recipe(
     }
     // A clean environment: the base, what the recipe declares it reads,
     // its own settings and --env. All of it is an input.
-    let mut env = BuildEnv::resolve(&environment::Sources {
+    let env = BuildEnv::resolve(&environment::Sources {
         inherited: &options.inherited_env,
         declared: &recipe.env,
         set: &set_env,
@@ -232,7 +285,7 @@ fn build_recipe(
     let mut step_text: Vec<String> = vec![prefix.clone(), describe.clone()];
     step_text.extend(planned.iter().map(Step::describe));
     let toolchain = toolchain::identity(&env);
-    let mut inputs = Inputs {
+    let inputs = Inputs {
         source: String::new(),
         recipe: fingerprint::combine(&[&recipe.text]),
         steps: fingerprint::combine(&step_text.iter().map(String::as_str).collect::<Vec<_>>()),
@@ -256,26 +309,68 @@ fn build_recipe(
     // workspace (or a gate's scratch tree) at the same pins has the same.
     // Dirty trees, and builds on a dirty or system dependency, have none.
     // A root tree that is the workspace itself holds sultana's own folders.
-    let skip: &[&str] = if src == ws.root {
+    let skip: &'static [&'static str] = if src == ws.root {
         &["build", "dist", ".sultana"]
     } else {
         &[]
     };
+    Ok(UnitPlan {
+        src,
+        build,
+        staging,
+        prefix,
+        stage_prefix,
+        checkout,
+        describe,
+        vars,
+        present,
+        env,
+        env_lines,
+        planned,
+        step_text,
+        toolchain,
+        inputs,
+        paths,
+        exported,
+        skip,
+    })
+}
+
+fn build_recipe(
+    cx: &BuildContext,
+    component: &Component,
+    recipe: &Recipe,
+    deps: &BTreeMap<String, Provided>,
+    jobs: usize,
+    report: &mut UnitReport,
+) -> Result<Provided> {
+    let BuildContext {
+        ws, options, printer, ..
+    } = *cx;
+    let name = &component.name;
+    let UnitPlan {
+        src,
+        build,
+        staging,
+        prefix,
+        stage_prefix,
+        checkout,
+        describe,
+        vars,
+        present,
+        env,
+        env_lines,
+        planned,
+        step_text,
+        toolchain,
+        mut inputs,
+        paths,
+        exported,
+        skip,
+    } = plan_unit(cx, component, recipe, deps)?;
     let unpacked = ws.source(component) == SourceKind::Intree || component.path == Path::new(".");
     if unpacked && !log_dir(ws, name).exists() {
-        // A tree unpacked from a tarball (not a checkout sultana checked
-        // when it placed it), before its first build: its links are resolved
-        // before anything runs. Later, links are the build's own (Xen's
-        // tools/include links by absolute path).
-        let links = crate::symlinks::on_disk(&src, &[".git", "build", "dist", ".sultana"], 2_000_000)
-            .with_context(|| format!("cannot read the symlinks of {}", src.display()))?;
-        crate::symlinks::check_all(&links, std::iter::empty()).map_err(|(path, m)| {
-            anyhow!(
-                "{} has a symlink that is refused: `{}` {m}; nothing was built",
-                src.display(),
-                String::from_utf8_lossy(&path)
-            )
-        })?;
+        check_unpacked_links(&src)?;
     }
     let trusted = options.trusted.contains(name);
     let built_files = FileIndex::load(&paths.files);
@@ -338,7 +433,7 @@ fn build_recipe(
     let needs_tree = options.need_build_tree.get(name);
     let restore_counts = needs_tree.is_none() && options.build_cache;
     let usable = |s: &Stamp| s.key == inputs.key() && (!s.restored || restore_counts);
-    if staging.is_dir() && last.as_ref().is_some_and(usable) {
+    if let Some(last) = last.as_ref().filter(|s| staging.is_dir() && usable(s)) {
         // Same content: keep the new stat data, so that touched files are
         // not read again next time.
         if tree.files != built_files.files {
@@ -347,11 +442,12 @@ fn build_recipe(
         printer.verbose("Fresh", name);
         report.status = Status::Fresh;
         // A build the cache lacks (a run killed while storing it, or built
-        // with --no-build-cache): stored now.
-        // Only a build made from this very tree before it ran (a build made
-        // while the tree was dirty never is, whatever the tree is now).
-        let built_from_key = last.as_ref().and_then(|s| s.cache_key.as_ref()) == cache_key.as_ref();
-        if let (Some(cache), Some(key), true) = (&cache, &cache_key, built_from_key) {
+        // with --no-build-cache) is stored now; only one made from this very
+        // tree before it ran (never one made while the tree was dirty).
+        if let (Some(cache), Some(key)) = (
+            &cache,
+            cache_key.as_ref().filter(|k| last.cache_key.as_ref() == Some(*k)),
+        ) {
             if !cache.has(key) {
                 store(cache, key, &staging, name, &describe, printer);
             }
@@ -380,30 +476,112 @@ fn build_recipe(
         }
     }
     let cache_for_restore = cache.as_ref().filter(|_| needs_tree.is_none());
-    if let (Some(cache), Some(key), Some(remote)) = (cache_for_restore, &cache_key, cx.remote) {
-        if !cache.has(key) {
-            pull(remote, cache, key, name, printer);
-        }
-    }
     if let (Some(cache), Some(key)) = (cache_for_restore, &cache_key) {
-        match restore(ws, cache, key, name) {
-            Ok(true) => {
-                // Nothing ran in the tree: it is the state the stamp records.
-                tree.save(&paths.files)?;
-                inputs.source = tree.fingerprint();
-                let mut stamp = Stamp::new(inputs);
-                stamp.cache_key = Some(key.clone());
-                stamp.restored = true;
-                stamp.save(&paths.stamp)?;
-                printer.status("Restored", format!("{name} {describe} from the build cache"));
-                report.status = Status::Cached;
-                return Ok(provide(stamp.key));
-            }
-            Ok(false) => printer.verbose("Missed", format!("{name}: not in the build cache")),
-            Err(e) => printer.warn(format!("{name}: {e:#}; building it instead")),
+        let from = Restore {
+            cx,
+            name,
+            describe: &describe,
+            key,
+            cache,
+        };
+        if let Some(stamp) = from.restore(&tree, &inputs, &paths)? {
+            report.status = Status::Cached;
+            return Ok(provide(stamp));
         }
     }
 
+    build_for_real(
+        BuildJob {
+            cx,
+            component,
+            recipe,
+            deps,
+            jobs,
+            src: src.clone(),
+            build,
+            staging: staging.clone(),
+            prefix: prefix.clone(),
+            describe,
+            checkout,
+            vars,
+            present,
+            env,
+            env_lines,
+            planned,
+            toolchain,
+            inputs,
+            paths,
+            skip,
+            tree,
+            cache_key: cache_key.clone(),
+            cache,
+        },
+        report,
+    )
+    .map(provide)
+}
+
+/// A unit that is neither fresh nor restored: its plan and what the
+/// freshness check read, for the build itself.
+struct BuildJob<'a> {
+    cx: &'a BuildContext<'a>,
+    component: &'a Component,
+    recipe: &'a Recipe,
+    deps: &'a BTreeMap<String, Provided>,
+    jobs: usize,
+    src: PathBuf,
+    build: PathBuf,
+    staging: PathBuf,
+    prefix: String,
+    describe: String,
+    checkout: Option<Checkout>,
+    vars: Vars,
+    present: Vec<String>,
+    env: BuildEnv,
+    env_lines: Vec<String>,
+    planned: Vec<Step>,
+    toolchain: String,
+    inputs: Inputs,
+    paths: crate::workspace::BuildPaths,
+    skip: &'static [&'static str],
+    /// The source tree's index before the build.
+    tree: FileIndex,
+    cache_key: Option<String>,
+    cache: Option<BuildCache>,
+}
+
+/// Run the steps (configure skipped when what it reads did not change),
+/// put the staged prefix in place, settle the tree's index against what
+/// the build wrote, save the stamp, store a clean build in the cache.
+/// Returns the stamp's key.
+fn build_for_real(job: BuildJob, report: &mut UnitReport) -> Result<String> {
+    let BuildJob {
+        cx,
+        component,
+        recipe,
+        deps,
+        jobs,
+        src,
+        build,
+        staging,
+        prefix,
+        describe,
+        checkout,
+        mut vars,
+        present,
+        mut env,
+        env_lines,
+        planned,
+        toolchain,
+        mut inputs,
+        paths,
+        skip,
+        tree,
+        cache_key,
+        cache,
+    } = job;
+    let BuildContext { ws, printer, .. } = *cx;
+    let name = &component.name;
     // autotools: prepare, bootstrap and configure run again only when what
     // they read changed (or the last configure did not finish).
     let configure_dir = match recipe.build_dir() {
@@ -465,33 +643,7 @@ fn build_recipe(
     if configured {
         printer.verbose("Skipping", format!("{name}'s configure: what it reads did not change"));
     }
-    // Not an input of the build: the same compiler, remembered.
-    if options.ccache && recipe.kind != crate::recipe::Kind::Cargo {
-        match super::ccache::environment(&ws.root, env.get("PATH").unwrap_or_default()) {
-            Ok(more) => {
-                for (key, value) in more {
-                    env.set(&key, value);
-                }
-            }
-            Err(e) => printer.warn(format!("not using ccache: {e:#}")),
-        }
-    }
-    // What the build's processes write, to tell their outputs from edits
-    // made meanwhile (not an input either).
-    let trace = super::trace::Trace::start(&paths.stamp.with_extension("writes"));
-    for (key, value) in trace.iter().flat_map(|t| t.env()) {
-        env.set(&key, value);
-    }
-    if trace.is_some() {
-        // AddressSanitizer refuses to run unless its runtime is the first
-        // library loaded; the tracer comes first, which changes nothing
-        // of what ASan checks.
-        let asan = match env.get("ASAN_OPTIONS") {
-            Some(options) if !options.is_empty() => format!("{options}:verify_asan_link_order=0"),
-            _ => "verify_asan_link_order=0".to_string(),
-        };
-        env.set("ASAN_OPTIONS", asan);
-    }
+    let trace = instrument(cx, recipe, &paths, &mut env);
     // This build's own slot of the shared -j: its make's implicit one.
     let _slot = match cx.jobs.server {
         Some(server) => Some(server.acquire().context("cannot take a job slot from the jobserver")?),
@@ -511,28 +663,8 @@ fn build_recipe(
         report.step = Some(step.name.clone());
         progress.update(i as u64, total as u64, &step.name);
         let log = logs.join(format!("{:02}-{}.log", i + 1, step.name));
-        // On a terminal: the step, how long it has run, its log's last line.
-        let done = std::sync::atomic::AtomicBool::new(false);
-        let ran = std::thread::scope(|scope| {
-            if progress.is_shown() {
-                scope.spawn(|| {
-                    let started = std::time::Instant::now();
-                    while !done.load(std::sync::atomic::Ordering::Relaxed) {
-                        std::thread::sleep(std::time::Duration::from_millis(250));
-                        let tail = fsutil::read_tail(&log, 4096).unwrap_or_default();
-                        let text = String::from_utf8_lossy(&tail);
-                        let last = text.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("").trim();
-                        let last: String = last.chars().take(60).collect();
-                        let message = format!("{} {}s: {last}", step.name, started.elapsed().as_secs());
-                        progress.update(i as u64, total as u64, &message);
-                    }
-                });
-            }
-            let ran = execute(step, &env, &jobs, &log);
-            done.store(true, std::sync::atomic::Ordering::Relaxed);
-            ran
-        });
-        ran.with_context(|| format!("step {}", step.name))?;
+        let at = (i as u64, total as u64);
+        run_showing(step, &env, &jobs, &log, &progress, at).with_context(|| format!("step {}", step.name))?;
         crate::fault::point("build-after-step");
         if step.name == "configure" {
             let now = fingerprint::index(&src, skip, &tree)?;
@@ -590,7 +722,145 @@ fn build_recipe(
     if let (Some(cache), Some(key)) = (&cache, &stamp.cache_key) {
         store(cache, key, &staging, name, &describe, printer);
     }
-    Ok(provide(stamp.key))
+    Ok(stamp.key)
+}
+
+/// A build the shared cache may hold (its remote tier asked first when
+/// the local one lacks it).
+struct Restore<'a> {
+    cx: &'a BuildContext<'a>,
+    name: &'a str,
+    describe: &'a str,
+    key: &'a str,
+    cache: &'a BuildCache,
+}
+
+impl Restore<'_> {
+    /// The build put in place as if built from `tree`: its stamp's key;
+    /// none when the cache has no such build (or cannot give it).
+    fn restore(
+        &self,
+        tree: &FileIndex,
+        inputs: &Inputs,
+        paths: &crate::workspace::BuildPaths,
+    ) -> Result<Option<String>> {
+        let (name, key, printer) = (self.name, self.key, self.cx.printer);
+        if let Some(remote) = self.cx.remote {
+            if !self.cache.has(key) {
+                pull(remote, self.cache, key, name, printer);
+            }
+        }
+        match restore(self.cx.ws, self.cache, key, name) {
+            Ok(true) => {
+                // Nothing ran in the tree: it is the state the stamp records.
+                tree.save(&paths.files)?;
+                let mut stamp = Stamp::new(Inputs {
+                    source: tree.fingerprint(),
+                    ..inputs.clone()
+                });
+                stamp.cache_key = Some(key.to_string());
+                stamp.restored = true;
+                stamp.save(&paths.stamp)?;
+                printer.status("Restored", format!("{name} {} from the build cache", self.describe));
+                Ok(Some(stamp.key))
+            }
+            Ok(false) => {
+                printer.verbose("Missed", format!("{name}: not in the build cache"));
+                Ok(None)
+            }
+            Err(e) => {
+                printer.warn(format!("{name}: {e:#}; building it instead"));
+                Ok(None)
+            }
+        }
+    }
+}
+
+/// A tree unpacked from a tarball (not a checkout sultana checked when it
+/// placed it), before its first build: its links are resolved before
+/// anything runs. Later, links are the build's own (Xen's tools/include
+/// links by absolute path).
+fn check_unpacked_links(src: &Path) -> Result<()> {
+    let links = crate::symlinks::on_disk(src, &[".git", "build", "dist", ".sultana"], 2_000_000)
+        .with_context(|| format!("cannot read the symlinks of {}", src.display()))?;
+    crate::symlinks::check_all(&links, std::iter::empty()).map_err(|(path, m)| {
+        anyhow!(
+            "{} has a symlink that is refused: `{}` {m}; nothing was built",
+            src.display(),
+            String::from_utf8_lossy(&path)
+        )
+    })
+}
+
+/// What the build's environment gets that is no input of it: ccache (the
+/// same compiler, remembered) and the tracer of what its processes write
+/// (to tell their outputs from edits made meanwhile).
+fn instrument(
+    cx: &BuildContext,
+    recipe: &Recipe,
+    paths: &crate::workspace::BuildPaths,
+    env: &mut BuildEnv,
+) -> Option<super::trace::Trace> {
+    let BuildContext {
+        ws, options, printer, ..
+    } = *cx;
+    if options.ccache && recipe.kind != crate::recipe::Kind::Cargo {
+        match super::ccache::environment(&ws.root, env.get("PATH").unwrap_or_default()) {
+            Ok(more) => {
+                for (key, value) in more {
+                    env.set(&key, value);
+                }
+            }
+            Err(e) => printer.warn(format!("not using ccache: {e:#}")),
+        }
+    }
+    let trace = super::trace::Trace::start(&paths.stamp.with_extension("writes"));
+    for (key, value) in trace.iter().flat_map(|t| t.env()) {
+        env.set(&key, value);
+    }
+    if trace.is_some() {
+        // AddressSanitizer refuses to run unless its runtime is the first
+        // library loaded; the tracer comes first, which changes nothing
+        // of what ASan checks.
+        let asan = match env.get("ASAN_OPTIONS") {
+            Some(options) if !options.is_empty() => format!("{options}:verify_asan_link_order=0"),
+            _ => "verify_asan_link_order=0".to_string(),
+        };
+        env.set("ASAN_OPTIONS", asan);
+    }
+    trace
+}
+
+/// Run one step; on a terminal its bar shows the step, how long it has run
+/// and its log's last line (`at`: the step's place among them all).
+fn run_showing(
+    step: &Step,
+    env: &BuildEnv,
+    jobs: &Jobs,
+    log: &Path,
+    progress: &crate::printer::Progress,
+    at: (u64, u64),
+) -> Result<()> {
+    let done = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        if progress.is_shown() {
+            scope.spawn(|| {
+                let started = std::time::Instant::now();
+                while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                    std::thread::sleep(std::time::Duration::from_millis(250));
+                    let tail = fsutil::read_tail(log, 4096).unwrap_or_default();
+                    let text = String::from_utf8_lossy(&tail);
+                    let last = text.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("").trim();
+                    let last: String = last.chars().take(60).collect();
+                    let message = format!("{} {}s: {last}", step.name, started.elapsed().as_secs());
+                    progress.update(at.0, at.1, &message);
+                }
+            });
+        }
+        let ran = execute(step, env, jobs, log);
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+        ran
+    })
 }
 
 /// Keep a clean tree's build in the shared cache; a failure to is only a
