@@ -672,36 +672,8 @@ fn build_for_real(job: BuildJob, report: &mut UnitReport) -> Result<String> {
         }
     }
     drop(progress);
-    if !new_staging.exists() {
-        std::fs::create_dir_all(&new_staging)?;
-    }
-    // What the install left must be files, folders and links: a FIFO would
-    // hang whatever reads the prefix next (the cache, install, a restore).
-    super::entry_files::take(&new_staging, super::entry_files::Depth::KindsOnly)
-        .with_context(|| format!("{name}'s install left something that is refused in its staged prefix"))?;
-    fsutil::remove_all(&staging)?;
-    std::fs::rename(&new_staging, &staging).with_context(|| format!("cannot move {} into place", staging.display()))?;
-    crate::fault::point("build-staged");
-    // The tree as the build left it is what the next run compares with,
-    // but for sources edited while it ran: those build again.
-    let after = fingerprint::index(&src, skip, &tree)?;
-    let checkout = Checkout::open(&src).ok();
-    let tracked = tracked_paths(checkout.as_ref());
-    let ignored = |path: &str| {
-        checkout
-            .as_ref()
-            .is_none_or(|c| c.repo().is_path_ignored(path).unwrap_or(false))
-    };
-    let written = trace.as_ref().and_then(|t| t.written(&src));
-    let (after, edited) = fingerprint::settle(
-        &tree,
-        after,
-        &fingerprint::Judge {
-            tracked: &|p| tracked.contains(p),
-            ignored: &ignored,
-            written: written.as_ref(),
-        },
-    );
+    put_in_place(name, &new_staging, &staging)?;
+    let (after, edited) = settle_tree(&src, skip, &tree, trace.as_ref())?;
     after.save(&paths.files)?;
     if recipe.kind == crate::recipe::Kind::Autotools && paths.configured.exists() {
         fsutil::atomic_write(&paths.configured, configure_key(&after).as_bytes())?;
@@ -723,6 +695,49 @@ fn build_for_real(job: BuildJob, report: &mut UnitReport) -> Result<String> {
         store(cache, key, &staging, name, &describe, printer);
     }
     Ok(stamp.key)
+}
+
+/// The new staged prefix in place of the old one, once what the install
+/// left is files, folders and links only (a FIFO would hang whatever reads
+/// the prefix next: the cache, install, a restore).
+fn put_in_place(name: &str, new_staging: &Path, staging: &Path) -> Result<()> {
+    if !new_staging.exists() {
+        std::fs::create_dir_all(new_staging)?;
+    }
+    super::entry_files::take(new_staging, super::entry_files::Depth::KindsOnly)
+        .with_context(|| format!("{name}'s install left something that is refused in its staged prefix"))?;
+    fsutil::remove_all(staging)?;
+    std::fs::rename(new_staging, staging).with_context(|| format!("cannot move {} into place", staging.display()))?;
+    crate::fault::point("build-staged");
+    Ok(())
+}
+
+/// The tree as the build left it, which the next run compares with, and
+/// the sources edited while it ran (those build again).
+fn settle_tree(
+    src: &Path,
+    skip: &[&str],
+    before: &FileIndex,
+    trace: Option<&super::trace::Trace>,
+) -> Result<(FileIndex, Vec<String>)> {
+    let after = fingerprint::index(src, skip, before)?;
+    let checkout = Checkout::open(src).ok();
+    let tracked = tracked_paths(checkout.as_ref());
+    let ignored = |path: &str| {
+        checkout
+            .as_ref()
+            .is_none_or(|c| c.repo().is_path_ignored(path).unwrap_or(false))
+    };
+    let written = trace.and_then(|t| t.written(src));
+    Ok(fingerprint::settle(
+        before,
+        after,
+        &fingerprint::Judge {
+            tracked: &|p| tracked.contains(p),
+            ignored: &ignored,
+            written: written.as_ref(),
+        },
+    ))
 }
 
 /// A build the shared cache may hold (its remote tier asked first when
