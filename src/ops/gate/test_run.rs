@@ -3,7 +3,7 @@
 //! rules ask, each run a step of the job.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
@@ -323,50 +323,17 @@ impl TestRun<'_> {
         printer: &Printer,
     ) -> Result<(Ended, Option<(JobStatus, String)>)> {
         let (src, build_dir) = self.trees();
-        let own = build::staging_root(self.scratch, &self.report.name);
-        let mut trees = Vec::new();
-        let mut installs = Vec::new();
-        if vm.xen {
-            // A dom0 has the flight's builds installed, as a real one would;
-            // what came from the system stays at its own path.
-            installs.push(own);
-            for report in self.reports {
-                let Some(prefix) = &report.prefix else { continue };
-                let stage = build::staging_root(self.scratch, &report.name);
-                if !prefix.starts_with(&stage) {
-                    trees.push(prefix.clone());
-                } else if !installs.contains(&stage) {
-                    installs.push(stage);
-                }
-            }
-        } else {
-            trees.push(own);
-            trees.extend(self.reports.iter().filter_map(|r| r.prefix.clone()));
-        }
+        let (mut trees, installs) = self.vm_trees(vm);
         if test.build_tree {
             trees.push(build_dir);
         }
-        // The xen this flight built, which a Xen VM boots; one that did
-        // not build is no reason to boot another.
-        let xen = self.reports.iter().find(|r| {
-            self.scratch
-                .manifest
-                .component(&r.name)
-                .is_some_and(|c| c.recipe == "xen")
-        });
-        let xen_stage = match xen.map(|r| r.status) {
-            Some(build::Status::Built | build::Status::Fresh | build::Status::Cached) => {
-                xen.map(|r| build::staging_root(self.scratch, &r.name))
-            }
-            Some(build::Status::Failed | build::Status::Blocked) if vm.xen => {
-                let why = format!(
-                    "{} did not build in this flight: no Xen to boot",
-                    xen.map_or("xen", |r| r.name.as_str())
-                );
+        let xen_stage = match self.xen_stage() {
+            Ok(stage) => stage,
+            Err(why) if vm.xen => {
                 fsutil::append_log(log, format!("broken: {why}\n").as_bytes());
                 return Ok((Ended::Exited(99), Some((JobStatus::Broken, why))));
             }
-            _ => None,
+            Err(_) => None,
         };
         let vm_test = crate::vm::VmTest {
             spec: vm,
@@ -440,6 +407,56 @@ impl TestRun<'_> {
                     Some((JobStatus::Broken, format!("cannot run the VM: {e:#}"))),
                 ))
             }
+        }
+    }
+
+    /// What a VM holds of the flight's builds: (trees copied at their own
+    /// paths, staged installs). A Xen dom0 has the flight's builds
+    /// installed at `/`, as a real one would; what came from the system
+    /// stays at its own path.
+    fn vm_trees(&self, vm: &crate::recipe::VmSpec) -> (Vec<PathBuf>, Vec<PathBuf>) {
+        let own = build::staging_root(self.scratch, &self.report.name);
+        if !vm.xen {
+            let mut trees = vec![own];
+            trees.extend(self.reports.iter().filter_map(|r| r.prefix.clone()));
+            return (trees, Vec::new());
+        }
+        let (mut trees, mut installs) = (Vec::new(), vec![own]);
+        for report in self.reports {
+            let Some(prefix) = &report.prefix else { continue };
+            let stage = build::staging_root(self.scratch, &report.name);
+            if !prefix.starts_with(&stage) {
+                trees.push(prefix.clone());
+            } else if !installs.contains(&stage) {
+                installs.push(stage);
+            }
+        }
+        (trees, installs)
+    }
+
+    /// The staged install of the xen this flight built, which a Xen VM
+    /// boots (none: the system's); a xen that did not build is no reason to
+    /// boot another (the error says so).
+    fn xen_stage(&self) -> std::result::Result<Option<PathBuf>, String> {
+        let xen = self.reports.iter().find(|r| {
+            self.scratch
+                .manifest
+                .component(&r.name)
+                .is_some_and(|c| c.recipe == "xen")
+        });
+        match xen {
+            Some(r)
+                if matches!(
+                    r.status,
+                    build::Status::Built | build::Status::Fresh | build::Status::Cached
+                ) =>
+            {
+                Ok(Some(build::staging_root(self.scratch, &r.name)))
+            }
+            Some(r) if matches!(r.status, build::Status::Failed | build::Status::Blocked) => {
+                Err(format!("{} did not build in this flight: no Xen to boot", r.name))
+            }
+            _ => Ok(None),
         }
     }
 
