@@ -156,26 +156,8 @@ pub fn run(ws: &Workspace, options: &Options, printer: &Printer) -> Result<Outco
     let mut entries = Vec::new();
     for component in std::iter::once(root).chain(inlined.iter().copied()) {
         let (mut entry, repo_dir) = pin_of(ws, &cache, component, lock.get(&component.name), printer)?;
-        // A fork's commit (fetched from a mirror or an override): the
-        // tarball's lock says so, and its SBOM then names no download place.
         if ws.source(component) != SourceKind::Local {
-            let commit = Oid::from_str(&entry.commit)?;
-            let url = crate::validate::redact_url(&component.url);
-            let why = match cache.store(&component.url, printer)?.url_has(commit) {
-                Some(true) => None,
-                Some(false) => Some(format!("no branch or tag of {url} holds this commit (a fork's)")),
-                None => Some(format!(
-                    "{url} itself was never seen holding this commit (it came from a mirror, an override or a rewritten url)"
-                )),
-            };
-            if let Some(why) = why {
-                entry.not_in_url = true;
-                printer.warn(format!(
-                    "`{}` {}: {why}; the SBOMs give no download location for it",
-                    component.name,
-                    entry.short(),
-                ));
-            }
+            mark_foreign_pin(&cache, component, &mut entry, printer)?;
         }
         let at = if component.name == root.name {
             Vec::new()
@@ -253,19 +235,8 @@ pub fn run(ws: &Workspace, options: &Options, printer: &Printer) -> Result<Outco
     let out_dir = options.out.clone().unwrap_or_else(|| ws.root.join("dist"));
     let files = write_files(&plan, &tree_entries, &repos, &formats, &out_dir, options.jobs, printer)?;
     crate::fault::point("tarball-written");
-    let packages: Vec<sbom::Package> = plan
-        .parts
-        .iter()
-        .zip(&entries)
-        .zip(&recipes)
-        .map(|((part, entry), recipe)| {
-            let supplier = std::iter::once(root)
-                .chain(inlined.iter().copied())
-                .find(|c| c.name == part.name)
-                .and_then(|c| c.supplier.clone());
-            sbom::Package::of(part, entry, recipe.as_ref(), supplier)
-        })
-        .collect();
+    let in_it: Vec<&Component> = std::iter::once(root).chain(inlined.iter().copied()).collect();
+    let packages = packages_of(&plan.parts, &entries, &recipes, &in_it);
     let facts = sbom::facts(
         &top,
         mtime,
@@ -277,45 +248,10 @@ pub fn run(ws: &Workspace, options: &Options, printer: &Printer) -> Result<Outco
     for note in &facts.notes {
         printer.warn(note);
     }
-    let mut artifacts = Vec::new();
-    for made in &files {
-        artifacts.push(sbom::Artifact {
-            name: file_name(&made.path),
-            sha256: made.sha256.clone(),
-            sha512: crate::fsutil::file_digest::<sha2::Sha512>(&made.path)?,
-        });
-    }
-    artifacts.sort_by(|a, b| a.name.cmp(&b.name));
-    let documents = facts.documents(&artifacts)?;
+    let documents = facts.documents(&artifacts_of(&files)?)?;
     let mut sums: Vec<(String, String)> = files.iter().map(|f| (file_name(&f.path), f.sha256.clone())).collect();
-    let mut sboms = Vec::new();
-    for (name, bytes) in
-        sbom::file_names(&top)
-            .into_iter()
-            .zip([&documents.spdx2, &documents.spdx3, &documents.cyclonedx])
-    {
-        let path = out_dir.join(&name);
-        crate::fsutil::atomic_write(&path, bytes)?;
-        sums.push((name, hex(&sha2::Sha256::digest(bytes))));
-        sboms.push(path);
-    }
-    // SHA256SUMS still holds what the files were: a signature of one now
-    // rewritten with other bytes is removed before SHA256SUMS changes, so
-    // that a run killed after it does not leave a wrong signature behind.
-    let (sums_text, changed) = new_sums(&out_dir, &sums);
-    for name in changed {
-        for ext in ["asc", "sig"] {
-            let stale = out_dir.join(format!("{name}.{ext}"));
-            if stale.is_file() && std::fs::remove_file(&stale).is_ok() && options.sign.is_none() {
-                printer.warn(format!(
-                    "removed {}: {name} was rewritten with other bytes since it was signed (sign again with --sign KEY)",
-                    stale.display()
-                ));
-            }
-        }
-    }
-    crate::fsutil::atomic_write(&out_dir.join(SUMS_FILE), sums_text.as_bytes())?;
-    crate::fault::point("tarball-sums-written");
+    let sboms = write_sboms(&out_dir, &top, &documents, &mut sums)?;
+    write_sums(&out_dir, &sums, options.sign.is_some(), printer)?;
     let mut signatures = Vec::new();
     if let Some(key) = &options.sign {
         for path in files.iter().map(|f| f.path.clone()).chain([out_dir.join(SUMS_FILE)]) {
@@ -323,10 +259,50 @@ pub fn run(ws: &Workspace, options: &Options, printer: &Printer) -> Result<Outco
         }
     }
 
-    let components = plan
-        .parts
+    Ok(Outcome {
+        top,
+        entries: tree_entries.len(),
+        components: inlined_of(&plan.parts, &entries),
+        files,
+        sboms,
+        signatures,
+    })
+}
+
+/// A fork's commit (fetched from a mirror, an override or a rewritten
+/// url, never seen in the url itself): the tarball's lock says so, and its
+/// SBOMs then name no download place.
+fn mark_foreign_pin(
+    cache: &crate::git::Cache,
+    component: &Component,
+    entry: &mut crate::lock::LockEntry,
+    printer: &Printer,
+) -> Result<()> {
+    let commit = Oid::from_str(&entry.commit)?;
+    let url = crate::validate::redact_url(&component.url);
+    let why = match cache.store(&component.url, printer)?.url_has(commit) {
+        Some(true) => None,
+        Some(false) => Some(format!("no branch or tag of {url} holds this commit (a fork's)")),
+        None => Some(format!(
+            "{url} itself was never seen holding this commit (it came from a mirror, an override or a rewritten url)"
+        )),
+    };
+    if let Some(why) = why {
+        entry.not_in_url = true;
+        printer.warn(format!(
+            "`{}` {}: {why}; the SBOMs give no download location for it",
+            component.name,
+            entry.short(),
+        ));
+    }
+    Ok(())
+}
+
+/// What the tarball holds, as its outcome says: each tree, where, at which commit.
+fn inlined_of(parts: &[Part], entries: &[crate::lock::LockEntry]) -> Vec<Inlined> {
+    parts
         .iter()
-        .zip(&entries)
+        .zip(entries)
         .map(|(part, entry)| Inlined {
             name: part.name.clone(),
             at: if part.at.is_empty() {
@@ -337,15 +313,86 @@ pub fn run(ws: &Workspace, options: &Options, printer: &Printer) -> Result<Outco
             commit: entry.commit.clone(),
             describe: entry.describe.clone(),
         })
-        .collect();
-    Ok(Outcome {
-        top,
-        entries: tree_entries.len(),
-        components,
-        files,
-        sboms,
-        signatures,
-    })
+        .collect()
+}
+
+/// Each tree as an SBOM package: its pin, its license (from its recipe)
+/// and its supplier (from the manifest).
+fn packages_of(
+    parts: &[Part],
+    entries: &[crate::lock::LockEntry],
+    recipes: &[Option<crate::recipe::Recipe>],
+    components: &[&Component],
+) -> Vec<sbom::Package> {
+    parts
+        .iter()
+        .zip(entries)
+        .zip(recipes)
+        .map(|((part, entry), recipe)| {
+            let supplier = components
+                .iter()
+                .find(|c| c.name == part.name)
+                .and_then(|c| c.supplier.clone());
+            sbom::Package::of(part, entry, recipe.as_ref(), supplier)
+        })
+        .collect()
+}
+
+/// The tarballs as the SBOMs name them, with both digests, by name.
+fn artifacts_of(files: &[Made]) -> Result<Vec<sbom::Artifact>> {
+    let mut artifacts = Vec::new();
+    for made in files {
+        artifacts.push(sbom::Artifact {
+            name: file_name(&made.path),
+            sha256: made.sha256.clone(),
+            sha512: crate::fsutil::file_digest::<sha2::Sha512>(&made.path)?,
+        });
+    }
+    artifacts.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(artifacts)
+}
+
+/// The three SBOM files beside the tarballs, each added to `sums`.
+fn write_sboms(
+    out_dir: &std::path::Path,
+    top: &str,
+    documents: &sbom::Documents,
+    sums: &mut Vec<(String, String)>,
+) -> Result<Vec<std::path::PathBuf>> {
+    let mut sboms = Vec::new();
+    for (name, bytes) in
+        sbom::file_names(top)
+            .into_iter()
+            .zip([&documents.spdx2, &documents.spdx3, &documents.cyclonedx])
+    {
+        let path = out_dir.join(&name);
+        crate::fsutil::atomic_write(&path, bytes)?;
+        sums.push((name, hex(&sha2::Sha256::digest(bytes))));
+        sboms.push(path);
+    }
+    Ok(sboms)
+}
+
+/// SHA256SUMS, written once the signatures of files rewritten with other
+/// bytes are gone: it still held what they were, so a run killed after
+/// it never leaves a wrong signature behind. `signing`: this run signs
+/// again (nothing to warn of).
+fn write_sums(out_dir: &std::path::Path, sums: &[(String, String)], signing: bool, printer: &Printer) -> Result<()> {
+    let (sums_text, changed) = new_sums(out_dir, sums);
+    for name in changed {
+        for ext in ["asc", "sig"] {
+            let stale = out_dir.join(format!("{name}.{ext}"));
+            if stale.is_file() && std::fs::remove_file(&stale).is_ok() && !signing {
+                printer.warn(format!(
+                    "removed {}: {name} was rewritten with other bytes since it was signed (sign again with --sign KEY)",
+                    stale.display()
+                ));
+            }
+        }
+    }
+    crate::fsutil::atomic_write(&out_dir.join(SUMS_FILE), sums_text.as_bytes())?;
+    crate::fault::point("tarball-sums-written");
+    Ok(())
 }
 
 fn file_name(path: &std::path::Path) -> String {
