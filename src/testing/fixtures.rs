@@ -137,7 +137,13 @@ impl Default for Clock {
 }
 
 impl Clock {
-    fn signature(&self) -> Result<Signature<'static>> {
+    /// A clock starting at `seconds` since the epoch (each commit a minute on).
+    pub fn starting_at(seconds: i64) -> Clock {
+        Clock(std::cell::Cell::new(seconds))
+    }
+
+    /// The fixed author, a minute after the last.
+    pub fn signature(&self) -> Result<Signature<'static>> {
         let t = self.0.get() + 60;
         self.0.set(t);
         Ok(Signature::new(
@@ -163,8 +169,19 @@ pub fn create(dir: &Path, project: &Project, clock: &Clock) -> Result<Oid> {
 
 /// Write `files` into the repository at `dir` and commit them on HEAD.
 pub fn commit(dir: &Path, files: &[File], message: &str, clock: &Clock) -> Result<Oid> {
+    commit_in(&Repository::open(dir)?, files, message, clock)
+}
+
+/// `commit` with a repository already open (the tests' upstreams keep
+/// theirs: one handle a repository, so its index is never read stale).
+pub fn commit_in<P: AsRef<Path>>(
+    repo: &Repository,
+    files: &[(P, String, bool)],
+    message: &str,
+    clock: &Clock,
+) -> Result<Oid> {
     use std::os::unix::fs::PermissionsExt;
-    let repo = Repository::open(dir)?;
+    let dir = repo.workdir().context("a bare repository has no files to commit")?;
     let mut index = repo.index()?;
     for (path, content, executable) in files {
         let full = dir.join(path);
@@ -174,8 +191,13 @@ pub fn commit(dir: &Path, files: &[File], message: &str, clock: &Clock) -> Resul
         std::fs::write(&full, content)?;
         let mode = if *executable { 0o755 } else { 0o644 };
         std::fs::set_permissions(&full, std::fs::Permissions::from_mode(mode))?;
-        index.add_path(Path::new(path))?;
+        index.add_path(path.as_ref())?;
     }
+    commit_index(repo, &mut index, message, clock)
+}
+
+/// Commit what `index` holds on HEAD.
+pub fn commit_index(repo: &Repository, index: &mut git2::Index, message: &str, clock: &Clock) -> Result<Oid> {
     index.write()?;
     let tree = repo.find_tree(index.write_tree()?)?;
     let signature = clock.signature()?;

@@ -3,11 +3,10 @@
 
 #![allow(dead_code)]
 
-use std::cell::Cell;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use git2::{IndexEntry, IndexTime, Oid, Repository, RepositoryInitOptions, Signature, Time};
+use git2::{IndexEntry, IndexTime, Oid, Repository, RepositoryInitOptions, Signature};
 
 pub struct TestContext {
     _root: tempfile::TempDir,
@@ -49,7 +48,7 @@ impl TestContext {
         let upstream = Upstream {
             repo,
             path,
-            clock: Cell::new(1_700_000_000),
+            clock: sultana::fixtures::Clock::starting_at(1_700_000_000),
         };
         upstream.commit(&[("README", name)], "initial");
         upstream
@@ -264,10 +263,12 @@ pub fn lock_commit_in(workspace: &Path, name: &str) -> String {
         .to_string()
 }
 
+/// A test's upstream repository: the fixtures' commits (one author, a
+/// fixed clock), and raw trees and paths git itself refuses.
 pub struct Upstream {
     pub repo: Repository,
     pub path: PathBuf,
-    clock: Cell<i64>,
+    clock: sultana::fixtures::Clock,
 }
 
 impl Upstream {
@@ -276,7 +277,7 @@ impl Upstream {
         Upstream {
             repo: Repository::open(path).expect("open upstream"),
             path: path.to_path_buf(),
-            clock: Cell::new(1_700_100_000),
+            clock: sultana::fixtures::Clock::starting_at(1_700_100_000),
         }
     }
 
@@ -285,21 +286,21 @@ impl Upstream {
     }
 
     fn signature(&self) -> Signature<'static> {
-        let t = self.clock.get() + 60;
-        self.clock.set(t);
-        Signature::new("Upstream Dev", "dev@example.org", &Time::new(t, 0)).unwrap()
+        self.clock.signature().unwrap()
     }
 
     /// Commit `files` (path, content) on top of HEAD.
     pub fn commit(&self, files: &[(&str, &str)], message: &str) -> Oid {
-        let mut index = self.repo.index().unwrap();
-        for (path, content) in files {
-            let full = self.path.join(path);
-            std::fs::create_dir_all(full.parent().unwrap()).unwrap();
-            std::fs::write(&full, content).unwrap();
-            index.add_path(Path::new(path)).unwrap();
-        }
-        self.commit_index(&mut index, message)
+        let files: Vec<(&str, String, bool)> = files
+            .iter()
+            .map(|(path, content)| {
+                // A file made executable before stays so.
+                let executable = std::fs::metadata(self.path.join(path))
+                    .is_ok_and(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o111 != 0);
+                (*path, content.to_string(), executable)
+            })
+            .collect();
+        sultana::fixtures::commit_in(&self.repo, &files, message, &self.clock).unwrap()
     }
 
     /// Commit one file whose path is raw bytes (e.g. not UTF-8), with a mode.
@@ -334,14 +335,7 @@ impl Upstream {
     }
 
     fn commit_index(&self, index: &mut git2::Index, message: &str) -> Oid {
-        index.write().unwrap();
-        let tree = self.repo.find_tree(index.write_tree().unwrap()).unwrap();
-        let sig = self.signature();
-        let parent = self.repo.head().ok().and_then(|h| h.peel_to_commit().ok());
-        let parents: Vec<&git2::Commit> = parent.iter().collect();
-        self.repo
-            .commit(Some("HEAD"), &sig, &sig, message, &tree, &parents)
-            .unwrap()
+        sultana::fixtures::commit_index(&self.repo, index, message, &self.clock).unwrap()
     }
 
     pub fn blob(&self, content: &[u8]) -> Oid {
