@@ -80,52 +80,97 @@ impl Stamp {
     }
 }
 
-/// Why a component builds again, in words for `-v`: the inputs that
-/// changed since `last`, the first few changed paths of the source.
+/// Why a component builds again (cargo's `DirtyReason`): each input that
+/// changed since its last build, said in words by `Display` for `-v`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DirtyReason {
+    NeverBuilt,
+    /// The source changed: the first changed paths (none when only its
+    /// fingerprint tells).
+    Source(Vec<String>),
+    Recipe,
+    Steps,
+    /// The variables whose values changed.
+    Environment(Vec<String>),
+    DependencyChanged(String),
+    DependencyNew(String),
+    DependencyGone(String),
+    /// The toolchain now, in a few words.
+    Toolchain(String),
+    /// Its inputs match a build restored from the cache, and this run needs
+    /// a build of its own (a test needs the build tree, or no build cache).
+    RestoredOnly,
+    /// Nothing changed, but its staged install is not there.
+    StagedInstallMissing,
+}
+
+impl std::fmt::Display for DirtyReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DirtyReason::NeverBuilt => f.write_str("never built here"),
+            DirtyReason::Source(paths) if paths.is_empty() => f.write_str("the source changed"),
+            DirtyReason::Source(paths) => write!(f, "source changed: {}", first_paths(paths)),
+            DirtyReason::Recipe => f.write_str("the recipe changed"),
+            DirtyReason::Steps => f.write_str("its steps changed (arguments, prefix or version)"),
+            DirtyReason::Environment(keys) => write!(f, "the environment changed: {}", keys.join(", ")),
+            DirtyReason::DependencyChanged(dep) => write!(f, "dependency {dep} changed"),
+            DirtyReason::DependencyNew(dep) => write!(f, "dependency {dep} is new"),
+            DirtyReason::DependencyGone(dep) => write!(f, "dependency {dep} is gone"),
+            DirtyReason::Toolchain(now) => write!(f, "the toolchain changed (now {now})"),
+            DirtyReason::RestoredOnly => {
+                f.write_str("its last build was restored from the build cache, and this run builds its own")
+            }
+            DirtyReason::StagedInstallMissing => f.write_str("its staged install is missing"),
+        }
+    }
+}
+
+/// Why a component builds again: the inputs that changed since `last`,
+/// the first few changed paths of the source.
 pub fn reasons(
     last: Option<&Stamp>,
     now: &Inputs,
     built: &FileIndex,
     tree: &FileIndex,
     toolchain: &str,
-) -> Vec<String> {
+    staged: bool,
+) -> Vec<DirtyReason> {
     let Some(last) = last else {
-        return vec!["never built here".into()];
+        return vec![DirtyReason::NeverBuilt];
     };
     let was = &last.inputs;
     let mut out = Vec::new();
     if was.source != now.source {
-        let changed = tree.changed_since(built);
-        out.push(match changed.len() {
-            0 => "the source changed".to_string(),
-            _ => format!("source changed: {}", first_paths(&changed)),
-        });
+        out.push(DirtyReason::Source(tree.changed_since(built)));
     }
     if was.recipe != now.recipe {
-        out.push("the recipe changed".into());
+        out.push(DirtyReason::Recipe);
     }
     if was.steps != now.steps {
-        out.push("its steps changed (arguments, prefix or version)".into());
+        out.push(DirtyReason::Steps);
     }
     let env = super::environment::changed(&was.env, &now.env);
     if !env.is_empty() {
-        out.push(format!("the environment changed: {}", env.join(", ")));
+        out.push(DirtyReason::Environment(env));
     }
     for (dep, key) in &now.deps {
         match was.deps.get(dep) {
             Some(old) if old == key => {}
-            Some(_) => out.push(format!("dependency {dep} changed")),
-            None => out.push(format!("dependency {dep} is new")),
+            Some(_) => out.push(DirtyReason::DependencyChanged(dep.clone())),
+            None => out.push(DirtyReason::DependencyNew(dep.clone())),
         }
     }
     for dep in was.deps.keys().filter(|d| !now.deps.contains_key(*d)) {
-        out.push(format!("dependency {dep} is gone"));
+        out.push(DirtyReason::DependencyGone(dep.clone()));
     }
     if was.toolchain != now.toolchain {
-        out.push(format!("the toolchain changed (now {toolchain})"));
+        out.push(DirtyReason::Toolchain(toolchain.to_string()));
     }
     if out.is_empty() {
-        out.push("its staged install is missing".into());
+        out.push(match staged && last.restored {
+            true => DirtyReason::RestoredOnly,
+            false => DirtyReason::StagedInstallMissing,
+        });
     }
     out
 }
@@ -136,5 +181,72 @@ pub fn first_paths(paths: &[String]) -> String {
     match paths.len() {
         n if n > 3 => format!("{} and {} more", shown.join(", "), n - 3),
         _ => shown.join(", "),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reasons_are_typed_and_say_what_changed_in_words() {
+        let was = Inputs {
+            source: "s1".into(),
+            recipe: "r".into(),
+            steps: "st".into(),
+            deps: [
+                ("libfix".to_string(), "k1".to_string()),
+                ("old".to_string(), "k".to_string()),
+            ]
+            .into_iter()
+            .collect(),
+            toolchain: "t1".into(),
+            ..Inputs::default()
+        };
+        let now = Inputs {
+            recipe: "r2".into(),
+            deps: [
+                ("libfix".to_string(), "k2".to_string()),
+                ("new".to_string(), "k".to_string()),
+            ]
+            .into_iter()
+            .collect(),
+            toolchain: "t2".into(),
+            ..was.clone()
+        };
+        let last = Stamp::new(was.clone());
+        let empty = FileIndex::default();
+        let why = reasons(Some(&last), &now, &empty, &empty, "gcc 12", true);
+        assert_eq!(
+            why,
+            [
+                DirtyReason::Recipe,
+                DirtyReason::DependencyChanged("libfix".into()),
+                DirtyReason::DependencyNew("new".into()),
+                DirtyReason::DependencyGone("old".into()),
+                DirtyReason::Toolchain("gcc 12".into()),
+            ]
+        );
+        let words: Vec<String> = why.iter().map(ToString::to_string).collect();
+        assert_eq!(words[0], "the recipe changed");
+        assert_eq!(words[4], "the toolchain changed (now gcc 12)");
+        assert_eq!(reasons(None, &now, &empty, &empty, "", true), [DirtyReason::NeverBuilt]);
+
+        // Nothing changed: a restored build a run needs its own of, or a
+        // staged install that is gone.
+        let mut restored = Stamp::new(was.clone());
+        restored.restored = true;
+        assert_eq!(
+            reasons(Some(&restored), &was, &empty, &empty, "", true),
+            [DirtyReason::RestoredOnly]
+        );
+        assert_eq!(
+            reasons(Some(&restored), &was, &empty, &empty, "", false),
+            [DirtyReason::StagedInstallMissing]
+        );
+        assert_eq!(
+            DirtyReason::Source(vec!["a".into(), "b".into(), "c".into(), "d".into()]).to_string(),
+            "source changed: a, b, c and 1 more"
+        );
     }
 }

@@ -461,7 +461,9 @@ fn build_recipe(
             &built_files,
             &tree,
             &toolchain::summary(&toolchain),
+            staging.is_dir(),
         );
+        let why: Vec<String> = why.iter().map(ToString::to_string).collect();
         printer.verbose("Rebuilding", format!("{name}: {}", why.join("; ")));
     }
     if let (Some(tests), Some(cache), Some(key)) = (needs_tree, &cache, &cache_key) {
