@@ -19,6 +19,7 @@ mod gate_rules;
 mod hostile;
 mod inner_loop;
 mod killpoints;
+mod output;
 mod partial;
 mod provenance;
 mod remote_cache;
