@@ -5,7 +5,7 @@
 mod cache;
 mod ccache;
 mod clean;
-mod entry_files;
+pub(crate) mod entry_files;
 pub mod environment;
 pub(crate) mod fingerprint;
 mod graph;

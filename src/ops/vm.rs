@@ -553,13 +553,14 @@ fn add_xen(root: &mut Initramfs, xen: &Xen, test: &VmTest, kernel: &Kernel) -> R
         .chain(xen.trees.iter().map(|(h, _)| h.as_path()))
         .collect();
     let mut programs: Vec<(PathBuf, bool)> = xen.programs.iter().map(|p| (p.clone(), true)).collect();
+    let mut library_path = xen.host_library_path.clone();
     for install in &installs {
+        let elf = xen::elf_files(install)?;
+        library_path.extend(xen::library_dirs(&elf));
         // An install's program that cannot load is the test's finding, not
         // a reason to skip it.
-        programs.extend(xen::elf_files(install).into_iter().map(|p| (p, false)));
+        programs.extend(elf.into_iter().map(|p| (p, false)));
     }
-    let mut library_path = xen.host_library_path.clone();
-    library_path.extend(installs.iter().flat_map(|i| xen::library_dirs(i)));
     let mut libraries_seen = std::collections::BTreeSet::new();
     for (program, strict) in &programs {
         if !staged.iter().any(|s| program.starts_with(s)) {

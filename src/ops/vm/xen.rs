@@ -80,8 +80,7 @@ impl Xen {
                 root.join("boot").display()
             ))
         })?;
-        let mut files = Vec::new();
-        walk(root, &mut files, 0).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", root.display()))?;
+        let files = files_below(root)?;
         let inside = |host: &Path| Path::new("/").join(host.strip_prefix(root).unwrap_or(host));
         let named = |name: &str| files.iter().find(|f| f.file_name().is_some_and(|n| n == name)).cloned();
         let need = |name: &str| {
@@ -162,9 +161,7 @@ impl Xen {
                 .map(|n| bin.join(n))
                 .find(|p| p.is_file())
                 .ok_or_else(missing)?;
-            let mut files = Vec::new();
-            walk(&dir, &mut files, 0).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", dir.display()))?;
-            let mut programs: Vec<PathBuf> = files.into_iter().filter(|f| is_elf_program(f)).collect();
+            let mut programs = elf_files(&dir)?;
             programs.extend(xenstore_clients(Path::new("/usr/bin")));
             let mut trees = vec![(dir.clone(), dir.clone())];
             for extra in ["/usr/lib/xen-common", "/etc/xen"] {
@@ -198,9 +195,7 @@ impl Xen {
         let mut programs = vec![xl];
         for dir in ["lib/xen", "lib64/xen", "libexec/xen"].map(|d| prefix.join(d)) {
             if dir.is_dir() {
-                let mut files = Vec::new();
-                walk(&dir, &mut files, 0).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", dir.display()))?;
-                programs.extend(files.into_iter().filter(|f| is_elf_program(f)));
+                programs.extend(elf_files(&dir)?);
                 trees.push((dir.clone(), dir));
             }
         }
@@ -500,16 +495,14 @@ pub fn relocate(value: &str, roots: &[&Path]) -> String {
 }
 
 /// The ELF files of an install (its programs and libraries).
-pub fn elf_files(root: &Path) -> Vec<PathBuf> {
-    let mut files = Vec::new();
-    let _ = walk(root, &mut files, 0);
-    files.into_iter().filter(|f| is_elf_program(f)).collect()
+pub fn elf_files(root: &Path) -> Result<Vec<PathBuf>, VmError> {
+    Ok(files_below(root)?.into_iter().filter(|f| is_elf_program(f)).collect())
 }
 
-/// The folders of an install holding shared libraries (for `ldd`).
-pub fn library_dirs(root: &Path) -> Vec<PathBuf> {
-    let mut dirs: Vec<PathBuf> = elf_files(root)
-        .into_iter()
+/// The folders of these ELF files holding shared libraries (for `ldd`).
+pub fn library_dirs(elf: &[PathBuf]) -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = elf
+        .iter()
         .filter(|f| f.file_name().is_some_and(|n| n.to_string_lossy().contains(".so")))
         .filter_map(|f| f.parent().map(Path::to_path_buf))
         .collect();
@@ -570,23 +563,18 @@ fn is_elf_program(path: &Path) -> bool {
         && &magic == b"\x7fELF"
 }
 
-/// Every file under `dir`, symlinks not followed, at most 16 levels and
-/// 100,000 files (an install tree, not a file system).
-fn walk(dir: &Path, out: &mut Vec<PathBuf>, depth: usize) -> std::io::Result<()> {
-    if depth > 16 || out.len() > 100_000 {
-        return Ok(());
-    }
-    let mut entries: Vec<_> = std::fs::read_dir(dir)?.flatten().collect();
-    entries.sort_by_key(|e| e.file_name());
-    for entry in entries {
-        let kind = entry.file_type()?;
-        if kind.is_dir() {
-            walk(&entry.path(), out, depth + 1)?;
-        } else if kind.is_file() {
-            out.push(entry.path());
-        }
-    }
-    Ok(())
+/// Every regular file under `dir`, symlinks not followed: the staged
+/// prefix's own reader (a FIFO, socket or device, or a name that is not
+/// UTF-8, was already refused when the install was staged).
+fn files_below(dir: &Path) -> Result<Vec<PathBuf>, VmError> {
+    use crate::build::entry_files::{take, Depth, Kind};
+    let files = take(dir, Depth::KindsOnly).map_err(|e| VmError::Broken(e.to_string()))?;
+    Ok(files
+        .items
+        .into_iter()
+        .filter(|i| i.kind == Kind::File)
+        .map(|i| dir.join(i.path))
+        .collect())
 }
 
 #[cfg(test)]
