@@ -19,7 +19,7 @@ mod verify;
 mod write;
 mod xen_version;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Result};
 use serde::Serialize;
@@ -149,52 +149,9 @@ pub fn run(ws: &Workspace, options: &Options, printer: &Printer) -> Result<Outco
         jobs: options.jobs,
     };
     sync::run(ws, &names, true, &sync_options, printer)?;
-    let lock = ws.load_lock()?;
     let cache = ws.git_cache()?;
-
-    let mut parts = Vec::new();
-    let mut entries = Vec::new();
-    for component in std::iter::once(root).chain(inlined.iter().copied()) {
-        let (mut entry, repo_dir) = pin_of(ws, &cache, component, lock.get(&component.name), printer)?;
-        if ws.source(component) != SourceKind::Local {
-            mark_foreign_pin(&cache, component, &mut entry, printer)?;
-        }
-        let at = if component.name == root.name {
-            Vec::new()
-        } else {
-            component
-                .intree
-                .as_ref()
-                .map(|p| p.to_string_lossy().into_owned().into_bytes())
-                .unwrap_or_default()
-        };
-        parts.push(Part {
-            name: component.name.clone(),
-            url: component.url.clone(),
-            commit: Oid::from_str(&entry.commit)?,
-            repo_dir,
-            at,
-            submodules: component.submodules.clone(),
-        });
-        entries.push(entry);
-    }
-
-    let desc = match &options.desc {
-        Desc::Given(desc) => desc.clone(),
-        Desc::Describe => entries[0].describe.clone(),
-        Desc::XenVersion => {
-            let repo = git2::Repository::open(&parts[0].repo_dir)?;
-            let version = xen_version::of(&repo, parts[0].commit, &format!("`{}`", root.name), |name| {
-                std::env::var(name).ok()
-            })?;
-            printer.status(
-                "Version",
-                format!("{version} (`make -C xen xenversion` of {})", entries[0].short()),
-            );
-            version
-        }
-    };
-    check_desc(&desc)?;
+    let (parts, entries) = pinned_parts(ws, &cache, root, &inlined, printer)?;
+    let desc = desc_of(&options.desc, root, &parts[0], &entries[0], printer)?;
     let top = tarball.name.replace("{desc}", &desc);
     let mut embedded_components: Vec<&Component> = vec![root];
     embedded_components.extend(inlined.iter().copied());
@@ -248,16 +205,7 @@ pub fn run(ws: &Workspace, options: &Options, printer: &Printer) -> Result<Outco
     for note in &facts.notes {
         printer.warn(note);
     }
-    let documents = facts.documents(&artifacts_of(&files)?)?;
-    let mut sums: Vec<(String, String)> = files.iter().map(|f| (file_name(&f.path), f.sha256.clone())).collect();
-    let sboms = write_sboms(&out_dir, &top, &documents, &mut sums)?;
-    write_sums(&out_dir, &sums, options.sign.is_some(), printer)?;
-    let mut signatures = Vec::new();
-    if let Some(key) = &options.sign {
-        for path in files.iter().map(|f| f.path.clone()).chain([out_dir.join(SUMS_FILE)]) {
-            signatures.push(sign::sign(&path, key)?);
-        }
-    }
+    let (sboms, signatures) = write_beside(&facts, &files, &out_dir, &top, options.sign.as_deref(), printer)?;
 
     Ok(Outcome {
         top,
@@ -267,6 +215,96 @@ pub fn run(ws: &Workspace, options: &Options, printer: &Printer) -> Result<Outco
         sboms,
         signatures,
     })
+}
+
+/// Each tree's pin, read from the lock sync has just written, with where
+/// its objects are and where it goes in the tarball.
+fn pinned_parts(
+    ws: &Workspace,
+    cache: &crate::git::Cache,
+    root: &Component,
+    inlined: &[&Component],
+    printer: &Printer,
+) -> Result<(Vec<Part>, Vec<crate::lock::LockEntry>)> {
+    let lock = ws.load_lock()?;
+    let mut parts = Vec::new();
+    let mut entries = Vec::new();
+    for component in std::iter::once(root).chain(inlined.iter().copied()) {
+        let (mut entry, repo_dir) = pin_of(ws, cache, component, lock.get(&component.name), printer)?;
+        if ws.source(component) != SourceKind::Local {
+            mark_foreign_pin(cache, component, &mut entry, printer)?;
+        }
+        let at = if component.name == root.name {
+            Vec::new()
+        } else {
+            component
+                .intree
+                .as_ref()
+                .map(|p| p.to_string_lossy().into_owned().into_bytes())
+                .unwrap_or_default()
+        };
+        parts.push(Part {
+            name: component.name.clone(),
+            url: component.url.clone(),
+            commit: Oid::from_str(&entry.commit)?,
+            repo_dir,
+            at,
+            submodules: component.submodules.clone(),
+        });
+        entries.push(entry);
+    }
+    Ok((parts, entries))
+}
+
+/// The tarball's description: given, `git describe` of the root, or the
+/// root's Xen version.
+fn desc_of(
+    desc: &Desc,
+    root: &Component,
+    part: &Part,
+    entry: &crate::lock::LockEntry,
+    printer: &Printer,
+) -> Result<String> {
+    let desc = match desc {
+        Desc::Given(desc) => desc.clone(),
+        Desc::Describe => entry.describe.clone(),
+        Desc::XenVersion => {
+            let repo = git2::Repository::open(&part.repo_dir)?;
+            let version = xen_version::of(&repo, part.commit, &format!("`{}`", root.name), |name| {
+                std::env::var(name).ok()
+            })?;
+            printer.status(
+                "Version",
+                format!("{version} (`make -C xen xenversion` of {})", entry.short()),
+            );
+            version
+        }
+    };
+    check_desc(&desc)?;
+    Ok(desc)
+}
+
+/// What goes beside the tarballs: the SBOMs, SHA256SUMS, and with a key
+/// the detached signatures of the tarballs and the sums.
+fn write_beside(
+    facts: &sbom::Facts,
+    files: &[Made],
+    out_dir: &Path,
+    top: &str,
+    sign: Option<&str>,
+    printer: &Printer,
+) -> Result<(Vec<PathBuf>, Vec<PathBuf>)> {
+    let documents = facts.documents(&artifacts_of(files)?)?;
+    let mut sums: Vec<(String, String)> = files.iter().map(|f| (file_name(&f.path), f.sha256.clone())).collect();
+    let sboms = write_sboms(out_dir, top, &documents, &mut sums)?;
+    write_sums(out_dir, &sums, sign.is_some(), printer)?;
+    let mut signatures = Vec::new();
+    if let Some(key) = sign {
+        for path in files.iter().map(|f| f.path.clone()).chain([out_dir.join(SUMS_FILE)]) {
+            signatures.push(sign::sign(&path, key)?);
+        }
+    }
+    Ok((sboms, signatures))
 }
 
 /// A fork's commit (fetched from a mirror, an override or a rewritten

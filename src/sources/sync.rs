@@ -13,6 +13,7 @@ use anyhow::{bail, Context, Result};
 use serde::Serialize;
 
 use crate::error::CheckFailed;
+use crate::lock::Lock;
 use crate::manifest::Component;
 use crate::parallel;
 use crate::printer::Printer;
@@ -20,8 +21,8 @@ use crate::workspace::{SourceKind, Workspace};
 
 pub use place::dirt_recursive;
 use place::{other_source_report, place, refuse_dirty};
-use resolve::resolve;
 pub(crate) use resolve::{fetch_store, sources, with_need};
+use resolve::{resolve, Resolution};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
@@ -117,42 +118,17 @@ pub fn run(ws: &Workspace, names: &[String], all: bool, options: &Options, print
     for component in &git_components {
         ws.check_tree_is_git(component)?;
     }
-
     if options.locked && options.mode.keeps_pins() {
-        let stale: Vec<&str> = git_components
-            .iter()
-            .filter(|c| !old_lock.get(&c.name).is_some_and(|e| e.matches(c)))
-            .map(|c| c.name.as_str())
-            .collect();
-        if !stale.is_empty() {
-            return Err(CheckFailed(format!(
-                "sultana.lock has no current pin for {} and --locked forbids changing it; run `sultana lock`",
-                stale.join(", ")
-            ))
-            .into());
-        }
+        check_pins_current(&git_components, &old_lock)?;
     }
-    // Phase 1: resolve.
+    // Phase 1: resolve. One component that cannot be resolved does not
+    // cost the others.
+    let mut failures = Failures::default();
     let resolved = parallel::map(options.jobs, &git_components, |component| {
         resolve(ws, &cache, component, old_lock.get(&component.name), options, printer)
             .with_context(|| format!("cannot resolve `{}`", component.name))
     });
-    // One component that cannot be resolved does not cost the others.
-    let mut resolutions = Vec::new();
-    let mut failed = Vec::new();
-    let mut first_error = None;
-    for (component, result) in git_components.iter().zip(resolved) {
-        match result {
-            Ok(r) => resolutions.push(r),
-            Err(e) => {
-                failed.push(Failure {
-                    name: component.name.clone(),
-                    error: format!("{e:#}"),
-                });
-                first_error.get_or_insert(e);
-            }
-        }
-    }
+    let resolutions = failures.keep_ok(git_components.iter().map(|c| c.name.as_str()), resolved);
 
     // Checkouts with local work that the update would move: refused before
     // the lock changes. One whose pin does not move is left as it is.
@@ -161,69 +137,114 @@ pub fn run(ws: &Workspace, names: &[String], all: bool, options: &Options, print
     }
 
     // Phase 2: the lock.
-    let mut new_lock = old_lock.clone();
-    new_lock.entries.retain(|name, _| ws.manifest.component(name).is_some());
-    for r in &resolutions {
-        new_lock.entries.insert(r.entry.name.clone(), r.entry.clone());
-    }
-    let lock_changed = new_lock.entries != old_lock.entries;
-    if lock_changed {
-        if options.locked {
-            let changed: Vec<&str> = resolutions
-                .iter()
-                .filter(|r| old_lock.get(&r.entry.name) != Some(&r.entry))
-                .map(|r| r.entry.name.as_str())
-                .collect();
-            return Err(CheckFailed(format!(
-                "sultana.lock would change (for {}) but --locked was given",
-                if changed.is_empty() {
-                    "removed components".to_string()
-                } else {
-                    changed.join(", ")
-                }
-            ))
-            .into());
-        }
-        new_lock.save(&ws.lock_path())?;
-        crate::fault::point("after-lock-write");
-    }
+    let (new_lock, lock_changed) = write_lock(ws, &old_lock, &resolutions, options.locked)?;
 
     // Phase 3: checkouts.
     let placed = parallel::map(options.jobs, &resolutions, |r| {
         place(ws, &cache, r, options, printer).with_context(|| format!("cannot check out `{}`", r.component.name))
     });
-    let mut reports = Vec::new();
-    for (r, result) in resolutions.iter().zip(placed) {
-        match result {
-            Ok(report) => reports.push(report),
-            Err(e) => {
-                failed.push(Failure {
-                    name: r.component.name.clone(),
-                    error: format!("{e:#}"),
-                });
-                first_error.get_or_insert(e);
-            }
-        }
-    }
+    let mut reports = failures.keep_ok(resolutions.iter().map(|r| r.component.name.as_str()), placed);
 
     for component in selected.iter().filter(|c| ws.source(c) != SourceKind::Git) {
         reports.push(other_source_report(ws, component, &new_lock, printer));
     }
     let order = |name: &str| ws.manifest.components.iter().position(|c| c.name == name);
     reports.sort_by_key(|r| order(&r.name));
-
-    let dirty: Vec<String> = reports
-        .iter()
-        .filter(|r| r.action == Action::LeftDirty)
-        .map(|r| format!("{} ({})", r.name, r.path))
-        .collect();
-    let order_of = |name: &str| order(name);
-    failed.sort_by_key(|f| order_of(&f.name));
+    failures.failed.sort_by_key(|f| order(&f.name));
     let outcome = Outcome {
         lock_changed,
         components: reports,
-        failed,
+        failed: failures.failed,
     };
+    conclude(outcome, failures.first, options.locked, printer)
+}
+
+/// `--locked` where pins are kept: every component must already have a
+/// current pin.
+fn check_pins_current(components: &[&Component], lock: &Lock) -> Result<()> {
+    let stale: Vec<&str> = components
+        .iter()
+        .filter(|c| !lock.get(&c.name).is_some_and(|e| e.matches(c)))
+        .map(|c| c.name.as_str())
+        .collect();
+    if stale.is_empty() {
+        return Ok(());
+    }
+    Err(CheckFailed(format!(
+        "sultana.lock has no current pin for {} and --locked forbids changing it; run `sultana lock`",
+        stale.join(", ")
+    ))
+    .into())
+}
+
+/// The components a phase could not do, and the first error kept whole
+/// (its kind gives the exit code).
+#[derive(Default)]
+struct Failures {
+    failed: Vec<Failure>,
+    first: Option<anyhow::Error>,
+}
+
+impl Failures {
+    /// The results that worked; the others are noted against their names.
+    fn keep_ok<'a, T>(&mut self, names: impl Iterator<Item = &'a str>, results: Vec<Result<T>>) -> Vec<T> {
+        let mut out = Vec::new();
+        for (name, result) in names.zip(results) {
+            match result {
+                Ok(value) => out.push(value),
+                Err(e) => {
+                    self.failed.push(Failure {
+                        name: name.to_string(),
+                        error: format!("{e:#}"),
+                    });
+                    self.first.get_or_insert(e);
+                }
+            }
+        }
+        out
+    }
+}
+
+/// The lock with the new pins (and without components the manifest no
+/// longer has), written when it changed: `--locked` forbids that.
+fn write_lock(ws: &Workspace, old_lock: &Lock, resolutions: &[Resolution], locked: bool) -> Result<(Lock, bool)> {
+    let mut new_lock = old_lock.clone();
+    new_lock.entries.retain(|name, _| ws.manifest.component(name).is_some());
+    for r in resolutions {
+        new_lock.entries.insert(r.entry.name.clone(), r.entry.clone());
+    }
+    let lock_changed = new_lock.entries != old_lock.entries;
+    if !lock_changed {
+        return Ok((new_lock, false));
+    }
+    if locked {
+        let changed: Vec<&str> = resolutions
+            .iter()
+            .filter(|r| old_lock.get(&r.entry.name) != Some(&r.entry))
+            .map(|r| r.entry.name.as_str())
+            .collect();
+        return Err(CheckFailed(format!(
+            "sultana.lock would change (for {}) but --locked was given",
+            if changed.is_empty() {
+                "removed components".to_string()
+            } else {
+                changed.join(", ")
+            }
+        ))
+        .into());
+    }
+    new_lock.save(&ws.lock_path())?;
+    crate::fault::point("after-lock-write");
+    Ok((new_lock, true))
+}
+
+/// The run's end: its failures as one error keeping the first one's kind,
+/// and trees left with local work as an error only under `--locked`.
+fn conclude(outcome: Outcome, first_error: Option<anyhow::Error>, locked: bool, printer: &Printer) -> Result<Outcome> {
+    let dirty: Vec<String> = (outcome.components.iter())
+        .filter(|r| r.action == Action::LeftDirty)
+        .map(|r| format!("{} ({})", r.name, r.path))
+        .collect();
     if let Some(first) = first_error {
         printer.json(&outcome);
         if outcome.failed.len() == 1 && dirty.is_empty() {
@@ -252,7 +273,7 @@ pub fn run(ws: &Workspace, names: &[String], all: bool, options: &Options, print
     // A tree with local work is left as it is, said in one line each (as
     // Xen's *-dir-find leaves an existing tree): the developer's, not an
     // error. Only where the pins must hold (--locked, CI) does it fail.
-    if !dirty.is_empty() && options.locked {
+    if !dirty.is_empty() && locked {
         printer.json(&outcome);
         bail!(
             "--locked: left as they were because they have local work: {}\n\

@@ -102,23 +102,20 @@ fn at<T>(source: &Source, value: &Spanned<T>, message: String) -> ManifestError 
     source.error(value.span(), message)
 }
 
-impl RawManifest {
-    pub fn validate(self, source: &Source, file: Option<PathBuf>) -> Result<Manifest, ManifestError> {
-        let (ws_name, ws_prefix, ws_fetch, ws_keep, ws_remote, ws_trust) = match self.workspace {
-            Some(w) => {
-                let fetch = fetch_mode(source, w.filter, w.depth)?;
-                (
-                    w.name,
-                    w.prefix,
-                    fetch,
-                    w.keep_flights,
-                    w.build_cache_remote,
-                    w.build_cache_trust,
-                )
-            }
-            None => (None, None, None, None, None, Vec::new()),
-        };
-        let build_cache_remote = match ws_remote {
+/// `[workspace]` validated: what the manifest takes from it.
+struct WorkspaceTable {
+    name: Option<String>,
+    prefix: String,
+    fetch: Option<FetchMode>,
+    keep_flights: usize,
+    build_cache_remote: Option<String>,
+    build_cache_trust: Vec<String>,
+}
+
+impl RawWorkspace {
+    fn validate(self, source: &Source) -> Result<WorkspaceTable, ManifestError> {
+        let fetch = fetch_mode(source, self.filter, self.depth)?;
+        let build_cache_remote = match self.build_cache_remote {
             Some(url) => {
                 crate::build::remote::Settings::resolve(None, &Default::default(), Some(url.get_ref()), &[])
                     .map_err(|e| at(source, &url, format!("{e:#}")))?;
@@ -126,8 +123,7 @@ impl RawManifest {
             }
             None => None,
         };
-        let build_cache_trust: Vec<String> = ws_trust.into_iter().map(Spanned::into_inner).collect();
-        let keep_flights = match ws_keep {
+        let keep_flights = match self.keep_flights {
             Some(n) => match usize::try_from(*n.get_ref()) {
                 Ok(keep) if keep >= 1 => keep,
                 _ => {
@@ -143,7 +139,7 @@ impl RawManifest {
             },
             None => super::DEFAULT_KEEP_FLIGHTS,
         };
-        let prefix = match ws_prefix {
+        let prefix = match self.prefix {
             Some(p) => {
                 let ok = p.get_ref().starts_with('/')
                     && !p.get_ref().split('/').any(|part| part == "..")
@@ -160,16 +156,42 @@ impl RawManifest {
                 }
                 p.get_ref().trim_end_matches('/').to_string()
             }
-            None => "/usr/local".to_string(),
+            None => DEFAULT_PREFIX.to_string(),
         };
         // Only a declared name: one taken from the folder would make the
         // same manifest give other tarball bytes in another folder.
-        let workspace_name = match ws_name {
+        let name = match self.name {
             Some(name) => {
                 validate::check_workspace_name(name.get_ref()).map_err(|m| at(source, &name, m))?;
                 Some(name.into_inner())
             }
             None => None,
+        };
+        Ok(WorkspaceTable {
+            name,
+            prefix,
+            fetch,
+            keep_flights,
+            build_cache_remote,
+            build_cache_trust: self.build_cache_trust.into_iter().map(Spanned::into_inner).collect(),
+        })
+    }
+}
+
+const DEFAULT_PREFIX: &str = "/usr/local";
+
+impl RawManifest {
+    pub fn validate(self, source: &Source, file: Option<PathBuf>) -> Result<Manifest, ManifestError> {
+        let table = match self.workspace {
+            Some(w) => w.validate(source)?,
+            None => WorkspaceTable {
+                name: None,
+                prefix: DEFAULT_PREFIX.to_string(),
+                fetch: None,
+                keep_flights: super::DEFAULT_KEEP_FLIGHTS,
+                build_cache_remote: None,
+                build_cache_trust: Vec::new(),
+            },
         };
 
         let tarball_root = self.tarball.as_ref().map(|t| t.get_ref().root.get_ref().clone());
@@ -185,68 +207,16 @@ impl RawManifest {
             let (mut component, own_fetch) = component;
             spans.insert(component.name.clone(), span);
             // Per component wins over [workspace]; the command line wins over both.
-            component.fetch = own_fetch.or(ws_fetch).unwrap_or_default();
-            component.fetch_asked = own_fetch.or(ws_fetch).is_some();
+            component.fetch = own_fetch.or(table.fetch).unwrap_or_default();
+            component.fetch_asked = own_fetch.or(table.fetch).is_some();
             components.push(component);
         }
-
-        // Two components in one place, or one inside another, would fight.
-        for (i, a) in components.iter().enumerate() {
-            for b in &components[i + 1..] {
-                let (outer, inner) = if b.path.starts_with(&a.path) { (a, b) } else { (b, a) };
-                if inner.path.starts_with(&outer.path) && outer.path != Path::new(".") {
-                    let message = if a.path == b.path {
-                        format!(
-                            "components `{}` and `{}` both use path `{}`",
-                            a.name,
-                            b.name,
-                            a.path.display()
-                        )
-                    } else {
-                        format!(
-                            "path `{}` of `{}` is inside path `{}` of `{}`",
-                            inner.path.display(),
-                            inner.name,
-                            outer.path.display(),
-                            outer.name
-                        )
-                    };
-                    return Err(source.error(spans[&b.name].clone(), message));
-                }
-            }
-        }
-
+        check_places(source, &components, &spans)?;
         let tarball = match self.tarball {
             None => None,
             Some(t) => Some(validate_tarball(source, t.into_inner(), &components)?),
         };
-
-        let entries: Vec<(String, Vec<String>)> =
-            components.iter().map(|c| (c.name.clone(), c.depends.clone())).collect();
-        for component in &components {
-            for dep in &component.depends {
-                if !spans.contains_key(dep) {
-                    return Err(source.error(
-                        spans[&component.name].clone(),
-                        format!("`{}` depends on `{dep}`, which is not a component", component.name),
-                    ));
-                }
-                if dep == &component.name {
-                    return Err(source.error(
-                        spans[&component.name].clone(),
-                        format!("`{}` depends on itself", component.name),
-                    ));
-                }
-            }
-        }
-        let order = topo_order(&entries).map_err(|cycle| {
-            source.error(
-                spans[&cycle[0]].clone(),
-                format!("dependency cycle: {}", cycle.join(" -> ")),
-            )
-        })?;
-        let mut by_name: BTreeMap<String, Component> = components.into_iter().map(|c| (c.name.clone(), c)).collect();
-        let components = order.iter().filter_map(|n| by_name.remove(n)).collect();
+        let components = in_dependency_order(source, components, &spans)?;
 
         let mut url_rewrites = UrlRewrites::default();
         for (from, to) in self.url_rewrites.0 {
@@ -258,16 +228,81 @@ impl RawManifest {
         Ok(Manifest {
             file,
             display_name: source.name.clone(),
-            workspace_name,
-            prefix,
-            keep_flights,
+            workspace_name: table.name,
+            prefix: table.prefix,
+            keep_flights: table.keep_flights,
             tarball,
             url_rewrites,
-            build_cache_remote,
-            build_cache_trust,
+            build_cache_remote: table.build_cache_remote,
+            build_cache_trust: table.build_cache_trust,
             components,
         })
     }
+}
+
+type Spans = BTreeMap<String, std::ops::Range<usize>>;
+
+/// Two components in one place, or one inside another, would fight.
+fn check_places(source: &Source, components: &[Component], spans: &Spans) -> Result<(), ManifestError> {
+    for (i, a) in components.iter().enumerate() {
+        for b in &components[i + 1..] {
+            let (outer, inner) = if b.path.starts_with(&a.path) { (a, b) } else { (b, a) };
+            if inner.path.starts_with(&outer.path) && outer.path != Path::new(".") {
+                let message = if a.path == b.path {
+                    format!(
+                        "components `{}` and `{}` both use path `{}`",
+                        a.name,
+                        b.name,
+                        a.path.display()
+                    )
+                } else {
+                    format!(
+                        "path `{}` of `{}` is inside path `{}` of `{}`",
+                        inner.path.display(),
+                        inner.name,
+                        outer.path.display(),
+                        outer.name
+                    )
+                };
+                return Err(source.error(spans[&b.name].clone(), message));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The components with each after what it depends on; an unknown
+/// dependency or a cycle is an error at its component.
+fn in_dependency_order(
+    source: &Source,
+    components: Vec<Component>,
+    spans: &Spans,
+) -> Result<Vec<Component>, ManifestError> {
+    let entries: Vec<(String, Vec<String>)> = components.iter().map(|c| (c.name.clone(), c.depends.clone())).collect();
+    for component in &components {
+        for dep in &component.depends {
+            if !spans.contains_key(dep) {
+                return Err(source.error(
+                    spans[&component.name].clone(),
+                    format!("`{}` depends on `{dep}`, which is not a component", component.name),
+                ));
+            }
+            if dep == &component.name {
+                return Err(source.error(
+                    spans[&component.name].clone(),
+                    format!("`{}` depends on itself", component.name),
+                ));
+            }
+        }
+    }
+    let order = topo_order(&entries).map_err(|cycle| {
+        source.error(
+            spans[&cycle[0]].clone(),
+            format!("dependency cycle: {}", cycle.join(" -> ")),
+        )
+    })?;
+    let mut by_name: BTreeMap<String, Component> = components.into_iter().map(|c| (c.name.clone(), c)).collect();
+    Ok(order.iter().filter_map(|n| by_name.remove(n)).collect())
 }
 
 fn validate_tarball(source: &Source, raw: RawTarball, components: &[Component]) -> Result<Tarball, ManifestError> {

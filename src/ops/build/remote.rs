@@ -261,113 +261,26 @@ impl Remote {
                 crate::validate::redact_credentials(&e.to_string())
             ),
         };
-        let layer = |media: &str| {
-            manifest
-                .layers
-                .iter()
-                .find(|l| l.media_type == media)
-                .cloned()
-                .ok_or_else(|| anyhow!("its manifest has no {media} layer"))
-        };
         // In the cache's own folder, named as its temporaries are: a run
         // killed here leaves what a later store sweeps.
         let work = tempfile::Builder::new()
             .prefix(".tmp-pull-")
             .tempdir_in(cache.ensure_root()?)
             .context("cannot create a temporary folder")?;
-        let fetch = |media: &str, max: u64| -> Result<PathBuf> {
-            let descriptor = layer(media)?;
-            if u64::try_from(descriptor.size).unwrap_or(u64::MAX) > max {
-                bail!("its {media} layer is larger than {max} bytes");
-            }
-            let name: String = media
-                .chars()
-                .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
-                .collect();
-            let path = work.path().join(name);
-            self.runtime.block_on(async {
-                let file = tokio::fs::File::create(&path).await?;
-                // Never more than `max` bytes on disk, whatever the
-                // registry streams (its digest is checked at the end).
-                let limited = Limited { inner: file, left: max };
-                self.client
-                    .pull_blob(&reference, &descriptor, limited)
-                    .await
-                    .map_err(|e| anyhow!("{}", crate::validate::redact_credentials(&e.to_string())))
-            })?;
-            Ok(path)
+        let layers = Layers {
+            remote: self,
+            reference: &reference,
+            manifest: &manifest,
+            work: work.path(),
         };
-        let refuse = |why: String| Ok(Pulled::Refused(why));
-
-        let statement_path = match fetch(STATEMENT, MAX_SMALL) {
-            Ok(p) => p,
-            Err(e) => return refuse(format!("{e:#}")),
+        let statement = match layers.statement(key)? {
+            Ok(statement) => statement,
+            Err(why) => return Ok(Pulled::Refused(why)),
         };
-        let signature_path = match fetch(SIGNATURE, MAX_SIGNATURE) {
-            Ok(p) => p,
-            Err(_) => return refuse("it is not signed".into()),
+        let unpacked = match layers.files(&statement)? {
+            Ok(unpacked) => unpacked,
+            Err(why) => return Ok(Pulled::Refused(why)),
         };
-        // Only signature packets reach gpg: a compressed packet there would
-        // make gpg inflate whatever it holds.
-        if let Err(why) = only_signatures(&fsutil::read_bounded(&signature_path, MAX_SIGNATURE)?) {
-            return refuse(format!("its signature layer is no detached signature ({why})"));
-        }
-        let signer = match crate::tarball::sign::check(&statement_path, &signature_path)? {
-            // The primary key's fingerprint: a key that signs with a subkey
-            // is trusted by its own.
-            crate::tarball::sign::Checked::Good { primary, .. } => normalize_fingerprint(&primary),
-            crate::tarball::sign::Checked::Bad => return refuse("its signature does not match its statement".into()),
-            crate::tarball::sign::Checked::Unknown { reason } => {
-                return refuse(format!("its signature cannot be checked ({reason})"))
-            }
-        };
-        if !self.settings.trust.contains(&signer) {
-            return refuse(format!("it is signed by key {signer}, which is not trusted"));
-        }
-        let statement: Statement = match serde_json::from_slice(&fsutil::read_bounded(&statement_path, MAX_SMALL)?) {
-            Ok(s) => s,
-            Err(_) => return refuse("its statement is unreadable".into()),
-        };
-        if crate::validate::check_name(&statement.component).is_err() {
-            return refuse("its statement names no valid component".into());
-        }
-        if statement.key != key {
-            return refuse(format!("its signed statement is for another build ({})", statement.key));
-        }
-        let files_path = match fetch(FILES, MAX_FILES_JSON) {
-            Ok(p) => p,
-            Err(e) => return refuse(format!("{e:#}")),
-        };
-        if sha256_file(&files_path)? != statement.files_sha256 {
-            return refuse("its file list is not the one its statement signs".into());
-        }
-        let declared = layer(PREFIX).map(|l| l.size).unwrap_or(-1);
-        if u64::try_from(declared).ok() != Some(statement.prefix_bytes) {
-            return refuse("its files' size is not the one its statement signs".into());
-        }
-        let prefix_path = match fetch(PREFIX, statement.prefix_bytes) {
-            Ok(p) => p,
-            Err(e) => return refuse(format!("{e:#}")),
-        };
-        if sha256_file(&prefix_path)? != statement.prefix_sha256 {
-            return refuse("its files are not the ones its statement signs".into());
-        }
-        let listed: entry_files::Files =
-            match serde_json::from_slice(&fsutil::read_bounded(&files_path, MAX_FILES_JSON)?) {
-                Ok(l) => l,
-                Err(_) => return refuse("its file list is unreadable".into()),
-            };
-        let unpacked = work.path().join("prefix");
-        if let Err(e) = unpack(&prefix_path, &unpacked) {
-            return refuse(format!("its files cannot be unpacked: {e:#}"));
-        }
-        let found = match entry_files::take(&unpacked, entry_files::Depth::Hashed) {
-            Ok(f) => f,
-            Err(e) => return refuse(format!("{e:#}")),
-        };
-        if let Some(difference) = entry_files::first_difference(&listed, &found) {
-            return refuse(format!("its files differ from its list ({difference})"));
-        }
         let meta = Meta {
             component: statement.component.clone(),
             describe: String::new(),
@@ -502,6 +415,135 @@ fn only_signatures(bytes: &[u8]) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// Why a registry's entry is refused (the pull goes on without it), where
+/// an outer error is one of this machine's (a disk, a temporary folder).
+type Refusal<T> = std::result::Result<T, String>;
+
+/// One entry's layers in a registry, fetched into `work` one at a time,
+/// each checked before the next is trusted.
+struct Layers<'a> {
+    remote: &'a Remote,
+    reference: &'a Reference,
+    manifest: &'a oci_client::manifest::OciImageManifest,
+    work: &'a Path,
+}
+
+impl Layers<'_> {
+    fn layer(&self, media: &str) -> Result<oci_client::manifest::OciDescriptor> {
+        (self.manifest.layers.iter())
+            .find(|l| l.media_type == media)
+            .cloned()
+            .ok_or_else(|| anyhow!("its manifest has no {media} layer"))
+    }
+
+    /// The layer of type `media`, refused when it is larger than `max`.
+    fn fetch(&self, media: &str, max: u64) -> Result<PathBuf> {
+        let descriptor = self.layer(media)?;
+        if u64::try_from(descriptor.size).unwrap_or(u64::MAX) > max {
+            bail!("its {media} layer is larger than {max} bytes");
+        }
+        let name: String = media
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+            .collect();
+        let path = self.work.join(name);
+        self.remote.runtime.block_on(async {
+            let file = tokio::fs::File::create(&path).await?;
+            // Never more than `max` bytes on disk, whatever the registry
+            // streams (its digest is checked at the end).
+            let limited = Limited { inner: file, left: max };
+            self.remote
+                .client
+                .pull_blob(self.reference, &descriptor, limited)
+                .await
+                .map_err(|e| anyhow!("{}", crate::validate::redact_credentials(&e.to_string())))
+        })?;
+        Ok(path)
+    }
+
+    /// The entry's statement, signed by a trusted key and for this build.
+    fn statement(&self, key: &str) -> Result<Refusal<Statement>> {
+        let statement_path = match self.fetch(STATEMENT, MAX_SMALL) {
+            Ok(p) => p,
+            Err(e) => return Ok(Err(format!("{e:#}"))),
+        };
+        let signature_path = match self.fetch(SIGNATURE, MAX_SIGNATURE) {
+            Ok(p) => p,
+            Err(_) => return Ok(Err("it is not signed".into())),
+        };
+        // Only signature packets reach gpg: a compressed packet there would
+        // make gpg inflate whatever it holds.
+        if let Err(why) = only_signatures(&fsutil::read_bounded(&signature_path, MAX_SIGNATURE)?) {
+            return Ok(Err(format!("its signature layer is no detached signature ({why})")));
+        }
+        let signer = match crate::tarball::sign::check(&statement_path, &signature_path)? {
+            // The primary key's fingerprint: a key that signs with a subkey
+            // is trusted by its own.
+            crate::tarball::sign::Checked::Good { primary, .. } => normalize_fingerprint(&primary),
+            crate::tarball::sign::Checked::Bad => return Ok(Err("its signature does not match its statement".into())),
+            crate::tarball::sign::Checked::Unknown { reason } => {
+                return Ok(Err(format!("its signature cannot be checked ({reason})")))
+            }
+        };
+        if !self.remote.settings.trust.contains(&signer) {
+            return Ok(Err(format!("it is signed by key {signer}, which is not trusted")));
+        }
+        let statement: Statement = match serde_json::from_slice(&fsutil::read_bounded(&statement_path, MAX_SMALL)?) {
+            Ok(s) => s,
+            Err(_) => return Ok(Err("its statement is unreadable".into())),
+        };
+        if crate::validate::check_name(&statement.component).is_err() {
+            return Ok(Err("its statement names no valid component".into()));
+        }
+        if statement.key != key {
+            return Ok(Err(format!(
+                "its signed statement is for another build ({})",
+                statement.key
+            )));
+        }
+        Ok(Ok(statement))
+    }
+
+    /// The entry's files unpacked, each as its signed list says.
+    fn files(&self, statement: &Statement) -> Result<Refusal<PathBuf>> {
+        let files_path = match self.fetch(FILES, MAX_FILES_JSON) {
+            Ok(p) => p,
+            Err(e) => return Ok(Err(format!("{e:#}"))),
+        };
+        if sha256_file(&files_path)? != statement.files_sha256 {
+            return Ok(Err("its file list is not the one its statement signs".into()));
+        }
+        let declared = self.layer(PREFIX).map(|l| l.size).unwrap_or(-1);
+        if u64::try_from(declared).ok() != Some(statement.prefix_bytes) {
+            return Ok(Err("its files' size is not the one its statement signs".into()));
+        }
+        let prefix_path = match self.fetch(PREFIX, statement.prefix_bytes) {
+            Ok(p) => p,
+            Err(e) => return Ok(Err(format!("{e:#}"))),
+        };
+        if sha256_file(&prefix_path)? != statement.prefix_sha256 {
+            return Ok(Err("its files are not the ones its statement signs".into()));
+        }
+        let listed: entry_files::Files =
+            match serde_json::from_slice(&fsutil::read_bounded(&files_path, MAX_FILES_JSON)?) {
+                Ok(l) => l,
+                Err(_) => return Ok(Err("its file list is unreadable".into())),
+            };
+        let unpacked = self.work.join("prefix");
+        if let Err(e) = unpack(&prefix_path, &unpacked) {
+            return Ok(Err(format!("its files cannot be unpacked: {e:#}")));
+        }
+        let found = match entry_files::take(&unpacked, entry_files::Depth::Hashed) {
+            Ok(f) => f,
+            Err(e) => return Ok(Err(format!("{e:#}"))),
+        };
+        if let Some(difference) = entry_files::first_difference(&listed, &found) {
+            return Ok(Err(format!("its files differ from its list ({difference})")));
+        }
+        Ok(Ok(unpacked))
+    }
 }
 
 /// An `AsyncWrite` that takes at most `left` bytes, then fails.

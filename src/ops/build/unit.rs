@@ -344,152 +344,95 @@ fn build_recipe(
     jobs: usize,
     report: &mut UnitReport,
 ) -> Result<Provided> {
-    let BuildContext {
-        ws, options, printer, ..
-    } = *cx;
+    let BuildContext { ws, options, .. } = *cx;
     let name = &component.name;
-    let UnitPlan {
-        src,
-        build,
-        staging,
-        prefix,
-        stage_prefix,
-        checkout,
-        describe,
-        vars,
-        present,
-        env,
-        env_lines,
-        planned,
-        step_text,
-        toolchain,
-        mut inputs,
-        paths,
-        exported,
-        skip,
-    } = plan_unit(cx, component, recipe, deps)?;
+    let mut plan = plan_unit(cx, component, recipe, deps)?;
     let unpacked = ws.source(component) == SourceKind::Intree || component.path == Path::new(".");
     if unpacked && !log_dir(ws, name).exists() {
-        check_unpacked_links(&src)?;
+        check_unpacked_links(&plan.src)?;
     }
-    let trusted = options.trusted.contains(name);
-    let built_files = FileIndex::load(&paths.files);
-    let tree = if trusted {
-        FileIndex::default()
-    } else {
-        fingerprint::index(&src, skip, &built_files)
-            .with_context(|| format!("cannot read the source tree {}", src.display()))?
+    let provide = {
+        let (stage_prefix, prefix) = (plan.stage_prefix.clone(), plan.prefix.clone());
+        let (src, exports) = (plan.src.clone(), plan.exported.clone());
+        move |stamp: String, cache_key: Option<String>| Provided {
+            libdir: stage_prefix.join("lib"),
+            prefix: stage_prefix.clone(),
+            runtime_prefix: prefix.clone(),
+            src: Some(src.clone()),
+            stamp,
+            cache_key,
+            exports: exports.clone(),
+        }
     };
+    if options.trusted.contains(name) {
+        // Built by another job: its stamp and staged install must be here.
+        let stamp = Stamp::load(&plan.paths.stamp).filter(|_| plan.staging.is_dir());
+        let stamp = stamp.with_context(|| {
+            format!(
+                "{name} was to be built by another job, but {} is not here (did its artifacts arrive?)",
+                ws.display_path(&plan.staging)
+            )
+        })?;
+        report.status = Status::Fresh;
+        return Ok(provide(stamp.key, None));
+    }
+
+    let built_files = FileIndex::load(&plan.paths.files);
+    let tree = fingerprint::index(&plan.src, plan.skip, &built_files)
+        .with_context(|| format!("cannot read the source tree {}", plan.src.display()))?;
     // The key is of the tree's whole content before the build (ignored
     // files too: Xen's build reads its ignored .config), but for what
     // earlier builds wrote and left as they wrote it.
-    let cache_key = if trusted {
-        None
-    } else {
-        cache_key(&KeyContext {
-            ws,
-            component,
-            src: &src,
-            step_text: &step_text,
-            env_lines: &env_lines,
-            inputs: &inputs,
-            content: &tree.input_fingerprint(),
-            deps,
-        })
+    let cache_key = cache_key(&KeyContext {
+        ws,
+        component,
+        src: &plan.src,
+        step_text: &plan.step_text,
+        env_lines: &plan.env_lines,
+        inputs: &plan.inputs,
+        content: &tree.input_fingerprint(),
+        deps,
+    });
+    plan.inputs.source = tree.fingerprint();
+    let cache = open_cache(cx);
+    let last = Stamp::load(&plan.paths.stamp);
+    let found = Found {
+        name,
+        last: last.as_ref(),
+        inputs: &plan.inputs,
+        built_files: &built_files,
+        tree: &tree,
+        toolchain: &plan.toolchain,
+        staged: plan.staging.is_dir(),
     };
-    let provide = |stamp: String| Provided {
-        prefix: stage_prefix.clone(),
-        runtime_prefix: prefix.clone(),
-        libdir: stage_prefix.join("lib"),
-        src: Some(src.clone()),
-        stamp,
-        cache_key: cache_key.clone(),
-        exports: exported.clone(),
-    };
-
-    if trusted {
-        let stamp = Stamp::load(&paths.stamp).filter(|_| staging.is_dir());
-        let Some(stamp) = stamp else {
-            bail!(
-                "{name} was to be built by another job, but {} is not here (did its artifacts arrive?)",
-                ws.display_path(&staging)
-            );
-        };
-        report.status = Status::Fresh;
-        return Ok(provide(stamp.key));
-    }
-    inputs.source = tree.fingerprint();
-    let last = Stamp::load(&paths.stamp);
-    let cache = options
-        .build_cache
-        .then(BuildCache::locate)
-        .transpose()
-        .unwrap_or_else(|e| {
-            printer.warn(format!("no build cache: {e:#}"));
-            None
-        });
-    // A restore is no build where a test needs the build tree, nor for a
-    // run that does not use the build cache.
-    let needs_tree = options.need_build_tree.get(name);
-    let restore_counts = needs_tree.is_none() && options.build_cache;
-    let usable = |s: &Stamp| s.key == inputs.key() && (!s.restored || restore_counts);
-    if let Some(last) = last.as_ref().filter(|s| staging.is_dir() && usable(s)) {
-        // Same content: keep the new stat data, so that touched files are
-        // not read again next time.
-        if tree.files != built_files.files {
-            tree.save(&paths.files)?;
+    match decide(cx, &found, cache.as_ref(), cache_key.as_deref()) {
+        Decision::Fresh(last) => {
+            // Same content: keep the new stat data, so that touched files
+            // are not read again next time.
+            if tree.files != built_files.files {
+                tree.save(&plan.paths.files)?;
+            }
+            cx.printer.verbose("Fresh", name);
+            report.status = Status::Fresh;
+            if let (Some(cache), Some(key)) = (&cache, &cache_key) {
+                store_missing(cache, key, last, &plan, name, cx.printer);
+            }
+            return Ok(provide(plan.inputs.key(), cache_key));
         }
-        printer.verbose("Fresh", name);
-        report.status = Status::Fresh;
-        // A build the cache lacks (a run killed while storing it, or built
-        // with --no-build-cache) is stored now; only one made from this very
-        // tree before it ran (never one made while the tree was dirty).
-        if let (Some(cache), Some(key)) = (
-            &cache,
-            cache_key.as_ref().filter(|k| last.cache_key.as_ref() == Some(*k)),
-        ) {
-            if !cache.has(key) {
-                store(cache, key, &staging, name, &describe, printer);
+        Decision::Restore(key, cache) => {
+            let from = Restore {
+                cx,
+                name,
+                describe: &plan.describe,
+                key,
+                cache,
+            };
+            if let Some(stamp) = from.restore(&tree, &plan.inputs, &plan.paths)? {
+                report.status = Status::Cached;
+                return Ok(provide(stamp, cache_key));
             }
         }
-        return Ok(provide(inputs.key()));
-    }
-    if printer.verbosity() == crate::printer::Verbosity::Verbose {
-        let why = stamp::reasons(
-            last.as_ref(),
-            &inputs,
-            &built_files,
-            &tree,
-            &toolchain::summary(&toolchain),
-            staging.is_dir(),
-        );
-        let why: Vec<String> = why.iter().map(ToString::to_string).collect();
-        printer.verbose("Rebuilding", format!("{name}: {}", why.join("; ")));
-    }
-    if let (Some(tests), Some(cache), Some(key)) = (needs_tree, &cache, &cache_key) {
-        if cache.has(key) {
-            printer.status(
-                "Note",
-                format!(
-                    "{name} is built, not restored: its test {} needs its build tree",
-                    tests.join(", ")
-                ),
-            );
-        }
-    }
-    let cache_for_restore = cache.as_ref().filter(|_| needs_tree.is_none());
-    if let (Some(cache), Some(key)) = (cache_for_restore, &cache_key) {
-        let from = Restore {
-            cx,
-            name,
-            describe: &describe,
-            key,
-            cache,
-        };
-        if let Some(stamp) = from.restore(&tree, &inputs, &paths)? {
-            report.status = Status::Cached;
-            return Ok(provide(stamp));
-        }
+        Decision::Build => {}
     }
 
     build_for_real(
@@ -499,28 +442,107 @@ fn build_recipe(
             recipe,
             deps,
             jobs,
-            src: src.clone(),
-            build,
-            staging: staging.clone(),
-            prefix: prefix.clone(),
-            describe,
-            checkout,
-            vars,
-            present,
-            env,
-            env_lines,
-            planned,
-            toolchain,
-            inputs,
-            paths,
-            skip,
+            plan,
             tree,
             cache_key: cache_key.clone(),
             cache,
         },
         report,
     )
-    .map(provide)
+    .map(|stamp| provide(stamp, cache_key))
+}
+
+/// A fresh build the cache lacks (a run killed while storing it, or built
+/// with --no-build-cache) is stored now; only one made from this very tree
+/// before it ran (never one made while the tree was dirty).
+fn store_missing(cache: &BuildCache, key: &str, last: &Stamp, plan: &UnitPlan, name: &str, printer: &Printer) {
+    if last.cache_key.as_deref() == Some(key) && !cache.has(key) {
+        store(cache, key, &plan.staging, name, &plan.describe, printer);
+    }
+}
+
+/// The build cache of a run that uses it; one that cannot be opened is
+/// said, and the run goes on without it.
+fn open_cache(cx: &BuildContext) -> Option<BuildCache> {
+    if !cx.options.build_cache {
+        return None;
+    }
+    BuildCache::locate()
+        .map_err(|e| cx.printer.warn(format!("no build cache: {e:#}")))
+        .ok()
+}
+
+/// What the freshness check reads: the last build's stamp and index, and
+/// the tree and inputs now.
+struct Found<'a> {
+    name: &'a str,
+    last: Option<&'a Stamp>,
+    inputs: &'a Inputs,
+    built_files: &'a FileIndex,
+    tree: &'a FileIndex,
+    toolchain: &'a str,
+    /// Whether the staged install is there.
+    staged: bool,
+}
+
+/// What is done with a unit that is not taken on trust.
+enum Decision<'a> {
+    /// Its last build holds: the stamp it was made with.
+    Fresh(&'a Stamp),
+    /// Restored from the build cache under this key, when the cache has it;
+    /// else built.
+    Restore(&'a str, &'a BuildCache),
+    Build,
+}
+
+/// Fresh when the last build's inputs are today's (a restored build only
+/// where a restore counts as one); else restored where the cache may be
+/// used, else built. With `-v`, why it is not fresh.
+fn decide<'a>(
+    cx: &BuildContext,
+    found: &Found<'a>,
+    cache: Option<&'a BuildCache>,
+    key: Option<&'a str>,
+) -> Decision<'a> {
+    let (options, printer, name) = (cx.options, cx.printer, found.name);
+    // A restore is no build where a test needs the build tree, nor for a
+    // run that does not use the build cache.
+    let needs_tree = options.need_build_tree.get(name);
+    let restore_counts = needs_tree.is_none() && options.build_cache;
+    let usable = |s: &Stamp| s.key == found.inputs.key() && (!s.restored || restore_counts);
+    if let Some(last) = found.last.filter(|s| found.staged && usable(s)) {
+        return Decision::Fresh(last);
+    }
+    if printer.verbosity() == crate::printer::Verbosity::Verbose {
+        let why = stamp::reasons(
+            found.last,
+            found.inputs,
+            found.built_files,
+            found.tree,
+            &toolchain::summary(found.toolchain),
+            found.staged,
+        );
+        let why: Vec<String> = why.iter().map(ToString::to_string).collect();
+        printer.verbose("Rebuilding", format!("{name}: {}", why.join("; ")));
+    }
+    let (Some(cache), Some(key)) = (cache, key) else {
+        return Decision::Build;
+    };
+    match needs_tree {
+        None => Decision::Restore(key, cache),
+        Some(tests) => {
+            if cache.has(key) {
+                printer.status(
+                    "Note",
+                    format!(
+                        "{name} is built, not restored: its test {} needs its build tree",
+                        tests.join(", ")
+                    ),
+                );
+            }
+            Decision::Build
+        }
+    }
 }
 
 /// A unit that is neither fresh nor restored: its plan and what the
@@ -531,21 +553,7 @@ struct BuildJob<'a> {
     recipe: &'a Recipe,
     deps: &'a BTreeMap<String, Provided>,
     jobs: usize,
-    src: PathBuf,
-    build: PathBuf,
-    staging: PathBuf,
-    prefix: String,
-    describe: String,
-    checkout: Option<Checkout>,
-    vars: Vars,
-    present: Vec<String>,
-    env: BuildEnv,
-    env_lines: Vec<String>,
-    planned: Vec<Step>,
-    toolchain: String,
-    inputs: Inputs,
-    paths: crate::workspace::BuildPaths,
-    skip: &'static [&'static str],
+    plan: UnitPlan,
     /// The source tree's index before the build.
     tree: FileIndex,
     cache_key: Option<String>,
@@ -563,6 +571,12 @@ fn build_for_real(job: BuildJob, report: &mut UnitReport) -> Result<String> {
         recipe,
         deps,
         jobs,
+        plan,
+        tree,
+        cache_key,
+        cache,
+    } = job;
+    let UnitPlan {
         src,
         build,
         staging,
@@ -578,50 +592,24 @@ fn build_for_real(job: BuildJob, report: &mut UnitReport) -> Result<String> {
         mut inputs,
         paths,
         skip,
-        tree,
-        cache_key,
-        cache,
-    } = job;
+        ..
+    } = plan;
     let BuildContext { ws, printer, .. } = *cx;
     let name = &component.name;
+    let configure = Configure::of(&planned, &env_lines, deps, &prefix, &toolchain);
     // autotools: prepare, bootstrap and configure run again only when what
     // they read changed (or the last configure did not finish).
     let configure_dir = match recipe.build_dir() {
-        crate::recipe::BuildDir::InTree => src.clone(),
-        crate::recipe::BuildDir::OutOfTree => build.clone(),
-    };
-    let dep_exports: Vec<String> = deps
-        .iter()
-        .map(|(d, p)| fingerprint::combine(&[d, &p.exports.0, &p.exports.1]))
-        .collect();
-    let configure_text: Vec<String> = planned
-        .iter()
-        .filter(|s| steps::configures(&s.name))
-        .map(Step::describe)
-        .chain([env_lines.join("\n"), dep_exports.join("\n"), prefix.clone()])
-        .collect();
-    let configure_key = |tree: &FileIndex| {
-        fingerprint::combine(&[
-            &tree.fingerprint_of(steps::configure_reads),
-            &configure_text.join("\n"),
-            &toolchain,
-        ])
+        crate::recipe::BuildDir::InTree => &src,
+        crate::recipe::BuildDir::OutOfTree => &build,
     };
     let configured = recipe.kind == crate::recipe::Kind::Autotools
         && configure_dir.join("config.status").is_file()
-        && std::fs::read_to_string(&paths.configured).ok() == Some(configure_key(&tree));
+        && std::fs::read_to_string(&paths.configured).ok() == Some(configure.key(&tree));
 
     // Build for real, with the real job count and a temporary staging folder.
-    let _ = std::fs::remove_file(&paths.stamp);
-    if ws.source(component) == SourceKind::Git && !recipe.ignore.is_empty() {
-        exclude_outputs(&src, &recipe.ignore)?;
-    }
-    let logs = log_dir(ws, name);
-    let new_staging = ws.build_paths(name).staging_new;
-    fsutil::remove_all(&logs)?;
+    let (logs, new_staging) = clear_for_build(ws, component, recipe, &src, &build, &paths)?;
     report.logs = Some(logs.clone());
-    std::fs::create_dir_all(&build).with_context(|| format!("cannot create {}", build.display()))?;
-    fsutil::remove_all(&new_staging)?;
     // `{jobs}` stays a slot until a step runs: `-j{jobs}` for make or
     // cargo gives way to the shared jobserver, anywhere else the count.
     vars.insert("jobs".into(), steps::JOBS_SLOT.into());
@@ -630,15 +618,12 @@ fn build_for_real(job: BuildJob, report: &mut UnitReport) -> Result<String> {
     let install_steps = steps::plan(recipe, &vars, &present)?;
 
     // The describe keeps its case (RELEASE-4.21.0); only the kind is lowered.
+    let kind = format!("{:?}", recipe.kind).to_lowercase();
+    let shared = if cx.jobs.server.is_some() { " shared" } else { "" };
+    let label = label_of(&describe, checkout.as_ref());
     printer.status(
         "Building",
-        format!(
-            "{name} {} ({}, -j{}{})",
-            label_of(&describe, checkout.as_ref()),
-            format!("{:?}", recipe.kind).to_lowercase(),
-            cx.jobs.total,
-            if cx.jobs.server.is_some() { " shared" } else { "" }
-        ),
+        format!("{name} {label} ({kind}, -j{}{shared})", cx.jobs.total),
     );
     let progress = printer.progress(name);
     let total = run_steps.len();
@@ -670,7 +655,7 @@ fn build_for_real(job: BuildJob, report: &mut UnitReport) -> Result<String> {
         crate::fault::point("build-after-step");
         if step.name == "configure" {
             let now = fingerprint::index(&src, skip, &tree)?;
-            fsutil::atomic_write(&paths.configured, configure_key(&now).as_bytes())?;
+            fsutil::atomic_write(&paths.configured, configure.key(&now).as_bytes())?;
         }
     }
     drop(progress);
@@ -678,7 +663,7 @@ fn build_for_real(job: BuildJob, report: &mut UnitReport) -> Result<String> {
     let (after, edited) = settle_tree(&src, skip, &tree, trace.as_ref())?;
     after.save(&paths.files)?;
     if recipe.kind == crate::recipe::Kind::Autotools && paths.configured.exists() {
-        fsutil::atomic_write(&paths.configured, configure_key(&after).as_bytes())?;
+        fsutil::atomic_write(&paths.configured, configure.key(&after).as_bytes())?;
     }
     inputs.source = after.fingerprint();
     let mut stamp = Stamp::new(inputs);
@@ -697,6 +682,67 @@ fn build_for_real(job: BuildJob, report: &mut UnitReport) -> Result<String> {
         store(cache, key, &staging, name, &describe, printer);
     }
     Ok(stamp.key)
+}
+
+/// Before the steps run: no stamp (a build that does not finish is not
+/// fresh), the outputs git should not see, a fresh log folder, the build
+/// folder, and no half-made staging folder. The logs and the new staging
+/// folder's paths.
+fn clear_for_build(
+    ws: &Workspace,
+    component: &Component,
+    recipe: &Recipe,
+    src: &Path,
+    build: &Path,
+    paths: &crate::workspace::BuildPaths,
+) -> Result<(PathBuf, PathBuf)> {
+    let _ = std::fs::remove_file(&paths.stamp);
+    if ws.source(component) == SourceKind::Git && !recipe.ignore.is_empty() {
+        exclude_outputs(src, &recipe.ignore)?;
+    }
+    let logs = log_dir(ws, &component.name);
+    let new_staging = ws.build_paths(&component.name).staging_new;
+    fsutil::remove_all(&logs)?;
+    std::fs::create_dir_all(build).with_context(|| format!("cannot create {}", build.display()))?;
+    fsutil::remove_all(&new_staging)?;
+    Ok((logs, new_staging))
+}
+
+/// What an autotools configure depends on besides the files it reads:
+/// its steps, the environment, the dependencies' exports, the prefix, the
+/// toolchain.
+struct Configure<'a> {
+    text: String,
+    toolchain: &'a str,
+}
+
+impl Configure<'_> {
+    fn of<'a>(
+        planned: &[Step],
+        env_lines: &[String],
+        deps: &BTreeMap<String, Provided>,
+        prefix: &str,
+        toolchain: &'a str,
+    ) -> Configure<'a> {
+        let steps = planned
+            .iter()
+            .filter(|s| steps::configures(&s.name))
+            .map(Step::describe);
+        let dep_exports: Vec<String> = (deps.iter())
+            .map(|(d, p)| fingerprint::combine(&[d, &p.exports.0, &p.exports.1]))
+            .collect();
+        let text: Vec<String> = steps
+            .chain([env_lines.join("\n"), dep_exports.join("\n"), prefix.to_string()])
+            .collect();
+        Configure {
+            text: text.join("\n"),
+            toolchain,
+        }
+    }
+
+    fn key(&self, tree: &FileIndex) -> String {
+        fingerprint::combine(&[&tree.fingerprint_of(steps::configure_reads), &self.text, self.toolchain])
+    }
 }
 
 /// The new staged prefix in place of the old one, once what the install

@@ -62,34 +62,7 @@ pub fn bisect(ws: &Workspace, options: &BisectOptions, printer: &Printer) -> Res
     let pins = pin_everything(ws, &names, options.locked, &options.settings, printer)?;
     let cache = ws.git_cache()?;
     let store = cache.store(&component.url, printer)?;
-    let sources = refresh(
-        ws,
-        &store,
-        component,
-        options.bad.as_deref(),
-        &options.settings,
-        printer,
-    )?;
-    let good = match &options.good {
-        Some(rev) => revision_of(ws, &store, component, rev, &sources, &options.settings, printer)?,
-        None => pins
-            .iter()
-            .find(|r| r.component == component.name)
-            .cloned()
-            .context("no pin for the component")?,
-    };
-    let bad = revision_of(
-        ws,
-        &store,
-        component,
-        options.bad.as_deref().unwrap_or(&component.revision),
-        &sources,
-        &options.settings,
-        printer,
-    )?;
-    if good.commit == bad.commit {
-        bail!("the good and bad revisions are the same commit {}", good.commit);
-    }
+    let (good, bad, sources) = ends(ws, &store, component, &pins, options, printer)?;
 
     // A shallow store gets the history between them first.
     if store.is_shallow() {
@@ -107,31 +80,7 @@ pub fn bisect(ws: &Workspace, options: &BisectOptions, printer: &Printer) -> Res
     } else {
         store.repo()
     };
-    // First-parent history from bad back to good.
-    let good_oid = Oid::from_str(&good.commit)?;
-    let mut chain = Vec::new();
-    let mut at = repo.find_commit(Oid::from_str(&bad.commit)?)?;
-    while at.id() != good_oid {
-        chain.push(at.id());
-        if chain.len() > 100_000 {
-            bail!(
-                "{} is not within 100000 first-parent commits of {}",
-                good.commit,
-                bad.commit
-            );
-        }
-        at = at.parent(0).map_err(|_| {
-            anyhow!(
-                "{} ({}) is not a first-parent ancestor of {} ({}); give --good a commit on {}'s first-parent history",
-                &good.commit[..12],
-                good.describe,
-                &bad.commit[..12],
-                bad.describe,
-                bad.describe
-            )
-        })?;
-    }
-    chain.reverse();
+    let chain = first_parent_chain(repo, &good, &bad)?;
     printer.status(
         "Bisecting",
         format!(
@@ -217,28 +166,97 @@ pub fn bisect(ws: &Workspace, options: &BisectOptions, printer: &Printer) -> Res
         tester.tried.iter().any(|t| t.commit == r.commit && want(t.status))
     };
     outcome.reproduced = hi - lo == 1 && seen(&first, &JobStatus::failed) && seen(&parent, &|s| s == JobStatus::Pass);
-    let message = if outcome.reproduced {
-        // A describe that is only the short hash is not said twice.
-        let named = if first.commit.starts_with(&first.describe) {
-            first.commit[..12].to_string()
-        } else {
-            format!("{} ({})", &first.commit[..12], first.describe)
-        };
-        format!(
-            "first bad commit: {named} {}: {job} fails there and passes at its parent {}",
-            subject.as_deref().unwrap_or(""),
-            parent.describe
-        )
-    } else {
-        format!(
-            "{job}: could not narrow it down past untestable commits; the first bad commit is between {} and {}",
-            parent.describe, first.describe
-        )
-    };
+    let message = answer(&job, &first, &parent, subject.as_deref(), outcome.reproduced);
     outcome.first_bad = Some(first);
     outcome.first_bad_subject = subject;
     outcome.last_good = Some(parent);
     Ok(finish(outcome, tester, message))
+}
+
+/// The good and bad revisions, and where the component's commits are
+/// fetched from.
+fn ends(
+    ws: &Workspace,
+    store: &crate::git::Store,
+    component: &crate::manifest::Component,
+    pins: &[Revision],
+    options: &BisectOptions,
+    printer: &Printer,
+) -> Result<(Revision, Revision, Vec<String>)> {
+    let settings = &options.settings;
+    let sources = refresh(ws, store, component, options.bad.as_deref(), settings, printer)?;
+    let good = match &options.good {
+        Some(rev) => revision_of(ws, store, component, rev, &sources, settings, printer)?,
+        None => pins
+            .iter()
+            .find(|r| r.component == component.name)
+            .cloned()
+            .context("no pin for the component")?,
+    };
+    let bad = revision_of(
+        ws,
+        store,
+        component,
+        options.bad.as_deref().unwrap_or(&component.revision),
+        &sources,
+        settings,
+        printer,
+    )?;
+    if good.commit == bad.commit {
+        bail!("the good and bad revisions are the same commit {}", good.commit);
+    }
+    Ok((good, bad, sources))
+}
+
+/// The first-parent history from `bad` back to `good`, oldest first,
+/// without `good`.
+fn first_parent_chain(repo: &git2::Repository, good: &Revision, bad: &Revision) -> Result<Vec<Oid>> {
+    let good_oid = Oid::from_str(&good.commit)?;
+    let mut chain = Vec::new();
+    let mut at = repo.find_commit(Oid::from_str(&bad.commit)?)?;
+    while at.id() != good_oid {
+        chain.push(at.id());
+        if chain.len() > 100_000 {
+            bail!(
+                "{} is not within 100000 first-parent commits of {}",
+                good.commit,
+                bad.commit
+            );
+        }
+        at = at.parent(0).map_err(|_| {
+            anyhow!(
+                "{} ({}) is not a first-parent ancestor of {} ({}); give --good a commit on {}'s first-parent history",
+                &good.commit[..12],
+                good.describe,
+                &bad.commit[..12],
+                bad.describe,
+                bad.describe
+            )
+        })?;
+    }
+    chain.reverse();
+    Ok(chain)
+}
+
+/// The bisection's answer in words.
+fn answer(job: &str, first: &Revision, parent: &Revision, subject: Option<&str>, reproduced: bool) -> String {
+    if !reproduced {
+        return format!(
+            "{job}: could not narrow it down past untestable commits; the first bad commit is between {} and {}",
+            parent.describe, first.describe
+        );
+    }
+    // A describe that is only the short hash is not said twice.
+    let named = if first.commit.starts_with(&first.describe) {
+        first.commit[..12].to_string()
+    } else {
+        format!("{} ({})", &first.commit[..12], first.describe)
+    };
+    format!(
+        "first bad commit: {named} {}: {job} fails there and passes at its parent {}",
+        subject.unwrap_or(""),
+        parent.describe
+    )
 }
 
 /// Binary search over `len` commits whose last one fails and whose parent

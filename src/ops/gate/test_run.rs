@@ -51,59 +51,27 @@ impl TestRun<'_> {
         let job = test_job(name, &test.name);
         let definition = definition::of_test(&self.ws.recipes_root, recipe, test);
         printer.status("Testing", format!("{job} ({})", test.description));
-        let (origin, script) = match recipe.test_script(&self.ws.recipes_root, test) {
-            Ok(found) => found,
-            Err(e) => return Ok(self.broken(&job, test, definition, format!("{e:#}"), printer)),
+        let (origin, script) = match self.write_scripts(recipe, test)? {
+            Ok(written) => written,
+            Err(why) => return Ok(self.broken(&job, test, definition, why, printer)),
         };
-        let script_file = self
-            .dir
-            .join("scripts")
-            .join(format!("{}-{}", recipe.name, test.script_name()));
-        fsutil::atomic_write(&script_file, &script)?;
-        // A VM test's host-side preparation and its guest's script, beside
-        // its script.
-        let mut beside = Vec::new();
-        for name in [
-            test.vm.as_ref().and_then(|vm| vm.prepare.as_ref()),
-            test.vm.as_ref().and_then(|vm| vm.guest.as_ref()),
-        ] {
-            beside.push(match name {
-                Some(name) => match recipe.test_file(&self.ws.recipes_root, test, name) {
-                    Ok((_, bytes)) => {
-                        let file = self.dir.join("scripts").join(format!("{}-{name}", recipe.name));
-                        fsutil::atomic_write(&file, &bytes)?;
-                        Some(file)
-                    }
-                    Err(e) => return Ok(self.broken(&job, test, definition, format!("{e:#}"), printer)),
-                },
-                None => None,
-            });
-        }
-        let guest = beside.pop().flatten();
-        let prepare = beside.pop().flatten();
-        let script_file = Script {
-            file: script_file,
-            prepare,
-            guest,
-        };
-
-        let first = self.once(&job, test, &script_file, &origin, 1, printer)?;
+        let run = |attempt| self.once(&job, test, &script, &origin, attempt, printer);
+        let first = run(1)?;
         let mut steps = vec![first.clone()];
         match runs {
             Runs::Once => {}
             Runs::Times(n) => {
                 for attempt in 2..=i64::from(n) {
-                    steps.push(self.once(&job, test, &script_file, &origin, attempt, printer)?);
+                    steps.push(run(attempt)?);
                 }
             }
-            Runs::Gate { flaky_runs } => {
+            Runs::Gate { flaky_runs } if first.status.failed() => {
                 let known = baseline(&job, &definition);
-                let confirmed = known.as_ref().is_some_and(Known::fails_for_sure);
-                if first.status.failed() && !confirmed {
+                if !known.as_ref().is_some_and(Known::fails_for_sure) {
                     // The failure and its reason first, then what is done about it.
                     printer.trouble("Failed", format!("{job}: {}", first.detail));
                     printer.status("Retrying", format!("{job}: the baseline is not known to fail it"));
-                    let again = self.once(&job, test, &script_file, &origin, 2, printer)?;
+                    let again = run(2)?;
                     let passed = again.status == JobStatus::Pass;
                     steps.push(again);
                     // A fail-then-pass, or two failures where the baseline
@@ -121,70 +89,62 @@ impl TestRun<'_> {
                             format!("{job} {why}: {flaky_runs} more run(s) here, then at the baseline"),
                         );
                         for attempt in 3..3 + i64::from(flaky_runs) {
-                            steps.push(self.once(&job, test, &script_file, &origin, attempt, printer)?);
+                            steps.push(run(attempt)?);
                         }
                     }
                 }
             }
+            Runs::Gate { .. } => {}
         }
-        let failed_runs = steps.iter().filter(|s| s.status.failed()).count() as u32;
-        let total = steps.len() as u32;
-        // Intermittent: it passed some runs and failed others; any failure
-        // fails the job, and the classification weighs the runs.
-        let flaky = failed_runs > 0 && steps.iter().any(|s| s.status == JobStatus::Pass);
-        let status = if flaky {
-            JobStatus::Fail
-        } else {
-            steps
-                .iter()
-                .map(|s| s.status)
-                .find(|s| *s != JobStatus::Pass)
-                .unwrap_or(JobStatus::Pass)
-        };
-        let seconds: f64 = steps.iter().map(|s| s.seconds).sum();
-        let last = steps.last().cloned().unwrap_or(first);
-        let detail = if flaky {
-            format!("failed {failed_runs} of {total} runs")
-        } else if total > 1 && status == JobStatus::Pass {
-            format!("passed {total} of {total} runs")
-        } else {
-            steps
-                .iter()
-                .find(|s| s.status != JobStatus::Pass)
-                .map_or_else(|| steps[0].detail.clone(), |s| s.detail.clone())
-        };
-        let outcome = JobOutcome {
-            job: job.clone(),
-            component: name.clone(),
-            kind: JobKind::Test,
-            status,
-            testid: test.name.clone(),
-            seconds,
-            flaky,
-            detail,
-            log: last.log.clone(),
-            definition,
-            runs: total,
-            failed_runs,
-        };
-        let verb = match status {
-            _ if flaky => "Intermittent",
-            JobStatus::Pass => "Passed",
-            JobStatus::Skip => "Skipped",
-            JobStatus::Broken => "Broken",
-            JobStatus::Blocked => "Blocked",
-            JobStatus::Fail => "Failed",
-        };
-        let mut message = format!("{job} in {seconds:.1}s");
-        if status != JobStatus::Pass || flaky || total > 1 {
-            message.push_str(&format!(": {}", outcome.detail));
-        }
-        if status == JobStatus::Pass && !flaky {
-            printer.status(verb, message);
-        } else {
-            printer.trouble(verb, message);
-        }
+        let outcome = outcome_of(&job, name, test, definition, &steps);
+        say(&outcome, printer);
         Ok((outcome, steps))
+    }
+
+    /// The test's script, and the VM test's host-side preparation and its
+    /// guest's script, written beside it; with where the script came from.
+    /// A script that cannot be found makes the job broken (the inner error).
+    fn write_scripts(
+        &self,
+        recipe: &crate::recipe::Recipe,
+        test: &TestSpec,
+    ) -> Result<std::result::Result<(String, Script), String>> {
+        let (origin, script) = match recipe.test_script(&self.ws.recipes_root, test) {
+            Ok(found) => found,
+            Err(e) => return Ok(Err(format!("{e:#}"))),
+        };
+        let script_file = self
+            .dir
+            .join("scripts")
+            .join(format!("{}-{}", recipe.name, test.script_name()));
+        fsutil::atomic_write(&script_file, &script)?;
+        let mut beside = Vec::new();
+        for name in [
+            test.vm.as_ref().and_then(|vm| vm.prepare.as_ref()),
+            test.vm.as_ref().and_then(|vm| vm.guest.as_ref()),
+        ] {
+            beside.push(match name {
+                Some(name) => match recipe.test_file(&self.ws.recipes_root, test, name) {
+                    Ok((_, bytes)) => {
+                        let file = self.dir.join("scripts").join(format!("{}-{name}", recipe.name));
+                        fsutil::atomic_write(&file, &bytes)?;
+                        Some(file)
+                    }
+                    Err(e) => return Ok(Err(format!("{e:#}"))),
+                },
+                None => None,
+            });
+        }
+        let guest = beside.pop().flatten();
+        let prepare = beside.pop().flatten();
+        Ok(Ok((
+            origin,
+            Script {
+                file: script_file,
+                prepare,
+                guest,
+            },
+        )))
     }
 
     /// The flight goes on; this job is broken, not the gate.
@@ -518,6 +478,67 @@ impl TestRun<'_> {
             cmd = cmd.env(key, value);
         }
         cmd
+    }
+}
+
+/// What a test's runs add up to. Intermittent: it passed some runs and
+/// failed others; any failure fails the job, and the classification weighs
+/// the runs.
+fn outcome_of(job: &str, component: &str, test: &TestSpec, definition: String, steps: &[StepRow]) -> JobOutcome {
+    let failed_runs = steps.iter().filter(|s| s.status.failed()).count() as u32;
+    let total = steps.len() as u32;
+    let flaky = failed_runs > 0 && steps.iter().any(|s| s.status == JobStatus::Pass);
+    let status = if flaky {
+        JobStatus::Fail
+    } else {
+        (steps.iter().map(|s| s.status))
+            .find(|s| *s != JobStatus::Pass)
+            .unwrap_or(JobStatus::Pass)
+    };
+    let detail = if flaky {
+        format!("failed {failed_runs} of {total} runs")
+    } else if total > 1 && status == JobStatus::Pass {
+        format!("passed {total} of {total} runs")
+    } else {
+        (steps.iter())
+            .find(|s| s.status != JobStatus::Pass)
+            .map_or_else(|| steps[0].detail.clone(), |s| s.detail.clone())
+    };
+    JobOutcome {
+        job: job.to_string(),
+        component: component.to_string(),
+        kind: JobKind::Test,
+        status,
+        testid: test.name.clone(),
+        seconds: steps.iter().map(|s| s.seconds).sum(),
+        flaky,
+        detail,
+        log: steps.last().map(|s| s.log.clone()).unwrap_or_default(),
+        definition,
+        runs: total,
+        failed_runs,
+    }
+}
+
+/// The job's verdict line.
+fn say(outcome: &JobOutcome, printer: &Printer) {
+    let (status, flaky) = (outcome.status, outcome.flaky);
+    let verb = match status {
+        _ if flaky => "Intermittent",
+        JobStatus::Pass => "Passed",
+        JobStatus::Skip => "Skipped",
+        JobStatus::Broken => "Broken",
+        JobStatus::Blocked => "Blocked",
+        JobStatus::Fail => "Failed",
+    };
+    let mut message = format!("{} in {:.1}s", outcome.job, outcome.seconds);
+    if status != JobStatus::Pass || flaky || outcome.runs > 1 {
+        message.push_str(&format!(": {}", outcome.detail));
+    }
+    if status == JobStatus::Pass && !flaky {
+        printer.status(verb, message);
+    } else {
+        printer.trouble(verb, message);
     }
 }
 

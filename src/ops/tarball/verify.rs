@@ -108,67 +108,18 @@ pub fn verify(file: &Path, options: &VerifyOptions, printer: &Printer) -> Result
         .unwrap_or(cache.root())
         .join("logs")
         .join("verify-tarball.log");
-    let mut parts = Vec::new();
-    let mut entries = Vec::new();
-    let mut locked = Vec::new();
     let mut components: Vec<&crate::manifest::Component> = manifest.components.iter().collect();
     components.sort_by_key(|c| (c.name != tarball.root, c.name.clone()));
-    for component in &components {
-        let entry = lock
-            .get(&component.name)
-            .ok_or_else(|| anyhow!("{name}: its lock has no entry for `{}`", component.name))?;
-        locked.push(entry.clone());
-        let commit = Oid::from_str(&entry.commit)?;
-        let at = if component.name == tarball.root {
-            Vec::new()
-        } else {
-            component
-                .intree
-                .as_ref()
-                .ok_or_else(|| anyhow!("{manifest_name}: `{}` has no intree path", component.name))?
-                .to_string_lossy()
-                .into_owned()
-                .into_bytes()
-        };
-        let store = cache.store(&component.url, printer)?;
-        // The mirrors come from the tarball under test: data, not a place
-        // to fetch from unless the user says so.
-        let mirrors = if options.use_mirrors {
-            component.mirrors.clone()
-        } else {
-            Vec::new()
-        };
-        let sources: Vec<String> = mirrors.into_iter().chain([component.url.clone()]).collect();
-        let progress = printer.progress(&component.name);
-        let need = Need {
-            sources: &sources,
-            offline: options.offline,
-            log: &log,
-            printer,
-            progress: &progress,
-        };
-        store.fetch_commit(commit, options.mode, &format!("`{}`", component.name), &need)?;
-        parts.push(Part {
-            name: component.name.clone(),
-            url: component.url.clone(),
-            commit,
-            repo_dir: store.dir.clone(),
-            at: at.clone(),
-            submodules: component.submodules.clone(),
-        });
-        entries.push(Inlined {
-            name: component.name.clone(),
-            at: if at.is_empty() {
-                ".".into()
-            } else {
-                String::from_utf8_lossy(&at).into_owned()
-            },
-            commit: entry.commit.clone(),
-            describe: entry.describe.clone(),
-        });
-    }
+    let inside = Inside {
+        name: &name,
+        manifest_name: &manifest_name,
+        root: &tarball.root,
+        lock: &lock,
+    };
+    let fetched = fetch_parts(&inside, &components, &cache, &log, options, printer)?;
     let lock_entries: Vec<_> = lock.entries.values().cloned().collect();
     let mut repos = Repos::new(cache, options.offline, options.mode, log, printer.clone());
+    let parts = fetched.parts;
     let mtime = super::commit_time(repos.open_dir(&parts[0].repo_dir)?, parts[0].commit, &parts[0].url)?;
     let plan = Plan {
         top: given.top.clone(),
@@ -198,58 +149,18 @@ pub fn verify(file: &Path, options: &VerifyOptions, printer: &Printer) -> Result
     );
     add_extras(&mut rebuilt, &extra)?;
 
-    // The tar stream again, kept for comparing entries, and compressed the
-    // same way for comparing the bytes of the file.
-    let tar = tempfile::tempfile().context("cannot create a temporary file")?;
-    let compressed = ParallelWriter::new(
-        format,
-        options.jobs,
-        Hashing {
-            inner: io::sink(),
-            hash: Sha256::new(),
-        },
-    );
-    let archive = archive::Archive {
-        top: &plan.top,
-        mtime: plan.mtime,
-        entries: &rebuilt,
-        repos: &repos.repos,
-    };
-    let progress = printer.progress("Verifying");
-    let both = archive.write(Both(io::BufWriter::new(tar), compressed), |done, total| {
-        progress.update(done, total, "entries")
-    })?;
-    drop(progress);
-    let Both(buffered, compressed) = both;
-    let mut tar = buffered
-        .into_inner()
-        .map_err(|e| anyhow!("cannot write a temporary file: {}", e.error()))?;
-    let rebuilt_sha = hex(&compressed.finish()?.0.hash.finalize());
+    let (tar, rebuilt_sha) = write_again(&plan, &rebuilt, &repos, format, options.jobs, printer)?;
     let given_sha = sha256_of(file)?;
-
     let difference = if rebuilt_sha == given_sha {
         None
     } else {
-        tar.rewind()?;
-        let given_reader = format.decoder(BufReader::new(File::open(file)?))?;
-        let first =
-            first_difference(given_reader, BufReader::new(tar)).with_context(|| format!("{name}: cannot read it"))?;
-        Some(match first {
-            Some(difference) => difference,
-            // The tar ends before the compressed stream does: its rest (a
-            // trailer, a check) is read too before the tool is blamed.
-            None => match io::copy(&mut format.decoder(BufReader::new(File::open(file)?))?, &mut io::sink()) {
-                Err(e) => format!("every entry is the same, but the compressed stream is damaged: {e}"),
-                Ok(_) => "every entry is the same, but the compressed bytes differ (compressed by another tool or sultana version)"
-                    .to_string(),
-            },
-        })
+        Some(difference(file, format, tar).with_context(|| format!("{name}: cannot read it"))?)
     };
     // Beside it: the SBOM sultana would write, SHA256SUMS, signatures.
     let packages: Vec<sbom::Package> = plan
         .parts
         .iter()
-        .zip(&locked)
+        .zip(&fetched.locked)
         .zip(&components)
         .map(|((part, entry), component)| {
             let recipe = recipe_of(&given, &component.recipe);
@@ -280,7 +191,139 @@ pub fn verify(file: &Path, options: &VerifyOptions, printer: &Printer) -> Result
         entries: rebuilt.len(),
         sha256: given_sha,
         difference,
-        components: entries,
+        components: super::inlined_of(&plan.parts, &fetched.locked),
+    })
+}
+
+/// What the tarball's own manifest and lock say, named for messages.
+struct Inside<'a> {
+    name: &'a str,
+    manifest_name: &'a str,
+    root: &'a str,
+    lock: &'a Lock,
+}
+
+/// Each component's locked commit, fetched into the cache where missing.
+struct Fetched {
+    parts: Vec<Part>,
+    locked: Vec<crate::lock::LockEntry>,
+}
+
+fn fetch_parts(
+    inside: &Inside,
+    components: &[&crate::manifest::Component],
+    cache: &Cache,
+    log: &Path,
+    options: &VerifyOptions,
+    printer: &Printer,
+) -> Result<Fetched> {
+    let name = inside.name;
+    let mut fetched = Fetched {
+        parts: Vec::new(),
+        locked: Vec::new(),
+    };
+    for component in components {
+        let entry = inside
+            .lock
+            .get(&component.name)
+            .ok_or_else(|| anyhow!("{name}: its lock has no entry for `{}`", component.name))?;
+        fetched.locked.push(entry.clone());
+        let commit = Oid::from_str(&entry.commit)?;
+        let at = if component.name == inside.root {
+            Vec::new()
+        } else {
+            component
+                .intree
+                .as_ref()
+                .ok_or_else(|| anyhow!("{}: `{}` has no intree path", inside.manifest_name, component.name))?
+                .to_string_lossy()
+                .into_owned()
+                .into_bytes()
+        };
+        let store = cache.store(&component.url, printer)?;
+        // The mirrors come from the tarball under test: data, not a place
+        // to fetch from unless the user says so.
+        let mirrors = if options.use_mirrors {
+            component.mirrors.clone()
+        } else {
+            Vec::new()
+        };
+        let sources: Vec<String> = mirrors.into_iter().chain([component.url.clone()]).collect();
+        let progress = printer.progress(&component.name);
+        let need = Need {
+            sources: &sources,
+            offline: options.offline,
+            log,
+            printer,
+            progress: &progress,
+        };
+        store.fetch_commit(commit, options.mode, &format!("`{}`", component.name), &need)?;
+        fetched.parts.push(Part {
+            name: component.name.clone(),
+            url: component.url.clone(),
+            commit,
+            repo_dir: store.dir.clone(),
+            at,
+            submodules: component.submodules.clone(),
+        });
+    }
+    Ok(fetched)
+}
+
+/// The tar stream again, kept in a temporary file for comparing entries,
+/// and compressed the same way for comparing the bytes of the file: the
+/// stream and the compressed bytes' sha256.
+fn write_again(
+    plan: &Plan,
+    rebuilt: &std::collections::BTreeMap<Vec<u8>, tree::Entry>,
+    repos: &Repos,
+    format: Format,
+    jobs: usize,
+    printer: &Printer,
+) -> Result<(File, String)> {
+    let tar = tempfile::tempfile().context("cannot create a temporary file")?;
+    let compressed = ParallelWriter::new(
+        format,
+        jobs,
+        Hashing {
+            inner: io::sink(),
+            hash: Sha256::new(),
+        },
+    );
+    let archive = archive::Archive {
+        top: &plan.top,
+        mtime: plan.mtime,
+        entries: rebuilt,
+        repos: &repos.repos,
+    };
+    let progress = printer.progress("Verifying");
+    let both = archive.write(Both(io::BufWriter::new(tar), compressed), |done, total| {
+        progress.update(done, total, "entries")
+    })?;
+    drop(progress);
+    let Both(buffered, compressed) = both;
+    let tar = buffered
+        .into_inner()
+        .map_err(|e| anyhow!("cannot write a temporary file: {}", e.error()))?;
+    Ok((tar, hex(&compressed.finish()?.0.hash.finalize())))
+}
+
+/// Why a tarball whose bytes differ from the rebuilt ones differs: the
+/// first entry, or else the compressed stream.
+fn difference(file: &Path, format: Format, mut tar: File) -> Result<String> {
+    tar.rewind()?;
+    let given_reader = format.decoder(BufReader::new(File::open(file)?))?;
+    Ok(match first_difference(given_reader, BufReader::new(tar))? {
+        Some(difference) => difference,
+        // The tar ends before the compressed stream does: its rest (a
+        // trailer, a check) is read too before the tool is blamed.
+        None => match io::copy(&mut format.decoder(BufReader::new(File::open(file)?))?, &mut io::sink()) {
+            Err(e) => format!("every entry is the same, but the compressed stream is damaged: {e}"),
+            Ok(_) => {
+                "every entry is the same, but the compressed bytes differ (compressed by another tool or sultana version)"
+                    .to_string()
+            }
+        },
     })
 }
 

@@ -134,19 +134,7 @@ pub(super) fn place(
     let store = cache.store(&component.url, printer)?;
     let fetch_mode = component.fetch_mode(store.kind());
     if let Some(previous) = changed_pin.and_then(|p| Oid::from_str(&p.commit).ok()) {
-        if let Ok((ahead, behind)) = store.repo().graph_ahead_behind(commit, previous) {
-            report.new_commits = Some(ahead);
-            let range = format!("{}..{}", &previous.to_string()[..12], r.entry.short());
-            let extra = if behind > 0 {
-                format!(", {behind} dropped: not a fast-forward")
-            } else {
-                String::new()
-            };
-            printer.status(
-                "Updating",
-                format!("{} {range} ({} new commit(s){extra})", component.name, ahead),
-            );
-        }
+        report.new_commits = say_update(&store, component, previous, commit, &r.entry, printer);
     }
     if matches!(options.mode, Mode::Lock | Mode::Resolve) {
         report.action = Action::Locked;
@@ -213,10 +201,41 @@ pub(super) fn place(
         }
         .run(&checkout, &component.url, commit, 0)?;
     }
+    say_placed(ws, r, &report, options.mode, printer);
+    Ok(report)
+}
+
+/// How far a pin moves, said as `Updating`: the new commits, and the
+/// dropped ones of a rewind.
+fn say_update(
+    store: &Store,
+    component: &Component,
+    previous: Oid,
+    commit: Oid,
+    entry: &crate::lock::LockEntry,
+    printer: &Printer,
+) -> Option<usize> {
+    let (ahead, behind) = store.repo().graph_ahead_behind(commit, previous).ok()?;
+    let range = format!("{}..{}", &previous.to_string()[..12], entry.short());
+    let extra = if behind > 0 {
+        format!(", {behind} dropped: not a fast-forward")
+    } else {
+        String::new()
+    };
+    printer.status(
+        "Updating",
+        format!("{} {range} ({} new commit(s){extra})", component.name, ahead),
+    );
+    Some(ahead)
+}
+
+/// What was done with the checkout, in one line.
+fn say_placed(ws: &Workspace, r: &Resolution, report: &Report, mode: Mode, printer: &Printer) {
+    let component = r.component;
     let shown = format!("{} {} ({})", component.name, r.entry.short(), r.entry.describe);
     match report.action {
         // A gate's own checkout: never let it pass for the user's.
-        Action::Cloned | Action::Moved if options.mode == Mode::Scratch => printer.status(
+        Action::Cloned | Action::Moved if mode == Mode::Scratch => printer.status(
             "Scratch",
             format!(
                 "{shown} in the flight's scratch tree {} (not your checkout)",
@@ -235,7 +254,6 @@ pub(super) fn place(
         )),
         _ => {}
     }
-    Ok(report)
 }
 
 /// `.sultana/gate/blktap`: a scratch tree named from the workspace that

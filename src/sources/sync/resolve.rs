@@ -126,39 +126,7 @@ pub(super) fn resolve<'a>(
     let store = cache.store(&component.url, printer)?;
     let pinned = previous.filter(|e| e.matches(component) && options.mode.keeps_pins());
     if let Some(entry) = pinned {
-        let commit = Oid::from_str(&entry.commit)?;
-        // A store holding less than asked is completed even for a pin it has.
-        if !store.has_commit(commit) || (store.lacks(component.fetch_mode(store.kind())) && !options.offline) {
-            if options.offline {
-                return Err(offline_error(
-                    component,
-                    &format!("commit {} is not in the cache", entry.short()),
-                ));
-            }
-            fetch_store(ws, &store, component, Some(&component.revision), Some(commit), printer)?;
-        }
-        // A pin is trusted only as what its revision names.
-        let verdict = pin_check::check(&store, &sources(component), entry);
-        match verdict {
-            pin_check::PinCheck::TagDiffers { .. } | pin_check::PinCheck::CommitDiffers => {
-                return Err(CheckFailed(format!(
-                    "{}: {}; fix sultana.lock, or run `sultana update {}` to resolve it again",
-                    component.name,
-                    verdict.describe(entry),
-                    component.name
-                ))
-                .into())
-            }
-            pin_check::PinCheck::NotOnBranch { .. } => {
-                printer.warn(format!("{}: {}", component.name, verdict.describe(entry)))
-            }
-            _ => {}
-        }
-        if options.mode != Mode::Lock {
-            with_need(ws, component, options.offline, printer, |need| {
-                store.ensure_tree(commit, need)
-            })?;
-        }
+        keep_pin(ws, &store, component, entry, options, printer)?;
         return Ok(Resolution {
             component,
             entry: entry.clone(),
@@ -251,4 +219,51 @@ pub(super) fn resolve<'a>(
         kind: Some(resolved.kind),
         previous: previous.cloned(),
     })
+}
+
+/// A pin kept: its commit fetched where the cache lacks it (or holds less
+/// than the component asks), checked against what its revision names, and
+/// its tree brought in.
+fn keep_pin(
+    ws: &Workspace,
+    store: &crate::git::Store,
+    component: &Component,
+    entry: &LockEntry,
+    options: &Options,
+    printer: &Printer,
+) -> Result<()> {
+    let commit = Oid::from_str(&entry.commit)?;
+    // A store holding less than asked is completed even for a pin it has.
+    if !store.has_commit(commit) || (store.lacks(component.fetch_mode(store.kind())) && !options.offline) {
+        if options.offline {
+            return Err(offline_error(
+                component,
+                &format!("commit {} is not in the cache", entry.short()),
+            ));
+        }
+        fetch_store(ws, store, component, Some(&component.revision), Some(commit), printer)?;
+    }
+    // A pin is trusted only as what its revision names.
+    let verdict = pin_check::check(store, &sources(component), entry);
+    match verdict {
+        pin_check::PinCheck::TagDiffers { .. } | pin_check::PinCheck::CommitDiffers => {
+            return Err(CheckFailed(format!(
+                "{}: {}; fix sultana.lock, or run `sultana update {}` to resolve it again",
+                component.name,
+                verdict.describe(entry),
+                component.name
+            ))
+            .into())
+        }
+        pin_check::PinCheck::NotOnBranch { .. } => {
+            printer.warn(format!("{}: {}", component.name, verdict.describe(entry)))
+        }
+        _ => {}
+    }
+    if options.mode != Mode::Lock {
+        with_need(ws, component, options.offline, printer, |need| {
+            store.ensure_tree(commit, need)
+        })?;
+    }
+    Ok(())
 }

@@ -71,54 +71,7 @@ pub fn gitlab(ws: &Workspace, options: &Options, parent_job: Option<&str>, print
         for set in [Set::Baseline, Set::Candidate] {
             for (job, owner) in expected_jobs(ws, &prepared)? {
                 let name = ci_name(set, &job);
-                let scratch = area(ws, set);
-                let owner_component = ws.manifest.component(&owner).context("no such component")?;
-                let closure: Vec<String> = build::closure(ws, std::slice::from_ref(&owner))?
-                    .iter()
-                    .map(|c| c.name.clone())
-                    .collect();
-                let is_build = job == build_job(&owner);
-                let needs: Vec<String> = closure
-                    .iter()
-                    .filter(|n| !(is_build && **n == owner))
-                    .map(|n| ci_name(set, &build_job(n)))
-                    .collect();
-                let junit = format!(".sultana/ci/junit/{}-{job}.xml", set.name());
-                let mut paths = vec![
-                    format!(".sultana/ci/{}/", set.name()),
-                    ".sultana/ci/logs/".to_string(),
-                    junit.clone(),
-                ];
-                if is_build {
-                    // What the jobs that need this build find in place.
-                    let rel = |p: &Path| ws.display_path(p);
-                    paths.push(format!("{}/", rel(&scratch.tree_path(owner_component))));
-                    paths.push(format!("{}/", rel(&build::build_dir(&scratch, &owner))));
-                    paths.push(format!("{}/", rel(&build::staging_root(&scratch, &owner))));
-                    paths.push(rel(&scratch.state_dir().join("build").join(format!("{owner}.stamp"))));
-                }
-                let spec = Job {
-                    stage: if is_build { "build" } else { "test" },
-                    when: None,
-                    needs: needs_of(needs),
-                    allow_failure: Some(true),
-                    interruptible: Some(true),
-                    script: vec![
-                        // The project's registry holds the build cache, unless
-                        // the project names another (builds pull from it; a
-                        // build job pushes when SULTANA_BUILD_CACHE_SIGN names a key).
-                        REMOTE_FROM_REGISTRY.to_string(),
-                        format!(
-                            "$SULTANA --locked gate {comp} --as {} --job {job} --candidate $SULTANA_CANDIDATE",
-                            set.name()
-                        ),
-                    ],
-                    artifacts: Artifacts {
-                        when: "always",
-                        paths,
-                        reports: Reports { junit },
-                    },
-                };
+                let spec = job_spec(ws, set, &job, &owner, comp, &needs_of)?;
                 put(&name, to_value(spec)?);
                 all_jobs.push(name);
             }
@@ -150,6 +103,67 @@ pub fn gitlab(ws: &Workspace, options: &Options, parent_job: Option<&str>, print
         prepared.candidate.commit, prepared.candidate.describe, prepared.baseline.commit, prepared.baseline.describe
     );
     Ok(header + &serde_yaml_ng::to_string(&doc)?)
+}
+
+/// One build or test job of one set: what it needs, what it runs, and the
+/// artifacts the jobs after it find (a build's tree, build folder, staged
+/// install and stamp).
+fn job_spec(
+    ws: &Workspace,
+    set: Set,
+    job: &str,
+    owner: &str,
+    comp: &str,
+    needs_of: &dyn Fn(Vec<String>) -> Vec<Need>,
+) -> Result<Job> {
+    let scratch = area(ws, set);
+    let owner_component = ws.manifest.component(owner).context("no such component")?;
+    let closure: Vec<String> = build::closure(ws, std::slice::from_ref(&owner.to_string()))?
+        .iter()
+        .map(|c| c.name.clone())
+        .collect();
+    let is_build = job == build_job(owner);
+    let needs: Vec<String> = closure
+        .iter()
+        .filter(|n| !(is_build && n.as_str() == owner))
+        .map(|n| ci_name(set, &build_job(n)))
+        .collect();
+    let junit = format!(".sultana/ci/junit/{}-{job}.xml", set.name());
+    let mut paths = vec![
+        format!(".sultana/ci/{}/", set.name()),
+        ".sultana/ci/logs/".to_string(),
+        junit.clone(),
+    ];
+    if is_build {
+        // What the jobs that need this build find in place.
+        let rel = |p: &Path| ws.display_path(p);
+        paths.push(format!("{}/", rel(&scratch.tree_path(owner_component))));
+        paths.push(format!("{}/", rel(&build::build_dir(&scratch, owner))));
+        paths.push(format!("{}/", rel(&build::staging_root(&scratch, owner))));
+        paths.push(rel(&scratch.state_dir().join("build").join(format!("{owner}.stamp"))));
+    }
+    Ok(Job {
+        stage: if is_build { "build" } else { "test" },
+        when: None,
+        needs: needs_of(needs),
+        allow_failure: Some(true),
+        interruptible: Some(true),
+        script: vec![
+            // The project's registry holds the build cache, unless
+            // the project names another (builds pull from it; a
+            // build job pushes when SULTANA_BUILD_CACHE_SIGN names a key).
+            REMOTE_FROM_REGISTRY.to_string(),
+            format!(
+                "$SULTANA --locked gate {comp} --as {} --job {job} --candidate $SULTANA_CANDIDATE",
+                set.name()
+            ),
+        ],
+        artifacts: Artifacts {
+            when: "always",
+            paths,
+            reports: Reports { junit },
+        },
+    })
 }
 
 /// A job's `needs:` entry: a job of this pipeline, or one of the parent's.

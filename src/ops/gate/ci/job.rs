@@ -27,118 +27,32 @@ pub fn run_job(ws: &Workspace, options: &Options, set: Set, job: &str, printer: 
     });
     let owner = flight::owner_of(job, &revisions)?;
     let scratch = area(ws, set);
-    let component = scratch.manifest.component(&owner).context("no such component")?;
     let closure: Vec<String> = build::closure(&scratch, std::slice::from_ref(&owner))?
         .iter()
         .map(|c| c.name.clone())
         .collect();
-    let deps: BTreeSet<String> = closure.iter().filter(|n| **n != owner).cloned().collect();
     let dir = results_dir(ws).join("logs").join(set.name());
     std::fs::create_dir_all(&dir)?;
     printer.status(
         "Job",
         format!("{job} of the {} ({})", set.name(), revisions_text(&revisions)),
     );
-
-    // What the job needs from earlier jobs: every dependency's build passed.
-    let needed: Vec<String> = if job == build_job(&owner) {
-        deps.iter().map(|d| build_job(d)).collect()
-    } else {
-        closure.iter().map(|d| build_job(d)).collect()
+    let cx = JobContext {
+        ws,
+        options,
+        set,
+        job,
+        deps: closure.iter().filter(|n| **n != owner).cloned().collect(),
+        owner,
+        closure,
+        scratch,
+        dir,
+        printer,
     };
-    let mut missing = None;
-    for need in &needed {
-        let path = result_file(ws, set, need);
-        match read_result(&path) {
-            Ok(r) if r.outcome.status == JobStatus::Pass => {}
-            Ok(r) => {
-                missing = Some(format!("{need} did not pass ({})", r.outcome.status));
-                break;
-            }
-            Err(_) => {
-                missing = Some(format!("{need} left no result here (did its artifacts arrive?)"));
-                break;
-            }
-        }
-    }
-
-    let (outcome, steps) = if job == build_job(&owner) {
-        match missing {
-            Some(why) => (blocked(job, &owner, "build", &why), Vec::new()),
-            None => {
-                let mine: Vec<Revision> = revisions.iter().filter(|r| r.component == owner).cloned().collect();
-                flight::pin_revisions(&scratch, &mine, &options.settings, printer)?;
-                let build_options = build::Options {
-                    jobs: options.settings.jobs,
-                    offline: options.settings.offline,
-                    locked: true,
-                    system: options.settings.system.clone(),
-                    kernel_headers: options.settings.kernel_headers.clone(),
-                    trusted: deps.clone(),
-                    build_cache: options.settings.build_cache,
-                    build_cache_remote: options.settings.build_cache_remote.clone(),
-                    ccache: options.settings.ccache,
-                    inherited_env: options.settings.inherited_env.clone(),
-                    env: options.settings.env.clone(),
-                    need_build_tree: flight::build_tree_needs(&scratch, std::slice::from_ref(&owner), None)?,
-                };
-                let reports = build::run(&scratch, std::slice::from_ref(&owner), &build_options, printer)?;
-                let report = reports
-                    .iter()
-                    .find(|r| r.name == owner)
-                    .context("the build left no report")?;
-                // Only the baseline's builds (the locked, already tested
-                // revisions) are pushed: a candidate's build steps are not
-                // trusted with what is signed in everyone's name.
-                if report.status == build::Status::Built && set == Set::Baseline {
-                    build::push_to_remote(&scratch, std::slice::from_ref(&owner), &build_options, printer);
-                }
-                let definition = crate::gate::definition::of_build(&scratch.recipe(component)?);
-                flight::build_outcome(&dir.join(job), report, definition)?
-            }
-        }
+    let (outcome, steps) = if job == build_job(&cx.owner) {
+        cx.build(&revisions)?
     } else {
-        let recipe = scratch.recipe(component)?;
-        let test = recipe
-            .tests
-            .iter()
-            .find(|t| test_job(&owner, &t.name) == job)
-            .with_context(|| format!("`{job}` is not a test of {owner}'s recipe"))?
-            .clone();
-        match missing {
-            Some(why) => {
-                let definition = crate::gate::definition::of_test(&ws.recipes_root, &recipe, &test);
-                let mut outcome = flight::blocked_test(&owner, &test, definition);
-                outcome.detail = why;
-                (outcome, Vec::new())
-            }
-            None => {
-                let reports: Vec<UnitReport> = closure.iter().map(|name| staged_report(&scratch, name)).collect();
-                let report = reports.iter().find(|r| r.name == owner).context("no report")?;
-                let headers = options
-                    .settings
-                    .kernel_headers
-                    .clone()
-                    .or_else(|| build::kbuild::headers(None).ok().map(|h| h.dir));
-                let run = TestRun {
-                    ws,
-                    scratch: &scratch,
-                    flight: 0,
-                    dir: &dir,
-                    report,
-                    reports: &reports,
-                    headers: headers.as_deref(),
-                    jobs: options.settings.jobs,
-                };
-                // A failure runs again, a fail-then-pass more times, on both
-                // sides alike: the decider weighs the runs, and cannot ask
-                // for more of them.
-                let runs = flight::Runs::Gate {
-                    flaky_runs: options.settings.flaky_runs,
-                };
-                run.run(&recipe, &test, runs, &|_, _| None, printer)?
-            }
-        }
+        cx.test()?
     };
     let result = JobResult {
         set,
@@ -153,6 +67,120 @@ pub fn run_job(ws: &Workspace, options: &Options, set: Set, job: &str, printer: 
     let junit = results_dir(ws).join("junit").join(format!("{}-{job}.xml", set.name()));
     fsutil::atomic_write(&junit, job_junit(&result).as_bytes())?;
     Ok(outcome)
+}
+
+/// One job of one set, with the component that owns it and what it needs.
+struct JobContext<'a> {
+    ws: &'a Workspace,
+    options: &'a Options,
+    set: Set,
+    job: &'a str,
+    owner: String,
+    /// The owner and everything it depends on.
+    closure: Vec<String>,
+    /// The closure without the owner.
+    deps: BTreeSet<String>,
+    scratch: Workspace,
+    /// Where the job's logs go.
+    dir: PathBuf,
+    printer: &'a Printer,
+}
+
+type Ran = (JobOutcome, Vec<crate::gate::db::StepRow>);
+
+impl JobContext<'_> {
+    /// Why the job cannot run: a build it needs from an earlier job did not
+    /// pass, or left no result here.
+    fn missing(&self, needed: &[String]) -> Option<String> {
+        for need in needed {
+            match read_result(&result_file(self.ws, self.set, need)) {
+                Ok(r) if r.outcome.status == JobStatus::Pass => {}
+                Ok(r) => return Some(format!("{need} did not pass ({})", r.outcome.status)),
+                Err(_) => return Some(format!("{need} left no result here (did its artifacts arrive?)")),
+            }
+        }
+        None
+    }
+
+    /// The owner's build, its dependencies taken as built by their jobs.
+    fn build(&self, revisions: &[Revision]) -> Result<Ran> {
+        let (owner, options, printer) = (&self.owner, &self.options.settings, self.printer);
+        let needed: Vec<String> = self.deps.iter().map(|d| build_job(d)).collect();
+        if let Some(why) = self.missing(&needed) {
+            return Ok((blocked(self.job, owner, "build", &why), Vec::new()));
+        }
+        let scratch = &self.scratch;
+        let mine: Vec<Revision> = revisions.iter().filter(|r| &r.component == owner).cloned().collect();
+        flight::pin_revisions(scratch, &mine, options, printer)?;
+        let build_options = build::Options {
+            jobs: options.jobs,
+            offline: options.offline,
+            locked: true,
+            system: options.system.clone(),
+            kernel_headers: options.kernel_headers.clone(),
+            trusted: self.deps.clone(),
+            build_cache: options.build_cache,
+            build_cache_remote: options.build_cache_remote.clone(),
+            ccache: options.ccache,
+            inherited_env: options.inherited_env.clone(),
+            env: options.env.clone(),
+            need_build_tree: flight::build_tree_needs(scratch, std::slice::from_ref(owner), None)?,
+        };
+        let reports = build::run(scratch, std::slice::from_ref(owner), &build_options, printer)?;
+        let report = reports
+            .iter()
+            .find(|r| &r.name == owner)
+            .context("the build left no report")?;
+        // Only the baseline's builds (the locked, already tested revisions)
+        // are pushed: a candidate's build steps are not trusted with what is
+        // signed in everyone's name.
+        if report.status == build::Status::Built && self.set == Set::Baseline {
+            build::push_to_remote(scratch, std::slice::from_ref(owner), &build_options, printer);
+        }
+        let component = scratch.manifest.component(owner).context("no such component")?;
+        let definition = crate::gate::definition::of_build(&scratch.recipe(component)?);
+        flight::build_outcome(&self.dir.join(self.job), report, definition)
+    }
+
+    /// One test of the owner's recipe, on the builds its closure's jobs left.
+    fn test(&self) -> Result<Ran> {
+        let (owner, job, scratch) = (&self.owner, self.job, &self.scratch);
+        let component = scratch.manifest.component(owner).context("no such component")?;
+        let recipe = scratch.recipe(component)?;
+        let test = recipe
+            .tests
+            .iter()
+            .find(|t| test_job(owner, &t.name) == job)
+            .with_context(|| format!("`{job}` is not a test of {owner}'s recipe"))?
+            .clone();
+        let needed: Vec<String> = self.closure.iter().map(|d| build_job(d)).collect();
+        if let Some(why) = self.missing(&needed) {
+            let definition = crate::gate::definition::of_test(&self.ws.recipes_root, &recipe, &test);
+            let mut outcome = flight::blocked_test(owner, &test, definition);
+            outcome.detail = why;
+            return Ok((outcome, Vec::new()));
+        }
+        let reports: Vec<UnitReport> = (self.closure.iter()).map(|name| staged_report(scratch, name)).collect();
+        let report = reports.iter().find(|r| &r.name == owner).context("no report")?;
+        let settings = &self.options.settings;
+        let headers = (settings.kernel_headers.clone()).or_else(|| build::kbuild::headers(None).ok().map(|h| h.dir));
+        let run = TestRun {
+            ws: self.ws,
+            scratch,
+            flight: 0,
+            dir: &self.dir,
+            report,
+            reports: &reports,
+            headers: headers.as_deref(),
+            jobs: settings.jobs,
+        };
+        // A failure runs again, a fail-then-pass more times, on both sides
+        // alike: the decider weighs the runs, and cannot ask for more of them.
+        let runs = flight::Runs::Gate {
+            flaky_runs: settings.flaky_runs,
+        };
+        run.run(&recipe, &test, runs, &|_, _| None, self.printer)
+    }
 }
 
 fn revisions_text(revisions: &[Revision]) -> String {

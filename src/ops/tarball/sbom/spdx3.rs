@@ -83,61 +83,32 @@ fn agent(id: &str, party: &Party) -> Value {
     node
 }
 
-pub(super) fn document(facts: &Facts, artifacts: &[Artifact]) -> Result<Vec<u8>> {
-    let base = format!("https://spdx.org/spdxdocs/{}-{}", facts.top, &facts.digest[..32]);
-    let id = |kind: &str, n: usize| format!("{base}#{kind}-{n}");
-    let mut graph: Vec<Value> = Vec::new();
-    let mut elements: Vec<String> = Vec::new();
+/// The graph being written: its nodes in order, the ids the SBOM lists as
+/// its elements, and the nodes shared between packages (one organization
+/// per supplier, one expression per license text).
+struct Graph {
+    base: String,
+    nodes: Vec<Value>,
+    elements: Vec<String>,
+    relationships: usize,
+    organizations: Vec<(Party, String)>,
+    licenses: Vec<(String, String)>,
+}
 
-    let tool = format!("{base}#tool");
-    graph.push(json!({
-        "type": "Tool",
-        "spdxId": tool,
-        "creationInfo": CREATION,
-        "name": format!("sultana {}", env!("CARGO_PKG_VERSION")),
-    }));
-    // The creator: who makes the release when given, else sultana itself.
-    let creator = format!("{base}#creator");
-    match &facts.creator {
-        Some(party) => graph.push(agent(&creator, party)),
-        None => graph.push(json!({
-            "type": "SoftwareAgent",
-            "spdxId": creator,
-            "creationInfo": CREATION,
-            "name": "sultana",
-        })),
-    }
-    let mut organizations: Vec<(Party, String)> = Vec::new();
-
-    let files: Vec<String> = (0..artifacts.len()).map(|n| id("file", n)).collect();
-    for (artifact, file) in artifacts.iter().zip(&files) {
-        graph.push(json!({
-            "type": "software_File",
-            "spdxId": file,
-            "creationInfo": CREATION,
-            "name": artifact.name,
-            "verifiedUsing": [
-                {"type": "Hash", "algorithm": "sha256", "hashValue": artifact.sha256},
-                {"type": "Hash", "algorithm": "sha512", "hashValue": artifact.sha512},
-            ],
-            "software_primaryPurpose": "archive",
-            // BSI's "structured" (a container of further components, the
-            // trees inside) besides what it is: sources.
-            "software_additionalPurpose": ["container", "source"],
-        }));
-        elements.push(file.clone());
+impl Graph {
+    fn id(&self, kind: &str, n: usize) -> String {
+        format!("{}#{kind}-{n}", self.base)
     }
 
-    let mut packages = Vec::new();
-    let mut relationship = 0;
-    let mut relate = |graph: &mut Vec<Value>,
-                      elements: &mut Vec<String>,
-                      from: &str,
-                      kind: &str,
-                      to: Vec<String>,
-                      complete: bool| {
-        let rid = id("relationship", relationship);
-        relationship += 1;
+    /// A node the SBOM lists among its elements.
+    fn element(&mut self, id: String, node: Value) {
+        self.nodes.push(node);
+        self.elements.push(id);
+    }
+
+    fn relate(&mut self, from: &str, kind: &str, to: Vec<String>, complete: bool) {
+        let rid = self.id("relationship", self.relationships);
+        self.relationships += 1;
         let mut node = json!({
             "type": "Relationship",
             "spdxId": rid,
@@ -149,12 +120,45 @@ pub(super) fn document(facts: &Facts, artifacts: &[Artifact]) -> Result<Vec<u8>>
         if complete {
             node["completeness"] = json!("complete");
         }
-        graph.push(node);
-        elements.push(rid);
-    };
-    let mut licenses: Vec<(String, String)> = Vec::new();
-    for (n, package) in facts.packages.iter().enumerate() {
-        let pid = id("package", n);
+        self.element(rid, node);
+    }
+
+    /// The supplier's organization, written the first time it is named.
+    fn organization(&mut self, supplier: &Party) -> String {
+        if let Some((_, oid)) = self.organizations.iter().find(|(p, _)| p == supplier) {
+            return oid.clone();
+        }
+        let oid = self.id("organization", self.organizations.len());
+        self.element(oid.clone(), agent(&oid, supplier));
+        self.organizations.push((supplier.clone(), oid.clone()));
+        oid
+    }
+
+    /// The license expression's node, written the first time it is named.
+    fn license(&mut self, expression: &str) -> String {
+        if expression == NOASSERTION {
+            return NO_ASSERTION_LICENSE.to_string();
+        }
+        if let Some((_, lid)) = self.licenses.iter().find(|(e, _)| e == expression) {
+            return lid.clone();
+        }
+        let lid = self.id("license", self.licenses.len());
+        self.element(
+            lid.clone(),
+            json!({
+                "type": "simplelicensing_LicenseExpression",
+                "spdxId": lid,
+                "creationInfo": CREATION,
+                "simplelicensing_licenseExpression": expression,
+            }),
+        );
+        self.licenses.push((expression.to_string(), lid.clone()));
+        lid
+    }
+
+    /// The package `n`, its licenses, and its distribution artifacts.
+    fn package(&mut self, n: usize, package: &super::Described, files: &[String]) -> String {
+        let pid = self.id("package", n);
         let mut node = json!({
             "type": "software_Package",
             "spdxId": pid,
@@ -173,75 +177,89 @@ pub(super) fn document(facts: &Facts, artifacts: &[Artifact]) -> Result<Vec<u8>>
             node["software_downloadLocation"] = json!(download);
         }
         if let Some(supplier) = &package.supplier {
-            let org = match organizations.iter().find(|(p, _)| p == supplier) {
-                Some((_, oid)) => oid.clone(),
-                None => {
-                    let oid = id("organization", organizations.len());
-                    graph.push(agent(&oid, supplier));
-                    elements.push(oid.clone());
-                    organizations.push((supplier.clone(), oid.clone()));
-                    oid
-                }
-            };
+            let org = self.organization(supplier);
             node["suppliedBy"] = json!(org);
             node["originatedBy"] = json!([org]);
         }
-        graph.push(node);
-        elements.push(pid.clone());
+        self.element(pid.clone(), node);
         for (kind, expression) in [
             ("hasDeclaredLicense", &package.declared),
             ("hasConcludedLicense", &package.concluded),
         ] {
-            let target = if expression == NOASSERTION {
-                NO_ASSERTION_LICENSE.to_string()
-            } else {
-                match licenses.iter().find(|(e, _)| e == expression) {
-                    Some((_, lid)) => lid.clone(),
-                    None => {
-                        let lid = id("license", licenses.len());
-                        graph.push(json!({
-                            "type": "simplelicensing_LicenseExpression",
-                            "spdxId": lid,
-                            "creationInfo": CREATION,
-                            "simplelicensing_licenseExpression": expression,
-                        }));
-                        elements.push(lid.clone());
-                        licenses.push((expression.clone(), lid.clone()));
-                        lid
-                    }
-                }
-            };
-            relate(&mut graph, &mut elements, &pid, kind, vec![target], false);
+            let target = self.license(expression);
+            self.relate(&pid, kind, vec![target], false);
         }
         if !files.is_empty() {
-            relate(
-                &mut graph,
-                &mut elements,
-                &pid,
-                "hasDistributionArtifact",
-                files.clone(),
-                false,
-            );
+            self.relate(&pid, "hasDistributionArtifact", files.to_vec(), false);
         }
-        packages.push(pid);
+        pid
     }
+}
+
+pub(super) fn document(facts: &Facts, artifacts: &[Artifact]) -> Result<Vec<u8>> {
+    let base = format!("https://spdx.org/spdxdocs/{}-{}", facts.top, &facts.digest[..32]);
+    let mut graph = Graph {
+        base: base.clone(),
+        nodes: Vec::new(),
+        elements: Vec::new(),
+        relationships: 0,
+        organizations: Vec::new(),
+        licenses: Vec::new(),
+    };
+
+    let tool = format!("{base}#tool");
+    graph.nodes.push(json!({
+        "type": "Tool",
+        "spdxId": tool,
+        "creationInfo": CREATION,
+        "name": format!("sultana {}", env!("CARGO_PKG_VERSION")),
+    }));
+    // The creator: who makes the release when given, else sultana itself.
+    let creator = format!("{base}#creator");
+    graph.nodes.push(match &facts.creator {
+        Some(party) => agent(&creator, party),
+        None => json!({
+            "type": "SoftwareAgent",
+            "spdxId": creator,
+            "creationInfo": CREATION,
+            "name": "sultana",
+        }),
+    });
+
+    let files: Vec<String> = (0..artifacts.len()).map(|n| graph.id("file", n)).collect();
+    for (artifact, file) in artifacts.iter().zip(&files) {
+        graph.element(
+            file.clone(),
+            json!({
+                "type": "software_File",
+                "spdxId": file,
+                "creationInfo": CREATION,
+                "name": artifact.name,
+                "verifiedUsing": [
+                    {"type": "Hash", "algorithm": "sha256", "hashValue": artifact.sha256},
+                    {"type": "Hash", "algorithm": "sha512", "hashValue": artifact.sha512},
+                ],
+                "software_primaryPurpose": "archive",
+                // BSI's "structured" (a container of further components, the
+                // trees inside) besides what it is: sources.
+                "software_additionalPurpose": ["container", "source"],
+            }),
+        );
+    }
+    let packages: Vec<String> = (facts.packages.iter().enumerate())
+        .map(|(n, package)| graph.package(n, package, &files))
+        .collect();
     if packages.len() > 1 {
         // The root holds the inlined trees, and no others.
-        relate(
-            &mut graph,
-            &mut elements,
-            &packages[0].clone(),
-            "contains",
-            packages[1..].to_vec(),
-            true,
-        );
+        graph.relate(&packages[0], "contains", packages[1..].to_vec(), true);
     }
 
     let sbom = format!("{base}#sbom");
     let created = crate::timefmt::rfc3339(facts.created);
     let mut all = vec![tool.clone(), creator.clone()];
-    all.extend(elements.iter().cloned());
-    graph.push(json!({
+    all.extend(graph.elements.iter().cloned());
+    let mut nodes = graph.nodes;
+    nodes.push(json!({
         "type": "software_Sbom",
         "spdxId": sbom,
         "creationInfo": CREATION,
@@ -252,7 +270,7 @@ pub(super) fn document(facts: &Facts, artifacts: &[Artifact]) -> Result<Vec<u8>>
     }));
     let mut everything = all.clone();
     everything.push(sbom.clone());
-    graph.push(json!({
+    nodes.push(json!({
         "type": "SpdxDocument",
         "spdxId": base,
         "creationInfo": CREATION,
@@ -261,7 +279,7 @@ pub(super) fn document(facts: &Facts, artifacts: &[Artifact]) -> Result<Vec<u8>>
         "rootElement": [sbom],
         "element": everything,
     }));
-    graph.insert(
+    nodes.insert(
         0,
         json!({
             "type": "CreationInfo",
@@ -272,5 +290,5 @@ pub(super) fn document(facts: &Facts, artifacts: &[Artifact]) -> Result<Vec<u8>>
             "createdUsing": [tool],
         }),
     );
-    to_bytes(&json!({ "@context": CONTEXT, "@graph": graph }))
+    to_bytes(&json!({ "@context": CONTEXT, "@graph": nodes }))
 }
