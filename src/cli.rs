@@ -503,7 +503,7 @@ pub struct GateArgs {
     pub always: bool,
     /// After a test fails, then passes, run it N more times on the candidate and N times on
     /// the baseline: failing again while the baseline always passes blocks the push
-    #[arg(long, value_name = "N", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=100))]
+    #[arg(long, value_name = "N", default_value_t = crate::gate::DEFAULT_FLAKY_RUNS, value_parser = clap::value_parser!(u32).range(1..=100))]
     pub flaky_runs: u32,
     #[command(flatten)]
     pub transfer: TransferArgs,

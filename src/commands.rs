@@ -27,15 +27,14 @@ use anyhow::{Context, Result};
 
 use crate::cli::{Cli, Command};
 use crate::printer::Printer;
+use crate::session::Session;
 use crate::sync;
 use crate::workspace::{Workspace, WorkspaceOptions};
 
 /// What every command gets besides its own arguments.
 pub struct Globals {
     pub workspace: WorkspaceOptions,
-    pub jobs: usize,
-    pub offline: bool,
-    pub locked: bool,
+    pub session: Session,
 }
 
 impl Globals {
@@ -76,9 +75,7 @@ impl Globals {
     pub fn sync_options(&self, mode: sync::Mode) -> sync::Options {
         sync::Options {
             mode,
-            offline: self.offline,
-            locked: self.locked,
-            jobs: self.jobs,
+            session: self.session,
         }
     }
 }
@@ -102,19 +99,13 @@ pub fn dispatch(cli: Cli, printer: &Printer) -> Result<()> {
     if let Some(dir) = &cli.chdir {
         std::env::set_current_dir(dir).with_context(|| format!("cannot change to {}", dir.display()))?;
     }
-    let jobs = cli
-        .jobs
-        .filter(|j| *j > 0)
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
     let globals = Globals {
         workspace: WorkspaceOptions {
             manifest: cli.manifest,
             sets: cli.sets,
             env_sets: crate::config_mk::environment_sets(|name| std::env::var(name).ok()),
         },
-        jobs,
-        offline: cli.offline,
-        locked: cli.locked,
+        session: Session::new(cli.offline, cli.locked, cli.jobs),
     };
     match cli.command {
         Command::Demo(args) => demo::run(args, printer),

@@ -12,7 +12,7 @@ mod sources;
 mod testing;
 mod util;
 
-pub(crate) use model::{lock, workspace};
+pub(crate) use model::{lock, session, workspace};
 pub(crate) use ops::{build, config_mk, demo, detect, gate, tarball, vm};
 pub(crate) use sources::{git, sync};
 pub(crate) use util::{error, fault, fsutil, glob, parallel, printer, process, symlinks, timefmt, validate};

@@ -5,4 +5,5 @@
 pub mod lock;
 pub mod manifest;
 pub mod recipe;
+pub mod session;
 pub mod workspace;

@@ -62,9 +62,7 @@ pub fn run(globals: &Globals, args: BuildArgs, printer: &Printer) -> Result<()> 
 pub(super) fn options(globals: &Globals, args: BuildSettingsArgs) -> Result<build::Options> {
     let env = super::build_env(&args.build_env)?;
     Ok(build::Options {
-        jobs: globals.jobs,
-        offline: globals.offline,
-        locked: globals.locked,
+        session: globals.session,
         system: system_choice(&args.system),
         kernel_headers: args.kernel_headers,
         trusted: Default::default(),

@@ -30,7 +30,7 @@ fn remote_settings(ws: &crate::workspace::Workspace, given: Option<&str>) -> Res
 }
 
 fn push(globals: &Globals, args: CachePushArgs, printer: &Printer) -> Result<()> {
-    if globals.offline {
+    if globals.session.offline() {
         bail!("cache push needs the network (--offline was given)");
     }
     let ws = globals.workspace(printer)?;
@@ -110,7 +110,7 @@ fn show(globals: &Globals, printer: &Printer) -> Result<()> {
                 .into_iter()
                 .filter_map(|(_, k)| k)
                 .collect();
-            let held = if globals.offline {
+            let held = if globals.session.offline() {
                 "not asked (--offline)".to_string()
             } else {
                 match remote::Remote::open(&settings, &env) {

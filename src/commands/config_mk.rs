@@ -80,12 +80,17 @@ fn import(args: ConfigMkImportArgs, printer: &Printer) -> Result<()> {
 
 fn export(globals: &Globals, printer: &Printer) -> Result<()> {
     let ws = globals.workspace(printer)?;
-    let lock = if globals.locked { Some(ws.load_lock()?) } else { None };
+    let lock = if globals.session.locked() {
+        Some(ws.load_lock()?)
+    } else {
+        None
+    };
     let text = config_mk::export(&ws.manifest, lock.as_ref())?;
     if text.is_empty() {
         bail!("{} has no component Xen's make knows", ws.manifest.display_name);
     }
-    printer.json(&serde_json::json!({ "command": "config-mk export", "locked": globals.locked, "text": text }));
+    printer
+        .json(&serde_json::json!({ "command": "config-mk export", "locked": globals.session.locked(), "text": text }));
     printer.out(text.trim_end());
     Ok(())
 }

@@ -9,8 +9,6 @@ use crate::error::CheckFailed;
 use crate::gate::{self, BisectOptions, Settings};
 use crate::printer::Printer;
 
-const DEFAULT_FLAKY_RUNS: u32 = 5;
-
 pub fn run(globals: &Globals, args: GateArgs, printer: &Printer) -> Result<()> {
     let ws = globals.fetching_workspace(&args.transfer, printer)?;
     let _lock = ws.lock_exclusive(printer)?;
@@ -27,7 +25,6 @@ pub fn run(globals: &Globals, args: GateArgs, printer: &Printer) -> Result<()> {
         junit: args.junit.map(|p| cwd.join(p)),
         summary: args.summary.map(|p| cwd.join(p)),
         always: args.always,
-        locked: globals.locked,
         settings: Settings {
             flaky_runs: args.flaky_runs,
             ..settings(
@@ -99,7 +96,6 @@ pub fn run_bisect(globals: &Globals, args: BisectArgs, printer: &Printer) -> Res
         test: args.test,
         good: args.good,
         bad: args.bad,
-        locked: globals.locked,
         settings: settings(
             globals,
             system_choice(&args.system),
@@ -135,7 +131,6 @@ fn gate_options(globals: &Globals, component: String, candidate: Option<String>)
         junit: None,
         summary: None,
         always: false,
-        locked: globals.locked,
         settings: settings(
             globals,
             Default::default(),
@@ -155,9 +150,8 @@ fn settings(
 ) -> Result<Settings> {
     let env = super::build_env(build_env)?;
     Ok(Settings {
-        jobs: globals.jobs,
-        flaky_runs: DEFAULT_FLAKY_RUNS,
-        offline: globals.offline,
+        session: globals.session,
+        flaky_runs: gate::DEFAULT_FLAKY_RUNS,
         system,
         kernel_headers,
         build_cache: !cache.no_build_cache,

@@ -52,9 +52,7 @@ pub fn run(globals: &Globals, args: TarballArgs, printer: &Printer) -> Result<()
             .map(|o| std::env::current_dir().map(|d| d.join(o)).unwrap_or_default()),
         formats,
         components,
-        offline: globals.offline,
-        locked: globals.locked,
-        jobs: globals.jobs,
+        session: globals.session,
         sign: args.sign,
         creator: args.sbom_creator,
     };
@@ -118,10 +116,9 @@ pub fn run_verify(globals: &Globals, args: VerifyTarballArgs, printer: &Printer)
             .map_err(|m| anyhow!("--url-rewrite {shown}: {}", crate::validate::redact_credentials(&m)))?;
     }
     let options = tarball::VerifyOptions {
-        offline: globals.offline,
+        session: globals.session,
         rewrites,
         use_mirrors: args.use_mirrors,
-        jobs: globals.jobs,
         mode: super::fetch_mode(&args.transfer).unwrap_or(crate::git::FetchMode::for_verify()),
     };
     let verdict = tarball::verify(&args.file, &options, printer)?;

@@ -32,7 +32,14 @@ pub struct Workspace {
     pub recipes_root: PathBuf,
     /// What the user should know about how the manifest was read.
     pub notes: Vec<String>,
+    /// The recipes read so far, shared with derived workspaces.
+    recipes: std::sync::Arc<Recipes>,
 }
+
+/// Each recipe read and checked once a run: every operation of the run
+/// sees the same one, whatever happens to its file meanwhile.
+#[derive(Default)]
+struct Recipes(std::sync::Mutex<std::collections::BTreeMap<String, crate::recipe::Recipe>>);
 
 /// The places a component's build writes (see `Workspace::build_paths`).
 pub struct BuildPaths {
@@ -134,12 +141,32 @@ impl Workspace {
             root,
             manifest,
             notes,
+            recipes: Default::default(),
         })
     }
 
-    /// The recipe a component is built with (workspace override first).
+    /// A workspace of its own at `root` (a gate's scratch area) with this
+    /// one's manifest and recipes.
+    pub fn derived(&self, root: PathBuf) -> Workspace {
+        Workspace {
+            root,
+            manifest: self.manifest.clone(),
+            recipes_root: self.recipes_root.clone(),
+            notes: Vec::new(),
+            recipes: self.recipes.clone(),
+        }
+    }
+
+    /// The recipe a component is built with (workspace override first),
+    /// read once a run.
     pub fn recipe(&self, component: &Component) -> Result<crate::recipe::Recipe> {
-        crate::recipe::Recipe::load(&self.recipes_root, &component.recipe)
+        let mut read = self.recipes.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(recipe) = read.get(&component.recipe) {
+            return Ok(recipe.clone());
+        }
+        let recipe = crate::recipe::Recipe::load(&self.recipes_root, &component.recipe)?;
+        read.insert(component.recipe.clone(), recipe.clone());
+        Ok(recipe)
     }
 
     pub fn lock_path(&self) -> PathBuf {

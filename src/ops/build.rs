@@ -53,9 +53,7 @@ pub struct SystemChoice {
 
 #[derive(Clone, Debug)]
 pub struct Options {
-    pub jobs: usize,
-    pub offline: bool,
-    pub locked: bool,
+    pub session: crate::session::Session,
     pub system: SystemChoice,
     pub kernel_headers: Option<PathBuf>,
     /// Components built elsewhere (another CI job, whose artifacts are
@@ -193,7 +191,7 @@ pub fn push_to_remote(ws: &Workspace, names: &[String], options: &Options, print
     else {
         return;
     };
-    if !options.build_cache || options.offline {
+    if !options.build_cache || options.session.offline() {
         return;
     }
     let pushed = (|| -> Result<()> {
@@ -214,7 +212,7 @@ pub fn push_to_remote(ws: &Workspace, names: &[String], options: &Options, print
 /// `--no-build-cache` or `--offline`, and none (said once) when no key is
 /// trusted.
 fn open_remote(ws: &Workspace, options: &Options, printer: &Printer) -> Result<Option<remote::Remote>> {
-    if !options.build_cache || options.offline {
+    if !options.build_cache || options.session.offline() {
         return Ok(None);
     }
     let env = &options.inherited_env;
@@ -265,9 +263,7 @@ pub fn run(ws: &Workspace, names: &[String], options: &Options, printer: &Printe
     if !to_fetch.is_empty() {
         let sync_options = sync::Options {
             mode: sync::Mode::Fetch,
-            offline: options.offline,
-            locked: options.locked,
-            jobs: options.jobs,
+            session: options.session,
         };
         sync::run(ws, &to_fetch, true, &sync_options, printer)?;
     }
@@ -320,7 +316,7 @@ pub fn run(ws: &Workspace, names: &[String], options: &Options, printer: &Printe
     let provided: Mutex<BTreeMap<String, Provided>> = Mutex::new(BTreeMap::new());
     let reports: Mutex<Vec<UnitReport>> = Mutex::new(Vec::new());
     // One jobserver for every make of the build: -j N means N in all.
-    let server = jobserver::Client::new(options.jobs.max(1)).ok();
+    let server = jobserver::Client::new(options.session.jobs.max(1)).ok();
     // Read once: every unit's describe comes from it.
     let lock = ws.load_lock().ok();
     // One client, one pull at a time.
@@ -334,15 +330,15 @@ pub fn run(ws: &Workspace, names: &[String], options: &Options, printer: &Printe
         provided: &provided,
         reports: &reports,
         jobs: unit::Jobs {
-            total: options.jobs.max(1),
-            count: options.jobs.max(1),
+            total: options.session.jobs.max(1),
+            count: options.session.jobs.max(1),
             server: server.as_ref(),
         },
         lock: lock.as_ref(),
     };
-    parallel::ready_queue(options.jobs, &units, &needs, |unit, sharing| {
+    parallel::ready_queue(options.session.jobs, &units, &needs, |unit, sharing| {
         // make's -j: the CPUs shared among the components running or ready now.
-        let jobs = options.jobs.max(1);
+        let jobs = options.session.jobs.max(1);
         let jobs_each = (jobs / sharing.clamp(1, jobs)).max(1);
         let report = unit::build_unit(&cx, unit, jobs_each);
         if let Ok(mut all) = reports.lock() {

@@ -29,7 +29,7 @@ pub use bisect::{bisect, BisectOptions};
 #[cfg(feature = "fuzzing")]
 pub use classify::AllowList;
 pub use db::{FlightDb, Revision};
-pub use flight::{flight_dir, Settings};
+pub use flight::{flight_dir, Settings, DEFAULT_FLAKY_RUNS};
 pub use local::{junit as tests_junit, run_tests, table as tests_table, TestOptions};
 pub use report::FlightReport;
 pub use retention::{prune as prune_flights, Pruned};
@@ -56,7 +56,6 @@ pub struct Options {
     pub summary: Option<PathBuf>,
     /// Run a flight even when the candidate is the locked commit.
     pub always: bool,
-    pub locked: bool,
     pub settings: Settings,
 }
 

@@ -63,9 +63,7 @@ pub struct Options {
     /// Inline only these (the root always); default: every enabled
     /// component with an `intree` path.
     pub components: Vec<String>,
-    pub offline: bool,
-    pub locked: bool,
-    pub jobs: usize,
+    pub session: crate::session::Session,
     /// Sign the tarballs and SHA256SUMS with this gpg key.
     pub sign: Option<String>,
     /// `--sbom-creator`: who makes the release (else `[tarball] creator`).
@@ -144,9 +142,7 @@ pub fn run(ws: &Workspace, options: &Options, printer: &Printer) -> Result<Outco
     }
     let sync_options = sync::Options {
         mode: sync::Mode::Resolve,
-        offline: options.offline,
-        locked: options.locked,
-        jobs: options.jobs,
+        session: options.session,
     };
     sync::run(ws, &names, true, &sync_options, printer)?;
     let cache = ws.git_cache()?;
@@ -170,7 +166,7 @@ pub fn run(ws: &Workspace, options: &Options, printer: &Printer) -> Result<Outco
     extra.extend(workspace_recipes(ws, &embedded_components)?);
 
     let log = process::log_path(&ws.state_dir(), "tarball");
-    let mut repos = Repos::new(cache, options.offline, root.fetch, log, printer.clone());
+    let mut repos = Repos::new(cache, options.session.offline(), root.fetch, log, printer.clone());
     let mtime = commit_time(repos.open_dir(&parts[0].repo_dir)?, parts[0].commit, &parts[0].url)?;
     let plan = Plan {
         top: top.clone(),
@@ -190,7 +186,15 @@ pub fn run(ws: &Workspace, options: &Options, printer: &Printer) -> Result<Outco
         options.formats.clone()
     };
     let out_dir = options.out.clone().unwrap_or_else(|| ws.root.join("dist"));
-    let files = write_files(&plan, &tree_entries, &repos, &formats, &out_dir, options.jobs, printer)?;
+    let files = write_files(
+        &plan,
+        &tree_entries,
+        &repos,
+        &formats,
+        &out_dir,
+        options.session.jobs,
+        printer,
+    )?;
     crate::fault::point("tarball-written");
     let in_it: Vec<&Component> = std::iter::once(root).chain(inlined.iter().copied()).collect();
     let packages = packages_of(&plan.parts, &entries, &recipes, &in_it);

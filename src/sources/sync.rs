@@ -51,9 +51,7 @@ impl Mode {
 #[derive(Clone, Debug)]
 pub struct Options {
     pub mode: Mode,
-    pub offline: bool,
-    pub locked: bool,
-    pub jobs: usize,
+    pub session: crate::session::Session,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -118,13 +116,13 @@ pub fn run(ws: &Workspace, names: &[String], all: bool, options: &Options, print
     for component in &git_components {
         ws.check_tree_is_git(component)?;
     }
-    if options.locked && options.mode.keeps_pins() {
+    if options.session.locked() && options.mode.keeps_pins() {
         check_pins_current(&git_components, &old_lock)?;
     }
     // Phase 1: resolve. One component that cannot be resolved does not
     // cost the others.
     let mut failures = Failures::default();
-    let resolved = parallel::map(options.jobs, &git_components, |component| {
+    let resolved = parallel::map(options.session.jobs, &git_components, |component| {
         resolve(ws, &cache, component, old_lock.get(&component.name), options, printer)
             .with_context(|| format!("cannot resolve `{}`", component.name))
     });
@@ -137,10 +135,10 @@ pub fn run(ws: &Workspace, names: &[String], all: bool, options: &Options, print
     }
 
     // Phase 2: the lock.
-    let (new_lock, lock_changed) = write_lock(ws, &old_lock, &resolutions, options.locked)?;
+    let (new_lock, lock_changed) = write_lock(ws, &old_lock, &resolutions, options.session.locked())?;
 
     // Phase 3: checkouts.
-    let placed = parallel::map(options.jobs, &resolutions, |r| {
+    let placed = parallel::map(options.session.jobs, &resolutions, |r| {
         place(ws, &cache, r, options, printer).with_context(|| format!("cannot check out `{}`", r.component.name))
     });
     let mut reports = failures.keep_ok(resolutions.iter().map(|r| r.component.name.as_str()), placed);
@@ -156,7 +154,7 @@ pub fn run(ws: &Workspace, names: &[String], all: bool, options: &Options, print
         components: reports,
         failed: failures.failed,
     };
-    conclude(outcome, failures.first, options.locked, printer)
+    conclude(outcome, failures.first, options.session.locked(), printer)
 }
 
 /// `--locked` where pins are kept: every component must already have a

@@ -234,20 +234,27 @@ fn an_upstream_tree_with_a_git_entry_is_refused_and_nothing_is_written() {
         (
             "a `.git` file",
             up.raw_tree(&[(0o100644, b".git", gitdir), (0o100644, b"README", readme)]),
+            "`.git`",
         ),
         (
             "a `.git` folder with a hook",
             up.raw_tree(&[(0o40000, b".git", dot_git_dir), (0o100644, b"README", readme)]),
+            "`.git`",
         ),
         (
             "a `.git` file in a subfolder",
             up.raw_tree(&[(0o100644, b"README", readme), (0o40000, b"sub", nested)]),
+            "`sub/.git`",
         ),
     ];
-    for (what, tree) in hostile_trees {
+    for (what, tree, entry) in hostile_trees {
         let bad = up.commit_tree(tree, what);
-        // An existing checkout moved to it: refused, left where it was.
-        ctx.sultana(&["update"]).code(2).stderr_has("git never checks out");
+        // An existing checkout moved to it: refused, left where it was,
+        // naming the entry.
+        ctx.sultana(&["update"])
+            .code(2)
+            .stderr_has("git never checks out")
+            .stderr_has(entry);
         assert_eq!(ctx.head("up"), good, "{what}");
         assert_eq!(ctx.read("up/README"), "up", "{what}");
         no_half_made_checkouts(&ctx);
@@ -264,6 +271,11 @@ fn an_upstream_tree_with_a_git_entry_is_refused_and_nothing_is_written() {
         // Back to the good commit for the next case.
         up.repo.reference("refs/heads/master", good, true, "reset").unwrap();
     }
+    // Upstream fixed: the checkout moves on, never stuck on a refused move.
+    let fixed = up.commit(&[("README", "fixed\n")], "fixed");
+    ctx.sultana(&["update"]).success();
+    assert_eq!(ctx.head("up"), fixed);
+    assert_eq!(ctx.read("up/README"), "fixed\n");
 }
 
 #[test]

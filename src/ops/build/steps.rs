@@ -99,12 +99,22 @@ pub fn configure_reads(path: &str) -> bool {
         || path.contains("/m4/")
 }
 
-/// `present` are the dependencies in this build (for `dep_configure`).
-pub fn plan(recipe: &Recipe, vars: &Vars, present: &[String]) -> Result<Vec<Step>> {
+/// What the steps of a unit are made from: the template values, the
+/// dependencies in this build (for `dep_configure`), its folders, and
+/// whether the run may use the network.
+pub struct PlanInput<'a> {
+    pub vars: &'a Vars,
+    pub present: &'a [String],
+    pub src: &'a Path,
+    pub build: &'a Path,
+    pub network: crate::session::Network,
+}
+
+pub fn plan(recipe: &Recipe, input: &PlanInput) -> Result<Vec<Step>> {
+    let (vars, present) = (input.vars, input.present);
     let r = |items: &[String]| render_all(items, vars).map_err(|e| anyhow!("{}: {e}", recipe.origin));
     let one = |item: &str| render(item, vars).map_err(|e| anyhow!("{}: {e}", recipe.origin));
-    let src = PathBuf::from(one("{src}")?);
-    let build = PathBuf::from(one("{build}")?);
+    let (src, build) = (input.src.to_path_buf(), input.build.to_path_buf());
     let dir = match recipe.build_dir() {
         BuildDir::InTree => src.clone(),
         BuildDir::OutOfTree => build.clone(),
@@ -153,7 +163,7 @@ pub fn plan(recipe: &Recipe, vars: &Vars, present: &[String]) -> Result<Vec<Step
                 .collect();
             argv.extend([src.display().to_string(), "--root".into(), one("{destdir}{prefix}")?]);
             argv.extend(["--target-dir".into(), build.display().to_string()]);
-            if vars.get("offline").is_some_and(|v| v == "true") || src.join("vendor").is_dir() {
+            if input.network == crate::session::Network::Offline || src.join("vendor").is_dir() {
                 argv.push("--offline".into());
             }
             argv.extend(r(recipe.make.as_deref().unwrap_or_default())?);

@@ -179,7 +179,6 @@ fn template_vars(cx: &BuildContext, at: &Where, deps: &BTreeMap<String, Provided
     set("describe", describe.to_string());
     set("version", describe.strip_prefix('v').unwrap_or(describe).to_string());
     set("jobs", "{jobs}".into());
-    set("offline", cx.options.offline.to_string());
     if let Some(h) = cx.headers {
         set("kernel_headers", h.dir.display().to_string());
         set("kernel_release", h.release.clone());
@@ -281,7 +280,16 @@ fn plan_unit(
 
     // Everything that goes into the build besides the source, with {jobs}
     // left symbolic so that changing -j does not rebuild.
-    let planned = steps::plan(recipe, &vars, &present)?;
+    let planned = steps::plan(
+        recipe,
+        &steps::PlanInput {
+            vars: &vars,
+            present: &present,
+            src: &src,
+            build: &build,
+            network: options.session.network,
+        },
+    )?;
     let mut step_text: Vec<String> = vec![prefix.clone(), describe.clone()];
     step_text.extend(planned.iter().map(Step::describe));
     let toolchain = toolchain::identity(&env);
@@ -613,9 +621,19 @@ fn build_for_real(job: BuildJob, report: &mut UnitReport) -> Result<String> {
     // `{jobs}` stays a slot until a step runs: `-j{jobs}` for make or
     // cargo gives way to the shared jobserver, anywhere else the count.
     vars.insert("jobs".into(), steps::JOBS_SLOT.into());
-    let run_steps = steps::plan(recipe, &vars, &present)?;
+    let plan_with = |vars: &Vars| {
+        let input = steps::PlanInput {
+            vars,
+            present: &present,
+            src: &src,
+            build: &build,
+            network: cx.options.session.network,
+        };
+        steps::plan(recipe, &input)
+    };
+    let run_steps = plan_with(&vars)?;
     vars.insert("destdir".into(), new_staging.display().to_string());
-    let install_steps = steps::plan(recipe, &vars, &present)?;
+    let install_steps = plan_with(&vars)?;
 
     // The describe keeps its case (RELEASE-4.21.0); only the kind is lowered.
     let kind = format!("{:?}", recipe.kind).to_lowercase();

@@ -23,7 +23,6 @@ pub struct BisectOptions {
     pub test: String,
     pub good: Option<String>,
     pub bad: Option<String>,
-    pub locked: bool,
     pub settings: Settings,
 }
 
@@ -59,7 +58,7 @@ pub fn bisect(ws: &Workspace, options: &BisectOptions, printer: &Printer) -> Res
     let component = gated_component(ws, &options.component)?;
     let names = involved(ws, &component.name)?;
     let job = job_name(ws, &component.name, &names, &options.test)?;
-    let pins = pin_everything(ws, &names, options.locked, &options.settings, printer)?;
+    let pins = pin_everything(ws, &names, &options.settings, printer)?;
     let cache = ws.git_cache()?;
     let store = cache.store(&component.url, printer)?;
     let (good, bad, sources) = ends(ws, &store, component, &pins, options, printer)?;
@@ -68,7 +67,7 @@ pub fn bisect(ws: &Workspace, options: &BisectOptions, printer: &Printer) -> Res
     if store.is_shallow() {
         let (bad_oid, good_oid) = (Oid::from_str(&bad.commit)?, Oid::from_str(&good.commit)?);
         let source = sources.first().cloned().unwrap_or_else(|| component.url.clone());
-        crate::sync::with_need(ws, component, options.settings.offline, printer, |need| {
+        crate::sync::with_need(ws, component, options.settings.session.offline(), printer, |need| {
             store.ensure_ancestry(bad_oid, good_oid, &source, need)
         })?;
     }

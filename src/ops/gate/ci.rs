@@ -42,10 +42,5 @@ impl Set {
 
 /// The scratch workspace of one set, under `.sultana/ci-area/SET/`.
 pub fn area(ws: &Workspace, set: Set) -> Workspace {
-    Workspace {
-        root: ws.state_dir().join("ci-area").join(set.name()),
-        manifest: ws.manifest.clone(),
-        recipes_root: ws.recipes_root.clone(),
-        notes: Vec::new(),
-    }
+    ws.derived(ws.state_dir().join("ci-area").join(set.name()))
 }

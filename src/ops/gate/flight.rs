@@ -68,12 +68,14 @@ pub enum Runs {
     Gate { flaky_runs: u32 },
 }
 
+/// Runs of a fail-then-pass test on each side, unless `--flaky-runs` says.
+pub const DEFAULT_FLAKY_RUNS: u32 = 5;
+
 /// What the build engine is given besides the trees.
 pub struct Settings {
-    pub jobs: usize,
+    pub session: crate::session::Session,
     /// Runs of a fail-then-pass test, on the candidate and on the baseline.
     pub flaky_runs: u32,
-    pub offline: bool,
     pub system: build::SystemChoice,
     pub kernel_headers: Option<PathBuf>,
     pub build_cache: bool,
@@ -94,12 +96,7 @@ pub struct Flown {
 /// A gate's scratch workspace: the same manifest and recipes, its own
 /// checkouts, builds and lock under `.sultana/gate/` (or `gate-baseline/`).
 pub fn area(ws: &Workspace, scratch: Scratch) -> Workspace {
-    Workspace {
-        root: ws.state_dir().join(scratch.dir()),
-        manifest: ws.manifest.clone(),
-        recipes_root: ws.recipes_root.clone(),
-        notes: Vec::new(),
-    }
+    ws.derived(ws.state_dir().join(scratch.dir()))
 }
 
 pub fn flight_dir(ws: &Workspace, id: i64) -> PathBuf {
@@ -159,9 +156,11 @@ pub fn fly(
         None => plan.revisions.iter().map(|r| r.component.clone()).collect(),
     };
     let options = build::Options {
-        jobs: settings.jobs,
-        offline: settings.offline,
-        locked: true,
+        // A flight builds its trees at their pins, whatever the run.
+        session: crate::session::Session {
+            lock: crate::session::LockMode::Locked,
+            ..settings.session
+        },
         system: settings.system.clone(),
         kernel_headers: settings.kernel_headers.clone(),
         trusted: Default::default(),
@@ -220,7 +219,7 @@ pub fn fly(
                     report,
                     reports: &reports,
                     headers: headers.as_deref(),
-                    jobs: settings.jobs,
+                    jobs: settings.session.jobs,
                 };
                 run.run(&recipe, test, runs, baseline, printer)?
             };
@@ -309,9 +308,11 @@ pub fn pin_revisions(
     let names: Vec<String> = revisions.iter().map(|r| r.component.clone()).collect();
     let options = sync::Options {
         mode: sync::Mode::Scratch,
-        offline: settings.offline,
-        locked: true,
-        jobs: settings.jobs,
+        // A flight's scratch trees are at their pins, whatever the run.
+        session: crate::session::Session {
+            lock: crate::session::LockMode::Locked,
+            ..settings.session
+        },
     };
     sync::run(scratch, &names, true, &options, printer)?;
     Ok(())

@@ -114,7 +114,7 @@ pub fn run_tests(ws: &Workspace, options: &TestOptions, printer: &Printer) -> Re
                     report,
                     reports: &reports,
                     headers: headers.as_deref(),
-                    jobs: build_options.jobs,
+                    jobs: build_options.session.jobs,
                 };
                 run.run(&recipe, test, Runs::Once, &|_, _| None, printer)?.0
             };

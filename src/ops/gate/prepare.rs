@@ -144,7 +144,7 @@ type Pinned = (Vec<Revision>, Store, Revision, Revision);
 
 fn pin_full(ws: &Workspace, component: &Component, options: &Options, printer: &Printer) -> Result<Pinned> {
     let involved = involved(ws, &component.name)?;
-    let pins = pin_everything(ws, &involved, options.locked, &options.settings, printer)?;
+    let pins = pin_everything(ws, &involved, &options.settings, printer)?;
     let cache = ws.git_cache()?;
     let store = cache.store(&component.url, printer)?;
     let have_candidate = options
@@ -265,15 +265,12 @@ pub fn involved(ws: &Workspace, name: &str) -> Result<Vec<String>> {
 pub(crate) fn pin_everything(
     ws: &Workspace,
     names: &[String],
-    locked: bool,
     settings: &Settings,
     printer: &Printer,
 ) -> Result<Vec<Revision>> {
     let options = sync::Options {
         mode: sync::Mode::Resolve,
-        offline: settings.offline,
-        locked,
-        jobs: settings.jobs,
+        session: settings.session,
     };
     sync::run(ws, names, true, &options, printer)?;
     let lock = ws.load_lock()?;
@@ -324,7 +321,7 @@ pub(crate) fn refresh(
     settings: &Settings,
     printer: &Printer,
 ) -> Result<Vec<String>> {
-    if settings.offline {
+    if settings.session.offline() {
         return Ok(sync::sources(component));
     }
     let want = candidate
@@ -352,7 +349,7 @@ pub(crate) fn revision_of(
 ) -> Result<Revision> {
     crate::validate::check_revision(rev).map_err(|m| anyhow!("{}: {m}", component.name))?;
     let mut found = store.resolve_among(rev, sources);
-    if found.is_err() && store.is_shallow() && !settings.offline {
+    if found.is_err() && store.is_shallow() && !settings.session.offline() {
         // A shallow store holds only the revisions fetched so far.
         let want = crate::validate::is_full_sha(rev)
             .then(|| Oid::from_str(rev).ok())
@@ -361,7 +358,7 @@ pub(crate) fn revision_of(
         found = store.resolve_among(rev, std::slice::from_ref(&used));
     }
     let (resolved, source) = found.with_context(|| format!("cannot resolve `{rev}` of {}", component.name))?;
-    let describe = sync::with_need(ws, component, settings.offline, printer, |need| {
+    let describe = sync::with_need(ws, component, settings.session.offline(), printer, |need| {
         store.describe_deepening(resolved.commit, &source, need)
     })?;
     Ok(Revision {
@@ -384,7 +381,7 @@ pub(crate) fn describe_commit(
     if !store.is_shallow() && !store.has_some_names() {
         return store.describe(oid);
     }
-    sync::with_need(ws, component, settings.offline, printer, |need| {
+    sync::with_need(ws, component, settings.session.offline(), printer, |need| {
         store.describe_deepening(oid, &component.url, need)
     })
     .unwrap_or_else(|_| crate::git::short(oid))

@@ -44,7 +44,7 @@ pub(crate) fn finish(
         if outcome.not_pushed.is_none() {
             // As osstest's push to the tested branch: a candidate that is
             // not a descendant of the tested commit would drop tested work.
-            if !is_fast_forward(ws, prepared, options.settings.offline, printer)? {
+            if !is_fast_forward(ws, prepared, options.settings.session.offline(), printer)? {
                 if options.allow_rewind {
                     outcome.rewind = true;
                 } else {

@@ -21,12 +21,11 @@ use crate::printer::Printer;
 
 #[derive(Clone, Debug, Default)]
 pub struct VerifyOptions {
-    pub offline: bool,
+    pub session: crate::session::Session,
     /// Fetch from mirrors named inside the tarball too.
     pub use_mirrors: bool,
     /// Where to fetch a url from instead (`--url-rewrite`).
     pub rewrites: crate::manifest::UrlRewrites,
-    pub jobs: usize,
     /// How a missing locked tree is fetched (default: that commit only).
     pub mode: FetchMode,
 }
@@ -118,7 +117,7 @@ pub fn verify(file: &Path, options: &VerifyOptions, printer: &Printer) -> Result
     };
     let fetched = fetch_parts(&inside, &components, &cache, &log, options, printer)?;
     let lock_entries: Vec<_> = lock.entries.values().cloned().collect();
-    let mut repos = Repos::new(cache, options.offline, options.mode, log, printer.clone());
+    let mut repos = Repos::new(cache, options.session.offline(), options.mode, log, printer.clone());
     let parts = fetched.parts;
     let mtime = super::commit_time(repos.open_dir(&parts[0].repo_dir)?, parts[0].commit, &parts[0].url)?;
     let plan = Plan {
@@ -149,7 +148,7 @@ pub fn verify(file: &Path, options: &VerifyOptions, printer: &Printer) -> Result
     );
     add_extras(&mut rebuilt, &extra)?;
 
-    let (tar, rebuilt_sha) = write_again(&plan, &rebuilt, &repos, format, options.jobs, printer)?;
+    let (tar, rebuilt_sha) = write_again(&plan, &rebuilt, &repos, format, options.session.jobs, printer)?;
     let given_sha = sha256_of(file)?;
     let difference = if rebuilt_sha == given_sha {
         None
@@ -252,7 +251,7 @@ fn fetch_parts(
         let progress = printer.progress(&component.name);
         let need = Need {
             sources: &sources,
-            offline: options.offline,
+            offline: options.session.offline(),
             log,
             printer,
             progress: &progress,

@@ -162,7 +162,7 @@ pub(super) fn place(
     };
     let first = place(&store);
     let placed = match first {
-        Err(e) if git::is_damaged_store(&e) && !options.offline => {
+        Err(e) if git::is_damaged_store(&e) && !options.session.offline() => {
             // Damaged objects in the shared cache: make the store again from
             // the network, then place the tree once more. The damaged store's
             // handle goes first: libgit2 shares open packs by path, and its
@@ -193,7 +193,7 @@ pub(super) fn place(
             cache,
             log: &log,
             force,
-            offline: options.offline,
+            offline: options.session.offline(),
             mode: fetch_mode,
             component: &component.name,
             wanted: &component.submodules,

@@ -151,14 +151,14 @@ pub(super) fn resolve<'a>(
     // other workspace named.
     let mut lookup = all_sources.clone();
     let mut fetched = false;
-    if must_fetch && !options.offline {
+    if must_fetch && !options.session.offline() {
         lookup = vec![fetch_store(ws, &store, component, Some(rev), want, printer)?];
         fetched = true;
     }
     let resolved = match store.resolve_among(rev, &lookup) {
         Ok(r) => r,
         // Offline, a name the cache does not hold is not known to be wrong.
-        Err(ResolveError::MissingCommit { .. } | ResolveError::NotFound { .. }) if options.offline => {
+        Err(ResolveError::MissingCommit { .. } | ResolveError::NotFound { .. }) if options.session.offline() => {
             return Err(offline_error(
                 component,
                 &format!("`{rev}` of {} is not in the cache", component.url),
@@ -180,14 +180,14 @@ pub(super) fn resolve<'a>(
         url: component.url.clone(),
         revision: component.revision.clone(),
         commit: resolved.commit.to_string(),
-        describe: with_need(ws, component, options.offline, printer, |need| {
+        describe: with_need(ws, component, options.session.offline(), printer, |need| {
             store.describe_deepening(resolved.commit, &source, need)
         })?,
         source: None,
         not_in_url: false,
     };
     if options.mode != Mode::Lock {
-        with_need(ws, component, options.offline, printer, |need| {
+        with_need(ws, component, options.session.offline(), printer, |need| {
             store.ensure_tree(resolved.commit, need)
         })?;
     }
@@ -234,8 +234,8 @@ fn keep_pin(
 ) -> Result<()> {
     let commit = Oid::from_str(&entry.commit)?;
     // A store holding less than asked is completed even for a pin it has.
-    if !store.has_commit(commit) || (store.lacks(component.fetch_mode(store.kind())) && !options.offline) {
-        if options.offline {
+    if !store.has_commit(commit) || (store.lacks(component.fetch_mode(store.kind())) && !options.session.offline()) {
+        if options.session.offline() {
             return Err(offline_error(
                 component,
                 &format!("commit {} is not in the cache", entry.short()),
@@ -261,7 +261,7 @@ fn keep_pin(
         _ => {}
     }
     if options.mode != Mode::Lock {
-        with_need(ws, component, options.offline, printer, |need| {
+        with_need(ws, component, options.session.offline(), printer, |need| {
             store.ensure_tree(commit, need)
         })?;
     }

@@ -113,9 +113,10 @@ impl JobContext<'_> {
         let mine: Vec<Revision> = revisions.iter().filter(|r| &r.component == owner).cloned().collect();
         flight::pin_revisions(scratch, &mine, options, printer)?;
         let build_options = build::Options {
-            jobs: options.jobs,
-            offline: options.offline,
-            locked: true,
+            session: crate::session::Session {
+                lock: crate::session::LockMode::Locked,
+                ..options.session
+            },
             system: options.system.clone(),
             kernel_headers: options.kernel_headers.clone(),
             trusted: self.deps.clone(),
@@ -172,7 +173,7 @@ impl JobContext<'_> {
             report,
             reports: &reports,
             headers: headers.as_deref(),
-            jobs: settings.jobs,
+            jobs: settings.session.jobs,
         };
         // A failure runs again, a fail-then-pass more times, on both sides
         // alike: the decider weighs the runs, and cannot ask for more of them.
