@@ -1,5 +1,6 @@
 //! Builds the write tracer preloaded into build steps
-//! (src/ops/build/trace/sultana_trace.c) as a shared object the binary embeds.
+//! (src/ops/build/trace/sultana_trace.c) as a shared object the binary embeds,
+//! and finds what the integration tests need (see `NEEDS`).
 
 fn main() {
     let source = "src/ops/build/trace/sultana_trace.c";
@@ -16,4 +17,101 @@ fn main() {
         .status()
         .expect("a C compiler for the write tracer");
     assert!(status.success(), "cannot build {source}");
+    needs::probe();
+}
+
+/// The tools and files the integration tests need, each a `have_NAME` cfg
+/// when found. A test needing one that is missing is marked
+/// `#[cfg_attr(not(have_NAME), ignore = "needs …")]`, so libtest reports it
+/// as ignored, not as passed. Under `CI` every cfg is set: a missing tool
+/// then fails its tests (CI must install it), never skips them.
+mod needs {
+    use std::path::Path;
+
+    enum Probe {
+        /// A program on PATH.
+        Tool(&'static str),
+        /// A file or folder: in `dir`, a name with this start and end.
+        Entry(&'static str, &'static str, &'static str),
+        /// Running as root (mounting a tmpfs).
+        Root,
+    }
+
+    const NEEDS: &[(&str, Probe)] = &[
+        ("autoreconf", Probe::Tool("autoreconf")),
+        ("automake", Probe::Tool("automake")),
+        ("busybox", Probe::Tool("busybox")),
+        ("cargo", Probe::Tool("cargo")),
+        ("ccache", Probe::Tool("ccache")),
+        ("docker_registry", Probe::Tool("docker-registry")),
+        ("gcc", Probe::Tool("gcc")),
+        ("git", Probe::Tool("git")),
+        ("gitlab_ci_local", Probe::Tool("gitlab-ci-local")),
+        ("gpg", Probe::Tool("gpg")),
+        ("gzip", Probe::Tool("gzip")),
+        ("lzip", Probe::Tool("lzip")),
+        ("make", Probe::Tool("make")),
+        ("perlcritic", Probe::Tool("perlcritic")),
+        ("pyspdxtools", Probe::Tool("pyspdxtools")),
+        ("qemu_img", Probe::Tool("qemu-img")),
+        ("qemu_io", Probe::Tool("qemu-io")),
+        ("qemu_nbd", Probe::Tool("qemu-nbd")),
+        ("qemu_system_x86_64", Probe::Tool("qemu-system-x86_64")),
+        ("rsync", Probe::Tool("rsync")),
+        ("sbomcheck", Probe::Tool("sbomcheck")),
+        ("script", Probe::Tool("script")),
+        ("shellcheck", Probe::Tool("shellcheck")),
+        ("tar", Probe::Tool("tar")),
+        ("xz", Probe::Tool("xz")),
+        ("kernel_headers", Probe::Entry("/usr/src", "linux-headers-", "amd64")),
+        ("linux_image", Probe::Entry("/boot", "vmlinuz-", "")),
+        ("xen_4_17", Probe::Entry("/usr/lib/xen-4.17/bin", "xl", "")),
+        ("xen_hypervisor_4_17", Probe::Entry("/boot", "xen-4.17", ".gz")),
+        (
+            "python3_libnbd",
+            Probe::Entry("/usr/lib/python3/dist-packages", "nbd.py", ""),
+        ),
+        ("root", Probe::Root),
+    ];
+
+    const DPKG_STATUS: &str = "/var/lib/dpkg/status";
+
+    pub fn probe() {
+        println!("cargo:rerun-if-env-changed=CI");
+        println!("cargo:rerun-if-env-changed=PATH");
+        let path = std::env::var_os("PATH").unwrap_or_default();
+        let dirs: Vec<_> = std::env::split_paths(&path).filter(|d| d.is_dir()).collect();
+        // A tool installed or removed changes its folder; a Debian package
+        // (headers, a kernel, Xen) changes dpkg's status. Never the files'
+        // own folders: cargo reads a folder whole, and /usr/src is large.
+        for dir in &dirs {
+            println!("cargo:rerun-if-changed={}", dir.display());
+        }
+        if Path::new(DPKG_STATUS).is_file() {
+            println!("cargo:rerun-if-changed={DPKG_STATUS}");
+        }
+        let ci = std::env::var_os("CI").is_some();
+        for (name, probe) in NEEDS {
+            println!("cargo::rustc-check-cfg=cfg(have_{name})");
+            let found = match probe {
+                Probe::Tool(tool) => dirs.iter().any(|d| d.join(tool).is_file()),
+                Probe::Entry(dir, start, end) => std::fs::read_dir(dir).is_ok_and(|entries| {
+                    entries.flatten().any(|e| {
+                        let name = e.file_name().to_string_lossy().into_owned();
+                        name.starts_with(start) && name.ends_with(end)
+                    })
+                }),
+                Probe::Root => std::fs::read_to_string("/proc/self/status").is_ok_and(|s| {
+                    s.lines()
+                        .find(|l| l.starts_with("Uid:"))
+                        .and_then(|l| l.split_whitespace().nth(2))
+                        == Some("0")
+                }),
+            };
+            // Root is a way of running, not something CI installs.
+            if found || (ci && !matches!(probe, Probe::Root)) {
+                println!("cargo::rustc-cfg=have_{name}");
+            }
+        }
+    }
 }

@@ -99,10 +99,9 @@ fn without_a_manifest_status_refuses_and_deps_uses_the_default() {
 /// otherwise overwrite it), and no bar is drawn full before it knows its
 /// total (0/0).
 #[test]
+#[cfg_attr(not(have_script), ignore = "needs script")]
 fn on_a_terminal_the_last_line_ends_and_no_bar_shows_nothing_as_full() {
-    if !require("script", "util-linux's script gives the run a terminal") {
-        return;
-    }
+    require("script", "util-linux's script gives the run a terminal");
     let ctx = TestContext::new();
     ctx.fixture_workspace();
     for args in [&["fetch"][..], &["build", "libfix"][..], &["tarball"][..]] {

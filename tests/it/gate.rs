@@ -6,30 +6,28 @@ use std::path::Path;
 
 use crate::support::*;
 
-pub(crate) fn toolchain_present() -> bool {
-    require("autoreconf", "the autotools fixture (Debian autoconf, automake)")
-        && require("make", "the fixture builds")
-        && require("gcc", "the fixture builds")
-        && require("cargo", "the cargo fixture")
-        && require("qemu-img", "the fixture's disk test (Debian qemu-utils)")
-        && require("qemu-io", "the fixture's disk test (Debian qemu-utils)")
+pub(crate) fn toolchain_present() {
+    require("autoreconf", "the autotools fixture (Debian autoconf, automake)");
+    require("make", "the fixture builds");
+    require("gcc", "the fixture builds");
+    require("cargo", "the cargo fixture");
+    require("qemu-img", "the fixture's disk test (Debian qemu-utils)");
+    require("qemu-io", "the fixture's disk test (Debian qemu-utils)");
 }
 
-/// The fixture workspace; None (the test skips) when the toolchain is missing.
-pub(crate) fn fixture() -> Option<TestContext> {
-    if !toolchain_present() {
-        return None;
-    }
+/// The fixture workspace (its tests declare the toolchain they need).
+pub(crate) fn fixture() -> TestContext {
+    toolchain_present();
     let ctx = TestContext::new();
     ctx.fixture_workspace();
-    Some(ctx)
+    ctx
 }
 
 /// The fixture workspace with a flight of the baseline of `component`.
-pub(crate) fn flown(component: &str) -> Option<TestContext> {
-    let ctx = fixture()?;
+pub(crate) fn flown(component: &str) -> TestContext {
+    let ctx = fixture();
     ctx.sultana(&["gate", component, "--always"]).success();
-    Some(ctx)
+    ctx
 }
 
 /// Commit files to a fixture upstream.
@@ -109,10 +107,12 @@ fn junit(path: &Path) -> Vec<(String, Option<String>)> {
 }
 
 #[test]
+#[cfg_attr(
+    not(all(have_autoreconf, have_cargo, have_gcc, have_make, have_qemu_img, have_qemu_io)),
+    ignore = "needs autoreconf, cargo, gcc, make, qemu-img, qemu-io"
+)]
 fn the_gate_pushes_a_good_candidate_and_refuses_a_regression() {
-    if !toolchain_present() {
-        return;
-    }
+    toolchain_present();
     let ctx = TestContext::new();
     ctx.fixture_workspace();
     ctx.sultana(&["fetch"]).success();
@@ -224,10 +224,12 @@ fn the_gate_pushes_a_good_candidate_and_refuses_a_regression() {
 }
 
 #[test]
+#[cfg_attr(
+    not(all(have_autoreconf, have_cargo, have_gcc, have_make, have_qemu_img, have_qemu_io)),
+    ignore = "needs autoreconf, cargo, gcc, make, qemu-img, qemu-io"
+)]
 fn a_broken_build_blocks_what_needs_it() {
-    if !toolchain_present() {
-        return;
-    }
+    toolchain_present();
     let ctx = TestContext::new();
     ctx.fixture_workspace();
     ctx.sultana(&["gate", "libfix", "--always"]).success();
@@ -281,10 +283,12 @@ fn a_broken_build_blocks_what_needs_it() {
 }
 
 #[test]
+#[cfg_attr(
+    not(all(have_autoreconf, have_cargo, have_gcc, have_make, have_qemu_img, have_qemu_io)),
+    ignore = "needs autoreconf, cargo, gcc, make, qemu-img, qemu-io"
+)]
 fn a_never_passing_test_does_not_block_and_its_fix_is_pushed() {
-    if !toolchain_present() {
-        return;
-    }
+    toolchain_present();
     let ctx = TestContext::new();
     ctx.fixture_workspace();
     add_test(
@@ -336,10 +340,12 @@ fn a_never_passing_test_does_not_block_and_its_fix_is_pushed() {
 }
 
 #[test]
+#[cfg_attr(
+    not(all(have_autoreconf, have_cargo, have_gcc, have_make, have_qemu_img, have_qemu_io)),
+    ignore = "needs autoreconf, cargo, gcc, make, qemu-img, qemu-io"
+)]
 fn a_hanging_test_is_stopped_and_judged_against_the_baseline() {
-    if !toolchain_present() {
-        return;
-    }
+    toolchain_present();
     let ctx = TestContext::new();
     ctx.fixture_workspace();
     ctx.sultana(&["gate", "tool", "--always"]).success();
@@ -386,8 +392,12 @@ fn a_hanging_test_is_stopped_and_judged_against_the_baseline() {
 }
 
 #[test]
+#[cfg_attr(
+    not(all(have_autoreconf, have_cargo, have_gcc, have_make, have_qemu_img, have_qemu_io)),
+    ignore = "needs autoreconf, cargo, gcc, make, qemu-img, qemu-io"
+)]
 fn bisect_from_a_shallow_workspace_deepens_and_finds_the_same_commit() {
-    let Some(ctx) = fixture() else { return };
+    let ctx = fixture();
     ctx.sultana(&["gate", "libfix", "--always", "--depth", "1"]).success();
     assert!(ctx.sultana(&["status", "libfix"]).success().stdout.contains("shallow"));
     let mut commits = Vec::new();
@@ -424,10 +434,12 @@ fn bisect_from_a_shallow_workspace_deepens_and_finds_the_same_commit() {
 }
 
 #[test]
+#[cfg_attr(
+    not(all(have_autoreconf, have_cargo, have_gcc, have_make, have_qemu_img, have_qemu_io)),
+    ignore = "needs autoreconf, cargo, gcc, make, qemu-img, qemu-io"
+)]
 fn bisect_finds_the_first_bad_commit_in_few_builds() {
-    if !toolchain_present() {
-        return;
-    }
+    toolchain_present();
     let ctx = TestContext::new();
     ctx.fixture_workspace();
     ctx.sultana(&["gate", "libfix", "--always"]).success();

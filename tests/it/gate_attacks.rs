@@ -7,8 +7,12 @@ use crate::gate_rules::NEWS_CHECK;
 /// The baseline's single run fails once by chance; the candidate fails
 /// every time. Once pushed as "never passed".
 #[test]
+#[cfg_attr(
+    not(all(have_autoreconf, have_cargo, have_gcc, have_make, have_qemu_img, have_qemu_io)),
+    ignore = "needs autoreconf, cargo, gcc, make, qemu-img, qemu-io"
+)]
 fn one_chance_failure_at_the_baseline_does_not_excuse_a_candidate() {
-    let Some(ctx) = flown("tool") else { return };
+    let ctx = flown("tool");
     let pinned = ctx.lock_commit("tool");
     let script = "#!/bin/bash\nif grep -q bad \"$SULTANA_SRC/NEWS\" 2>/dev/null; then echo 'NEWS says bad'; exit 1; fi\n\
 if [ ! -e \"$HOME/fluked\" ]; then touch \"$HOME/fluked\"; echo 'fluke (first baseline run only)'; exit 1; fi\nexit 0\n";
@@ -36,8 +40,12 @@ if [ ! -e \"$HOME/fluked\" ]; then touch \"$HOME/fluked\"; echo 'fluke (first ba
 
 /// The baseline skips (exit 77), the candidate fails: once "never passed".
 #[test]
+#[cfg_attr(
+    not(all(have_autoreconf, have_cargo, have_gcc, have_make, have_qemu_img, have_qemu_io)),
+    ignore = "needs autoreconf, cargo, gcc, make, qemu-img, qemu-io"
+)]
 fn a_skip_at_the_baseline_is_no_evidence() {
-    let Some(ctx) = flown("tool") else { return };
+    let ctx = flown("tool");
     let pinned = ctx.lock_commit("tool");
     let script = "#!/bin/bash\nif grep -q feature \"$SULTANA_SRC/NEWS\" 2>/dev/null; then echo 'feature broken'; exit 1; fi\necho 'skip: no feature'; exit 77\n";
     add_test(&ctx, "tool", "feat", script, 60);
@@ -61,8 +69,12 @@ fn a_skip_at_the_baseline_is_no_evidence() {
 /// fails under gate-baseline): the test is blocked there, which once made
 /// the intermittent failure "flaky".
 #[test]
+#[cfg_attr(
+    not(all(have_autoreconf, have_cargo, have_gcc, have_make, have_qemu_img, have_qemu_io)),
+    ignore = "needs autoreconf, cargo, gcc, make, qemu-img, qemu-io"
+)]
 fn a_baseline_build_failure_does_not_excuse_an_intermittent_regression() {
-    let Some(ctx) = fixture() else { return };
+    let ctx = fixture();
     let counted = "#!/bin/bash\ngrep -q intermittent \"$SULTANA_SRC/NEWS\" 2>/dev/null || exit 0\n\
 n=$(cat \"$HOME/flop\" 2>/dev/null || echo 0)\nn=$((n + 1))\necho \"$n\" > \"$HOME/flop\"\necho \"run $n\"\n[ $((n % 2)) -eq 0 ]\n";
     add_test(&ctx, "tool", "flop", counted, 60);
@@ -102,8 +114,12 @@ n=$(cat \"$HOME/flop\" 2>/dev/null || echo 0)\nn=$((n + 1))\necho \"$n\" > \"$HO
 /// baseline result; a candidate that then failed the test every time was
 /// not retried and was "same as baseline".
 #[test]
+#[cfg_attr(
+    not(all(have_autoreconf, have_cargo, have_gcc, have_make, have_qemu_img, have_qemu_io)),
+    ignore = "needs autoreconf, cargo, gcc, make, qemu-img, qemu-io"
+)]
 fn every_baseline_run_counts_not_the_newest() {
-    let Some(ctx) = fixture() else { return };
+    let ctx = fixture();
     // Baseline: fails its 3rd baseline run only. Candidate 1 (NEWS flaky):
     // fails odd runs. Candidate 2 (NEWS bad): always fails.
     let script = "#!/bin/bash\nif grep -q bad \"$SULTANA_SRC/NEWS\" 2>/dev/null; then echo 'NEWS says bad'; exit 1; fi\n\
@@ -129,8 +145,12 @@ n=$(cat \"$HOME/b\" 2>/dev/null || echo 0); n=$((n+1)); echo $n > \"$HOME/b\"; e
 /// artifacts did not arrive): the baseline's tests are blocked, and the
 /// candidate's failure of a test the baseline passes was once pushed.
 #[test]
+#[cfg_attr(
+    not(all(have_autoreconf, have_cargo, have_gcc, have_make, have_qemu_img, have_qemu_io)),
+    ignore = "needs autoreconf, cargo, gcc, make, qemu-img, qemu-io"
+)]
 fn ci_a_lost_baseline_build_is_no_evidence() {
-    let Some(ctx) = fixture() else { return };
+    let ctx = fixture();
     let script = NEWS_CHECK;
     add_test(&ctx, "tool", "news", script, 60);
     ctx.sultana(&["fetch", "-q"]).success();
@@ -188,8 +208,12 @@ fn ci_a_lost_baseline_build_is_no_evidence() {
 /// CI: results computed with libfix at one pin, decided after the lock
 /// moved libfix on, were once taken for results of the new pin.
 #[test]
+#[cfg_attr(
+    not(all(have_autoreconf, have_cargo, have_gcc, have_make, have_qemu_img, have_qemu_io)),
+    ignore = "needs autoreconf, cargo, gcc, make, qemu-img, qemu-io"
+)]
 fn ci_results_of_other_pins_are_refused() {
-    let Some(ctx) = fixture() else { return };
+    let ctx = fixture();
     ctx.sultana(&["fetch", "-q"]).success();
     let pinned = ctx.lock_commit("tool");
     let candidate = commit(&ctx, "tool", &[("NEWS", "fine\n")], "fine");
@@ -242,8 +266,12 @@ fn ci_results_of_other_pins_are_refused() {
 
 /// Kill -9 during the baseline's follow-up, then again.
 #[test]
+#[cfg_attr(
+    not(all(have_autoreconf, have_cargo, have_gcc, have_make, have_qemu_img, have_qemu_io)),
+    ignore = "needs autoreconf, cargo, gcc, make, qemu-img, qemu-io"
+)]
 fn a_killed_baseline_follow_up_is_run_again() {
-    let Some(ctx) = flown("tool") else { return };
+    let ctx = flown("tool");
     let pinned = ctx.lock_commit("tool");
     let script = NEWS_CHECK;
     add_test(&ctx, "tool", "news", script, 60);
@@ -270,8 +298,12 @@ fn a_killed_baseline_follow_up_is_run_again() {
 /// `--baseline REV --push` once judged the candidate against REV and
 /// pushed it over the locked pin.
 #[test]
+#[cfg_attr(
+    not(all(have_autoreconf, have_cargo, have_gcc, have_make, have_qemu_img, have_qemu_io)),
+    ignore = "needs autoreconf, cargo, gcc, make, qemu-img, qemu-io"
+)]
 fn push_is_judged_against_the_locked_pin() {
-    let Some(ctx) = fixture() else { return };
+    let ctx = fixture();
     let script = NEWS_CHECK;
     add_test(&ctx, "tool", "news", script, 60);
     ctx.sultana(&["gate", "tool", "--always"]).success();

@@ -34,8 +34,12 @@ fn history(ctx: &TestContext, job: &str) -> Vec<(i64, String, String, i64, i64, 
 }
 
 #[test]
+#[cfg_attr(
+    not(all(have_autoreconf, have_cargo, have_gcc, have_make, have_qemu_img, have_qemu_io)),
+    ignore = "needs autoreconf, cargo, gcc, make, qemu-img, qemu-io"
+)]
 fn a_new_test_is_tested_at_the_baseline_before_it_is_judged() {
-    let Some(ctx) = flown("libfix") else { return };
+    let ctx = flown("libfix");
     let pinned = ctx.lock_commit("libfix");
 
     // Added after the last flight; the candidate fails it, the baseline
@@ -82,8 +86,12 @@ fn a_new_test_is_tested_at_the_baseline_before_it_is_judged() {
 }
 
 #[test]
+#[cfg_attr(
+    not(all(have_autoreconf, have_cargo, have_gcc, have_make, have_qemu_img, have_qemu_io)),
+    ignore = "needs autoreconf, cargo, gcc, make, qemu-img, qemu-io"
+)]
 fn a_changed_test_is_judged_against_the_baseline_as_it_is_now() {
-    let Some(ctx) = fixture() else { return };
+    let ctx = fixture();
     add_test(
         &ctx,
         "libfix",
@@ -127,8 +135,12 @@ fn a_changed_test_is_judged_against_the_baseline_as_it_is_now() {
 }
 
 #[test]
+#[cfg_attr(
+    not(all(have_autoreconf, have_cargo, have_gcc, have_make, have_qemu_img, have_qemu_io)),
+    ignore = "needs autoreconf, cargo, gcc, make, qemu-img, qemu-io"
+)]
 fn an_intermittent_failure_is_flaky_only_when_the_baseline_has_it_too() {
-    let Some(ctx) = flown("tool") else { return };
+    let ctx = flown("tool");
 
     // Fails every other run, wherever it runs: flaky at the baseline too.
     // Counts its runs in $HOME/NAME.
@@ -199,14 +211,15 @@ fn an_intermittent_failure_is_flaky_only_when_the_baseline_has_it_too() {
 /// against a real NBD server: it negotiates plain replies, then structured
 /// ones, and names the first byte that differs from what was written.
 #[test]
+#[cfg_attr(
+    not(all(have_python3_libnbd, have_qemu_io, have_qemu_nbd)),
+    ignore = "needs python3-libnbd, qemu-io, qemu-nbd"
+)]
 fn the_shipped_nbd_reader_checks_both_reply_kinds() {
     let module = Path::new("/usr/lib/python3/dist-packages/nbd.py");
-    if !require("qemu-nbd", "serving a disk over NBD (Debian qemu-utils)")
-        || !require("qemu-io", "writing the pattern (Debian qemu-utils)")
-        || !require_path(module, "libnbd's Python module (Debian python3-libnbd)")
-    {
-        return;
-    }
+    require("qemu-nbd", "serving a disk over NBD (Debian qemu-utils)");
+    require("qemu-io", "writing the pattern (Debian qemu-utils)");
+    require_path(module, "libnbd's Python module (Debian python3-libnbd)");
     let script =
         std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("recipes/tests/blktap/tapdisk-nbd.sh"))
             .unwrap();
@@ -269,8 +282,12 @@ fn the_shipped_nbd_reader_checks_both_reply_kinds() {
 /// What a test writes to stderr is in its log (its failure's reason, a
 /// traceback), and never on sultana's stdout, where `--json` goes.
 #[test]
+#[cfg_attr(
+    not(all(have_autoreconf, have_cargo, have_gcc, have_make, have_qemu_img, have_qemu_io)),
+    ignore = "needs autoreconf, cargo, gcc, make, qemu-img, qemu-io"
+)]
 fn a_test_s_stderr_goes_to_its_log() {
-    let Some(ctx) = flown("tool") else { return };
+    let ctx = flown("tool");
     let script = "#!/bin/bash\necho to-stdout\necho to-stderr >&2\nexit 1\n";
     add_test(&ctx, "tool", "err", script, 60);
     commit(&ctx, "tool", &[("NEWS", "1.1\n")], "news");
@@ -285,8 +302,12 @@ fn a_test_s_stderr_goes_to_its_log() {
 }
 
 #[test]
+#[cfg_attr(
+    not(all(have_autoreconf, have_cargo, have_gcc, have_make, have_qemu_img, have_qemu_io)),
+    ignore = "needs autoreconf, cargo, gcc, make, qemu-img, qemu-io"
+)]
 fn a_rewind_is_refused_unless_allowed_and_then_said() {
-    let Some(ctx) = fixture() else { return };
+    let ctx = fixture();
     ctx.sultana(&["fetch"]).success();
     let tested = ctx.lock_commit("libfix");
     let good = commit(&ctx, "libfix", &[("fix.c", GOOD_FIX)], "libfix: a reviewed change");
@@ -333,8 +354,12 @@ fn a_rewind_is_refused_unless_allowed_and_then_said() {
 /// restored prefix without one, so no regression is invented; a flight
 /// with --no-build-cache afterwards does not keep trusting a restore.
 #[test]
+#[cfg_attr(
+    not(all(have_autoreconf, have_cargo, have_gcc, have_make, have_qemu_img, have_qemu_io)),
+    ignore = "needs autoreconf, cargo, gcc, make, qemu-img, qemu-io"
+)]
 fn a_test_that_needs_the_build_tree_gets_a_build_not_a_restore() {
-    let Some(ctx) = fixture() else { return };
+    let ctx = fixture();
     ctx.sultana(&["build"]).success();
     let run = ctx.sultana(&["gate", "libfix", "--always", "--json"]).success();
     let report = &run.json()["gate"]["report"];
@@ -360,8 +385,12 @@ fn a_test_that_needs_the_build_tree_gets_a_build_not_a_restore() {
 /// another commit is refused before any flight (exit 2), naming the pin;
 /// with the revision set to its branch, it is gated.
 #[test]
+#[cfg_attr(
+    not(all(have_autoreconf, have_cargo, have_gcc, have_make, have_qemu_img, have_qemu_io)),
+    ignore = "needs autoreconf, cargo, gcc, make, qemu-img, qemu-io"
+)]
 fn a_component_pinned_by_commit_is_refused_a_candidate_before_the_flight() {
-    let Some(ctx) = fixture() else { return };
+    let ctx = fixture();
     ctx.sultana(&["lock"]).success();
     let pinned = ctx.lock_commit("libfix");
     let manifest = ctx.read("sultana.toml");
@@ -406,8 +435,12 @@ fn a_component_pinned_by_commit_is_refused_a_candidate_before_the_flight() {
 }
 
 #[test]
+#[cfg_attr(
+    not(all(have_autoreconf, have_cargo, have_gcc, have_make, have_qemu_img, have_qemu_io)),
+    ignore = "needs autoreconf, cargo, gcc, make, qemu-img, qemu-io"
+)]
 fn a_candidate_that_was_never_built_is_not_pushed() {
-    let Some(ctx) = fixture() else { return };
+    let ctx = fixture();
     // libfix, which root builds on, fails to build at the baseline and at
     // the candidate: no regression of libfix, but root is never built.
     commit(&ctx, "libfix", &[("fix.c", "this is not C\n")], "libfix: broken");

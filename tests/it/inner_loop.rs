@@ -8,11 +8,11 @@ use git2::Repository;
 
 use crate::support::*;
 
-fn toolchain_present() -> bool {
-    require("autoreconf", "the autotools fixture (Debian autoconf, automake)")
-        && require("make", "every fixture build")
-        && require("gcc", "every fixture build")
-        && require("cargo", "the cargo fixture")
+fn toolchain_present() {
+    require("autoreconf", "the autotools fixture (Debian autoconf, automake)");
+    require("make", "every fixture build");
+    require("gcc", "every fixture build");
+    require("cargo", "the cargo fixture");
 }
 
 fn status_of(run: &Run, name: &str) -> String {
@@ -77,10 +77,12 @@ const FIX_C_PLUS_10: &str = "#include \"fix.h\"\nint fix_add(int a, int b) { ret
 /// a change to configure.ac runs bootstrap and configure again; `-v` says
 /// why each component builds.
 #[test]
+#[cfg_attr(
+    not(all(have_autoreconf, have_cargo, have_gcc, have_make, have_qemu_img, have_qemu_io)),
+    ignore = "needs autoreconf, cargo, gcc, make, qemu-img, qemu-io"
+)]
 fn an_edit_rebuilds_without_configure_and_time_alone_changes_nothing() {
-    if !toolchain_present() {
-        return;
-    }
+    toolchain_present();
     let ctx = TestContext::new();
     ctx.fixture_workspace();
     ctx.sultana(&["build", "--no-build-cache"]).success();
@@ -212,10 +214,10 @@ fn shared_library_workspace(ctx: &TestContext) {
 /// library through LD_LIBRARY_PATH, its pkg-config file; `run` exits with
 /// the command's status.
 #[test]
+#[cfg_attr(not(all(have_gcc, have_make)), ignore = "needs gcc, make")]
 fn run_env_and_shell_find_the_built_program_and_its_library() {
-    if !require("make", "the make fixture") || !require("gcc", "the make fixture") {
-        return;
-    }
+    require("make", "the make fixture");
+    require("gcc", "the make fixture");
     let ctx = TestContext::new();
     shared_library_workspace(&ctx);
     ctx.sultana(&["run", "true"])
@@ -274,10 +276,12 @@ fn run_env_and_shell_find_the_built_program_and_its_library() {
 /// shared cache; a changed recipe, a changed dependency and a dirty tree
 /// miss it (and a dirty tree does not fill it).
 #[test]
+#[cfg_attr(
+    not(all(have_autoreconf, have_cargo, have_gcc, have_make, have_qemu_img, have_qemu_io)),
+    ignore = "needs autoreconf, cargo, gcc, make, qemu-img, qemu-io"
+)]
 fn the_build_cache_serves_a_second_workspace_and_misses_what_differs() {
-    if !toolchain_present() {
-        return;
-    }
+    toolchain_present();
     let ctx = TestContext::new();
     ctx.fixture_workspace();
     let first = ctx.sultana(&["build", "--json"]).success();
@@ -361,10 +365,10 @@ fn the_build_cache_serves_a_second_workspace_and_misses_what_differs() {
 /// kill -9 while a build is stored into the cache, or restored from it:
 /// the next run finishes with the same result, and no half entry is used.
 #[test]
+#[cfg_attr(not(all(have_gcc, have_make)), ignore = "needs gcc, make")]
 fn the_build_cache_survives_kill_9_and_concurrent_fills() {
-    if !require("make", "the make fixture") || !require("gcc", "the make fixture") {
-        return;
-    }
+    require("make", "the make fixture");
+    require("gcc", "the make fixture");
     let ctx = TestContext::new();
     shared_library_workspace(&ctx);
     let killed = ctx
@@ -457,10 +461,21 @@ fn the_build_cache_survives_kill_9_and_concurrent_fills() {
 /// With ccache installed, a neighbour commit built in a fresh workspace
 /// (no build cache) compiles what did not change from ccache.
 #[test]
+#[cfg_attr(
+    not(all(
+        have_autoreconf,
+        have_cargo,
+        have_ccache,
+        have_gcc,
+        have_make,
+        have_qemu_img,
+        have_qemu_io
+    )),
+    ignore = "needs autoreconf, cargo, ccache, gcc, make, qemu-img, qemu-io"
+)]
 fn ccache_serves_the_unchanged_files_of_a_neighbour_commit() {
-    if !toolchain_present() || !require("ccache", "the compiler cache (Debian ccache)") {
-        return;
-    }
+    toolchain_present();
+    require("ccache", "the compiler cache (Debian ccache)");
     let ctx = TestContext::new();
     ctx.fixture_workspace();
     ctx.sultana(&["build", "--no-build-cache", "libfix"]).success();
@@ -514,10 +529,12 @@ const TOOL_C_2: &str = "#include <stdio.h>\nint main(void) { puts(\"fixtool 2.0\
 /// scratch tree, a checkout moved by `update`) has the key of a fresh clone
 /// at its commit: the build comes from the cache, and is that commit's.
 #[test]
+#[cfg_attr(
+    not(all(have_autoreconf, have_cargo, have_gcc, have_make, have_qemu_img, have_qemu_io)),
+    ignore = "needs autoreconf, cargo, gcc, make, qemu-img, qemu-io"
+)]
 fn a_tree_holding_another_commits_outputs_is_served_by_the_cache() {
-    if !toolchain_present() {
-        return;
-    }
+    toolchain_present();
     let ctx = TestContext::new();
     ctx.fixture_workspace();
     ctx.sultana(&["build", "tool"]).success();
@@ -549,10 +566,12 @@ fn a_tree_holding_another_commits_outputs_is_served_by_the_cache() {
 /// the compiler read it), or a new one written where git would show it, is
 /// built again next time, and that build never reaches the shared cache.
 #[test]
+#[cfg_attr(
+    not(all(have_autoreconf, have_cargo, have_gcc, have_make, have_qemu_img, have_qemu_io)),
+    ignore = "needs autoreconf, cargo, gcc, make, qemu-img, qemu-io"
+)]
 fn an_edit_made_during_the_build_builds_again_and_is_never_stored() {
-    if !toolchain_present() {
-        return;
-    }
+    toolchain_present();
     let ctx = TestContext::new();
     ctx.fixture_workspace();
     let makefile = std::fs::read_to_string(ctx.upstreams.join("tool/Makefile")).unwrap();
@@ -614,10 +633,12 @@ fn an_edit_made_during_the_build_builds_again_and_is_never_stored() {
 /// again (`-v` names it), a second workspace on the same cache never gets
 /// the other value's build, an undeclared one never reaches the build.
 #[test]
+#[cfg_attr(
+    not(all(have_autoreconf, have_cargo, have_gcc, have_make, have_qemu_img, have_qemu_io)),
+    ignore = "needs autoreconf, cargo, gcc, make, qemu-img, qemu-io"
+)]
 fn what_reaches_a_build_is_its_input_and_nothing_else_reaches_it() {
-    if !toolchain_present() {
-        return;
-    }
+    toolchain_present();
     let ctx = TestContext::new();
     ctx.fixture_workspace();
     let install = "\tinstall -D -m 0755 fixtool $(DESTDIR)$(PREFIX)/bin/fixtool\n";
@@ -699,10 +720,12 @@ fn what_reaches_a_build_is_its_input_and_nothing_else_reaches_it() {
 /// truncated or partial entry is refused, removed and the component
 /// builds; a prefix inside a workspace keys that workspace's build only.
 #[test]
+#[cfg_attr(
+    not(all(have_autoreconf, have_cargo, have_gcc, have_make, have_qemu_img, have_qemu_io)),
+    ignore = "needs autoreconf, cargo, gcc, make, qemu-img, qemu-io"
+)]
 fn a_damaged_entry_is_refused_and_a_prefix_inside_a_workspace_is_its_own() {
-    if !toolchain_present() {
-        return;
-    }
+    toolchain_present();
     let ctx = TestContext::new();
     ctx.fixture_workspace();
     ctx.sultana(&["build", "tool"]).success();
@@ -785,10 +808,12 @@ fn a_damaged_entry_is_refused_and_a_prefix_inside_a_workspace_is_its_own() {
 /// A FIFO the install leaves in the staged prefix is refused with a clear
 /// error, never opened (that would hang the build for ever).
 #[test]
+#[cfg_attr(
+    not(all(have_autoreconf, have_cargo, have_gcc, have_make, have_qemu_img, have_qemu_io)),
+    ignore = "needs autoreconf, cargo, gcc, make, qemu-img, qemu-io"
+)]
 fn a_fifo_in_the_staged_prefix_is_refused_not_opened() {
-    if !toolchain_present() {
-        return;
-    }
+    toolchain_present();
     let ctx = TestContext::new();
     ctx.fixture_workspace();
     let recipe = ctx
@@ -809,10 +834,10 @@ fn a_fifo_in_the_staged_prefix_is_refused_not_opened() {
 /// A workspace whose path holds a `:` (or ld.so's `;`) would put relative
 /// entries on PATH and LD_LIBRARY_PATH: `run`, `env` and `shell` refuse it.
 #[test]
+#[cfg_attr(not(all(have_gcc, have_make)), ignore = "needs gcc, make")]
 fn a_workspace_path_with_a_separator_is_refused_for_run() {
-    if !require("make", "the make fixture") || !require("gcc", "the make fixture") {
-        return;
-    }
+    require("make", "the make fixture");
+    require("gcc", "the make fixture");
     let ctx = TestContext::new();
     shared_library_workspace(&ctx);
     ctx.sultana(&["build"]).success();
@@ -841,10 +866,12 @@ fn a_workspace_path_with_a_separator_is_refused_for_run() {
 /// outside is refused, saying so; empty folders and folder modes are
 /// content too.
 #[test]
+#[cfg_attr(
+    not(all(have_autoreconf, have_cargo, have_gcc, have_make, have_qemu_img, have_qemu_io)),
+    ignore = "needs autoreconf, cargo, gcc, make, qemu-img, qemu-io"
+)]
 fn links_out_of_the_tree_and_folders_are_inputs() {
-    if !toolchain_present() {
-        return;
-    }
+    toolchain_present();
     let ctx = TestContext::new();
     ctx.fixture_workspace();
     ctx.sultana(&["build", "tool"]).success();
@@ -889,10 +916,12 @@ fn links_out_of_the_tree_and_folders_are_inputs() {
 /// many builds in a row it happens in: what the build wrote is known from
 /// what its own processes did, not from timing.
 #[test]
+#[cfg_attr(
+    not(all(have_autoreconf, have_cargo, have_gcc, have_make, have_qemu_img, have_qemu_io)),
+    ignore = "needs autoreconf, cargo, gcc, make, qemu-img, qemu-io"
+)]
 fn an_ignored_file_written_beside_running_builds_is_never_their_output() {
-    if !toolchain_present() {
-        return;
-    }
+    toolchain_present();
     let ctx = TestContext::new();
     ctx.fixture_workspace();
     // The build waits, after compiling, until the test lets it go.
@@ -953,10 +982,12 @@ fn an_ignored_file_written_beside_running_builds_is_never_their_output() {
 /// another compiler there builds again; a restore under another umask is
 /// the same tree, not a damaged entry.
 #[test]
+#[cfg_attr(
+    not(all(have_autoreconf, have_cargo, have_gcc, have_make, have_qemu_img, have_qemu_io)),
+    ignore = "needs autoreconf, cargo, gcc, make, qemu-img, qemu-io"
+)]
 fn the_build_path_names_the_toolchain_and_a_umask_is_no_damage() {
-    if !toolchain_present() {
-        return;
-    }
+    toolchain_present();
     let ctx = TestContext::new();
     ctx.fixture_workspace();
     let bin = ctx.dir("fake-bin");

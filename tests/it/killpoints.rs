@@ -393,19 +393,17 @@ fn history(db: &Path) -> String {
 }
 
 /// The tools every kill-point scenario's fixtures need.
-fn kill_point_tools() -> bool {
-    require("make", "the fixture builds")
-        && require("gcc", "the fixture builds")
-        && require("cargo", "the cargo fixture")
-        && require("xz", "reading the xz tarballs (Debian xz-utils)")
+fn kill_point_tools() {
+    require("make", "the fixture builds");
+    require("gcc", "the fixture builds");
+    require("cargo", "the cargo fixture");
+    require("xz", "reading the xz tarballs (Debian xz-utils)");
 }
 
 /// One command killed at many points, each run again: a test of its own
 /// per command, so the harness spreads them over the cores.
 fn kill_9_then_run_again(scenario: Scenario) {
-    if !kill_point_tools() {
-        return;
-    }
+    kill_point_tools();
     let tried = exercise(&scenario);
     assert!(
         tried >= scenario.tries.min(8),
@@ -415,6 +413,10 @@ fn kill_9_then_run_again(scenario: Scenario) {
 }
 
 #[test]
+#[cfg_attr(
+    not(all(have_cargo, have_gcc, have_make, have_xz)),
+    ignore = "needs cargo, gcc, make, xz"
+)]
 fn kill_9_during_fetch_then_run_again() {
     kill_9_then_run_again(Scenario {
         name: "fetch",
@@ -426,6 +428,10 @@ fn kill_9_during_fetch_then_run_again() {
 }
 
 #[test]
+#[cfg_attr(
+    not(all(have_cargo, have_gcc, have_make, have_xz)),
+    ignore = "needs cargo, gcc, make, xz"
+)]
 fn kill_9_during_update_force_then_run_again() {
     kill_9_then_run_again(Scenario {
         name: "update --force",
@@ -437,6 +443,10 @@ fn kill_9_during_update_force_then_run_again() {
 }
 
 #[test]
+#[cfg_attr(
+    not(all(have_cargo, have_gcc, have_make, have_xz)),
+    ignore = "needs cargo, gcc, make, xz"
+)]
 fn kill_9_during_build_then_run_again() {
     kill_9_then_run_again(Scenario {
         name: "build",
@@ -448,6 +458,10 @@ fn kill_9_during_build_then_run_again() {
 }
 
 #[test]
+#[cfg_attr(
+    not(all(have_cargo, have_gcc, have_make, have_xz)),
+    ignore = "needs cargo, gcc, make, xz"
+)]
 fn kill_9_during_tarball_then_run_again() {
     kill_9_then_run_again(Scenario {
         name: "tarball",
@@ -459,6 +473,10 @@ fn kill_9_during_tarball_then_run_again() {
 }
 
 #[test]
+#[cfg_attr(
+    not(all(have_cargo, have_gcc, have_make, have_xz)),
+    ignore = "needs cargo, gcc, make, xz"
+)]
 fn kill_9_during_gate_push_then_run_again() {
     kill_9_then_run_again(Scenario {
         name: "gate --push",
@@ -473,10 +491,10 @@ fn kill_9_during_gate_push_then_run_again() {
 /// (make and what it started) is stopped with it, so nothing writes the old
 /// source's output after the developer's next edit.
 #[test]
+#[cfg_attr(not(all(have_gcc, have_make)), ignore = "needs gcc, make")]
 fn a_killed_build_leaves_no_process_behind() {
-    if !require("make", "the fixture build") || !require("gcc", "the fixture build") {
-        return;
-    }
+    require("make", "the fixture build");
+    require("gcc", "the fixture build");
     let ctx = TestContext::new();
     ctx.fixture_workspace();
     let late = ctx.root.join("late-output");

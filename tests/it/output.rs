@@ -30,8 +30,12 @@ fn settings() -> insta::Settings {
 }
 
 #[test]
+#[cfg_attr(
+    not(all(have_autoreconf, have_cargo, have_gcc, have_make, have_qemu_img, have_qemu_io)),
+    ignore = "needs autoreconf, cargo, gcc, make, qemu-img, qemu-io"
+)]
 fn the_everyday_commands_say_exactly_this() {
-    let Some(ctx) = fixture() else { return };
+    let ctx = fixture();
     let settings = settings();
     let _bound = settings.bind_to_scope();
     // One job at a time: the order of the lines is the order of the work.
@@ -47,4 +51,35 @@ fn the_everyday_commands_say_exactly_this() {
     insta::assert_snapshot!("build-fresh", seen(&ctx, &again));
     let unknown = ctx.sultana(&["build", "libfx"]).code(2);
     insta::assert_snapshot!("build-unknown", seen(&ctx, &unknown));
+}
+
+#[test]
+#[cfg_attr(
+    not(all(have_autoreconf, have_cargo, have_gcc, have_make, have_qemu_img, have_qemu_io)),
+    ignore = "needs autoreconf, cargo, gcc, make, qemu-img, qemu-io"
+)]
+fn the_gate_s_verdict_and_the_flight_history_say_exactly_this() {
+    let ctx = fixture();
+    let settings = settings();
+    let mut settings = settings.clone();
+    // The compiler's own words are gcc's and automake's, not sultana's.
+    settings.add_filter(r"(?m)(^  \| .*\n)+", "  | [the failed step's log]\n");
+    settings.add_filter(r"-g[0-9a-f]{7,}\b", "-g[COMMIT]");
+    settings.add_filter(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", "[TIME]");
+    let _bound = settings.bind_to_scope();
+    ctx.sultana(&["-j", "1", "gate", "libfix", "--always"]).success();
+    crate::gate::commit(
+        &ctx,
+        "libfix",
+        &[(
+            "fix.c",
+            "#include \"fix.h\"\nint fix_add(int a, int b) { return a + ; }\n",
+        )],
+        "broken",
+    );
+    // A regression: the verdict, what it blocks, and why the push is refused.
+    let refused = ctx.sultana(&["-j", "1", "gate", "libfix", "--push"]).code(1);
+    insta::assert_snapshot!("gate-regression", seen(&ctx, &refused));
+    let flights = ctx.sultana(&["flights"]).success();
+    insta::assert_snapshot!("flights", seen(&ctx, &flights));
 }

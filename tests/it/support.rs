@@ -579,31 +579,30 @@ pub fn files_below(dir: &Path) -> Vec<String> {
     out
 }
 
-/// Whether `tool` is on PATH. Missing: skipped with the reason locally, but
-/// a failure under CI, which must never skip silently.
-pub fn require(tool: &str, why: &str) -> bool {
-    if which(tool) {
-        return true;
+/// `tool` must be on PATH. A test that needs one says so with
+/// `#[cfg_attr(not(have_TOOL), ignore = "needs TOOL")]` (build.rs sets
+/// `have_TOOL` when it finds it, and every `have_*` under CI), so a missing
+/// tool shows as an ignored test, never as a pass. Reaching here without it
+/// means the test does not declare its need, or the tool went away since
+/// the build: a failure, said as such.
+pub fn require(tool: &str, why: &str) {
+    if !which(tool) {
+        missing(&format!("`{tool}` is not installed; it is needed for {why}"));
     }
-    let message = format!("`{tool}` is not installed; it is needed for {why}");
-    if std::env::var_os("CI").is_some() {
-        panic!("{message} (CI is set: install it in .ci/run)");
-    }
-    eprintln!("skipped: {message}");
-    false
 }
 
-/// Whether a path exists; same skip rule as `require`.
-pub fn require_path(path: &Path, why: &str) -> bool {
-    if path.exists() {
-        return true;
+/// A file the test needs; the same rule as `require`.
+pub fn require_path(path: &Path, why: &str) {
+    if !path.exists() {
+        missing(&format!("{} does not exist; it is needed for {why}", path.display()));
     }
-    let message = format!("{} does not exist; it is needed for {why}", path.display());
+}
+
+fn missing(message: &str) -> ! {
     if std::env::var_os("CI").is_some() {
         panic!("{message} (CI is set: install it in .ci/run)");
     }
-    eprintln!("skipped: {message}");
-    false
+    panic!("{message} (declare it with #[cfg_attr(not(have_…), ignore = \"needs …\")]; build.rs finds it)");
 }
 
 fn which(tool: &str) -> bool {

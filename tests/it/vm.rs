@@ -18,8 +18,8 @@ static int __init hello_init(void) { pr_err(\"hello: refusing to start\\n\"); re
 static void __exit hello_exit(void) { }\n\
 module_init(hello_init);\nmodule_exit(hello_exit);\nMODULE_LICENSE(\"GPL\");\n";
 
-/// Debian's headers and the kernel image of the same release; None skips.
-fn kernel() -> Option<(PathBuf, String)> {
+/// Debian's headers and the kernel image of the same release.
+fn kernel() -> (PathBuf, String) {
     let headers = std::fs::read_dir("/usr/src").ok().and_then(|d| {
         let mut found: Vec<PathBuf> = d
             .flatten()
@@ -34,26 +34,26 @@ fn kernel() -> Option<(PathBuf, String)> {
             Path::new("/usr/src/linux-headers-amd64"),
             "the VM tests (Debian linux-headers-amd64)",
         );
-        return None;
+        panic!("no Debian kernel headers under /usr/src with include/generated/utsrelease.h");
     };
     let uts = std::fs::read_to_string(headers.join("include/generated/utsrelease.h")).unwrap();
     let release = uts.split('"').nth(1).unwrap().to_string();
-    let ready = require("qemu-system-x86_64", "the VM tests (Debian qemu-system-x86)")
-        && require("busybox", "the VM tests' root (Debian busybox-static)")
-        && require("make", "the kbuild fixture")
-        && require("gcc", "the kbuild fixture")
-        && require_path(
-            &PathBuf::from(format!("/boot/vmlinuz-{release}")),
-            "the VM tests (Debian linux-image-amd64, the kernel of linux-headers-amd64)",
-        );
-    ready.then_some((headers, release))
+    require("qemu-system-x86_64", "the VM tests (Debian qemu-system-x86)");
+    require("busybox", "the VM tests' root (Debian busybox-static)");
+    require("make", "the kbuild fixture");
+    require("gcc", "the kbuild fixture");
+    require_path(
+        &PathBuf::from(format!("/boot/vmlinuz-{release}")),
+        "the VM tests (Debian linux-image-amd64, the kernel of linux-headers-amd64)",
+    );
+    (headers, release)
 }
 
-fn module_workspace() -> Option<TestContext> {
-    kernel()?;
+fn module_workspace() -> TestContext {
+    kernel();
     let ctx = TestContext::new();
     ctx.hello_module_workspace();
-    Some(ctx)
+    ctx
 }
 
 fn commit_module(ctx: &TestContext, source: &str, message: &str) {
@@ -68,8 +68,19 @@ fn commit_module(ctx: &TestContext, source: &str, message: &str) {
 }
 
 #[test]
+#[cfg_attr(
+    not(all(
+        have_kernel_headers,
+        have_linux_image,
+        have_busybox,
+        have_gcc,
+        have_make,
+        have_qemu_system_x86_64
+    )),
+    ignore = "needs linux-headers-amd64, a kernel in /boot, busybox, gcc, make, qemu-system-x86_64"
+)]
 fn the_module_is_loaded_in_a_vm_and_a_failing_init_is_a_regression() {
-    let Some(ctx) = module_workspace() else { return };
+    let ctx = module_workspace();
     let run = ctx.sultana(&["gate", "hello-module", "--always", "--json"]).success();
     let report = &run.json()["gate"]["report"];
     let load = job(report, "test-hello-module-load");
@@ -102,8 +113,19 @@ fn the_module_is_loaded_in_a_vm_and_a_failing_init_is_a_regression() {
 }
 
 #[test]
+#[cfg_attr(
+    not(all(
+        have_kernel_headers,
+        have_linux_image,
+        have_busybox,
+        have_gcc,
+        have_make,
+        have_qemu_system_x86_64
+    )),
+    ignore = "needs linux-headers-amd64, a kernel in /boot, busybox, gcc, make, qemu-system-x86_64"
+)]
 fn sultana_test_fails_a_passing_script_when_the_kernel_warns() {
-    let Some(ctx) = module_workspace() else { return };
+    let ctx = module_workspace();
     commit_module(&ctx, WARNS, "hello: warn at init");
     let junit = ctx.work.join("test.xml");
     let run = ctx
@@ -195,8 +217,19 @@ fn qemus(needle: &Path) -> Vec<String> {
 }
 
 #[test]
+#[cfg_attr(
+    not(all(
+        have_kernel_headers,
+        have_linux_image,
+        have_busybox,
+        have_gcc,
+        have_make,
+        have_qemu_system_x86_64
+    )),
+    ignore = "needs linux-headers-amd64, a kernel in /boot, busybox, gcc, make, qemu-system-x86_64"
+)]
 fn a_vm_never_outlives_its_test() {
-    let Some(ctx) = module_workspace() else { return };
+    let ctx = module_workspace();
     // A script that never ends: stopped at the timeout, with its VM.
     ctx.write(
         "recipes/tests/hello-module/load.sh",
@@ -230,38 +263,46 @@ fn a_vm_never_outlives_its_test() {
 }
 
 /// The system's Xen (Debian's 4.17 packages) and a kernel to boot as its
-/// dom0 and guest; None skips.
-fn xen_workspace() -> Option<TestContext> {
+/// dom0 and guest.
+fn xen_workspace() -> TestContext {
     let kernel = std::fs::read_dir("/boot").ok().and_then(|d| {
         d.flatten()
             .find(|e| e.file_name().to_string_lossy().starts_with("vmlinuz-"))
     });
-    let ready = require("qemu-system-x86_64", "the Xen VM tests (Debian qemu-system-x86)")
-        && require("busybox", "the Xen VM tests' roots (Debian busybox-static)")
-        && require_path(
-            Path::new("/boot/xen-4.17-amd64.gz"),
-            "the Xen VM tests (Debian xen-hypervisor-4.17-amd64)",
-        )
-        && require_path(
-            Path::new("/usr/lib/xen-4.17/bin/xl"),
-            "the Xen VM tests (Debian xen-utils-4.17)",
-        )
-        && (kernel.is_some()
-            || require_path(
-                Path::new("/boot/vmlinuz-amd64"),
-                "the Xen VM tests (Debian linux-image-amd64)",
-            ));
-    if !ready {
-        return None;
+    require("qemu-system-x86_64", "the Xen VM tests (Debian qemu-system-x86)");
+    require("busybox", "the Xen VM tests' roots (Debian busybox-static)");
+    require_path(
+        Path::new("/boot/xen-4.17-amd64.gz"),
+        "the Xen VM tests (Debian xen-hypervisor-4.17-amd64)",
+    );
+    require_path(
+        Path::new("/usr/lib/xen-4.17/bin/xl"),
+        "the Xen VM tests (Debian xen-utils-4.17)",
+    );
+    if kernel.is_none() {
+        require_path(
+            Path::new("/boot/vmlinuz-amd64"),
+            "the Xen VM tests (Debian linux-image-amd64)",
+        );
     }
     let ctx = TestContext::new();
     ctx.xen_guest_workspace();
-    Some(ctx)
+    ctx
 }
 
 #[test]
+#[cfg_attr(
+    not(all(
+        have_linux_image,
+        have_xen_4_17,
+        have_xen_hypervisor_4_17,
+        have_busybox,
+        have_qemu_system_x86_64
+    )),
+    ignore = "needs a kernel in /boot, xen-utils-4.17, xen-hypervisor-4.17-amd64, busybox, qemu-system-x86_64"
+)]
 fn xen_boots_and_its_backend_serves_a_pv_guest_s_disk_and_a_bad_read_fails() {
-    let Some(ctx) = xen_workspace() else { return };
+    let ctx = xen_workspace();
     ctx.sultana(&["build"]).success();
     let run = ctx.sultana(&["test", "xen-guest", "--json"]).success();
     let job = &run.json()["test"]["jobs"][0];
