@@ -33,8 +33,11 @@ mod needs {
         Tool(&'static str),
         /// A file or folder: in `dir`, a name with this start and end.
         Entry(&'static str, &'static str, &'static str),
-        /// Running as root (mounting a tmpfs).
-        Root,
+        /// Mounting is allowed: CAP_SYS_ADMIN (root outside a container
+        /// that drops it).
+        Mount,
+        /// Debian's kernel headers with the kernel image of their release.
+        KernelPair,
     }
 
     const NEEDS: &[(&str, Probe)] = &[
@@ -64,6 +67,7 @@ mod needs {
         ("tar", Probe::Tool("tar")),
         ("xz", Probe::Tool("xz")),
         ("kernel_headers", Probe::Entry("/usr/src", "linux-headers-", "amd64")),
+        ("kernel", Probe::KernelPair),
         ("linux_image", Probe::Entry("/boot", "vmlinuz-", "")),
         ("xen_4_17", Probe::Entry("/usr/lib/xen-4.17/bin", "xl", "")),
         ("xen_hypervisor_4_17", Probe::Entry("/boot", "xen-4.17", ".gz")),
@@ -71,10 +75,32 @@ mod needs {
             "python3_libnbd",
             Probe::Entry("/usr/lib/python3/dist-packages", "nbd.py", ""),
         ),
-        ("root", Probe::Root),
+        ("mount", Probe::Mount),
     ];
 
     const DPKG_STATUS: &str = "/var/lib/dpkg/status";
+
+    /// A `/usr/src/linux-headers-*amd64` whose release has its
+    /// `/boot/vmlinuz-RELEASE`: what the VM tests boot.
+    fn kernel_pair() -> bool {
+        let Ok(entries) = std::fs::read_dir("/usr/src") else {
+            return false;
+        };
+        entries.flatten().any(|e| {
+            let uts = e.path().join("include/generated/utsrelease.h");
+            let release = std::fs::read_to_string(uts).ok();
+            let release = release.as_deref().and_then(|t| t.split('"').nth(1));
+            e.file_name().to_string_lossy().ends_with("amd64")
+                && release.is_some_and(|r| Path::new(&format!("/boot/vmlinuz-{r}")).is_file())
+        })
+    }
+
+    /// Needs that go together, as one cfg: `have_fixtures` is the fixture
+    /// projects' toolchain (autotools, make, C, cargo, qemu-utils).
+    const GROUPS: &[(&str, &[&str])] = &[(
+        "fixtures",
+        &["autoreconf", "cargo", "gcc", "make", "qemu_img", "qemu_io"],
+    )];
 
     pub fn probe() {
         println!("cargo:rerun-if-env-changed=CI");
@@ -91,6 +117,7 @@ mod needs {
             println!("cargo:rerun-if-changed={DPKG_STATUS}");
         }
         let ci = std::env::var_os("CI").is_some();
+        let mut have = Vec::new();
         for (name, probe) in NEEDS {
             println!("cargo::rustc-check-cfg=cfg(have_{name})");
             let found = match probe {
@@ -101,15 +128,23 @@ mod needs {
                         name.starts_with(start) && name.ends_with(end)
                     })
                 }),
-                Probe::Root => std::fs::read_to_string("/proc/self/status").is_ok_and(|s| {
-                    s.lines()
-                        .find(|l| l.starts_with("Uid:"))
-                        .and_then(|l| l.split_whitespace().nth(2))
-                        == Some("0")
+                Probe::Mount => std::fs::read_to_string("/proc/self/status").is_ok_and(|s| {
+                    let effective = s.lines().find_map(|l| l.strip_prefix("CapEff:"));
+                    effective
+                        .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
+                        .is_some_and(|caps| caps & (1 << 21) != 0)
                 }),
+                Probe::KernelPair => kernel_pair(),
             };
-            // Root is a way of running, not something CI installs.
-            if found || (ci && !matches!(probe, Probe::Root)) {
+            // Mounting is a way of running, not something CI installs.
+            if found || (ci && !matches!(probe, Probe::Mount)) {
+                println!("cargo::rustc-cfg=have_{name}");
+                have.push(*name);
+            }
+        }
+        for (name, members) in GROUPS {
+            println!("cargo::rustc-check-cfg=cfg(have_{name})");
+            if members.iter().all(|m| have.contains(m)) {
                 println!("cargo::rustc-cfg=have_{name}");
             }
         }

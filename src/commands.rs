@@ -63,12 +63,7 @@ impl Globals {
     /// (the command line wins over the manifest).
     pub fn fetching_workspace(&self, transfer: &crate::cli::TransferArgs, printer: &Printer) -> Result<Workspace> {
         let mut ws = self.workspace(printer)?;
-        if let Some(mode) = fetch_mode(transfer) {
-            for component in &mut ws.manifest.components {
-                component.fetch = mode;
-                component.fetch_asked = true;
-            }
-        }
+        ws.fetch_override = fetch_mode(transfer);
         Ok(ws)
     }
 

@@ -15,7 +15,7 @@ mod util;
 pub(crate) use model::{lock, session, workspace};
 pub(crate) use ops::{build, config_mk, demo, detect, gate, tarball, vm};
 pub(crate) use sources::{git, sync};
-pub(crate) use util::{error, fault, fsutil, glob, parallel, printer, process, symlinks, timefmt, validate};
+pub(crate) use util::{error, fault, fsutil, glob, oci_url, parallel, printer, process, symlinks, timefmt, validate};
 
 // The testing face: what the integration tests, the demo and the fuzz
 // targets reach; not an API.

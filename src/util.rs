@@ -6,6 +6,7 @@ pub mod error;
 pub mod fault;
 pub mod fsutil;
 pub mod glob;
+pub mod oci_url;
 pub mod parallel;
 pub mod printer;
 pub mod process;

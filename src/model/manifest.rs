@@ -126,20 +126,6 @@ pub struct Manifest {
     pub components: Vec<Component>,
 }
 
-impl Component {
-    /// How to fetch into a store that holds `held`: what the manifest or
-    /// the command line asked, else what the store holds. A store fetched
-    /// `--depth 1` stays shallow through every plain command after, as git's
-    /// does, until a job needs more or the user asks (`--full`).
-    pub fn fetch_mode(&self, held: crate::git::FetchMode) -> crate::git::FetchMode {
-        if self.fetch_asked {
-            self.fetch
-        } else {
-            held
-        }
-    }
-}
-
 /// Which of a tree's submodules a component needs (`submodules = true`,
 /// `false`, or a list of their paths).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -200,11 +186,9 @@ pub struct Component {
     pub submodules: Submodules,
     /// `sultana.local.toml` says: use this checkout, never fetch or reset it.
     pub local: Option<PathBuf>,
-    /// How much of its history a fetch brings (`filter`/`depth`).
-    pub fetch: crate::git::FetchMode,
-    /// Whether the manifest or the command line asked for `fetch`: when
-    /// not, a store keeps what it holds (see `Component::fetch_mode`).
-    pub fetch_asked: bool,
+    /// How much of its history a fetch brings (`filter`/`depth`), when the
+    /// manifest says (see `Workspace::fetch_mode`).
+    pub fetch: Option<crate::git::FetchMode>,
 }
 
 impl Manifest {

@@ -391,7 +391,7 @@ impl Recipe {
             )));
         }
         for name in recipe.env.iter().chain(recipe.set_env.keys()) {
-            crate::build::environment::check_name(name)
+            crate::validate::check_env_name(name)
                 .map_err(|m| crate::manifest::ManifestError::Other(format!("{origin}: env: {m}")))?;
         }
         let mut seen = std::collections::BTreeSet::new();

@@ -50,6 +50,15 @@ impl Session {
     pub fn locked(&self) -> bool {
         self.lock == LockMode::Locked
     }
+
+    /// This session for work that must stay at its pins (a flight's
+    /// scratch trees and builds), whatever the run allows.
+    pub fn pinned(self) -> Session {
+        Session {
+            lock: LockMode::Locked,
+            ..self
+        }
+    }
 }
 
 impl Default for Session {
@@ -71,5 +80,7 @@ mod tests {
         assert_eq!(Session::new(false, false, Some(3)).jobs, 3);
         assert_eq!(Session::default().network, Network::Online);
         assert_eq!(Session::default().lock, LockMode::MayWrite);
+        let pinned = Session::new(true, false, Some(3)).pinned();
+        assert!(pinned.locked() && pinned.offline() && pinned.jobs == 3);
     }
 }

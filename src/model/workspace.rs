@@ -34,6 +34,9 @@ pub struct Workspace {
     pub notes: Vec<String>,
     /// The recipes read so far, shared with derived workspaces.
     recipes: std::sync::Arc<Recipes>,
+    /// `--filter`/`--depth`/`--full`: how this run fetches every component,
+    /// over what the manifest says.
+    pub fetch_override: Option<git::FetchMode>,
 }
 
 /// Each recipe read and checked once a run: every operation of the run
@@ -142,6 +145,7 @@ impl Workspace {
             manifest,
             notes,
             recipes: Default::default(),
+            fetch_override: None,
         })
     }
 
@@ -154,7 +158,17 @@ impl Workspace {
             recipes_root: self.recipes_root.clone(),
             notes: Vec::new(),
             recipes: self.recipes.clone(),
+            fetch_override: self.fetch_override,
         }
+    }
+
+    /// How to fetch `component` into a store that holds `held`: what the
+    /// command line asked, else what the manifest asked, else what the store
+    /// holds. A store fetched `--depth 1` stays shallow through every plain
+    /// command after, as git's does, until a job needs more or the user asks
+    /// (`--full`).
+    pub fn fetch_mode(&self, component: &Component, held: git::FetchMode) -> git::FetchMode {
+        self.fetch_override.or(component.fetch).unwrap_or(held)
     }
 
     /// The recipe a component is built with (workspace override first),

@@ -33,7 +33,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use anyhow::{anyhow, Result};
+use anyhow::{anyhow, Context, Result};
 use serde::Serialize;
 
 use crate::detect::Detection;
@@ -126,9 +126,15 @@ struct Provided {
 
 struct Unit<'a> {
     component: &'a Component,
-    recipe: Option<Recipe>,
-    system: Option<Detection>,
+    how: How,
     deps: Vec<String>,
+}
+
+/// Where a unit comes from: built by its recipe, or taken from the system.
+enum How {
+    // Boxed: a recipe is large beside a detection.
+    Recipe(Box<Recipe>),
+    System(Detection),
 }
 
 pub fn staging_root(ws: &Workspace, name: &str) -> PathBuf {
@@ -270,23 +276,24 @@ pub fn run(ws: &Workspace, names: &[String], options: &Options, printer: &Printe
 
     let mut units = Vec::new();
     for component in &components {
-        let system = systems.get(&component.name).cloned();
-        let recipe = recipes.remove(&component.name);
+        let how = match systems.get(&component.name) {
+            Some(detection) => How::System(detection.clone()),
+            None => How::Recipe(Box::new(
+                recipes
+                    .remove(&component.name)
+                    .with_context(|| format!("{}: no recipe", component.name))?,
+            )),
+        };
         let deps = dependencies(ws, component)?
             .into_iter()
             .filter(|d| components.iter().any(|c| &c.name == d))
             .collect();
-        units.push(Unit {
-            component,
-            recipe,
-            system,
-            deps,
-        });
+        units.push(Unit { component, how, deps });
     }
 
     let headers = if units
         .iter()
-        .any(|u| u.recipe.as_ref().is_some_and(|r| r.kind == crate::recipe::Kind::Kbuild))
+        .any(|u| matches!(&u.how, How::Recipe(r) if r.kind == crate::recipe::Kind::Kbuild))
     {
         let headers = kbuild::headers(options.kernel_headers.as_deref())?;
         printer.status(

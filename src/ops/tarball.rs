@@ -166,7 +166,13 @@ pub fn run(ws: &Workspace, options: &Options, printer: &Printer) -> Result<Outco
     extra.extend(workspace_recipes(ws, &embedded_components)?);
 
     let log = process::log_path(&ws.state_dir(), "tarball");
-    let mut repos = Repos::new(cache, options.session.offline(), root.fetch, log, printer.clone());
+    let mut repos = Repos::new(
+        cache,
+        options.session.offline(),
+        ws.fetch_override.or(root.fetch).unwrap_or_default(),
+        log,
+        printer.clone(),
+    );
     let mtime = commit_time(repos.open_dir(&parts[0].repo_dir)?, parts[0].commit, &parts[0].url)?;
     let plan = Plan {
         top: top.clone(),

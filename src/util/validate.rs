@@ -23,6 +23,31 @@ pub fn check_workspace_name(name: &str) -> Result<(), String> {
         .map_err(|_| format!("invalid workspace name `{name}`: use lower-case letters, digits, `.`, `-` and `_`"))
 }
 
+/// Variables sultana itself sets for a step (the jobserver, the compiler
+/// cache); `--env` and `env = [...]` may not name them.
+pub const RESERVED_ENV: &[&str] = &[
+    "MAKEFLAGS",
+    "MFLAGS",
+    "MAKELEVEL",
+    "CARGO_MAKEFLAGS",
+    // The write tracer's (see `build::trace`).
+    "LD_PRELOAD",
+    "SULTANA_TRACE",
+];
+
+/// A variable name a recipe or the command line may pass to a build.
+pub fn check_env_name(name: &str) -> Result<(), String> {
+    let valid = name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if !valid {
+        return Err(format!("`{name}` is not an environment variable name"));
+    }
+    if RESERVED_ENV.contains(&name) {
+        return Err(format!("`{name}` is set by sultana itself for every build step"));
+    }
+    Ok(())
+}
+
 /// Git URLs. Refused: option-like values, `transport::address` forms (`ext::`
 /// runs commands, `fd::` reads descriptors), unknown schemes and relative paths.
 pub fn check_url(url: &str) -> Result<(), String> {

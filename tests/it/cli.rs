@@ -99,9 +99,15 @@ fn without_a_manifest_status_refuses_and_deps_uses_the_default() {
 /// otherwise overwrite it), and no bar is drawn full before it knows its
 /// total (0/0).
 #[test]
-#[cfg_attr(not(have_script), ignore = "needs script")]
+#[cfg_attr(
+    not(all(have_autoreconf, have_gcc, have_make, have_script)),
+    ignore = "needs autoreconf, gcc, make, script"
+)]
 fn on_a_terminal_the_last_line_ends_and_no_bar_shows_nothing_as_full() {
     require("script", "util-linux's script gives the run a terminal");
+    for tool in ["autoreconf", "make", "gcc"] {
+        require(tool, "building the autotools fixture");
+    }
     let ctx = TestContext::new();
     ctx.fixture_workspace();
     for args in [&["fetch"][..], &["build", "libfix"][..], &["tarball"][..]] {

@@ -73,7 +73,7 @@ fn no_space(run: &Run) {
 }
 
 #[test]
-#[cfg_attr(not(have_root), ignore = "needs root (a tmpfs is mounted)")]
+#[cfg_attr(not(have_mount), ignore = "needs mounting a tmpfs (CAP_SYS_ADMIN, root)")]
 fn a_full_workspace_disk_fails_clearly_and_the_rerun_finishes() {
     let ctx = TestContext::new();
     let disk = Tmpfs::mount(&ctx.work, "1m");
@@ -100,7 +100,7 @@ fn a_full_workspace_disk_fails_clearly_and_the_rerun_finishes() {
 }
 
 #[test]
-#[cfg_attr(not(have_root), ignore = "needs root (a tmpfs is mounted)")]
+#[cfg_attr(not(have_mount), ignore = "needs mounting a tmpfs (CAP_SYS_ADMIN, root)")]
 fn a_full_cache_disk_fails_clearly_and_nothing_half_fetched_is_trusted() {
     let ctx = TestContext::new();
     let disk = Tmpfs::mount(&ctx.cache, "1m");
@@ -122,7 +122,7 @@ fn a_full_cache_disk_fails_clearly_and_nothing_half_fetched_is_trusted() {
 }
 
 #[test]
-#[cfg_attr(not(have_root), ignore = "needs root (a tmpfs is mounted)")]
+#[cfg_attr(not(have_mount), ignore = "needs mounting a tmpfs (CAP_SYS_ADMIN, root)")]
 fn a_full_dist_disk_leaves_no_partial_tarball_and_keeps_the_old_one() {
     let ctx = TestContext::new();
     let up = big_upstream(&ctx);
@@ -163,7 +163,7 @@ fn a_full_dist_disk_leaves_no_partial_tarball_and_keeps_the_old_one() {
 }
 
 #[test]
-#[cfg_attr(not(have_root), ignore = "needs root (a tmpfs is mounted)")]
+#[cfg_attr(not(have_mount), ignore = "needs mounting a tmpfs (CAP_SYS_ADMIN, root)")]
 fn a_read_only_workspace_is_refused_clearly_and_left_as_it_was() {
     let ctx = TestContext::new();
     let disk = Tmpfs::mount(&ctx.work, "16m");

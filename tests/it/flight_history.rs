@@ -27,8 +27,8 @@ fn folders(ctx: &TestContext) -> Vec<String> {
 
 #[test]
 #[cfg_attr(
-    not(all(have_autoreconf, have_cargo, have_gcc, have_make, have_qemu_img, have_qemu_io)),
-    ignore = "needs autoreconf, cargo, gcc, make, qemu-img, qemu-io"
+    not(have_fixtures),
+    ignore = "needs the fixture toolchain (autoreconf, cargo, gcc, make, qemu-img, qemu-io)"
 )]
 fn the_flight_history_keeps_its_newest_flights_and_what_judges_the_baseline() {
     let ctx = fixture();

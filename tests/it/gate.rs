@@ -108,8 +108,8 @@ fn junit(path: &Path) -> Vec<(String, Option<String>)> {
 
 #[test]
 #[cfg_attr(
-    not(all(have_autoreconf, have_cargo, have_gcc, have_make, have_qemu_img, have_qemu_io)),
-    ignore = "needs autoreconf, cargo, gcc, make, qemu-img, qemu-io"
+    not(have_fixtures),
+    ignore = "needs the fixture toolchain (autoreconf, cargo, gcc, make, qemu-img, qemu-io)"
 )]
 fn the_gate_pushes_a_good_candidate_and_refuses_a_regression() {
     toolchain_present();
@@ -225,8 +225,8 @@ fn the_gate_pushes_a_good_candidate_and_refuses_a_regression() {
 
 #[test]
 #[cfg_attr(
-    not(all(have_autoreconf, have_cargo, have_gcc, have_make, have_qemu_img, have_qemu_io)),
-    ignore = "needs autoreconf, cargo, gcc, make, qemu-img, qemu-io"
+    not(have_fixtures),
+    ignore = "needs the fixture toolchain (autoreconf, cargo, gcc, make, qemu-img, qemu-io)"
 )]
 fn a_broken_build_blocks_what_needs_it() {
     toolchain_present();
@@ -284,8 +284,8 @@ fn a_broken_build_blocks_what_needs_it() {
 
 #[test]
 #[cfg_attr(
-    not(all(have_autoreconf, have_cargo, have_gcc, have_make, have_qemu_img, have_qemu_io)),
-    ignore = "needs autoreconf, cargo, gcc, make, qemu-img, qemu-io"
+    not(have_fixtures),
+    ignore = "needs the fixture toolchain (autoreconf, cargo, gcc, make, qemu-img, qemu-io)"
 )]
 fn a_never_passing_test_does_not_block_and_its_fix_is_pushed() {
     toolchain_present();
@@ -341,8 +341,8 @@ fn a_never_passing_test_does_not_block_and_its_fix_is_pushed() {
 
 #[test]
 #[cfg_attr(
-    not(all(have_autoreconf, have_cargo, have_gcc, have_make, have_qemu_img, have_qemu_io)),
-    ignore = "needs autoreconf, cargo, gcc, make, qemu-img, qemu-io"
+    not(have_fixtures),
+    ignore = "needs the fixture toolchain (autoreconf, cargo, gcc, make, qemu-img, qemu-io)"
 )]
 fn a_hanging_test_is_stopped_and_judged_against_the_baseline() {
     toolchain_present();
@@ -393,8 +393,8 @@ fn a_hanging_test_is_stopped_and_judged_against_the_baseline() {
 
 #[test]
 #[cfg_attr(
-    not(all(have_autoreconf, have_cargo, have_gcc, have_make, have_qemu_img, have_qemu_io)),
-    ignore = "needs autoreconf, cargo, gcc, make, qemu-img, qemu-io"
+    not(have_fixtures),
+    ignore = "needs the fixture toolchain (autoreconf, cargo, gcc, make, qemu-img, qemu-io)"
 )]
 fn bisect_from_a_shallow_workspace_deepens_and_finds_the_same_commit() {
     let ctx = fixture();
@@ -435,8 +435,8 @@ fn bisect_from_a_shallow_workspace_deepens_and_finds_the_same_commit() {
 
 #[test]
 #[cfg_attr(
-    not(all(have_autoreconf, have_cargo, have_gcc, have_make, have_qemu_img, have_qemu_io)),
-    ignore = "needs autoreconf, cargo, gcc, make, qemu-img, qemu-io"
+    not(have_fixtures),
+    ignore = "needs the fixture toolchain (autoreconf, cargo, gcc, make, qemu-img, qemu-io)"
 )]
 fn bisect_finds_the_first_bad_commit_in_few_builds() {
     toolchain_present();

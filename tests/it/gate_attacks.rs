@@ -8,8 +8,8 @@ use crate::gate_rules::NEWS_CHECK;
 /// every time. Once pushed as "never passed".
 #[test]
 #[cfg_attr(
-    not(all(have_autoreconf, have_cargo, have_gcc, have_make, have_qemu_img, have_qemu_io)),
-    ignore = "needs autoreconf, cargo, gcc, make, qemu-img, qemu-io"
+    not(have_fixtures),
+    ignore = "needs the fixture toolchain (autoreconf, cargo, gcc, make, qemu-img, qemu-io)"
 )]
 fn one_chance_failure_at_the_baseline_does_not_excuse_a_candidate() {
     let ctx = flown("tool");
@@ -41,8 +41,8 @@ if [ ! -e \"$HOME/fluked\" ]; then touch \"$HOME/fluked\"; echo 'fluke (first ba
 /// The baseline skips (exit 77), the candidate fails: once "never passed".
 #[test]
 #[cfg_attr(
-    not(all(have_autoreconf, have_cargo, have_gcc, have_make, have_qemu_img, have_qemu_io)),
-    ignore = "needs autoreconf, cargo, gcc, make, qemu-img, qemu-io"
+    not(have_fixtures),
+    ignore = "needs the fixture toolchain (autoreconf, cargo, gcc, make, qemu-img, qemu-io)"
 )]
 fn a_skip_at_the_baseline_is_no_evidence() {
     let ctx = flown("tool");
@@ -70,8 +70,8 @@ fn a_skip_at_the_baseline_is_no_evidence() {
 /// the intermittent failure "flaky".
 #[test]
 #[cfg_attr(
-    not(all(have_autoreconf, have_cargo, have_gcc, have_make, have_qemu_img, have_qemu_io)),
-    ignore = "needs autoreconf, cargo, gcc, make, qemu-img, qemu-io"
+    not(have_fixtures),
+    ignore = "needs the fixture toolchain (autoreconf, cargo, gcc, make, qemu-img, qemu-io)"
 )]
 fn a_baseline_build_failure_does_not_excuse_an_intermittent_regression() {
     let ctx = fixture();
@@ -115,8 +115,8 @@ n=$(cat \"$HOME/flop\" 2>/dev/null || echo 0)\nn=$((n + 1))\necho \"$n\" > \"$HO
 /// not retried and was "same as baseline".
 #[test]
 #[cfg_attr(
-    not(all(have_autoreconf, have_cargo, have_gcc, have_make, have_qemu_img, have_qemu_io)),
-    ignore = "needs autoreconf, cargo, gcc, make, qemu-img, qemu-io"
+    not(have_fixtures),
+    ignore = "needs the fixture toolchain (autoreconf, cargo, gcc, make, qemu-img, qemu-io)"
 )]
 fn every_baseline_run_counts_not_the_newest() {
     let ctx = fixture();
@@ -146,8 +146,8 @@ n=$(cat \"$HOME/b\" 2>/dev/null || echo 0); n=$((n+1)); echo $n > \"$HOME/b\"; e
 /// candidate's failure of a test the baseline passes was once pushed.
 #[test]
 #[cfg_attr(
-    not(all(have_autoreconf, have_cargo, have_gcc, have_make, have_qemu_img, have_qemu_io)),
-    ignore = "needs autoreconf, cargo, gcc, make, qemu-img, qemu-io"
+    not(have_fixtures),
+    ignore = "needs the fixture toolchain (autoreconf, cargo, gcc, make, qemu-img, qemu-io)"
 )]
 fn ci_a_lost_baseline_build_is_no_evidence() {
     let ctx = fixture();
@@ -209,8 +209,8 @@ fn ci_a_lost_baseline_build_is_no_evidence() {
 /// moved libfix on, were once taken for results of the new pin.
 #[test]
 #[cfg_attr(
-    not(all(have_autoreconf, have_cargo, have_gcc, have_make, have_qemu_img, have_qemu_io)),
-    ignore = "needs autoreconf, cargo, gcc, make, qemu-img, qemu-io"
+    not(have_fixtures),
+    ignore = "needs the fixture toolchain (autoreconf, cargo, gcc, make, qemu-img, qemu-io)"
 )]
 fn ci_results_of_other_pins_are_refused() {
     let ctx = fixture();
@@ -267,8 +267,8 @@ fn ci_results_of_other_pins_are_refused() {
 /// Kill -9 during the baseline's follow-up, then again.
 #[test]
 #[cfg_attr(
-    not(all(have_autoreconf, have_cargo, have_gcc, have_make, have_qemu_img, have_qemu_io)),
-    ignore = "needs autoreconf, cargo, gcc, make, qemu-img, qemu-io"
+    not(have_fixtures),
+    ignore = "needs the fixture toolchain (autoreconf, cargo, gcc, make, qemu-img, qemu-io)"
 )]
 fn a_killed_baseline_follow_up_is_run_again() {
     let ctx = flown("tool");
@@ -299,8 +299,8 @@ fn a_killed_baseline_follow_up_is_run_again() {
 /// pushed it over the locked pin.
 #[test]
 #[cfg_attr(
-    not(all(have_autoreconf, have_cargo, have_gcc, have_make, have_qemu_img, have_qemu_io)),
-    ignore = "needs autoreconf, cargo, gcc, make, qemu-img, qemu-io"
+    not(have_fixtures),
+    ignore = "needs the fixture toolchain (autoreconf, cargo, gcc, make, qemu-img, qemu-io)"
 )]
 fn push_is_judged_against_the_locked_pin() {
     let ctx = fixture();

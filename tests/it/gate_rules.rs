@@ -35,8 +35,8 @@ fn history(ctx: &TestContext, job: &str) -> Vec<(i64, String, String, i64, i64, 
 
 #[test]
 #[cfg_attr(
-    not(all(have_autoreconf, have_cargo, have_gcc, have_make, have_qemu_img, have_qemu_io)),
-    ignore = "needs autoreconf, cargo, gcc, make, qemu-img, qemu-io"
+    not(have_fixtures),
+    ignore = "needs the fixture toolchain (autoreconf, cargo, gcc, make, qemu-img, qemu-io)"
 )]
 fn a_new_test_is_tested_at_the_baseline_before_it_is_judged() {
     let ctx = flown("libfix");
@@ -87,8 +87,8 @@ fn a_new_test_is_tested_at_the_baseline_before_it_is_judged() {
 
 #[test]
 #[cfg_attr(
-    not(all(have_autoreconf, have_cargo, have_gcc, have_make, have_qemu_img, have_qemu_io)),
-    ignore = "needs autoreconf, cargo, gcc, make, qemu-img, qemu-io"
+    not(have_fixtures),
+    ignore = "needs the fixture toolchain (autoreconf, cargo, gcc, make, qemu-img, qemu-io)"
 )]
 fn a_changed_test_is_judged_against_the_baseline_as_it_is_now() {
     let ctx = fixture();
@@ -136,8 +136,8 @@ fn a_changed_test_is_judged_against_the_baseline_as_it_is_now() {
 
 #[test]
 #[cfg_attr(
-    not(all(have_autoreconf, have_cargo, have_gcc, have_make, have_qemu_img, have_qemu_io)),
-    ignore = "needs autoreconf, cargo, gcc, make, qemu-img, qemu-io"
+    not(have_fixtures),
+    ignore = "needs the fixture toolchain (autoreconf, cargo, gcc, make, qemu-img, qemu-io)"
 )]
 fn an_intermittent_failure_is_flaky_only_when_the_baseline_has_it_too() {
     let ctx = flown("tool");
@@ -283,8 +283,8 @@ fn the_shipped_nbd_reader_checks_both_reply_kinds() {
 /// traceback), and never on sultana's stdout, where `--json` goes.
 #[test]
 #[cfg_attr(
-    not(all(have_autoreconf, have_cargo, have_gcc, have_make, have_qemu_img, have_qemu_io)),
-    ignore = "needs autoreconf, cargo, gcc, make, qemu-img, qemu-io"
+    not(have_fixtures),
+    ignore = "needs the fixture toolchain (autoreconf, cargo, gcc, make, qemu-img, qemu-io)"
 )]
 fn a_test_s_stderr_goes_to_its_log() {
     let ctx = flown("tool");
@@ -303,8 +303,8 @@ fn a_test_s_stderr_goes_to_its_log() {
 
 #[test]
 #[cfg_attr(
-    not(all(have_autoreconf, have_cargo, have_gcc, have_make, have_qemu_img, have_qemu_io)),
-    ignore = "needs autoreconf, cargo, gcc, make, qemu-img, qemu-io"
+    not(have_fixtures),
+    ignore = "needs the fixture toolchain (autoreconf, cargo, gcc, make, qemu-img, qemu-io)"
 )]
 fn a_rewind_is_refused_unless_allowed_and_then_said() {
     let ctx = fixture();
@@ -355,8 +355,8 @@ fn a_rewind_is_refused_unless_allowed_and_then_said() {
 /// with --no-build-cache afterwards does not keep trusting a restore.
 #[test]
 #[cfg_attr(
-    not(all(have_autoreconf, have_cargo, have_gcc, have_make, have_qemu_img, have_qemu_io)),
-    ignore = "needs autoreconf, cargo, gcc, make, qemu-img, qemu-io"
+    not(have_fixtures),
+    ignore = "needs the fixture toolchain (autoreconf, cargo, gcc, make, qemu-img, qemu-io)"
 )]
 fn a_test_that_needs_the_build_tree_gets_a_build_not_a_restore() {
     let ctx = fixture();
@@ -386,8 +386,8 @@ fn a_test_that_needs_the_build_tree_gets_a_build_not_a_restore() {
 /// with the revision set to its branch, it is gated.
 #[test]
 #[cfg_attr(
-    not(all(have_autoreconf, have_cargo, have_gcc, have_make, have_qemu_img, have_qemu_io)),
-    ignore = "needs autoreconf, cargo, gcc, make, qemu-img, qemu-io"
+    not(have_fixtures),
+    ignore = "needs the fixture toolchain (autoreconf, cargo, gcc, make, qemu-img, qemu-io)"
 )]
 fn a_component_pinned_by_commit_is_refused_a_candidate_before_the_flight() {
     let ctx = fixture();
@@ -436,8 +436,8 @@ fn a_component_pinned_by_commit_is_refused_a_candidate_before_the_flight() {
 
 #[test]
 #[cfg_attr(
-    not(all(have_autoreconf, have_cargo, have_gcc, have_make, have_qemu_img, have_qemu_io)),
-    ignore = "needs autoreconf, cargo, gcc, make, qemu-img, qemu-io"
+    not(have_fixtures),
+    ignore = "needs the fixture toolchain (autoreconf, cargo, gcc, make, qemu-img, qemu-io)"
 )]
 fn a_candidate_that_was_never_built_is_not_pushed() {
     let ctx = fixture();

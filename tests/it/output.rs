@@ -31,8 +31,8 @@ fn settings() -> insta::Settings {
 
 #[test]
 #[cfg_attr(
-    not(all(have_autoreconf, have_cargo, have_gcc, have_make, have_qemu_img, have_qemu_io)),
-    ignore = "needs autoreconf, cargo, gcc, make, qemu-img, qemu-io"
+    not(have_fixtures),
+    ignore = "needs the fixture toolchain (autoreconf, cargo, gcc, make, qemu-img, qemu-io)"
 )]
 fn the_everyday_commands_say_exactly_this() {
     let ctx = fixture();
@@ -55,8 +55,8 @@ fn the_everyday_commands_say_exactly_this() {
 
 #[test]
 #[cfg_attr(
-    not(all(have_autoreconf, have_cargo, have_gcc, have_make, have_qemu_img, have_qemu_io)),
-    ignore = "needs autoreconf, cargo, gcc, make, qemu-img, qemu-io"
+    not(have_fixtures),
+    ignore = "needs the fixture toolchain (autoreconf, cargo, gcc, make, qemu-img, qemu-io)"
 )]
 fn the_gate_s_verdict_and_the_flight_history_say_exactly_this() {
     let ctx = fixture();

@@ -100,6 +100,7 @@ impl TestContext {
     /// A run on a terminal: under util-linux's `script`, which gives it a
     /// pseudo-terminal (80 columns) and copies what it drew to stdout.
     pub fn sultana_on_terminal(&self, args: &[&str]) -> Run {
+        require("script", "a terminal for the run (util-linux's script)");
         let inner = self.command(&self.work, args);
         let line: Vec<String> = std::iter::once(inner.get_program().to_string_lossy().to_string())
             .chain(args.iter().map(|a| a.to_string()))

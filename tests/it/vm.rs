@@ -70,14 +70,14 @@ fn commit_module(ctx: &TestContext, source: &str, message: &str) {
 #[test]
 #[cfg_attr(
     not(all(
+        have_kernel,
         have_kernel_headers,
-        have_linux_image,
         have_busybox,
         have_gcc,
         have_make,
         have_qemu_system_x86_64
     )),
-    ignore = "needs linux-headers-amd64, a kernel in /boot, busybox, gcc, make, qemu-system-x86_64"
+    ignore = "needs linux-headers-amd64 with the linux-image of its release, linux-headers-amd64, busybox, gcc, make, qemu-system-x86_64"
 )]
 fn the_module_is_loaded_in_a_vm_and_a_failing_init_is_a_regression() {
     let ctx = module_workspace();
@@ -115,14 +115,14 @@ fn the_module_is_loaded_in_a_vm_and_a_failing_init_is_a_regression() {
 #[test]
 #[cfg_attr(
     not(all(
+        have_kernel,
         have_kernel_headers,
-        have_linux_image,
         have_busybox,
         have_gcc,
         have_make,
         have_qemu_system_x86_64
     )),
-    ignore = "needs linux-headers-amd64, a kernel in /boot, busybox, gcc, make, qemu-system-x86_64"
+    ignore = "needs linux-headers-amd64 with the linux-image of its release, linux-headers-amd64, busybox, gcc, make, qemu-system-x86_64"
 )]
 fn sultana_test_fails_a_passing_script_when_the_kernel_warns() {
     let ctx = module_workspace();
@@ -219,14 +219,14 @@ fn qemus(needle: &Path) -> Vec<String> {
 #[test]
 #[cfg_attr(
     not(all(
+        have_kernel,
         have_kernel_headers,
-        have_linux_image,
         have_busybox,
         have_gcc,
         have_make,
         have_qemu_system_x86_64
     )),
-    ignore = "needs linux-headers-amd64, a kernel in /boot, busybox, gcc, make, qemu-system-x86_64"
+    ignore = "needs linux-headers-amd64 with the linux-image of its release, linux-headers-amd64, busybox, gcc, make, qemu-system-x86_64"
 )]
 fn a_vm_never_outlives_its_test() {
     let ctx = module_workspace();

@@ -117,8 +117,7 @@ impl RawWorkspace {
         let fetch = fetch_mode(source, self.filter, self.depth)?;
         let build_cache_remote = match self.build_cache_remote {
             Some(url) => {
-                crate::build::remote::Settings::resolve(None, &Default::default(), Some(url.get_ref()), &[])
-                    .map_err(|e| at(source, &url, format!("{e:#}")))?;
+                crate::oci_url::OciUrl::parse(url.get_ref()).map_err(|e| at(source, &url, format!("{e:#}")))?;
                 Some(url.into_inner())
             }
             None => None,
@@ -207,8 +206,7 @@ impl RawManifest {
             let (mut component, own_fetch) = component;
             spans.insert(component.name.clone(), span);
             // Per component wins over [workspace]; the command line wins over both.
-            component.fetch = own_fetch.or(table.fetch).unwrap_or_default();
-            component.fetch_asked = own_fetch.or(table.fetch).is_some();
+            component.fetch = own_fetch.or(table.fetch);
             components.push(component);
         }
         check_places(source, &components, &spans)?;
@@ -444,8 +442,7 @@ impl RawComponent {
             enabled: self.enabled.unwrap_or(true),
             submodules,
             local: None,
-            fetch: FetchMode::Full,
-            fetch_asked: false,
+            fetch: None,
         };
         Ok((component, fetch))
     }

@@ -26,17 +26,7 @@ pub const BASE: &[&str] = &[
     "CARGO_HOME",
 ];
 
-/// Variables sultana itself sets for a step (the jobserver, the compiler
-/// cache); `--env` and `env = [...]` may not name them.
-pub const RESERVED: &[&str] = &[
-    "MAKEFLAGS",
-    "MFLAGS",
-    "MAKELEVEL",
-    "CARGO_MAKEFLAGS",
-    // The write tracer's (see `trace`).
-    "LD_PRELOAD",
-    "SULTANA_TRACE",
-];
+pub use crate::validate::RESERVED_ENV as RESERVED;
 
 /// The resolved environment of one component's build steps, sorted by name.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -124,18 +114,7 @@ pub fn parse_assignment(text: &str) -> Result<(String, String), String> {
     Ok((name.to_string(), value.to_string()))
 }
 
-/// A variable name a recipe or the command line may pass to a build.
-pub fn check_name(name: &str) -> Result<(), String> {
-    let valid = name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-    if !valid {
-        return Err(format!("`{name}` is not an environment variable name"));
-    }
-    if RESERVED.contains(&name) {
-        return Err(format!("`{name}` is set by sultana itself for every build step"));
-    }
-    Ok(())
-}
+pub use crate::validate::check_env_name as check_name;
 
 #[cfg(test)]
 mod tests {

@@ -15,7 +15,7 @@ use super::stamp::{self, Inputs, Stamp};
 use super::steps::{self, Action, Step};
 use super::system::system_unit;
 use super::{
-    build_dir, kbuild, log_dir, staging_root, tool_package, toolchain, Options, Provided, Status, Unit, UnitReport,
+    build_dir, kbuild, log_dir, staging_root, tool_package, toolchain, How, Options, Provided, Status, Unit, UnitReport,
 };
 use crate::fsutil;
 use crate::git::{self, Checkout};
@@ -85,10 +85,9 @@ pub(super) fn build_unit(cx: &BuildContext, unit: &Unit, jobs: usize) -> UnitRep
         Err(_) => BTreeMap::new(),
     };
 
-    let result = match (&unit.system, &unit.recipe) {
-        (Some(detection), _) => Ok(system_unit(ws, unit.component, detection, &mut report)),
-        (None, Some(recipe)) => build_recipe(cx, unit.component, recipe, &deps, jobs, &mut report),
-        (None, None) => Err(anyhow!("{name}: no recipe")),
+    let result = match &unit.how {
+        How::System(detection) => Ok(system_unit(ws, unit.component, detection, &mut report)),
+        How::Recipe(recipe) => build_recipe(cx, unit.component, recipe, &deps, jobs, &mut report),
     };
     report.seconds = started.elapsed().as_secs_f64();
     match result {
@@ -616,8 +615,8 @@ fn build_for_real(job: BuildJob, report: &mut UnitReport) -> Result<String> {
         && std::fs::read_to_string(&paths.configured).ok() == Some(configure.key(&tree));
 
     // Build for real, with the real job count and a temporary staging folder.
+    report.logs = Some(log_dir(ws, name));
     let (logs, new_staging) = clear_for_build(ws, component, recipe, &src, &build, &paths)?;
-    report.logs = Some(logs.clone());
     // `{jobs}` stays a slot until a step runs: `-j{jobs}` for make or
     // cargo gives way to the shared jobserver, anywhere else the count.
     vars.insert("jobs".into(), steps::JOBS_SLOT.into());

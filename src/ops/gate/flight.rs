@@ -86,6 +86,29 @@ pub struct Settings {
     pub env: Vec<(String, String)>,
 }
 
+impl Settings {
+    /// How a flight builds: at its pins, with the run's system choices,
+    /// caches and environment; `trusted` built by other jobs.
+    pub fn build_options(
+        &self,
+        trusted: std::collections::BTreeSet<String>,
+        need_build_tree: std::collections::BTreeMap<String, Vec<String>>,
+    ) -> build::Options {
+        build::Options {
+            session: self.session.pinned(),
+            system: self.system.clone(),
+            kernel_headers: self.kernel_headers.clone(),
+            trusted,
+            build_cache: self.build_cache,
+            build_cache_remote: self.build_cache_remote.clone(),
+            ccache: self.ccache,
+            inherited_env: self.inherited_env.clone(),
+            env: self.env.clone(),
+            need_build_tree,
+        }
+    }
+}
+
 pub struct Flown {
     pub id: i64,
     pub jobs: Vec<JobOutcome>,
@@ -155,22 +178,10 @@ pub fn fly(
         }
         None => plan.revisions.iter().map(|r| r.component.clone()).collect(),
     };
-    let options = build::Options {
-        // A flight builds its trees at their pins, whatever the run.
-        session: crate::session::Session {
-            lock: crate::session::LockMode::Locked,
-            ..settings.session
-        },
-        system: settings.system.clone(),
-        kernel_headers: settings.kernel_headers.clone(),
-        trusted: Default::default(),
-        build_cache: settings.build_cache,
-        build_cache_remote: settings.build_cache_remote.clone(),
-        ccache: settings.ccache,
-        inherited_env: settings.inherited_env.clone(),
-        env: settings.env.clone(),
-        need_build_tree: build_tree_needs(&scratch, &names, plan.only.as_ref())?,
-    };
+    let options = settings.build_options(
+        Default::default(),
+        build_tree_needs(&scratch, &names, plan.only.as_ref())?,
+    );
     let reports = build::run(&scratch, &names, &options, printer)?;
     let built = reports.iter().any(|r| r.status == Status::Built);
 
@@ -309,10 +320,7 @@ pub fn pin_revisions(
     let options = sync::Options {
         mode: sync::Mode::Scratch,
         // A flight's scratch trees are at their pins, whatever the run.
-        session: crate::session::Session {
-            lock: crate::session::LockMode::Locked,
-            ..settings.session
-        },
+        session: settings.session.pinned(),
     };
     sync::run(scratch, &names, true, &options, printer)?;
     Ok(())

@@ -13,9 +13,12 @@ use super::{Oid, Store};
 use crate::fsutil;
 
 mod local_work;
+mod refused;
 
 use local_work::{is_executable, occupies, worktree_blob};
 pub use local_work::{preview, Dirt};
+use refused::refused_entry;
+pub use refused::RefusedEntry;
 
 /// Written inside `.git` before a move starts, removed when it is done. It
 /// names the commit moved from, the commit moved to and the backup taken
@@ -39,63 +42,13 @@ pub struct InterruptedMove {
 #[error("damaged objects in the git cache: {0}")]
 pub struct DamagedObjects(pub String);
 
-/// A failed checkout of `tree`'s error: damaged objects when libgit2 says
-/// so; the upstream tree's fault when it holds an entry git refuses to
-/// write (found in the tree itself: libgit2 says "invalid path" under
-/// several error classes and no code of its own).
-fn damaged_or(e: git2::Error, tree: Option<&git2::Tree>, other: impl FnOnce(String) -> anyhow::Error) -> anyhow::Error {
+/// The error, typed as damaged objects when libgit2 says so.
+fn damaged_or(e: git2::Error, other: impl FnOnce(String) -> anyhow::Error) -> anyhow::Error {
     let message = super::message(&e);
-    if matches!(e.class(), git2::ErrorClass::Zlib | git2::ErrorClass::Odb) {
-        return DamagedObjects(message).into();
+    match e.class() {
+        git2::ErrorClass::Zlib | git2::ErrorClass::Odb => DamagedObjects(message).into(),
+        _ => other(message),
     }
-    match tree.and_then(refused_entry) {
-        Some(path) => anyhow::Error::new(RefusedEntry(path)).context(other(message).to_string()),
-        None => other(message),
-    }
-}
-
-/// The upstream tree holds an entry git never writes into a checkout.
-/// libgit2 checks every path before it writes one, so nothing was written.
-#[derive(Debug, thiserror::Error)]
-#[error(
-    "the upstream tree has an entry git never checks out (`{}`: a `.git` entry or a path leaving \
-     the checkout); nothing was written",
-    .0.escape_debug()
-)]
-pub struct RefusedEntry(pub String);
-
-/// The first entry of `tree` that git refuses to write into a checkout: a
-/// `.git` in any case (or NTFS's short name for it, with the trailing dots
-/// and spaces Windows drops), `.`, `..`, or a name that is empty or holds
-/// a separator.
-fn refused_entry(tree: &git2::Tree) -> Option<String> {
-    let mut found = None;
-    let _ = tree.walk(git2::TreeWalkMode::PreOrder, |dir, entry| {
-        let name = entry.name_bytes();
-        if is_refused_name(name) {
-            found = Some(format!("{dir}{}", String::from_utf8_lossy(name)));
-            return git2::TreeWalkResult::Abort;
-        }
-        git2::TreeWalkResult::Ok
-    });
-    found
-}
-
-fn is_refused_name(name: &[u8]) -> bool {
-    let trimmed = {
-        let mut end = name.len();
-        while end > 0 && matches!(name[end - 1], b'.' | b' ') {
-            end -= 1;
-        }
-        &name[..end]
-    };
-    name.is_empty()
-        || name == b"."
-        || name == b".."
-        || name.contains(&b'/')
-        || name.contains(&0)
-        || trimmed.eq_ignore_ascii_case(b".git")
-        || trimmed.eq_ignore_ascii_case(b"git~1")
 }
 
 /// What sits at a component's path.
@@ -193,14 +146,13 @@ impl Checkout {
             .open_level(git2::ConfigLevel::Local)?
             .set_str("sultana.url", url)?;
         let target = repo.find_commit(commit)?;
+        if let Some(refused) = refused_entry(&target.tree()?) {
+            return Err(anyhow::Error::new(refused).context(format!("cannot check out {commit}")));
+        }
         let mut checkout = CheckoutBuilder::new();
         checkout.force();
         repo.checkout_tree(target.as_object(), Some(&mut checkout))
-            .map_err(|e| {
-                damaged_or(e, target.tree().ok().as_ref(), |m| {
-                    anyhow!("cannot check out {commit}: {m}")
-                })
-            })?;
+            .map_err(|e| damaged_or(e, |m| anyhow!("cannot check out {commit}: {m}")))?;
         repo.set_head_detached(commit)?;
         Ok(())
     }
@@ -349,8 +301,8 @@ impl Checkout {
         fsutil::atomic_write(&marker, text.as_bytes())?;
         crate::fault::point("move-after-marker");
         if let Err(e) = self.checkout(target, mode) {
-            // A move that never started leaves no move to finish: a later
-            // run moves to its own target, not to the refused one.
+            // A move refused before it started leaves no move to finish: a
+            // later run moves to its own target, not to the refused one.
             if e.downcast_ref::<RefusedEntry>().is_some() {
                 fsutil::remove_all(&marker)?;
             }
@@ -370,6 +322,12 @@ impl Checkout {
                 super::message(&e)
             )
         })?;
+        // Refused before libgit2 writes anything: a move that never starts.
+        if let Some(refused) = refused_entry(&commit.tree()?) {
+            return Err(
+                anyhow::Error::new(refused).context(format!("cannot check out {target} in {}", self.path.display()))
+            );
+        }
         let mut builder = CheckoutBuilder::new();
         // A kill point per file written: a move killed half way through.
         builder.progress(|path, _, _| {
@@ -387,7 +345,7 @@ impl Checkout {
         self.repo
             .checkout_tree(commit.as_object(), Some(&mut builder))
             .map_err(|e| {
-                damaged_or(e, commit.tree().ok().as_ref(), |m| {
+                damaged_or(e, |m| {
                     anyhow!("cannot check out {target} in {}: {m}", self.path.display())
                 })
             })?;
@@ -632,46 +590,4 @@ fn regex_escape(text: &str) -> String {
         out.push(c);
     }
     out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_names_git_never_checks_out_are_found_in_the_tree() {
-        for name in [&b".git"[..], b".GIT", b".Git. ", b"git~1", b".", b"..", b"", b"a/b"] {
-            assert!(is_refused_name(name), "{}", String::from_utf8_lossy(name));
-        }
-        for name in [&b".gitignore"[..], b"git", b".github", b"...x", b"README"] {
-            assert!(!is_refused_name(name), "{}", String::from_utf8_lossy(name));
-        }
-        let dir = tempfile::tempdir().unwrap();
-        let repo = Repository::init_bare(dir.path()).unwrap();
-        let blob = repo.blob(b"x").unwrap();
-        let mut inner = repo.treebuilder(None).unwrap();
-        inner.insert("README", blob, 0o100644).unwrap();
-        let clean = inner.write().unwrap();
-        // A tree builder refuses `.git` too: the hostile tree is written raw.
-        let entry = |mode: &str, name: &str, oid: Oid| {
-            let mut bytes = format!("{mode} {name}\0").into_bytes();
-            bytes.extend_from_slice(oid.as_bytes());
-            bytes
-        };
-        let raw = [entry("100644", ".GIT", blob), entry("40000", "sub", clean)].concat();
-        let sub = repo.odb().unwrap().write(git2::ObjectType::Tree, &raw).unwrap();
-        let top = entry("40000", "deep", sub);
-        let top = repo.odb().unwrap().write(git2::ObjectType::Tree, &top).unwrap();
-        let found = refused_entry(&repo.find_tree(top).unwrap());
-        assert_eq!(found.as_deref(), Some("deep/.GIT"));
-        assert_eq!(refused_entry(&repo.find_tree(clean).unwrap()), None);
-        let nested = [entry("100644", ".git", blob), entry("100644", "README", blob)].concat();
-        let nested = repo.odb().unwrap().write(git2::ObjectType::Tree, &nested).unwrap();
-        let top = [entry("100644", "README", blob), entry("40000", "sub", nested)].concat();
-        let top = repo.odb().unwrap().write(git2::ObjectType::Tree, &top).unwrap();
-        assert_eq!(
-            refused_entry(&repo.find_tree(top).unwrap()).as_deref(),
-            Some("sub/.git")
-        );
-    }
 }

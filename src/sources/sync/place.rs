@@ -132,7 +132,7 @@ pub(super) fn place(
         note: None,
     };
     let store = cache.store(&component.url, printer)?;
-    let fetch_mode = component.fetch_mode(store.kind());
+    let fetch_mode = ws.fetch_mode(component, store.kind());
     if let Some(previous) = changed_pin.and_then(|p| Oid::from_str(&p.commit).ok()) {
         report.new_commits = say_update(&store, component, previous, commit, &r.entry, printer);
     }

@@ -70,7 +70,7 @@ pub(crate) fn fetch_store(
         sources: &sources,
         want,
         revision,
-        mode: component.fetch_mode(store.kind()),
+        mode: ws.fetch_mode(component, store.kind()),
     };
     let used = store.fetch(&request, &log, printer, &progress)?;
     // After a source that failed, say which one answered.
@@ -142,7 +142,7 @@ pub(super) fn resolve<'a>(
     let all_sources = sources(component);
     let must_fetch = match options.mode {
         Mode::Fetch | Mode::Resolve | Mode::Scratch => {
-            store.resolve_needs_fetch(rev, &all_sources) || store.lacks(component.fetch_mode(store.kind()))
+            store.resolve_needs_fetch(rev, &all_sources) || store.lacks(ws.fetch_mode(component, store.kind()))
         }
         Mode::Update { .. } | Mode::Lock => true,
     };
@@ -234,7 +234,8 @@ fn keep_pin(
 ) -> Result<()> {
     let commit = Oid::from_str(&entry.commit)?;
     // A store holding less than asked is completed even for a pin it has.
-    if !store.has_commit(commit) || (store.lacks(component.fetch_mode(store.kind())) && !options.session.offline()) {
+    if !store.has_commit(commit) || (store.lacks(ws.fetch_mode(component, store.kind())) && !options.session.offline())
+    {
         if options.session.offline() {
             return Err(offline_error(
                 component,

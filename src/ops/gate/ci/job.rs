@@ -112,21 +112,10 @@ impl JobContext<'_> {
         let scratch = &self.scratch;
         let mine: Vec<Revision> = revisions.iter().filter(|r| &r.component == owner).cloned().collect();
         flight::pin_revisions(scratch, &mine, options, printer)?;
-        let build_options = build::Options {
-            session: crate::session::Session {
-                lock: crate::session::LockMode::Locked,
-                ..options.session
-            },
-            system: options.system.clone(),
-            kernel_headers: options.kernel_headers.clone(),
-            trusted: self.deps.clone(),
-            build_cache: options.build_cache,
-            build_cache_remote: options.build_cache_remote.clone(),
-            ccache: options.ccache,
-            inherited_env: options.inherited_env.clone(),
-            env: options.env.clone(),
-            need_build_tree: flight::build_tree_needs(scratch, std::slice::from_ref(owner), None)?,
-        };
+        let build_options = options.build_options(
+            self.deps.clone(),
+            flight::build_tree_needs(scratch, std::slice::from_ref(owner), None)?,
+        );
         let reports = build::run(scratch, std::slice::from_ref(owner), &build_options, printer)?;
         let report = reports
             .iter()
