@@ -11,6 +11,7 @@ mod conclude;
 mod db;
 mod definition;
 mod flight;
+mod jobs;
 mod junit;
 mod local;
 mod prepare;

@@ -9,6 +9,7 @@ mod on_demand;
 mod resolve;
 pub mod store_users;
 pub mod submodule;
+mod transfer;
 
 pub use cache::{is_damaged_store, Cache, Elsewhere, FetchRequest, Store};
 pub use checkout::{preview, tree_state, Checkout, Dirt, MoveMode, TreeState};

@@ -5,6 +5,7 @@
 pub mod backup;
 pub mod pin_check;
 mod place;
+mod place_tree;
 mod resolve;
 pub mod state;
 mod submodules;
@@ -19,8 +20,8 @@ use crate::parallel;
 use crate::printer::Printer;
 use crate::workspace::{SourceKind, Workspace};
 
-pub use place::dirt_recursive;
 use place::{other_source_report, place, refuse_dirty};
+pub use place_tree::dirt_recursive;
 pub(crate) use resolve::{fetch_store, sources, with_need};
 use resolve::{resolve, Resolution};
 

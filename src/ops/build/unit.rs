@@ -178,6 +178,9 @@ fn template_vars(cx: &BuildContext, at: &Where, deps: &BTreeMap<String, Provided
     set("describe", describe.to_string());
     set("version", describe.strip_prefix('v').unwrap_or(describe).to_string());
     set("jobs", "{jobs}".into());
+    // For recipes (`true` under --offline); sultana's own steps take the
+    // session's network as it is (see `steps::PlanInput`).
+    set("offline", cx.options.session.offline().to_string());
     if let Some(h) = cx.headers {
         set("kernel_headers", h.dir.display().to_string());
         set("kernel_release", h.release.clone());

@@ -125,6 +125,25 @@ pub enum Class {
     Skipped,
 }
 
+impl Class {
+    /// The class as the junit report names it.
+    pub fn word(self) -> &'static str {
+        match self {
+            Class::Regression => "REGRESSION",
+            Class::IntermittentRegression => "INTERMITTENT-REGRESSION",
+            Class::Broken => "BROKEN",
+            Class::NeverPassed => "never-passed",
+            Class::SameAsBaseline => "same-as-baseline",
+            Class::BaselineFailed => "baseline-failed",
+            Class::NotAtBaseline => "not-at-baseline",
+            Class::Allowed => "allowed",
+            Class::Flaky => "flaky",
+            Class::Blocked => "blocked",
+            Class::Skipped => "skipped",
+        }
+    }
+}
+
 #[derive(Clone, Debug, Serialize)]
 pub struct Finding {
     pub job: String,

@@ -76,13 +76,13 @@ pub fn of_job(ws: &crate::workspace::Workspace, component: &str, job: &str) -> a
         .component(component)
         .with_context(|| format!("no component `{component}`"))?;
     let recipe = ws.recipe(c)?;
-    if job == super::flight::build_job(component) {
+    if job == super::jobs::build_job(component) {
         return Ok(of_build(&recipe));
     }
     let test = recipe
         .tests
         .iter()
-        .find(|t| super::flight::test_job(component, &t.name) == job)
+        .find(|t| super::jobs::test_job(component, &t.name) == job)
         .with_context(|| format!("`{job}` is not a job of {component}'s recipe"))?;
     Ok(of_test(&ws.recipes_root, &recipe, test))
 }

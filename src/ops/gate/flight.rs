@@ -11,6 +11,7 @@ use anyhow::{Context, Result};
 use super::classify::JobOutcome;
 use super::db::{FlightDb, JobRow, Known, Revision, StepRow};
 use super::definition;
+pub use super::jobs::{build_job, owner_of, test_job, Runs};
 use super::status::{FlightKind, JobKind, JobStatus};
 pub use super::test_run::TestRun;
 use crate::build::{self, Status, UnitReport};
@@ -54,18 +55,6 @@ impl Scratch {
             Scratch::Baseline => "gate-baseline",
         }
     }
-}
-
-/// How many times a test runs in a flight.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Runs {
-    /// Once.
-    Once,
-    /// Exactly this many times (the baseline's side of a fail-then-pass).
-    Times(u32),
-    /// Once; after a failure the baseline does not share, again; after a
-    /// fail-then-pass, `flaky_runs` more times.
-    Gate { flaky_runs: u32 },
 }
 
 /// Runs of a fail-then-pass test on each side, unless `--flaky-runs` says.
@@ -124,14 +113,6 @@ pub fn area(ws: &Workspace, scratch: Scratch) -> Workspace {
 
 pub fn flight_dir(ws: &Workspace, id: i64) -> PathBuf {
     ws.state_dir().join("flights").join(id.to_string())
-}
-
-pub fn build_job(component: &str) -> String {
-    format!("build-{component}")
-}
-
-pub fn test_job(component: &str, test: &str) -> String {
-    format!("test-{component}-{test}")
 }
 
 /// Run the flight. `baseline(job, definition)`: what the baseline's runs of
@@ -270,18 +251,6 @@ pub(crate) fn build_tree_needs(
         }
     }
     Ok(out)
-}
-
-/// The component whose build or test `job` is, among `revisions`.
-pub fn owner_of(job: &str, revisions: &[Revision]) -> Result<String> {
-    let mut names: Vec<&str> = revisions.iter().map(|r| r.component.as_str()).collect();
-    // Longest names first: `test-blktap-module-x` is blktap-module's.
-    names.sort_by_key(|n| std::cmp::Reverse(n.len()));
-    names
-        .into_iter()
-        .find(|n| job == build_job(n) || job.starts_with(&format!("test-{n}-")))
-        .map(str::to_string)
-        .ok_or_else(|| anyhow::anyhow!("`{job}` is not a job of this flight"))
 }
 
 /// Put the scratch area's checkouts at the plan's revisions.

@@ -55,9 +55,7 @@ pub fn case(job: &JobOutcome, finding: Option<&Finding>) -> TestCase {
             TestCaseStatus::success()
         }
         (_, f) => {
-            let ty = f.map_or("fail".to_string(), |f| {
-                super::report::class_word(f.class).to_lowercase()
-            });
+            let ty = f.map_or("fail".to_string(), |f| f.class.word().to_lowercase());
             let message = f.map_or(job.detail.clone(), |f| format!("{} ({})", f.summary, job.detail));
             non_success(NonSuccessKind::Failure, &ty, message)
         }

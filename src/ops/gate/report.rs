@@ -130,22 +130,6 @@ impl FlightReport {
     }
 }
 
-pub(super) fn class_word(class: Class) -> &'static str {
-    match class {
-        Class::Regression => "REGRESSION",
-        Class::IntermittentRegression => "INTERMITTENT-REGRESSION",
-        Class::Broken => "BROKEN",
-        Class::NeverPassed => "never-passed",
-        Class::SameAsBaseline => "same-as-baseline",
-        Class::BaselineFailed => "baseline-failed",
-        Class::NotAtBaseline => "not-at-baseline",
-        Class::Allowed => "allowed",
-        Class::Flaky => "flaky",
-        Class::Blocked => "blocked",
-        Class::Skipped => "skipped",
-    }
-}
-
 fn short(commit: &str) -> &str {
     &commit[..commit.len().min(12)]
 }

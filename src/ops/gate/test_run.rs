@@ -19,7 +19,7 @@ use crate::process::{Cmd, Ended};
 use crate::recipe::{BuildDir, TestSpec};
 use crate::workspace::Workspace;
 
-use super::flight::{test_job, Runs};
+use super::jobs::{test_job, Runs};
 /// One test script of one built component.
 pub struct TestRun<'a> {
     /// Where the recipes come from.

@@ -3,17 +3,18 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use git2::Repository;
 use sha2::{Digest, Sha256};
 
+use super::store_users::lock_store;
+use super::transfer::{parse_progress, retry, run_showing_progress};
 use super::{FetchMode, Filter, Oid};
 use crate::fsutil::{self, FileLock};
 use crate::manifest::UrlRewrites;
 use crate::printer::{Printer, Progress};
-use crate::process::{Cause, Cmd, ProcessError};
+use crate::process::{Cause, ProcessError};
 
 const REFSPECS: &[&str] = &["+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*"];
 
@@ -236,12 +237,6 @@ pub fn is_damaged_store(err: &anyhow::Error) -> bool {
             || c.downcast_ref::<git2::Error>()
                 .is_some_and(|e| matches!(e.class(), git2::ErrorClass::Odb | git2::ErrorClass::Zlib))
     })
-}
-
-pub(super) fn lock_store(dir: &Path, url: &str, printer: &Printer) -> Result<FileLock> {
-    let mut name = dir.as_os_str().to_owned();
-    name.push(".lock");
-    FileLock::exclusive(Path::new(&name), &format!("the git cache of {url}"), printer)
 }
 
 /// Build the store in a temporary folder and rename it into place, so a killed
@@ -927,59 +922,6 @@ fn remove_lock_files(dir: &Path, depth: usize) {
     }
 }
 
-/// Run a git transfer, its progress meter shown on ours.
-pub(super) fn run_showing_progress(git: Cmd, log: &Path, progress: &Progress) -> Result<(), ProcessError> {
-    git.log(log).run_with(|line| {
-        if let Some((done, total, phase)) = parse_progress(line) {
-            progress.update(done, total, phase);
-        }
-    })
-}
-
-/// `Receiving objects:  45% (1234/5678), 1.2 MiB | 2 MiB/s`
-fn parse_progress(line: &str) -> Option<(u64, u64, &str)> {
-    let line = line.strip_prefix("remote: ").unwrap_or(line);
-    let (name, rest) = line.split_once(':')?;
-    let inner = rest.split_once('(')?.1.split_once(')')?.0;
-    let (done, total) = inner.split_once('/')?;
-    Some((
-        done.trim().parse().ok()?,
-        total.trim().parse().ok()?,
-        name.trim_start_matches("remote: ").trim(),
-    ))
-}
-
 fn first_line(err: &anyhow::Error) -> String {
     format!("{err:#}").lines().next().unwrap_or_default().to_string()
-}
-
-/// One more try after a pause, for a transfer that may fail in passing
-/// (never for a missing tool).
-pub(super) fn retry(mut attempt: impl FnMut() -> Result<(), ProcessError>) -> Result<()> {
-    match attempt() {
-        Ok(()) => Ok(()),
-        Err(e @ ProcessError::ToolMissing { .. }) => Err(e.into()),
-        // A full disk stays full: say so at once.
-        Err(e) if e.cause() == Cause::DiskFull => Err(e.into()),
-        Err(_) => {
-            std::thread::sleep(Duration::from_millis(500));
-            Ok(attempt()?)
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn progress_lines() {
-        assert_eq!(
-            super::parse_progress("Receiving objects:  45% (1234/5678), 1.2 MiB | 2 MiB/s"),
-            Some((1234, 5678, "Receiving objects"))
-        );
-        assert_eq!(
-            super::parse_progress("remote: Counting objects: 100% (3/3), done."),
-            Some((3, 3, "Counting objects"))
-        );
-        assert_eq!(super::parse_progress("From file:///x"), None);
-    }
 }

@@ -9,7 +9,7 @@ use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 
-use super::cache::retry;
+use super::transfer::{retry, run_showing_progress};
 use super::{FetchMode, FetchRequest, Oid, Store};
 use crate::printer::{Printer, Progress};
 use crate::process::Cmd;
@@ -121,7 +121,7 @@ impl Store {
                     ])
                     .arg(self.remote(source))
                     .stdin_file(&wants);
-                match retry(|| super::cache::run_showing_progress(fetch.clone(), need.log, need.progress)) {
+                match retry(|| run_showing_progress(fetch.clone(), need.log, need.progress)) {
                     Ok(()) => {
                         done = true;
                         break;
@@ -407,7 +407,7 @@ impl Store {
                 .args(["fetch", "--no-tags", "--no-write-fetch-head", "--progress", &how, "--"])
                 .arg(self.remote(source))
                 .arg(&spec);
-            retry(|| super::cache::run_showing_progress(fetch.clone(), need.log, need.progress))?;
+            retry(|| run_showing_progress(fetch.clone(), need.log, need.progress))?;
             crate::fault::point("store-deepened");
             if !self.is_shallow() {
                 let _ = self.config()?.remove("sultana.depth");

@@ -10,7 +10,8 @@ use std::time::{Duration, SystemTime};
 use anyhow::{Context, Result};
 use sha2::{Digest, Sha256};
 
-use crate::fsutil;
+use crate::fsutil::{self, FileLock};
+use crate::printer::Printer;
 
 /// Inside a store: one file per checkout, holding its git folder's path.
 const USERS: &str = "sultana-users";
@@ -216,7 +217,7 @@ pub fn prune(root: &Path, unused: Duration, printer: &crate::printer::Printer) -
             .ok()
             .and_then(|r| r.config().ok()?.get_string("sultana.url").ok())
             .unwrap_or_default();
-        let _lock = super::cache::lock_store(&store, &url, printer)?;
+        let _lock = lock_store(&store, &url, printer)?;
         // Another run may have opened it or borrowed from it meanwhile.
         if !is_unused(&store, unused) {
             out.kept += 1;
@@ -254,4 +255,11 @@ fn canonical(path: &Path) -> PathBuf {
         (Some(parent), Some(name)) => canonical(parent).join(name),
         _ => path.to_path_buf(),
     }
+}
+
+/// The lock of the store at `dir`, held while a run changes it.
+pub(super) fn lock_store(dir: &Path, url: &str, printer: &Printer) -> Result<FileLock> {
+    let mut name = dir.as_os_str().to_owned();
+    name.push(".lock");
+    FileLock::exclusive(Path::new(&name), &format!("the git cache of {url}"), printer)
 }

@@ -9,7 +9,7 @@ use crate::git::{submodule, Cache, Checkout, FetchMode, Need, Oid};
 use crate::manifest::Submodules;
 use crate::printer::Printer;
 
-use super::place::{place_tree, OnLocalWork, Placement};
+use super::place_tree::{place_tree, OnLocalWork, Placement};
 use super::{backup, Action};
 
 /// Bring the submodules of `parent` (at `commit`) to the commits it records.
@@ -39,7 +39,8 @@ impl SubmoduleSync<'_> {
         }
         let checkout = Checkout::open(&path)?;
         let store = self.cache.store(&sub.url, self.printer)?;
-        let dirt = super::place::dirt_recursive(self.cache, &checkout, &sub.url, Some(&store), None, self.printer)?;
+        let dirt =
+            super::place_tree::dirt_recursive(self.cache, &checkout, &sub.url, Some(&store), None, self.printer)?;
         if !dirt.is_clean() {
             self.printer.warn(format!(
                 "{} is no longer asked for (`submodules`) but has local work ({}); left as it is",
