@@ -132,13 +132,14 @@ pub fn run(ws: &Workspace, options: &Options, printer: &Printer) -> Result<Outco
     // Pins and objects, without touching any checkout.
     let mut names: Vec<String> = vec![root.name.clone()];
     names.extend(inlined.iter().map(|c| c.name.clone()));
-    for component in std::iter::once(root).chain(inlined.iter().copied()) {
-        if ws.source(component) == SourceKind::Intree {
-            bail!(
-                "`{}` is an in-tree copy here (no git history to read): make tarballs from a workspace with git checkouts",
-                component.name
-            );
-        }
+    let intree = std::iter::once(root)
+        .chain(inlined.iter().copied())
+        .find(|c| ws.source(c) == SourceKind::Intree);
+    if let Some(component) = intree {
+        bail!(
+            "`{}` is an in-tree copy here (no git history to read): make tarballs from a workspace with git checkouts",
+            component.name
+        );
     }
     let sync_options = sync::Options {
         mode: sync::Mode::Resolve,
@@ -151,18 +152,7 @@ pub fn run(ws: &Workspace, options: &Options, printer: &Printer) -> Result<Outco
     let top = tarball.name.replace("{desc}", &desc);
     let mut embedded_components: Vec<&Component> = vec![root];
     embedded_components.extend(inlined.iter().copied());
-    let mut extra = vec![
-        (
-            b"sultana.toml".to_vec(),
-            embedded::manifest_text(&top, &ws.manifest, tarball, &embedded_components).into_bytes(),
-            false,
-        ),
-        (
-            b"sultana.lock".to_vec(),
-            embedded::lock_text(&entries).into_bytes(),
-            false,
-        ),
-    ];
+    let mut extra = embedded::files(&top, &ws.manifest, tarball, &embedded_components, &entries);
     extra.extend(workspace_recipes(ws, &embedded_components)?);
 
     let log = process::log_path(&ws.state_dir(), "tarball");

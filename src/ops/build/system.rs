@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use anyhow::{anyhow, bail, Result};
 
-use super::{fingerprint, Provided, Status, SystemChoice, UnitReport};
+use super::{fingerprint, Provided, SystemChoice};
 use crate::detect::{self, Detection};
 use crate::manifest::Component;
 use crate::recipe::{render, Vars};
@@ -51,12 +51,7 @@ pub fn resolve_system(ws: &Workspace, choice: &SystemChoice) -> Result<BTreeMap<
     Ok(found)
 }
 
-pub(super) fn system_unit(
-    ws: &Workspace,
-    component: &Component,
-    detection: &Detection,
-    report: &mut UnitReport,
-) -> Provided {
+pub(super) fn system_unit(ws: &Workspace, component: &Component, detection: &Detection) -> Provided {
     let prefix = detection.prefix.clone().unwrap_or_default();
     let libdir = detection.libdir.clone().unwrap_or_else(|| prefix.join("lib"));
     let recipe = ws.recipe(component).ok();
@@ -75,7 +70,6 @@ pub(super) fn system_unit(
         .filter_map(|p| p.found.as_ref())
         .map(|p| p.display().to_string())
         .collect();
-    report.status = Status::System;
     Provided {
         runtime_prefix: prefix.display().to_string(),
         stamp: fingerprint::combine(&["system", &prefix.display().to_string(), &found.join("\n")]),

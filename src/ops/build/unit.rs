@@ -86,38 +86,84 @@ pub(super) fn build_unit(cx: &BuildContext, unit: &Unit, jobs: usize) -> UnitRep
     };
 
     let result = match &unit.how {
-        How::System(detection) => Ok(system_unit(ws, unit.component, detection, &mut report)),
-        How::Recipe(recipe) => build_recipe(cx, unit.component, recipe, &deps, jobs, &mut report),
+        How::System(detection) => Ok(Finished::as_it_was(
+            system_unit(ws, unit.component, detection),
+            Status::System,
+        )),
+        How::Recipe(recipe) => build_recipe(cx, unit.component, recipe, &deps, jobs),
     };
     report.seconds = started.elapsed().as_secs_f64();
     match result {
-        Ok(p) => {
+        Ok(finished) => {
+            report.status = finished.status;
+            report.logs = finished.logs;
             if report.status == Status::Built {
                 printer.status("Built", format!("{name} in {:.1}s", report.seconds));
             }
-            report.prefix = Some(p.prefix.clone());
+            report.prefix = Some(finished.provided.prefix.clone());
             if let Ok(mut all) = provided.lock() {
-                all.insert(name.clone(), p);
+                all.insert(name.clone(), finished.provided);
             }
         }
-        Err(e) => {
+        Err(Failed { step, logs, error: e }) => {
             report.status = Status::Failed;
+            report.logs = logs;
             let tool_missing = e
                 .chain()
                 .any(|c| matches!(c.downcast_ref::<ProcessError>(), Some(ProcessError::ToolMissing { .. })));
             // Before any step ran, the recipe or its setup is at fault.
-            report.config_error = tool_missing || report.step.is_none();
-            let step = report.step.clone().unwrap_or_else(|| "setup".into());
+            report.config_error = tool_missing || step.is_none();
+            let at = step.as_deref().unwrap_or("setup");
             if crate::process::interrupted() {
                 // Stopped by Ctrl-C or a SIGTERM: nothing is wrong with it.
-                printer.error(format!("{name}: interrupted at {step}"));
+                printer.error(format!("{name}: interrupted at {at}"));
             } else {
-                printer.error(format!("{name} failed at {step}: {e:#}"));
+                printer.error(format!("{name} failed at {at}: {e:#}"));
             }
+            report.step = step;
             report.error = Some(format!("{e:#}"));
         }
     }
     report
+}
+
+/// How a unit that was not blocked ended well: what it provides, and
+/// whether it was fresh, restored, built or the system's.
+struct Finished {
+    provided: Provided,
+    status: Status,
+    /// Its build's logs, when it built.
+    logs: Option<PathBuf>,
+}
+
+impl Finished {
+    /// A unit that did not build: fresh, restored or the system's.
+    fn as_it_was(provided: Provided, status: Status) -> Finished {
+        Finished {
+            provided,
+            status,
+            logs: None,
+        }
+    }
+}
+
+/// A unit that failed: the step that ran last (none: it failed in its
+/// setup, before any), its build's logs, and why.
+struct Failed {
+    step: Option<String>,
+    logs: Option<PathBuf>,
+    error: anyhow::Error,
+}
+
+/// A failure before the build's steps: in the unit's setup.
+impl From<anyhow::Error> for Failed {
+    fn from(error: anyhow::Error) -> Failed {
+        Failed {
+            step: None,
+            logs: None,
+            error,
+        }
+    }
 }
 
 /// The describe of what is checked out: the lock's for the locked commit,
@@ -255,43 +301,20 @@ fn plan_unit(
         deps,
     );
     let present: Vec<String> = deps.keys().cloned().collect();
-    for dep in &present {
-        for path in recipe.dep_require.get(dep).into_iter().flatten() {
-            let path = render(path, &vars).map_err(|e| anyhow!("{}: {e}", recipe.origin))?;
-            if !Path::new(&path).exists() {
-                bail!("{name} needs {path} from {dep}, which is not there (did {dep}'s build install it?)");
-            }
-        }
-    }
-    let mut set_env: Vec<(String, String)> = Vec::new();
-    for (key, value) in &recipe.set_env {
-        set_env.push((
-            key.clone(),
-            render(value, &vars).map_err(|e| anyhow!("{}: {e}", recipe.origin))?,
-        ));
-    }
-    // A clean environment: the base, what the recipe declares it reads,
-    // its own settings and --env. All of it is an input.
-    let env = BuildEnv::resolve(&environment::Sources {
-        inherited: &options.inherited_env,
-        declared: &recipe.env,
-        set: &set_env,
-        given: &options.env,
-    });
+    check_dep_requires(name, recipe, &present, &vars)?;
+    let env = unit_env(options, recipe, &vars)?;
     let env_lines: Vec<String> = env.iter().map(|(k, v)| format!("{k}={v}")).collect();
 
     // Everything that goes into the build besides the source, with {jobs}
     // left symbolic so that changing -j does not rebuild.
-    let planned = steps::plan(
+    let planned = PlannedSteps {
         recipe,
-        &steps::PlanInput {
-            vars: &vars,
-            present: &present,
-            src: &src,
-            build: &build,
-            network: options.session.network,
-        },
-    )?;
+        present: &present,
+        src: &src,
+        build: &build,
+        network: options.session.network,
+    }
+    .with(&vars)?;
     let mut step_text: Vec<String> = vec![prefix.clone(), describe.clone()];
     step_text.extend(planned.iter().map(Step::describe));
     let toolchain = toolchain::identity(&env);
@@ -346,14 +369,44 @@ fn plan_unit(
     })
 }
 
+/// The files a recipe says its dependencies must have installed.
+fn check_dep_requires(name: &str, recipe: &Recipe, present: &[String], vars: &Vars) -> Result<()> {
+    for dep in present {
+        for path in recipe.dep_require.get(dep).into_iter().flatten() {
+            let path = render(path, vars).map_err(|e| anyhow!("{}: {e}", recipe.origin))?;
+            if !Path::new(&path).exists() {
+                bail!("{name} needs {path} from {dep}, which is not there (did {dep}'s build install it?)");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A clean environment: the base, what the recipe declares it reads, its
+/// own settings and --env. All of it is an input.
+fn unit_env(options: &Options, recipe: &Recipe, vars: &Vars) -> Result<BuildEnv> {
+    let mut set_env: Vec<(String, String)> = Vec::new();
+    for (key, value) in &recipe.set_env {
+        set_env.push((
+            key.clone(),
+            render(value, vars).map_err(|e| anyhow!("{}: {e}", recipe.origin))?,
+        ));
+    }
+    Ok(BuildEnv::resolve(&environment::Sources {
+        inherited: &options.inherited_env,
+        declared: &recipe.env,
+        set: &set_env,
+        given: &options.env,
+    }))
+}
+
 fn build_recipe(
     cx: &BuildContext,
     component: &Component,
     recipe: &Recipe,
     deps: &BTreeMap<String, Provided>,
     jobs: usize,
-    report: &mut UnitReport,
-) -> Result<Provided> {
+) -> Result<Finished, Failed> {
     let BuildContext { ws, options, .. } = *cx;
     let name = &component.name;
     let mut plan = plan_unit(cx, component, recipe, deps)?;
@@ -383,8 +436,7 @@ fn build_recipe(
                 ws.display_path(&plan.staging)
             )
         })?;
-        report.status = Status::Fresh;
-        return Ok(provide(stamp.key, None));
+        return Ok(Finished::as_it_was(provide(stamp.key, None), Status::Fresh));
     }
 
     let built_files = FileIndex::load(&plan.paths.files);
@@ -423,11 +475,13 @@ fn build_recipe(
                 tree.save(&plan.paths.files)?;
             }
             cx.printer.verbose("Fresh", name);
-            report.status = Status::Fresh;
             if let (Some(cache), Some(key)) = (&cache, &cache_key) {
                 store_missing(cache, key, last, &plan, name, cx.printer);
             }
-            return Ok(provide(plan.inputs.key(), cache_key));
+            return Ok(Finished::as_it_was(
+                provide(plan.inputs.key(), cache_key),
+                Status::Fresh,
+            ));
         }
         Decision::Restore(key, cache) => {
             let from = Restore {
@@ -438,28 +492,28 @@ fn build_recipe(
                 cache,
             };
             if let Some(stamp) = from.restore(&tree, &plan.inputs, &plan.paths)? {
-                report.status = Status::Cached;
-                return Ok(provide(stamp, cache_key));
+                return Ok(Finished::as_it_was(provide(stamp, cache_key), Status::Cached));
             }
         }
         Decision::Build => {}
     }
 
-    build_for_real(
-        BuildJob {
-            cx,
-            component,
-            recipe,
-            deps,
-            jobs,
-            plan,
-            tree,
-            cache_key: cache_key.clone(),
-            cache,
-        },
-        report,
-    )
-    .map(|stamp| provide(stamp, cache_key))
+    build_for_real(BuildJob {
+        cx,
+        component,
+        recipe,
+        deps,
+        jobs,
+        plan,
+        tree,
+        cache_key: cache_key.clone(),
+        cache,
+    })
+    .map(|(stamp, logs)| Finished {
+        provided: provide(stamp, cache_key),
+        status: Status::Built,
+        logs: Some(logs),
+    })
 }
 
 /// A fresh build the cache lacks (a run killed while storing it, or built
@@ -573,8 +627,23 @@ struct BuildJob<'a> {
 /// Run the steps (configure skipped when what it reads did not change),
 /// put the staged prefix in place, settle the tree's index against what
 /// the build wrote, save the stamp, store a clean build in the cache.
-/// Returns the stamp's key.
-fn build_for_real(job: BuildJob, report: &mut UnitReport) -> Result<String> {
+/// Returns the stamp's key and the logs; a failure says the step that ran
+/// last.
+fn build_for_real(job: BuildJob) -> Result<(String, PathBuf), Failed> {
+    let logs = log_dir(job.cx.ws, &job.component.name);
+    let mut at = None;
+    match run_build(job, &mut at) {
+        Ok(key) => Ok((key, logs)),
+        Err(error) => Err(Failed {
+            step: at,
+            logs: Some(logs),
+            error,
+        }),
+    }
+}
+
+/// `build_for_real`'s work; `at` follows the step that runs.
+fn run_build(job: BuildJob, at: &mut Option<String>) -> Result<String> {
     let BuildJob {
         cx,
         component,
@@ -618,38 +687,24 @@ fn build_for_real(job: BuildJob, report: &mut UnitReport) -> Result<String> {
         && std::fs::read_to_string(&paths.configured).ok() == Some(configure.key(&tree));
 
     // Build for real, with the real job count and a temporary staging folder.
-    report.logs = Some(log_dir(ws, name));
     let (logs, new_staging) = clear_for_build(ws, component, recipe, &src, &build, &paths)?;
     // `{jobs}` stays a slot until a step runs: `-j{jobs}` for make or
     // cargo gives way to the shared jobserver, anywhere else the count.
     vars.insert("jobs".into(), steps::JOBS_SLOT.into());
-    let plan_with = |vars: &Vars| {
-        let input = steps::PlanInput {
-            vars,
-            present: &present,
-            src: &src,
-            build: &build,
-            network: cx.options.session.network,
-        };
-        steps::plan(recipe, &input)
+    let planned = PlannedSteps {
+        recipe,
+        present: &present,
+        src: &src,
+        build: &build,
+        network: cx.options.session.network,
     };
-    let run_steps = plan_with(&vars)?;
+    let run_steps = planned.with(&vars)?;
     vars.insert("destdir".into(), new_staging.display().to_string());
-    let install_steps = plan_with(&vars)?;
+    let install_steps = planned.with(&vars)?;
 
-    // The describe keeps its case (RELEASE-4.21.0); only the kind is lowered.
-    let kind = format!("{:?}", recipe.kind).to_lowercase();
-    let shared = if cx.jobs.server.is_some() { " shared" } else { "" };
-    let label = label_of(&describe, checkout.as_ref());
-    printer.status(
-        "Building",
-        format!("{name} {label} ({kind}, -j{}{shared})", cx.jobs.total),
-    );
+    say_building(cx, name, recipe, &label_of(&describe, checkout.as_ref()), configured);
     let progress = printer.progress(name);
     let total = run_steps.len();
-    if configured {
-        printer.verbose("Skipping", format!("{name}'s configure: what it reads did not change"));
-    }
     let trace = instrument(cx, recipe, &paths, &mut env);
     // This build's own slot of the shared -j: its make's implicit one.
     let _slot = match cx.jobs.server {
@@ -667,7 +722,7 @@ fn build_for_real(job: BuildJob, report: &mut UnitReport) -> Result<String> {
             // A configure that does not finish is run again next time.
             let _ = std::fs::remove_file(&paths.configured);
         }
-        report.step = Some(step.name.clone());
+        *at = Some(step.name.clone());
         progress.update(i as u64, total as u64, &step.name);
         let log = logs.join(format!("{:02}-{}.log", i + 1, step.name));
         let at = (i as u64, total as u64);
@@ -690,8 +745,6 @@ fn build_for_real(job: BuildJob, report: &mut UnitReport) -> Result<String> {
     // A build that may hold an edit its key does not name is never stored.
     stamp.cache_key = cache_key.clone().filter(|_| edited.is_empty());
     stamp.save(&paths.stamp)?;
-    report.step = None;
-    report.status = Status::Built;
     if !edited.is_empty() {
         printer.warn(format!(
             "{name}: {} changed while it was building; it builds again next time",
@@ -702,6 +755,43 @@ fn build_for_real(job: BuildJob, report: &mut UnitReport) -> Result<String> {
         store(cache, key, &staging, name, &describe, printer);
     }
     Ok(stamp.key)
+}
+
+/// A unit's steps, planned with the values of the moment (`{jobs}` a slot,
+/// `{destdir}` the new staging folder).
+struct PlannedSteps<'a> {
+    recipe: &'a Recipe,
+    present: &'a [String],
+    src: &'a Path,
+    build: &'a Path,
+    network: crate::session::Network,
+}
+
+impl PlannedSteps<'_> {
+    fn with(&self, vars: &Vars) -> Result<Vec<Step>> {
+        let input = steps::PlanInput {
+            vars,
+            present: self.present,
+            src: self.src,
+            build: self.build,
+            network: self.network,
+        };
+        steps::plan(self.recipe, &input)
+    }
+}
+
+/// The build's first line: what, at which commit, how, with how many jobs.
+fn say_building(cx: &BuildContext, name: &str, recipe: &Recipe, label: &str, configured: bool) {
+    // The describe keeps its case (RELEASE-4.21.0); only the kind is lowered.
+    let kind = format!("{:?}", recipe.kind).to_lowercase();
+    let shared = if cx.jobs.server.is_some() { " shared" } else { "" };
+    let total = cx.jobs.total;
+    cx.printer
+        .status("Building", format!("{name} {label} ({kind}, -j{total}{shared})"));
+    if configured {
+        cx.printer
+            .verbose("Skipping", format!("{name}'s configure: what it reads did not change"));
+    }
 }
 
 /// Before the steps run: no stamp (a build that does not finish is not

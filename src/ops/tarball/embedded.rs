@@ -99,6 +99,24 @@ pub fn lock_text(entries: &[LockEntry]) -> String {
     lock.render()
 }
 
+/// The manifest and lock a tarball holds at its top, as its extra files.
+pub(super) fn files(
+    top: &str,
+    manifest: &Manifest,
+    tarball: &Tarball,
+    components: &[&Component],
+    entries: &[LockEntry],
+) -> Vec<super::ExtraFile> {
+    vec![
+        (
+            b"sultana.toml".to_vec(),
+            manifest_text(top, manifest, tarball, components).into_bytes(),
+            false,
+        ),
+        (b"sultana.lock".to_vec(), lock_text(entries).into_bytes(), false),
+    ]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

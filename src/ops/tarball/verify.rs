@@ -124,18 +124,7 @@ pub fn verify(file: &Path, options: &VerifyOptions, printer: &Printer) -> Result
         top: given.top.clone(),
         mtime,
         parts,
-        extra: vec![
-            (
-                b"sultana.toml".to_vec(),
-                embedded::manifest_text(&given.top, &manifest, &tarball, &components).into_bytes(),
-                false,
-            ),
-            (
-                b"sultana.lock".to_vec(),
-                embedded::lock_text(&lock_entries).into_bytes(),
-                false,
-            ),
-        ],
+        extra: embedded::files(&given.top, &manifest, &tarball, &components, &lock_entries),
     };
     let mut rebuilt = plan.git_entries(&mut repos)?;
     let mut extra = plan.extra.clone();
