@@ -15,8 +15,10 @@
 # Usage: benches/build.sh [BLKTAP_REPO]   (e.g. a bare clone of xapi-project/blktap)
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
+# This tree's binary, brought up to date first (cargo does nothing when it
+# is): a stale one would measure older code.
+[ -n "${SULTANA:-}" ] || (cd "$here" && cargo build --release --locked -q)
 sultana=${SULTANA:-$here/target/release/sultana}
-[ -x "$sultana" ] || (cd "$here" && cargo build --release --locked -q)
 scratch=${BENCH_DIR:-$(mktemp -d /tmp/sultana-bench-build.XXXXXX)}
 mkdir -p "$scratch"
 export XDG_CACHE_HOME="$scratch/cache" GIT_CONFIG_NOSYSTEM=1

@@ -21,8 +21,10 @@
 # Env: SULTANA (binary, default target/release/sultana), BENCH_DIR (scratch).
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
+# This tree's binary, brought up to date first (cargo does nothing when it
+# is): a stale one would measure older code.
+[ -n "${SULTANA:-}" ] || (cd "$here" && cargo build --release --locked -q)
 sultana=${SULTANA:-$here/target/release/sultana}
-[ -x "$sultana" ] || (cd "$here" && cargo build --release --locked -q)
 scratch=${BENCH_DIR:-$(mktemp -d /tmp/sultana-bench.XXXXXX)}
 mkdir -p "$scratch"
 export GIT_CONFIG_NOSYSTEM=1 HOME="$scratch/home" LANG=C

@@ -9,8 +9,10 @@
 # Env: SULTANA (binary), BENCH_DIR (scratch), REV (default HEAD).
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
+# This tree's binary, brought up to date first (cargo does nothing when it
+# is): a stale one would measure older code.
+[ -n "${SULTANA:-}" ] || (cd "$here" && cargo build --release --locked -q)
 sultana=${SULTANA:-$here/target/release/sultana}
-[ -x "$sultana" ] || (cd "$here" && cargo build --release --locked -q)
 repo=${1:?usage: benches/formats.sh XEN_REPO}
 for tool in gzip xz lzip; do command -v $tool >/dev/null || { echo "needs $tool" >&2; exit 2; }; done
 scratch=${BENCH_DIR:-$(mktemp -d /tmp/sultana-bench-formats.XXXXXX)}

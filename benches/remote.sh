@@ -9,8 +9,10 @@
 # Usage: benches/remote.sh BLKTAP_REPO [REV]   (needs docker-registry, gpg)
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
+# This tree's binary, brought up to date first (cargo does nothing when it
+# is): a stale one would measure older code.
+[ -n "${SULTANA:-}" ] || (cd "$here" && cargo build --release --locked -q)
 sultana=${SULTANA:-$here/target/release/sultana}
-[ -x "$sultana" ] || (cd "$here" && cargo build --release --locked -q)
 [ $# -ge 1 ] || { echo "usage: $0 BLKTAP_REPO [REV]" >&2; exit 2; }
 repo=$1
 rev=${2:-v4.0.8}

@@ -8,8 +8,10 @@
 # Usage: benches/restore.sh XEN_REPO [REV]   (e.g. a bare clone of xen.git)
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
+# This tree's binary, brought up to date first (cargo does nothing when it
+# is): a stale one would measure older code.
+[ -n "${SULTANA:-}" ] || (cd "$here" && cargo build --release --locked -q)
 sultana=${SULTANA:-$here/target/release/sultana}
-[ -x "$sultana" ] || (cd "$here" && cargo build --release --locked -q)
 [ $# -ge 1 ] || { echo "usage: $0 XEN_REPO [REV]" >&2; exit 2; }
 repo=$1
 rev=${2:-RELEASE-4.21.0}

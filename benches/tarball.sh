@@ -12,8 +12,10 @@
 # Env: SULTANA (binary), BENCH_DIR (scratch), ROUNDS (default 3; medians).
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
+# This tree's binary, brought up to date first (cargo does nothing when it
+# is): a stale one would measure older code.
+[ -n "${SULTANA:-}" ] || (cd "$here" && cargo build --release --locked -q)
 sultana=${SULTANA:-$here/target/release/sultana}
-[ -x "$sultana" ] || (cd "$here" && cargo build --release --locked -q)
 scratch=${BENCH_DIR:-$(mktemp -d /tmp/sultana-bench-tarball.XXXXXX)}
 mkdir -p "$scratch"
 export XDG_CACHE_HOME="$scratch/cache" GIT_CONFIG_NOSYSTEM=1 LANG=C

@@ -7,8 +7,10 @@
 # any clone with its openxt branch)
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
+# This tree's binary, brought up to date first (cargo does nothing when it
+# is): a stale one would measure older code.
+[ -n "${SULTANA:-}" ] || (cd "$here" && cargo build --release --locked -q)
 sultana=${SULTANA:-$here/target/release/sultana}
-[ -x "$sultana" ] || (cd "$here" && cargo build --release --locked -q)
 repo=${1:-https://github.com/ydirson/blktap-module.git}
 scratch=${BENCH_DIR:-$(mktemp -d /tmp/sultana-bench-vm.XXXXXX)}
 mkdir -p "$scratch"

@@ -16,8 +16,10 @@
 #   lacks: 4.0.8's tapback deadlocks with libxl's vbd3 backend.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
+# This tree's binary, brought up to date first (cargo does nothing when it
+# is): a stale one would measure older code.
+[ -n "${SULTANA:-}" ] || (cd "$here" && cargo build --release --locked -q)
 sultana=${SULTANA:-$here/target/release/sultana}
-[ -x "$sultana" ] || (cd "$here" && cargo build --release --locked -q)
 usage="usage: benches/xen.sh XEN-REPO BLKTAP-REPO [BLKTAP-BASE] [TAPBACK-FIX]"
 xen_repo=${1:?$usage}
 blktap_repo=${2:?$usage}
