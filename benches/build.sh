@@ -4,7 +4,8 @@
 #   2. the fixture projects built with -j2 versus one at a time (-j1);
 #   3. real blktap through sultana versus its autogen/configure/make/install
 #      by hand in a fresh clone (goal: overhead under 5%), when a blktap
-#      repository is given; and then (issue 18):
+#      repository is given, with and without a cold ccache's misses; and then
+#      (issue 18):
 #   4. a one-file edit: `sultana build` against `make && make install` by hand
 #      after the same edit (goal: at most 1.3x);
 #   5. a second workspace at the same pins against the first build (goal: at
@@ -64,9 +65,18 @@ if [ $# -ge 1 ]; then
     printf '[components.blktap]\nurl = "file://%s"\nrevision = "%s"\n' "$repo" "$rev" > "$scratch/bt/sultana.toml"
     "$sultana" -q -C "$scratch/bt" fetch
     t=$(now); "$sultana" -q -C "$scratch/bt" build >/dev/null; through=$(elapsed "$t")
+    # The same in another workspace without the compiler cache (and without
+    # the build cache, which would restore it): a cold ccache pays for its
+    # misses, which later builds get back.
+    rm -rf "$scratch/bt-plain"; mkdir -p "$scratch/bt-plain"
+    cp "$scratch/bt/sultana.toml" "$scratch/bt-plain/"
+    "$sultana" -q -C "$scratch/bt-plain" fetch
+    t=$(now); "$sultana" -q -C "$scratch/bt-plain" build --no-ccache --no-build-cache >/dev/null; plain=$(elapsed "$t")
     printf '%-52s %10.2f\n' "blktap $rev by hand (autogen, configure, make, install)" "$hand"
     printf '%-52s %10.2f\n' "blktap $rev through sultana build" "$through"
     printf '%-52s %9.1f%%\n' "overhead" "$(echo "scale=4; ($through - $hand) * 100 / $hand" | bc)"
+    printf '%-52s %10.2f\n' "blktap $rev through sultana build --no-ccache" "$plain"
+    printf '%-52s %9.1f%%\n' "overhead without ccache's cold misses" "$(echo "scale=4; ($plain - $hand) * 100 / $hand" | bc)"
 
     # 4. One-file edit, the same edit both ways.
     edit() { printf '/* edit %s */\n' "$2" >> "$1/vhd/lib/libvhd.c"; }
