@@ -30,6 +30,19 @@ pub(crate) fn flown(component: &str) -> TestContext {
     ctx
 }
 
+/// A libfix commit whose `make` fails (a syntax error in fix.c).
+pub(crate) fn break_libfix_build(ctx: &TestContext) {
+    commit(
+        ctx,
+        "libfix",
+        &[(
+            "fix.c",
+            "#include \"fix.h\"\nint fix_add(int a, int b) { return a + ; }\n",
+        )],
+        "broken",
+    );
+}
+
 /// Commit files to a fixture upstream.
 pub(crate) fn commit(ctx: &TestContext, upstream: &str, files: &[(&'static str, &str)], message: &str) -> String {
     let files: Vec<sultana::fixtures::File> = files.iter().map(|(p, c)| (*p, c.to_string(), false)).collect();
@@ -233,15 +246,7 @@ fn a_broken_build_blocks_what_needs_it() {
     let ctx = TestContext::new();
     ctx.fixture_workspace();
     ctx.sultana(&["gate", "libfix", "--always"]).success();
-    commit(
-        &ctx,
-        "libfix",
-        &[(
-            "fix.c",
-            "#include \"fix.h\"\nint fix_add(int a, int b) { return a + ; }\n",
-        )],
-        "broken",
-    );
+    break_libfix_build(&ctx);
     let junit_file = ctx.root.join("j.xml");
     let run = ctx
         .sultana(&[

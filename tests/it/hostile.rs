@@ -247,8 +247,10 @@ fn an_upstream_tree_with_a_git_entry_is_refused_and_nothing_is_written() {
             "`sub/.git`",
         ),
     ];
+    let mut refused = Vec::new();
     for (what, tree, entry) in hostile_trees {
         let bad = up.commit_tree(tree, what);
+        refused.push(bad);
         // An existing checkout moved to it: refused, left where it was,
         // naming the entry.
         ctx.sultana(&["update"])
@@ -271,9 +273,17 @@ fn an_upstream_tree_with_a_git_entry_is_refused_and_nothing_is_written() {
         // Back to the good commit for the next case.
         up.repo.reference("refs/heads/master", good, true, "reset").unwrap();
     }
+    // No refused move leaves a marker behind, and one a run killed right
+    // after writing it left (as an older sultana wrote it first) is void.
+    let marker = ctx.work.join("up/.git/sultana-moving");
+    assert!(!marker.exists(), "a refused move left its marker");
+    std::fs::write(&marker, format!("from {good}\nto {}\n", refused[0])).unwrap();
+    let status = ctx.sultana(&["status", "--json"]).success().json();
+    assert!(status["components"][0]["interrupted_move"].is_null(), "{status}");
     // Upstream fixed: the checkout moves on, never stuck on a refused move.
     let fixed = up.commit(&[("README", "fixed\n")], "fixed");
     ctx.sultana(&["update"]).success();
+    assert!(!marker.exists());
     assert_eq!(ctx.head("up"), fixed);
     assert_eq!(ctx.read("up/README"), "fixed\n");
 }

@@ -68,15 +68,7 @@ fn the_gate_s_verdict_and_the_flight_history_say_exactly_this() {
     settings.add_filter(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", "[TIME]");
     let _bound = settings.bind_to_scope();
     ctx.sultana(&["-j", "1", "gate", "libfix", "--always"]).success();
-    crate::gate::commit(
-        &ctx,
-        "libfix",
-        &[(
-            "fix.c",
-            "#include \"fix.h\"\nint fix_add(int a, int b) { return a + ; }\n",
-        )],
-        "broken",
-    );
+    crate::gate::break_libfix_build(&ctx);
     // A regression: the verdict, what it blocks, and why the push is refused.
     let refused = ctx.sultana(&["-j", "1", "gate", "libfix", "--push"]).code(1);
     insta::assert_snapshot!("gate-regression", seen(&ctx, &refused));

@@ -99,19 +99,27 @@ pub fn configure_reads(path: &str) -> bool {
         || path.contains("/m4/")
 }
 
-/// What the steps of a unit are made from: the template values, the
-/// dependencies in this build (for `dep_configure`), its folders, and
-/// whether the run may use the network.
-pub struct PlanInput<'a> {
-    pub vars: &'a Vars,
+/// What a unit's steps are made from besides the template values: its
+/// recipe, the dependencies in this build (for `dep_configure`), its
+/// folders, and whether the run may use the network. Planned with the
+/// values of the moment (`{jobs}` a slot, `{destdir}` the new staging
+/// folder).
+pub struct Planner<'a> {
+    pub recipe: &'a Recipe,
     pub present: &'a [String],
     pub src: &'a Path,
     pub build: &'a Path,
     pub network: crate::session::Network,
 }
 
-pub fn plan(recipe: &Recipe, input: &PlanInput) -> Result<Vec<Step>> {
-    let (vars, present) = (input.vars, input.present);
+impl Planner<'_> {
+    pub fn plan(&self, vars: &Vars) -> Result<Vec<Step>> {
+        plan(self, vars)
+    }
+}
+
+fn plan(input: &Planner, vars: &Vars) -> Result<Vec<Step>> {
+    let (recipe, present) = (input.recipe, input.present);
     let r = |items: &[String]| render_all(items, vars).map_err(|e| anyhow!("{}: {e}", recipe.origin));
     let one = |item: &str| render(item, vars).map_err(|e| anyhow!("{}: {e}", recipe.origin));
     let (src, build) = (input.src.to_path_buf(), input.build.to_path_buf());

@@ -225,7 +225,7 @@ fn template_vars(cx: &BuildContext, at: &Where, deps: &BTreeMap<String, Provided
     set("version", describe.strip_prefix('v').unwrap_or(describe).to_string());
     set("jobs", "{jobs}".into());
     // For recipes (`true` under --offline); sultana's own steps take the
-    // session's network as it is (see `steps::PlanInput`).
+    // session's network as it is (see `steps::Planner`).
     set("offline", cx.options.session.offline().to_string());
     if let Some(h) = cx.headers {
         set("kernel_headers", h.dir.display().to_string());
@@ -307,14 +307,14 @@ fn plan_unit(
 
     // Everything that goes into the build besides the source, with {jobs}
     // left symbolic so that changing -j does not rebuild.
-    let planned = PlannedSteps {
+    let planned = steps::Planner {
         recipe,
         present: &present,
         src: &src,
         build: &build,
         network: options.session.network,
     }
-    .with(&vars)?;
+    .plan(&vars)?;
     let mut step_text: Vec<String> = vec![prefix.clone(), describe.clone()];
     step_text.extend(planned.iter().map(Step::describe));
     let toolchain = toolchain::identity(&env);
@@ -691,16 +691,16 @@ fn run_build(job: BuildJob, at: &mut Option<String>) -> Result<String> {
     // `{jobs}` stays a slot until a step runs: `-j{jobs}` for make or
     // cargo gives way to the shared jobserver, anywhere else the count.
     vars.insert("jobs".into(), steps::JOBS_SLOT.into());
-    let planned = PlannedSteps {
+    let planned = steps::Planner {
         recipe,
         present: &present,
         src: &src,
         build: &build,
         network: cx.options.session.network,
     };
-    let run_steps = planned.with(&vars)?;
+    let run_steps = planned.plan(&vars)?;
     vars.insert("destdir".into(), new_staging.display().to_string());
-    let install_steps = planned.with(&vars)?;
+    let install_steps = planned.plan(&vars)?;
 
     say_building(cx, name, recipe, &label_of(&describe, checkout.as_ref()), configured);
     let progress = printer.progress(name);
@@ -725,8 +725,8 @@ fn run_build(job: BuildJob, at: &mut Option<String>) -> Result<String> {
         *at = Some(step.name.clone());
         progress.update(i as u64, total as u64, &step.name);
         let log = logs.join(format!("{:02}-{}.log", i + 1, step.name));
-        let at = (i as u64, total as u64);
-        run_showing(step, &env, &jobs, &log, &progress, at).with_context(|| format!("step {}", step.name))?;
+        let place = (i as u64, total as u64);
+        run_showing(step, &env, &jobs, &log, &progress, place).with_context(|| format!("step {}", step.name))?;
         crate::fault::point("build-after-step");
         if step.name == "configure" {
             let now = fingerprint::index(&src, skip, &tree)?;
@@ -755,29 +755,6 @@ fn run_build(job: BuildJob, at: &mut Option<String>) -> Result<String> {
         store(cache, key, &staging, name, &describe, printer);
     }
     Ok(stamp.key)
-}
-
-/// A unit's steps, planned with the values of the moment (`{jobs}` a slot,
-/// `{destdir}` the new staging folder).
-struct PlannedSteps<'a> {
-    recipe: &'a Recipe,
-    present: &'a [String],
-    src: &'a Path,
-    build: &'a Path,
-    network: crate::session::Network,
-}
-
-impl PlannedSteps<'_> {
-    fn with(&self, vars: &Vars) -> Result<Vec<Step>> {
-        let input = steps::PlanInput {
-            vars,
-            present: self.present,
-            src: self.src,
-            build: self.build,
-            network: self.network,
-        };
-        steps::plan(self.recipe, &input)
-    }
 }
 
 /// The build's first line: what, at which commit, how, with how many jobs.

@@ -17,8 +17,7 @@ mod refused;
 
 use local_work::{is_executable, occupies, worktree_blob};
 pub use local_work::{preview, Dirt};
-use refused::refused_entry;
-pub use refused::RefusedEntry;
+use refused::{refused_entry, RefusedEntry};
 
 /// Written inside `.git` before a move starts, removed when it is done. It
 /// names the commit moved from, the commit moved to and the backup taken
@@ -216,6 +215,12 @@ impl Checkout {
             }
         }
         let to = to.ok_or_else(corrupt)?;
+        // A move to a tree git refuses never started: libgit2 checks every
+        // path before it writes one. Its marker (left by a run killed right
+        // after writing it) is void; the next move replaces it.
+        if self.refused_at(to).is_some() {
+            return Ok(None);
+        }
         let head = self.head();
         let from = from.or(head);
         if head != from && head != Some(to) {
@@ -286,6 +291,13 @@ impl Checkout {
         Ok(())
     }
 
+    /// The entry of `target`'s tree git never checks out, if any (none for
+    /// a commit the repository lacks: checking it out says so).
+    fn refused_at(&self, target: Oid) -> Option<RefusedEntry> {
+        let tree = self.repo.find_commit(target).ok()?.tree().ok()?;
+        refused_entry(&tree)
+    }
+
     /// Move HEAD (detached) and the tree to `target`. `backup` is the backup
     /// taken just before, recorded so an interrupted move can name it.
     pub fn move_to(&self, target: Oid, mode: MoveMode, backup: Option<&str>) -> Result<()> {
@@ -298,16 +310,15 @@ impl Checkout {
         if let Some(backup) = backup {
             text.push_str(&format!("backup {backup}\n"));
         }
+        // Refused before anything is written, the marker included: a move
+        // that never starts leaves no move to finish.
+        if let Some(refused) = self.refused_at(target) {
+            let path = self.path.display();
+            return Err(anyhow::Error::new(refused).context(format!("cannot check out {target} in {path}")));
+        }
         fsutil::atomic_write(&marker, text.as_bytes())?;
         crate::fault::point("move-after-marker");
-        if let Err(e) = self.checkout(target, mode) {
-            // A move refused before it started leaves no move to finish: a
-            // later run moves to its own target, not to the refused one.
-            if e.downcast_ref::<RefusedEntry>().is_some() {
-                fsutil::remove_all(&marker)?;
-            }
-            return Err(e);
-        }
+        self.checkout(target, mode)?;
         crate::fault::point("move-before-head");
         self.repo.set_head_detached(target)?;
         fsutil::remove_all(&marker)?;
@@ -322,12 +333,6 @@ impl Checkout {
                 super::message(&e)
             )
         })?;
-        // Refused before libgit2 writes anything: a move that never starts.
-        if let Some(refused) = refused_entry(&commit.tree()?) {
-            return Err(
-                anyhow::Error::new(refused).context(format!("cannot check out {target} in {}", self.path.display()))
-            );
-        }
         let mut builder = CheckoutBuilder::new();
         // A kill point per file written: a move killed half way through.
         builder.progress(|path, _, _| {
